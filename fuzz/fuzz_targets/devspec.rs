@@ -1,0 +1,24 @@
+//! Any bytes as a device spec, matched against identities cut from the same bytes; and the hex formatter.
+#![no_main]
+use initramfs_overlay::devspec::{self, Identity};
+use initramfs_overlay::partitions;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let (spec_text, rest) = data.split_at(data.iter().position(|&b| b == b'\n').unwrap_or(data.len()));
+    let mut fields = rest.split(|&b| b == b'\n');
+    let mut next = || fields.next();
+    let id = Identity { dev_name: next().unwrap_or(b""), label: next(), uuid: next(), partuuid: next(), partlabel: next() };
+    if let Some(spec) = devspec::parse(spec_text) {
+        let _ = spec.matches(&id);
+        let (tag, value) = spec.describe();
+        assert!(!value.is_empty() && tag.len() <= 10);
+    }
+    let upper = data.first().is_some_and(|b| b & 1 == 1);
+    let text = devspec::hex_text(data, &[4, 2, 2, 2, 6], upper);
+    assert!(text.as_bytes().len() <= 36);
+    if let Some(guid) = data.first_chunk::<16>() {
+        assert_eq!(partitions::guid_text(guid).as_bytes().len(), 36);
+        assert_eq!(devspec::uuid_text(guid).as_bytes().len(), 36);
+    }
+});

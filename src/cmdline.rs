@@ -1,0 +1,494 @@
+//! The kernel command line (`/proc/cmdline`): the kernel options we honour and our own `iovl.*` ones.
+//! It is split the way the kernel's `next_arg` splits it, so we see the same parameters the kernel saw.
+
+use crate::devspec::{self, Spec};
+use crate::log::{Level, Log};
+use crate::numfmt::parse_dec;
+
+/// How long to wait for the required partitions.
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(test, derive(Debug))]
+pub enum Wait {
+    Bounded { ms: u64 },
+    Forever,
+}
+
+/// What to do after a fatal error.
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(test, derive(Debug))]
+pub enum FailAction {
+    /// Exit PID 1, so the kernel panics and `panic=N` can reboot.
+    Panic,
+    Reboot,
+    Poweroff,
+    Halt,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(test, derive(Debug))]
+pub struct Config<'a> {
+    /// The real init, an absolute path.
+    pub init: &'a [u8],
+    pub rw: bool,
+    pub quiet: bool,
+    pub wait: Wait,
+    pub rootdelay_ms: u64,
+    pub img: Spec<'a>,
+    pub overlay: Spec<'a>,
+    pub boot: Spec<'a>,
+    pub newimg: Spec<'a>,
+    /// The image file name on `img` and `newimg`: a plain name, never a path.
+    pub image: &'a [u8],
+    pub onerror: FailAction,
+    pub keep_upper: bool,
+    pub no_persistent: bool,
+    pub no_overlay: bool,
+    pub noshell: bool,
+}
+
+impl Config<'_> {
+    /// The defaults the README documents.
+    pub const DEFAULT: Config<'static> = Config {
+        init: b"/sbin/init",
+        rw: false,
+        quiet: false,
+        wait: Wait::Bounded { ms: 10_000 },
+        rootdelay_ms: 0,
+        img: Spec::Label(b"img"),
+        overlay: Spec::Label(b"overlay"),
+        boot: Spec::Label(b"boot"),
+        newimg: Spec::Label(b"newimg"),
+        image: b"root-squashfs.img",
+        onerror: FailAction::Panic,
+        keep_upper: false,
+        no_persistent: false,
+        no_overlay: false,
+        noshell: false,
+    };
+}
+
+/// A malformed option: which one (the parameter name as written) and what is wrong with its value.
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(test, derive(Debug))]
+pub struct Error<'a> {
+    pub option: &'a [u8],
+    pub problem: &'static str,
+}
+
+/// Parses the command line. Unknown `iovl.` options are logged as warnings; other unknown parameters
+/// belong to the kernel or to the real init and are ignored. Parameters after `--` are the init's
+/// arguments, not options, as for the kernel.
+pub fn parse<'a>(cmdline: &'a [u8], log: &mut dyn Log) -> Result<Config<'a>, Error<'a>> {
+    let mut config = Config::DEFAULT;
+    for (name, value) in params(cmdline) {
+        if name == b"--" && value.is_none() {
+            break;
+        }
+        apply(&mut config, name, value, log).map_err(|problem| Error {
+            option: name,
+            problem,
+        })?;
+    }
+    Ok(config)
+}
+
+/// The options we read. One table lookup instead of a `match` on byte strings, which compiles to a
+/// byte-by-byte comparison per pattern.
+#[derive(Clone, Copy)]
+enum Opt {
+    Init,
+    Ro,
+    Rw,
+    Quiet,
+    RootWait,
+    RootDelay,
+    Img,
+    Overlay,
+    Boot,
+    NewImg,
+    Image,
+    Wait,
+    OnError,
+    KeepUpper,
+    NoPersistent,
+    NoOverlay,
+    NoShell,
+}
+
+const OPTIONS: [(&[u8], Opt); 17] = [
+    (b"init", Opt::Init),
+    (b"ro", Opt::Ro),
+    (b"rw", Opt::Rw),
+    (b"quiet", Opt::Quiet),
+    (b"rootwait", Opt::RootWait),
+    (b"rootdelay", Opt::RootDelay),
+    (b"iovl.img", Opt::Img),
+    (b"iovl.overlay", Opt::Overlay),
+    (b"iovl.boot", Opt::Boot),
+    (b"iovl.newimg", Opt::NewImg),
+    (b"iovl.image", Opt::Image),
+    (b"iovl.wait", Opt::Wait),
+    (b"iovl.onerror", Opt::OnError),
+    (b"iovl.keep-upper", Opt::KeepUpper),
+    (b"iovl.no-persistent", Opt::NoPersistent),
+    (b"iovl.no-overlay", Opt::NoOverlay),
+    (b"iovl.noshell", Opt::NoShell),
+];
+
+const FAIL_ACTIONS: [(&[u8], FailAction); 4] = [
+    (b"panic", FailAction::Panic),
+    (b"reboot", FailAction::Reboot),
+    (b"poweroff", FailAction::Poweroff),
+    (b"halt", FailAction::Halt),
+];
+
+/// The entry of `table` named `key`.
+fn lookup<T: Copy>(table: &[(&[u8], T)], key: &[u8]) -> Option<T> {
+    table
+        .iter()
+        .find(|(name, _)| *name == key)
+        .map(|&(_, value)| value)
+}
+
+fn apply<'a>(
+    config: &mut Config<'a>,
+    name: &'a [u8],
+    value: Option<&'a [u8]>,
+    log: &mut dyn Log,
+) -> Result<(), &'static str> {
+    let Some(opt) = lookup(&OPTIONS, name) else {
+        if name.starts_with(b"iovl.") {
+            log.line(
+                Level::Warning,
+                &["cmdline: unknown option ", printable(name)],
+            );
+        }
+        return Ok(());
+    };
+    let needed = value.ok_or("needs a value");
+    match opt {
+        Opt::Init => {
+            config.init = Some(needed?)
+                .filter(|path| path.starts_with(b"/"))
+                .ok_or("must be an absolute path")?
+        }
+        // As the kernel: it ignores `ro=x` and `rw=x`.
+        Opt::Ro | Opt::Rw if value.is_none() => config.rw = matches!(opt, Opt::Rw),
+        Opt::Ro | Opt::Rw => {}
+        Opt::Quiet => config.quiet = true,
+        Opt::RootWait if value.is_none() => config.wait = Wait::Forever,
+        Opt::RootWait | Opt::Wait => {
+            config.wait = Wait::Bounded {
+                ms: seconds_ms(needed?)?,
+            }
+        }
+        Opt::RootDelay => config.rootdelay_ms = seconds_ms(needed?)?,
+        Opt::Img | Opt::Overlay | Opt::Boot | Opt::NewImg => {
+            let slot = match opt {
+                Opt::Img => &mut config.img,
+                Opt::Overlay => &mut config.overlay,
+                Opt::Boot => &mut config.boot,
+                _ => &mut config.newimg,
+            };
+            *slot = devspec::parse(needed?)
+                .ok_or("is not a device spec (LABEL=, UUID=, PARTUUID=, PARTLABEL=, /dev/NAME)")?;
+        }
+        Opt::Image => config.image = file_name(needed?)?,
+        Opt::OnError => {
+            config.onerror =
+                lookup(&FAIL_ACTIONS, needed?).ok_or("must be panic, reboot, poweroff or halt")?
+        }
+        Opt::KeepUpper | Opt::NoPersistent | Opt::NoOverlay | Opt::NoShell => {
+            if value.is_some() {
+                return Err("takes no value");
+            }
+            *match opt {
+                Opt::KeepUpper => &mut config.keep_upper,
+                Opt::NoPersistent => &mut config.no_persistent,
+                Opt::NoOverlay => &mut config.no_overlay,
+                _ => &mut config.noshell,
+            } = true;
+        }
+    }
+    Ok(())
+}
+
+fn seconds_ms(value: &[u8]) -> Result<u64, &'static str> {
+    parse_dec(value)
+        .and_then(|s| s.checked_mul(1000))
+        .ok_or("is not a number of seconds")
+}
+
+fn file_name(value: &[u8]) -> Result<&[u8], &'static str> {
+    if value.is_empty() || value.contains(&b'/') || value == b"." || value == b".." {
+        Err("must be a file name, not a path")
+    } else {
+        Ok(value)
+    }
+}
+
+/// The bytes as a `&str` for the log, or a placeholder when they are not UTF-8.
+fn printable(bytes: &[u8]) -> &str {
+    core::str::from_utf8(bytes).unwrap_or("(not UTF-8)")
+}
+
+/// The kernel's `isspace`, which counts Latin-1 NBSP (0xA0) too.
+fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | 0x0B | 0x0C | b'\r' | 0xA0)
+}
+
+/// The parameters as `(name, value)`, split as the kernel's `next_arg` does: whitespace separates them
+/// unless inside double quotes; `name="a b"` and `"name=a b"` both give the value `a b`. A NUL ends it.
+pub fn params<'a>(cmdline: &'a [u8]) -> impl Iterator<Item = (&'a [u8], Option<&'a [u8]>)> {
+    let mut rest = cmdline.split(|&b| b == 0).next().unwrap_or(&[]);
+    core::iter::from_fn(move || {
+        let start = rest.iter().position(|&b| !is_space(b))?;
+        let arg = rest.get(start..)?;
+        let (quoted, arg) = match arg.strip_prefix(b"\"") {
+            Some(inner) => (true, inner),
+            None => (false, arg),
+        };
+        let mut in_quote = quoted;
+        let end = arg
+            .iter()
+            .position(|&b| {
+                in_quote ^= b == b'"';
+                is_space(b) && !in_quote
+            })
+            .unwrap_or(arg.len());
+        let (arg, tail) = arg.split_at_checked(end)?;
+        rest = tail;
+        let unquote = |s: &'a [u8]| s.strip_suffix(b"\"").unwrap_or(s);
+        Some(match arg.iter().position(|&b| b == b'=') {
+            None if quoted => (unquote(arg), None),
+            None => (arg, None),
+            Some(eq) => {
+                let (name, value) = (arg.get(..eq)?, arg.get(eq + 1..)?);
+                match value.strip_prefix(b"\"") {
+                    Some(inner) => (name, Some(unquote(inner))),
+                    None if quoted => (name, Some(unquote(value))),
+                    None => (name, Some(value)),
+                }
+            }
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::string::String;
+    use std::vec::Vec;
+
+    #[derive(Default)]
+    struct Captured(Vec<(Level, String)>);
+
+    impl Log for Captured {
+        fn line(&mut self, level: Level, parts: &[&str]) {
+            self.0.push((level, parts.concat()));
+        }
+    }
+
+    fn ok(cmdline: &str) -> Config<'_> {
+        parse(cmdline.as_bytes(), &mut Captured::default())
+            .unwrap_or_else(|e| panic!("{cmdline}: {e:?}"))
+    }
+
+    fn err(cmdline: &str) -> (String, &'static str) {
+        let e = parse(cmdline.as_bytes(), &mut Captured::default()).expect_err(cmdline);
+        (String::from_utf8(e.option.to_vec()).unwrap(), e.problem)
+    }
+
+    fn split(cmdline: &str) -> Vec<(&str, Option<&str>)> {
+        fn text(b: &[u8]) -> &str {
+            core::str::from_utf8(b).unwrap()
+        }
+        params(cmdline.as_bytes())
+            .map(|(n, v)| (text(n), v.map(text)))
+            .collect()
+    }
+
+    #[test]
+    fn defaults() {
+        assert_eq!(ok(""), Config::DEFAULT);
+        assert_eq!(
+            ok("console=ttyS0 root=/dev/sda1 panic=-1\n"),
+            Config::DEFAULT
+        );
+        let c = Config::DEFAULT;
+        assert_eq!(
+            (c.init, c.image, c.wait),
+            (
+                &b"/sbin/init"[..],
+                &b"root-squashfs.img"[..],
+                Wait::Bounded { ms: 10_000 }
+            )
+        );
+        assert_eq!(
+            (c.img, c.overlay, c.boot, c.newimg),
+            (
+                Spec::Label(b"img"),
+                Spec::Label(b"overlay"),
+                Spec::Label(b"boot"),
+                Spec::Label(b"newimg")
+            )
+        );
+        assert_eq!(
+            (c.onerror, c.rw, c.quiet, c.rootdelay_ms),
+            (FailAction::Panic, false, false, 0)
+        );
+    }
+
+    #[test]
+    fn splits_like_the_kernel() {
+        assert_eq!(
+            split("  a b=c\td=\"e f\"\n"),
+            [("a", None), ("b", Some("c")), ("d", Some("e f"))]
+        );
+        assert_eq!(split("\"x=y z\" \"w\""), [("x", Some("y z")), ("w", None)]);
+        assert_eq!(
+            split("k=\"unterminated value"),
+            [("k", Some("unterminated value"))]
+        );
+        assert_eq!(
+            split("k=a\"b c\"d e"),
+            [("k", Some("a\"b c\"d")), ("e", None)]
+        );
+        assert_eq!(split("k=v=w ="), [("k", Some("v=w")), ("", Some(""))]);
+        assert_eq!(split("k=\" \""), [("k", Some(" "))]);
+        assert_eq!(split("\""), [("", None)]);
+        assert_eq!(split("a\0b c"), [("a", None)], "a NUL ends the line");
+        assert!(split(" \n\t ").is_empty());
+        // The kernel's isspace counts the byte 0xA0, even inside UTF-8 ("à" is C3 A0).
+        let names: Vec<&[u8]> = params("xà b".as_bytes()).map(|(n, _)| n).collect();
+        assert_eq!(names, [&b"x\xC3"[..], b"b"]);
+    }
+
+    #[test]
+    fn kernel_options() {
+        let c = ok("init=/lib/systemd/systemd rw quiet rootdelay=2 rootwait");
+        assert_eq!(c.init, b"/lib/systemd/systemd");
+        assert!(c.rw && c.quiet);
+        assert_eq!((c.rootdelay_ms, c.wait), (2000, Wait::Forever));
+        assert!(!ok("rw ro").rw);
+        assert!(ok("ro rw").rw);
+        assert!(!ok("rw=1").rw, "the kernel ignores rw=x");
+        assert_eq!(ok("rootwait=5").wait, Wait::Bounded { ms: 5000 });
+        // The last wait given wins, whichever its spelling.
+        assert_eq!(ok("rootwait iovl.wait=3").wait, Wait::Bounded { ms: 3000 });
+        assert_eq!(ok("iovl.wait=3 rootwait").wait, Wait::Forever);
+        assert_eq!(ok("iovl.wait=0").wait, Wait::Bounded { ms: 0 });
+    }
+
+    #[test]
+    fn own_options() {
+        let c = ok(
+            "iovl.img=UUID=ab-cd iovl.overlay=/dev/vda2 iovl.boot=\"PARTLABEL=EFI system\" \
+            iovl.newimg=PARTUUID=1234abcd-04 iovl.image=os.squashfs iovl.onerror=reboot \
+            iovl.keep-upper iovl.no-persistent iovl.no-overlay iovl.noshell",
+        );
+        assert_eq!(c.img, Spec::Uuid(b"ab-cd"));
+        assert_eq!(c.overlay, Spec::Path(b"/dev/vda2"));
+        assert_eq!(c.boot, Spec::PartLabel(b"EFI system"));
+        assert_eq!(c.newimg, Spec::PartUuid(b"1234abcd-04"));
+        assert_eq!(c.image, b"os.squashfs");
+        assert_eq!(c.onerror, FailAction::Reboot);
+        assert!(c.keep_upper && c.no_persistent && c.no_overlay && c.noshell);
+        assert_eq!(ok("iovl.img=mylabel").img, Spec::Label(b"mylabel"));
+        // The kernel keeps inner quotes; the spec drops them, as blkid does.
+        assert_eq!(ok("iovl.img=LABEL=\"my os\"").img, Spec::Label(b"my os"));
+        for (word, action) in [
+            ("panic", FailAction::Panic),
+            ("poweroff", FailAction::Poweroff),
+            ("halt", FailAction::Halt),
+        ] {
+            assert_eq!(ok(&std::format!("iovl.onerror={word}")).onerror, action);
+        }
+    }
+
+    #[test]
+    fn malformed_values_name_the_option() {
+        assert_eq!(
+            err("init=sbin/init"),
+            ("init".into(), "must be an absolute path")
+        );
+        assert_eq!(err("init"), ("init".into(), "needs a value"));
+        assert_eq!(err("init="), ("init".into(), "must be an absolute path"));
+        assert_eq!(err("rootwait=x").1, "is not a number of seconds");
+        assert_eq!(err("rootdelay=-1").1, "is not a number of seconds");
+        assert_eq!(err("rootdelay").1, "needs a value");
+        assert_eq!(
+            err("iovl.wait=18446744073709552").1,
+            "is not a number of seconds",
+            "overflows in ms"
+        );
+        assert_eq!(err("iovl.wait=").0, "iovl.wait");
+        assert_eq!(err("iovl.img=").0, "iovl.img");
+        assert_eq!(err("iovl.img").1, "needs a value");
+        assert_eq!(err("iovl.boot=/dev/disk/by-label/x").0, "iovl.boot");
+        assert_eq!(err("iovl.overlay=label=x").0, "iovl.overlay");
+        assert_eq!(err("iovl.newimg=LABEL=").0, "iovl.newimg");
+        for bad in ["", "a/b", "/x", ".", ".."] {
+            assert_eq!(
+                err(&std::format!("iovl.image={bad}")).0,
+                "iovl.image",
+                "{bad:?}"
+            );
+        }
+        assert_eq!(ok("iovl.image=..img").image, b"..img");
+        assert_eq!(err("iovl.onerror=explode").0, "iovl.onerror");
+        assert_eq!(err("iovl.onerror").0, "iovl.onerror");
+        assert_eq!(
+            err("iovl.keep-upper=1"),
+            ("iovl.keep-upper".into(), "takes no value")
+        );
+        // The first error is reported.
+        assert_eq!(err("iovl.wait=x iovl.img=").0, "iovl.wait");
+    }
+
+    #[test]
+    fn unknown_own_options_are_warnings() {
+        let mut log = Captured::default();
+        let c = parse(b"foo=bar iovl.typo=1 iovl.\xff rw", &mut log).unwrap();
+        assert!(c.rw);
+        assert_eq!(
+            log.0,
+            [
+                (Level::Warning, "cmdline: unknown option iovl.typo".into()),
+                (Level::Warning, "cmdline: unknown option (not UTF-8)".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn stops_at_double_dash() {
+        assert!(!ok("-- rw").rw);
+        assert!(ok("rw -- iovl.wait=x").rw);
+        assert!(ok("--=x rw").rw, "only a bare -- ends the options");
+    }
+
+    #[test]
+    fn survives_long_garbage() {
+        let mut line = Vec::new();
+        let mut x = 0x1234_5678u32;
+        for _ in 0..4096 {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            line.push(b" =\"\tai.ov/l0\xa0\n"[(x % 14) as usize]);
+        }
+        for end in (0..line.len()).step_by(61) {
+            let _ = parse(&line[..end], &mut Captured::default());
+            for (name, value) in params(&line[..end]) {
+                assert!(name.len() + value.map_or(0, <[u8]>::len) <= end);
+            }
+        }
+        let long = std::format!(
+            "iovl.img=LABEL={} iovl.image={}",
+            "x".repeat(5000),
+            "y".repeat(5000)
+        );
+        let c = ok(&long);
+        assert_eq!((c.img.describe().1.len(), c.image.len()), (5000, 5000));
+    }
+}

@@ -1,0 +1,78 @@
+//! Paths and other NUL-terminated strings built on the stack, since the init has no allocator.
+
+use core::ffi::CStr;
+
+/// Longest string we build: PATH_MAX would waste stack, and our paths are short.
+const CAP: usize = 256;
+
+/// A NUL-terminated byte string assembled from parts.
+pub struct CPath {
+    buf: [u8; CAP],
+    len: usize,
+}
+
+impl CPath {
+    /// Joins `parts` as they are (no separators added). `None` when it does not fit or a part holds
+    /// a NUL, which a C string cannot carry.
+    pub fn new(parts: &[&[u8]]) -> Option<CPath> {
+        let mut path = CPath { buf: [0; CAP], len: 0 };
+        for part in parts {
+            path.push(part)?;
+        }
+        Some(path)
+    }
+
+    /// Joins as much of `parts` as fits, for messages: never fails, cuts a long text.
+    pub fn lossy(parts: &[&[u8]]) -> CPath {
+        let mut path = CPath { buf: [0; CAP], len: 0 };
+        for byte in parts.iter().flat_map(|p| p.iter()).filter(|b| **b != 0).take(CAP - 1) {
+            let _ = path.push(core::slice::from_ref(byte));
+        }
+        path
+    }
+
+    /// Appends `part`; `None` when it does not fit or holds a NUL.
+    pub fn push(&mut self, part: &[u8]) -> Option<()> {
+        let end = self.len.checked_add(part.len()).filter(|end| *end < CAP)?;
+        if part.contains(&0) {
+            return None;
+        }
+        self.buf.get_mut(self.len..end)?.copy_from_slice(part);
+        self.len = end;
+        Some(())
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        self.buf.get(..self.len).unwrap_or(&[])
+    }
+
+    pub fn as_cstr(&self) -> &CStr {
+        // The byte after `len` is always 0 (`push` keeps `len < CAP` and never writes NUL inside).
+        CStr::from_bytes_until_nul(self.buf.get(..=self.len).unwrap_or(&[0])).unwrap_or(c"")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn joins_parts_into_a_c_string() {
+        let p = CPath::new(&[b"/dev/", b"vda1"]).unwrap();
+        assert_eq!(p.as_cstr(), c"/dev/vda1");
+        assert_eq!(p.as_bytes(), b"/dev/vda1");
+    }
+
+    #[test]
+    fn lossy_join_cuts_instead_of_failing() {
+        assert_eq!(CPath::lossy(&[b"a", b"\0b"]).as_bytes(), b"ab");
+        assert_eq!(CPath::lossy(&[&[b'x'; 2 * CAP]]).as_bytes().len(), CAP - 1);
+    }
+
+    #[test]
+    fn refuses_nul_and_overlong_parts() {
+        assert!(CPath::new(&[b"a\0b"]).is_none());
+        assert!(CPath::new(&[&[b'x'; CAP]]).is_none());
+        assert!(CPath::new(&[&[b'x'; CAP - 1]]).is_some());
+    }
+}

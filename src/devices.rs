@@ -1,0 +1,193 @@
+//! Finds the partitions by what the command line names (labels by default). Block devices come from
+//! /sys/class/block; each is probed once, by reading its superblock. The required partitions are
+//! awaited with a bounded wait, polling every few milliseconds; the optional ones get a short grace.
+
+use crate::files;
+use crate::logger::{Failed, Logger, text};
+use crate::sys::now_ms;
+use core::ffi::CStr;
+use initramfs_overlay::cmdline::{Config, Wait};
+use initramfs_overlay::cpath::CPath;
+use initramfs_overlay::devspec::{IdText, Identity, Spec};
+use initramfs_overlay::numfmt;
+use initramfs_overlay::{ext4, partitions, uevent, vfat};
+use rustix::fd::{AsFd, BorrowedFd};
+use rustix::fs::{CWD, Mode, OFlags, RawDir};
+use rustix::io::Errno;
+
+/// A found partition: its device node and the filesystem type to mount it with.
+pub struct Partition {
+    pub dev: CPath,
+    pub fstype: &'static CStr,
+}
+
+pub struct Found {
+    pub img: Partition,
+    /// `None` only with `iovl.no-overlay`, which needs no overlay partition.
+    pub overlay: Option<Partition>,
+    pub boot: Option<Partition>,
+    pub newimg: Option<Partition>,
+}
+
+const ROLES: [&str; 4] = ["img", "overlay", "boot", "newimg"];
+/// How often to look again while waiting: a late USB or MMC device is taken within milliseconds.
+const POLL_MS: u64 = 5;
+/// How long optional partitions may lag behind the required ones (separate disks probe a bit later).
+const OPTIONAL_GRACE_MS: u64 = 100;
+/// Device names remembered as probed; more devices are simply probed again on each pass.
+const PROBED_MAX: usize = 64;
+
+/// Looks for all four roles until the required ones are there, or fails naming what is missing.
+pub fn find(log: &mut Logger, config: &Config) -> Result<Found, Failed> {
+    if config.rootdelay_ms > 0 {
+        sleep_ms(config.rootdelay_ms);
+    }
+    let specs = [config.img, config.overlay, config.boot, config.newimg];
+    let required = [true, !config.no_overlay, false, false];
+    let mut slots: [Option<Partition>; 4] = [None, None, None, None];
+    let mut probed = Probed { names: [[0; 32]; PROBED_MAX], count: 0 };
+    let start = now_ms();
+    let mut required_since = None;
+    loop {
+        scan(log, &specs, &mut slots, &mut probed)?;
+        let now = now_ms();
+        let missing = (0..4).find(|&i| required[i] && slots[i].is_none());
+        match missing {
+            None => {
+                let since = *required_since.get_or_insert(now);
+                if slots.iter().all(Option::is_some) || now - since >= OPTIONAL_GRACE_MS {
+                    break;
+                }
+            }
+            Some(role) => {
+                if let Wait::Bounded { ms } = config.wait {
+                    if now - start >= ms {
+                        let (tag, value) = specs[role].describe();
+                        let mut digits = [0; numfmt::DEC_LEN];
+                        let waited = numfmt::dec(now - start, &mut digits);
+                        let what = CPath::lossy(&[ROLES[role].as_bytes(), b" partition ", tag.as_bytes(), value, b" not found after ", waited.as_bytes(), b" ms"]);
+                        return Err(log.fail("find", "", what.as_bytes(), None));
+                    }
+                }
+            }
+        }
+        sleep_ms(POLL_MS);
+    }
+    for (role, slot) in slots.iter().enumerate() {
+        match slot {
+            Some(part) => log.info(&["find: ", ROLES[role], " is ", text(part.dev.as_bytes())]),
+            None => log.info(&["find: no ", ROLES[role], " partition"]),
+        }
+    }
+    let [img, overlay, boot, newimg] = slots;
+    // `required` guarantees img is present; the `else` cannot happen but must not panic.
+    let Some(img) = img else { return Err(log.fail("find", "img partition vanished", b"", None)) };
+    Ok(Found { img, overlay, boot, newimg })
+}
+
+fn sleep_ms(ms: u64) {
+    let t = rustix::thread::Timespec { tv_sec: (ms / 1000) as _, tv_nsec: ((ms % 1000) * 1_000_000) as _ };
+    let _ = rustix::thread::nanosleep(&t);
+}
+
+struct Probed {
+    names: [[u8; 32]; PROBED_MAX],
+    count: usize,
+}
+
+impl Probed {
+    fn contains(&self, name: &[u8]) -> bool {
+        self.names.iter().take(self.count).any(|n| n.split(|&b| b == 0).next() == Some(name))
+    }
+
+    fn insert(&mut self, name: &[u8]) {
+        if let Some(slot) = self.names.get_mut(self.count) {
+            if let Some(dst) = slot.get_mut(..name.len()) {
+                dst.copy_from_slice(name);
+                self.count += 1;
+            }
+        }
+    }
+}
+
+/// One pass over /sys/class/block, probing the devices not seen before. Two devices answering the
+/// same spec is an error naming both: picking one would boot at random.
+fn scan(log: &mut Logger, specs: &[Spec; 4], slots: &mut [Option<Partition>; 4], probed: &mut Probed) -> Result<(), Failed> {
+    let class = files::open_dir(CWD, c"/sys/class/block").map_err(|e| log.fail("find", "cannot open /sys/class/block", b"", Some(e)))?;
+    let mut buf = [core::mem::MaybeUninit::uninit(); 2048];
+    let mut entries = RawDir::new(&class, &mut buf);
+    while let Some(Ok(entry)) = entries.next() {
+        let name = entry.file_name().to_bytes();
+        if name.starts_with(b".") || name.len() >= 32 || probed.contains(name) {
+            continue;
+        }
+        let matched = match probe(class.as_fd(), name, specs) {
+            // The /dev node may lag behind sysfs for a moment: look again on the next pass.
+            Err(Errno::NOENT) => continue,
+            Err(_) => None,
+            Ok(matched) => matched,
+        };
+        probed.insert(name);
+        let Some((role, fstype)) = matched else { continue };
+        let dev = CPath::lossy(&[b"/dev/", name]);
+        if let Some(first) = &slots[role] {
+            let (tag, value) = specs[role].describe();
+            let what = CPath::lossy(&[tag.as_bytes(), value, b" matches both ", first.dev.as_bytes(), b" and ", dev.as_bytes()]);
+            return Err(log.fail("find", "", what.as_bytes(), None));
+        }
+        slots[role] = Some(Partition { dev, fstype });
+    }
+    Ok(())
+}
+
+/// Reads one device's identity and returns the first role whose spec it matches, with its fstype.
+fn probe(class: BorrowedFd<'_>, name: &[u8], specs: &[Spec; 4]) -> Result<Option<(usize, &'static CStr)>, Errno> {
+    let path = CPath::new(&[b"/dev/", name]).ok_or(Errno::NAMETOOLONG)?;
+    let dev = rustix::fs::open(path.as_cstr(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
+    let mut head = [0u8; 4096];
+    let len = rustix::io::pread(&dev, &mut head, 0)?;
+    let head = head.get(..len).unwrap_or(&[]);
+    let mut id = Identity { dev_name: name, ..Identity::default() };
+    let uuid: IdText;
+    let mut root_dir = [0u8; vfat::ROOT_DIR_MAX as usize];
+    let fstype = if let Some(fs) = head.get(ext4::SUPERBLOCK_OFFSET as usize..).and_then(ext4::parse) {
+        uuid = ext4::uuid_text(&fs);
+        id.label = Some(fs.label).filter(|l| !l.is_empty());
+        Some(c"ext4")
+    } else if let Some(boot) = vfat::parse(head) {
+        let region = boot.root_dir;
+        let dir = root_dir.get_mut(..region.len as usize).unwrap_or(&mut []);
+        let dir_len = rustix::io::pread(&dev, dir, region.offset).unwrap_or(0);
+        uuid = boot.serial.map(vfat::serial_text).unwrap_or_default();
+        id.label = vfat::label(&boot, vfat::volume_label(root_dir.get(..dir_len).unwrap_or(&[])));
+        Some(c"vfat")
+    } else {
+        uuid = IdText::new();
+        None
+    };
+    id.uuid = Some(uuid.as_bytes()).filter(|u| !u.is_empty());
+    // PARTUUID and PARTLABEL come from the parent disk's table: read it only when a spec asks.
+    let part = if specs.iter().any(|s| matches!(s, Spec::PartUuid(_) | Spec::PartLabel(_))) {
+        partition_entry(class, name)
+    } else {
+        None
+    };
+    id.partuuid = part.as_ref().map(|p| p.uuid.as_bytes());
+    id.partlabel = part.as_ref().and_then(|p| p.label.as_ref()).map(|l| l.as_bytes());
+    let Some(fstype) = fstype else { return Ok(None) };
+    Ok(specs.iter().position(|spec| spec.matches(&id)).map(|role| (role, fstype)))
+}
+
+/// The partition-table entry of partition `name`, from its parent disk (named in sysfs).
+fn partition_entry(class: BorrowedFd<'_>, name: &[u8]) -> Option<partitions::Partition> {
+    let mut own = [0u8; 512];
+    let own = files::read_small(class, CPath::new(&[name, b"/uevent"])?.as_cstr(), &mut own).ok()?;
+    let number = numfmt::parse_dec(uevent::value(own, b"PARTN")?)?;
+    let mut parent = [0u8; 512];
+    let parent = files::read_small(class, CPath::new(&[name, b"/../uevent"])?.as_cstr(), &mut parent).ok()?;
+    let disk = CPath::new(&[b"/dev/", uevent::value(parent, b"DEVNAME")?])?;
+    let disk = rustix::fs::open(disk.as_cstr(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).ok()?;
+    let mut head = [0u8; partitions::HEAD_LEN];
+    let len = rustix::io::pread(&disk, &mut head, 0).ok()?;
+    partitions::find(head.get(..len)?, u32::try_from(number).ok()?)
+}

@@ -1,0 +1,513 @@
+//! Which block device the user means (`LABEL=x`, `UUID=x`, `PARTUUID=x`, `PARTLABEL=x`, `/dev/NAME`, or a
+//! bare label), and whether a probed device is that one. Identities are compared as the text `blkid`
+//! prints, so the hex formatting of every UUID kind lives here, written once.
+
+/// A device spec from the kernel command line.
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(test, derive(Debug))]
+pub enum Spec<'a> {
+    Label(&'a [u8]),
+    Uuid(&'a [u8]),
+    PartUuid(&'a [u8]),
+    PartLabel(&'a [u8]),
+    /// The whole `/dev/NAME` text.
+    Path(&'a [u8]),
+}
+
+const DEV: &[u8] = b"/dev/";
+
+/// The `TAG=` prefixes; a table keeps the comparisons in one loop.
+const TAGS: [(&[u8], for<'a> fn(&'a [u8]) -> Spec<'a>); 4] = [
+    (b"LABEL=", |v| Spec::Label(v)),
+    (b"UUID=", |v| Spec::Uuid(v)),
+    (b"PARTUUID=", |v| Spec::PartUuid(v)),
+    (b"PARTLABEL=", |v| Spec::PartLabel(v)),
+];
+
+/// Parses a spec. `None` for an empty value, an unknown `TAG=` (a typo would otherwise wait for a label
+/// that never appears), or a path that is not a plain `/dev/NAME` (there is no udev, so no
+/// `/dev/disk/by-*` links).
+pub fn parse(value: &[u8]) -> Option<Spec<'_>> {
+    let spec = if let Some(name) = value.strip_prefix(DEV) {
+        if name.contains(&b'/') {
+            return None;
+        }
+        Spec::Path(value)
+    } else if let Some((tag, make)) = TAGS.iter().find(|(tag, _)| value.starts_with(tag)) {
+        make(unquote(value.get(tag.len()..)?))
+    } else if value.contains(&b'=') || value.starts_with(b"/") {
+        return None;
+    } else {
+        Spec::Label(value)
+    };
+    // Every variant needs a non-empty value after its tag (or after "/dev/").
+    (!spec.value().is_empty()).then_some(spec)
+}
+
+/// Equal but for ASCII case (core's `eq_ignore_ascii_case` is several times larger).
+fn same_hex(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(x, y)| x.to_ascii_lowercase() == y.to_ascii_lowercase())
+}
+
+/// `TAG="a b"` means `TAG=a b`, as for blkid (the kernel keeps quotes that do not start the value).
+fn unquote(value: &[u8]) -> &[u8] {
+    value
+        .strip_prefix(b"\"")
+        .and_then(|v| v.strip_suffix(b"\""))
+        .unwrap_or(value)
+}
+
+/// What was probed on one block device; `None` where the device has no such identity.
+#[derive(Clone, Copy, Default)]
+pub struct Identity<'a> {
+    /// The kernel name, e.g. `vda1` or `mmcblk0p2`.
+    pub dev_name: &'a [u8],
+    pub label: Option<&'a [u8]>,
+    /// The filesystem UUID as text (ext4: 36 characters; vfat: `ABCD-EF01`).
+    pub uuid: Option<&'a [u8]>,
+    pub partuuid: Option<&'a [u8]>,
+    pub partlabel: Option<&'a [u8]>,
+}
+
+impl<'a> Spec<'a> {
+    /// The value after the tag; for a path, the device name after `/dev/`.
+    fn value(&self) -> &'a [u8] {
+        match *self {
+            Spec::Label(v) | Spec::Uuid(v) | Spec::PartUuid(v) | Spec::PartLabel(v) => v,
+            Spec::Path(p) => p.get(DEV.len()..).unwrap_or(&[]),
+        }
+    }
+
+    /// Whether the probed device is the one this spec names. UUIDs are hex, so their case is ignored;
+    /// labels are compared exactly, as blkid does.
+    pub fn matches(&self, id: &Identity) -> bool {
+        let want = self.value();
+        match *self {
+            Spec::Label(_) => id.label == Some(want),
+            Spec::PartLabel(_) => id.partlabel == Some(want),
+            Spec::Uuid(_) => id.uuid.is_some_and(|u| same_hex(u, want)),
+            Spec::PartUuid(_) => id.partuuid.is_some_and(|u| same_hex(u, want)),
+            Spec::Path(_) => id.dev_name == want,
+        }
+    }
+
+    /// The spec as the user wrote it, in two parts for a log line: `("LABEL=", b"img")`.
+    pub fn describe(&self) -> (&'static str, &'a [u8]) {
+        match *self {
+            Spec::Label(v) => ("LABEL=", v),
+            Spec::Uuid(v) => ("UUID=", v),
+            Spec::PartUuid(v) => ("PARTUUID=", v),
+            Spec::PartLabel(v) => ("PARTLABEL=", v),
+            Spec::Path(p) => ("", p),
+        }
+    }
+}
+
+/// A short text built without allocation, e.g. a UUID in the form blkid prints it.
+#[derive(Clone, Copy)]
+pub struct Text<const N: usize> {
+    bytes: [u8; N],
+    len: usize,
+}
+
+/// Room for the longest identity text: a 36-character UUID.
+pub type IdText = Text<36>;
+
+impl<const N: usize> Text<N> {
+    pub const fn new() -> Self {
+        Text {
+            bytes: [0; N],
+            len: 0,
+        }
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        self.bytes.get(..self.len).unwrap_or(&[])
+    }
+
+    /// Appends what fits; callers size `N` for the longest possible text, so nothing is ever cut.
+    pub fn push(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            if let Some(slot) = self.bytes.get_mut(self.len) {
+                *slot = b;
+                self.len += 1;
+            }
+        }
+    }
+}
+
+impl<const N: usize> Default for Text<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Writes `bytes` as hex in dash-separated groups of `group_lens` bytes: the one formatter behind every
+/// UUID kind (ext4, GPT, MBR `SSSSSSSS-PP`, vfat `ABCD-EF01`).
+pub fn hex_text(bytes: &[u8], group_lens: &[usize], upper: bool) -> IdText {
+    let letters = if upper { b'A' } else { b'a' } - 10;
+    let hex = |nibble: u8| nibble + if nibble < 10 { b'0' } else { letters };
+    let mut text = IdText::new();
+    let mut rest = bytes;
+    for (i, &len) in group_lens.iter().enumerate() {
+        if i > 0 {
+            text.push(b"-");
+        }
+        let (group, tail) = rest.split_at_checked(len).unwrap_or((rest, &[]));
+        for &b in group {
+            text.push(&[hex(b >> 4), hex(b & 15)]);
+        }
+        rest = tail;
+    }
+    text
+}
+
+/// A UUID stored in RFC 4122 byte order (ext4) as `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`.
+pub fn uuid_text(uuid: &[u8; 16]) -> IdText {
+    hex_text(uuid, &[4, 2, 2, 2, 6], false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_spec_kind() {
+        assert_eq!(parse(b"LABEL=img"), Some(Spec::Label(b"img")));
+        assert_eq!(parse(b"UUID=abc"), Some(Spec::Uuid(b"abc")));
+        assert_eq!(
+            parse(b"PARTUUID=1234abcd-02"),
+            Some(Spec::PartUuid(b"1234abcd-02"))
+        );
+        assert_eq!(parse(b"PARTLABEL=root a"), Some(Spec::PartLabel(b"root a")));
+        assert_eq!(parse(b"/dev/vda1"), Some(Spec::Path(b"/dev/vda1")));
+        assert_eq!(parse(b"img"), Some(Spec::Label(b"img")));
+        // The value may itself hold '=' after a known tag.
+        assert_eq!(parse(b"LABEL=a=b"), Some(Spec::Label(b"a=b")));
+        // Quotes around a tag's value are dropped, as blkid does; a lone quote is kept.
+        assert_eq!(
+            parse(b"PARTLABEL=\"EFI system\""),
+            Some(Spec::PartLabel(b"EFI system"))
+        );
+        assert_eq!(parse(b"LABEL=\""), Some(Spec::Label(b"\"")));
+        assert_eq!(parse(b"LABEL=\"\""), None);
+    }
+
+    #[test]
+    fn rejects_empty_unknown_and_nested() {
+        for bad in [
+            &b""[..],
+            b"LABEL=",
+            b"UUID=",
+            b"PARTUUID=",
+            b"PARTLABEL=",
+            b"/dev/",
+            b"/dev/disk/by-label/img",
+            b"/sbin/init",
+            b"/",
+            b"label=img",
+            b"FOO=bar",
+            b"=",
+        ] {
+            assert_eq!(
+                parse(bad),
+                None,
+                "{:?}",
+                std::string::String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn describes_as_written() {
+        for text in [
+            &b"LABEL=img"[..],
+            b"UUID=x",
+            b"PARTUUID=y",
+            b"PARTLABEL=z",
+            b"/dev/sda2",
+        ] {
+            let (tag, value) = parse(text).unwrap().describe();
+            assert_eq!([tag.as_bytes(), value].concat(), text);
+        }
+        assert_eq!(parse(b"bare").unwrap().describe(), ("LABEL=", &b"bare"[..]));
+    }
+
+    #[test]
+    fn matches_identities() {
+        let id = Identity {
+            dev_name: b"vda1",
+            label: Some(b"img"),
+            uuid: Some(b"0a1b2c3d-0000-4000-8000-00000000abcd"),
+            partuuid: Some(b"1234abcd-01"),
+            partlabel: Some(b"Root"),
+        };
+        assert!(parse(b"LABEL=img").unwrap().matches(&id));
+        assert!(parse(b"img").unwrap().matches(&id));
+        assert!(
+            !parse(b"LABEL=IMG").unwrap().matches(&id),
+            "labels are case-sensitive"
+        );
+        assert!(
+            parse(b"UUID=0A1B2C3D-0000-4000-8000-00000000ABCD")
+                .unwrap()
+                .matches(&id)
+        );
+        assert!(!parse(b"UUID=0a1b2c3d").unwrap().matches(&id));
+        assert!(parse(b"PARTUUID=1234ABCD-01").unwrap().matches(&id));
+        assert!(parse(b"PARTLABEL=Root").unwrap().matches(&id));
+        assert!(!parse(b"PARTLABEL=root").unwrap().matches(&id));
+        assert!(parse(b"/dev/vda1").unwrap().matches(&id));
+        assert!(!parse(b"/dev/vda").unwrap().matches(&id));
+        assert!(!parse(b"/dev/vda10").unwrap().matches(&id));
+        // A device with nothing probed matches only by path.
+        let bare = Identity {
+            dev_name: b"sda",
+            ..Identity::default()
+        };
+        assert!(!parse(b"LABEL=img").unwrap().matches(&bare));
+        assert!(!parse(b"UUID=x").unwrap().matches(&bare));
+        assert!(!parse(b"PARTUUID=x").unwrap().matches(&bare));
+        assert!(!parse(b"PARTLABEL=x").unwrap().matches(&bare));
+        assert!(parse(b"/dev/sda").unwrap().matches(&bare));
+    }
+
+    #[test]
+    fn formats_hex_groups() {
+        let uuid = [
+            0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54,
+            0x32, 0x10,
+        ];
+        assert_eq!(
+            uuid_text(&uuid).as_bytes(),
+            b"01234567-89ab-cdef-fedc-ba9876543210"
+        );
+        assert_eq!(
+            hex_text(&[0xab, 0xcd, 0x0f, 0x91], &[2, 2], true).as_bytes(),
+            b"ABCD-0F91"
+        );
+        // Fewer bytes than groups: no panic, the text just ends.
+        assert_eq!(hex_text(&[1], &[2, 2], false).as_bytes(), b"01-");
+        assert_eq!(hex_text(&[], &[], false).as_bytes(), b"");
+    }
+
+    /// The whole probe of a real GPT disk: partition table, then the filesystem in each partition.
+    #[test]
+    fn probes_a_real_disk_end_to_end() {
+        use super::test_images::{Scratch, read_at, run, sparse};
+        use crate::{ext4, partitions, vfat};
+        let dir = Scratch::new("e2e");
+        let disk = dir.file("disk.img");
+        let path = disk.to_str().unwrap();
+        sparse(&disk, 40 << 20);
+        let table = "label: gpt\n\
+            start=2048, size=16MiB, name=os, uuid=6e1f0d2c-1111-4222-8333-944455556666\n\
+            start=34816, size=16MiB, name=\"EFI system\"\n";
+        run("sfdisk", &["-q", path], table);
+        let uuid = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
+        run(
+            "mke2fs",
+            &[
+                "-q",
+                "-F",
+                "-t",
+                "ext4",
+                "-L",
+                "img",
+                "-U",
+                uuid,
+                "-E",
+                "offset=1048576",
+                path,
+                "16M",
+            ],
+            "",
+        );
+        run(
+            "mkfs.vfat",
+            &[
+                "--offset", "34816", "-n", "BOOT", "-i", "c0ffee42", path, "16384",
+            ],
+            "",
+        );
+
+        let head = read_at(&disk, 0, partitions::HEAD_LEN);
+        let os = partitions::find(&head, 1).unwrap();
+        let sb = read_at(
+            &disk,
+            (1 << 20) + ext4::SUPERBLOCK_OFFSET,
+            ext4::SUPERBLOCK_NEEDED,
+        );
+        let fs = ext4::parse(&sb).unwrap();
+        let fs_uuid = ext4::uuid_text(&fs);
+        let os_label = os.label.unwrap();
+        let vda1 = Identity {
+            dev_name: b"vda1",
+            label: Some(fs.label),
+            uuid: Some(fs_uuid.as_bytes()),
+            partuuid: Some(os.uuid.as_bytes()),
+            partlabel: Some(os_label.as_bytes()),
+        };
+        let esp = partitions::find(&head, 2).unwrap();
+        let boot_offset = 34816 * 512;
+        let boot_sector = read_at(&disk, boot_offset, vfat::BOOT_SECTOR_LEN);
+        let boot = vfat::parse(&boot_sector).unwrap();
+        let root_dir = read_at(
+            &disk,
+            boot_offset + boot.root_dir.offset,
+            boot.root_dir.len as usize,
+        );
+        let serial = vfat::serial_text(boot.serial.unwrap());
+        let esp_label = esp.label.unwrap();
+        let vda2 = Identity {
+            dev_name: b"vda2",
+            label: vfat::label(&boot, vfat::volume_label(&root_dir)),
+            uuid: Some(serial.as_bytes()),
+            partuuid: Some(esp.uuid.as_bytes()),
+            partlabel: Some(esp_label.as_bytes()),
+        };
+        let which = |spec: &[u8]| {
+            let spec = parse(spec).unwrap();
+            [&vda1, &vda2]
+                .iter()
+                .position(|id| spec.matches(id))
+                .map(|i| i + 1)
+        };
+        assert_eq!(which(b"LABEL=img"), Some(1));
+        assert_eq!(which(b"UUID=0A1B2C3D-4E5F-4A6B-8C7D-9E0F1A2B3C4D"), Some(1));
+        assert_eq!(
+            which(b"PARTUUID=6e1f0d2c-1111-4222-8333-944455556666"),
+            Some(1)
+        );
+        assert_eq!(which(b"PARTLABEL=os"), Some(1));
+        assert_eq!(which(b"BOOT"), Some(2));
+        assert_eq!(which(b"UUID=c0ff-ee42"), Some(2));
+        assert_eq!(which(b"PARTLABEL=\"EFI system\""), Some(2));
+        assert_eq!(which(b"/dev/vda2"), Some(2));
+        assert_eq!(which(b"LABEL=overlay"), None);
+    }
+
+    #[test]
+    fn text_never_overflows() {
+        let mut t = Text::<3>::new();
+        t.push(b"abcdef");
+        assert_eq!(t.as_bytes(), b"abc");
+    }
+}
+
+/// Shared by the parser tests: real images made by the real tools in a scratch folder. A missing tool
+/// fails the test with a message; it never skips.
+#[cfg(test)]
+pub(crate) mod test_images {
+    use std::format;
+    use std::io::{Read, Seek, SeekFrom, Write};
+    use std::path::{Path, PathBuf};
+    use std::process::{Command, Stdio};
+    use std::string::String;
+    use std::vec;
+    use std::vec::Vec;
+
+    /// A scratch folder removed on drop.
+    pub struct Scratch(PathBuf);
+
+    impl Scratch {
+        pub fn new(name: &str) -> Scratch {
+            static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let dir = std::env::temp_dir()
+                .join(format!("iovl-parsers-{}-{name}-{n}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).expect("scratch folder");
+            Scratch(dir)
+        }
+
+        pub fn file(&self, name: &str) -> PathBuf {
+            self.0.join(name)
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// Runs `tool` (also looked up in the sbin folders, which a non-root PATH lacks) and returns stdout.
+    pub fn run(tool: &str, args: &[&str], stdin: &str) -> String {
+        let found = ["", "/usr/sbin/", "/sbin/"]
+            .iter()
+            .map(|dir| format!("{dir}{tool}"))
+            .find(|p| !p.contains('/') && which(p) || Path::new(p).is_file())
+            .unwrap_or_else(|| {
+                panic!("`{tool}` is needed by this test and is not installed (see .ci/setup)")
+            });
+        let mut child = Command::new(&found)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run `{tool}`: {e}"));
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "`{tool} {}` failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn which(tool: &str) -> bool {
+        std::env::var_os("PATH")
+            .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file()))
+    }
+
+    /// `blkid -p` (low-level probe, no cache) of one tag, for cross-checking our parsers.
+    pub fn blkid(image: &Path, tag: &str) -> String {
+        run(
+            "blkid",
+            &["-p", "-o", "value", "-s", tag, image.to_str().unwrap()],
+            "",
+        )
+        .trim_end()
+        .into()
+    }
+
+    pub fn read_at(path: &Path, offset: u64, len: usize) -> Vec<u8> {
+        let mut file = std::fs::File::open(path).unwrap();
+        file.seek(SeekFrom::Start(offset)).unwrap();
+        let mut buf = vec![0; len];
+        let n = file.read(&mut buf).unwrap();
+        buf.truncate(n);
+        buf
+    }
+
+    /// A sparse file of `len` bytes.
+    pub fn sparse(path: &Path, len: u64) {
+        std::fs::File::create(path).unwrap().set_len(len).unwrap();
+    }
+
+    /// Every prefix-truncation and a set of single-byte corruptions must not panic; returns nothing,
+    /// the point is to run the parser on them.
+    pub fn mangled(image: &[u8]) -> impl Iterator<Item = Vec<u8>> + '_ {
+        let truncated = (0..image.len()).step_by(7).map(|n| image[..n].to_vec());
+        let corrupted = (0..image.len()).step_by(3).flat_map(move |i| {
+            [0x00u8, 0xff, 0x80].map(|v| {
+                let mut copy = image.to_vec();
+                copy[i] = v;
+                copy
+            })
+        });
+        truncated.chain(corrupted)
+    }
+}

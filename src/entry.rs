@@ -1,0 +1,80 @@
+//! The process entry: the only place that touches the raw initial stack. Unsafe by nature, so it is
+//! kept to the few lines that split the stack into argc, argv and envp.
+
+use core::ffi::CStr;
+
+/// What the kernel handed to /init: its arguments and environment, to pass on to the real init.
+pub struct Start {
+    pub argv: *const *const u8,
+    pub envp: *const *const u8,
+}
+
+impl Start {
+    /// The argument at `index`, when the kernel gave one.
+    pub fn arg(&self, index: usize) -> Option<&'static CStr> {
+        // SAFETY: argv is the kernel's NULL-terminated array of NUL-terminated strings, which live
+        // for the whole process; we never read past the terminating NULL.
+        unsafe {
+            let mut p = self.argv;
+            for _ in 0..index {
+                if (*p).is_null() {
+                    return None;
+                }
+                p = p.add(1);
+            }
+            let s = *p;
+            if s.is_null() { None } else { Some(CStr::from_ptr(s.cast())) }
+        }
+    }
+}
+
+// The kernel starts us with the stack pointer at argc. Re-align it (16 bytes on x86, 8 on ARM, as the
+// ABIs require for calls) and pass the original pointer to `start`.
+#[cfg(target_arch = "x86_64")]
+#[unsafe(naked)]
+#[unsafe(no_mangle)]
+unsafe extern "C" fn _start() -> ! {
+    core::arch::naked_asm!("xor ebp, ebp", "mov rdi, rsp", "and rsp, -16", "call {start}", "ud2", start = sym start)
+}
+
+#[cfg(target_arch = "x86")]
+#[unsafe(naked)]
+#[unsafe(no_mangle)]
+unsafe extern "C" fn _start() -> ! {
+    core::arch::naked_asm!(
+        "xor ebp, ebp", "mov eax, esp", "and esp, -16", "sub esp, 12", "push eax", "call {start}", "ud2",
+        start = sym start
+    )
+}
+
+#[cfg(target_arch = "arm")]
+#[unsafe(naked)]
+#[unsafe(no_mangle)]
+unsafe extern "C" fn _start() -> ! {
+    core::arch::naked_asm!("mov fp, #0", "mov r0, sp", "bic sp, sp, #7", "bl {start}", "udf #0", start = sym start)
+}
+
+/// Splits the initial stack (`argc`, `argv[argc]`, NULL, `envp[]`, NULL, auxv) and runs the boot.
+unsafe extern "C" fn start(stack: *const usize) -> ! {
+    // SAFETY: `stack` points at argc, followed by the argv pointers, a NULL and the envp pointers, as
+    // the ELF ABI for a new process guarantees.
+    let start = unsafe {
+        let argc = *stack;
+        let argv = stack.add(1).cast::<*const u8>();
+        Start { argv, envp: argv.add(argc + 1) }
+    };
+    // i686: rustix reads the syscall entry point from the auxv behind envp instead of probing /proc,
+    // which is not mounted yet.
+    #[cfg(target_arch = "x86")]
+    // SAFETY: envp is the kernel-provided environment block, followed by the auxv, as `init` expects.
+    unsafe {
+        rustix::param::init(start.envp as *mut *mut u8)
+    };
+    crate::boot(start)
+}
+
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo) -> ! {
+    // Unreachable with panic=immediate-abort (panics trap), but no_std still needs a handler.
+    rustix::runtime_448b8ad740e2a26f::exit_group(127)
+}

@@ -1,0 +1,65 @@
+//! Small file helpers shared by the boot steps: whole-file reads into stack buffers, directories that
+//! may already exist, and a bounded recursive delete that never leaves its filesystem.
+
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, RawDir};
+use rustix::io::Errno;
+
+/// Opens a directory (relative to `dir`) for use as the base of `*at` calls.
+pub fn open_dir(dir: BorrowedFd<'_>, path: &core::ffi::CStr) -> Result<OwnedFd, Errno> {
+    rustix::fs::openat(dir, path, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+}
+
+/// Reads a whole small file into `buf` and returns its bytes; a file longer than `buf` is `EFBIG`,
+/// so a config list is never silently cut.
+pub fn read_small<'b>(dir: BorrowedFd<'_>, path: &core::ffi::CStr, buf: &'b mut [u8]) -> Result<&'b [u8], Errno> {
+    let fd = rustix::fs::openat(dir, path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
+    let mut len = 0;
+    loop {
+        let free = buf.get_mut(len..).unwrap_or(&mut []);
+        if free.is_empty() {
+            return Err(Errno::FBIG);
+        }
+        match rustix::io::read(&fd, free)? {
+            0 => return Ok(buf.get(..len).unwrap_or(&[])),
+            n => len += n,
+        }
+    }
+}
+
+/// `mkdir` that accepts an existing directory (and only a directory).
+pub fn ensure_dir(dir: BorrowedFd<'_>, path: &core::ffi::CStr) -> Result<(), Errno> {
+    match rustix::fs::mkdirat(dir, path, Mode::from_raw_mode(0o755)) {
+        Err(Errno::EXIST) => {
+            let st = rustix::fs::statat(dir, path, AtFlags::SYMLINK_NOFOLLOW)?;
+            if FileType::from_raw_mode(st.st_mode) == FileType::Directory { Ok(()) } else { Err(Errno::NOTDIR) }
+        }
+        other => other,
+    }
+}
+
+/// Deletes everything inside `dir` without crossing into other filesystems (entries on another
+/// device are mount points and stay), like klibc's run-init does to free the initramfs.
+pub fn empty_dir(dir: BorrowedFd<'_>, device: u64) -> Result<(), Errno> {
+    let mut buf = [core::mem::MaybeUninit::uninit(); 1024];
+    let mut entries = RawDir::new(dir, &mut buf);
+    while let Some(entry) = entries.next() {
+        let entry = entry?;
+        let name = entry.file_name();
+        if name == c"." || name == c".." {
+            continue;
+        }
+        let st = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)?;
+        if st.st_dev as u64 != device {
+            continue;
+        }
+        if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
+            let child = open_dir(dir, name)?;
+            empty_dir(child.as_fd(), device)?;
+            rustix::fs::unlinkat(dir, name, AtFlags::REMOVEDIR)?;
+        } else {
+            rustix::fs::unlinkat(dir, name, AtFlags::empty())?;
+        }
+    }
+    Ok(())
+}

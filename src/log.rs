@@ -1,0 +1,17 @@
+//! The logging interface shared by the boot and the pure logic (e.g. the update planner), so that
+//! host tests can capture exactly what the init would write to /dev/kmsg.
+
+/// Kernel log levels used in `<N>` prefixes of /dev/kmsg lines.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Level {
+    Error = 3,
+    Warning = 4,
+    Notice = 5,
+    Info = 6,
+}
+
+/// One log line is the concatenation of `parts`, written at once (kmsg needs a single write per line).
+/// The implementation adds the `initramfs-overlay: ` prefix and the newline.
+pub trait Log {
+    fn line(&mut self, level: Level, parts: &[&str]);
+}

@@ -1,0 +1,120 @@
+//! Where messages go: one line per write to /dev/kmsg (it keeps each write as one record, so `dmesg`
+//! shows the boot), errors and warnings also straight to the console so they are seen whatever the
+//! kernel's loglevel. Failures are logged where they happen and travel up as the `Failed` marker.
+
+use initramfs_overlay::errnames;
+use initramfs_overlay::log::{Level, Log};
+use initramfs_overlay::numfmt;
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use rustix::fs::{Mode, OFlags};
+use rustix::io::Errno;
+
+const PREFIX: &str = "initramfs-overlay: ";
+/// Longer lines are cut; kmsg itself keeps at most ~1 KB per record.
+const LINE_MAX: usize = 512;
+
+/// A failure that has already been reported. The boot decides what happens next.
+pub struct Failed;
+
+pub struct Logger {
+    kmsg: Option<OwnedFd>,
+    pub quiet: bool,
+    /// Milliseconds since boot when the current step started (see `step_done`).
+    step_start: u64,
+}
+
+impl Logger {
+    pub const fn new() -> Logger {
+        Logger { kmsg: None, quiet: false, step_start: 0 }
+    }
+
+    /// Opens /dev/kmsg once devtmpfs is mounted; until then lines go to the console only.
+    pub fn open_kmsg(&mut self) {
+        self.kmsg = rustix::fs::open(c"/dev/kmsg", OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty()).ok();
+    }
+
+    pub fn info(&mut self, parts: &[&str]) {
+        self.line(Level::Info, parts);
+    }
+
+    pub fn warn(&mut self, parts: &[&str]) {
+        self.line(Level::Warning, parts);
+    }
+
+    /// Logs `<step>: <what><subject> (<ERRNO>)` and returns the marker to propagate.
+    pub fn fail(&mut self, step: &str, what: &str, subject: &[u8], errno: Option<Errno>) -> Failed {
+        let mut number = [0; numfmt::DEC_LEN];
+        let errno_text = match errno {
+            None => "",
+            Some(e) => errnames::name(e.raw_os_error())
+                .unwrap_or_else(|| numfmt::dec(e.raw_os_error().unsigned_abs().into(), &mut number)),
+        };
+        let (open, close) = if errno.is_some() { (" (", ")") } else { ("", "") };
+        self.line(Level::Error, &[step, ": ", what, text(subject), open, errno_text, close]);
+        Failed
+    }
+
+    /// Starts timing a step.
+    pub fn step_start(&mut self) {
+        self.step_start = crate::sys::now_ms();
+    }
+
+    /// Logs `<step>: done in N ms`: the boot timeline that `dmesg` shows (not with `quiet`).
+    pub fn step_done(&mut self, step: &str) {
+        let mut number = [0; numfmt::DEC_LEN];
+        let ms = numfmt::dec(crate::sys::now_ms().saturating_sub(self.step_start), &mut number);
+        self.info(&[step, ": done in ", ms, " ms"]);
+    }
+}
+
+/// Shows raw bytes (labels, paths) in a message; invalid UTF-8 is shown as `?`.
+pub fn text(bytes: &[u8]) -> &str {
+    core::str::from_utf8(bytes).unwrap_or("?")
+}
+
+impl Log for Logger {
+    fn line(&mut self, level: Level, parts: &[&str]) {
+        if self.quiet && level == Level::Info {
+            return;
+        }
+        // "<N>" + prefix + parts + "\n", assembled so that each line is a single write.
+        let mut buf = [0u8; LINE_MAX];
+        let mut len = 0;
+        let level_tag = [b'<', b'0' + level as u8, b'>'];
+        for part in [&level_tag[..], PREFIX.as_bytes()].into_iter().chain(parts.iter().map(|p| p.as_bytes())) {
+            for &byte in part {
+                if len < LINE_MAX - 1 {
+                    buf[len] = byte;
+                    len += 1;
+                }
+            }
+        }
+        buf[len] = b'\n';
+        len += 1;
+        let line = &buf[..len];
+        let console_line = &line[level_tag.len()..];
+        match &self.kmsg {
+            Some(kmsg) => {
+                write_all(kmsg.as_fd(), line);
+                if level as u8 <= Level::Warning as u8 {
+                    write_all(console(), console_line);
+                }
+            }
+            None => write_all(console(), console_line),
+        }
+    }
+}
+
+fn console() -> BorrowedFd<'static> {
+    crate::sys::console()
+}
+
+/// Best effort: a log line that cannot be written has nowhere else to go.
+fn write_all(fd: BorrowedFd<'_>, mut bytes: &[u8]) {
+    while !bytes.is_empty() {
+        match rustix::io::write(fd, bytes) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => bytes = bytes.get(n..).unwrap_or(&[]),
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! initramfs-overlay: PID 1 of the initramfs. It finds the `img` and `overlay` partitions, promotes a
+//! waiting update, loop-mounts the squashfs OS image, puts a writeable overlay on top and hands over to
+//! the real init. Read `boot` below top to bottom: each step is one named function.
+#![no_std]
+#![no_main]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+mod devices;
+mod entry;
+mod files;
+mod logger;
+mod modules;
+mod mounts;
+mod sys;
+mod update_step;
+
+use entry::Start;
+use initramfs_overlay::cmdline::{self, Config, FailAction};
+use logger::{Failed, Logger};
+
+/// Where the initramfs mounts everything. `/run` is a tmpfs that moves into the new root, so the OS
+/// finds the partitions under `/run/initramfs-overlay/` (see README).
+pub mod paths {
+    pub const RUN: &core::ffi::CStr = c"/run";
+    pub const HANDOVER: &core::ffi::CStr = c"/run/initramfs-overlay";
+    pub const IMAGE: &core::ffi::CStr = c"/run/initramfs-overlay/image";
+    pub const OVERLAY: &core::ffi::CStr = c"/run/initramfs-overlay/overlay";
+    pub const LOWER: &core::ffi::CStr = c"/run/initramfs-overlay/lower";
+    pub const STATUS: &core::ffi::CStr = c"/run/initramfs-overlay/status";
+    /// Short-lived mounts (the boot and newimg partitions) that the OS never sees.
+    pub const SCRATCH: &core::ffi::CStr = c"/mnt/scratch";
+    /// The new root while it is assembled.
+    pub const ROOT: &core::ffi::CStr = c"/mnt/root";
+}
+
+/// The boot, as a story of named steps. Any failing step has already said what failed; `attempt`
+/// then runs the failure action (or, in the debug build, a shell and a retry).
+fn boot(start: Start) -> ! {
+    let mut log = Logger::new();
+    mounts::kernel_filesystems(&mut log);
+    let mut cmdline_buf = [0u8; 4096];
+    let config = read_cmdline(&mut log, &mut cmdline_buf);
+    log.quiet = config.quiet;
+    let kernel_release = rustix::system::uname();
+    let kver = kernel_release.release().to_bytes();
+
+    attempt(&mut log, &config, "modules", |log| modules::load_bundled(log, kver));
+    attempt(&mut log, &config, "handover dir", mounts::handover_tmpfs);
+    let found = attempt(&mut log, &config, "find", |log| devices::find(log, &config));
+    if let Some(boot_part) = &found.boot {
+        attempt(&mut log, &config, "boot", |log| modules::load_from_boot_partition(log, boot_part, kver));
+    }
+    attempt(&mut log, &config, "image partition", |log| mounts::image_partition(log, &found, &config));
+    let mut status = attempt(&mut log, &config, "update", |log| update_step::run(log, &found, &config));
+    attempt(&mut log, &config, "image", |log| mounts::squashfs_image(log, &config, &mut status));
+    attempt(&mut log, &config, "overlay module", |log| modules::load_overlay_from_image(log, kver, &config));
+    if !config.no_overlay {
+        attempt(&mut log, &config, "overlay partition", |log| mounts::overlay_partition(log, &found, &config));
+    }
+    attempt(&mut log, &config, "root", |log| mounts::assemble_root(log, &config));
+    attempt(&mut log, &config, "status", |log| update_step::write_status(log, &status));
+    attempt(&mut log, &config, "init check", |log| mounts::check_init(log, &config));
+    preboot_shell(&mut log, &config);
+    attempt(&mut log, &config, "handover", mounts::move_into_root);
+    attempt(&mut log, &config, "switch root", |log| mounts::switch_root(log, &config, &start));
+    // `switch_root` only returns by failing, and `attempt` does not return from a failure in the
+    // standard build; in the debug build the retry loop above never ends either.
+    failure_action(&mut log, config.onerror)
+}
+
+/// Reads and parses /proc/cmdline. A malformed option stops the boot, with its name in the message.
+fn read_cmdline<'b>(log: &mut Logger, buf: &'b mut [u8]) -> Config<'b> {
+    let text = match files::read_small(rustix::fs::CWD, c"/proc/cmdline", buf) {
+        Ok(text) => text,
+        Err(e) => {
+            log.fail("cmdline", "cannot read /proc/cmdline", b"", Some(e));
+            failure_action(log, FailAction::Panic)
+        }
+    };
+    match cmdline::parse(text, log) {
+        Ok(config) => config,
+        Err(e) => {
+            log.fail("cmdline", e.problem, e.option, None);
+            failure_action(log, FailAction::Panic)
+        }
+    }
+}
+
+/// Runs one step, timing it. On failure: the standard build runs the failure action; the debug build
+/// opens a shell and retries the step when the shell exits.
+fn attempt<T>(
+    log: &mut Logger,
+    config: &Config,
+    step: &'static str,
+    mut run: impl FnMut(&mut Logger) -> Result<T, Failed>,
+) -> T {
+    loop {
+        log.step_start();
+        match run(log) {
+            Ok(value) => {
+                log.step_done(step);
+                return value;
+            }
+            Err(Failed) => on_failure(log, config),
+        }
+    }
+}
+
+#[cfg(not(feature = "debug-shell"))]
+fn on_failure(log: &mut Logger, config: &Config) -> ! {
+    failure_action(log, config.onerror)
+}
+
+#[cfg(feature = "debug-shell")]
+fn on_failure(log: &mut Logger, _config: &Config) {
+    shell(log, "exit to retry the failed step");
+}
+
+#[cfg(not(feature = "debug-shell"))]
+fn preboot_shell(_log: &mut Logger, _config: &Config) {}
+
+/// Debug build: a shell on the console right before the switch, so the assembled root can be inspected.
+#[cfg(feature = "debug-shell")]
+fn preboot_shell(log: &mut Logger, config: &Config) {
+    if !config.noshell {
+        shell(log, "type exit to boot");
+    }
+}
+
+/// Runs busybox `/bin/sh` on the console and waits for it.
+#[cfg(feature = "debug-shell")]
+fn shell(log: &mut Logger, hint: &str) {
+    log.warn(&["debug shell: ", hint]);
+    match sys::fork() {
+        Ok(None) => {
+            let errno = sys::exec(c"/bin/sh", &[], core::ptr::null());
+            log.fail("debug shell", "cannot run /bin/sh", b"", Some(errno));
+            rustix::runtime_448b8ad740e2a26f::exit_group(1)
+        }
+        Ok(Some(child)) => {
+            // Reap every exited process until the shell itself is gone.
+            while let Ok(Some((pid, _))) = rustix::process::wait(rustix::process::WaitOptions::empty()) {
+                if pid == child {
+                    break;
+                }
+            }
+        }
+        Err(e) => {
+            log.fail("debug shell", "cannot fork", b"", Some(e));
+        }
+    }
+}
+
+/// The configured failure action. `panic` exits PID 1, so the kernel panics and `panic=N` reboots.
+fn failure_action(log: &mut Logger, action: FailAction) -> ! {
+    use rustix::system::RebootCommand;
+    let (name, command) = match action {
+        FailAction::Panic => ("panic", None),
+        FailAction::Reboot => ("reboot", Some(RebootCommand::Restart)),
+        FailAction::Poweroff => ("poweroff", Some(RebootCommand::PowerOff)),
+        FailAction::Halt => ("halt", Some(RebootCommand::Halt)),
+    };
+    log.warn(&["failure action: ", name]);
+    let Some(command) = command else { rustix::runtime_448b8ad740e2a26f::exit_group(1) };
+    rustix::fs::sync();
+    let _ = rustix::system::reboot(command);
+    // reboot(2) does not return on success; if it failed, exiting still stops the machine (panic).
+    rustix::runtime_448b8ad740e2a26f::exit_group(1)
+}

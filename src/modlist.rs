@@ -1,0 +1,154 @@
+//! The module list `/lib/modules/<kver>/load-order`: one path per line, relative to that folder, loaded
+//! in order. `#` starts a comment; blank lines and surrounding whitespace are ignored.
+
+/// A line that names no loadable module, with why, for the log.
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(test, derive(Debug))]
+pub struct Rejected<'a> {
+    pub line: &'a [u8],
+    pub reason: &'static str,
+}
+
+/// The entries of a load-order list, in order: a module path, or a line to report and skip.
+pub fn entries(list: &[u8]) -> Entries<'_> {
+    Entries { rest: list }
+}
+
+pub struct Entries<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for Entries<'a> {
+    type Item = Result<&'a [u8], Rejected<'a>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if self.rest.is_empty() {
+                return None;
+            }
+            let end = self
+                .rest
+                .iter()
+                .position(|&b| b == b'\n')
+                .unwrap_or(self.rest.len());
+            let line = self.rest.get(..end)?;
+            self.rest = self.rest.get(end + 1..).unwrap_or(&[]);
+            let uncommented = line.split(|&b| b == b'#').next().unwrap_or(&[]);
+            let path = uncommented.trim_ascii();
+            if !path.is_empty() {
+                return Some(check(path));
+            }
+        }
+    }
+}
+
+fn check(path: &[u8]) -> Result<&[u8], Rejected<'_>> {
+    let reason = if path.starts_with(b"/") {
+        "an absolute path"
+    } else if path.split(|&b| b == b'/').any(|part| part == b"..") {
+        "a path out of the modules folder"
+    } else if path.contains(&0) {
+        "a NUL byte"
+    } else if !path.ends_with(b".ko") && !is_compressed(path) {
+        "not a .ko file"
+    } else {
+        return Ok(path);
+    };
+    Err(Rejected { line: path, reason })
+}
+
+/// Whether the kernel must decompress the module (`finit_module` with MODULE_INIT_COMPRESSED_FILE).
+pub fn is_compressed(path: &[u8]) -> bool {
+    [&b".ko.xz"[..], b".ko.zst", b".ko.gz"]
+        .iter()
+        .any(|suffix| path.ends_with(suffix))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::vec::Vec;
+
+    fn all(list: &[u8]) -> Vec<Result<&[u8], Rejected<'_>>> {
+        entries(list).collect()
+    }
+
+    #[test]
+    fn reads_paths_in_order() {
+        let list = b"# built by the packer\n\
+            kernel/drivers/virtio/virtio.ko\n\
+            \n\
+            \t kernel/fs/ext4/ext4.ko.xz  \r\n\
+            kernel/fs/fat/vfat.ko.zst # for /boot\n\
+            kernel/fs/squashfs/squashfs.ko.gz";
+        assert_eq!(
+            all(list),
+            [
+                Ok(&b"kernel/drivers/virtio/virtio.ko"[..]),
+                Ok(b"kernel/fs/ext4/ext4.ko.xz"),
+                Ok(b"kernel/fs/fat/vfat.ko.zst"),
+                Ok(b"kernel/fs/squashfs/squashfs.ko.gz"),
+            ]
+        );
+        assert!(all(b"").is_empty());
+        assert!(all(b"\n\n  \n# only comments\n#x.ko\n").is_empty());
+    }
+
+    #[test]
+    fn rejects_escapes_and_non_modules() {
+        let rejected = |line: &'static [u8]| {
+            all(line)
+                .first()
+                .copied()
+                .and_then(Result::err)
+                .map(|r| r.reason)
+        };
+        assert_eq!(rejected(b"/lib/modules/x.ko"), Some("an absolute path"));
+        assert_eq!(
+            rejected(b"../../etc/x.ko"),
+            Some("a path out of the modules folder")
+        );
+        assert_eq!(
+            rejected(b"kernel/../../x.ko"),
+            Some("a path out of the modules folder")
+        );
+        assert_eq!(
+            rejected(b"kernel/..\n"),
+            Some("a path out of the modules folder")
+        );
+        assert_eq!(rejected(b"a\0b.ko"), Some("a NUL byte"));
+        assert_eq!(rejected(b"kernel/fs/"), Some("not a .ko file"));
+        assert_eq!(rejected(b"modules.dep"), Some("not a .ko file"));
+        assert_eq!(
+            rejected(b"kernel/..ko/x.ko"),
+            None,
+            "'..ko' is a plain name"
+        );
+        // A rejected line does not stop the list.
+        assert_eq!(all(b"/x.ko\ny.ko\n").get(1), Some(&Ok(&b"y.ko"[..])));
+    }
+
+    #[test]
+    fn knows_compressed_modules() {
+        assert!(is_compressed(b"a/b.ko.xz"));
+        assert!(is_compressed(b"b.ko.zst"));
+        assert!(is_compressed(b"b.ko.gz"));
+        assert!(!is_compressed(b"b.ko"));
+        assert!(!is_compressed(b"b.xz"));
+        assert!(!is_compressed(b""));
+    }
+
+    #[test]
+    fn survives_garbage() {
+        let mut garbage = Vec::new();
+        for i in 0..4096u32 {
+            garbage.push((i.wrapping_mul(2_654_435_761) >> 13) as u8);
+        }
+        for end in (0..garbage.len()).step_by(97) {
+            for entry in entries(&garbage[..end]) {
+                let line = entry.unwrap_or_else(|r| r.line);
+                assert!(!line.contains(&b'\n') && !line.is_empty());
+            }
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! Kernel modules, loaded with finit_module(2) from three places: the bundle in the initramfs
+//! (`/lib/modules/<kver>/load-order`), the boot partition (`/modules/<kver>/`) and the image itself
+//! (overlay.ko). Compressed modules are handed to the kernel to decompress.
+
+use crate::devices::Partition;
+use crate::files;
+use crate::logger::{Failed, Logger, text};
+use crate::mounts;
+use crate::paths;
+use initramfs_overlay::cmdline::Config;
+use initramfs_overlay::cpath::CPath;
+use initramfs_overlay::modlist;
+use initramfs_overlay::numfmt;
+use rustix::fd::{AsFd, BorrowedFd};
+use rustix::fs::{CWD, Mode, OFlags};
+use rustix::io::Errno;
+use rustix::mount::{MountFlags, UnmountFlags};
+
+/// MODULE_INIT_COMPRESSED_FILE (missing from linux-raw-sys): the kernel decompresses the file itself.
+const COMPRESSED_FILE: i32 = 4;
+
+/// Loads one module file. A module that is already loaded (or built in) counts as loaded.
+fn load(log: &mut Logger, dir: BorrowedFd<'_>, path: &[u8]) -> Result<(), Failed> {
+    let name = CPath::new(&[path]).ok_or_else(|| log.fail("modules", "bad module path ", path, None))?;
+    let file = rustix::fs::openat(dir, name.as_cstr(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| log.fail("modules", "cannot open ", path, Some(e)))?;
+    let compressed = modlist::is_compressed(path);
+    let flags = if compressed { COMPRESSED_FILE } else { 0 };
+    match rustix::system::finit_module(&file, c"", flags) {
+        Ok(()) | Err(Errno::EXIST) => Ok(()),
+        Err(e @ (Errno::NOEXEC | Errno::INVAL | Errno::OPNOTSUPP)) if compressed => {
+            Err(log.fail("modules", "the kernel cannot decompress this module format: ", path, Some(e)))
+        }
+        Err(e) => Err(log.fail("modules", "cannot load ", path, Some(e))),
+    }
+}
+
+/// Loads the initramfs bundle for the running kernel, in the order the packer wrote. No bundle is
+/// fine: the kernel may have everything built in.
+pub fn load_bundled(log: &mut Logger, kver: &[u8]) -> Result<(), Failed> {
+    let dir_path = CPath::new(&[b"/lib/modules/", kver]).ok_or_else(|| log.fail("modules", "bad kernel release ", kver, None))?;
+    let dir = match files::open_dir(CWD, dir_path.as_cstr()) {
+        Err(Errno::NOENT) => return Ok(()),
+        other => other.map_err(|e| log.fail("modules", "cannot open ", dir_path.as_bytes(), Some(e)))?,
+    };
+    let mut buf = [0u8; 8192];
+    let list = match files::read_small(dir.as_fd(), c"load-order", &mut buf) {
+        Err(Errno::NOENT) => return Ok(()),
+        other => other.map_err(|e| log.fail("modules", "cannot read load-order in ", dir_path.as_bytes(), Some(e)))?,
+    };
+    let mut count = 0u64;
+    for entry in modlist::entries(list) {
+        let path = entry.map_err(|bad| log.fail("modules", bad.reason, bad.line, None))?;
+        load(log, dir.as_fd(), path)?;
+        count += 1;
+    }
+    let mut digits = [0; numfmt::DEC_LEN];
+    log.info(&["modules: ", numfmt::dec(count, &mut digits), " loaded for ", text(kver)]);
+    Ok(())
+}
+
+/// Loads `<base>` or its first compressed variant that exists. `Ok(false)` when none exists.
+fn load_any_variant(log: &mut Logger, dir: BorrowedFd<'_>, base: &[u8]) -> Result<bool, Failed> {
+    for suffix in [&b""[..], b".xz", b".zst", b".gz"] {
+        let path = CPath::new(&[base, suffix]).ok_or_else(|| log.fail("modules", "bad module path ", base, None))?;
+        match rustix::fs::accessat(dir, path.as_cstr(), rustix::fs::Access::EXISTS, rustix::fs::AtFlags::empty()) {
+            Ok(()) => {
+                load(log, dir, path.as_bytes())?;
+                log.info(&["modules: loaded ", text(path.as_bytes())]);
+                return Ok(true);
+            }
+            Err(_) => continue,
+        }
+    }
+    Ok(false)
+}
+
+/// The boot partition (vfat) may carry squashfs.ko and loop.ko for kernels that lack them: mount it
+/// read-only, load what is there, unmount.
+pub fn load_from_boot_partition(log: &mut Logger, boot: &Partition, kver: &[u8]) -> Result<(), Failed> {
+    mounts::mount_partition(log, boot, paths::SCRATCH, MountFlags::RDONLY)?;
+    let result = load_boot_modules(log, kver);
+    // Leaving it mounted would keep the device busy; a failed unmount is worth a warning only.
+    if rustix::mount::unmount(paths::SCRATCH, UnmountFlags::empty()).is_err() {
+        log.warn(&["boot: cannot unmount the boot partition"]);
+    }
+    result
+}
+
+fn load_boot_modules(log: &mut Logger, kver: &[u8]) -> Result<(), Failed> {
+    let dir_path = CPath::new(&[b"/mnt/scratch/modules/", kver]).ok_or_else(|| log.fail("boot", "bad kernel release ", kver, None))?;
+    let dir = match files::open_dir(CWD, dir_path.as_cstr()) {
+        Err(Errno::NOENT) => return Ok(()),
+        other => other.map_err(|e| log.fail("boot", "cannot open ", dir_path.as_bytes(), Some(e)))?,
+    };
+    for module in [&b"squashfs.ko"[..], b"loop.ko"] {
+        load_any_variant(log, dir.as_fd(), module)?;
+    }
+    Ok(())
+}
+
+/// overlay.ko ships with the image's own kernel modules; load it from there when present.
+pub fn load_overlay_from_image(log: &mut Logger, kver: &[u8], config: &Config) -> Result<(), Failed> {
+    if config.no_overlay {
+        return Ok(());
+    }
+    let dir_path = CPath::new(&[b"/run/initramfs-overlay/lower/lib/modules/", kver, b"/kernel/fs/overlayfs"])
+        .ok_or_else(|| log.fail("overlay module", "bad kernel release ", kver, None))?;
+    let dir = match files::open_dir(CWD, dir_path.as_cstr()) {
+        Err(Errno::NOENT) => return Ok(()),
+        other => other.map_err(|e| log.fail("overlay module", "cannot open ", dir_path.as_bytes(), Some(e)))?,
+    };
+    load_any_variant(log, dir.as_fd(), b"overlay.ko").map(drop)
+}

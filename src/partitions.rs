@@ -1,0 +1,328 @@
+//! PARTUUID and PARTLABEL of partition N (1-based, as Linux numbers them) from the partition table at the
+//! start of the whole disk: MBR or GPT. Only 512-byte logical sectors are handled (SD cards, virtio and
+//! USB sticks); on a 4Kn disk a GPT is simply not found. The GPT CRCs are not checked: the kernel already
+//! accepted this table to create the partition device we ask about.
+
+use crate::devspec::{IdText, Text, hex_text, uuid_text};
+
+pub const SECTOR: usize = 512;
+/// How much of the disk `find` wants, from LBA 0: a standard GPT (128 entries of 128 bytes at LBA 2)
+/// ends at LBA 34, so 64 sectors leave room. Entries beyond what is passed are reported as not found.
+pub const HEAD_LEN: usize = 64 * SECTOR;
+
+/// A GPT partition name in UTF-8: 36 UTF-16 units of at most 3 bytes each (a surrogate pair is 2 units
+/// for 4 bytes).
+pub type PartLabel = Text<108>;
+
+#[derive(Clone, Copy)]
+pub struct Partition {
+    /// PARTUUID as Linux prints it: the GPT unique partition GUID, or `ssssssss-nn` on MBR.
+    pub uuid: IdText,
+    /// PARTLABEL: GPT only.
+    pub label: Option<PartLabel>,
+}
+
+const MBR_ENTRIES: core::ops::Range<usize> = 446..510;
+const GPT_PROTECTIVE: u8 = 0xEE;
+
+/// Partition `number` of the disk whose first bytes are `head`; `None` if there is no such partition
+/// or no table we read.
+pub fn find(head: &[u8], number: u32) -> Option<Partition> {
+    let mbr = head.get(..SECTOR)?;
+    if mbr.get(510..)? != [0x55, 0xAA] {
+        return None;
+    }
+    let entries = mbr.get(MBR_ENTRIES)?.chunks_exact(16);
+    if entries
+        .clone()
+        .any(|entry| entry.get(4) == Some(&GPT_PROTECTIVE))
+    {
+        return gpt(head, number);
+    }
+    // As Linux: a boot indicator other than 0 or 0x80 means this is no MBR (e.g. a FAT boot sector).
+    if entries
+        .clone()
+        .any(|entry| entry.first().is_some_and(|&boot| boot & 0x7F != 0))
+    {
+        return None;
+    }
+    // Only the four primary slots: logical partitions (5+) live in a chain of extended boot records
+    // elsewhere on the disk, which this does not follow.
+    let entry = entries
+        .clone()
+        .nth(usize::try_from(number.checked_sub(1)?).ok()?)?;
+    if *entry.get(4)? == 0 {
+        return None; // an empty slot
+    }
+    let signature = u32::from_le_bytes(*mbr.get(440..)?.first_chunk()?).to_be_bytes();
+    let [s0, s1, s2, s3] = signature;
+    Some(Partition {
+        uuid: hex_text(&[s0, s1, s2, s3, number as u8], &[4, 1], false),
+        label: None,
+    })
+}
+
+fn gpt(head: &[u8], number: u32) -> Option<Partition> {
+    let header = head.get(SECTOR..)?;
+    if header.get(..8)? != b"EFI PART" {
+        return None;
+    }
+    let le32 = |at: usize| Some(u32::from_le_bytes(*header.get(at..)?.first_chunk()?));
+    let entries_lba = u64::from_le_bytes(*header.get(72..)?.first_chunk()?);
+    let (count, entry_size) = (le32(80)?, le32(84)?);
+    // The spec wants 128 * 2^n bytes per entry; the name ends at byte 128.
+    if number == 0 || number > count || entry_size < 128 || entry_size % 8 != 0 {
+        return None;
+    }
+    let offset = u64::from(number - 1)
+        .checked_mul(u64::from(entry_size))?
+        .checked_add(entries_lba.checked_mul(SECTOR as u64)?)?;
+    let entry = head.get(usize::try_from(offset).ok()?..)?.get(..128)?;
+    if entry.get(..16)?.iter().all(|&b| b == 0) {
+        return None; // an unused entry: no partition type
+    }
+    let mut label = PartLabel::new();
+    let (units, _) = entry.get(56..128)?.as_chunks::<2>();
+    let units = units
+        .iter()
+        .map(|&unit| u16::from_le_bytes(unit))
+        .take_while(|&unit| unit != 0);
+    for c in char::decode_utf16(units) {
+        label.push(
+            c.unwrap_or(char::REPLACEMENT_CHARACTER)
+                .encode_utf8(&mut [0; 4])
+                .as_bytes(),
+        );
+    }
+    Some(Partition {
+        uuid: guid_text(entry.get(16..)?.first_chunk()?),
+        label: Some(label),
+    })
+}
+
+/// A GUID as stored on disk (the first three fields little-endian) in its usual lowercase text.
+pub fn guid_text(guid: &[u8; 16]) -> IdText {
+    let mut rfc = *guid;
+    let [a, b, c, d, e, f, g, h, ..] = *guid;
+    rfc[..8].copy_from_slice(&[d, c, b, a, f, e, h, g]);
+    uuid_text(&rfc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::devspec::test_images::{Scratch, mangled, read_at, run, sparse};
+    use std::vec::Vec;
+
+    /// A sparse 64 MiB disk partitioned by `sfdisk` with `script`; returns its first HEAD_LEN bytes.
+    fn disk(script: &str) -> (Scratch, std::path::PathBuf, Vec<u8>) {
+        let dir = Scratch::new("disk");
+        let disk = dir.file("disk.img");
+        sparse(&disk, 64 << 20);
+        run(
+            "sfdisk",
+            &["-q", "--no-reread", disk.to_str().unwrap()],
+            script,
+        );
+        let head = read_at(&disk, 0, HEAD_LEN);
+        (dir, disk, head)
+    }
+
+    fn sfdisk_says(disk: &std::path::Path, what: &str, number: u32) -> std::string::String {
+        let n = std::format!("{number}");
+        run("sfdisk", &[what, disk.to_str().unwrap(), &n], "")
+            .trim_end()
+            .into()
+    }
+
+    const GPT_SCRIPT: &str = "label: gpt\n\
+        label-id: 11111111-2222-4333-8444-555555555555\n\
+        size=1MiB, uuid=0A1B2C3D-4E5F-4A6B-8C7D-9E0F1A2B3C4D, name=img\n\
+        size=1MiB, uuid=01234567-89AB-4DEF-8123-456789ABCDEF, name=\"the overlay\"\n\
+        size=1MiB, name=\"012345678901234567890123456789abcdef\"\n\
+        size=1MiB\n";
+
+    #[test]
+    fn reads_real_gpt() {
+        let (_dir, path, head) = disk(GPT_SCRIPT);
+        let part = |n| find(&head, n).expect("a partition");
+        let texts = |n| {
+            let p = part(n);
+            (
+                std::string::String::from_utf8(p.uuid.as_bytes().to_vec()).unwrap(),
+                p.label.unwrap().as_bytes().to_vec(),
+            )
+        };
+        assert_eq!(
+            texts(1),
+            (
+                "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d".into(),
+                b"img".to_vec()
+            )
+        );
+        assert_eq!(texts(2).1, b"the overlay");
+        assert_eq!(texts(3).1, b"012345678901234567890123456789abcdef");
+        assert_eq!(texts(4).1, b"");
+        for n in 1..=4 {
+            let (uuid, label) = texts(n);
+            assert_eq!(
+                uuid.to_uppercase(),
+                sfdisk_says(&path, "--part-uuid", n),
+                "partition {n}"
+            );
+            assert_eq!(
+                std::str::from_utf8(&label).unwrap(),
+                sfdisk_says(&path, "--part-label", n)
+            );
+        }
+        assert!(find(&head, 0).is_none());
+        assert!(find(&head, 5).is_none(), "an unused entry");
+        assert!(find(&head, 129).is_none(), "beyond the entry count");
+        assert!(find(&head, u32::MAX).is_none());
+        // The standard layout fits in 34 sectors; one byte less loses the last entry, not the first.
+        assert!(find(&head[..34 * SECTOR], 128).is_none());
+        assert!(find(&head[..34 * SECTOR - 1], 1).is_some());
+        assert!(find(&head[..2 * SECTOR + 127], 1).is_none());
+    }
+
+    #[test]
+    fn reads_real_mbr() {
+        let (_dir, _path, head) =
+            disk("label: dos\nlabel-id: 0x1234abcd\n,1MiB,83\n,1MiB,c\n,,5\n");
+        for (n, text) in [
+            (1, &b"1234abcd-01"[..]),
+            (2, b"1234abcd-02"),
+            (3, b"1234abcd-03"),
+        ] {
+            let part = find(&head, n).unwrap();
+            assert_eq!(part.uuid.as_bytes(), text);
+            assert!(part.label.is_none());
+        }
+        assert!(find(&head, 4).is_none(), "an empty slot");
+        assert!(
+            find(&head, 5).is_none(),
+            "logical partitions are not followed"
+        );
+        assert!(find(&head, 0).is_none());
+        assert!(find(&head[..511], 1).is_none());
+    }
+
+    #[test]
+    fn rejects_non_tables() {
+        assert!(find(&[0; HEAD_LEN], 1).is_none());
+        // A FAT boot sector has 0x55AA but code where the boot indicators are.
+        let dir = Scratch::new("fat");
+        let img = dir.file("fat.img");
+        run("mkfs.vfat", &["-C", img.to_str().unwrap(), "1440"], "");
+        assert!(find(&read_at(&img, 0, HEAD_LEN), 1).is_none());
+        // A protective MBR without a GPT header.
+        let (_d, _p, mut head) = disk(GPT_SCRIPT);
+        head[SECTOR] = b'X';
+        assert!(find(&head, 1).is_none());
+    }
+
+    #[test]
+    fn bogus_gpt_geometry_is_not_found() {
+        let (_d, _p, head) = disk(GPT_SCRIPT);
+        let patched = |at: usize, bytes: &[u8], n| {
+            let mut copy = head.clone();
+            copy[SECTOR + at..SECTOR + at + bytes.len()].copy_from_slice(bytes);
+            find(&copy, n).map(|p| p.uuid.as_bytes().to_vec())
+        };
+        assert!(
+            patched(84, &64u32.to_le_bytes(), 1).is_none(),
+            "entries too small"
+        );
+        assert!(
+            patched(84, &129u32.to_le_bytes(), 1).is_none(),
+            "entry size not a multiple of 8"
+        );
+        assert!(patched(84, &u32::MAX.to_le_bytes(), 2).is_none());
+        assert!(
+            patched(72, &u64::MAX.to_le_bytes(), 1).is_none(),
+            "entries LBA overflows"
+        );
+        assert!(
+            patched(72, &1000u64.to_le_bytes(), 1).is_none(),
+            "entries outside the buffer"
+        );
+        assert!(
+            patched(80, &1u32.to_le_bytes(), 2).is_none(),
+            "count limits the number"
+        );
+        // Entries of 256 bytes: partition 2's bytes are now where entries 3 and 4 were (unused = 4th).
+        assert!(patched(84, &256u32.to_le_bytes(), 1).is_some());
+        assert!(patched(84, &256u32.to_le_bytes(), 2).is_some());
+        assert!(patched(84, &256u32.to_le_bytes(), 3).is_none());
+    }
+
+    #[test]
+    fn guid_byte_order() {
+        let on_disk = [
+            0x3d, 0x2c, 0x1b, 0x0a, 0x5f, 0x4e, 0x6b, 0x4a, 0x8c, 0x7d, 0x9e, 0x0f, 0x1a, 0x2b,
+            0x3c, 0x4d,
+        ];
+        assert_eq!(
+            guid_text(&on_disk).as_bytes(),
+            b"0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+        );
+    }
+
+    #[test]
+    fn non_ascii_names_become_utf8() {
+        // sfdisk 2.38 refuses non-ASCII names, so write the UTF-16 in place.
+        let (_d, _p, mut head) = disk(GPT_SCRIPT);
+        let name = 2 * SECTOR + 128 + 56;
+        let units: Vec<u8> = "über 🎉 overlay"
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        head[name..name + 72].fill(0);
+        head[name..name + units.len()].copy_from_slice(&units);
+        assert_eq!(
+            find(&head, 2).unwrap().label.unwrap().as_bytes(),
+            "über 🎉 overlay".as_bytes()
+        );
+        // 18 surrogate pairs: 72 bytes of UTF-8.
+        let units: Vec<u8> = "🎉"
+            .repeat(18)
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        head[name..name + 72].copy_from_slice(&units);
+        assert_eq!(
+            find(&head, 2).unwrap().label.unwrap().as_bytes(),
+            "🎉".repeat(18).as_bytes()
+        );
+    }
+
+    #[test]
+    fn invalid_utf16_names_become_replacement_characters() {
+        let (_d, _p, mut head) = disk(GPT_SCRIPT);
+        let name = 2 * SECTOR + 56;
+        head[name..name + 2].copy_from_slice(&0xD800u16.to_le_bytes()); // a lone high surrogate
+        let label = find(&head, 1).unwrap().label.unwrap();
+        assert_eq!(label.as_bytes(), "\u{FFFD}mg".as_bytes());
+        // 36 lone surrogates: the longest UTF-8 there can be, still whole.
+        for unit in head[name..name + 72].chunks_exact_mut(2) {
+            unit.copy_from_slice(&0xDC00u16.to_le_bytes());
+        }
+        assert_eq!(
+            find(&head, 1).unwrap().label.unwrap().as_bytes(),
+            "\u{FFFD}".repeat(36).as_bytes()
+        );
+    }
+
+    #[test]
+    fn survives_truncated_and_corrupted() {
+        let (_d, _p, gpt) = disk(GPT_SCRIPT);
+        let (_d2, _p2, mbr) = disk("label: dos\n,1MiB,83\n,1MiB,c\n");
+        for head in [&gpt[..3 * SECTOR], &mbr[..SECTOR]] {
+            for bytes in mangled(head) {
+                for n in [0, 1, 2, 4, 128, u32::MAX] {
+                    let _ = find(&bytes, n);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! The syscalls rustix does not wrap safely: fork, execve and the loop-device ioctls. Every unsafe
+//! block of the boot lives here (plus the stack split in `entry`), each with its reason.
+
+use core::ffi::{CStr, c_void};
+use linux_raw_sys::loop_device::{
+    LO_FLAGS_AUTOCLEAR, LO_FLAGS_READ_ONLY, LOOP_CONFIGURE, LOOP_CTL_GET_FREE, LOOP_SET_FD,
+    LOOP_SET_STATUS64, loop_config, loop_info64,
+};
+use rustix::fd::{AsFd, AsRawFd, BorrowedFd};
+use rustix::io::Errno;
+use rustix::ioctl::{Ioctl, IoctlOutput, Opcode};
+use rustix::process::Pid;
+use rustix::runtime_448b8ad740e2a26f as runtime;
+
+/// Milliseconds on the monotonic clock (since boot), for the step timeline and wait bounds.
+/// A raw clock_gettime syscall: rustix would go through the vDSO, whose ELF parser costs ~1.5 KB.
+pub fn now_ms() -> u64 {
+    // [seconds, nanoseconds] as the kernel's native `timespec` (two longs).
+    let mut ts = [0isize; 2];
+    let ptr = ts.as_mut_ptr();
+    // SAFETY: clock_gettime(CLOCK_MONOTONIC, ptr) writes one native timespec to `ptr`, which points to
+    // two writable longs; it touches no other memory and cannot fail for CLOCK_MONOTONIC.
+    unsafe {
+        #[cfg(target_arch = "x86_64")]
+        core::arch::asm!("syscall", inlateout("rax") 228isize => _, in("rdi") 1, in("rsi") ptr,
+            lateout("rcx") _, lateout("r11") _, options(nostack));
+        // ebx cannot be an asm operand on x86: swap the first argument in through edi.
+        #[cfg(target_arch = "x86")]
+        core::arch::asm!("xchg edi, ebx", "int 0x80", "xchg edi, ebx", inlateout("eax") 265isize => _,
+            in("edi") 1, in("ecx") ptr, options(nostack));
+        #[cfg(target_arch = "arm")]
+        core::arch::asm!("svc 0", in("r7") 263, inlateout("r0") 1isize => _, in("r1") ptr, options(nostack));
+    }
+    let [sec, nsec] = ts;
+    (sec as u64).wrapping_mul(1000).wrapping_add(nsec as u64 / 1_000_000)
+}
+
+/// `fork()`: `Some(child)` in the parent, `None` in the child.
+pub fn fork() -> Result<Option<Pid>, Errno> {
+    // SAFETY: the init is single-threaded and holds no locks, so the child may run any code.
+    match unsafe { runtime::kernel_fork() }? {
+        runtime::Fork::Child(_) => Ok(None),
+        runtime::Fork::ParentOf(child) => Ok(Some(child)),
+    }
+}
+
+/// Up to the kernel's MAX_INIT_ARGS (32) arguments, plus the program name and the NULL.
+pub const ARGV_MAX: usize = 34;
+
+/// `execve(path, argv, envp)` with `argv[0] = path` and `args` after it; returns only on failure.
+pub fn exec(path: &CStr, args: &[&CStr], envp: *const *const u8) -> Errno {
+    let mut argv = [core::ptr::null::<u8>(); ARGV_MAX];
+    for (slot, arg) in argv.iter_mut().zip(core::iter::once(&path).chain(args)).take(ARGV_MAX - 1) {
+        *slot = arg.as_ptr().cast();
+    }
+    // SAFETY: `argv` holds pointers to NUL-terminated strings that outlive the call and ends in NULL
+    // (the last slot is never written); `envp` is the NULL-terminated environment the kernel gave us.
+    unsafe { runtime::execve(path, argv.as_ptr(), envp) }
+}
+
+/// A loop-device ioctl whose argument is a pointer or a plain integer, and whose result is the
+/// syscall's return value (LOOP_CTL_GET_FREE returns the device number; rustix's NoArg drops it).
+struct LoopIoctl {
+    opcode: Opcode,
+    arg: *mut c_void,
+}
+
+// SAFETY: the opcodes used below take exactly the argument kinds passed with them, and the pointed-to
+// structs are `repr(C)` kernel ABI types that live across the call.
+unsafe impl Ioctl for LoopIoctl {
+    type Output = IoctlOutput;
+    const IS_MUTATING: bool = true;
+
+    fn opcode(&self) -> Opcode {
+        self.opcode
+    }
+
+    fn as_ptr(&mut self) -> *mut c_void {
+        self.arg
+    }
+
+    unsafe fn output_from_ptr(out: IoctlOutput, _: *mut c_void) -> rustix::io::Result<IoctlOutput> {
+        Ok(out)
+    }
+}
+
+fn loop_ioctl(fd: BorrowedFd<'_>, opcode: u32, arg: *mut c_void) -> Result<IoctlOutput, Errno> {
+    // SAFETY: see the `Ioctl` impl: each caller pairs the opcode with its documented argument.
+    unsafe { rustix::ioctl::ioctl(fd, LoopIoctl { opcode: opcode as Opcode, arg }) }
+}
+
+/// LOOP_CTL_GET_FREE: the number of a free loop device, creating one when needed.
+pub fn loop_get_free(control: BorrowedFd<'_>) -> Result<u32, Errno> {
+    loop_ioctl(control, LOOP_CTL_GET_FREE, core::ptr::null_mut()).map(|n| n as u32)
+}
+
+const READ_ONLY_AUTOCLEAR: u32 = LO_FLAGS_READ_ONLY as u32 | LO_FLAGS_AUTOCLEAR as u32;
+
+/// Binds `file` to the loop device read-only, cleared automatically when its last user goes away.
+/// LOOP_CONFIGURE (5.8+) does it in one call; older kernels reject it with EINVAL and get the
+/// LOOP_SET_FD + LOOP_SET_STATUS64 pair.
+pub fn loop_attach(device: BorrowedFd<'_>, file: BorrowedFd<'_>) -> Result<(), Errno> {
+    // SAFETY: all-zero is a valid value of these plain-integer kernel structs.
+    let mut config: loop_config = unsafe { core::mem::zeroed() };
+    config.fd = file.as_raw_fd() as u32;
+    config.info.lo_flags = READ_ONLY_AUTOCLEAR;
+    match loop_ioctl(device, LOOP_CONFIGURE, (&raw mut config).cast()) {
+        Err(Errno::INVAL) => {}
+        other => return other.map(drop),
+    }
+    loop_ioctl(device, LOOP_SET_FD, file.as_fd().as_raw_fd() as usize as *mut c_void)?;
+    let mut info: loop_info64 = config.info;
+    loop_ioctl(device, LOOP_SET_STATUS64, (&raw mut info).cast()).map(drop)
+}
+
+/// fd 2, which is /dev/console for init (see `mounts::kernel_filesystems`).
+pub fn console() -> BorrowedFd<'static> {
+    // SAFETY: the init never closes fds 0-2, so fd 2 stays valid (open or not) for the whole process;
+    // writes to a closed fd just fail with EBADF.
+    unsafe { rustix::stdio::stderr() }
+}
+
+/// Whether the kernel gave us a standard input (it does only when the archive has /dev/console).
+pub fn has_stdin() -> bool {
+    // SAFETY: as for `console`: fd 0 is never closed by us; fcntl on a closed fd fails with EBADF.
+    rustix::io::fcntl_getfd(unsafe { rustix::stdio::stdin() }).is_ok()
+}

@@ -1,0 +1,1257 @@
+//! Power-safe promotion of a staged image, and the choice of the image to boot.
+//!
+//! `promote` moves `newimg/<image>` into the `img` partition so that, at every instant, `img/<image>` on
+//! disk is a complete, verified image (old or new) and the previous image is never lost:
+//!
+//! 1. remove temporaries left by an interrupted run;
+//! 2. when `img/<image>` already holds the staged image, the last run was cut after publishing: only
+//!    remove the source (never copy again, never touch `-old`);
+//! 3. verify the source (squashfs superblock, and the `<image>.sha256` sidecar when present); a bad one
+//!    is renamed to `<image>.rejected` beside a one-line `<image>.rejected.reason`;
+//! 4. check free space; delete a stale `-old` only when that alone makes room;
+//! 5. copy to `.<image>.new` (copy_file_range, else sendfile, else read/write) and fsync it;
+//! 6. hard-link the current image to `.<old>.new` and rename that over `<old>` (atomic), fsync;
+//! 7. rename the copy over `<image>` (atomic), fsync the directory;
+//! 8. only then remove the source (and its sidecar) from `newimg`, fsync.
+//!
+//! A power cut between any two steps leaves a state from which the next run finishes the update.
+
+use crate::log::{Level, Log};
+use crate::cpath::CPath;
+use crate::{errnames, numfmt, sha256, squashfs};
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use rustix::fs::{self, AtFlags, FileType, Mode, OFlags};
+use rustix::io::{self, Errno};
+
+/// Bytes moved per copy call: large enough for full speed, small enough to report progress.
+const CHUNK: u64 = 1 << 20;
+
+/// A failure: what went wrong and, for a failed system call, the kernel's answer. Without an errno it
+/// is a problem with the data (a bad image or name): a staged image with one is rejected, not retried.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Error {
+    pub what: &'static str,
+    pub errno: Option<Errno>,
+}
+
+impl Error {
+    fn bad(what: &'static str) -> Self {
+        Error { what, errno: None }
+    }
+}
+
+/// Attaches a message to a syscall result.
+trait Context<T> {
+    fn ctx(self, what: &'static str) -> Result<T, Error>;
+}
+
+impl<T> Context<T> for io::Result<T> {
+    fn ctx(self, what: &'static str) -> Result<T, Error> {
+        self.map_err(|errno| Error { what, errno: Some(errno) })
+    }
+}
+
+/// What a promotion did.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Outcome {
+    /// No image was staged on `newimg`.
+    NoUpdate,
+    /// The staged image is now the current one; the previous one is `-old`.
+    Promoted,
+    /// A promotion cut short after publishing was finished by removing the source.
+    Recovered,
+    /// The staged image is bad; it was renamed to `<image>.rejected`.
+    Rejected(&'static str),
+    /// `img` lacks this many bytes; nothing was changed.
+    NoSpace { missing: u64 },
+    /// A system call failed; the current image is untouched and the update is retried next boot.
+    Failed(Error),
+    /// `Hooks::after` asked to stop after this step (tests simulate a power cut).
+    Interrupted(Step),
+}
+
+/// The points of a promotion after which `Hooks::after` is called.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Step {
+    /// Temporaries of an interrupted run are gone.
+    Cleaned,
+    /// The reason file of a rejected update is written and fsynced.
+    ReasonWritten,
+    /// The bad update was renamed to `<image>.rejected`.
+    Rejected,
+    /// A stale `-old` was deleted to make room.
+    OldDeleted,
+    /// One more chunk of the copy was written.
+    Copying,
+    /// The copy is complete and fsynced under its temporary name.
+    Copied,
+    /// The current image got a second name, `.<old>.new`.
+    OldLinked,
+    /// That name was renamed over `-old`, and the directory fsynced.
+    OldKept,
+    /// The copy was renamed over `<image>`, and the directory fsynced.
+    Published,
+    /// The source is gone from `newimg`.
+    SourceRemoved,
+}
+
+/// The ways to copy, tried in this order.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum CopyMethod {
+    FileRange,
+    Sendfile,
+    ReadWrite,
+}
+
+impl CopyMethod {
+    fn name(self) -> &'static str {
+        match self {
+            CopyMethod::FileRange => "copy_file_range",
+            CopyMethod::Sendfile => "sendfile",
+            CopyMethod::ReadWrite => "read/write",
+        }
+    }
+}
+
+/// What `promote` needs from its caller besides the directories.
+pub trait Hooks {
+    /// Milliseconds since any fixed point, for durations and MiB/s.
+    fn now_ms(&mut self) -> u64;
+    /// Called after each step; `false` stops the promotion there (tests simulate a power cut).
+    fn after(&mut self, _step: Step) -> bool {
+        true
+    }
+    /// The free bytes on `img` to plan with, given what statfs reported (tests inject a shortage).
+    fn free_bytes(&mut self, reported: u64) -> u64 {
+        reported
+    }
+    /// The first copy method to try (tests force the fallbacks).
+    fn first_copy(&mut self) -> CopyMethod {
+        CopyMethod::FileRange
+    }
+}
+
+/// A name for messages (image names come from the command line and are ASCII in practice).
+fn text(name: &CPath) -> &str {
+    core::str::from_utf8(name.as_bytes()).unwrap_or("(name not UTF-8)")
+}
+
+/// Every name derived from the image name.
+struct Names {
+    image: CPath,
+    /// `-old` before the extension: root-squashfs-old.img.
+    old: CPath,
+    /// The copy before it is published, hidden: .root-squashfs.img.new.
+    tmp: CPath,
+    /// The second name of the current image before it replaces `-old`.
+    old_tmp: CPath,
+    sidecar: CPath,
+    rejected: CPath,
+    reason: CPath,
+    rejected_sidecar: CPath,
+}
+
+impl Names {
+    fn new(image: &[u8]) -> Result<Names, Error> {
+        if matches!(image, b"" | b"." | b"..") || image.iter().any(|&c| c == 0 || c == b'/') {
+            return Err(Error::bad("bad image name"));
+        }
+        // "-old" goes before the last '.', unless that dot starts the name.
+        let dot = image.iter().rposition(|&c| c == b'.').filter(|&i| i > 0).unwrap_or(image.len());
+        let (stem, ext) = image.split_at_checked(dot).unwrap_or((image, b""));
+        let join = |parts: &[&[u8]]| CPath::new(parts).ok_or(Error::bad("image name too long"));
+        let old = join(&[stem, b"-old", ext])?;
+        Ok(Names {
+            image: join(&[image])?,
+            tmp: join(&[b".", image, b".new"])?,
+            old_tmp: join(&[b".", old.as_bytes(), b".new"])?,
+            old,
+            sidecar: join(&[image, b".sha256"])?,
+            rejected: join(&[image, b".rejected"])?,
+            reason: join(&[image, b".rejected.reason"])?,
+            rejected_sidecar: join(&[image, b".rejected.sha256"])?,
+        })
+    }
+}
+
+/// Stops the promotion when the hook says so.
+macro_rules! step {
+    ($hooks:expr, $step:expr) => {
+        if !$hooks.after($step) {
+            return Ok(Outcome::Interrupted($step));
+        }
+    };
+}
+
+/// Promotes `new_dir/<name>` to `img_dir/<name>` (both mounted read-write), keeping the previous image as
+/// `-old`, or finishes an interrupted promotion. Never leaves `img_dir` without a complete image.
+pub fn promote(img_dir: BorrowedFd, new_dir: BorrowedFd, name: &[u8], log: &mut impl Log, hooks: &mut impl Hooks) -> Outcome {
+    run(img_dir, new_dir, name, log, hooks).unwrap_or_else(Outcome::Failed)
+}
+
+fn run(img: BorrowedFd, new: BorrowedFd, name: &[u8], log: &mut impl Log, hooks: &mut impl Hooks) -> Result<Outcome, Error> {
+    let n = Names::new(name)?;
+    let Some(src) = open_if_present(new, &n.image, "cannot open the update on newimg")? else {
+        return Ok(Outcome::NoUpdate);
+    };
+    let st = fs::fstat(&src).ctx("cannot stat the update on newimg")?;
+    let size = st.st_size as u64;
+    let mut num = [0; numfmt::DEC_LEN];
+    log.line(Level::Notice, &["update: newimg holds ", text(&n.image), ", ", numfmt::dec(size, &mut num), " bytes"]);
+
+    if remove(img, &n.tmp)? | remove(img, &n.old_tmp)? {
+        log.line(Level::Notice, &["update: removed the temporary files of an interrupted update"]);
+    }
+    step!(hooks, Step::Cleaned);
+
+    // A power cut after publishing leaves the source behind: finish without copying, and keep -old.
+    let current = open_if_present(img, &n.image, "cannot open the current image")?;
+    if let Some(current) = &current {
+        let current_size = fs::fstat(current).ctx("cannot stat the current image")?.st_size as u64;
+        if current_size == size && same_content(current.as_fd(), src.as_fd(), size, log, hooks)? {
+            log.line(Level::Notice, &["update: img already holds this image; removing it from newimg"]);
+            remove_source(new, &n)?;
+            step!(hooks, Step::SourceRemoved);
+            return Ok(Outcome::Recovered);
+        }
+    }
+    // A damaged current image (we booted -old) must not push a good -old out.
+    let keep_current = match current {
+        Some(current) => match check_image(current.as_fd()) {
+            Ok(_) => true,
+            Err(e) => {
+                log.line(Level::Warning, &["update: the current image is damaged (", e.what, "); keeping ", text(&n.old)]);
+                false
+            }
+        },
+        None => false,
+    };
+
+    let verdict = if FileType::from_raw_mode(st.st_mode) == FileType::RegularFile {
+        verify(src.as_fd(), size, new, &n, log, hooks)
+    } else {
+        Err(Error::bad("not a regular file"))
+    };
+    match verdict {
+        Ok(()) => {}
+        Err(Error { what, errno: None }) => return reject(new, &n, what, log, hooks),
+        Err(e) => return Err(e),
+    }
+
+    let vfs = fs::fstatvfs(img).ctx("cannot statfs the img partition")?;
+    let free = hooks.free_bytes(vfs.f_bfree.saturating_mul(vfs.f_frsize));
+    // Room for the data plus slack for the file system's own blocks (extent tree, journal credits).
+    let block = vfs.f_frsize.max(512);
+    let needed = size.div_ceil(block).saturating_add(16).saturating_mul(block);
+    // Deleting -old frees its blocks only when it has no other name.
+    let old_bytes = match fs::statat(img, n.old.as_cstr(), AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(old) if old.st_nlink == 1 => u64::try_from(old.st_blocks).unwrap_or(0).saturating_mul(512),
+        Ok(_) | Err(Errno::NOENT) => 0,
+        Err(e) => return Err(Error { what: "cannot stat the -old image", errno: Some(e) }),
+    };
+    match plan_space(free, needed, old_bytes) {
+        Space::Fits => {}
+        Space::FitsWithoutOld => {
+            log.line(Level::Warning, &["update: deleting ", text(&n.old), " to make room"]);
+            fs::unlinkat(img, n.old.as_cstr(), AtFlags::empty()).ctx("cannot delete the -old image")?;
+            fs::fsync(img).ctx("cannot fsync the img directory")?;
+            step!(hooks, Step::OldDeleted);
+        }
+        Space::Short { missing } => {
+            let (mut a, mut b, mut c) = ([0; numfmt::DEC_LEN], [0; numfmt::DEC_LEN], [0; numfmt::DEC_LEN]);
+            log.line(Level::Error, &[
+                "update: not enough space on img: need ",
+                numfmt::dec(needed, &mut a),
+                " bytes, free ",
+                numfmt::dec(free.saturating_add(old_bytes), &mut b),
+                " (with -old), missing ",
+                numfmt::dec(missing, &mut c),
+                " bytes; booting the current image",
+            ]);
+            return Ok(Outcome::NoSpace { missing });
+        }
+    }
+
+    let tmp = fs::openat(img, n.tmp.as_cstr(), OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC, Mode::from(0o644))
+        .ctx("cannot create the temporary copy on img")?;
+    let start = hooks.now_ms();
+    let copied = copy(src.as_fd(), tmp.as_fd(), size, hooks.first_copy(), hooks);
+    let method = match copied {
+        Ok(Some(method)) => method,
+        Ok(None) => return Ok(Outcome::Interrupted(Step::Copying)),
+        Err(e) => {
+            // Give the space back; the error that matters is the copy's.
+            let _ = fs::unlinkat(img, n.tmp.as_cstr(), AtFlags::empty());
+            return Err(e);
+        }
+    };
+    fs::fsync(&tmp).ctx("cannot fsync the copy on img")?;
+    drop(tmp);
+    log_rate(log, "update: copied ", size, start, hooks, method.name());
+    step!(hooks, Step::Copied);
+
+    // Give the current image the -old name through a link and an atomic rename, so that it never
+    // disappears: after a cut, either the previous -old or the current image holds that name.
+    if keep_current {
+        fs::linkat(img, n.image.as_cstr(), img, n.old_tmp.as_cstr(), AtFlags::empty()).ctx("cannot link the current image to -old")?;
+        step!(hooks, Step::OldLinked);
+        fs::renameat(img, n.old_tmp.as_cstr(), img, n.old.as_cstr()).ctx("cannot rename the current image to -old")?;
+        // When -old already was this very file (a cut after this step), rename did nothing.
+        remove(img, &n.old_tmp)?;
+        fs::fsync(img).ctx("cannot fsync the img directory")?;
+        log.line(Level::Notice, &["update: kept the current image as ", text(&n.old)]);
+        step!(hooks, Step::OldKept);
+    }
+    fs::renameat(img, n.tmp.as_cstr(), img, n.image.as_cstr()).ctx("cannot rename the copy to the image name")?;
+    fs::fsync(img).ctx("cannot fsync the img directory")?;
+    log.line(Level::Notice, &["update: promoted ", text(&n.image)]);
+    step!(hooks, Step::Published);
+
+    remove_source(new, &n)?;
+    step!(hooks, Step::SourceRemoved);
+    Ok(Outcome::Promoted)
+}
+
+/// Room on `img` after comparing free bytes with what the copy needs.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Space {
+    Fits,
+    /// Fits once the stale `-old` (worth `old_bytes`) is deleted.
+    FitsWithoutOld,
+    Short { missing: u64 },
+}
+
+fn plan_space(free: u64, needed: u64, old_bytes: u64) -> Space {
+    if free >= needed {
+        Space::Fits
+    } else if old_bytes > 0 && free.saturating_add(old_bytes) >= needed {
+        Space::FitsWithoutOld
+    } else {
+        Space::Short { missing: needed - free.saturating_add(old_bytes) }
+    }
+}
+
+/// Checks the squashfs superblock and, when `<image>.sha256` exists on newimg, the SHA-256.
+fn verify(src: BorrowedFd, size: u64, new: BorrowedFd, n: &Names, log: &mut impl Log, hooks: &mut impl Hooks) -> Result<(), Error> {
+    check_image(src)?;
+    let Some(sidecar) = open_if_present(new, &n.sidecar, "cannot open the sha256 file")? else {
+        log.line(Level::Notice, &["update: no ", text(&n.sidecar), "; checked the squashfs superblock only"]);
+        return Ok(());
+    };
+    // 64 hex digits and the character after them are all that matters.
+    let mut line = [0; 65];
+    let got = io::read(&sidecar, &mut line).ctx("cannot read the sha256 file")?;
+    let expected = sha256::parse_sidecar(line.get(..got).unwrap_or_default()).map_err(Error::bad)?;
+    let start = hooks.now_ms();
+    let mut hash = sha256::Sha256::new();
+    let mut buf = [0; 64 * 1024];
+    let mut done = 0;
+    while done < size {
+        let part = read_at(src, &mut buf, done, size)?;
+        hash.update(part);
+        done += part.len() as u64;
+    }
+    if hash.finish() != expected {
+        return Err(Error::bad("sha256 mismatch"));
+    }
+    log_rate(log, "update: sha256 ok, ", size, start, hooks, "");
+    Ok(())
+}
+
+/// Reads at `offset`, at most up to `end`; the source ending early is an error.
+fn read_at<'a>(fd: BorrowedFd, buf: &'a mut [u8], offset: u64, end: u64) -> Result<&'a [u8], Error> {
+    let want = usize::try_from(end.saturating_sub(offset)).unwrap_or(usize::MAX).min(buf.len());
+    let part = buf.get_mut(..want).unwrap_or_default();
+    let got = io::pread(fd, &mut *part, offset).ctx("cannot read an image")?;
+    if got == 0 {
+        return Err(Error { what: "an image shrank while being read", errno: Some(Errno::IO) });
+    }
+    Ok(part.get(..got).unwrap_or_default())
+}
+
+/// Compares two files of `size` bytes.
+fn same_content(a: BorrowedFd, b: BorrowedFd, size: u64, log: &mut impl Log, hooks: &mut impl Hooks) -> Result<bool, Error> {
+    let start = hooks.now_ms();
+    let (mut buf_a, mut buf_b) = ([0; 32 * 1024], [0; 32 * 1024]);
+    let mut done = 0;
+    while done < size {
+        let part = read_at(a, &mut buf_a, done, size)?;
+        let len = part.len();
+        // Read exactly as much from b, short reads included.
+        let mut have = 0;
+        while have < len {
+            let got = read_at(b, buf_b.get_mut(have..len).unwrap_or_default(), done + have as u64, size)?;
+            have += got.len();
+        }
+        if buf_a.get(..len) != buf_b.get(..len) {
+            return Ok(false);
+        }
+        done += len as u64;
+    }
+    log_rate(log, "update: compared ", size, start, hooks, "");
+    Ok(true)
+}
+
+/// Copies `size` bytes from `src` to `dst` (at its file position 0), falling back from `method` to
+/// the next way when one is refused. Returns the way that finished, or None when the hook said stop.
+fn copy(src: BorrowedFd, dst: BorrowedFd, size: u64, mut method: CopyMethod, hooks: &mut impl Hooks) -> Result<Option<CopyMethod>, Error> {
+    let mut buf = [0; 64 * 1024];
+    let mut done = 0;
+    while done < size {
+        let chunk = usize::try_from((size - done).min(CHUNK)).unwrap_or(1 << 20);
+        // Each way writes at dst's file position, so a fallback in the middle carries on where we are.
+        let mut offset = done;
+        let moved = match method {
+            CopyMethod::FileRange => fs::copy_file_range(src, Some(&mut offset), dst, None, chunk),
+            CopyMethod::Sendfile => fs::sendfile(dst, src, Some(&mut offset), chunk),
+            CopyMethod::ReadWrite => {
+                let part = read_at(src, &mut buf, done, size)?;
+                write_all(dst, part).map(|()| part.len())
+            }
+        };
+        match (moved, method) {
+            // Refused (e.g. EXDEV across file systems, EINVAL, ENOSYS) or nothing done: next way.
+            (Err(_) | Ok(0), CopyMethod::FileRange) => method = CopyMethod::Sendfile,
+            (Err(_) | Ok(0), CopyMethod::Sendfile) => method = CopyMethod::ReadWrite,
+            (Err(e), _) => return Err(Error { what: "cannot write the copy on img", errno: Some(e) }),
+            (Ok(len), _) => {
+                done += len as u64;
+                if !hooks.after(Step::Copying) {
+                    return Ok(None);
+                }
+            }
+        }
+    }
+    Ok(Some(method))
+}
+
+fn write_all(fd: BorrowedFd, mut data: &[u8]) -> io::Result<()> {
+    while !data.is_empty() {
+        match io::write(fd, data)? {
+            0 => return Err(Errno::IO),
+            n => data = data.get(n..).unwrap_or_default(),
+        }
+    }
+    Ok(())
+}
+
+/// Renames a bad update aside with its reason, so that it is not tried again at every boot.
+fn reject(new: BorrowedFd, n: &Names, reason: &'static str, log: &mut impl Log, hooks: &mut impl Hooks) -> Result<Outcome, Error> {
+    log.line(Level::Error, &["update: ", text(&n.image), " rejected: ", reason, "; booting the current image"]);
+    // The reason first: a cut before the rename only means the update is checked and rejected again.
+    let file = fs::openat(new, n.reason.as_cstr(), OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::CLOEXEC, Mode::from(0o644))
+        .ctx("cannot create the reason file on newimg")?;
+    write_all(file.as_fd(), reason.as_bytes()).and_then(|()| write_all(file.as_fd(), b"\n")).ctx("cannot write the reason file")?;
+    fs::fsync(&file).ctx("cannot fsync the reason file")?;
+    step!(hooks, Step::ReasonWritten);
+    fs::renameat(new, n.image.as_cstr(), new, n.rejected.as_cstr()).ctx("cannot rename the rejected update")?;
+    // The image first, then its sidecar: the other order could leave a bad image with no hash to fail.
+    match fs::renameat(new, n.sidecar.as_cstr(), new, n.rejected_sidecar.as_cstr()) {
+        Ok(()) | Err(Errno::NOENT) => {}
+        Err(e) => return Err(Error { what: "cannot rename the rejected sha256 file", errno: Some(e) }),
+    }
+    fs::fsync(new).ctx("cannot fsync the newimg directory")?;
+    log.line(Level::Notice, &["update: renamed it to ", text(&n.rejected)]);
+    step!(hooks, Step::Rejected);
+    Ok(Outcome::Rejected(reason))
+}
+
+/// Removes the promoted source: its sidecar first, so that a cut in between leaves an image that the
+/// next run recognises as already promoted, rather than a stale sidecar that would fail the next update.
+fn remove_source(new: BorrowedFd, n: &Names) -> Result<(), Error> {
+    remove(new, &n.sidecar)?;
+    fs::unlinkat(new, n.image.as_cstr(), AtFlags::empty()).ctx("cannot remove the promoted update from newimg")?;
+    fs::fsync(new).ctx("cannot fsync the newimg directory")
+}
+
+/// Unlinks `name`; false when it was not there.
+fn remove(dir: BorrowedFd, name: &CPath) -> Result<bool, Error> {
+    match fs::unlinkat(dir, name.as_cstr(), AtFlags::empty()) {
+        Ok(()) => Ok(true),
+        Err(Errno::NOENT) => Ok(false),
+        Err(e) => Err(Error { what: "cannot remove a temporary file", errno: Some(e) }),
+    }
+}
+
+fn open_if_present(dir: BorrowedFd, name: &CPath, what: &'static str) -> Result<Option<OwnedFd>, Error> {
+    match fs::openat(dir, name.as_cstr(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()) {
+        Ok(fd) => Ok(Some(fd)),
+        Err(Errno::NOENT) => Ok(None),
+        Err(e) => Err(Error { what, errno: Some(e) }),
+    }
+}
+
+/// Logs `<what><bytes> bytes in <ms> ms (<rate> MiB/s[, how])`.
+fn log_rate(log: &mut impl Log, what: &str, bytes: u64, start: u64, hooks: &mut impl Hooks, how: &str) {
+    let ms = hooks.now_ms().saturating_sub(start);
+    let rate = (bytes.saturating_mul(1000) / ms.max(1)) >> 20;
+    let (mut a, mut b, mut c) = ([0; numfmt::DEC_LEN], [0; numfmt::DEC_LEN], [0; numfmt::DEC_LEN]);
+    let sep = if how.is_empty() { "" } else { ", " };
+    log.line(Level::Info, &[
+        what,
+        numfmt::dec(bytes, &mut a),
+        " bytes in ",
+        numfmt::dec(ms, &mut b),
+        " ms (",
+        numfmt::dec(rate, &mut c),
+        " MiB/s",
+        sep,
+        how,
+        ")",
+    ]);
+}
+
+/// An image that passed the superblock check, opened read-only for the loop device.
+pub struct Candidate {
+    pub fd: OwnedFd,
+    pub name: CPath,
+}
+
+/// The images to try, in order.
+pub struct Choice {
+    /// The current image when it verifies, then `-old` when it verifies (the caller tries the next one
+    /// when a mount fails).
+    pub candidates: [Option<Candidate>; 2],
+    /// Why the current image is not first; None when it is.
+    pub current_error: Option<Error>,
+}
+
+/// Checks `<name>` and its `-old` in `img_dir` (squashfs superblock, size) and lists the bootable ones:
+/// the current first, `-old` as the fallback. Fails with the current image's error when neither is good.
+pub fn choose_image(img_dir: BorrowedFd, name: &[u8], log: &mut impl Log) -> Result<Choice, Error> {
+    let n = Names::new(name)?;
+    let current = open_verified(img_dir, &n.image, log);
+    let old = open_verified(img_dir, &n.old, log);
+    if let Err(e) = &old {
+        // A missing -old is normal; a damaged one means there is no fallback.
+        if e.errno != Some(Errno::NOENT) {
+            let mut num = [0; numfmt::DEC_LEN];
+            let [what, open, errno, close] = describe(e, &mut num);
+            log.line(Level::Warning, &["image: ", text(&n.old), ": ", what, open, errno, close]);
+        }
+    }
+    match current {
+        Ok(current) => Ok(Choice { candidates: [Some(current), old.ok()], current_error: None }),
+        Err(e) => {
+            let mut num = [0; numfmt::DEC_LEN];
+            let [what, open, errno, close] = describe(&e, &mut num);
+            log.line(Level::Error, &["image: ", text(&n.image), ": ", what, open, errno, close]);
+            let old = old.map_err(|_| e)?;
+            log.line(Level::Error, &["image: falling back to ", text(&n.old)]);
+            Ok(Choice { candidates: [Some(old), None], current_error: Some(e) })
+        }
+    }
+}
+
+/// Opens an image and checks its superblock against its size.
+fn open_verified(dir: BorrowedFd, name: &CPath, log: &mut impl Log) -> Result<Candidate, Error> {
+    let fd = open_if_present(dir, name, "cannot open the image")?.ok_or(Error { what: "image missing", errno: Some(Errno::NOENT) })?;
+    let sb = check_image(fd.as_fd())?;
+    let mut num = [0; numfmt::DEC_LEN];
+    log.line(Level::Info, &["image: ", text(name), ": squashfs, ", numfmt::dec(sb.bytes_used, &mut num), " bytes used"]);
+    Ok(Candidate { fd, name: CPath::new(&[name.as_bytes()]).ok_or(Error::bad("image name too long"))? })
+}
+
+/// Checks the squashfs superblock of an open image against its size.
+fn check_image(fd: BorrowedFd) -> Result<squashfs::Superblock, Error> {
+    let size = fs::fstat(fd).ctx("cannot stat the image")?.st_size as u64;
+    let mut header = [0; squashfs::SUPERBLOCK_LEN];
+    let got = io::pread(fd, &mut header, 0).ctx("cannot read the image")?;
+    squashfs::check(header.get(..got).unwrap_or_default(), size).map_err(Error::bad)
+}
+
+/// `what (ERRNO)`, or `what` alone for a content problem.
+fn describe<'a>(e: &Error, num: &'a mut [u8; numfmt::DEC_LEN]) -> [&'a str; 4] {
+    match e.errno {
+        Some(errno) => {
+            let raw = errno.raw_os_error();
+            let name = errnames::name(raw).unwrap_or_else(|| numfmt::dec(u64::from(raw.unsigned_abs()), num));
+            [e.what, " (", name, ")"]
+        }
+        None => [e.what, "", "", ""],
+    }
+}
+
+/// The text of `/run/initramfs-overlay/status`, built in a fixed buffer: `key=value` lines.
+pub struct Status {
+    buf: [u8; 1024],
+    len: usize,
+}
+
+impl Default for Status {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Status {
+    pub const fn new() -> Self {
+        Status { buf: [0; 1024], len: 0 }
+    }
+
+    /// Appends one line made of `parts`; a line that does not fit is left out whole.
+    pub fn line(&mut self, parts: &[&str]) {
+        let start = self.len;
+        for part in parts.iter().map(|p| p.as_bytes()).chain([&b"\n"[..]]) {
+            let end = self.len + part.len();
+            match self.buf.get_mut(self.len..end) {
+                Some(dst) => dst.copy_from_slice(part),
+                None => {
+                    self.len = start;
+                    return;
+                }
+            }
+            self.len = end;
+        }
+    }
+
+    /// `booted=<name>` and `reason=`: `current`, or why `failed` (the image skipped) could not boot.
+    pub fn booted(&mut self, booted: &CPath, failed: Option<(&CPath, &Error)>) {
+        self.line(&["booted=", text(booted)]);
+        match failed {
+            Some((name, e)) => {
+                let mut num = [0; numfmt::DEC_LEN];
+                let [what, open, errno, close] = describe(e, &mut num);
+                self.line(&["reason=", text(name), ": ", what, open, errno, close]);
+            }
+            None => self.line(&["reason=current"]),
+        }
+    }
+
+    /// `update=<none|promoted|recovered|rejected: why|no-space: missing N bytes|failed: why>`.
+    pub fn update(&mut self, outcome: &Outcome) {
+        let mut num = [0; numfmt::DEC_LEN];
+        match *outcome {
+            Outcome::NoUpdate => self.line(&["update=none"]),
+            Outcome::Promoted => self.line(&["update=promoted"]),
+            Outcome::Recovered => self.line(&["update=recovered"]),
+            Outcome::Rejected(why) => self.line(&["update=rejected: ", why]),
+            Outcome::NoSpace { missing } => {
+                self.line(&["update=no-space: missing ", numfmt::dec(missing, &mut num), " bytes"]);
+            }
+            Outcome::Failed(ref e) => {
+                let [what, open, errno, close] = describe(e, &mut num);
+                self.line(&["update=failed: ", what, open, errno, close]);
+            }
+            Outcome::Interrupted(_) => self.line(&["update=interrupted"]),
+        }
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        self.buf.get(..self.len).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+    use std::string::{String, ToString};
+    use std::sync::OnceLock;
+    use std::vec::Vec;
+    use std::{format, vec};
+
+    const IMAGE: &str = "root-squashfs.img";
+    const OLD: &str = "root-squashfs-old.img";
+
+    struct TestLog(Vec<String>);
+
+    impl Log for TestLog {
+        fn line(&mut self, _level: Level, parts: &[&str]) {
+            self.0.push(parts.concat());
+        }
+    }
+
+    impl TestLog {
+        fn has(&self, text: &str) -> bool {
+            self.0.iter().any(|l| l.contains(text))
+        }
+    }
+
+    /// A deterministic clock, a power cut after the `stop_at`-th step (1-based), and injected space.
+    #[derive(Default)]
+    struct TestHooks {
+        clock: u64,
+        stop_at: Option<usize>,
+        steps: Vec<Step>,
+        free: Option<u64>,
+        method: Option<CopyMethod>,
+    }
+
+    impl Hooks for TestHooks {
+        fn now_ms(&mut self) -> u64 {
+            self.clock += 25;
+            self.clock
+        }
+        fn after(&mut self, step: Step) -> bool {
+            self.steps.push(step);
+            self.stop_at != Some(self.steps.len())
+        }
+        fn free_bytes(&mut self, reported: u64) -> u64 {
+            self.free.unwrap_or(reported)
+        }
+        fn first_copy(&mut self) -> CopyMethod {
+            self.method.unwrap_or(CopyMethod::FileRange)
+        }
+    }
+
+    fn temp_dir(tag: &str) -> PathBuf {
+        static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let d = std::env::temp_dir().join(format!("iovl-update-{}-{tag}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    /// Three different real images, A (oldest, largest), B (current) and C (the update), made once by
+    /// mksquashfs from incompressible data so that a copy takes several chunks. Fails when the tool is
+    /// missing.
+    fn images() -> &'static [Vec<u8>; 3] {
+        static IMAGES: OnceLock<[Vec<u8>; 3]> = OnceLock::new();
+        IMAGES.get_or_init(|| {
+            let dir = temp_dir("images");
+            let make = |seed: u64, len: usize| {
+                let src = dir.join(format!("src{seed}"));
+                std::fs::create_dir_all(&src).unwrap();
+                let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+                let data: Vec<u8> = (0..len)
+                    .map(|_| {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        x as u8
+                    })
+                    .collect();
+                std::fs::write(src.join("payload"), data).unwrap();
+                let img = dir.join(format!("img{seed}"));
+                let ok = std::process::Command::new("mksquashfs")
+                    .arg(&src)
+                    .arg(&img)
+                    .args(["-noappend", "-all-root", "-quiet", "-no-progress"])
+                    .stdout(std::process::Stdio::null())
+                    .status()
+                    .expect("mksquashfs must be installed (squashfs-tools)")
+                    .success();
+                assert!(ok);
+                std::fs::read(img).unwrap()
+            };
+            let images = [make(1, 1_800_000), make(2, 1_300_000), make(3, 1_500_000)];
+            std::fs::remove_dir_all(&dir).unwrap();
+            images
+        })
+    }
+
+    fn a() -> &'static [u8] {
+        &images()[0]
+    }
+    fn b() -> &'static [u8] {
+        &images()[1]
+    }
+    fn c() -> &'static [u8] {
+        &images()[2]
+    }
+
+    /// An `img` and a `newimg` directory on the host's temp file system.
+    struct Fixture {
+        root: PathBuf,
+        img: OwnedFd,
+        new: OwnedFd,
+    }
+
+    impl Drop for Fixture {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.root);
+        }
+    }
+
+    impl Fixture {
+        fn new(img_files: &[(&str, &[u8])], new_files: &[(&str, &[u8])]) -> Fixture {
+            let root = temp_dir("fx");
+            let open = |sub: &str| {
+                let path = root.join(sub);
+                std::fs::create_dir(&path).unwrap();
+                fs::open(&path, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).unwrap()
+            };
+            let fx = Fixture { img: open("img"), new: open("new"), root };
+            for (name, data) in img_files {
+                fx.put("img", name, data);
+            }
+            for (name, data) in new_files {
+                fx.put("new", name, data);
+            }
+            fx
+        }
+
+        fn put(&self, dir: &str, name: &str, data: &[u8]) {
+            std::fs::write(self.root.join(dir).join(name), data).unwrap();
+        }
+
+        fn get(&self, dir: &str, name: &str) -> Option<Vec<u8>> {
+            std::fs::read(self.root.join(dir).join(name)).ok()
+        }
+
+        /// Whether `dir/name` holds exactly `data` (None: absent); never prints megabytes on failure.
+        fn holds(&self, dir: &str, name: &str, data: Option<&[u8]>) -> bool {
+            self.get(dir, name).as_deref() == data
+        }
+
+        fn list(&self, dir: &str) -> Vec<String> {
+            let mut names: Vec<String> = std::fs::read_dir(self.root.join(dir))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            names
+        }
+
+        fn promote(&self, hooks: &mut TestHooks) -> (Outcome, TestLog) {
+            let mut log = TestLog(Vec::new());
+            let outcome = promote(self.img.as_fd(), self.new.as_fd(), IMAGE.as_bytes(), &mut log, hooks);
+            (outcome, log)
+        }
+    }
+
+    fn sidecar_of(data: &[u8]) -> String {
+        let hex: String = sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect();
+        format!("{hex}  {IMAGE}\n")
+    }
+
+    #[test]
+    fn derives_names() {
+        let n = Names::new(IMAGE.as_bytes()).unwrap();
+        assert_eq!(text(&n.old), OLD);
+        assert_eq!(text(&n.tmp), ".root-squashfs.img.new");
+        assert_eq!(text(&n.old_tmp), ".root-squashfs-old.img.new");
+        assert_eq!(text(&n.sidecar), "root-squashfs.img.sha256");
+        assert_eq!(text(&n.rejected), "root-squashfs.img.rejected");
+        assert_eq!(text(&n.reason), "root-squashfs.img.rejected.reason");
+        assert_eq!(text(&n.rejected_sidecar), "root-squashfs.img.rejected.sha256");
+        assert_eq!(n.image.as_cstr(), c"root-squashfs.img");
+        assert_eq!(Names::new(b"img").unwrap().tmp.as_cstr(), c".img.new");
+        assert_eq!(text(&Names::new(b"os").unwrap().old), "os-old");
+        assert_eq!(text(&Names::new(b".img").unwrap().old), ".img-old");
+        assert_eq!(text(&Names::new(b"os.v2.sqfs").unwrap().old), "os.v2-old.sqfs");
+        for bad in [&b""[..], b".", b"..", b"a/b", b"a\0b"] {
+            assert_eq!(Names::new(bad).err(), Some(Error::bad("bad image name")));
+        }
+        // The longest derived name adds 16 bytes and must stay within NAME_MAX.
+        assert!(Names::new(&[b'x'; 255 - 16]).is_ok());
+        assert_eq!(Names::new(&[b'x'; 255 - 15]).err(), Some(Error::bad("image name too long")));
+        assert!(Names::new(&[b'x'; 1000]).is_err());
+    }
+
+    #[test]
+    fn plans_space() {
+        assert_eq!(plan_space(100, 100, 0), Space::Fits);
+        assert_eq!(plan_space(100, 60, 50), Space::Fits);
+        assert_eq!(plan_space(40, 100, 60), Space::FitsWithoutOld);
+        assert_eq!(plan_space(40, 100, 59), Space::Short { missing: 1 });
+        assert_eq!(plan_space(40, 100, 0), Space::Short { missing: 60 });
+        assert_eq!(plan_space(0, u64::MAX, u64::MAX), Space::FitsWithoutOld);
+        assert_eq!(plan_space(u64::MAX, 1, 0), Space::Fits);
+        assert_eq!(plan_space(0, u64::MAX, 0), Space::Short { missing: u64::MAX });
+    }
+
+    #[test]
+    fn promotes_verifies_sha256_and_keeps_the_old_image() {
+        let fx = Fixture::new(&[(IMAGE, b()), (OLD, a())], &[(IMAGE, c()), ("root-squashfs.img.sha256", sidecar_of(c()).as_bytes())]);
+        let mut hooks = TestHooks::default();
+        let (outcome, log) = fx.promote(&mut hooks);
+        assert_eq!(outcome, Outcome::Promoted, "{:?}", log.0);
+        assert!(fx.holds("img", IMAGE, Some(c())));
+        assert!(fx.holds("img", OLD, Some(b())));
+        assert_eq!(fx.list("img"), [OLD, IMAGE]);
+        assert!(fx.list("new").is_empty());
+        use Step::*;
+        assert_eq!(hooks.steps, [Cleaned, Copying, Copying, Copied, OldLinked, OldKept, Published, SourceRemoved]);
+        assert!(log.has("sha256 ok, "), "{:?}", log.0);
+        let size = c().len();
+        assert!(log.has(&format!("update: copied {size} bytes in 25 ms ({} MiB/s, copy_file_range)", (size * 40) >> 20)), "{:?}", log.0);
+        assert!(log.has("kept the current image as root-squashfs-old.img"));
+    }
+
+    #[test]
+    fn a_damaged_current_image_does_not_replace_a_good_old_one() {
+        let fx = Fixture::new(&[(IMAGE, &b()[..100_000]), (OLD, a())], &[(IMAGE, c())]);
+        let mut hooks = TestHooks::default();
+        let (outcome, log) = fx.promote(&mut hooks);
+        assert_eq!(outcome, Outcome::Promoted);
+        assert!(log.has("update: the current image is damaged (truncated squashfs image (bytes_used > file size)); keeping root-squashfs-old.img"));
+        assert!(!hooks.steps.contains(&Step::OldLinked));
+        assert!(fx.holds("img", IMAGE, Some(c())));
+        assert!(fx.holds("img", OLD, Some(a())));
+        assert_eq!(fx.list("img"), [OLD, IMAGE]);
+    }
+
+    #[test]
+    fn first_install_needs_no_current_image() {
+        let fx = Fixture::new(&[], &[(IMAGE, c())]);
+        let (outcome, _) = fx.promote(&mut TestHooks::default());
+        assert_eq!(outcome, Outcome::Promoted);
+        assert_eq!(fx.list("img"), [IMAGE]);
+        assert!(fx.holds("img", IMAGE, Some(c())));
+    }
+
+    #[test]
+    fn every_copy_method_works() {
+        for method in [CopyMethod::FileRange, CopyMethod::Sendfile, CopyMethod::ReadWrite] {
+            let fx = Fixture::new(&[(IMAGE, b())], &[(IMAGE, c())]);
+            let mut hooks = TestHooks { method: Some(method), ..TestHooks::default() };
+            let (outcome, log) = fx.promote(&mut hooks);
+            assert_eq!(outcome, Outcome::Promoted);
+            assert!(fx.holds("img", IMAGE, Some(c())));
+            assert!(fx.holds("img", OLD, Some(b())));
+            assert!(log.has(&format!("MiB/s, {})", method.name())), "{:?}", log.0);
+        }
+    }
+
+    #[test]
+    fn copy_falls_back_when_a_method_is_refused() {
+        // O_APPEND makes copy_file_range fail (EBADF) and sendfile fail (EINVAL); write still works.
+        let fx = Fixture::new(&[], &[(IMAGE, c())]);
+        let src = fs::openat(&fx.new, IMAGE, OFlags::RDONLY, Mode::empty()).unwrap();
+        let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::APPEND;
+        let dst = fs::openat(&fx.img, "copy", flags, Mode::from(0o644)).unwrap();
+        let got = copy(src.as_fd(), dst.as_fd(), c().len() as u64, CopyMethod::FileRange, &mut TestHooks::default());
+        assert_eq!(got, Ok(Some(CopyMethod::ReadWrite)));
+        assert!(fx.holds("img", "copy", Some(c())));
+        // A source shorter than announced is an error, not a short image.
+        let dst = fs::openat(&fx.img, "short", flags, Mode::from(0o644)).unwrap();
+        let got = copy(src.as_fd(), dst.as_fd(), c().len() as u64 + 1, CopyMethod::ReadWrite, &mut TestHooks::default());
+        assert_eq!(got, Err(Error { what: "an image shrank while being read", errno: Some(Errno::IO) }));
+    }
+
+    #[test]
+    fn removes_leftover_temporaries() {
+        let fx = Fixture::new(
+            &[(IMAGE, b()), (".root-squashfs.img.new", b"partial"), (".root-squashfs-old.img.new", b"x")],
+            &[(IMAGE, c())],
+        );
+        let (outcome, log) = fx.promote(&mut TestHooks::default());
+        assert_eq!(outcome, Outcome::Promoted);
+        assert!(log.has("removed the temporary files"));
+        assert_eq!(fx.list("img"), [OLD, IMAGE]);
+    }
+
+    #[test]
+    fn nothing_staged_is_no_update() {
+        let fx = Fixture::new(&[(IMAGE, b())], &[]);
+        let mut hooks = TestHooks::default();
+        assert_eq!(fx.promote(&mut hooks).0, Outcome::NoUpdate);
+        assert!(hooks.steps.is_empty());
+        assert_eq!(fx.list("img"), [IMAGE]);
+    }
+
+    #[test]
+    fn restaged_current_image_is_removed_without_a_copy() {
+        let fx = Fixture::new(&[(IMAGE, b()), (OLD, a())], &[(IMAGE, b()), ("root-squashfs.img.sha256", b"garbage")]);
+        let mut hooks = TestHooks::default();
+        let (outcome, log) = fx.promote(&mut hooks);
+        assert_eq!(outcome, Outcome::Recovered);
+        assert_eq!(hooks.steps, [Step::Cleaned, Step::SourceRemoved]);
+        assert!(log.has("img already holds this image"));
+        assert!(fx.holds("img", OLD, Some(a())));
+        assert!(fx.list("new").is_empty());
+    }
+
+    /// Asserts a rejection: renamed with its reason, and img untouched.
+    fn assert_rejected(staged: &[u8], sidecar: Option<&[u8]>, reason: &str) {
+        let mut new_files = vec![(IMAGE, staged)];
+        new_files.extend(sidecar.map(|s| ("root-squashfs.img.sha256", s)));
+        let fx = Fixture::new(&[(IMAGE, b()), (OLD, a())], &new_files);
+        let mut hooks = TestHooks::default();
+        let (outcome, log) = fx.promote(&mut hooks);
+        assert!(matches!(outcome, Outcome::Rejected(r) if r == reason), "{outcome:?} {:?}", log.0);
+        assert_eq!(hooks.steps, [Step::Cleaned, Step::ReasonWritten, Step::Rejected]);
+        assert!(fx.holds("new", "root-squashfs.img.rejected", Some(staged)));
+        assert_eq!(fx.get("new", "root-squashfs.img.rejected.reason"), Some(format!("{reason}\n").into_bytes()));
+        assert!(fx.holds("new", "root-squashfs.img.rejected.sha256", sidecar));
+        assert!(fx.holds("new", IMAGE, None));
+        assert_eq!(fx.list("img"), [OLD, IMAGE]);
+        assert!(fx.holds("img", IMAGE, Some(b())));
+        assert!(fx.holds("img", OLD, Some(a())));
+        assert!(log.has(&format!("update: root-squashfs.img rejected: {reason}; booting the current image")));
+        let mut status = Status::new();
+        status.update(&outcome);
+        assert_eq!(status.as_bytes(), format!("update=rejected: {reason}\n").as_bytes());
+    }
+
+    #[test]
+    fn rejects_a_corrupt_update() {
+        let mut bad_magic = c().to_vec();
+        bad_magic[0] ^= 1;
+        assert_rejected(&bad_magic, None, "not a squashfs image (bad magic)");
+        assert_rejected(&c()[..c().len() / 2], None, "truncated squashfs image (bytes_used > file size)");
+        assert_rejected(&c()[..50], None, "image too short for a squashfs superblock");
+        assert_rejected(b"", None, "image too short for a squashfs superblock");
+    }
+
+    #[test]
+    fn rejects_a_sha256_mismatch() {
+        assert_rejected(c(), Some(sidecar_of(b()).as_bytes()), "sha256 mismatch");
+        assert_rejected(c(), Some(b"d41d8cd98f00b204e9800998ecf8427e  root-squashfs.img\n"), "sha256 file is not '<64 hex digits>  <name>'");
+        // Upper case and a bare digest are fine.
+        let fx = Fixture::new(&[(IMAGE, b())], &[(IMAGE, c()), ("root-squashfs.img.sha256", sidecar_of(c())[..64].to_uppercase().as_bytes())]);
+        assert_eq!(fx.promote(&mut TestHooks::default()).0, Outcome::Promoted);
+    }
+
+    #[test]
+    fn a_directory_is_rejected() {
+        let fx = Fixture::new(&[(IMAGE, b())], &[]);
+        std::fs::create_dir(fx.root.join("new").join(IMAGE)).unwrap();
+        assert_eq!(fx.promote(&mut TestHooks::default()).0, Outcome::Rejected("not a regular file"));
+        assert_eq!(fx.list("new"), ["root-squashfs.img.rejected", "root-squashfs.img.rejected.reason"]);
+    }
+
+    #[test]
+    fn refuses_when_space_is_short() {
+        let vfs = fs::statvfs(std::env::temp_dir()).unwrap();
+        let needed = (c().len() as u64).div_ceil(vfs.f_frsize) * vfs.f_frsize + 16 * vfs.f_frsize;
+        // -old as a second name of the current image (as after a cut) frees nothing when deleted.
+        let fx = Fixture::new(&[(IMAGE, b())], &[(IMAGE, c())]);
+        std::fs::hard_link(fx.root.join("img").join(IMAGE), fx.root.join("img").join(OLD)).unwrap();
+        for free in [0, 1000, needed - 1] {
+            let mut hooks = TestHooks { free: Some(free), ..TestHooks::default() };
+            let (outcome, log) = fx.promote(&mut hooks);
+            assert_eq!(outcome, Outcome::NoSpace { missing: needed - free });
+            assert!(log.has(&format!("missing {} bytes; booting the current image", needed - free)), "{:?}", log.0);
+            assert_eq!(hooks.steps, [Step::Cleaned]);
+            assert_eq!(fx.list("img"), [OLD, IMAGE]);
+            assert!(fx.holds("img", IMAGE, Some(b())));
+            assert!(fx.holds("new", IMAGE, Some(c())));
+        }
+        let mut hooks = TestHooks { free: Some(needed), ..TestHooks::default() };
+        assert_eq!(fx.promote(&mut hooks).0, Outcome::Promoted);
+        let mut status = Status::new();
+        status.update(&Outcome::NoSpace { missing: 12345 });
+        assert_eq!(status.as_bytes(), b"update=no-space: missing 12345 bytes\n");
+    }
+
+    #[test]
+    fn deletes_a_stale_old_image_when_that_makes_room() {
+        let fx = Fixture::new(&[(IMAGE, b()), (OLD, a())], &[(IMAGE, c())]);
+        let mut hooks = TestHooks { free: Some(0), ..TestHooks::default() };
+        let (outcome, log) = fx.promote(&mut hooks);
+        assert_eq!(outcome, Outcome::Promoted);
+        assert!(log.has("update: deleting root-squashfs-old.img to make room"));
+        assert!(hooks.steps.contains(&Step::OldDeleted));
+        assert!(fx.holds("img", IMAGE, Some(c())));
+        assert!(fx.holds("img", OLD, Some(b())));
+    }
+
+    #[derive(Clone, Copy, Debug)]
+    enum Start {
+        /// img holds B and an older A as -old.
+        WithOld,
+        /// img holds B only.
+        NoOld,
+        /// img is empty: the first install.
+        Empty,
+        /// img holds B and A, and space is short unless A is deleted.
+        Reclaim,
+    }
+
+    fn start(scenario: Start) -> Fixture {
+        match scenario {
+            Start::WithOld | Start::Reclaim => Fixture::new(&[(IMAGE, b()), (OLD, a())], &[(IMAGE, c())]),
+            Start::NoOld => Fixture::new(&[(IMAGE, b())], &[(IMAGE, c())]),
+            Start::Empty => Fixture::new(&[], &[(IMAGE, c())]),
+        }
+    }
+
+    /// What must hold after any power cut: a complete image (by content) under the image name, the
+    /// previous image under the image name or -old, -old never the new image, the source not lost.
+    fn assert_safe(fx: &Fixture, scenario: Start, when: &str) {
+        let current = fx.get("img", IMAGE);
+        let old = fx.get("img", OLD);
+        let source = fx.get("new", IMAGE);
+        match scenario {
+            Start::Empty => assert!(current.is_none() || current.as_deref() == Some(c()), "{when}"),
+            _ => {
+                assert!(current.as_deref() == Some(b()) || current.as_deref() == Some(c()), "{when}: no complete image");
+                assert!(current.as_deref() == Some(b()) || old.as_deref() == Some(b()), "{when}: previous image lost");
+            }
+        }
+        assert!(old.as_deref() != Some(c()), "{when}: -old overwritten with the new image");
+        assert!(current.as_deref() == Some(c()) || source.as_deref() == Some(c()), "{when}: update lost");
+        if !matches!(scenario, Start::Empty) || current.is_some() {
+            // The boot side agrees: the current image verifies and is the first candidate.
+            let choice = choose_image(fx.img.as_fd(), IMAGE.as_bytes(), &mut TestLog(Vec::new())).unwrap();
+            assert_eq!(choice.candidates[0].as_ref().map(|c| text(&c.name)), Some(IMAGE), "{when}");
+            assert_eq!(choice.current_error, None);
+        }
+    }
+
+    fn assert_finished(fx: &Fixture, scenario: Start, when: &str) {
+        assert!(fx.holds("img", IMAGE, Some(c())), "{when}");
+        let (expect_old, listing) = match scenario {
+            Start::Empty => (None, vec![IMAGE]),
+            _ => (Some(b()), vec![OLD, IMAGE]),
+        };
+        assert!(fx.holds("img", OLD, expect_old), "{when}");
+        assert_eq!(fx.list("img"), listing, "{when}: leftovers");
+        assert!(fx.list("new").is_empty(), "{when}: source left");
+    }
+
+    /// Hooks for a run: the first run of the Reclaim scenario sees too little space.
+    fn hooks(scenario: Start, first_run: bool, stop_at: Option<usize>) -> TestHooks {
+        let free = matches!(scenario, Start::Reclaim).then_some(0).filter(|_| first_run);
+        TestHooks { stop_at, free, ..TestHooks::default() }
+    }
+
+    #[test]
+    fn survives_a_power_cut_after_every_step_and_during_recovery() {
+        let mut cuts = 0;
+        for scenario in [Start::WithOld, Start::NoOld, Start::Empty, Start::Reclaim] {
+            // An uncut run tells how many steps there are.
+            let fx = start(scenario);
+            let mut full = hooks(scenario, true, None);
+            assert_eq!(fx.promote(&mut full).0, Outcome::Promoted, "{scenario:?}");
+            assert_finished(&fx, scenario, "uncut");
+            if matches!(scenario, Start::Reclaim) {
+                assert!(full.steps.contains(&Step::OldDeleted));
+            }
+            for k in 1..=full.steps.len() {
+                // Cut after step k, then cut the recovery after each of its steps j, then finish.
+                for j in 1.. {
+                    let fx = start(scenario);
+                    let when = format!("{scenario:?}: cut after step {k} ({:?}), then after recovery step {j}", full.steps[k - 1]);
+                    let (outcome, _) = fx.promote(&mut hooks(scenario, true, Some(k)));
+                    assert_eq!(outcome, Outcome::Interrupted(full.steps[k - 1]), "{when}");
+                    assert_safe(&fx, scenario, &when);
+                    cuts += 1;
+                    let mut second = hooks(scenario, false, Some(j));
+                    let (outcome2, log) = fx.promote(&mut second);
+                    assert_safe(&fx, scenario, &when);
+                    // A run cut after its last step has nothing left to do next time.
+                    let expect_done = |cut: Outcome, next: Outcome| match cut {
+                        Outcome::Interrupted(Step::SourceRemoved) => next == Outcome::NoUpdate,
+                        _ => matches!(next, Outcome::Promoted | Outcome::Recovered),
+                    };
+                    let recovery_cut = matches!(outcome2, Outcome::Interrupted(_));
+                    if recovery_cut {
+                        cuts += 1;
+                        let (outcome3, log) = fx.promote(&mut hooks(scenario, false, None));
+                        assert!(expect_done(outcome2, outcome3), "{when}: {outcome2:?} then {outcome3:?} {:?}", log.0);
+                    } else {
+                        assert!(expect_done(outcome, outcome2), "{when}: {outcome2:?} {:?}", log.0);
+                        // After the publish, recovery only removes the source: no second copy.
+                        if full.steps[..k].contains(&Step::Published) && outcome2 != Outcome::NoUpdate {
+                            assert_eq!(outcome2, Outcome::Recovered, "{when}");
+                            assert!(!second.steps.contains(&Step::Copying), "{when}");
+                        }
+                    }
+                    assert_finished(&fx, scenario, &when);
+                    if !recovery_cut {
+                        break;
+                    }
+                }
+            }
+        }
+        assert!(cuts > 100, "{cuts}");
+    }
+
+    #[test]
+    fn a_cut_while_rejecting_rejects_again() {
+        let fx = Fixture::new(&[(IMAGE, b())], &[(IMAGE, &c()[..4096])]);
+        let reason = "truncated squashfs image (bytes_used > file size)";
+        let mut hooks = TestHooks { stop_at: Some(2), ..TestHooks::default() };
+        assert_eq!(fx.promote(&mut hooks).0, Outcome::Interrupted(Step::ReasonWritten));
+        assert_eq!(fx.promote(&mut TestHooks::default()).0, Outcome::Rejected(reason));
+        assert_eq!(fx.list("new"), ["root-squashfs.img.rejected", "root-squashfs.img.rejected.reason"]);
+        assert_eq!(fx.list("img"), [IMAGE]);
+    }
+
+    #[test]
+    fn chooses_the_current_image_then_old() {
+        let names = |choice: &Choice| choice.candidates.each_ref().map(|c| c.as_ref().map(|c| text(&c.name).to_string()));
+        let read = |c: &Candidate| {
+            let mut buf = vec![0; a().len() + b().len()];
+            let n = io::pread(&c.fd, &mut buf[..], 0).unwrap();
+            buf.truncate(n);
+            buf
+        };
+
+        let fx = Fixture::new(&[(IMAGE, b()), (OLD, a())], &[]);
+        let mut log = TestLog(Vec::new());
+        let choice = choose_image(fx.img.as_fd(), IMAGE.as_bytes(), &mut log).unwrap();
+        assert_eq!(names(&choice), [Some(IMAGE.to_string()), Some(OLD.to_string())]);
+        assert!(read(choice.candidates[0].as_ref().unwrap()) == b());
+        assert_eq!(choice.current_error, None);
+        assert!(log.has(&format!("image: root-squashfs.img: squashfs, {} bytes used", squashfs::parse(b()).unwrap().bytes_used)));
+
+        // A corrupt current image: boot -old, and say why.
+        let mut corrupt = b().to_vec();
+        corrupt[..4].copy_from_slice(b"junk");
+        fx.put("img", IMAGE, &corrupt);
+        let mut log = TestLog(Vec::new());
+        let choice = choose_image(fx.img.as_fd(), IMAGE.as_bytes(), &mut log).unwrap();
+        assert_eq!(names(&choice), [Some(OLD.to_string()), None]);
+        assert!(read(choice.candidates[0].as_ref().unwrap()) == a());
+        let error = choice.current_error.unwrap();
+        assert_eq!(error, Error::bad("not a squashfs image (bad magic)"));
+        assert!(log.has("image: root-squashfs.img: not a squashfs image (bad magic)"));
+        assert!(log.has("image: falling back to root-squashfs-old.img"));
+        let mut status = Status::new();
+        status.booted(&choice.candidates[0].as_ref().unwrap().name, Some((&Names::new(IMAGE.as_bytes()).unwrap().image, &error)));
+        status.update(&Outcome::NoUpdate);
+        assert_eq!(
+            std::str::from_utf8(status.as_bytes()).unwrap(),
+            "booted=root-squashfs-old.img\nreason=root-squashfs.img: not a squashfs image (bad magic)\nupdate=none\n"
+        );
+
+        // A missing current image.
+        std::fs::remove_file(fx.root.join("img").join(IMAGE)).unwrap();
+        let mut log = TestLog(Vec::new());
+        let choice = choose_image(fx.img.as_fd(), IMAGE.as_bytes(), &mut log).unwrap();
+        assert_eq!(names(&choice), [Some(OLD.to_string()), None]);
+        assert!(log.has("image: root-squashfs.img: image missing (ENOENT)"));
+
+        // A good current image and a damaged -old: no fallback, with a warning.
+        fx.put("img", IMAGE, b());
+        fx.put("img", OLD, &a()[..1000]);
+        let mut log = TestLog(Vec::new());
+        let choice = choose_image(fx.img.as_fd(), IMAGE.as_bytes(), &mut log).unwrap();
+        assert_eq!(names(&choice), [Some(IMAGE.to_string()), None]);
+        assert!(log.has("image: root-squashfs-old.img: truncated squashfs image"));
+
+        // Nothing bootable: the current image's error.
+        fx.put("img", IMAGE, &b()[..1000]);
+        let got = choose_image(fx.img.as_fd(), IMAGE.as_bytes(), &mut TestLog(Vec::new())).err();
+        assert_eq!(got, Some(Error::bad("truncated squashfs image (bytes_used > file size)")));
+        std::fs::remove_file(fx.root.join("img").join(OLD)).unwrap();
+        let mut log = TestLog(Vec::new());
+        assert!(choose_image(fx.img.as_fd(), IMAGE.as_bytes(), &mut log).is_err());
+        assert_eq!(log.0.len(), 1, "a missing -old is not worth a line: {:?}", log.0);
+    }
+
+    #[test]
+    fn status_text() {
+        let name = Names::new(IMAGE.as_bytes()).unwrap().image;
+        let mut status = Status::new();
+        status.booted(&name, None);
+        status.update(&Outcome::Promoted);
+        status.update(&Outcome::Recovered);
+        let failed = Error { what: "cannot write the copy on img", errno: Some(Errno::NOENT) };
+        status.update(&Outcome::Failed(failed));
+        status.booted(&name, Some((&name, &Error { what: "mount failed", errno: Some(Errno::INVAL) })));
+        assert_eq!(
+            std::str::from_utf8(status.as_bytes()).unwrap(),
+            "booted=root-squashfs.img\nreason=current\nupdate=promoted\nupdate=recovered\n\
+             update=failed: cannot write the copy on img (ENOENT)\n\
+             booted=root-squashfs.img\nreason=root-squashfs.img: mount failed (EINVAL)\n"
+        );
+        // A line that does not fit is left out whole; shorter ones still go in.
+        let before = status.as_bytes().len();
+        let long = "x".repeat(1024);
+        status.line(&["reason=", &long]);
+        assert_eq!(status.as_bytes().len(), before);
+        status.line(&["update=none"]);
+        assert!(status.as_bytes().ends_with(b"\nupdate=none\n"));
+        for _ in 0..200 {
+            status.line(&["update=none"]);
+        }
+        assert!(status.as_bytes().len() <= 1024 && status.as_bytes().ends_with(b"\n"));
+    }
+}

@@ -1,0 +1,221 @@
+//! The test OS that the initramfs boots: busybox plus a shell script as `/sbin/init`. It reports
+//! what it sees as `E2E key=value` lines on the console (the harness reads only those), writes a
+//! marker file when `/` is writeable, syncs and powers off.
+//!
+//! Command-line words it reads from /proc/cmdline (dotted, so the kernel hands them to nobody):
+//! `e2e.boot=N` (written to `/e2e-written` as `boot-N`) and `e2e.hash` (hash the image files).
+
+/// `/sbin/e2e-report`: the reporter. `/sbin/init` and `/sbin/other-init` exec it with `E2E_WHO` set.
+pub const REPORT: &str = r#"#!/bin/sh
+# E2E test init: prints what it sees as `E2E key=value` lines, then powers off.
+export PATH=/bin:/sbin
+e() { echo "E2E $1=$2"; }
+echo "e2e: real init started ($E2E_WHO)" > /dev/kmsg 2>/dev/null
+e started "$E2E_WHO"
+e who "$E2E_WHO"
+e pid "$$"
+e args "$*"
+e env_E2EENV "${E2EENV:-unset}"
+e kernel "$(cat /proc/sys/kernel/osrelease)"
+e uptime "$(cut -d' ' -f1 /proc/uptime)"
+e cmdline "$(cat /proc/cmdline)"
+boot=0
+hash=
+for w in $(cat /proc/cmdline); do
+  case "$w" in
+    e2e.boot=*) boot="${w#e2e.boot=}" ;;
+    e2e.hash) hash=1 ;;
+  esac
+done
+rootfs=none; rootopts=none
+while read -r dev mnt fs opts rest; do
+  echo "E2E mount=$dev $mnt $fs $opts"
+  if [ "$mnt" = / ]; then rootfs="$fs"; rootopts="$opts"; fi
+done < /proc/mounts
+e rootfs "$rootfs"
+e rootopts "$rootopts"
+if touch /.e2e-probe 2>/dev/null; then rm -f /.e2e-probe; writable=yes; else writable=no; fi
+e writable "$writable"
+e marker "$(cat /etc/e2e-marker 2>/dev/null || echo none)"
+e image_id "$(cat /etc/e2e-image-id 2>/dev/null || echo none)"
+e persistent_only "$(cat /etc/e2e-persistent-only 2>/dev/null || echo none)"
+e previous "$(cat /e2e-written 2>/dev/null || echo none)"
+R=/run/initramfs-overlay
+e run_dir "$(ls -A $R 2>&1 | tr '\n' ' ')"
+e image_dir "$(ls -A $R/image 2>&1 | tr '\n' ' ')"
+e overlay_dir "$(ls -A $R/overlay 2>&1 | tr '\n' ' ')"
+e lower_dir "$(ls -A $R/lower 2>&1 | tr '\n' ' ')"
+e upper_list "$(ls -A $R/overlay/upper 2>&1 | head -n 20 | tr '\n' ' ')"
+e upper_count "$(ls -A $R/overlay/upper 2>/dev/null | wc -l)"
+e work_list "$(ls -A $R/overlay/work 2>&1 | tr '\n' ' ')"
+e persistent_list "$(ls -A $R/overlay/persistent 2>&1 | tr '\n' ' ')"
+e modules "$(cut -d' ' -f1 /proc/modules 2>/dev/null | tr '\n' ' ')"
+if [ -f $R/status ]; then
+  while IFS= read -r l; do e status "$l"; done < $R/status
+else
+  e status "missing"
+fi
+if [ -n "$hash" ]; then
+  for f in $R/image/*.img; do [ -f "$f" ] && e hash "$(sha256sum "$f")"; done
+fi
+if [ "$writable" = yes ]; then
+  echo "boot-$boot" > /e2e-written
+  sync
+  if [ -f $R/overlay/upper/e2e-written ]; then e written_in_upper yes; else e written_in_upper no; fi
+fi
+sync
+e done "$boot"
+poweroff -f
+sleep 5
+echo "E2E poweroff=failed"
+"#;
+
+/// `/sbin/init` and `/sbin/other-init`.
+pub fn init_script(who: &str) -> String {
+    format!("#!/bin/sh\nexport E2E_WHO={who}\nexec /sbin/e2e-report \"$@\"\n")
+}
+
+/// The busybox applets the scripts use (links to /bin/busybox in the image).
+pub const APPLETS: &[&str] = &[
+    "sh", "cat", "cut", "echo", "ls", "mount", "rm", "touch", "tr", "wc", "head", "sync", "poweroff", "sleep",
+    "sha256sum", "umount", "dmesg", "stat", "df", "find",
+];
+
+/// The `E2E key=value` lines of a console log, in order.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub pairs: Vec<(String, String)>,
+}
+
+impl Report {
+    pub fn parse(log: &str) -> Report {
+        let mut pairs = Vec::new();
+        for line in log.lines() {
+            // A kernel message may share the line (no newline between them): find the marker.
+            let Some(at) = line.find("E2E ") else { continue };
+            let rest = &line[at + 4..];
+            let Some((k, v)) = rest.split_once('=') else { continue };
+            if k.is_empty() || !k.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_') {
+                continue;
+            }
+            pairs.push((k.to_string(), v.trim_end().to_string()));
+        }
+        Report { pairs }
+    }
+
+    /// The last value of a key.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.pairs.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    pub fn all(&self, key: &str) -> Vec<&str> {
+        self.pairs.iter().filter(|(k, _)| k == key).map(|(_, v)| v.as_str()).collect()
+    }
+
+    /// The guest ran to the end of the script.
+    pub fn done(&self) -> bool {
+        self.get("done").is_some()
+    }
+
+    /// A value, or an error naming the key.
+    pub fn req(&self, key: &str) -> crate::R<&str> {
+        self.get(key).ok_or_else(|| format!("the guest reported no `E2E {key}=` line"))
+    }
+
+    /// `lowerdir=`, `upperdir=`, `workdir=` of the root mount.
+    pub fn root_opt(&self, name: &str) -> Option<String> {
+        let opts = self.get("rootopts")?;
+        opts.split(',').find_map(|o| o.strip_prefix(&format!("{name}="))).map(str::to_string)
+    }
+
+    /// `ro` or `rw` from the root mount options.
+    pub fn root_mode(&self) -> Option<&str> {
+        self.get("rootopts")?.split(',').find(|o| *o == "ro" || *o == "rw")
+    }
+
+    /// The (file name, sha256) pairs the guest hashed (`e2e.hash`).
+    pub fn hashes(&self) -> Vec<(String, String)> {
+        self.all("hash")
+            .iter()
+            .filter_map(|v| {
+                let mut it = v.split_whitespace();
+                let h = it.next()?;
+                let f = it.next()?;
+                Some((f.rsplit('/').next().unwrap_or(f).to_string(), h.to_string()))
+            })
+            .collect()
+    }
+}
+
+/// `[ 12.345678] text` → (seconds, text).
+pub fn printk(line: &str) -> Option<(f64, &str)> {
+    let l = line.trim_start_matches(|c: char| c != '[');
+    let l = l.strip_prefix('[')?;
+    let (t, rest) = l.split_once(']')?;
+    Some((t.trim().parse().ok()?, rest.trim_start()))
+}
+
+/// Milliseconds from the kernel's "Run /init" to the test OS's first kmsg line, both read from
+/// the printk timestamps.
+pub fn timeline_ms(log: &str) -> Option<f64> {
+    let mut start = None;
+    for line in log.lines() {
+        if let Some((t, text)) = printk(line) {
+            if text.starts_with("Run /init") {
+                start = Some(t);
+            } else if text.starts_with("e2e: real init started")
+                && let Some(s) = start
+            {
+                return Some((t - s) * 1000.0);
+            }
+        }
+    }
+    None
+}
+
+/// The init's own lines (`initramfs-overlay: ...`), without the printk timestamp and prefix.
+pub fn init_lines(log: &str) -> Vec<String> {
+    let mut v: Vec<String> = Vec::new();
+    for line in log.lines() {
+        if let Some(at) = line.find("initramfs-overlay: ") {
+            let s = line[at + "initramfs-overlay: ".len()..].trim_end().to_string();
+            // The init writes each line to kmsg and to the console: keep one copy.
+            if v.last() != Some(&s) {
+                v.push(s);
+            }
+        }
+    }
+    v
+}
+
+/// The init's step timings: (`step`, ms) from `<step>: done in <N> ms`.
+pub fn step_times(log: &str) -> Vec<(String, u64)> {
+    let mut v: Vec<(String, u64)> = Vec::new();
+    for l in init_lines(log) {
+        if let Some((step, rest)) = l.split_once(": done in ")
+            && let Some(ms) = rest.strip_suffix(" ms").and_then(|n| n.trim().parse().ok())
+            && !v.iter().any(|(s, m)| s == step && *m == ms)
+        {
+            v.push((step.to_string(), ms));
+        }
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_lines() {
+        let log = "[    1.0] Run /init as init process\r\nE2E pid=1\n[    1.5] e2e: real init started (init)\nE2E rootopts=ro,lowerdir=/a/persistent:/b,upperdir=/a/upper\nnoise E2E hash=abc  /run/initramfs-overlay/image/root-squashfs.img\nE2E bad key=1\ninitramfs-overlay: mount: done in 12 ms\ninitramfs-overlay: mount: done in 12 ms\n";
+        let r = Report::parse(log);
+        assert_eq!(r.get("pid"), Some("1"));
+        assert_eq!(r.root_opt("upperdir").as_deref(), Some("/a/upper"));
+        assert_eq!(r.root_mode(), Some("ro"));
+        assert_eq!(r.hashes(), vec![("root-squashfs.img".to_string(), "abc".to_string())]);
+        assert!(r.get("bad key").is_none());
+        assert_eq!(timeline_ms(log).map(|t| t.round()), Some(500.0));
+        assert_eq!(step_times(log), vec![("mount".to_string(), 12)]);
+    }
+}
