@@ -66,7 +66,7 @@ pub fn find(log: &mut Logger, config: &Config) -> Result<Found, Failed> {
                         let mut digits = [0; numfmt::DEC_LEN];
                         let waited = numfmt::dec(now - start, &mut digits);
                         let what = CPath::lossy(&[ROLES[role].as_bytes(), b" partition ", tag.as_bytes(), value, b" not found after ", waited.as_bytes(), b" ms"]);
-                        return Err(log.fail("find", "", what.as_bytes(), None));
+                        return Err(log.fail("", what.as_bytes(), None));
                     }
                 }
             }
@@ -81,7 +81,7 @@ pub fn find(log: &mut Logger, config: &Config) -> Result<Found, Failed> {
     }
     let [img, overlay, boot, newimg] = slots;
     // `required` guarantees img is present; the `else` cannot happen but must not panic.
-    let Some(img) = img else { return Err(log.fail("find", "img partition vanished", b"", None)) };
+    let Some(img) = img else { return Err(log.fail("img partition vanished", b"", None)) };
     Ok(Found { img, overlay, boot, newimg })
 }
 
@@ -113,7 +113,7 @@ impl Probed {
 /// One pass over /sys/class/block, probing the devices not seen before. Two devices answering the
 /// same spec is an error naming both: picking one would boot at random.
 fn scan(log: &mut Logger, specs: &[Spec; 4], slots: &mut [Option<Partition>; 4], probed: &mut Probed) -> Result<(), Failed> {
-    let class = files::open_dir(CWD, c"/sys/class/block").map_err(|e| log.fail("find", "cannot open /sys/class/block", b"", Some(e)))?;
+    let class = files::open_dir(CWD, c"/sys/class/block").map_err(|e| log.fail("cannot open /sys/class/block", b"", Some(e)))?;
     let mut buf = [core::mem::MaybeUninit::uninit(); 2048];
     let mut entries = RawDir::new(&class, &mut buf);
     while let Some(Ok(entry)) = entries.next() {
@@ -133,7 +133,7 @@ fn scan(log: &mut Logger, specs: &[Spec; 4], slots: &mut [Option<Partition>; 4],
         if let Some(first) = &slots[role] {
             let (tag, value) = specs[role].describe();
             let what = CPath::lossy(&[tag.as_bytes(), value, b" matches both ", first.dev.as_bytes(), b" and ", dev.as_bytes()]);
-            return Err(log.fail("find", "", what.as_bytes(), None));
+            return Err(log.fail("", what.as_bytes(), None));
         }
         slots[role] = Some(Partition { dev, fstype });
     }

@@ -16,8 +16,11 @@ pub enum Spec<'a> {
 
 const DEV: &[u8] = b"/dev/";
 
+/// Makes the spec of one tag from the value after `TAG=`.
+type MakeSpec = for<'a> fn(&'a [u8]) -> Spec<'a>;
+
 /// The `TAG=` prefixes; a table keeps the comparisons in one loop.
-const TAGS: [(&[u8], for<'a> fn(&'a [u8]) -> Spec<'a>); 4] = [
+const TAGS: [(&[u8], MakeSpec); 4] = [
     (b"LABEL=", |v| Spec::Label(v)),
     (b"UUID=", |v| Spec::Uuid(v)),
     (b"PARTUUID=", |v| Spec::PartUuid(v)),
@@ -42,14 +45,6 @@ pub fn parse(value: &[u8]) -> Option<Spec<'_>> {
     };
     // Every variant needs a non-empty value after its tag (or after "/dev/").
     (!spec.value().is_empty()).then_some(spec)
-}
-
-/// Equal but for ASCII case (core's `eq_ignore_ascii_case` is several times larger).
-fn same_hex(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len()
-        && a.iter()
-            .zip(b)
-            .all(|(x, y)| x.to_ascii_lowercase() == y.to_ascii_lowercase())
 }
 
 /// `TAG="a b"` means `TAG=a b`, as for blkid (the kernel keeps quotes that do not start the value).
@@ -88,8 +83,8 @@ impl<'a> Spec<'a> {
         match *self {
             Spec::Label(_) => id.label == Some(want),
             Spec::PartLabel(_) => id.partlabel == Some(want),
-            Spec::Uuid(_) => id.uuid.is_some_and(|u| same_hex(u, want)),
-            Spec::PartUuid(_) => id.partuuid.is_some_and(|u| same_hex(u, want)),
+            Spec::Uuid(_) => id.uuid.is_some_and(|u| u.eq_ignore_ascii_case(want)),
+            Spec::PartUuid(_) => id.partuuid.is_some_and(|u| u.eq_ignore_ascii_case(want)),
             Spec::Path(_) => id.dev_name == want,
         }
     }

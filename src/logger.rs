@@ -19,13 +19,15 @@ pub struct Failed;
 pub struct Logger {
     kmsg: Option<OwnedFd>,
     pub quiet: bool,
+    /// The step that is running: every message is about it.
+    pub step: &'static str,
     /// Milliseconds since boot when the current step started (see `step_done`).
     step_start: u64,
 }
 
 impl Logger {
     pub const fn new() -> Logger {
-        Logger { kmsg: None, quiet: false, step_start: 0 }
+        Logger { kmsg: None, quiet: false, step: "start", step_start: 0 }
     }
 
     /// Opens /dev/kmsg once devtmpfs is mounted; until then lines go to the console only.
@@ -42,7 +44,8 @@ impl Logger {
     }
 
     /// Logs `<step>: <what><subject> (<ERRNO>)` and returns the marker to propagate.
-    pub fn fail(&mut self, step: &str, what: &str, subject: &[u8], errno: Option<Errno>) -> Failed {
+    pub fn fail(&mut self, what: &str, subject: &[u8], errno: Option<Errno>) -> Failed {
+        let step = self.step;
         let mut number = [0; numfmt::DEC_LEN];
         let errno_text = match errno {
             None => "",
@@ -54,16 +57,17 @@ impl Logger {
         Failed
     }
 
-    /// Starts timing a step.
-    pub fn step_start(&mut self) {
+    /// Starts a step: names it for messages and starts its clock.
+    pub fn step_start(&mut self, step: &'static str) {
+        self.step = step;
         self.step_start = crate::sys::now_ms();
     }
 
     /// Logs `<step>: done in N ms`: the boot timeline that `dmesg` shows (not with `quiet`).
-    pub fn step_done(&mut self, step: &str) {
+    pub fn step_done(&mut self) {
         let mut number = [0; numfmt::DEC_LEN];
         let ms = numfmt::dec(crate::sys::now_ms().saturating_sub(self.step_start), &mut number);
-        self.info(&[step, ": done in ", ms, " ms"]);
+        self.info(&[self.step, ": done in ", ms, " ms"]);
     }
 }
 

@@ -50,7 +50,7 @@ fn boot(start: Start) -> ! {
     if let Some(boot_part) = &found.boot {
         attempt(&mut log, &config, "boot", |log| modules::load_from_boot_partition(log, boot_part, kver));
     }
-    attempt(&mut log, &config, "image partition", |log| mounts::image_partition(log, &found, &config));
+    attempt(&mut log, &config, "image partition", |log| mounts::image_partition(log, &found));
     let mut status = attempt(&mut log, &config, "update", |log| update_step::run(log, &found, &config));
     attempt(&mut log, &config, "image", |log| mounts::squashfs_image(log, &config, &mut status));
     attempt(&mut log, &config, "overlay module", |log| modules::load_overlay_from_image(log, kver, &config));
@@ -70,17 +70,18 @@ fn boot(start: Start) -> ! {
 
 /// Reads and parses /proc/cmdline. A malformed option stops the boot, with its name in the message.
 fn read_cmdline<'b>(log: &mut Logger, buf: &'b mut [u8]) -> Config<'b> {
+    log.step = "cmdline";
     let text = match files::read_small(rustix::fs::CWD, c"/proc/cmdline", buf) {
         Ok(text) => text,
         Err(e) => {
-            log.fail("cmdline", "cannot read /proc/cmdline", b"", Some(e));
+            log.fail("cannot read /proc/cmdline", b"", Some(e));
             failure_action(log, FailAction::Panic)
         }
     };
     match cmdline::parse(text, log) {
         Ok(config) => config,
         Err(e) => {
-            log.fail("cmdline", e.problem, e.option, None);
+            log.fail(e.problem, e.option, None);
             failure_action(log, FailAction::Panic)
         }
     }
@@ -95,10 +96,10 @@ fn attempt<T>(
     mut run: impl FnMut(&mut Logger) -> Result<T, Failed>,
 ) -> T {
     loop {
-        log.step_start();
+        log.step_start(step);
         match run(log) {
             Ok(value) => {
-                log.step_done(step);
+                log.step_done();
                 return value;
             }
             Err(Failed) => on_failure(log, config),
@@ -134,7 +135,7 @@ fn shell(log: &mut Logger, hint: &str) {
     match sys::fork() {
         Ok(None) => {
             let errno = sys::exec(c"/bin/sh", &[], core::ptr::null());
-            log.fail("debug shell", "cannot run /bin/sh", b"", Some(errno));
+            log.fail("cannot run /bin/sh", b"", Some(errno));
             rustix::runtime_448b8ad740e2a26f::exit_group(1)
         }
         Ok(Some(child)) => {
@@ -146,7 +147,7 @@ fn shell(log: &mut Logger, hint: &str) {
             }
         }
         Err(e) => {
-            log.fail("debug shell", "cannot fork", b"", Some(e));
+            log.fail("cannot fork", b"", Some(e));
         }
     }
 }

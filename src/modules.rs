@@ -21,36 +21,36 @@ const COMPRESSED_FILE: i32 = 4;
 
 /// Loads one module file. A module that is already loaded (or built in) counts as loaded.
 fn load(log: &mut Logger, dir: BorrowedFd<'_>, path: &[u8]) -> Result<(), Failed> {
-    let name = CPath::new(&[path]).ok_or_else(|| log.fail("modules", "bad module path ", path, None))?;
+    let name = CPath::new(&[path]).ok_or_else(|| log.fail("bad module path ", path, None))?;
     let file = rustix::fs::openat(dir, name.as_cstr(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
-        .map_err(|e| log.fail("modules", "cannot open ", path, Some(e)))?;
+        .map_err(|e| log.fail("cannot open ", path, Some(e)))?;
     let compressed = modlist::is_compressed(path);
     let flags = if compressed { COMPRESSED_FILE } else { 0 };
     match rustix::system::finit_module(&file, c"", flags) {
         Ok(()) | Err(Errno::EXIST) => Ok(()),
         Err(e @ (Errno::NOEXEC | Errno::INVAL | Errno::OPNOTSUPP)) if compressed => {
-            Err(log.fail("modules", "the kernel cannot decompress this module format: ", path, Some(e)))
+            Err(log.fail("the kernel cannot decompress this module format: ", path, Some(e)))
         }
-        Err(e) => Err(log.fail("modules", "cannot load ", path, Some(e))),
+        Err(e) => Err(log.fail("cannot load ", path, Some(e))),
     }
 }
 
 /// Loads the initramfs bundle for the running kernel, in the order the packer wrote. No bundle is
 /// fine: the kernel may have everything built in.
 pub fn load_bundled(log: &mut Logger, kver: &[u8]) -> Result<(), Failed> {
-    let dir_path = CPath::new(&[b"/lib/modules/", kver]).ok_or_else(|| log.fail("modules", "bad kernel release ", kver, None))?;
+    let dir_path = CPath::new(&[b"/lib/modules/", kver]).ok_or_else(|| log.fail("bad kernel release ", kver, None))?;
     let dir = match files::open_dir(CWD, dir_path.as_cstr()) {
         Err(Errno::NOENT) => return Ok(()),
-        other => other.map_err(|e| log.fail("modules", "cannot open ", dir_path.as_bytes(), Some(e)))?,
+        other => other.map_err(|e| log.fail("cannot open ", dir_path.as_bytes(), Some(e)))?,
     };
     let mut buf = [0u8; 8192];
     let list = match files::read_small(dir.as_fd(), c"load-order", &mut buf) {
         Err(Errno::NOENT) => return Ok(()),
-        other => other.map_err(|e| log.fail("modules", "cannot read load-order in ", dir_path.as_bytes(), Some(e)))?,
+        other => other.map_err(|e| log.fail("cannot read load-order in ", dir_path.as_bytes(), Some(e)))?,
     };
     let mut count = 0u64;
     for entry in modlist::entries(list) {
-        let path = entry.map_err(|bad| log.fail("modules", bad.reason, bad.line, None))?;
+        let path = entry.map_err(|bad| log.fail(bad.reason, bad.line, None))?;
         load(log, dir.as_fd(), path)?;
         count += 1;
     }
@@ -62,7 +62,7 @@ pub fn load_bundled(log: &mut Logger, kver: &[u8]) -> Result<(), Failed> {
 /// Loads `<base>` or its first compressed variant that exists. `Ok(false)` when none exists.
 fn load_any_variant(log: &mut Logger, dir: BorrowedFd<'_>, base: &[u8]) -> Result<bool, Failed> {
     for suffix in [&b""[..], b".xz", b".zst", b".gz"] {
-        let path = CPath::new(&[base, suffix]).ok_or_else(|| log.fail("modules", "bad module path ", base, None))?;
+        let path = CPath::new(&[base, suffix]).ok_or_else(|| log.fail("bad module path ", base, None))?;
         match rustix::fs::accessat(dir, path.as_cstr(), rustix::fs::Access::EXISTS, rustix::fs::AtFlags::empty()) {
             Ok(()) => {
                 load(log, dir, path.as_bytes())?;
@@ -88,10 +88,10 @@ pub fn load_from_boot_partition(log: &mut Logger, boot: &Partition, kver: &[u8])
 }
 
 fn load_boot_modules(log: &mut Logger, kver: &[u8]) -> Result<(), Failed> {
-    let dir_path = CPath::new(&[b"/mnt/scratch/modules/", kver]).ok_or_else(|| log.fail("boot", "bad kernel release ", kver, None))?;
+    let dir_path = CPath::new(&[b"/mnt/scratch/modules/", kver]).ok_or_else(|| log.fail("bad kernel release ", kver, None))?;
     let dir = match files::open_dir(CWD, dir_path.as_cstr()) {
         Err(Errno::NOENT) => return Ok(()),
-        other => other.map_err(|e| log.fail("boot", "cannot open ", dir_path.as_bytes(), Some(e)))?,
+        other => other.map_err(|e| log.fail("cannot open ", dir_path.as_bytes(), Some(e)))?,
     };
     for module in [&b"squashfs.ko"[..], b"loop.ko"] {
         load_any_variant(log, dir.as_fd(), module)?;
@@ -105,10 +105,10 @@ pub fn load_overlay_from_image(log: &mut Logger, kver: &[u8], config: &Config) -
         return Ok(());
     }
     let dir_path = CPath::new(&[b"/run/initramfs-overlay/lower/lib/modules/", kver, b"/kernel/fs/overlayfs"])
-        .ok_or_else(|| log.fail("overlay module", "bad kernel release ", kver, None))?;
+        .ok_or_else(|| log.fail("bad kernel release ", kver, None))?;
     let dir = match files::open_dir(CWD, dir_path.as_cstr()) {
         Err(Errno::NOENT) => return Ok(()),
-        other => other.map_err(|e| log.fail("overlay module", "cannot open ", dir_path.as_bytes(), Some(e)))?,
+        other => other.map_err(|e| log.fail("cannot open ", dir_path.as_bytes(), Some(e)))?,
     };
     load_any_variant(log, dir.as_fd(), b"overlay.ko").map(drop)
 }

@@ -7,11 +7,11 @@ use crate::files;
 use crate::logger::{Failed, Logger, text};
 use crate::paths;
 use crate::sys;
-use crate::update_step::Status;
 use core::ffi::CStr;
 use initramfs_overlay::cmdline::Config;
 use initramfs_overlay::cpath::CPath;
-use initramfs_overlay::squashfs;
+use initramfs_overlay::log::{Level, Log};
+use initramfs_overlay::update::{self, Status};
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::{AtFlags, CWD, FileType, Mode, OFlags};
 use rustix::io::Errno;
@@ -27,7 +27,7 @@ pub fn mount(
     data: Option<&CStr>,
 ) -> Result<(), Failed> {
     rustix::mount::mount(source, target, fstype, flags, data)
-        .map_err(|e| log.fail("mount", "cannot mount ", CPath::lossy(&[source.to_bytes(), b" on ", target.to_bytes()]).as_bytes(), Some(e)))
+        .map_err(|e| log.fail("cannot mount ", CPath::lossy(&[source.to_bytes(), b" on ", target.to_bytes()]).as_bytes(), Some(e)))
 }
 
 /// /dev, /proc and /sys, and a console on fds 0-2. Errors are reported but not fatal here: whatever
@@ -45,19 +45,27 @@ pub fn kernel_filesystems(log: &mut Logger) {
             let _ = rustix::stdio::dup2_stderr(&console);
         }
     }
-    log.open_kmsg();
     let quiet_flags = MountFlags::NOSUID | MountFlags::NOEXEC | MountFlags::NODEV;
     let _ = mount(log, c"proc", c"/proc", c"proc", quiet_flags, None);
     let _ = mount(log, c"sysfs", c"/sys", c"sysfs", quiet_flags, None);
+    // Our step lines come faster than /dev/kmsg's default rate limit (10 lines per 5 s) allows. A
+    // `printk.devkmsg=` given on the command line locks the setting, and then this write fails.
+    let _ = write_sysctl(c"/proc/sys/kernel/printk_devkmsg", b"on\n");
+    log.open_kmsg();
     // Nothing mounted from here on may propagate anywhere once the root moves (as systemd's switch-root).
     let _ = rustix::mount::mount_change(c"/", MountPropagationFlags::REC | MountPropagationFlags::PRIVATE);
+}
+
+fn write_sysctl(path: &CStr, value: &[u8]) -> Result<usize, Errno> {
+    let file = rustix::fs::open(path, OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())?;
+    rustix::io::write(&file, value)
 }
 
 /// A tmpfs on /run with the hand-over folders; it moves onto the new root's /run at the end.
 pub fn handover_tmpfs(log: &mut Logger) -> Result<(), Failed> {
     mount(log, c"tmpfs", paths::RUN, c"tmpfs", MountFlags::NOSUID | MountFlags::NODEV, Some(c"mode=0755"))?;
     for dir in [paths::HANDOVER, paths::IMAGE, paths::OVERLAY, paths::LOWER, paths::SCRATCH, paths::ROOT] {
-        files::ensure_dir(CWD, dir).map_err(|e| log.fail("handover", "cannot create ", dir.to_bytes(), Some(e)))?;
+        files::ensure_dir(CWD, dir).map_err(|e| log.fail("cannot create ", dir.to_bytes(), Some(e)))?;
     }
     Ok(())
 }
@@ -68,66 +76,61 @@ pub fn mount_partition(log: &mut Logger, part: &Partition, target: &CStr, flags:
 }
 
 /// The `img` partition: read-only, unless an update waits and must be promoted onto it.
-pub fn image_partition(log: &mut Logger, found: &Found, _config: &Config) -> Result<(), Failed> {
+pub fn image_partition(log: &mut Logger, found: &Found) -> Result<(), Failed> {
     let flags = if found.newimg.is_some() { MountFlags::empty() } else { MountFlags::RDONLY };
     mount_partition(log, &found.img, paths::IMAGE, flags)
 }
 
-/// Loop-mounts the first good image of the candidates (the current one, then `-old`): a bad or
-/// unmountable image is skipped loudly, never mounted blindly.
-pub fn squashfs_image(log: &mut Logger, _config: &Config, status: &mut Status) -> Result<(), Failed> {
-    let image_dir = files::open_dir(CWD, paths::IMAGE).map_err(|e| log.fail("image", "cannot open ", paths::IMAGE.to_bytes(), Some(e)))?;
-    for index in 0..status.candidates() {
-        let Some(name) = status.candidate(index) else { continue };
-        match loop_mount(log, image_dir.as_fd(), name.as_cstr()) {
+/// Loop-mounts the first good image: the current one, else `-old` (the automatic fallback). Images
+/// are checked before use, so a bad one is a clear message, never a mount attempt.
+pub fn squashfs_image(log: &mut Logger, config: &Config, status: &mut Status) -> Result<(), Failed> {
+    let image_dir = files::open_dir(CWD, paths::IMAGE).map_err(|e| log.fail("cannot open ", paths::IMAGE.to_bytes(), Some(e)))?;
+    let choice = update::choose_image(image_dir.as_fd(), config.image, log)
+        .map_err(|e| log.fail(e.what, CPath::lossy(&[b": ", config.image]).as_bytes(), e.errno))?;
+    let current = CPath::lossy(&[config.image]);
+    let mut skipped = choice.current_error.map(|e| (current, e));
+    for candidate in choice.candidates.into_iter().flatten() {
+        match loop_mount(log, candidate.fd.as_fd()) {
             Ok(()) => {
-                status.booted(log, index);
+                if let Some((name, _)) = &skipped {
+                    log.line(Level::Error, &["image: FALLBACK: booting ", text(candidate.name.as_bytes()), " because ", text(name.as_bytes()), " cannot boot"]);
+                }
+                status.booted(&candidate.name, skipped.as_ref().map(|(name, e)| (name, e)));
                 return Ok(());
             }
-            Err(reason) => status.rejected(log, index, reason),
+            Err(e) => {
+                skipped.get_or_insert((candidate.name, e));
+            }
         }
     }
-    Err(log.fail("image", "no bootable image in ", paths::IMAGE.to_bytes(), None))
+    Err(log.fail("no bootable image in ", paths::IMAGE.to_bytes(), None))
 }
 
-/// Checks the squashfs header against the file, attaches it to a free loop device and mounts it.
-fn loop_mount(log: &mut Logger, image_dir: BorrowedFd<'_>, name: &CStr) -> Result<(), &'static str> {
-    let file = rustix::fs::openat(image_dir, name, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
-        .map_err(|e| errno_reason(e, "cannot open the image"))?;
-    let stat = rustix::fs::fstat(&file).map_err(|_| "cannot stat the image")?;
-    if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
-        return Err("not a regular file");
-    }
-    let mut header = [0u8; 96];
-    let read = rustix::io::pread(&file, &mut header, 0).map_err(|_| "cannot read the image")?;
-    squashfs::check(header.get(..read).unwrap_or(&[]), stat.st_size as u64)?;
+/// Attaches a checked image to a free loop device and mounts it read-only on the lower folder.
+fn loop_mount(log: &mut Logger, file: BorrowedFd<'_>) -> Result<(), update::Error> {
     // Keep the loop device open until the mount holds it: with AUTOCLEAR, the last close unbinds it.
-    let (path, _device) = attach_loop(log, file.as_fd()).map_err(|_| "cannot set up a loop device")?;
+    let (path, _device) = attach_loop(log, file).map_err(|_| update::Error { what: "no loop device", errno: None })?;
     rustix::mount::mount(path.as_cstr(), paths::LOWER, c"squashfs", MountFlags::RDONLY, None).map_err(|e| {
-        log.fail("image", "cannot mount squashfs from ", path.as_bytes(), Some(e));
-        "squashfs mount failed"
+        log.fail("cannot mount squashfs from ", path.as_bytes(), Some(e));
+        update::Error { what: "squashfs mount failed", errno: Some(e) }
     })
     // From here the mount keeps the loop device; it clears itself when the mount goes away, or now,
     // when the mount failed and our descriptors close.
 }
 
-fn errno_reason(e: Errno, default: &'static str) -> &'static str {
-    if e == Errno::NOENT { "missing" } else { default }
-}
-
 /// Gets a free loop device and binds `file` to it, returning its /dev path and open descriptor.
 fn attach_loop(log: &mut Logger, file: BorrowedFd<'_>) -> Result<(CPath, OwnedFd), Failed> {
     let control = rustix::fs::open(c"/dev/loop-control", OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())
-        .map_err(|e| log.fail("loop", "cannot open /dev/loop-control (is the loop module loaded?)", b"", Some(e)))?;
+        .map_err(|e| log.fail("cannot open /dev/loop-control (is the loop module loaded?)", b"", Some(e)))?;
     // Another opener could take the device between GET_FREE and attach; ask again then.
     let mut last = Errno::BUSY;
     for _ in 0..4 {
-        let number = sys::loop_get_free(control.as_fd()).map_err(|e| log.fail("loop", "no free loop device", b"", Some(e)))?;
+        let number = sys::loop_get_free(control.as_fd()).map_err(|e| log.fail("no free loop device", b"", Some(e)))?;
         let mut digits = [0; initramfs_overlay::numfmt::DEC_LEN];
         let path = CPath::new(&[b"/dev/loop", initramfs_overlay::numfmt::dec(number.into(), &mut digits).as_bytes()])
-            .ok_or_else(|| log.fail("loop", "bad loop device number", b"", None))?;
+            .ok_or_else(|| log.fail("bad loop device number", b"", None))?;
         let device = rustix::fs::open(path.as_cstr(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
-            .map_err(|e| log.fail("loop", "cannot open ", path.as_bytes(), Some(e)))?;
+            .map_err(|e| log.fail("cannot open ", path.as_bytes(), Some(e)))?;
         match sys::loop_attach(device.as_fd(), file) {
             Ok(()) => return Ok((path, device)),
             Err(e) => last = e,
@@ -136,7 +139,7 @@ fn attach_loop(log: &mut Logger, file: BorrowedFd<'_>) -> Result<(CPath, OwnedFd
             break;
         }
     }
-    Err(log.fail("loop", "cannot attach the image to a loop device", b"", Some(last)))
+    Err(log.fail("cannot attach the image to a loop device", b"", Some(last)))
 }
 
 /// The `overlay` partition, read-write, with `upper/`, `work/` and `persistent/`. `upper` and `work`
@@ -144,12 +147,12 @@ fn attach_loop(log: &mut Logger, file: BorrowedFd<'_>) -> Result<(CPath, OwnedFd
 pub fn overlay_partition(log: &mut Logger, found: &Found, config: &Config) -> Result<(), Failed> {
     let Some(part) = &found.overlay else { return Ok(()) };
     mount_partition(log, part, paths::OVERLAY, MountFlags::NOATIME)?;
-    let dir = files::open_dir(CWD, paths::OVERLAY).map_err(|e| log.fail("overlay", "cannot open ", paths::OVERLAY.to_bytes(), Some(e)))?;
+    let dir = files::open_dir(CWD, paths::OVERLAY).map_err(|e| log.fail("cannot open ", paths::OVERLAY.to_bytes(), Some(e)))?;
     if !config.keep_upper {
         clear_upper_and_work(log, dir.as_fd())?;
     }
     for name in [c"upper", c"work", c"persistent"] {
-        files::ensure_dir(dir.as_fd(), name).map_err(|e| log.fail("overlay", "cannot create directory ", name.to_bytes(), Some(e)))?;
+        files::ensure_dir(dir.as_fd(), name).map_err(|e| log.fail("cannot create directory ", name.to_bytes(), Some(e)))?;
     }
     Ok(())
 }
@@ -157,19 +160,19 @@ pub fn overlay_partition(log: &mut Logger, found: &Found, config: &Config) -> Re
 /// Clearing must not cost time per file left in `upper`: both folders are renamed into `trash/`
 /// (O(1)), and a child process deletes the trash in the background while the OS boots.
 fn clear_upper_and_work(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<(), Failed> {
-    files::ensure_dir(overlay, c"trash").map_err(|e| log.fail("overlay", "cannot create directory trash", b"", Some(e)))?;
-    let trash = files::open_dir(overlay, c"trash").map_err(|e| log.fail("overlay", "cannot open trash", b"", Some(e)))?;
+    files::ensure_dir(overlay, c"trash").map_err(|e| log.fail("cannot create directory trash", b"", Some(e)))?;
+    let trash = files::open_dir(overlay, c"trash").map_err(|e| log.fail("cannot open trash", b"", Some(e)))?;
     for name in [c"upper", c"work"] {
         let stat = match rustix::fs::statat(overlay, name, AtFlags::SYMLINK_NOFOLLOW) {
             Err(Errno::NOENT) => continue,
-            other => other.map_err(|e| log.fail("overlay", "cannot stat ", name.to_bytes(), Some(e)))?,
+            other => other.map_err(|e| log.fail("cannot stat ", name.to_bytes(), Some(e)))?,
         };
         // The inode number is unique on this filesystem while the folder exists: a free trash name.
         let mut digits = [0; initramfs_overlay::numfmt::DEC_LEN];
         let trash_name = CPath::new(&[initramfs_overlay::numfmt::dec(stat.st_ino as u64, &mut digits).as_bytes()])
-            .ok_or_else(|| log.fail("overlay", "bad trash name", b"", None))?;
+            .ok_or_else(|| log.fail("bad trash name", b"", None))?;
         rustix::fs::renameat(overlay, name, &trash, trash_name.as_cstr())
-            .map_err(|e| log.fail("overlay", "cannot move to trash: ", name.to_bytes(), Some(e)))?;
+            .map_err(|e| log.fail("cannot move to trash: ", name.to_bytes(), Some(e)))?;
     }
     empty_trash_in_background(log, trash.as_fd());
     Ok(())
@@ -189,7 +192,7 @@ fn empty_trash_in_background(log: &mut Logger, trash: BorrowedFd<'_>) {
         }
         Ok(Some(_)) => {}
         Err(e) => {
-            log.fail("overlay", "cannot start the trash cleaner, trash stays until next boot", b"", Some(e));
+            log.fail("cannot start the trash cleaner, trash stays until next boot", b"", Some(e));
         }
     }
 }
@@ -209,7 +212,7 @@ pub fn assemble_root(log: &mut Logger, config: &Config) -> Result<(), Failed> {
         lower,
         b",upperdir=/run/initramfs-overlay/overlay/upper,workdir=/run/initramfs-overlay/overlay/work",
     ])
-    .ok_or_else(|| log.fail("root", "overlay options too long", b"", None))?;
+    .ok_or_else(|| log.fail("overlay options too long", b"", None))?;
     let flags = if config.rw { MountFlags::empty() } else { MountFlags::RDONLY };
     mount(log, c"overlay", paths::ROOT, c"overlay", flags, Some(options.as_cstr()))
 }
@@ -217,18 +220,18 @@ pub fn assemble_root(log: &mut Logger, config: &Config) -> Result<(), Failed> {
 /// Refuses to switch to an init that does not exist or cannot run: after the switch the initramfs is
 /// gone, so this is the last moment a clear message (or the debug shell) can help.
 pub fn check_init(log: &mut Logger, config: &Config) -> Result<(), Failed> {
-    let root = files::open_dir(CWD, paths::ROOT).map_err(|e| log.fail("init", "cannot open ", paths::ROOT.to_bytes(), Some(e)))?;
-    let init = CPath::new(&[config.init]).ok_or_else(|| log.fail("init", "bad init path ", config.init, None))?;
+    let root = files::open_dir(CWD, paths::ROOT).map_err(|e| log.fail("cannot open ", paths::ROOT.to_bytes(), Some(e)))?;
+    let init = CPath::new(&[config.init]).ok_or_else(|| log.fail("bad init path ", config.init, None))?;
     // Resolve inside the new root, so absolute symlinks like /sbin/init -> /lib/systemd/systemd work.
     let how = rustix::fs::ResolveFlags::IN_ROOT;
     let file = match rustix::fs::openat2(&root, init.as_cstr(), OFlags::PATH | OFlags::CLOEXEC, Mode::empty(), how) {
         Err(Errno::NOSYS) => return Ok(()), // kernels before 5.6: exec will tell
-        other => other.map_err(|e| log.fail("init", "cannot find init ", config.init, Some(e)))?,
+        other => other.map_err(|e| log.fail("cannot find init ", config.init, Some(e)))?,
     };
-    let stat = rustix::fs::fstat(&file).map_err(|e| log.fail("init", "cannot stat init ", config.init, Some(e)))?;
+    let stat = rustix::fs::fstat(&file).map_err(|e| log.fail("cannot stat init ", config.init, Some(e)))?;
     let executable = FileType::from_raw_mode(stat.st_mode) == FileType::RegularFile && stat.st_mode & 0o111 != 0;
     if !executable {
-        return Err(log.fail("init", "init is not an executable file: ", config.init, Some(Errno::ACCESS)));
+        return Err(log.fail("init is not an executable file: ", config.init, Some(Errno::ACCESS)));
     }
     Ok(())
 }
@@ -241,14 +244,15 @@ pub fn move_into_root(log: &mut Logger) -> Result<(), Failed> {
         (c"/sys", c"/mnt/root/sys"),
         (paths::RUN, c"/mnt/root/run"),
     ] {
-        if let Err(e) = rustix::mount::mount_move(from, to) {
-            // An image without one of these folders can still boot; its init will complain itself.
-            log.warn(&["handover: cannot move ", text(from.to_bytes()), " to ", text(to.to_bytes()), ": the folder is missing in the image"]);
-            if e != Errno::NOENT {
-                return Err(log.fail("handover", "cannot move ", CPath::lossy(&[from.to_bytes(), b" to ", to.to_bytes()]).as_bytes(), Some(e)));
-            }
+        match rustix::mount::mount_move(from, to) {
+            // An image without one of these folders can still boot; its init will say what it misses.
+            Err(Errno::NOENT) => log.warn(&["handover: the image has no mount point for ", text(from.to_bytes()), ", it stays behind"]),
+            Err(e) => return Err(log.fail("cannot move ", CPath::lossy(&[from.to_bytes(), b" to ", to.to_bytes()]).as_bytes(), Some(e))),
+            Ok(()) => {}
         }
     }
+    // Give the OS the kernel's default rate limit on /dev/kmsg back (see `kernel_filesystems`).
+    let _ = write_sysctl(c"/proc/sys/kernel/printk_devkmsg", b"ratelimit\n");
     Ok(())
 }
 
@@ -257,29 +261,29 @@ pub fn move_into_root(log: &mut Logger) -> Result<(), Failed> {
 /// free the initramfs (without crossing into mounts, and only if it is ramfs/tmpfs), move the new root
 /// onto / and chroot into it. Kernels with a pivotable root take the first path.
 pub fn switch_root(log: &mut Logger, config: &Config, start: &Start) -> Result<(), Failed> {
-    rustix::process::chdir(paths::ROOT).map_err(|e| log.fail("switch root", "cannot enter ", paths::ROOT.to_bytes(), Some(e)))?;
+    rustix::process::chdir(paths::ROOT).map_err(|e| log.fail("cannot enter ", paths::ROOT.to_bytes(), Some(e)))?;
     if rustix::process::pivot_root(c".", c".").is_ok() {
         // The old root is stacked under the new one; detach it.
         let _ = rustix::mount::unmount(c".", UnmountFlags::DETACH);
     } else {
         free_initramfs(log)?;
-        rustix::mount::mount_move(c".", c"/").map_err(|e| log.fail("switch root", "cannot move the new root onto /", b"", Some(e)))?;
+        rustix::mount::mount_move(c".", c"/").map_err(|e| log.fail("cannot move the new root onto /", b"", Some(e)))?;
     }
-    rustix::process::chroot(c".").map_err(|e| log.fail("switch root", "cannot chroot", b"", Some(e)))?;
-    rustix::process::chdir(c"/").map_err(|e| log.fail("switch root", "cannot chdir to /", b"", Some(e)))?;
+    rustix::process::chroot(c".").map_err(|e| log.fail("cannot chroot", b"", Some(e)))?;
+    rustix::process::chdir(c"/").map_err(|e| log.fail("cannot chdir to /", b"", Some(e)))?;
     exec_init(log, config, start)
 }
 
 /// Deletes the initramfs files to give their memory back, refusing anything but ramfs/tmpfs so a
 /// mistake can never delete a real disk.
 fn free_initramfs(log: &mut Logger) -> Result<(), Failed> {
-    let root: OwnedFd = files::open_dir(CWD, c"/").map_err(|e| log.fail("switch root", "cannot open /", b"", Some(e)))?;
-    let fs = rustix::fs::fstatfs(&root).map_err(|e| log.fail("switch root", "cannot statfs /", b"", Some(e)))?;
+    let root: OwnedFd = files::open_dir(CWD, c"/").map_err(|e| log.fail("cannot open /", b"", Some(e)))?;
+    let fs = rustix::fs::fstatfs(&root).map_err(|e| log.fail("cannot statfs /", b"", Some(e)))?;
     let magic = fs.f_type as u32;
     if magic != linux_raw_sys::general::RAMFS_MAGIC && magic != linux_raw_sys::general::TMPFS_MAGIC {
-        return Err(log.fail("switch root", "/ is not the initramfs (not ramfs or tmpfs)", b"", None));
+        return Err(log.fail("/ is not the initramfs (not ramfs or tmpfs)", b"", None));
     }
-    let device = rustix::fs::fstat(&root).map_err(|e| log.fail("switch root", "cannot stat /", b"", Some(e)))?.st_dev as u64;
+    let device = rustix::fs::fstat(&root).map_err(|e| log.fail("cannot stat /", b"", Some(e)))?.st_dev as u64;
     // Mount points (such as /mnt/root) stay behind and keep their folders: that is expected.
     let _ = files::empty_dir(root.as_fd(), device);
     Ok(())
@@ -287,7 +291,7 @@ fn free_initramfs(log: &mut Logger) -> Result<(), Failed> {
 
 /// Executes `init=` with argv[0] set to its path and the arguments and environment the kernel gave us.
 fn exec_init(log: &mut Logger, config: &Config, start: &Start) -> Result<(), Failed> {
-    let init = CPath::new(&[config.init]).ok_or_else(|| log.fail("exec", "bad init path ", config.init, None))?;
+    let init = CPath::new(&[config.init]).ok_or_else(|| log.fail("bad init path ", config.init, None))?;
     let mut args = [c""; sys::ARGV_MAX - 2];
     let mut count = 0;
     while let (Some(slot), Some(arg)) = (args.get_mut(count), start.arg(count + 1)) {
@@ -295,5 +299,5 @@ fn exec_init(log: &mut Logger, config: &Config, start: &Start) -> Result<(), Fai
         count += 1;
     }
     let errno = sys::exec(init.as_cstr(), args.get(..count).unwrap_or(&[]), start.envp);
-    Err(log.fail("exec", "cannot execute ", config.init, Some(errno)))
+    Err(log.fail("cannot execute ", config.init, Some(errno)))
 }

@@ -12,8 +12,9 @@ const K: [u32; 64] = [
     0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
 ];
 
-const H0: [u32; 8] =
-    [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
+const H0: [u32; 8] = [
+    0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
+];
 
 /// A running SHA-256: `new`, any number of `update`s, then `finish`.
 #[derive(Clone)]
@@ -32,7 +33,11 @@ impl Default for Sha256 {
 
 impl Sha256 {
     pub fn new() -> Self {
-        Sha256 { state: H0, block: [0; 64], len: 0 }
+        Sha256 {
+            state: H0,
+            block: [0; 64],
+            len: 0,
+        }
     }
 
     /// Hashes more bytes.
@@ -76,17 +81,33 @@ fn compress(state: &mut [u32; 8], block: &[u8; 64]) {
     for i in 16..64 {
         let s0 = w[i - 15].rotate_right(7) ^ w[i - 15].rotate_right(18) ^ (w[i - 15] >> 3);
         let s1 = w[i - 2].rotate_right(17) ^ w[i - 2].rotate_right(19) ^ (w[i - 2] >> 10);
-        w[i] = w[i - 16].wrapping_add(s0).wrapping_add(w[i - 7]).wrapping_add(s1);
+        w[i] = w[i - 16]
+            .wrapping_add(s0)
+            .wrapping_add(w[i - 7])
+            .wrapping_add(s1);
     }
     let mut v = *state;
-    for (k, wi) in K.iter().zip(w) {
+    for (k, wi) in K.iter().zip(&w) {
         let [a, b, c, d, e, f, g, h] = v;
         let s1 = e.rotate_right(6) ^ e.rotate_right(11) ^ e.rotate_right(25);
         let ch = (e & f) ^ (!e & g);
-        let t1 = h.wrapping_add(s1).wrapping_add(ch).wrapping_add(*k).wrapping_add(wi);
+        let t1 = h
+            .wrapping_add(s1)
+            .wrapping_add(ch)
+            .wrapping_add(*k)
+            .wrapping_add(*wi);
         let s0 = a.rotate_right(2) ^ a.rotate_right(13) ^ a.rotate_right(22);
         let maj = (a & b) ^ (a & c) ^ (b & c);
-        v = [t1.wrapping_add(s0).wrapping_add(maj), a, b, c, d.wrapping_add(t1), e, f, g];
+        v = [
+            t1.wrapping_add(s0).wrapping_add(maj),
+            a,
+            b,
+            c,
+            d.wrapping_add(t1),
+            e,
+            f,
+            g,
+        ];
     }
     for (s, x) in state.iter_mut().zip(v) {
         *s = s.wrapping_add(x);
@@ -137,10 +158,18 @@ mod tests {
 
     #[test]
     fn nist_vectors() {
-        assert_eq!(hex(&digest(b"")), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-        assert_eq!(hex(&digest(b"abc")), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
         assert_eq!(
-            hex(&digest(b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq")),
+            hex(&digest(b"")),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert_eq!(
+            hex(&digest(b"abc")),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(
+            hex(&digest(
+                b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"
+            )),
             "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"
         );
         // One million 'a', fed in uneven pieces to exercise the streaming path.
@@ -152,7 +181,10 @@ mod tests {
             h.update(&chunk[..n]);
             left -= n;
         }
-        assert_eq!(hex(&h.finish()), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+        assert_eq!(
+            hex(&h.finish()),
+            "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"
+        );
     }
 
     #[test]
@@ -184,7 +216,10 @@ mod tests {
             *b = x as u8;
         }
         std::fs::write(&path, &data).unwrap();
-        let out = std::process::Command::new("sha256sum").arg(&path).output().expect("sha256sum must be installed");
+        let out = std::process::Command::new("sha256sum")
+            .arg(&path)
+            .output()
+            .expect("sha256sum must be installed");
         assert!(out.status.success());
         let mut h = Sha256::new();
         for part in data.chunks(4096 + 17) {
@@ -204,9 +239,18 @@ mod tests {
         assert_eq!(parse_sidecar(lower.as_bytes()), Ok(abc));
         assert_eq!(parse_sidecar(upper.as_bytes()), Ok(abc));
         assert_eq!(parse_sidecar(std::format!("{lower}\n").as_bytes()), Ok(abc));
-        assert_eq!(parse_sidecar(std::format!("{lower}  root-squashfs.img\n").as_bytes()), Ok(abc));
-        assert_eq!(parse_sidecar(std::format!("{lower} *root-squashfs.img\n").as_bytes()), Ok(abc));
-        assert_eq!(parse_sidecar(std::format!("\\{lower}  a\\\\b\n").as_bytes()), Ok(abc));
+        assert_eq!(
+            parse_sidecar(std::format!("{lower}  root-squashfs.img\n").as_bytes()),
+            Ok(abc)
+        );
+        assert_eq!(
+            parse_sidecar(std::format!("{lower} *root-squashfs.img\n").as_bytes()),
+            Ok(abc)
+        );
+        assert_eq!(
+            parse_sidecar(std::format!("\\{lower}  a\\\\b\n").as_bytes()),
+            Ok(abc)
+        );
         assert!(parse_sidecar(b"").is_err());
         assert!(parse_sidecar(&lower.as_bytes()[..63]).is_err());
         assert!(parse_sidecar(std::format!("{lower}0").as_bytes()).is_err());

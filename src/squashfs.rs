@@ -18,35 +18,37 @@ pub struct Superblock {
     pub inode_count: u32,
 }
 
-/// `N` bytes at a constant offset inside the superblock (never out of range there).
-fn field<const N: usize>(sb: &[u8], at: usize) -> [u8; N] {
-    sb.get(at..at + N).and_then(|b| b.try_into().ok()).unwrap_or([0; N])
-}
-
 /// Parses the superblock at the start of `header`; says what is wrong when it is not squashfs 4.0.
 pub fn parse(header: &[u8]) -> Result<Superblock, &'static str> {
-    let sb = header.get(..SUPERBLOCK_LEN).ok_or("image too short for a squashfs superblock")?;
-    if u32::from_le_bytes(field(sb, 0)) != MAGIC {
+    let sb: &[u8; SUPERBLOCK_LEN] = header
+        .get(..SUPERBLOCK_LEN)
+        .and_then(|b| b.try_into().ok())
+        .ok_or("image too short for a squashfs superblock")?;
+    // Constant offsets into a fixed-size array: checked at compile time.
+    let u16_at = |at: usize| u16::from_le_bytes([sb[at], sb[at + 1]]);
+    let u32_at = |at: usize| u32::from(u16_at(at)) | u32::from(u16_at(at + 2)) << 16;
+    if u32_at(0) != MAGIC {
         return Err("not a squashfs image (bad magic)");
     }
-    if u16::from_le_bytes(field(sb, 28)) != 4 {
+    if u16_at(28) != 4 {
         return Err("unsupported squashfs version (not 4.x)");
     }
-    let block_size = u32::from_le_bytes(field(sb, 12));
-    let block_log = u16::from_le_bytes(field(sb, 22));
+    let block_size = u32_at(12);
     // The kernel takes 4 KiB to 1 MiB, a power of two that block_log must name.
-    if !(4096..=1 << 20).contains(&block_size) || 1u32.checked_shl(u32::from(block_log)) != Some(block_size) {
+    if !(4096..=1 << 20).contains(&block_size)
+        || 1u32.checked_shl(u32::from(u16_at(22))) != Some(block_size)
+    {
         return Err("corrupt squashfs superblock (bad block size)");
     }
-    let bytes_used = u64::from_le_bytes(field(sb, 40));
+    let bytes_used = u64::from(u32_at(40)) | u64::from(u32_at(44)) << 32;
     if bytes_used == 0 {
         return Err("corrupt squashfs superblock (bytes_used is 0)");
     }
     Ok(Superblock {
         bytes_used,
         block_size,
-        compression: u16::from_le_bytes(field(sb, 20)),
-        inode_count: u32::from_le_bytes(field(sb, 4)),
+        compression: u16_at(20),
+        inode_count: u32_at(4),
     })
 }
 
@@ -94,7 +96,10 @@ mod tests {
     #[test]
     fn accepts_real_images() {
         let dir = temp_dir("real");
-        for (extra, block, comp) in [(&[][..], 131072, 1), (&["-b", "4096", "-comp", "xz"][..], 4096, 4)] {
+        for (extra, block, comp) in [
+            (&[][..], 131072, 1),
+            (&["-b", "4096", "-comp", "xz"][..], 4096, 4),
+        ] {
             let img = make_image(&dir, extra);
             let sb = check(&img, img.len() as u64).unwrap();
             assert_eq!(sb.block_size, block);
@@ -112,9 +117,15 @@ mod tests {
         let dir = temp_dir("bad");
         let img = make_image(&dir, &[]);
         let sb = parse(&img).unwrap();
-        assert_eq!(check(&img, sb.bytes_used - 1), Err("truncated squashfs image (bytes_used > file size)"));
+        assert_eq!(
+            check(&img, sb.bytes_used - 1),
+            Err("truncated squashfs image (bytes_used > file size)")
+        );
         for len in [0, 1, 40, 47, 95] {
-            assert_eq!(parse(&img[..len]), Err("image too short for a squashfs superblock"));
+            assert_eq!(
+                parse(&img[..len]),
+                Err("image too short for a squashfs superblock")
+            );
         }
         let corrupt = |at: usize, val: &[u8]| {
             let mut b = img[..SUPERBLOCK_LEN].to_vec();
@@ -123,11 +134,26 @@ mod tests {
         };
         assert_eq!(corrupt(0, b"hsqt"), Err("not a squashfs image (bad magic)"));
         assert_eq!(corrupt(0, b"sqsh"), Err("not a squashfs image (bad magic)")); // big-endian squashfs 3
-        assert_eq!(corrupt(28, &3u16.to_le_bytes()), Err("unsupported squashfs version (not 4.x)"));
-        assert_eq!(corrupt(40, &0u64.to_le_bytes()), Err("corrupt squashfs superblock (bytes_used is 0)"));
-        assert_eq!(corrupt(12, &8192u32.to_le_bytes()), Err("corrupt squashfs superblock (bad block size)"));
-        assert_eq!(corrupt(22, &40u16.to_le_bytes()), Err("corrupt squashfs superblock (bad block size)"));
-        assert_eq!(corrupt(40, &u64::MAX.to_le_bytes()), Err("truncated squashfs image (bytes_used > file size)"));
+        assert_eq!(
+            corrupt(28, &3u16.to_le_bytes()),
+            Err("unsupported squashfs version (not 4.x)")
+        );
+        assert_eq!(
+            corrupt(40, &0u64.to_le_bytes()),
+            Err("corrupt squashfs superblock (bytes_used is 0)")
+        );
+        assert_eq!(
+            corrupt(12, &8192u32.to_le_bytes()),
+            Err("corrupt squashfs superblock (bad block size)")
+        );
+        assert_eq!(
+            corrupt(22, &40u16.to_le_bytes()),
+            Err("corrupt squashfs superblock (bad block size)")
+        );
+        assert_eq!(
+            corrupt(40, &u64::MAX.to_le_bytes()),
+            Err("truncated squashfs image (bytes_used > file size)")
+        );
         // Zeros and noise of every length never panic.
         let mut x = 1u32;
         let mut noise = [0u8; 128];

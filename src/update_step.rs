@@ -1,77 +1,61 @@
-//! The update step of the boot and the status the OS reads afterwards: promote a waiting image from
-//! `newimg` (the power-safe logic itself is `initramfs_overlay::update`), then say which image booted
-//! and why in `/run/initramfs-overlay/status`.
+//! The update step of the boot: when `newimg` holds an image, promote it onto `img` with the
+//! power-safe logic of `initramfs_overlay::update`, then put `img` back to read-only. What happened
+//! goes into the status that the OS reads at `/run/initramfs-overlay/status`.
 
 use crate::devices::Found;
-use crate::logger::{Failed, Logger, text};
+use crate::logger::{Failed, Logger};
+use crate::mounts;
 use crate::paths;
+use crate::{files, sys};
 use initramfs_overlay::cmdline::Config;
-use initramfs_overlay::cpath::CPath;
-use rustix::fs::{Mode, OFlags};
+use initramfs_overlay::update::{self, Hooks, Outcome, Status};
+use rustix::fd::AsFd;
+use rustix::fs::{CWD, Mode, OFlags};
+use rustix::mount::{MountFlags, UnmountFlags};
 
-/// Which images may boot, in order of preference, and what happened to them.
-pub struct Status {
-    /// The configured image, then its `-old` predecessor: the automatic fallback.
-    names: [Option<CPath>; 2],
-    booted: Option<usize>,
-    /// Why the preferred image did not boot, when it did not.
-    fallback_reason: &'static str,
-    /// What the update step did, one short phrase.
-    update: &'static str,
-}
+/// The boot's clock for the update's MiB/s figures; the other hooks keep their defaults.
+struct BootHooks;
 
-impl Status {
-    pub fn candidates(&self) -> usize {
-        self.names.len()
-    }
-
-    pub fn candidate(&self, index: usize) -> Option<&CPath> {
-        self.names.get(index)?.as_ref()
-    }
-
-    pub fn booted(&mut self, log: &mut Logger, index: usize) {
-        self.booted = Some(index);
-        let name = self.candidate(index).map_or(&b"?"[..], |n| n.as_bytes());
-        if index == 0 {
-            log.info(&["image: booting ", text(name)]);
-        } else {
-            log.warn(&["image: FALLBACK: booting the previous image ", text(name), " because the current one is ", self.fallback_reason]);
-        }
-    }
-
-    pub fn rejected(&mut self, log: &mut Logger, index: usize, reason: &'static str) {
-        if index == 0 {
-            self.fallback_reason = reason;
-        }
-        let name = self.candidate(index).map_or(&b"?"[..], |n| n.as_bytes());
-        log.warn(&["image: not booting ", text(name), ": ", reason]);
+impl Hooks for BootHooks {
+    fn now_ms(&mut self) -> u64 {
+        sys::now_ms()
     }
 }
 
-/// Promotes an update when `newimg` holds one, and lists the images to try.
-pub fn run(_log: &mut Logger, found: &Found, config: &Config) -> Result<Status, Failed> {
-    let _ = found;
-    let old = old_name_for_now(config.image);
-    Ok(Status {
-        names: [CPath::new(&[config.image]), old],
-        booted: None,
-        fallback_reason: "",
-        update: "none",
-    })
+/// Promotes a waiting update (if any) and returns the status so far (`update=` line).
+pub fn run(log: &mut Logger, found: &Found, config: &Config) -> Result<Status, Failed> {
+    let mut status = Status::new();
+    let Some(newimg) = &found.newimg else {
+        status.update(&Outcome::NoUpdate);
+        return Ok(status);
+    };
+    mounts::mount_partition(log, newimg, paths::SCRATCH, MountFlags::NOATIME)?;
+    let outcome = promote(log, config);
+    if rustix::mount::unmount(paths::SCRATCH, UnmountFlags::empty()).is_err() {
+        log.warn(&["update: cannot unmount newimg"]);
+    }
+    // The image partition was mounted writeable only for the promotion.
+    if let Err(e) = rustix::mount::mount_remount(paths::IMAGE, MountFlags::RDONLY, c"") {
+        log.fail("cannot remount the image partition read-only", b"", Some(e));
+    }
+    let outcome = outcome?;
+    status.update(&outcome);
+    Ok(status)
 }
 
-/// Writes the status file the booted OS reads: `booted=`, `fallback=` and `update=` lines.
+fn promote(log: &mut Logger, config: &Config) -> Result<Outcome, Failed> {
+    let img = files::open_dir(CWD, paths::IMAGE).map_err(|e| log.fail("cannot open ", paths::IMAGE.to_bytes(), Some(e)))?;
+    let new = files::open_dir(CWD, paths::SCRATCH).map_err(|e| log.fail("cannot open newimg", b"", Some(e)))?;
+    // Every outcome is logged by `promote` itself; even a failed update leaves the current image
+    // bootable, so it never stops the boot.
+    Ok(update::promote(img.as_fd(), new.as_fd(), config.image, log, &mut BootHooks))
+}
+
+/// Writes the status file the booted OS reads.
 pub fn write_status(log: &mut Logger, status: &Status) -> Result<(), Failed> {
-    let booted = status.booted.and_then(|i| status.candidate(i)).map_or(&b"none"[..], |n| n.as_bytes());
-    let fallback = if status.booted == Some(0) { &b"no"[..] } else { status.fallback_reason.as_bytes() };
-    let content = CPath::lossy(&[b"booted=", booted, b"\nfallback=", fallback, b"\nupdate=", status.update.as_bytes(), b"\n"]);
-    let file = rustix::fs::open(paths::STATUS, OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::CLOEXEC, Mode::from_raw_mode(0o644))
-        .map_err(|e| log.fail("status", "cannot create ", paths::STATUS.to_bytes(), Some(e)))?;
-    rustix::io::write(&file, content.as_bytes()).map_err(|e| log.fail("status", "cannot write ", paths::STATUS.to_bytes(), Some(e)))?;
+    let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::CLOEXEC;
+    let file = rustix::fs::open(paths::STATUS, flags, Mode::from_raw_mode(0o644))
+        .map_err(|e| log.fail("cannot create ", paths::STATUS.to_bytes(), Some(e)))?;
+    rustix::io::write(&file, status.as_bytes()).map_err(|e| log.fail("cannot write ", paths::STATUS.to_bytes(), Some(e)))?;
     Ok(())
-}
-
-fn old_name_for_now(name: &[u8]) -> Option<CPath> {
-    let dot = name.iter().rposition(|&b| b == b'.').unwrap_or(name.len());
-    CPath::new(&[name.get(..dot)?, b"-old", name.get(dot..)?])
 }

@@ -43,7 +43,10 @@ pub struct Apt {
 impl Apt {
     /// A private apt configuration kept in `root` (created when needed).
     pub fn new(root: impl Into<PathBuf>) -> Apt {
-        Apt { root: root.into(), extra_suites: Vec::new() }
+        Apt {
+            root: root.into(),
+            extra_suites: Vec::new(),
+        }
     }
 
     /// Adds a suite next to the machine's: `bookworm-backports` goes into every source that
@@ -100,7 +103,10 @@ impl Apt {
             let d = self.root.join(d);
             std::fs::create_dir_all(&d).map_err(|e| io_err("cannot create", &d, e))?;
         }
-        crate::write_atomic(&self.root.join("sources.list.d").join(SOURCES_FILE), sources.as_bytes())?;
+        crate::write_atomic(
+            &self.root.join("sources.list.d").join(SOURCES_FILE),
+            sources.as_bytes(),
+        )?;
         let _ = std::fs::remove_file(&stamp);
         let out = run(self.cmd("apt-get").arg("update"))?;
         UPDATED.lock().unwrap().push(self.root.clone());
@@ -109,14 +115,20 @@ impl Apt {
             if !self.has_lists() {
                 fail!("apt-get update failed ({}):\n{}", out.status, err.trim());
             }
-            eprintln!("packer: warning: apt-get update partly failed; going on with the lists it got:\n{}", err.trim());
+            eprintln!(
+                "packer: warning: apt-get update partly failed; going on with the lists it got:\n{}",
+                err.trim()
+            );
         }
         crate::write_atomic(&stamp, sources.as_bytes())
     }
 
     fn has_lists(&self) -> bool {
         std::fs::read_dir(self.root.join("lists"))
-            .map(|d| d.flatten().any(|e| e.file_name().to_string_lossy().contains("_Packages")))
+            .map(|d| {
+                d.flatten()
+                    .any(|e| e.file_name().to_string_lossy().contains("_Packages"))
+            })
             .unwrap_or(false)
     }
 
@@ -128,10 +140,18 @@ impl Apt {
             .args(["-o", &format!("APT::Architectures={}", ARCHES.join(","))])
             .args(["-o", &opt("Dir::State::Lists", &self.root.join("lists"))])
             .args(["-o", "Dir::Etc::SourceList=/dev/null"])
-            .args(["-o", &opt("Dir::Etc::SourceParts", &self.root.join("sources.list.d"))])
+            .args([
+                "-o",
+                &opt("Dir::Etc::SourceParts", &self.root.join("sources.list.d")),
+            ])
             .args(["-o", &opt("Dir::Cache", &self.root.join("cache"))])
             // A binary cache of the lists (docker images turn it off): 1 s a query instead of 4 s.
-            .args(["-o", "Dir::Cache::pkgcache=pkgcache.bin", "-o", "Dir::Cache::srcpkgcache="])
+            .args([
+                "-o",
+                "Dir::Cache::pkgcache=pkgcache.bin",
+                "-o",
+                "Dir::Cache::srcpkgcache=",
+            ])
             .args(["-o", "Acquire::Languages=none"])
             .args(["-o", "APT::Sandbox::User=root"]);
         c
@@ -140,7 +160,12 @@ impl Apt {
     fn lock(&self) -> Result<File> {
         std::fs::create_dir_all(&self.root).map_err(|e| io_err("cannot create", &self.root, e))?;
         let path = self.root.join("lock");
-        let f = File::options().create(true).truncate(false).write(true).open(&path).map_err(|e| io_err("cannot open", &path, e))?;
+        let f = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| io_err("cannot open", &path, e))?;
         f.lock().map_err(|e| io_err("cannot lock", &path, e))?;
         Ok(f)
     }
@@ -156,7 +181,10 @@ impl Apt {
         }
         let out = run(c.arg("depends").arg(format!("{package}:{arch}")))?;
         if !out.status.success() {
-            fail!("apt-cache depends {package}:{arch} failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+            fail!(
+                "apt-cache depends {package}:{arch} failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
         }
         Ok(parse_depends(&String::from_utf8_lossy(&out.stdout)))
     }
@@ -173,12 +201,21 @@ impl Apt {
     }
 
     /// Downloads a package's .deb into `dir` (kept: a second call finds it there) and returns its path.
-    pub fn download(&self, package: &str, arch: &str, release: Option<&str>, dir: &Path) -> Result<PathBuf> {
+    pub fn download(
+        &self,
+        package: &str,
+        arch: &str,
+        release: Option<&str>,
+        dir: &Path,
+    ) -> Result<PathBuf> {
         self.ensure_updated()?;
         match self.download_locked(package, arch, release, dir) {
             Ok(p) => Ok(p),
             // Stale lists name files the mirror no longer has: refresh once and retry.
-            Err(e) if e.0.starts_with("apt-get download") && !UPDATED.lock().unwrap().contains(&self.root) => {
+            Err(e)
+                if e.0.starts_with("apt-get download")
+                    && !UPDATED.lock().unwrap().contains(&self.root) =>
+            {
                 eprintln!("packer: {e}; updating the apt lists and trying again");
                 self.update()?;
                 self.download_locked(package, arch, release, dir)
@@ -187,16 +224,31 @@ impl Apt {
         }
     }
 
-    fn download_locked(&self, package: &str, arch: &str, release: Option<&str>, dir: &Path) -> Result<PathBuf> {
+    fn download_locked(
+        &self,
+        package: &str,
+        arch: &str,
+        release: Option<&str>,
+        dir: &Path,
+    ) -> Result<PathBuf> {
         let _lock = self.lock()?;
         let spec = match release {
             Some(r) => format!("{package}:{arch}/{r}"),
             None => format!("{package}:{arch}"),
         };
-        let out = run(self.cmd("apt-get").args(["download", "--print-uris", &spec]))?;
+        let out = run(self
+            .cmd("apt-get")
+            .args(["download", "--print-uris", &spec]))?;
         let text = String::from_utf8_lossy(&out.stdout);
-        let Some(file) = text.lines().find_map(|l| l.split_whitespace().nth(1)).filter(|_| out.status.success()) else {
-            fail!("apt cannot find {spec}: {}", String::from_utf8_lossy(&out.stderr).trim());
+        let Some(file) = text
+            .lines()
+            .find_map(|l| l.split_whitespace().nth(1))
+            .filter(|_| out.status.success())
+        else {
+            fail!(
+                "apt cannot find {spec}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
         };
         if file.contains('/') || !file.ends_with(".deb") {
             fail!("apt-get download --print-uris gave an odd file name {file:?}");
@@ -205,16 +257,22 @@ impl Apt {
         if deb.is_file() {
             return Ok(deb);
         }
-        let tmp = dir.join(format!(".download{}", std::process::id()));
+        let tmp = dir.join(format!(".download{}", crate::tmp_suffix()));
         let _ = std::fs::remove_dir_all(&tmp);
         std::fs::create_dir_all(&tmp).map_err(|e| io_err("cannot create", &tmp, e))?;
-        let out = run(self.cmd("apt-get").args(["download", &spec]).current_dir(&tmp));
+        let out = run(self
+            .cmd("apt-get")
+            .args(["download", &spec])
+            .current_dir(&tmp));
         let got = tmp.join(file);
         let result = match out {
             Ok(o) if o.status.success() && got.is_file() => {
                 std::fs::rename(&got, &deb).map_err(|e| io_err("cannot move into place", &deb, e))
             }
-            Ok(o) => Err(Error(format!("apt-get download {spec} failed: {}", String::from_utf8_lossy(&o.stderr).trim()))),
+            Ok(o) => Err(Error(format!(
+                "apt-get download {spec} failed: {}",
+                String::from_utf8_lossy(&o.stderr).trim()
+            ))),
             Err(e) => Err(e),
         };
         let _ = std::fs::remove_dir_all(&tmp);
@@ -223,7 +281,13 @@ impl Apt {
 
     /// Downloads a package (into `cache`) and unpacks it into `cache/<deb name without .deb>/`,
     /// which is returned. Both are kept and reused.
-    pub fn fetch_extract(&self, package: &str, arch: &str, release: Option<&str>, cache: &Path) -> Result<PathBuf> {
+    pub fn fetch_extract(
+        &self,
+        package: &str,
+        arch: &str,
+        release: Option<&str>,
+        cache: &Path,
+    ) -> Result<PathBuf> {
         let deb = self.download(package, arch, release, cache)?;
         let stem = deb.file_stem().unwrap_or_default().to_os_string();
         let dir = cache.join(stem);
@@ -237,19 +301,36 @@ impl Apt {
 /// `dpkg-deb -x DEB DIR`, through a temporary folder so `dir` appears only when complete.
 pub fn extract(deb: &Path, dir: &Path) -> Result<()> {
     let mut tmp = dir.as_os_str().to_os_string();
-    tmp.push(format!(".tmp{}", std::process::id()));
+    tmp.push(crate::tmp_suffix());
     let tmp = PathBuf::from(tmp);
     let _ = std::fs::remove_dir_all(&tmp);
     let out = run(Command::new("dpkg-deb").arg("-x").arg(deb).arg(&tmp))?;
     if !out.status.success() {
         let _ = std::fs::remove_dir_all(&tmp);
-        fail!("dpkg-deb -x {} failed: {}", deb.display(), String::from_utf8_lossy(&out.stderr).trim());
+        fail!(
+            "dpkg-deb -x {} failed: {}",
+            deb.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
-    std::fs::rename(&tmp, dir).map_err(|e| io_err("cannot move into place", dir, e))
+    match std::fs::rename(&tmp, dir) {
+        Ok(()) => Ok(()),
+        // Someone else unpacked the same package meanwhile.
+        Err(_) if dir.is_dir() => {
+            let _ = std::fs::remove_dir_all(&tmp);
+            Ok(())
+        }
+        Err(e) => Err(io_err("cannot move into place", dir, e)),
+    }
 }
 
 fn run(c: &mut Command) -> Result<Output> {
-    c.output().map_err(|e| Error(format!("cannot run {}: {e}", c.get_program().to_string_lossy())))
+    c.output().map_err(|e| {
+        Error(format!(
+            "cannot run {}: {e}",
+            c.get_program().to_string_lossy()
+        ))
+    })
 }
 
 /// One source: the fields of a deb822 stanza, in order (continuation lines kept in the value).
@@ -265,10 +346,18 @@ fn machine_sources() -> Result<Vec<Stanza>> {
     let mut out = Vec::new();
     for f in files {
         let ext = f.extension().and_then(|e| e.to_str()).unwrap_or("");
-        if f.file_name().is_some_and(|n| n == "sources.list") || ext == "list" || ext == "sources" {
-            if let Ok(text) = std::fs::read_to_string(&f) {
-                out.extend(if ext == "sources" { parse_deb822(&text) } else { parse_one_line(&text) });
-            }
+        if !(f.file_name().is_some_and(|n| n == "sources.list")
+            || ext == "list"
+            || ext == "sources")
+        {
+            continue;
+        }
+        if let Ok(text) = std::fs::read_to_string(&f) {
+            out.extend(if ext == "sources" {
+                parse_deb822(&text)
+            } else {
+                parse_one_line(&text)
+            });
         }
     }
     if out.is_empty() {
@@ -278,7 +367,10 @@ fn machine_sources() -> Result<Vec<Stanza>> {
 }
 
 fn parse_any(text: &str) -> Vec<Stanza> {
-    if text.lines().any(|l| l.starts_with("Types:") || l.starts_with("URIs:")) {
+    if text
+        .lines()
+        .any(|l| l.starts_with("Types:") || l.starts_with("URIs:"))
+    {
         parse_deb822(text)
     } else {
         parse_one_line(text)
@@ -291,7 +383,11 @@ pub(crate) fn parse_deb822(text: &str) -> Vec<Stanza> {
     let mut cur: Stanza = Vec::new();
     for line in text.lines().chain(std::iter::once("")) {
         if line.trim().is_empty() {
-            if !cur.is_empty() && !cur.iter().any(|(k, v)| k.eq_ignore_ascii_case("Enabled") && v.trim() == "no") {
+            if !cur.is_empty()
+                && !cur
+                    .iter()
+                    .any(|(k, v)| k.eq_ignore_ascii_case("Enabled") && v.trim() == "no")
+            {
                 out.push(std::mem::take(&mut cur));
             }
             cur.clear();
@@ -313,12 +409,19 @@ pub(crate) fn parse_one_line(text: &str) -> Vec<Stanza> {
     let mut out = Vec::new();
     for line in text.lines() {
         let line = line.split('#').next().unwrap_or("").trim();
-        let Some(rest) = line.strip_prefix("deb ").or_else(|| line.strip_prefix("deb\t")) else { continue };
+        let Some(rest) = line
+            .strip_prefix("deb ")
+            .or_else(|| line.strip_prefix("deb\t"))
+        else {
+            continue;
+        };
         let mut rest = rest.trim();
         let mut st: Stanza = vec![("Types".into(), "deb".into())];
         let mut opts = Vec::new();
         if let Some(o) = rest.strip_prefix('[') {
-            let Some((inner, after)) = o.split_once(']') else { continue };
+            let Some((inner, after)) = o.split_once(']') else {
+                continue;
+            };
             for kv in inner.split_whitespace() {
                 match kv.split_once('=') {
                     Some(("signed-by", v)) => opts.push(("Signed-By".to_string(), v.to_string())),
@@ -344,7 +447,9 @@ pub(crate) fn parse_one_line(text: &str) -> Vec<Stanza> {
 }
 
 fn get<'a>(st: &'a Stanza, key: &str) -> Option<&'a str> {
-    st.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v.as_str())
+    st.iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(key))
+        .map(|(_, v)| v.as_str())
 }
 
 /// The sources file we write: binary (`deb`) sources only, no `Architectures` restriction, and each
@@ -356,8 +461,16 @@ pub(crate) fn derive_sources(stanzas: Vec<Stanza>, extra_suites: &[String]) -> R
         .filter(|st| get(st, "URIs").is_some() && get(st, "Suites").is_some())
         .map(|st| {
             st.into_iter()
-                .filter(|(k, _)| !k.eq_ignore_ascii_case("Architectures") && !k.eq_ignore_ascii_case("Enabled"))
-                .map(|(k, v)| if k.eq_ignore_ascii_case("Types") { (k, "deb".to_string()) } else { (k, v) })
+                .filter(|(k, _)| {
+                    !k.eq_ignore_ascii_case("Architectures") && !k.eq_ignore_ascii_case("Enabled")
+                })
+                .map(|(k, v)| {
+                    if k.eq_ignore_ascii_case("Types") {
+                        (k, "deb".to_string())
+                    } else {
+                        (k, v)
+                    }
+                })
                 .collect()
         })
         .collect();
@@ -368,7 +481,10 @@ pub(crate) fn derive_sources(stanzas: Vec<Stanza>, extra_suites: &[String]) -> R
         let base = extra.split('-').next().unwrap_or(extra);
         let mut added = false;
         for st in &mut kept {
-            let suites = st.iter_mut().find(|(k, _)| k.eq_ignore_ascii_case("Suites")).unwrap();
+            let suites = st
+                .iter_mut()
+                .find(|(k, _)| k.eq_ignore_ascii_case("Suites"))
+                .unwrap();
             let words: Vec<&str> = suites.1.split_whitespace().collect();
             if words.contains(&extra.as_str()) {
                 added = true;
@@ -386,7 +502,11 @@ pub(crate) fn derive_sources(stanzas: Vec<Stanza>, extra_suites: &[String]) -> R
     for st in kept {
         out.push('\n');
         for (k, v) in st {
-            let sep = if v.is_empty() || v.starts_with('\n') { "" } else { " " };
+            let sep = if v.is_empty() || v.starts_with('\n') {
+                ""
+            } else {
+                " "
+            };
             out.push_str(&format!("{k}:{sep}{v}\n"));
         }
     }
@@ -449,7 +569,11 @@ Components: main
              Signed-By:\n -----BEGIN PGP PUBLIC KEY BLOCK-----\n .\n abc\n -----END PGP PUBLIC KEY BLOCK-----\n"
         );
         // Without extra suites the suites stay as they are; an unknown base suite is an error.
-        assert!(derive_sources(parse_deb822(MACHINE), &[]).unwrap().contains("Suites: bookworm bookworm-updates\n"));
+        assert!(
+            derive_sources(parse_deb822(MACHINE), &[])
+                .unwrap()
+                .contains("Suites: bookworm bookworm-updates\n")
+        );
         assert!(derive_sources(parse_deb822(MACHINE), &["trixie-backports".into()]).is_err());
     }
 
@@ -462,7 +586,9 @@ Components: main
         assert!(out.contains(
             "Types: deb\nURIs: http://m.example/debian\nSuites: bookworm bookworm-backports\nComponents: main contrib\nSigned-By: /k.gpg\n"
         ));
-        assert!(out.contains("URIs: http://m.example/debian-security\nSuites: bookworm-security\nComponents: main\n"));
+        assert!(out.contains(
+            "URIs: http://m.example/debian-security\nSuites: bookworm-security\nComponents: main\n"
+        ));
         assert!(!out.contains("arch"));
         assert!(derive_sources(parse_any("deb-src http://x/ y main\n"), &[]).is_err());
     }
@@ -476,14 +602,32 @@ Components: main
     /// The machine's real apt: metapackages resolve for every arch, and for backports.
     #[test]
     fn resolves_kernel_metapackages() {
-        let apt = Apt::new(crate::busybox_cache().join("apt-kernels")).extra_suite("bookworm-backports");
-        for (meta, arch) in [("linux-image-amd64", "amd64"), ("linux-image-686", "i386"), ("linux-image-rpi", "armel")] {
+        let apt =
+            Apt::new(crate::busybox_cache().join("apt-kernels")).extra_suite("bookworm-backports");
+        for (meta, arch) in [
+            ("linux-image-amd64", "amd64"),
+            ("linux-image-686", "i386"),
+            ("linux-image-rpi", "armel"),
+        ] {
             let k = apt.resolve(meta, arch, None).unwrap();
-            assert!(k.starts_with("linux-image-6.") && k.ends_with(&meta[12..]), "{meta}:{arch} -> {k}");
+            assert!(
+                k.starts_with("linux-image-6.") && k.ends_with(&meta[12..]),
+                "{meta}:{arch} -> {k}"
+            );
         }
-        let bpo = apt.resolve("linux-image-amd64", "amd64", Some("bookworm-backports")).unwrap();
+        let bpo = apt
+            .resolve("linux-image-amd64", "amd64", Some("bookworm-backports"))
+            .unwrap();
         let stable = apt.resolve("linux-image-amd64", "amd64", None).unwrap();
-        assert!(bpo.starts_with("linux-image-") && bpo != stable, "{bpo} vs {stable}");
-        assert!(apt.download("no-such-package-packer", "amd64", None, apt.root()).unwrap_err().0.contains("no-such-package-packer"));
+        assert!(
+            bpo.starts_with("linux-image-") && bpo != stable,
+            "{bpo} vs {stable}"
+        );
+        assert!(
+            apt.download("no-such-package-packer", "amd64", None, apt.root())
+                .unwrap_err()
+                .0
+                .contains("no-such-package-packer")
+        );
     }
 }

@@ -22,7 +22,9 @@ pub fn applets(binary: &[u8]) -> Result<Vec<String>> {
         for raw in binary[start..].split(|b| *b == 0) {
             let ok = !raw.is_empty()
                 && raw.len() <= 32
-                && raw.iter().all(|c| c.is_ascii_alphanumeric() || b"[_-.".contains(c))
+                && raw
+                    .iter()
+                    .all(|c| c.is_ascii_alphanumeric() || b"[_-.".contains(c))
                 && names.last().is_none_or(|l| l.as_bytes() < raw);
             if !ok {
                 break;
@@ -34,7 +36,9 @@ pub fn applets(binary: &[u8]) -> Result<Vec<String>> {
         }
     }
     if best.len() < 3 {
-        fail!("no busybox applet table (a sorted list starting with \"[\", \"[[\") found in the binary");
+        fail!(
+            "no busybox applet table (a sorted list starting with \"[\", \"[[\") found in the binary"
+        );
     }
     Ok(best)
 }
@@ -63,10 +67,17 @@ pub fn fetch(apt: &Apt, arch: Arch, cache: &Path) -> Result<PathBuf> {
     let deb_arch = arch.debian();
     let dir = apt
         .fetch_extract("busybox-static", deb_arch, None, cache)
-        .map_err(|e| crate::Error(format!("cannot fetch busybox for {arch} (busybox-static:{deb_arch}): {e}")))?;
+        .map_err(|e| {
+            crate::Error(format!(
+                "cannot fetch busybox for {arch} (busybox-static:{deb_arch}): {e}"
+            ))
+        })?;
     let bin = dir.join("bin/busybox");
     if !bin.is_file() {
-        fail!("{} is missing after unpacking busybox-static:{deb_arch}", bin.display());
+        fail!(
+            "{} is missing after unpacking busybox-static:{deb_arch}",
+            bin.display()
+        );
     }
     Ok(bin)
 }
@@ -80,14 +91,25 @@ mod tests {
     fn parses_a_table() {
         let mut bin = b"\x7fELF junk [\0[ no\0".to_vec();
         bin.extend_from_slice(b"[\0[[\0ash\0busybox\0cat\0sh\0zcat\0\0more junk");
-        assert_eq!(applets(&bin).unwrap(), ["[", "[[", "ash", "busybox", "cat", "sh", "zcat"]);
+        assert_eq!(
+            applets(&bin).unwrap(),
+            ["[", "[[", "ash", "busybox", "cat", "sh", "zcat"]
+        );
         let mut a = Archive::new(0);
         add_busybox(&mut a, bin).unwrap();
         assert!(a.get("bin/busybox").is_some());
         assert!(a.get("bin/[[").is_some());
-        assert_eq!(a.get("bin/sh").unwrap().kind, crate::cpio::Kind::Symlink(b"busybox".to_vec()));
+        assert_eq!(
+            a.get("bin/sh").unwrap().kind,
+            crate::cpio::Kind::Symlink(b"busybox".to_vec())
+        );
         assert!(applets(b"nothing here").is_err());
-        assert!(add_busybox(&mut Archive::new(0), b"[\0[[\0cat\0\0".to_vec()).unwrap_err().0.contains("sh"));
+        assert!(
+            add_busybox(&mut Archive::new(0), b"[\0[[\0cat\0\0".to_vec())
+                .unwrap_err()
+                .0
+                .contains("sh")
+        );
     }
 
     /// Real binaries for all three arches, fetched with apt. No network is a failure, not a skip.
@@ -102,7 +124,17 @@ mod tests {
             let names = applets(&data).unwrap();
             eprintln!("{arch}: {} applets", names.len());
             assert!(names.len() > 200, "{arch}: only {} applets", names.len());
-            for must in ["sh", "ls", "mount", "switch_root", "modprobe", "insmod", "cat", "findfs", "losetup"] {
+            for must in [
+                "sh",
+                "ls",
+                "mount",
+                "switch_root",
+                "modprobe",
+                "insmod",
+                "cat",
+                "findfs",
+                "losetup",
+            ] {
                 assert!(names.iter().any(|n| n == must), "{arch}: no {must}");
             }
             if arch == Arch::X86_64 {
@@ -112,7 +144,14 @@ mod tests {
         let (bin, names) = host_list.unwrap();
         let out = Command::new(&bin).arg("--list").output().unwrap();
         assert!(out.status.success());
-        let listed: Vec<String> = String::from_utf8(out.stdout).unwrap().lines().map(str::to_string).collect();
-        assert_eq!(names, listed, "the parsed table must equal `busybox --list`");
+        let listed: Vec<String> = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect();
+        assert_eq!(
+            names, listed,
+            "the parsed table must equal `busybox --list`"
+        );
     }
 }

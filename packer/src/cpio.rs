@@ -40,23 +40,56 @@ pub struct Archive {
 
 impl Archive {
     pub fn new(mtime: u32) -> Archive {
-        Archive { entries: BTreeMap::new(), mtime }
+        Archive {
+            entries: BTreeMap::new(),
+            mtime,
+        }
     }
 
     pub fn dir(&mut self, path: impl AsRef<[u8]>, perm: u32) -> Result<()> {
-        self.add(path.as_ref(), Entry { kind: Kind::Dir, perm })
+        self.add(
+            path.as_ref(),
+            Entry {
+                kind: Kind::Dir,
+                perm,
+            },
+        )
     }
 
     pub fn file(&mut self, path: impl AsRef<[u8]>, perm: u32, data: Vec<u8>) -> Result<()> {
-        self.add(path.as_ref(), Entry { kind: Kind::File(data), perm })
+        self.add(
+            path.as_ref(),
+            Entry {
+                kind: Kind::File(data),
+                perm,
+            },
+        )
     }
 
     pub fn symlink(&mut self, path: impl AsRef<[u8]>, target: impl AsRef<[u8]>) -> Result<()> {
-        self.add(path.as_ref(), Entry { kind: Kind::Symlink(target.as_ref().to_vec()), perm: 0o777 })
+        self.add(
+            path.as_ref(),
+            Entry {
+                kind: Kind::Symlink(target.as_ref().to_vec()),
+                perm: 0o777,
+            },
+        )
     }
 
-    pub fn char_dev(&mut self, path: impl AsRef<[u8]>, perm: u32, major: u32, minor: u32) -> Result<()> {
-        self.add(path.as_ref(), Entry { kind: Kind::CharDev { major, minor }, perm })
+    pub fn char_dev(
+        &mut self,
+        path: impl AsRef<[u8]>,
+        perm: u32,
+        major: u32,
+        minor: u32,
+    ) -> Result<()> {
+        self.add(
+            path.as_ref(),
+            Entry {
+                kind: Kind::CharDev { major, minor },
+                perm,
+            },
+        )
     }
 
     pub fn get(&self, path: impl AsRef<[u8]>) -> Option<&Entry> {
@@ -76,7 +109,11 @@ impl Archive {
     pub fn add(&mut self, path: &[u8], entry: Entry) -> Result<()> {
         let path = normalise(path)?;
         if path.len() + 1 > MAX_NAME {
-            fail!("{}: name longer than the kernel accepts ({} bytes)", show(&path), MAX_NAME - 1);
+            fail!(
+                "{}: name longer than the kernel accepts ({} bytes)",
+                show(&path),
+                MAX_NAME - 1
+            );
         }
         if entry.perm > 0o7777 {
             fail!("{}: bad permissions {:o}", show(&path), entry.perm);
@@ -86,16 +123,31 @@ impl Archive {
             _ => 0,
         };
         if u32::try_from(size).is_err() {
-            fail!("{}: {size} bytes does not fit a newc archive (4 GiB - 1 at most)", show(&path));
+            fail!(
+                "{}: {size} bytes does not fit a newc archive (4 GiB - 1 at most)",
+                show(&path)
+            );
         }
         for (i, _) in path.iter().enumerate().filter(|(_, c)| **c == b'/') {
             let parent = &path[..i];
             match self.entries.get(parent) {
                 None => {
-                    self.entries.insert(parent.to_vec(), Entry { kind: Kind::Dir, perm: 0o755 });
+                    self.entries.insert(
+                        parent.to_vec(),
+                        Entry {
+                            kind: Kind::Dir,
+                            perm: 0o755,
+                        },
+                    );
                 }
-                Some(Entry { kind: Kind::Dir, .. }) => {}
-                Some(_) => fail!("{}: its parent {} is not a folder", show(&path), show(parent)),
+                Some(Entry {
+                    kind: Kind::Dir, ..
+                }) => {}
+                Some(_) => fail!(
+                    "{}: its parent {} is not a folder",
+                    show(&path),
+                    show(parent)
+                ),
             }
         }
         match self.entries.get_mut(&path) {
@@ -111,7 +163,10 @@ impl Archive {
     /// The archive bytes, ending with the trailer.
     pub fn write(&self) -> Result<Vec<u8>> {
         if self.entries.len() >= u32::MAX as usize {
-            fail!("too many entries for a newc archive ({})", self.entries.len());
+            fail!(
+                "too many entries for a newc archive ({})",
+                self.entries.len()
+            );
         }
         let mut out = Vec::new();
         for (i, (name, e)) in self.entries.iter().enumerate() {
@@ -121,12 +176,27 @@ impl Archive {
                 Kind::Symlink(t) => (S_IFLNK, 1, t, (0, 0)),
                 Kind::CharDev { major, minor } => (S_IFCHR, 1, &[], (*major, *minor)),
             };
-            let h = Header { ino: i as u32 + 1, mode: mode | e.perm, nlink, mtime: self.mtime, rdev, filesize: data.len() as u32 };
+            let h = Header {
+                ino: i as u32 + 1,
+                mode: mode | e.perm,
+                nlink,
+                mtime: self.mtime,
+                rdev,
+                filesize: data.len() as u32,
+            };
             h.write(&mut out, name);
             out.extend_from_slice(data);
             pad4(&mut out);
         }
-        Header { ino: 0, mode: 0, nlink: 1, mtime: 0, rdev: (0, 0), filesize: 0 }.write(&mut out, b"TRAILER!!!");
+        Header {
+            ino: 0,
+            mode: 0,
+            nlink: 1,
+            mtime: 0,
+            rdev: (0, 0),
+            filesize: 0,
+        }
+        .write(&mut out, b"TRAILER!!!");
         Ok(out)
     }
 }
@@ -175,7 +245,10 @@ fn pad4(out: &mut Vec<u8>) {
 
 /// `/a//b/` → `a/b`; rejects empty names, `.` and `..`.
 fn normalise(path: &[u8]) -> Result<Vec<u8>> {
-    let parts: Vec<&[u8]> = path.split(|c| *c == b'/').filter(|p| !p.is_empty()).collect();
+    let parts: Vec<&[u8]> = path
+        .split(|c| *c == b'/')
+        .filter(|p| !p.is_empty())
+        .collect();
     if parts.is_empty() || parts.iter().any(|p| *p == b"." || *p == b"..") {
         fail!("bad archive path {}", show(path));
     }
@@ -256,8 +329,23 @@ mod tests {
     fn entries_sorted_with_parents_and_inodes() {
         let out = sample(7).write().unwrap();
         let entries = parse(&out);
-        let names: Vec<String> = entries.iter().map(|e| String::from_utf8(e.0.clone()).unwrap()).collect();
-        assert_eq!(names, ["bin", "bin/busybox", "bin/sh", "dev", "dev/console", "init", "proc", "TRAILER!!!"]);
+        let names: Vec<String> = entries
+            .iter()
+            .map(|e| String::from_utf8(e.0.clone()).unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "bin",
+                "bin/busybox",
+                "bin/sh",
+                "dev",
+                "dev/console",
+                "init",
+                "proc",
+                "TRAILER!!!"
+            ]
+        );
         for (i, (_, f, _)) in entries[..7].iter().enumerate() {
             assert_eq!(f[0], i as u32 + 1, "inode");
             assert_eq!((f[2], f[3]), (0, 0), "uid/gid");
@@ -289,11 +377,26 @@ mod tests {
     fn bad_entries() {
         let mut a = Archive::new(0);
         a.file("x", 0o644, vec![]).unwrap();
-        assert!(a.file("x", 0o644, vec![]).unwrap_err().0.contains("added twice"));
-        assert!(a.file("x/y", 0o644, vec![]).unwrap_err().0.contains("not a folder"));
+        assert!(
+            a.file("x", 0o644, vec![])
+                .unwrap_err()
+                .0
+                .contains("added twice")
+        );
+        assert!(
+            a.file("x/y", 0o644, vec![])
+                .unwrap_err()
+                .0
+                .contains("not a folder")
+        );
         assert!(a.file("a/../b", 0o644, vec![]).is_err());
         assert!(a.file("/", 0o644, vec![]).is_err());
-        assert!(a.file(vec![b'n'; MAX_NAME], 0o644, vec![]).unwrap_err().0.contains("longer"));
+        assert!(
+            a.file(vec![b'n'; MAX_NAME], 0o644, vec![])
+                .unwrap_err()
+                .0
+                .contains("longer")
+        );
         a.file(vec![b'n'; MAX_NAME - 1], 0o644, vec![]).unwrap();
         a.dir("d", 0o700).unwrap();
         a.dir("d/", 0o755).unwrap();
@@ -304,7 +407,8 @@ mod tests {
     fn system_cpio_lists_and_extracts() {
         let t = TempDir::new("cpio");
         let mut a = sample(1_700_000_000);
-        a.file(b"etc/deep/latin1-\xe9", 0o644, b"hello\n".to_vec()).unwrap();
+        a.file(b"etc/deep/latin1-\xe9", 0o644, b"hello\n".to_vec())
+            .unwrap();
         let bytes = a.write().unwrap();
         // Listing shows the device node with its numbers.
         let mut child = Command::new("cpio")
@@ -320,8 +424,17 @@ mod tests {
         let out = child.wait_with_output().unwrap();
         assert!(out.status.success());
         let list = String::from_utf8_lossy(&out.stdout);
-        assert!(list.lines().any(|l| l.starts_with("crw-------") && l.contains("5,") && l.ends_with("dev/console")), "{list}");
-        assert!(list.lines().any(|l| l.starts_with("lrwxrwxrwx") && l.ends_with("bin/sh -> busybox")), "{list}");
+        assert!(
+            list.lines().any(|l| l.starts_with("crw-------")
+                && l.contains("5,")
+                && l.ends_with("dev/console")),
+            "{list}"
+        );
+        assert!(
+            list.lines()
+                .any(|l| l.starts_with("lrwxrwxrwx") && l.ends_with("bin/sh -> busybox")),
+            "{list}"
+        );
         // Extraction (without the device node, which needs root).
         let mut no_dev = Archive::new(0);
         for (name, e) in &a.entries {
@@ -342,15 +455,30 @@ mod tests {
             child.stdin.take().unwrap().write_all(&bytes).unwrap();
         }
         let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         use std::os::unix::fs::PermissionsExt;
         let init = t.path().join("init");
         assert_eq!(std::fs::read(&init).unwrap(), b"ELF!x");
-        assert_eq!(std::fs::metadata(&init).unwrap().permissions().mode() & 0o7777, 0o755);
-        assert_eq!(std::fs::read_link(t.path().join("bin/sh")).unwrap(), std::path::Path::new("busybox"));
-        assert_eq!(std::fs::read(t.path().join("bin/busybox")).unwrap(), vec![7; 13]);
+        assert_eq!(
+            std::fs::metadata(&init).unwrap().permissions().mode() & 0o7777,
+            0o755
+        );
+        assert_eq!(
+            std::fs::read_link(t.path().join("bin/sh")).unwrap(),
+            std::path::Path::new("busybox")
+        );
+        assert_eq!(
+            std::fs::read(t.path().join("bin/busybox")).unwrap(),
+            vec![7; 13]
+        );
         use std::os::unix::ffi::OsStrExt;
-        let latin1 = t.path().join(std::ffi::OsStr::from_bytes(b"etc/deep/latin1-\xe9"));
+        let latin1 = t
+            .path()
+            .join(std::ffi::OsStr::from_bytes(b"etc/deep/latin1-\xe9"));
         assert_eq!(std::fs::read(latin1).unwrap(), b"hello\n");
         assert!(t.path().join("proc").is_dir());
     }

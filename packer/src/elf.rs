@@ -16,7 +16,10 @@ struct Ehdr {
 }
 
 fn le(b: &[u8], at: usize, n: usize) -> u64 {
-    b[at..at + n].iter().rev().fold(0, |v, x| (v << 8) | *x as u64)
+    b[at..at + n]
+        .iter()
+        .rev()
+        .fold(0, |v, x| (v << 8) | *x as u64)
 }
 
 fn ehdr(elf: &[u8]) -> Result<Ehdr> {
@@ -31,7 +34,11 @@ fn ehdr(elf: &[u8]) -> Result<Ehdr> {
         2 if elf.len() >= 64 => true,
         _ => fail!("bad ELF class {}", elf[4]),
     };
-    let (phoff, o) = if is64 { (le(elf, 0x20, 8), 0x34) } else { (le(elf, 0x1c, 4), 0x28) };
+    let (phoff, o) = if is64 {
+        (le(elf, 0x20, 8), 0x34)
+    } else {
+        (le(elf, 0x1c, 4), 0x28)
+    };
     let h = Ehdr {
         is64,
         phoff: phoff as usize,
@@ -40,7 +47,10 @@ fn ehdr(elf: &[u8]) -> Result<Ehdr> {
         phnum: le(elf, o + 4, 2) as usize,
     };
     let min_ph = if is64 { 56 } else { 32 };
-    if h.phnum == 0 || h.phentsize < min_ph || h.phoff.saturating_add(h.phnum * h.phentsize) > elf.len() {
+    if h.phnum == 0
+        || h.phentsize < min_ph
+        || h.phoff.saturating_add(h.phnum * h.phentsize) > elf.len()
+    {
         fail!("ELF program headers missing or out of bounds");
     }
     if h.ehsize < if is64 { 64 } else { 52 } || h.ehsize > elf.len() {
@@ -74,9 +84,14 @@ pub fn strip_elf(elf: &[u8]) -> Result<Vec<u8>> {
     let mut ranges = vec![(0, h.ehsize), (h.phoff, h.phoff + h.phnum * h.phentsize)];
     for i in 0..h.phnum {
         let p = h.phoff + i * h.phentsize;
-        let (offset, filesz) =
-            if h.is64 { (le(elf, p + 8, 8), le(elf, p + 32, 8)) } else { (le(elf, p + 4, 4), le(elf, p + 16, 4)) };
-        let end = offset.checked_add(filesz).filter(|e| *e <= elf.len() as u64);
+        let (offset, filesz) = if h.is64 {
+            (le(elf, p + 8, 8), le(elf, p + 32, 8))
+        } else {
+            (le(elf, p + 4, 4), le(elf, p + 16, 4))
+        };
+        let end = offset
+            .checked_add(filesz)
+            .filter(|e| *e <= elf.len() as u64);
         match end {
             _ if filesz == 0 => {}
             Some(end) => ranges.push((offset as usize, end as usize)),
@@ -88,7 +103,11 @@ pub fn strip_elf(elf: &[u8]) -> Result<Vec<u8>> {
     for (a, b) in ranges {
         out[a..b].copy_from_slice(&elf[a..b]);
     }
-    let (shoff, shoff_len, o) = if h.is64 { (0x28, 8, 0x3c) } else { (0x20, 4, 0x30) };
+    let (shoff, shoff_len, o) = if h.is64 {
+        (0x28, 8, 0x3c)
+    } else {
+        (0x20, 4, 0x30)
+    };
     out[shoff..shoff + shoff_len].fill(0);
     out[o..o + 4].fill(0); // e_shnum, e_shstrndx
     Ok(out)
@@ -128,7 +147,12 @@ mod tests {
         let t = TempDir::new("strip");
         let elf = toy(t.path(), &[]).expect("cc builds a static toy");
         let stripped = strip_elf(&elf).unwrap();
-        assert!(stripped.len() < elf.len(), "{} !< {}", stripped.len(), elf.len());
+        assert!(
+            stripped.len() < elf.len(),
+            "{} !< {}",
+            stripped.len(),
+            elf.len()
+        );
         assert_eq!(machine(&stripped).unwrap(), EM_X86_64);
         assert_eq!(le(&stripped, 0x28, 8), 0, "e_shoff");
         assert_eq!(le(&stripped, 0x3c, 2), 0, "e_shnum");
@@ -144,7 +168,11 @@ mod tests {
         // readelf agrees there are no sections left.
         let re = Command::new("readelf").arg("-S").arg(&path).output();
         if let Ok(re) = re {
-            assert!(String::from_utf8_lossy(&re.stdout).contains("no sections"), "{}", String::from_utf8_lossy(&re.stdout));
+            assert!(
+                String::from_utf8_lossy(&re.stdout).contains("no sections"),
+                "{}",
+                String::from_utf8_lossy(&re.stdout)
+            );
         }
     }
 
@@ -175,7 +203,12 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        assert!(strip_elf(b"#!/bin/sh\necho hi\n").unwrap_err().0.contains("not an ELF"));
+        assert!(
+            strip_elf(b"#!/bin/sh\necho hi\n")
+                .unwrap_err()
+                .0
+                .contains("not an ELF")
+        );
         let mut e = vec![0u8; 64];
         e[..6].copy_from_slice(b"\x7fELF\x02\x02");
         assert!(strip_elf(&e).unwrap_err().0.contains("little-endian"));

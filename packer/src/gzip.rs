@@ -20,7 +20,11 @@ const CRC_TABLE: [u32; 256] = {
         let mut c = i as u32;
         let mut k = 0;
         while k < 8 {
-            c = if c & 1 != 0 { 0xedb8_8320 ^ (c >> 1) } else { c >> 1 };
+            c = if c & 1 != 0 {
+                0xedb8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
             k += 1;
         }
         t[i] = c;
@@ -31,7 +35,9 @@ const CRC_TABLE: [u32; 256] = {
 
 /// CRC-32 (IEEE, reflected), as gzip stores it.
 pub fn crc32(data: &[u8]) -> u32 {
-    !data.iter().fold(!0u32, |c, b| CRC_TABLE[((c ^ *b as u32) & 0xff) as usize] ^ (c >> 8))
+    !data.iter().fold(!0u32, |c, b| {
+        CRC_TABLE[((c ^ *b as u32) & 0xff) as usize] ^ (c >> 8)
+    })
 }
 
 #[cfg(test)]
@@ -48,11 +54,17 @@ mod tests {
 
     #[test]
     fn system_gzip_decompresses() {
-        let data: Vec<u8> = (0..100_000u32).flat_map(|i| (i % 251).to_le_bytes()).collect();
+        let data: Vec<u8> = (0..100_000u32)
+            .flat_map(|i| (i % 251).to_le_bytes())
+            .collect();
         let gz = gzip(&data);
         assert!(gz.len() < data.len() / 10);
-        let mut child =
-            Command::new("gzip").arg("-dc").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+        let mut child = Command::new("gzip")
+            .arg("-dc")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
         child.stdin.take().unwrap().write_all(&gz).unwrap();
         let out = child.wait_with_output().unwrap();
         assert!(out.status.success());

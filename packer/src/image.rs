@@ -35,7 +35,15 @@ pub struct ImageSpec {
 
 impl Default for ImageSpec {
     fn default() -> ImageSpec {
-        ImageSpec { arch: None, init: None, strip: true, busybox: None, modules: None, files: None, mtime: 0 }
+        ImageSpec {
+            arch: None,
+            init: None,
+            strip: true,
+            busybox: None,
+            modules: None,
+            files: None,
+            mtime: 0,
+        }
     }
 }
 
@@ -57,7 +65,11 @@ pub fn archive(spec: &ImageSpec) -> Result<(Archive, Summary)> {
     if let Some(init) = &spec.init {
         let elf = crate::read(init)?;
         check_machine(&elf, spec.arch, init)?;
-        let elf = if spec.strip { crate::strip_elf(&elf).map_err(|e| in_file(init, e))? } else { elf };
+        let elf = if spec.strip {
+            crate::strip_elf(&elf).map_err(|e| in_file(init, e))?
+        } else {
+            elf
+        };
         sum.init_bytes = elf.len();
         a.file("init", 0o755, elf)?;
         for d in ["dev", "proc", "sys", "mnt", "run"] {
@@ -68,7 +80,9 @@ pub fn archive(spec: &ImageSpec) -> Result<(Archive, Summary)> {
     if let Some(bb) = &spec.busybox {
         let bin = crate::read(bb)?;
         check_machine(&bin, spec.arch, bb)?;
-        sum.applets = crate::busybox::add_busybox(&mut a, bin).map_err(|e| in_file(bb, e))?.len();
+        sum.applets = crate::busybox::add_busybox(&mut a, bin)
+            .map_err(|e| in_file(bb, e))?
+            .len();
     }
     if let Some(m) = &spec.modules {
         sum.modules = crate::modules::add_modules(&mut a, &m.dir, &m.names)?;
@@ -104,7 +118,11 @@ fn check_machine(elf: &[u8], arch: Option<Arch>, path: &Path) -> Result<()> {
     let m = crate::elf::machine(elf).map_err(|e| in_file(path, e))?;
     match arch {
         Some(a) if a.elf_machine() != m => {
-            fail!("{}: an ELF for {}, not for {a}", path.display(), crate::elf::machine_name(m))
+            fail!(
+                "{}: an ELF for {}, not for {a}",
+                path.display(),
+                crate::elf::machine_name(m)
+            )
         }
         _ => Ok(()),
     }
@@ -127,21 +145,31 @@ pub fn add_tree(a: &mut Archive, root: &Path) -> Result<usize> {
             let path = e.path();
             let name = rel.join(e.file_name());
             let key = name.as_os_str().as_bytes();
-            let md = std::fs::symlink_metadata(&path).map_err(|e| io_err("cannot stat", &path, e))?;
+            let md =
+                std::fs::symlink_metadata(&path).map_err(|e| io_err("cannot stat", &path, e))?;
             let ft = md.file_type();
             let added = if ft.is_symlink() {
-                let t = std::fs::read_link(&path).map_err(|e| io_err("cannot read link", &path, e))?;
+                let t =
+                    std::fs::read_link(&path).map_err(|e| io_err("cannot read link", &path, e))?;
                 a.symlink(key, t.as_os_str().as_bytes())
             } else if ft.is_dir() {
                 stack.push(name.clone());
                 a.dir(key, 0o755)
             } else if ft.is_file() {
-                let perm = if md.permissions().mode() & 0o111 != 0 { 0o755 } else { 0o644 };
+                let perm = if md.permissions().mode() & 0o111 != 0 {
+                    0o755
+                } else {
+                    0o644
+                };
                 a.file(key, perm, crate::read(&path)?)
             } else {
-                fail!("{}: not a file, folder or symlink (devices, fifos and sockets are not supported)", path.display())
+                fail!(
+                    "{}: not a file, folder or symlink (devices, fifos and sockets are not supported)",
+                    path.display()
+                )
             };
-            added.map_err(|e| Error(format!("{} (from {}): {e}", path.display(), root.display())))?;
+            added
+                .map_err(|e| Error(format!("{} (from {}): {e}", path.display(), root.display())))?;
             count += 1;
         }
     }
@@ -177,8 +205,10 @@ mod tests {
         std::fs::create_dir_all(f.join("etc/empty")).unwrap();
         std::fs::write(f.join("etc/motd"), "hi\n").unwrap();
         std::fs::write(f.join("etc/run.sh"), "#!/bin/sh\n").unwrap();
-        std::fs::set_permissions(f.join("etc/run.sh"), std::fs::Permissions::from_mode(0o700)).unwrap();
-        std::fs::set_permissions(f.join("etc/motd"), std::fs::Permissions::from_mode(0o664)).unwrap();
+        std::fs::set_permissions(f.join("etc/run.sh"), std::fs::Permissions::from_mode(0o700))
+            .unwrap();
+        std::fs::set_permissions(f.join("etc/motd"), std::fs::Permissions::from_mode(0o664))
+            .unwrap();
         std::os::unix::fs::symlink("../etc/motd", f.join("etc/link")).unwrap();
         std::fs::create_dir_all(f.join("dev")).unwrap();
         f
@@ -198,19 +228,35 @@ mod tests {
         let (a, sum) = archive(&spec).unwrap();
         assert_eq!(sum.init_bytes, 136, "stripped");
         assert_eq!(a.get("init").unwrap().perm, 0o755);
-        assert_eq!(a.get("dev/console").unwrap().kind, Kind::CharDev { major: 5, minor: 1 });
+        assert_eq!(
+            a.get("dev/console").unwrap().kind,
+            Kind::CharDev { major: 5, minor: 1 }
+        );
         for d in ["dev", "proc", "sys", "mnt", "run", "etc", "etc/empty"] {
             assert_eq!(a.get(d).unwrap().kind, Kind::Dir, "{d}");
         }
         assert_eq!(a.get("etc/motd").unwrap().perm, 0o644);
         assert_eq!(a.get("etc/run.sh").unwrap().perm, 0o755);
-        assert_eq!(a.get("etc/link").unwrap().kind, Kind::Symlink(b"../etc/motd".to_vec()));
+        assert_eq!(
+            a.get("etc/link").unwrap().kind,
+            Kind::Symlink(b"../etc/motd".to_vec())
+        );
         assert_eq!(sum.files, 6);
-        let (a2, _) = archive(&ImageSpec { strip: false, ..spec.clone() }).unwrap();
-        assert_eq!(a2.get("init").unwrap().kind, Kind::File(fake_elf(crate::elf::EM_X86_64)));
+        let (a2, _) = archive(&ImageSpec {
+            strip: false,
+            ..spec.clone()
+        })
+        .unwrap();
+        assert_eq!(
+            a2.get("init").unwrap().kind,
+            Kind::File(fake_elf(crate::elf::EM_X86_64))
+        );
         // Reproducible: two builds give the same bytes; SOURCE_DATE_EPOCH-style mtime changes them.
         assert_eq!(build(&spec).unwrap().0, build(&spec).unwrap().0);
-        assert_ne!(build(&spec).unwrap().0, build(&ImageSpec { mtime: 1, ..spec }).unwrap().0);
+        assert_ne!(
+            build(&spec).unwrap().0,
+            build(&ImageSpec { mtime: 1, ..spec }).unwrap().0
+        );
     }
 
     #[test]
@@ -219,13 +265,43 @@ mod tests {
         let out = t.path().join("out/x.gz");
         let init = t.path().join("init");
         std::fs::write(&init, fake_elf(crate::elf::EM_ARM)).unwrap();
-        let base = ImageSpec { arch: Some(Arch::X86_64), init: Some(init.clone()), ..Default::default() };
+        let base = ImageSpec {
+            arch: Some(Arch::X86_64),
+            init: Some(init.clone()),
+            ..Default::default()
+        };
         let cases: Vec<(ImageSpec, &str)> = vec![
             (base.clone(), "not for x86_64"),
-            (ImageSpec { init: Some(t.path().join("missing")), ..base.clone() }, "missing"),
-            (ImageSpec { arch: Some(Arch::Armv6l), busybox: Some(t.path().join("nobb")), ..base.clone() }, "nobb"),
-            (ImageSpec { arch: None, files: Some(t.path().join("nofiles")), ..base.clone() }, "nofiles"),
-            (ImageSpec { init: None, ..Default::default() }, "nothing to put"),
+            (
+                ImageSpec {
+                    init: Some(t.path().join("missing")),
+                    ..base.clone()
+                },
+                "missing",
+            ),
+            (
+                ImageSpec {
+                    arch: Some(Arch::Armv6l),
+                    busybox: Some(t.path().join("nobb")),
+                    ..base.clone()
+                },
+                "nobb",
+            ),
+            (
+                ImageSpec {
+                    arch: None,
+                    files: Some(t.path().join("nofiles")),
+                    ..base.clone()
+                },
+                "nofiles",
+            ),
+            (
+                ImageSpec {
+                    init: None,
+                    ..Default::default()
+                },
+                "nothing to put",
+            ),
         ];
         for (spec, want) in cases {
             let e = build_to(&spec, &out).unwrap_err().0;
@@ -235,8 +311,18 @@ mod tests {
         // A fifo among the user files.
         let files = files_fixture(&t);
         let fifo = files.join("etc/fifo");
-        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
-        let spec = ImageSpec { arch: None, files: Some(files.clone()), ..base.clone() };
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let spec = ImageSpec {
+            arch: None,
+            files: Some(files.clone()),
+            ..base.clone()
+        };
         assert!(build_to(&spec, &out).unwrap_err().0.contains("etc/fifo"));
         std::fs::remove_file(&fifo).unwrap();
         // A user file that clashes with /init.
@@ -246,7 +332,7 @@ mod tests {
         // An unreadable user file (root reads everything, so only checked as a normal user).
         let secret = files.join("etc/secret");
         std::fs::write(&secret, "s").unwrap();
-        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0)).unwrap();
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o000)).unwrap();
         if std::fs::File::open(&secret).is_err() {
             assert!(build_to(&spec, &out).unwrap_err().0.contains("etc/secret"));
         }
@@ -263,11 +349,21 @@ mod tests {
         std::fs::create_dir_all(dir.join("kernel/fs")).unwrap();
         std::fs::write(dir.join("modules.dep"), "kernel/fs/overlay.ko.xz:\n").unwrap();
         std::fs::write(dir.join("kernel/fs/overlay.ko.xz"), b"xz").unwrap();
-        let spec = ImageSpec { modules: Some(ModulesSpec { dir, names: vec!["overlay".into()] }), ..Default::default() };
+        let spec = ImageSpec {
+            modules: Some(ModulesSpec {
+                dir,
+                names: vec!["overlay".into()],
+            }),
+            ..Default::default()
+        };
         let (a, sum) = archive(&spec).unwrap();
         assert_eq!(sum.modules, ["kernel/fs/overlay.ko.xz"]);
         assert!(a.get("init").is_none() && a.get("dev/console").is_none());
         assert!(a.get("lib/modules/6.12.9+bpo-amd64/load-order").is_some());
-        assert_eq!(a.len(), 7, "lib, modules, kver, kernel, fs, overlay.ko.xz, load-order");
+        assert_eq!(
+            a.len(),
+            7,
+            "lib, modules, kver, kernel, fs, overlay.ko.xz, load-order"
+        );
     }
 }

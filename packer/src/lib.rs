@@ -131,7 +131,11 @@ pub fn default_init(arch: Arch) -> PathBuf {
 
 /// File name of an image: `init-<version>-<arch>[-debug].gz`.
 pub fn image_name(arch: Arch, debug: bool) -> String {
-    format!("init-{VERSION}-{}{}.gz", arch.name(), if debug { "-debug" } else { "" })
+    format!(
+        "init-{VERSION}-{}{}.gz",
+        arch.name(),
+        if debug { "-debug" } else { "" }
+    )
 }
 
 /// `target/init-<version>-<arch>[-debug].gz`.
@@ -154,9 +158,21 @@ pub fn source_date_epoch() -> Result<u32> {
         Err(_) => Ok(0),
         Ok(s) => match s.trim().parse::<u32>() {
             Ok(v) => Ok(v),
-            Err(_) => fail!("SOURCE_DATE_EPOCH={s:?} is not a number of seconds that fits newc (0..=4294967295)"),
+            Err(_) => fail!(
+                "SOURCE_DATE_EPOCH={s:?} is not a number of seconds that fits newc (0..=4294967295)"
+            ),
         },
     }
+}
+
+/// `.tmp<pid>-<n>`: a name suffix no other process or thread is using.
+pub(crate) fn tmp_suffix() -> String {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    format!(
+        ".tmp{}-{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    )
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same folder and a rename, so that a
@@ -168,10 +184,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         _ => Path::new("."),
     };
     std::fs::create_dir_all(dir).map_err(|e| io_err("cannot create folder", dir, e))?;
-    let Some(name) = path.file_name() else { fail!("output {} has no file name", path.display()) };
+    let Some(name) = path.file_name() else {
+        fail!("output {} has no file name", path.display())
+    };
     let mut tmp_name = std::ffi::OsString::from(".");
     tmp_name.push(name);
-    tmp_name.push(format!(".tmp{}", std::process::id()));
+    tmp_name.push(tmp_suffix());
     let tmp = dir.join(tmp_name);
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
@@ -198,7 +216,8 @@ pub(crate) mod testutil {
         pub fn new(tag: &str) -> TempDir {
             static N: AtomicUsize = AtomicUsize::new(0);
             let n = N.fetch_add(1, Ordering::SeqCst);
-            let p = std::env::temp_dir().join(format!("packer-test-{}-{tag}-{n}", std::process::id()));
+            let p =
+                std::env::temp_dir().join(format!("packer-test-{}-{tag}-{n}", std::process::id()));
             let _ = std::fs::remove_dir_all(&p);
             std::fs::create_dir_all(&p).unwrap();
             TempDir(p)
@@ -226,8 +245,13 @@ mod tests {
             assert_eq!(Arch::parse(a.debian()).unwrap(), a);
         }
         assert!(Arch::parse("mips").unwrap_err().0.contains("mips"));
-        assert_eq!(image_name(Arch::X86_64, true), format!("init-{VERSION}-x86_64-debug.gz"));
-        assert!(default_output(Arch::I686, false).ends_with(format!("target/init-{VERSION}-i686.gz")));
+        assert_eq!(
+            image_name(Arch::X86_64, true),
+            format!("init-{VERSION}-x86_64-debug.gz")
+        );
+        assert!(
+            default_output(Arch::I686, false).ends_with(format!("target/init-{VERSION}-i686.gz"))
+        );
     }
 
     #[test]
@@ -237,7 +261,10 @@ mod tests {
         write_atomic(&out, b"abc").unwrap();
         write_atomic(&out, b"de").unwrap();
         assert_eq!(std::fs::read(&out).unwrap(), b"de");
-        let names: Vec<_> = std::fs::read_dir(t.path().join("sub")).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = std::fs::read_dir(t.path().join("sub"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("x.gz")]);
         // A folder in the way: error, nothing written.
         std::fs::create_dir(t.path().join("d")).unwrap();

@@ -81,15 +81,20 @@ fn parse(args: &[String]) -> Result<Args> {
             "--module" => a.module.push(value()?),
             "--module-list" => {
                 let f = PathBuf::from(value()?);
-                let text = std::fs::read_to_string(&f).map_err(|e| packer::Error(format!("cannot read {}: {e}", f.display())))?;
+                let text = std::fs::read_to_string(&f)
+                    .map_err(|e| packer::Error(format!("cannot read {}: {e}", f.display())))?;
                 a.module.extend(packer::modules::parse_list(&text));
             }
             "--out" | "-o" => a.out = Some(value()?.into()),
-            "--debug" | "--no-files" | "--no-strip" if inline.is_some() => fail!("{flag} takes no value"),
+            "--debug" | "--no-files" | "--no-strip" if inline.is_some() => {
+                fail!("{flag} takes no value")
+            }
             "--debug" => a.debug = true,
             "--no-files" => a.no_files = true,
             "--no-strip" => a.no_strip = true,
-            f if f.starts_with('-') && f.len() > 1 => fail!("unknown option {f} (see packer --help)"),
+            f if f.starts_with('-') && f.len() > 1 => {
+                fail!("unknown option {f} (see packer --help)")
+            }
             _ => a.positional.push(arg.clone()),
         }
     }
@@ -100,7 +105,10 @@ fn modules_spec(a: &Args) -> Result<Option<ModulesSpec>> {
     match (&a.modules, a.module.is_empty()) {
         (None, true) => Ok(None),
         (None, false) => fail!("--module and --module-list need --modules DIR"),
-        (Some(dir), _) => Ok(Some(ModulesSpec { dir: dir.clone(), names: a.module.clone() })),
+        (Some(dir), _) => Ok(Some(ModulesSpec {
+            dir: dir.clone(),
+            names: a.module.clone(),
+        })),
     }
 }
 
@@ -113,7 +121,9 @@ fn no_positional(a: &Args) -> Result<()> {
 
 fn image(a: Args) -> Result<()> {
     no_positional(&a)?;
-    let Some(arch) = a.arch else { fail!("image needs --arch (armv6l, i686 or x86_64)") };
+    let Some(arch) = a.arch else {
+        fail!("image needs --arch (armv6l, i686 or x86_64)")
+    };
     if a.files.is_some() && a.no_files {
         fail!("--files and --no-files exclude each other");
     }
@@ -122,7 +132,11 @@ fn image(a: Args) -> Result<()> {
         (Some(b), _) => Some(b.clone()),
         (None, true) => {
             let cache = packer::busybox_cache();
-            Some(packer::busybox::fetch(&packer::apt::Apt::new(cache.join("apt")), arch, &cache)?)
+            Some(packer::busybox::fetch(
+                &packer::apt::Apt::new(cache.join("apt")),
+                arch,
+                &cache,
+            )?)
         }
         (None, false) => None,
     };
@@ -162,17 +176,32 @@ fn modules(a: Args) -> Result<()> {
     if a.arch.is_some() || a.init.is_some() || a.debug || a.busybox.is_some() || a.files.is_some() {
         fail!("modules takes only --modules, --module, --module-list and --out");
     }
-    let Some(out) = a.out.clone() else { fail!("modules needs --out FILE") };
-    let Some(m) = modules_spec(&a)? else { fail!("modules needs --modules DIR and --module NAME") };
-    let spec = ImageSpec { modules: Some(m), mtime: packer::source_date_epoch()?, ..Default::default() };
+    let Some(out) = a.out.clone() else {
+        fail!("modules needs --out FILE")
+    };
+    let Some(m) = modules_spec(&a)? else {
+        fail!("modules needs --modules DIR and --module NAME")
+    };
+    let spec = ImageSpec {
+        modules: Some(m),
+        mtime: packer::source_date_epoch()?,
+        ..Default::default()
+    };
     let sum = packer::image::build_to(&spec, &out)?;
     let size = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
-    println!("{}: {size} bytes, {} modules: {}", out.display(), sum.modules.len(), sum.modules.join(" "));
+    println!(
+        "{}: {size} bytes, {} modules: {}",
+        out.display(),
+        sum.modules.len(),
+        sum.modules.join(" ")
+    );
     Ok(())
 }
 
 fn run(args: &[String]) -> Result<()> {
-    let Some(cmd) = args.first() else { fail!("no command given\n\n{HELP}") };
+    let Some(cmd) = args.first() else {
+        fail!("no command given\n\n{HELP}")
+    };
     if cmd == "--help" || cmd == "-h" || cmd == "help" || args.iter().any(|a| a == "--help") {
         print!("{HELP}");
         return Ok(());
@@ -182,7 +211,9 @@ fn run(args: &[String]) -> Result<()> {
         "image" => image(a),
         "modules" => modules(a),
         "applets" => {
-            let [bin] = a.positional.as_slice() else { fail!("usage: packer applets BUSYBOX") };
+            let [bin] = a.positional.as_slice() else {
+                fail!("usage: packer applets BUSYBOX")
+            };
             for n in packer::busybox::applets(&packer::read(bin.as_ref())?)? {
                 println!("{n}");
             }
@@ -190,21 +221,29 @@ fn run(args: &[String]) -> Result<()> {
         }
         "fetch-busybox" => {
             no_positional(&a)?;
-            let Some(arch) = a.arch else { fail!("fetch-busybox needs --arch") };
+            let Some(arch) = a.arch else {
+                fail!("fetch-busybox needs --arch")
+            };
             let cache = packer::busybox_cache();
-            let bin = packer::busybox::fetch(&packer::apt::Apt::new(cache.join("apt")), arch, &cache)?;
+            let bin =
+                packer::busybox::fetch(&packer::apt::Apt::new(cache.join("apt")), arch, &cache)?;
             println!("{}", bin.display());
             Ok(())
         }
         "strip" => {
-            let [inp, out] = a.positional.as_slice() else { fail!("usage: packer strip IN OUT") };
-            let stripped = packer::strip_elf(&packer::read(inp.as_ref())?).map_err(|e| packer::Error(format!("{inp}: {e}")))?;
+            let [inp, out] = a.positional.as_slice() else {
+                fail!("usage: packer strip IN OUT")
+            };
+            let stripped = packer::strip_elf(&packer::read(inp.as_ref())?)
+                .map_err(|e| packer::Error(format!("{inp}: {e}")))?;
             packer::write_atomic(out.as_ref(), &stripped)?;
             use std::os::unix::fs::PermissionsExt;
             let _ = std::fs::set_permissions(out, std::fs::Permissions::from_mode(0o755));
             Ok(())
         }
-        c => fail!("unknown command {c:?} (image, modules, applets, fetch-busybox, strip; see packer --help)"),
+        c => fail!(
+            "unknown command {c:?} (image, modules, applets, fetch-busybox, strip; see packer --help)"
+        ),
     }
 }
 

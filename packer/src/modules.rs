@@ -9,7 +9,10 @@ use std::path::Path;
 /// `kernel/fs/ext4/ext4.ko.xz` → `ext4`; `-` becomes `_` (modules.dep and modprobe treat them alike).
 pub fn module_name(path: &str) -> String {
     let base = path.rsplit('/').next().unwrap_or(path);
-    let base = [".ko.xz", ".ko.zst", ".ko.gz", ".ko"].iter().find_map(|s| base.strip_suffix(s)).unwrap_or(base);
+    let base = [".ko.xz", ".ko.zst", ".ko.gz", ".ko"]
+        .iter()
+        .find_map(|s| base.strip_suffix(s))
+        .unwrap_or(base);
     base.replace('-', "_")
 }
 
@@ -65,15 +68,27 @@ impl DepMap {
         Ok(order)
     }
 
-    fn visit(&self, name: &str, done: &mut HashSet<String>, stack: &mut Vec<String>, order: &mut Vec<String>) -> Result<()> {
+    fn visit(
+        &self,
+        name: &str,
+        done: &mut HashSet<String>,
+        stack: &mut Vec<String>,
+        order: &mut Vec<String>,
+    ) -> Result<()> {
         if done.contains(name) {
             return Ok(());
         }
         if stack.iter().any(|s| s == name) {
-            fail!("modules.dep has a dependency cycle: {} -> {name}", stack.join(" -> "));
+            fail!(
+                "modules.dep has a dependency cycle: {} -> {name}",
+                stack.join(" -> ")
+            );
         }
         let Some((path, deps)) = self.by_name.get(name) else {
-            fail!("modules.dep names {name} as a dependency of {} but has no line for it", stack.last().map_or("?", |s| s));
+            fail!(
+                "modules.dep names {name} as a dependency of {} but has no line for it",
+                stack.last().map_or("?", |s| s)
+            );
         };
         stack.push(name.to_string());
         for d in deps {
@@ -88,7 +103,10 @@ impl DepMap {
 
 /// The names in `modules.builtin` (built into the kernel: nothing to load).
 pub fn parse_builtin(text: &str) -> HashSet<String> {
-    text.lines().filter(|l| !l.trim().is_empty()).map(|l| module_name(l.trim())).collect()
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| module_name(l.trim()))
+        .collect()
 }
 
 /// Adds the modules `names` (with their dependencies) from `dir` = `<root>/lib/modules/<kver>` to
@@ -96,14 +114,23 @@ pub fn parse_builtin(text: &str) -> HashSet<String> {
 /// Returns the load order (relative paths).
 pub fn add_modules(archive: &mut Archive, dir: &Path, names: &[String]) -> Result<Vec<String>> {
     if names.is_empty() {
-        fail!("no modules named for {} (use --module NAME or --module-list FILE)", dir.display());
+        fail!(
+            "no modules named for {} (use --module NAME or --module-list FILE)",
+            dir.display()
+        );
     }
     let Some(kver) = dir.file_name().and_then(|k| k.to_str()) else {
-        fail!("{}: expected a <root>/lib/modules/<kernel version> folder", dir.display());
+        fail!(
+            "{}: expected a <root>/lib/modules/<kernel version> folder",
+            dir.display()
+        );
     };
     let dep_path = dir.join("modules.dep");
     let dep = std::fs::read_to_string(&dep_path).map_err(|e| {
-        crate::Error(io_err("cannot read", &dep_path, e).0 + " (the kernel .debs carry none: run `depmod -b ROOT KVER` first)")
+        crate::Error(
+            io_err("cannot read", &dep_path, e).0
+                + " (the kernel .debs carry none: run `depmod -b ROOT KVER` first)",
+        )
     })?;
     let builtin = std::fs::read_to_string(dir.join("modules.builtin")).unwrap_or_default();
     let order = DepMap::parse(&dep)?.resolve(names, &parse_builtin(&builtin))?;
@@ -148,18 +175,41 @@ kernel/drivers/md/dm-mod.ko.xz:
     }
 
     fn resolve(v: &[&str]) -> Result<Vec<String>> {
-        DepMap::parse(DEP).unwrap().resolve(&names(v), &parse_builtin("kernel/fs/squashfs/squashfs.ko\n"))
+        DepMap::parse(DEP).unwrap().resolve(
+            &names(v),
+            &parse_builtin("kernel/fs/squashfs/squashfs.ko\n"),
+        )
     }
 
     #[test]
     fn deps_first_each_once() {
-        let order = resolve(&["virtio_blk", "virtio_pci", "crc32c_generic", "ext4", "vfat", "nls_cp437"]).unwrap();
+        let order = resolve(&[
+            "virtio_blk",
+            "virtio_pci",
+            "crc32c_generic",
+            "ext4",
+            "vfat",
+            "nls_cp437",
+        ])
+        .unwrap();
         let short: Vec<String> = order.iter().map(|p| module_name(p)).collect();
         assert_eq!(
             short,
             [
-                "virtio_ring", "virtio", "virtio_blk", "virtio_pci_legacy_dev", "virtio_pci_modern_dev", "virtio_pci",
-                "crc32c_generic", "crc16", "mbcache", "jbd2", "ext4", "fat", "vfat", "nls_cp437"
+                "virtio_ring",
+                "virtio",
+                "virtio_blk",
+                "virtio_pci_legacy_dev",
+                "virtio_pci_modern_dev",
+                "virtio_pci",
+                "crc32c_generic",
+                "crc16",
+                "mbcache",
+                "jbd2",
+                "ext4",
+                "fat",
+                "vfat",
+                "nls_cp437"
             ]
         );
         assert_eq!(order[0], "kernel/drivers/virtio/virtio_ring.ko.xz");
@@ -174,26 +224,48 @@ kernel/drivers/md/dm-mod.ko.xz:
 
     #[test]
     fn names_normalised_builtin_and_missing() {
-        assert_eq!(resolve(&["dm_mod"]).unwrap(), ["kernel/drivers/md/dm-mod.ko.xz"]);
-        assert_eq!(resolve(&["dm-mod.ko", "dm_mod"]).unwrap(), ["kernel/drivers/md/dm-mod.ko.xz"]);
-        assert_eq!(resolve(&["squashfs"]).unwrap(), Vec::<String>::new(), "built in");
+        assert_eq!(
+            resolve(&["dm_mod"]).unwrap(),
+            ["kernel/drivers/md/dm-mod.ko.xz"]
+        );
+        assert_eq!(
+            resolve(&["dm-mod.ko", "dm_mod"]).unwrap(),
+            ["kernel/drivers/md/dm-mod.ko.xz"]
+        );
+        assert_eq!(
+            resolve(&["squashfs"]).unwrap(),
+            Vec::<String>::new(),
+            "built in"
+        );
         let e = resolve(&["ext4", "nosuch", "overlay"]).unwrap_err().0;
         assert!(e.contains("nosuch, overlay"), "{e}");
     }
 
     #[test]
     fn broken_dep_files() {
-        let e = DepMap::parse("a.ko: b.ko\nb.ko: a.ko\n").unwrap().resolve(&names(&["a"]), &HashSet::new());
+        let e = DepMap::parse("a.ko: b.ko\nb.ko: a.ko\n")
+            .unwrap()
+            .resolve(&names(&["a"]), &HashSet::new());
         assert!(e.unwrap_err().0.contains("cycle"));
-        let e = DepMap::parse("a.ko: c.ko\n").unwrap().resolve(&names(&["a"]), &HashSet::new());
+        let e = DepMap::parse("a.ko: c.ko\n")
+            .unwrap()
+            .resolve(&names(&["a"]), &HashSet::new());
         assert!(e.unwrap_err().0.contains("no line for it"));
         assert!(DepMap::parse("garbage\n").is_err());
     }
 
     #[test]
     fn list_file_and_names() {
-        assert_eq!(parse_list("# c\next4\n\n  vfat # x\nnls-cp437\n"), ["ext4", "vfat", "nls-cp437"]);
-        for p in ["a/b/nls-cp437.ko", "nls_cp437.ko.zst", "x/nls_cp437.ko.gz", "nls_cp437"] {
+        assert_eq!(
+            parse_list("# c\next4\n\n  vfat # x\nnls-cp437\n"),
+            ["ext4", "vfat", "nls-cp437"]
+        );
+        for p in [
+            "a/b/nls-cp437.ko",
+            "nls_cp437.ko.zst",
+            "x/nls_cp437.ko.gz",
+            "nls_cp437",
+        ] {
             assert_eq!(module_name(p), "nls_cp437");
         }
     }
@@ -203,7 +275,11 @@ kernel/drivers/md/dm-mod.ko.xz:
         let t = crate::testutil::TempDir::new("mods");
         let dir = t.path().join("lib/modules/6.1.0-9-amd64");
         std::fs::create_dir_all(dir.join("kernel/fs/fat")).unwrap();
-        std::fs::write(dir.join("modules.dep"), "kernel/fs/fat/vfat.ko: kernel/fs/fat/fat.ko\nkernel/fs/fat/fat.ko:\n").unwrap();
+        std::fs::write(
+            dir.join("modules.dep"),
+            "kernel/fs/fat/vfat.ko: kernel/fs/fat/fat.ko\nkernel/fs/fat/fat.ko:\n",
+        )
+        .unwrap();
         std::fs::write(dir.join("kernel/fs/fat/vfat.ko"), b"vfat").unwrap();
         std::fs::write(dir.join("kernel/fs/fat/fat.ko"), b"fat").unwrap();
         let mut a = Archive::new(0);
@@ -213,12 +289,25 @@ kernel/drivers/md/dm-mod.ko.xz:
             crate::cpio::Kind::File(d) => d.clone(),
             k => panic!("{k:?}"),
         };
-        assert_eq!(file("lib/modules/6.1.0-9-amd64/kernel/fs/fat/vfat.ko"), b"vfat");
-        assert_eq!(file("lib/modules/6.1.0-9-amd64/load-order"), b"kernel/fs/fat/fat.ko\nkernel/fs/fat/vfat.ko\n");
+        assert_eq!(
+            file("lib/modules/6.1.0-9-amd64/kernel/fs/fat/vfat.ko"),
+            b"vfat"
+        );
+        assert_eq!(
+            file("lib/modules/6.1.0-9-amd64/load-order"),
+            b"kernel/fs/fat/fat.ko\nkernel/fs/fat/vfat.ko\n"
+        );
         // A listed file that is missing, and a folder without modules.dep.
         std::fs::remove_file(dir.join("kernel/fs/fat/fat.ko")).unwrap();
-        assert!(add_modules(&mut Archive::new(0), &dir, &names(&["vfat"])).unwrap_err().0.contains("fat.ko"));
-        let e = add_modules(&mut Archive::new(0), t.path(), &names(&["vfat"])).unwrap_err().0;
+        assert!(
+            add_modules(&mut Archive::new(0), &dir, &names(&["vfat"]))
+                .unwrap_err()
+                .0
+                .contains("fat.ko")
+        );
+        let e = add_modules(&mut Archive::new(0), t.path(), &names(&["vfat"]))
+            .unwrap_err()
+            .0;
         assert!(e.contains("modules.dep"), "{e}");
     }
 }

@@ -75,6 +75,38 @@ pub fn init_script(who: &str) -> String {
     format!("#!/bin/sh\nexport E2E_WHO={who}\nexec /sbin/e2e-report \"$@\"\n")
 }
 
+/// A reference `/init`: what the original shell init did (labels through `findfs`, no checks),
+/// with busybox. The harness boots it in scenario 0 to prove the kernels, disks and modules, and
+/// `E2E_REFERENCE_INIT=1` runs every scenario with it instead of the product (a harness self-test:
+/// the error, debug, update and override scenarios fail by design then).
+pub const REFERENCE_INIT: &str = r#"#!/bin/sh
+export PATH=/bin
+mkdir -p /proc /sys /dev
+mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
+k=$(uname -r)
+if [ -f /lib/modules/$k/load-order ]; then
+  while read -r m; do insmod /lib/modules/$k/$m || echo "reference: insmod $m failed"; done < /lib/modules/$k/load-order
+fi
+i=0
+while ! findfs LABEL=img >/dev/null 2>&1 || ! findfs LABEL=overlay >/dev/null 2>&1; do
+  i=$((i+1)); [ $i -gt 100 ] && { echo "initramfs-overlay: find: LABEL=img or LABEL=overlay not found (ENOENT)"; poweroff -f; }
+  sleep 0.1
+done
+img=$(findfs LABEL=img); ovl=$(findfs LABEL=overlay)
+mode=ro; init=/sbin/init
+for w in $(cat /proc/cmdline); do case "$w" in rw) mode=rw ;; init=*) init="${w#init=}" ;; esac; done
+mkdir -p /m/img /m/ovl /m/lower /new
+mount -t ext4 -o ro $img /m/img && mount -t squashfs -o ro,loop /m/img/root-squashfs.img /m/lower \
+ && mount -t ext4 $ovl /m/ovl && rm -rf /m/ovl/upper /m/ovl/work && mkdir -p /m/ovl/upper /m/ovl/work /m/ovl/persistent \
+ && mount -t overlay overlay -o $mode,lowerdir=/m/ovl/persistent:/m/lower,upperdir=/m/ovl/upper,workdir=/m/ovl/work /new \
+ && mount -t tmpfs run /new/run && mkdir -p /new/run/initramfs-overlay/image /new/run/initramfs-overlay/overlay /new/run/initramfs-overlay/lower \
+ && mount --move /m/img /new/run/initramfs-overlay/image && mount --move /m/ovl /new/run/initramfs-overlay/overlay \
+ && mount --move /m/lower /new/run/initramfs-overlay/lower && echo "reference" > /new/run/initramfs-overlay/status \
+ && mount --move /sys /new/sys && mount --move /proc /new/proc && mount --move /dev /new/dev \
+ && exec switch_root /new "$init" "$@"
+echo "initramfs-overlay: reference: boot failed (EIO)"; poweroff -f
+"#;
+
 /// The busybox applets the scripts use (links to /bin/busybox in the image).
 pub const APPLETS: &[&str] = &[
     "sh", "cat", "cut", "echo", "ls", "mount", "rm", "touch", "tr", "wc", "head", "sync", "poweroff", "sleep",

@@ -84,7 +84,11 @@ impl World {
             return Ok(p.clone());
         }
         let p = self.shared.join(key);
+        let t = Instant::now();
         build(&p).map_err(|e| format!("building {key}: {e}"))?;
+        if std::env::var_os("E2E_VERBOSE").is_some() {
+            eprintln!("e2e: built {key} in {:.2} s", t.elapsed().as_secs_f64());
+        }
         m.insert(key.to_string(), p.clone());
         Ok(p)
     }
@@ -107,8 +111,23 @@ impl World {
         })
     }
 
-    /// The product image that `just build` made.
+    /// The reference shell init ([`guest::REFERENCE_INIT`]) as a gzip'd cpio, made with the packer.
+    pub fn reference_init(&self, arch: Arch) -> R<PathBuf> {
+        self.once(&format!("reference-init-{}.gz", arch.name()), |out| {
+            let bb = crate::util::read(&self.busybox[&arch])?;
+            let mut a = packer::cpio::Archive::new(0);
+            packer::busybox::add_busybox(&mut a, bb).map_err(|e| e.0)?;
+            a.file("init", 0o755, guest::REFERENCE_INIT.as_bytes().to_vec()).map_err(|e| e.0)?;
+            a.char_dev("dev/console", 0o600, 5, 1).map_err(|e| e.0)?;
+            write(out, packer::gzip::gzip(&a.write().map_err(|e| e.0)?))
+        })
+    }
+
+    /// The product image that `just build` made (or the reference init with `E2E_REFERENCE_INIT=1`).
     pub fn product(&self, arch: Arch, debug: bool) -> R<PathBuf> {
+        if std::env::var_os("E2E_REFERENCE_INIT").is_some() {
+            return self.reference_init(arch);
+        }
         let p = crate::util::root().join("target").join(packer::image_name(arch, debug));
         if !p.is_file() {
             bail!("{} is missing: run `just build` first", p.display());

@@ -91,41 +91,19 @@ fn trial(name: &'static str, kernel: KernelId, f: Scenario) -> Trial {
 // 0. The harness itself: the same kernels, disks and modules booted by a plain busybox script
 //    (what the original shell init did). When this fails, the environment is broken, not the init.
 
-const REFERENCE_INIT: &str = r#"#!/bin/sh
-export PATH=/bin
-mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
-k=$(uname -r)
-while read -r m; do insmod /lib/modules/$k/$m || echo "reference: insmod $m failed"; done < /lib/modules/$k/load-order
-i=0; while [ ! -b /dev/vdb ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
-mkdir -p /m/img /m/ovl /m/lower /new
-mount -t ext4 -o ro /dev/vda /m/img && mount -t squashfs -o ro,loop /m/img/root-squashfs.img /m/lower \
- && mount -t ext4 /dev/vdb /m/ovl && rm -rf /m/ovl/upper /m/ovl/work && mkdir -p /m/ovl/upper /m/ovl/work \
- && mount -t overlay overlay -o ro,lowerdir=/m/ovl/persistent:/m/lower,upperdir=/m/ovl/upper,workdir=/m/ovl/work /new \
- && mount -t tmpfs run /new/run && mkdir -p /new/run/initramfs-overlay/image /new/run/initramfs-overlay/overlay /new/run/initramfs-overlay/lower \
- && mount --move /m/img /new/run/initramfs-overlay/image && mount --move /m/ovl /new/run/initramfs-overlay/overlay \
- && mount --move /m/lower /new/run/initramfs-overlay/lower && echo "reference" > /new/run/initramfs-overlay/status \
- && mount --move /dev /new/dev && mount --move /proc /new/proc && mount --move /sys /new/sys \
- && exec switch_root /new /sbin/init
-echo "reference: failed"; poweroff -f
-"#;
-
 fn s00_reference(sc: &mut Sc) -> R<()> {
     let k = sc.w.kernel(sc.kernel).clone();
-    let bb = std::fs::read(&sc.w.busybox[&sc.arch()]).map_err(|e| e.to_string())?;
-    let mut a = packer::cpio::Archive::new(0);
-    packer::busybox::add_busybox(&mut a, bb).map_err(|e| e.0)?;
-    a.file("init", 0o755, REFERENCE_INIT.as_bytes().to_vec()).map_err(|e| e.0)?;
-    a.char_dev("dev/console", 0o600, 5, 1).map_err(|e| e.0)?;
-    let names: Vec<String> = sc.kernel.bundle().iter().map(|s| s.to_string()).collect();
-    packer::modules::add_modules(&mut a, &k.modules, &names).map_err(|e| e.0)?;
+    let reference = sc.w.reference_init(sc.arch())?;
+    let m = sc.w.modules_archive(sc.kernel, Mods::All)?.unwrap();
     let initrd = sc.path("reference-initrd.gz");
-    e2e::util::write(&initrd, packer::gzip::gzip(&a.write().map_err(|e| e.0)?))?;
-    let disks = sc.std_disks()?;
+    let mut data = e2e::util::read(&reference)?;
+    data.extend(e2e::util::read(&m)?);
+    e2e::util::write(&initrd, data)?;
     let vm = e2e::qemu::Vm {
         kernel: k.clone(),
         initrd,
         append: String::new(),
-        disks,
+        disks: sc.std_disks()?,
         monitor: None,
         timeout: e2e::qemu::default_timeout(sc.kernel),
         log: e2e::qemu::log_path(&sc.name, 1, "reference"),
