@@ -43,8 +43,8 @@ fuzz-smoke seconds="10":
 fuzz seconds="600":
     cd fuzz && ./run.sh {{seconds}}
 
-# Everything: unit tests, lints, size budgets and the QEMU suite on real Debian kernels.
-test: build unit lint size
+# Everything: unit tests, lints, size budgets, a fuzz smoke run and the QEMU suite on real Debian kernels.
+test: build unit lint size fuzz-smoke
     cargo test --release -p e2e
 
 clean:

@@ -115,39 +115,54 @@ enum Opt {
     NoShell,
 }
 
-const OPTIONS: [(&[u8], Opt); 17] = [
-    (b"init", Opt::Init),
-    (b"ro", Opt::Ro),
-    (b"rw", Opt::Rw),
-    (b"quiet", Opt::Quiet),
-    (b"rootwait", Opt::RootWait),
-    (b"rootdelay", Opt::RootDelay),
-    (b"iovl.img", Opt::Img),
-    (b"iovl.overlay", Opt::Overlay),
-    (b"iovl.boot", Opt::Boot),
-    (b"iovl.newimg", Opt::NewImg),
-    (b"iovl.image", Opt::Image),
-    (b"iovl.wait", Opt::Wait),
-    (b"iovl.onerror", Opt::OnError),
-    (b"iovl.keep-upper", Opt::KeepUpper),
-    (b"iovl.no-persistent", Opt::NoPersistent),
-    (b"iovl.no-overlay", Opt::NoOverlay),
-    (b"iovl.noshell", Opt::NoShell),
+/// The option names, each followed by a space, in the order of `OPT`: one packed string instead of a
+/// table of slices (16 bytes of pointer and length per entry on 64-bit).
+const OPTION_NAMES: &[u8] = b"init ro rw quiet rootwait rootdelay iovl.img iovl.overlay iovl.boot iovl.newimg \
+    iovl.image iovl.wait iovl.onerror iovl.keep-upper iovl.no-persistent iovl.no-overlay iovl.noshell ";
+const OPT: [Opt; 17] = [
+    Opt::Init,
+    Opt::Ro,
+    Opt::Rw,
+    Opt::Quiet,
+    Opt::RootWait,
+    Opt::RootDelay,
+    Opt::Img,
+    Opt::Overlay,
+    Opt::Boot,
+    Opt::NewImg,
+    Opt::Image,
+    Opt::Wait,
+    Opt::OnError,
+    Opt::KeepUpper,
+    Opt::NoPersistent,
+    Opt::NoOverlay,
+    Opt::NoShell,
 ];
 
-const FAIL_ACTIONS: [(&[u8], FailAction); 4] = [
-    (b"panic", FailAction::Panic),
-    (b"reboot", FailAction::Reboot),
-    (b"poweroff", FailAction::Poweroff),
-    (b"halt", FailAction::Halt),
+const FAIL_ACTION_NAMES: &[u8] = b"panic reboot poweroff halt ";
+const FAIL_ACTIONS: [FailAction; 4] = [
+    FailAction::Panic,
+    FailAction::Reboot,
+    FailAction::Poweroff,
+    FailAction::Halt,
 ];
 
-/// The entry of `table` named `key`.
-fn lookup<T: Copy>(table: &[(&[u8], T)], key: &[u8]) -> Option<T> {
-    table
-        .iter()
-        .find(|(name, _)| *name == key)
-        .map(|&(_, value)| value)
+/// The position of `key` among the space-terminated words of `words`.
+#[inline(never)]
+fn lookup(words: &[u8], key: &[u8]) -> Option<usize> {
+    let (mut index, mut at, mut same) = (0, 0, true);
+    for &b in words {
+        if b == b' ' {
+            if same && at == key.len() {
+                return Some(index);
+            }
+            (index, at, same) = (index + 1, 0, true);
+        } else {
+            same &= key.get(at) == Some(&b);
+            at += 1;
+        }
+    }
+    None
 }
 
 fn apply<'a>(
@@ -156,7 +171,7 @@ fn apply<'a>(
     value: Option<&'a [u8]>,
     log: &mut dyn Log,
 ) -> Result<(), &'static str> {
-    let Some(opt) = lookup(&OPTIONS, name) else {
+    let Some(&opt) = lookup(OPTION_NAMES, name).and_then(|i| OPT.get(i)) else {
         if name.starts_with(b"iovl.") {
             log.line(
                 Level::Warning,
@@ -196,7 +211,7 @@ fn apply<'a>(
         Opt::Image => config.image = file_name(needed?)?,
         Opt::OnError => {
             config.onerror =
-                lookup(&FAIL_ACTIONS, needed?).ok_or("must be panic, reboot, poweroff or halt")?
+                lookup(FAIL_ACTION_NAMES, needed?).and_then(|i| FAIL_ACTIONS.get(i).copied()).ok_or("must be panic, reboot, poweroff or halt")?
         }
         Opt::KeepUpper | Opt::NoPersistent | Opt::NoOverlay | Opt::NoShell => {
             if value.is_some() {

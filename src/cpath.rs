@@ -14,6 +14,7 @@ pub struct CPath {
 impl CPath {
     /// Joins `parts` as they are (no separators added). `None` when it does not fit or a part holds
     /// a NUL, which a C string cannot carry.
+    #[inline(never)]
     pub fn new(parts: &[&[u8]]) -> Option<CPath> {
         let mut path = CPath { buf: [0; CAP], len: 0 };
         for part in parts {
@@ -23,15 +24,22 @@ impl CPath {
     }
 
     /// Joins as much of `parts` as fits, for messages: never fails, cuts a long text.
+    #[inline(never)]
     pub fn lossy(parts: &[&[u8]]) -> CPath {
         let mut path = CPath { buf: [0; CAP], len: 0 };
-        for byte in parts.iter().flat_map(|p| p.iter()).filter(|b| **b != 0).take(CAP - 1) {
-            let _ = path.push(core::slice::from_ref(byte));
+        for part in parts {
+            for &byte in *part {
+                if let Some(slot) = path.buf.get_mut(path.len).filter(|_| byte != 0 && path.len < CAP - 1) {
+                    *slot = byte;
+                    path.len += 1;
+                }
+            }
         }
         path
     }
 
     /// Appends `part`; `None` when it does not fit or holds a NUL.
+    #[inline(never)]
     pub fn push(&mut self, part: &[u8]) -> Option<()> {
         let end = self.len.checked_add(part.len()).filter(|end| *end < CAP)?;
         if part.contains(&0) {
@@ -42,10 +50,12 @@ impl CPath {
         Some(())
     }
 
+    #[inline(never)]
     pub fn as_bytes(&self) -> &[u8] {
         self.buf.get(..self.len).unwrap_or(&[])
     }
 
+    #[inline(never)]
     pub fn as_cstr(&self) -> &CStr {
         // The byte after `len` is always 0 (`push` keeps `len < CAP` and never writes NUL inside).
         CStr::from_bytes_until_nul(self.buf.get(..=self.len).unwrap_or(&[0])).unwrap_or(c"")

@@ -60,14 +60,14 @@ pub fn find(log: &mut Logger, config: &Config) -> Result<Found, Failed> {
                 }
             }
             Some(role) => {
-                if let Wait::Bounded { ms } = config.wait {
-                    if now - start >= ms {
-                        let (tag, value) = specs[role].describe();
-                        let mut digits = [0; numfmt::DEC_LEN];
-                        let waited = numfmt::dec(now - start, &mut digits);
-                        let what = CPath::lossy(&[ROLES[role].as_bytes(), b" partition ", tag.as_bytes(), value, b" not found after ", waited.as_bytes(), b" ms"]);
-                        return Err(log.fail("", what.as_bytes(), None));
-                    }
+                if let Wait::Bounded { ms } = config.wait
+                    && now - start >= ms
+                {
+                    let (tag, value) = specs[role].describe();
+                    let mut digits = [0; numfmt::DEC_LEN];
+                    let waited = numfmt::dec(now - start, &mut digits);
+                    let what = CPath::lossy(&[ROLES[role].as_bytes(), b" partition ", tag.as_bytes(), value, b" not found after ", waited.as_bytes(), b" ms"]);
+                    return Err(log.fail("", what.as_bytes(), None));
                 }
             }
         }
@@ -101,11 +101,9 @@ impl Probed {
     }
 
     fn insert(&mut self, name: &[u8]) {
-        if let Some(slot) = self.names.get_mut(self.count) {
-            if let Some(dst) = slot.get_mut(..name.len()) {
-                dst.copy_from_slice(name);
-                self.count += 1;
-            }
+        if let Some(dst) = self.names.get_mut(self.count).and_then(|slot| slot.get_mut(..name.len())) {
+            dst.copy_from_slice(name);
+            self.count += 1;
         }
     }
 }

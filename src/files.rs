@@ -50,7 +50,7 @@ pub fn empty_dir(dir: BorrowedFd<'_>, device: u64) -> Result<(), Errno> {
             continue;
         }
         let st = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)?;
-        if st.st_dev as u64 != device {
+        if st.st_dev != device {
             continue;
         }
         if FileType::from_raw_mode(st.st_mode) == FileType::Directory {

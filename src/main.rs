@@ -89,6 +89,8 @@ fn read_cmdline<'b>(log: &mut Logger, buf: &'b mut [u8]) -> Config<'b> {
 
 /// Runs one step, timing it. On failure: the standard build runs the failure action; the debug build
 /// opens a shell and retries the step when the shell exits.
+// In the standard build a failure never returns, so clippy sees a loop that cannot loop.
+#[cfg_attr(not(feature = "debug-shell"), allow(clippy::never_loop))]
 fn attempt<T>(
     log: &mut Logger,
     config: &Config,

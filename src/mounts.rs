@@ -38,12 +38,12 @@ pub fn kernel_filesystems(log: &mut Logger) {
     }
     let _ = mount(log, c"devtmpfs", c"/dev", c"devtmpfs", MountFlags::NOSUID, None);
     // The kernel gives init /dev/console as fds 0-2 only when the archive has that node.
-    if !sys::has_stdin() {
-        if let Ok(console) = rustix::fs::open(c"/dev/console", OFlags::RDWR, Mode::empty()) {
-            let _ = rustix::stdio::dup2_stdin(&console);
-            let _ = rustix::stdio::dup2_stdout(&console);
-            let _ = rustix::stdio::dup2_stderr(&console);
-        }
+    if !sys::has_stdin()
+        && let Ok(console) = rustix::fs::open(c"/dev/console", OFlags::RDWR, Mode::empty())
+    {
+        let _ = rustix::stdio::dup2_stdin(&console);
+        let _ = rustix::stdio::dup2_stdout(&console);
+        let _ = rustix::stdio::dup2_stderr(&console);
     }
     let quiet_flags = MountFlags::NOSUID | MountFlags::NOEXEC | MountFlags::NODEV;
     let _ = mount(log, c"proc", c"/proc", c"proc", quiet_flags, None);
@@ -182,7 +182,7 @@ fn clear_upper_and_work(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<(),
 /// the real init reaps it. A failed fork only means the trash waits for the next boot.
 fn empty_trash_in_background(log: &mut Logger, trash: BorrowedFd<'_>) {
     let device = match rustix::fs::fstat(trash) {
-        Ok(st) => st.st_dev as u64,
+        Ok(st) => st.st_dev,
         Err(_) => return,
     };
     match sys::fork() {
@@ -283,7 +283,7 @@ fn free_initramfs(log: &mut Logger) -> Result<(), Failed> {
     if magic != linux_raw_sys::general::RAMFS_MAGIC && magic != linux_raw_sys::general::TMPFS_MAGIC {
         return Err(log.fail("/ is not the initramfs (not ramfs or tmpfs)", b"", None));
     }
-    let device = rustix::fs::fstat(&root).map_err(|e| log.fail("cannot stat /", b"", Some(e)))?.st_dev as u64;
+    let device = rustix::fs::fstat(&root).map_err(|e| log.fail("cannot stat /", b"", Some(e)))?.st_dev;
     // Mount points (such as /mnt/root) stay behind and keep their folders: that is expected.
     let _ = files::empty_dir(root.as_fd(), device);
     Ok(())

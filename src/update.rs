@@ -173,6 +173,7 @@ macro_rules! step {
 
 /// Promotes `new_dir/<image>` to `img_dir/<image>` (both mounted read-write), keeping the previous
 /// image as `-old`, or finishes an interrupted promotion. Never leaves `img_dir` without a complete image.
+#[inline(never)]
 pub fn promote(
     img_dir: BorrowedFd,
     new_dir: BorrowedFd,

@@ -232,7 +232,7 @@ impl Ext4View {
         for line in out.lines() {
             // /inode/mode/uid/gid/name/size/
             let f: Vec<&str> = line.split('/').collect();
-            if f.len() >= 7 && f[5] != "" {
+            if f.len() >= 7 && !f[5].is_empty() {
                 let name = f[5].to_string();
                 if name != "." && name != ".." {
                     v.push((name, f[6].parse().unwrap_or(0)));

@@ -134,7 +134,7 @@ pub fn copy_sparse(from: &Path, to: &Path) -> R<()> {
 /// Writes a file's bytes into `disk` at `offset` bytes, keeping holes (`dd conv=notrunc,sparse`).
 pub fn dd_into(file: &Path, disk: &Path, offset: u64) -> R<()> {
     const MIB: u64 = 1 << 20;
-    if offset % MIB != 0 {
+    if !offset.is_multiple_of(MIB) {
         bail!("dd_into: offset {offset} is not MiB-aligned");
     }
     run(Command::new("dd")

@@ -360,6 +360,9 @@ fn s09_missing_overlay(sc: &mut Sc) -> R<()> {
     Ok(())
 }
 
+/// Files to put on a partition: (name, content).
+type Files<'a> = Vec<(&'a str, Vec<u8>)>;
+
 fn img_with(sc: &Sc, name: &str, files: &[(&str, Vec<u8>)], size_mib: u64, label: &str, uuid: &str) -> R<PathBuf> {
     let dir = sc.path(&format!("{name}.d"));
     e2e::util::fresh_dir(&dir)?;
@@ -372,7 +375,7 @@ fn img_with(sc: &Sc, name: &str, files: &[(&str, Vec<u8>)], size_mib: u64, label
 }
 
 fn no_mount_attempt(b: &Booted) -> R<()> {
-    for bad in ["SQUASHFS error", "squashfs: ", "loop0: detected capacity"] {
+    for bad in ["SQUASHFS error", "unable to read squashfs", "loop0: detected capacity"] {
         b.check(!b.out.log.contains(bad), format!("a bad image must not be mounted, but the log has {bad:?}"))?;
     }
     Ok(())
@@ -384,7 +387,7 @@ fn s10_bad_image(sc: &mut Sc) -> R<()> {
     let mut junk = vec![0u8; 1 << 20];
     fastrand::Rng::with_seed(10).fill(&mut junk);
     let truncated = good[..good.len() / 2].to_vec();
-    let cases: [(&str, Vec<(&str, Vec<u8>)>); 3] = [
+    let cases: [(&str, Files); 3] = [
         ("bad-magic", vec![("root-squashfs.img", junk)]),
         ("truncated", vec![("root-squashfs.img", truncated)]),
         ("missing", vec![("other-file", b"x".to_vec())]),
@@ -552,7 +555,7 @@ struct Update {
 }
 
 /// img holds image A (optionally as `-old` with `current` as the current file), newimg holds B.
-fn update_disks(sc: &Sc, b_payload: u64, newimg_files: Option<Vec<(&str, Vec<u8>)>>, img_mib: u64) -> R<Update> {
+fn update_disks(sc: &Sc, b_payload: u64, newimg_files: Option<Files>, img_mib: u64) -> R<Update> {
     let (pa, pb) = (sc.w.os_image(sc.arch(), "A", 0)?, sc.w.os_image(sc.arch(), "B", b_payload)?);
     let (hash_a, hash_b) = (e2e::util::sha256_file(&pa)?, e2e::util::sha256_file(&pb)?);
     let (a, b) = (e2e::util::read(&pa)?, e2e::util::read(&pb)?);
@@ -580,6 +583,8 @@ fn s15_update_promoted(sc: &mut Sc) -> R<()> {
     let u = update_disks(sc, 0, None, 64)?;
     let b = sc.boot("promote", &sc.boot_opts(u.disks(), "e2e.hash"))?;
     expect_booted_image(&b, "B")?;
+    let status = b.r.all("status").join(" | ");
+    b.check(status.contains("promoted"), format!("the status file should report the promotion: {status:?}"))?;
     let h = b.r.hashes();
     let get = |n: &str| h.iter().find(|(f, _)| f == n).map(|(_, x)| x.clone());
     b.check(get("root-squashfs.img") == Some(u.hash_b.clone()), format!("root-squashfs.img is not the update: {h:?}"))?;
@@ -620,6 +625,8 @@ fn s15_update_rejected(sc: &mut Sc) -> R<()> {
 }
 
 fn check_rejected(sc: &Sc, b: &Booted, u: &Update) -> R<()> {
+    let status = b.r.all("status").join(" | ");
+    b.check(status.contains("rejected"), format!("the status file should report the rejection: {status:?}"))?;
     let nv = Ext4View::open(&u.newimg, &sc.path("check.ext4"))?;
     let names = nv.names("/")?;
     drop(nv);
@@ -648,8 +655,9 @@ fn s15_update_short_space(sc: &mut Sc) -> R<()> {
         names.iter().all(|n| ["root-squashfs.img", "lost+found"].contains(&n.as_str())),
         format!("a refused update must leave no partial file on img: {names:?}"),
     )?;
-    let space: Vec<String> = guest::init_lines(&b.out.log).into_iter().filter(|l| l.to_lowercase().contains("space")).collect();
-    b.check(!space.is_empty(), "the init should log that space is short")?;
+    let status = b.r.all("status").join(" | ");
+    b.check(status.contains("space"), format!("the status file should report the short space: {status:?}"))?;
+    sc.note(format!("status: {status}"));
     Ok(())
 }
 
@@ -667,12 +675,14 @@ fn s15_fallback_to_old(sc: &mut Sc) -> R<()> {
     Ok(())
 }
 
-/// Power cuts during the promotion of a ≥ 64 MiB image: QEMU is SIGKILLed at stratified random
-/// moments between "Run /init" and the real init (measured on an uncut run first); the next boot
-/// must come up on a complete image (verified by hash on the host) and finish the update.
+/// Power cuts during the promotion of a ≥ 64 MiB image. An uncut run first measures, from the
+/// printk timestamps, when the update step verifies, copies and publishes; then QEMU is SIGKILLed
+/// at stratified random moments across that window (measured from "Run /init"). The next boot must
+/// come up on a complete image, verified by hash on the host, and finish the update.
 fn s15_power_cut(sc: &mut Sc) -> R<()> {
     let cuts: usize = std::env::var("E2E_POWER_CUTS").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
     let u = update_disks(sc, 64 << 20, None, 256)?;
+    let size_mib = std::fs::metadata(sc.w.os_image(sc.arch(), "B", 64 << 20)?).map(|m| m.len() >> 20).unwrap_or(0);
     let fresh = |sc: &Sc, tag: &str| -> R<Vec<PathBuf>> {
         Ok(vec![
             sc.copy(&u.img, &format!("img-{tag}.ext4"))?,
@@ -682,31 +692,38 @@ fn s15_power_cut(sc: &mut Sc) -> R<()> {
     };
     // Calibration: an uncut promotion.
     let d = fresh(sc, "cal")?;
-    let mut run = sc.start("calibrate", &sc.boot_opts(d.clone(), ""))?;
-    let t_init = run.wait_for("Run /init", Duration::from_secs(60)).map(|_| run.elapsed());
-    let t_real = run.wait_for("E2E started=", Duration::from_secs(120)).map(|_| run.elapsed());
-    let out = run.wait();
-    let b = sc.finish("calibrate", out);
+    let b = sc.boot("calibrate", &sc.boot_opts(d.clone(), ""))?;
     expect_booted_image(&b, "B")?;
-    let (Some(t0), Some(t1)) = (t_init, t_real) else { return b.check(false, "calibration: no timings") };
-    let window = t1.saturating_sub(t0);
-    sc.note(format!("uncut promotion of {} MiB: Run /init → real init {:.2} s", std::fs::metadata(&u.newimg).map(|m| m.len() >> 20).unwrap_or(0), window.as_secs_f64()));
-    let mut states: std::collections::BTreeMap<String, usize> = Default::default();
+    let (from, to) = update_window(&b.out.log).ok_or_else(|| format!("calibration: no update lines with timestamps{}", b.ctx()))?;
+    sc.note(format!(
+        "uncut promotion of a {size_mib} MiB image: update lines from +{from:.2} s to +{to:.2} s after Run /init ({:?})",
+        guest::init_lines(&b.out.log).into_iter().filter(|l| l.starts_with("update:")).collect::<Vec<_>>()
+    ));
+    for p in &d {
+        let _ = std::fs::remove_file(p);
+    }
+    let mut stages: std::collections::BTreeMap<String, usize> = Default::default();
+    let mut disk: std::collections::BTreeMap<&str, usize> = Default::default();
     let mut rng = fastrand::Rng::new();
     for i in 0..cuts {
         let d = fresh(sc, &format!("{i}"))?;
-        let frac = (i as f64 + rng.f64()) / cuts as f64;
-        let delay = window.mul_f64(frac);
-        let mut run = sc.start(&format!("cut{i:02}"), &sc.boot_opts(d.clone(), ""))?;
+        let at = from + (to - from) * (i as f64 + rng.f64()) / cuts as f64;
+        let label = format!("cut{i:02}");
+        let mut run = sc.start(&label, &sc.boot_opts(d.clone(), ""))?;
         if run.wait_for("Run /init", Duration::from_secs(60)).is_none() {
             let out = run.wait();
-            let b = sc.finish("cut", out);
+            let b = sc.finish(&label, out);
             return b.check(false, "cut: the kernel never ran /init");
         }
-        std::thread::sleep(delay);
+        std::thread::sleep(Duration::from_secs_f64(at.max(0.0)));
         let out = run.kill();
-        let cut = sc.finish(&format!("cut{i:02}"), out);
-        // Where did the cut land? Read the disks as the next boot will find them.
+        let cut = sc.finish(&label, out);
+        let stage = guest::init_lines(&cut.out.log)
+            .last()
+            .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" ").replace(|c: char| c.is_ascii_digit() || c == ',', ""))
+            .unwrap_or_else(|| "before the init".into());
+        *stages.entry(stage.clone()).or_default() += 1;
+        // What the next boot will find on the disks (journal replayed on a copy).
         let iv = Ext4View::open(&d[0], &sc.path("check.ext4"))?;
         let inames = iv.names("/")?;
         let cur = iv.sha256("/root-squashfs.img")?;
@@ -714,44 +731,73 @@ fn s15_power_cut(sc: &mut Sc) -> R<()> {
         let nv = Ext4View::open(&d[2], &sc.path("check.ext4"))?;
         let src_left = nv.names("/")?.iter().any(|n| n == "root-squashfs.img");
         drop(nv);
-        let state = if cut.r.get("started").is_some() {
-            "after the switch"
-        } else if cur.as_deref() == Some(u.hash_b.as_str()) {
-            if src_left { "published, source not yet removed" } else { "promotion finished" }
-        } else if inames.iter().any(|n| !["root-squashfs.img", "lost+found", "root-squashfs-old.img"].contains(&n.as_str())) {
-            "during the copy (temporary file present)"
+        let state = if cur.as_deref() == Some(u.hash_b.as_str()) {
+            if src_left { "new image published, source still on newimg" } else { "promotion complete" }
         } else if cur.as_deref() == Some(u.hash_a.as_str()) {
-            "before the copy"
+            if inames.iter().any(|n| !["root-squashfs.img", "lost+found", "root-squashfs-old.img"].contains(&n.as_str())) {
+                "old image, a temporary file on img"
+            } else {
+                "old image"
+            }
         } else {
             "NO VALID CURRENT IMAGE"
         };
-        *states.entry(state.to_string()).or_default() += 1;
+        *disk.entry(state).or_default() += 1;
         ensure!(
-            cur.as_deref() == Some(u.hash_a.as_str()) || cur.as_deref() == Some(u.hash_b.as_str()),
-            "cut {i} at +{:.2} s: root-squashfs.img on disk is neither the old nor the new image (files {inames:?}); log {}",
-            delay.as_secs_f64(),
+            state != "NO VALID CURRENT IMAGE",
+            "cut {i} at +{at:.2} s ({stage}): root-squashfs.img on disk is neither the old nor the new image (files {inames:?}); log {}",
             cut.out.log_path.display()
         );
         // The next boot: a complete image, and the update finished.
         let b = sc.boot(&format!("recover{i:02}"), &sc.boot_opts(d.clone(), ""))?;
-        expect_booted_image(&b, "B").map_err(|e| format!("after cut {i} at +{:.2} s ({state}): {e}", delay.as_secs_f64()))?;
+        expect_booted_image(&b, "B").map_err(|e| format!("after cut {i} at +{at:.2} s ({stage}; disk: {state}): {e}"))?;
         let iv = Ext4View::open(&d[0], &sc.path("check.ext4"))?;
         let cur = iv.sha256("/root-squashfs.img")?;
         let old = iv.sha256("/root-squashfs-old.img")?;
+        let names = iv.names("/")?;
         drop(iv);
         b.check(cur.as_deref() == Some(u.hash_b.as_str()), format!("after cut {i}: root-squashfs.img is not the new image"))?;
         b.check(old.as_deref() == Some(u.hash_a.as_str()), format!("after cut {i}: root-squashfs-old.img is not the previous image ({old:?})"))?;
+        b.check(
+            names.iter().all(|n| ["lost+found", "root-squashfs.img", "root-squashfs-old.img"].contains(&n.as_str())),
+            format!("after cut {i}: leftover files on img: {names:?}"),
+        )?;
         let nv = Ext4View::open(&d[2], &sc.path("check.ext4"))?;
         let left = nv.names("/")?;
+        drop(nv);
         b.check(!left.iter().any(|n| n == "root-squashfs.img"), format!("after cut {i}: the source is still on newimg: {left:?}"))?;
         for p in &d {
             let _ = std::fs::remove_file(p);
         }
     }
-    let counts = states.iter().map(|(s, n)| format!("{n}× {s}")).collect::<Vec<_>>().join(", ");
-    sc.note(format!("{cuts} power cuts, all recovered: {counts}"));
-    if states.contains_key("NO VALID CURRENT IMAGE") {
-        bail!("a cut left no valid current image: {counts}");
+    let show = |m: &dyn Fn() -> Vec<String>| m().join(", ");
+    sc.note(format!(
+        "{cuts} power cuts, every next boot on the new image with -old kept; killed after: {}; disk after the cut: {}",
+        show(&|| stages.iter().map(|(s, n)| format!("{n}× \"{s}\"")).collect()),
+        show(&|| disk.iter().map(|(s, n)| format!("{n}× {s}")).collect())
+    ));
+    if disk.contains_key("NO VALID CURRENT IMAGE") {
+        bail!("a cut left no valid current image");
     }
     Ok(())
+}
+
+/// The window worth cutting, in seconds after "Run /init" (printk time): from just before the
+/// update's first line after "newimg holds" (the verification is read-only) to its "done" line.
+fn update_window(log: &str) -> Option<(f64, f64)> {
+    let mut t0 = None;
+    let mut lines: Vec<(f64, String)> = Vec::new();
+    for l in log.lines() {
+        let Some((t, text)) = guest::printk(l) else { continue };
+        if text.starts_with("Run /init") {
+            t0 = Some(t);
+        } else if let Some(rest) = text.strip_prefix("initramfs-overlay: update: ") {
+            lines.push((t, rest.to_string()));
+        }
+    }
+    let t0 = t0?;
+    let end = lines.iter().find(|(_, l)| l.starts_with("done in")).or(lines.last())?.0;
+    // The copy starts when the verification line is printed.
+    let start = lines.get(1).or(lines.first())?.0;
+    Some(((start - t0 - 0.3).max(0.0), end - t0 + 0.1))
 }

@@ -1,0 +1,15 @@
+//! Any bytes as a `<image>.sha256` sidecar file, and as sysfs uevent text.
+#![no_main]
+use initramfs_overlay::{sha256, uevent};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|text: &[u8]| {
+    if let Ok(digest) = sha256::parse_sidecar(text) {
+        // A digest can only come from 64 hex digits at the start of the file.
+        assert!(text.len() >= 64);
+        let _ = digest;
+    }
+    if let Some(value) = uevent::value(text, b"PARTN") {
+        assert!(!value.contains(&b'\n'));
+    }
+});
