@@ -86,7 +86,7 @@ pub fn parse<'a>(cmdline: &'a [u8], log: &mut dyn Log) -> Result<Config<'a>, Err
         }
         apply(&mut config, name, value, log).map_err(|problem| Error {
             option: name,
-            problem,
+            problem: crate::nth(PROBLEMS, problem as usize),
         })?;
     }
     Ok(config)
@@ -147,31 +147,35 @@ const FAIL_ACTIONS: [FailAction; 4] = [
     FailAction::Halt,
 ];
 
-/// The position of `key` among the space-terminated words of `words`.
-#[inline(never)]
-fn lookup(words: &[u8], key: &[u8]) -> Option<usize> {
-    let (mut index, mut at, mut same) = (0, 0, true);
-    for &b in words {
-        if b == b' ' {
-            if same && at == key.len() {
-                return Some(index);
-            }
-            (index, at, same) = (index + 1, 0, true);
-        } else {
-            same &= key.get(at) == Some(&b);
-            at += 1;
-        }
-    }
-    None
+
+/// What is wrong with an option's value; `PROBLEMS` has the words, in this order.
+#[derive(Clone, Copy)]
+enum Problem {
+    NeedsValue,
+    NotAbsolute,
+    NotSeconds,
+    NotSpec,
+    NotFileName,
+    NotAction,
+    TakesNoValue,
 }
+
+const PROBLEMS: &str = "needs a value
+must be an absolute path
+is not a number of seconds
+is not a device spec (LABEL=, UUID=, PARTUUID=, PARTLABEL=, /dev/NAME)
+must be a file name, not a path
+must be panic, reboot, poweroff or halt
+takes no value
+";
 
 fn apply<'a>(
     config: &mut Config<'a>,
     name: &'a [u8],
     value: Option<&'a [u8]>,
     log: &mut dyn Log,
-) -> Result<(), &'static str> {
-    let Some(&opt) = lookup(OPTION_NAMES, name).and_then(|i| OPT.get(i)) else {
+) -> Result<(), Problem> {
+    let Some(&opt) = crate::lookup(OPTION_NAMES, name).and_then(|i| OPT.get(i)) else {
         if name.starts_with(b"iovl.") {
             log.line(
                 Level::Warning,
@@ -180,12 +184,12 @@ fn apply<'a>(
         }
         return Ok(());
     };
-    let needed = value.ok_or("needs a value");
+    let needed = value.ok_or(Problem::NeedsValue);
     match opt {
         Opt::Init => {
             config.init = Some(needed?)
                 .filter(|path| path.starts_with(b"/"))
-                .ok_or("must be an absolute path")?
+                .ok_or(Problem::NotAbsolute)?
         }
         // As the kernel: it ignores `ro=x` and `rw=x`.
         Opt::Ro | Opt::Rw if value.is_none() => config.rw = matches!(opt, Opt::Rw),
@@ -206,16 +210,16 @@ fn apply<'a>(
                 _ => &mut config.newimg,
             };
             *slot = devspec::parse(needed?)
-                .ok_or("is not a device spec (LABEL=, UUID=, PARTUUID=, PARTLABEL=, /dev/NAME)")?;
+                .ok_or(Problem::NotSpec)?;
         }
         Opt::Image => config.image = file_name(needed?)?,
         Opt::OnError => {
             config.onerror =
-                lookup(FAIL_ACTION_NAMES, needed?).and_then(|i| FAIL_ACTIONS.get(i).copied()).ok_or("must be panic, reboot, poweroff or halt")?
+                crate::lookup(FAIL_ACTION_NAMES, needed?).and_then(|i| FAIL_ACTIONS.get(i).copied()).ok_or(Problem::NotAction)?
         }
         Opt::KeepUpper | Opt::NoPersistent | Opt::NoOverlay | Opt::NoShell => {
             if value.is_some() {
-                return Err("takes no value");
+                return Err(Problem::TakesNoValue);
             }
             *match opt {
                 Opt::KeepUpper => &mut config.keep_upper,
@@ -228,15 +232,15 @@ fn apply<'a>(
     Ok(())
 }
 
-fn seconds_ms(value: &[u8]) -> Result<u64, &'static str> {
+fn seconds_ms(value: &[u8]) -> Result<u64, Problem> {
     parse_dec(value)
         .and_then(|s| s.checked_mul(1000))
-        .ok_or("is not a number of seconds")
+        .ok_or(Problem::NotSeconds)
 }
 
-fn file_name(value: &[u8]) -> Result<&[u8], &'static str> {
-    if value.is_empty() || value.contains(&b'/') || value == b"." || value == b".." {
-        Err("must be a file name, not a path")
+fn file_name(value: &[u8]) -> Result<&[u8], Problem> {
+    if value.is_empty() || crate::has(value, b'/') || value == b"." || value == b".." {
+        Err(Problem::NotFileName)
     } else {
         Ok(value)
     }
@@ -321,6 +325,12 @@ mod tests {
         params(cmdline.as_bytes())
             .map(|(n, v)| (text(n), v.map(text)))
             .collect()
+    }
+
+    #[test]
+    fn every_problem_has_its_text() {
+        assert_eq!(PROBLEMS.lines().count(), Problem::TakesNoValue as usize + 1);
+        assert_eq!(crate::nth(PROBLEMS, Problem::NotSeconds as usize), "is not a number of seconds");
     }
 
     #[test]

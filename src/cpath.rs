@@ -42,7 +42,7 @@ impl CPath {
     #[inline(never)]
     pub fn push(&mut self, part: &[u8]) -> Option<()> {
         let end = self.len.checked_add(part.len()).filter(|end| *end < CAP)?;
-        if part.contains(&0) {
+        if crate::has(part, 0) {
             return None;
         }
         self.buf.get_mut(self.len..end)?.copy_from_slice(part);

@@ -16,29 +16,29 @@ pub enum Spec<'a> {
 
 const DEV: &[u8] = b"/dev/";
 
-/// Makes the spec of one tag from the value after `TAG=`.
-type MakeSpec = for<'a> fn(&'a [u8]) -> Spec<'a>;
-
-/// The `TAG=` prefixes; a table keeps the comparisons in one loop.
-const TAGS: [(&[u8], MakeSpec); 4] = [
-    (b"LABEL=", |v| Spec::Label(v)),
-    (b"UUID=", |v| Spec::Uuid(v)),
-    (b"PARTUUID=", |v| Spec::PartUuid(v)),
-    (b"PARTLABEL=", |v| Spec::PartLabel(v)),
-];
+/// The `TAG=` prefixes, in the order of `Spec`'s variants.
+const TAGS: [&str; 4] = ["LABEL=", "UUID=", "PARTUUID=", "PARTLABEL="];
 
 /// Parses a spec. `None` for an empty value, an unknown `TAG=` (a typo would otherwise wait for a label
 /// that never appears), or a path that is not a plain `/dev/NAME` (there is no udev, so no
 /// `/dev/disk/by-*` links).
 pub fn parse(value: &[u8]) -> Option<Spec<'_>> {
     let spec = if let Some(name) = value.strip_prefix(DEV) {
-        if name.contains(&b'/') {
+        if crate::has(name, b'/') {
             return None;
         }
         Spec::Path(value)
-    } else if let Some((tag, make)) = TAGS.iter().find(|(tag, _)| value.starts_with(tag)) {
-        make(unquote(value.get(tag.len()..)?))
-    } else if value.contains(&b'=') || value.starts_with(b"/") {
+    } else if let Some((i, v)) =
+        (0..TAGS.len()).find_map(|i| Some((i, value.strip_prefix(TAGS.get(i)?.as_bytes())?)))
+    {
+        let v = unquote(v);
+        match i {
+            0 => Spec::Label(v),
+            1 => Spec::Uuid(v),
+            2 => Spec::PartUuid(v),
+            _ => Spec::PartLabel(v),
+        }
+    } else if crate::has(value, b'=') || value.starts_with(b"/") {
         return None;
     } else {
         Spec::Label(value)
@@ -83,22 +83,32 @@ impl<'a> Spec<'a> {
         match *self {
             Spec::Label(_) => id.label == Some(want),
             Spec::PartLabel(_) => id.partlabel == Some(want),
-            Spec::Uuid(_) => id.uuid.is_some_and(|u| u.eq_ignore_ascii_case(want)),
-            Spec::PartUuid(_) => id.partuuid.is_some_and(|u| u.eq_ignore_ascii_case(want)),
+            Spec::Uuid(_) => id.uuid.is_some_and(|u| same_hex(u, want)),
+            Spec::PartUuid(_) => id.partuuid.is_some_and(|u| same_hex(u, want)),
             Spec::Path(_) => id.dev_name == want,
         }
     }
 
     /// The spec as the user wrote it, in two parts for a log line: `("LABEL=", b"img")`.
     pub fn describe(&self) -> (&'static str, &'a [u8]) {
+        let tag = |i: usize| TAGS.get(i).copied().unwrap_or_default();
         match *self {
-            Spec::Label(v) => ("LABEL=", v),
-            Spec::Uuid(v) => ("UUID=", v),
-            Spec::PartUuid(v) => ("PARTUUID=", v),
-            Spec::PartLabel(v) => ("PARTLABEL=", v),
+            Spec::Label(v) => (tag(0), v),
+            Spec::Uuid(v) => (tag(1), v),
+            Spec::PartUuid(v) => (tag(2), v),
+            Spec::PartLabel(v) => (tag(3), v),
             Spec::Path(p) => ("", p),
         }
     }
+}
+
+/// ASCII case-insensitive equality, as a plain loop (`eq_ignore_ascii_case` in core is larger).
+#[allow(clippy::manual_ignore_case_cmp)]
+fn same_hex(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(x, y)| x.to_ascii_lowercase() == y.to_ascii_lowercase())
 }
 
 /// A short text built without allocation, e.g. a UUID in the form blkid prints it.
@@ -112,6 +122,7 @@ pub struct Text<const N: usize> {
 pub type IdText = Text<36>;
 
 impl<const N: usize> Text<N> {
+    #[inline(never)]
     pub const fn new() -> Self {
         Text {
             bytes: [0; N],
@@ -119,6 +130,7 @@ impl<const N: usize> Text<N> {
         }
     }
 
+    #[inline(never)]
     pub fn as_bytes(&self) -> &[u8] {
         self.bytes.get(..self.len).unwrap_or(&[])
     }
@@ -126,10 +138,14 @@ impl<const N: usize> Text<N> {
     /// Appends what fits; callers size `N` for the longest possible text, so nothing is ever cut.
     pub fn push(&mut self, bytes: &[u8]) {
         for &b in bytes {
-            if let Some(slot) = self.bytes.get_mut(self.len) {
-                *slot = b;
-                self.len += 1;
-            }
+            self.push_byte(b);
+        }
+    }
+
+    fn push_byte(&mut self, b: u8) {
+        if let Some(slot) = self.bytes.get_mut(self.len) {
+            *slot = b;
+            self.len += 1;
         }
     }
 }
@@ -144,18 +160,20 @@ impl<const N: usize> Default for Text<N> {
 /// UUID kind (ext4, GPT, MBR `SSSSSSSS-PP`, vfat `ABCD-EF01`).
 pub fn hex_text(bytes: &[u8], group_lens: &[usize], upper: bool) -> IdText {
     let letters = if upper { b'A' } else { b'a' } - 10;
-    let hex = |nibble: u8| nibble + if nibble < 10 { b'0' } else { letters };
     let mut text = IdText::new();
-    let mut rest = bytes;
+    let mut at: usize = 0;
     for (i, &len) in group_lens.iter().enumerate() {
         if i > 0 {
-            text.push(b"-");
+            text.push_byte(b'-');
         }
-        let (group, tail) = rest.split_at_checked(len).unwrap_or((rest, &[]));
-        for &b in group {
-            text.push(&[hex(b >> 4), hex(b & 15)]);
+        let end = at.saturating_add(len);
+        while let Some(&b) = bytes.get(at).filter(|_| at < end) {
+            for nibble in [b >> 4, b & 15] {
+                text.push_byte(nibble + if nibble < 10 { b'0' } else { letters });
+            }
+            at += 1;
         }
-        rest = tail;
+        at = end;
     }
     text
 }

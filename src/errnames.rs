@@ -1,30 +1,31 @@
 //! Errno names for messages like `mount: ... (ENOENT)`. Only the errors an init can meet are named;
 //! others print as their number, which keeps the table small.
 
-/// The numbers we name, and their names in the same order in one string, each followed by a space:
+/// The numbers we name, and their names in the same order in one string, each ended by a newline:
 /// no per-entry pointers (16 bytes each on 64-bit). The numbers are the same on x86, x86_64 and ARM Linux.
 const NUMBERS: [u8; 38] = [
     1, 2, 5, 6, 7, 8, 9, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 24, 25, 26, 27, 28, 30, 31, 36, 38,
     39, 40, 61, 74, 95, 110, 116, 117, 122, 123, 129,
 ];
-const NAMES: &str = "EPERM ENOENT EIO ENXIO E2BIG ENOEXEC EBADF ENOMEM EACCES EFAULT ENOTBLK EBUSY EEXIST \
-    EXDEV ENODEV ENOTDIR EISDIR EINVAL EMFILE ENOTTY ETXTBSY EFBIG ENOSPC EROFS EMLINK ENAMETOOLONG ENOSYS \
-    ENOTEMPTY ELOOP ENODATA EBADMSG EOPNOTSUPP ETIMEDOUT ESTALE EUCLEAN EDQUOT ENOMEDIUM EKEYREJECTED ";
+const NAMES: &str = "EPERM\nENOENT\nEIO\nENXIO\nE2BIG\nENOEXEC\nEBADF\nENOMEM\nEACCES\nEFAULT\nENOTBLK\nEBUSY\n\
+    EEXIST\nEXDEV\nENODEV\nENOTDIR\nEISDIR\nEINVAL\nEMFILE\nENOTTY\nETXTBSY\nEFBIG\nENOSPC\nEROFS\nEMLINK\n\
+    ENAMETOOLONG\nENOSYS\nENOTEMPTY\nELOOP\nENODATA\nEBADMSG\nEOPNOTSUPP\nETIMEDOUT\nESTALE\nEUCLEAN\nEDQUOT\n\
+    ENOMEDIUM\nEKEYREJECTED\n";
+
+/// The name of errno `number`, or its decimal number (written into `buf`) when we name none: the
+/// text between the parentheses of `... (ENOENT)`.
+#[inline(never)]
+pub fn text(number: i32, buf: &mut [u8; crate::numfmt::DEC_LEN]) -> &str {
+    match name(number) {
+        Some(name) => name,
+        None => crate::numfmt::dec(u64::from(number.unsigned_abs()), buf),
+    }
+}
 
 /// The symbolic name of errno `number`, when it is one we name.
 pub fn name(number: i32) -> Option<&'static str> {
-    let mut left = NUMBERS.iter().position(|&n| i32::from(n) == number)?;
-    let mut start = 0;
-    for (i, &b) in NAMES.as_bytes().iter().enumerate() {
-        if b == b' ' {
-            if left == 0 {
-                return NAMES.get(start..i);
-            }
-            left -= 1;
-            start = i + 1;
-        }
-    }
-    None
+    let index = NUMBERS.iter().position(|&n| i32::from(n) == number)?;
+    Some(crate::nth(NAMES, index))
 }
 
 #[cfg(test)]
@@ -48,15 +49,20 @@ mod tests {
             Errno::NOTEMPTY, Errno::LOOP, Errno::NODATA, Errno::BADMSG, Errno::OPNOTSUPP, Errno::TIMEDOUT,
             Errno::STALE, Errno::UCLEAN, Errno::DQUOT, Errno::NOMEDIUM, Errno::KEYREJECTED,
         ];
-        for (errno, expected) in all.iter().zip(super::NAMES.split_whitespace()) {
+        for (errno, expected) in all.iter().zip(super::NAMES.lines()) {
             assert_eq!(super::name(errno.raw_os_error()), Some(expected));
         }
         assert_eq!(super::name(9999), None);
+        let mut buf = [0; crate::numfmt::DEC_LEN];
+        assert_eq!(super::text(2, &mut buf), "ENOENT");
+        assert_eq!(super::text(9999, &mut buf), "9999");
         assert_eq!(super::name(0), None);
+        assert_eq!(crate::nth("a\nbc\n", 1), "bc");
+        assert_eq!(crate::nth("a\nbc\n", 2), "");
         // Every number has its name, in order.
-        assert_eq!(super::NAMES.split_whitespace().count(), super::NUMBERS.len());
+        assert_eq!(super::NAMES.lines().count(), super::NUMBERS.len());
         for (i, n) in super::NUMBERS.iter().enumerate() {
-            let expected = super::NAMES.split_whitespace().nth(i);
+            let expected = super::NAMES.lines().nth(i);
             assert_eq!(super::name(i32::from(*n)), expected);
         }
     }

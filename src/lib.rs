@@ -21,3 +21,63 @@ pub mod squashfs;
 pub mod uevent;
 pub mod update;
 pub mod vfat;
+
+/// Whether `bytes` holds `byte`: a plain loop, shared, instead of `<[u8]>::contains` (which inlines a
+/// word-at-a-time memchr at each use).
+#[inline(never)]
+#[allow(clippy::manual_contains)]
+pub(crate) fn has(bytes: &[u8], byte: u8) -> bool {
+    bytes.iter().any(|&b| b == byte)
+}
+
+/// The position of `key` among the space-terminated words of `words`.
+#[inline(never)]
+pub(crate) fn lookup(words: &[u8], key: &[u8]) -> Option<usize> {
+    let (mut index, mut at, mut same) = (0, 0, true);
+    for &b in words {
+        if b == b' ' {
+            if same && at == key.len() {
+                return Some(index);
+            }
+            (index, at, same) = (index + 1, 0, true);
+        } else {
+            same &= key.get(at) == Some(&b);
+            at += 1;
+        }
+    }
+    None
+}
+
+/// Entry `index` of `list`, texts each ended by a newline (one string holds a whole table of messages
+/// without a pointer per entry); empty when there is no such entry.
+#[inline(never)]
+pub(crate) fn nth(list: &'static str, mut index: usize) -> &'static str {
+    let mut start = 0;
+    for (i, &b) in list.as_bytes().iter().enumerate() {
+        if b == b'\n' {
+            if index == 0 {
+                return list.get(start..i).unwrap_or_default();
+            }
+            index -= 1;
+            start = i + 1;
+        }
+    }
+    ""
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn packed_tables() {
+        assert!(super::has(b"a/b", b'/') && !super::has(b"ab", b'/') && !super::has(b"", 0));
+        let words = b"ro rw rootwait ";
+        assert_eq!(super::lookup(words, b"ro"), Some(0));
+        assert_eq!(super::lookup(words, b"rootwait"), Some(2));
+        for absent in [&b""[..], b"r", b"roo", b"rootwaitx", b"ro rw", b" "] {
+            assert_eq!(super::lookup(words, absent), None, "{absent:?}");
+        }
+        assert_eq!(super::nth("a\nbc\n", 0), "a");
+        assert_eq!(super::nth("a\nbc\n", 1), "bc");
+        assert_eq!(super::nth("a\nbc\n", 2), "");
+    }
+}

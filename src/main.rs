@@ -37,28 +37,38 @@ pub mod paths {
 /// then runs the failure action (or, in the debug build, a shell and a retry).
 fn boot(start: Start) -> ! {
     let mut log = Logger::new();
+    // /dev, /proc and /sys first: everything else reads or writes them.
     mounts::kernel_filesystems(&mut log);
-    let mut cmdline_buf = [0u8; 4096];
+    // /proc/cmdline holds at most COMMAND_LINE_SIZE (4 KiB on the largest arch) plus a newline.
+    let mut cmdline_buf = [0u8; 8192];
     let config = read_cmdline(&mut log, &mut cmdline_buf);
     log.quiet = config.quiet;
     let kernel_release = rustix::system::uname();
     let kver = kernel_release.release().to_bytes();
 
+    // Stock kernels have the disk, filesystem, loop and overlay drivers as modules.
     attempt(&mut log, &config, "modules", |log| modules::load_bundled(log, kver));
+    // The tmpfs that will carry the partitions' mounts into the booted OS.
     attempt(&mut log, &config, "handover dir", mounts::handover_tmpfs);
+    // Wait for the partitions: by label unless the command line says otherwise.
     let found = attempt(&mut log, &config, "find", |log| devices::find(log, &config));
+    // Kernels without squashfs or loop built in get them from the boot partition.
     if let Some(boot_part) = &found.boot {
         attempt(&mut log, &config, "boot", |log| modules::load_from_boot_partition(log, boot_part, kver));
     }
     attempt(&mut log, &config, "image partition", |log| mounts::image_partition(log, &found));
+    // A waiting update is promoted before any image is opened, so the new one boots right away.
     let mut status = attempt(&mut log, &config, "update", |log| update_step::run(log, &found, &config));
+    // The current image, or `-old` when the current one is damaged.
     attempt(&mut log, &config, "image", |log| mounts::squashfs_image(log, &config, &mut status));
+    // overlay.ko ships inside the image, matching the kernel it was built for.
     attempt(&mut log, &config, "overlay module", |log| modules::load_overlay_from_image(log, kver, &config));
     if !config.no_overlay {
         attempt(&mut log, &config, "overlay partition", |log| mounts::overlay_partition(log, &found, &config));
     }
     attempt(&mut log, &config, "root", |log| mounts::assemble_root(log, &config));
     attempt(&mut log, &config, "status", |log| update_step::write_status(log, &status));
+    // After the switch the initramfs is gone: check the init while an error can still be reported.
     attempt(&mut log, &config, "init check", |log| mounts::check_init(log, &config));
     preboot_shell(&mut log, &config);
     attempt(&mut log, &config, "handover", mounts::move_into_root);

@@ -47,7 +47,7 @@ fn check(path: &[u8]) -> Result<&[u8], Rejected<'_>> {
         "an absolute path"
     } else if path.split(|&b| b == b'/').any(|part| part == b"..") {
         "a path out of the modules folder"
-    } else if path.contains(&0) {
+    } else if crate::has(path, 0) {
         "a NUL byte"
     } else if !path.ends_with(b".ko") && !is_compressed(path) {
         "not a .ko file"
@@ -59,9 +59,11 @@ fn check(path: &[u8]) -> Result<&[u8], Rejected<'_>> {
 
 /// Whether the kernel must decompress the module (`finit_module` with MODULE_INIT_COMPRESSED_FILE).
 pub fn is_compressed(path: &[u8]) -> bool {
-    [&b".ko.xz"[..], b".ko.zst", b".ko.gz"]
-        .iter()
-        .any(|suffix| path.ends_with(suffix))
+    // `<name>.ko.<xz|zst|gz>`
+    path.iter().rposition(|&b| b == b'.').is_some_and(|dot| {
+        let (stem, ext) = path.split_at(dot);
+        stem.ends_with(b".ko") && crate::lookup(b".xz .zst .gz ", ext).is_some()
+    })
 }
 
 #[cfg(test)]

@@ -82,17 +82,41 @@ fn gpt(head: &[u8], number: u32) -> Option<Partition> {
         return None; // an unused entry: no partition type
     }
     let mut label = PartLabel::new();
-    let (units, _) = entry.get(56..128)?.as_chunks::<2>();
-    let units = units
-        .iter()
-        .map(|&unit| u16::from_le_bytes(unit))
-        .take_while(|&unit| unit != 0);
-    for c in char::decode_utf16(units) {
-        label.push(
-            c.unwrap_or(char::REPLACEMENT_CHARACTER)
-                .encode_utf8(&mut [0; 4])
-                .as_bytes(),
-        );
+    // UTF-16LE up to the first 0 unit, to UTF-8; an unpaired surrogate becomes U+FFFD (as
+    // `char::decode_utf16` does, written out because that iterator and `encode_utf8` are larger).
+    let unit = |at: usize| {
+        entry
+            .get(at..at + 2)
+            .map_or(0, |u| u32::from(u[0]) | u32::from(u[1]) << 8)
+    };
+    let mut at = 56;
+    while at < 128 {
+        let mut c = unit(at);
+        at += 2;
+        if c == 0 {
+            break;
+        }
+        if c & 0xF800 == 0xD800 {
+            let low = if at < 128 { unit(at) } else { 0 };
+            if c < 0xDC00 && low & 0xFC00 == 0xDC00 {
+                c = 0x10000 + ((c - 0xD800) << 10) + (low - 0xDC00);
+                at += 2;
+            } else {
+                c = 0xFFFD;
+            }
+        }
+        let more: u32 = match c {
+            0..0x80 => 0,
+            0x80..0x800 => 1,
+            0x800..0x10000 => 2,
+            _ => 3,
+        };
+        // The lead byte: 0xxxxxxx, 110xxxxx, 1110xxxx or 11110xxx; then 10xxxxxx for each 6 bits more.
+        let lead = (0xF0u32 << (3 - more)) as u8 & if more == 0 { 0 } else { 0xFF };
+        label.push(&[lead | (c >> (6 * more)) as u8]);
+        for k in (0..more).rev() {
+            label.push(&[0x80 | (c >> (6 * k)) as u8 & 0x3F]);
+        }
     }
     Some(Partition {
         uuid: guid_text(entry.get(16..)?.first_chunk()?),
@@ -311,6 +335,35 @@ mod tests {
             find(&head, 1).unwrap().label.unwrap().as_bytes(),
             "\u{FFFD}".repeat(36).as_bytes()
         );
+        // Random units, biased to surrogates and zeros, decode exactly as `char::decode_utf16` does.
+        let mut x = 0x2545_F491u32;
+        for _ in 0..500 {
+            let mut units = [0u16; 36];
+            for u in units.iter_mut() {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                *u = match x % 8 {
+                    0 => 0xD800 + (x >> 8) as u16 % 0x400,
+                    1 => 0xDC00 + (x >> 8) as u16 % 0x400,
+                    2 => (x >> 8) as u16 % 0x80,
+                    3 if x % 64 == 3 => 0,
+                    _ => (x >> 8) as u16,
+                };
+            }
+            for (at, u) in units.iter().enumerate() {
+                head[name + 2 * at..name + 2 * at + 2].copy_from_slice(&u.to_le_bytes());
+            }
+            let expected: std::string::String =
+                char::decode_utf16(units.iter().copied().take_while(|&u| u != 0))
+                    .map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER))
+                    .collect();
+            assert_eq!(
+                find(&head, 1).unwrap().label.unwrap().as_bytes(),
+                expected.as_bytes(),
+                "{units:x?}"
+            );
+        }
     }
 
     #[test]

@@ -18,31 +18,58 @@ pub struct Superblock {
     pub inode_count: u32,
 }
 
+/// Why a header is not a usable squashfs 4.0 image. A number rather than a text, so that a caller can
+/// carry it in a byte; `text` says it in words.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Bad {
+    TooShort,
+    Magic,
+    Version,
+    BlockSize,
+    NoData,
+    Truncated,
+}
+
+/// The texts of `Bad`, in its order, each ended by a newline (see `crate::nth`).
+pub const REASONS: &str = "image too short for a squashfs superblock
+not a squashfs image (bad magic)
+unsupported squashfs version (not 4.x)
+corrupt squashfs superblock (bad block size)
+corrupt squashfs superblock (bytes_used is 0)
+truncated squashfs image (bytes_used > file size)
+";
+
+impl Bad {
+    pub fn text(self) -> &'static str {
+        crate::nth(REASONS, self as usize)
+    }
+}
+
 /// Parses the superblock at the start of `header`; says what is wrong when it is not squashfs 4.0.
-pub fn parse(header: &[u8]) -> Result<Superblock, &'static str> {
+pub fn parse(header: &[u8]) -> Result<Superblock, Bad> {
     let sb: &[u8; SUPERBLOCK_LEN] = header
         .get(..SUPERBLOCK_LEN)
         .and_then(|b| b.try_into().ok())
-        .ok_or("image too short for a squashfs superblock")?;
+        .ok_or(Bad::TooShort)?;
     // Constant offsets into a fixed-size array: checked at compile time.
     let u16_at = |at: usize| u16::from_le_bytes([sb[at], sb[at + 1]]);
     let u32_at = |at: usize| u32::from(u16_at(at)) | u32::from(u16_at(at + 2)) << 16;
     if u32_at(0) != MAGIC {
-        return Err("not a squashfs image (bad magic)");
+        return Err(Bad::Magic);
     }
     if u16_at(28) != 4 {
-        return Err("unsupported squashfs version (not 4.x)");
+        return Err(Bad::Version);
     }
     let block_size = u32_at(12);
     // The kernel takes 4 KiB to 1 MiB, a power of two that block_log must name.
     if !(4096..=1 << 20).contains(&block_size)
         || 1u32.checked_shl(u32::from(u16_at(22))) != Some(block_size)
     {
-        return Err("corrupt squashfs superblock (bad block size)");
+        return Err(Bad::BlockSize);
     }
     let bytes_used = u64::from(u32_at(40)) | u64::from(u32_at(44)) << 32;
     if bytes_used == 0 {
-        return Err("corrupt squashfs superblock (bytes_used is 0)");
+        return Err(Bad::NoData);
     }
     Ok(Superblock {
         bytes_used,
@@ -53,10 +80,10 @@ pub fn parse(header: &[u8]) -> Result<Superblock, &'static str> {
 }
 
 /// Parses `header` and checks that a file of `file_size` bytes holds the whole image.
-pub fn check(header: &[u8], file_size: u64) -> Result<Superblock, &'static str> {
+pub fn check(header: &[u8], file_size: u64) -> Result<Superblock, Bad> {
     let sb = parse(header)?;
     if sb.bytes_used > file_size {
-        return Err("truncated squashfs image (bytes_used > file size)");
+        return Err(Bad::Truncated);
     }
     Ok(sb)
 }
@@ -118,19 +145,19 @@ mod tests {
         let img = make_image(&dir, &[]);
         let sb = parse(&img).unwrap();
         assert_eq!(
-            check(&img, sb.bytes_used - 1),
+            check(&img, sb.bytes_used - 1).map_err(Bad::text),
             Err("truncated squashfs image (bytes_used > file size)")
         );
         for len in [0, 1, 40, 47, 95] {
             assert_eq!(
-                parse(&img[..len]),
+                parse(&img[..len]).map_err(Bad::text),
                 Err("image too short for a squashfs superblock")
             );
         }
         let corrupt = |at: usize, val: &[u8]| {
             let mut b = img[..SUPERBLOCK_LEN].to_vec();
             b[at..at + val.len()].copy_from_slice(val);
-            check(&b, img.len() as u64)
+            check(&b, img.len() as u64).map_err(Bad::text)
         };
         assert_eq!(corrupt(0, b"hsqt"), Err("not a squashfs image (bad magic)"));
         assert_eq!(corrupt(0, b"sqsh"), Err("not a squashfs image (bad magic)")); // big-endian squashfs 3

@@ -20,6 +20,7 @@ use crate::cpath::CPath;
 use crate::log::{Level, Log};
 use crate::{errnames, numfmt, sha256, squashfs};
 use core::ffi::CStr;
+use core::num::NonZeroU32;
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::{self, AtFlags, FileType, Mode, OFlags};
 use rustix::io::{self, Errno};
@@ -44,22 +45,144 @@ pub struct Error {
 }
 
 impl Error {
+    #[cfg(test)]
     fn bad(what: &'static str) -> Self {
         Error { what, errno: None }
     }
 }
 
+/// The failures inside this module: a message number and the raw errno (0: a data problem), packed
+/// as `(message + 1) << 16 | errno`. Never zero, so a `Res<()>` is one register and each `?` is a
+/// test; it becomes an `Error` at the public functions.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct Fail(NonZeroU32);
+
+type Res<T> = Result<T, Fail>;
+
+/// The messages of `Fail`, in the order of `MESSAGES`.
+#[derive(Clone, Copy)]
+#[repr(u8)]
+enum Msg {
+    BadName = Msg::FIRST,
+    NotRegular,
+    ShaMismatch,
+    ShaFormat,
+    StatUpdate,
+    StatCurrent,
+    StatfsImg,
+    StatOld,
+    DeleteOld,
+    FsyncImg,
+    CreateCopy,
+    FsyncCopy,
+    LinkCurrent,
+    RenameToOld,
+    RenameCopy,
+    ReadSha,
+    ReadImage,
+    Shrank,
+    WriteCopy,
+    CreateReason,
+    WriteReason,
+    FsyncReason,
+    RenameRejected,
+    FsyncNewimg,
+    Remove,
+    OpenImage,
+    Missing,
+    StatImage,
+}
+
+const MESSAGES: &str = "bad image name
+not a regular file
+sha256 mismatch
+sha256 file is not '<64 hex digits>  <name>'
+cannot stat the update
+cannot stat the current image
+cannot statfs img
+cannot stat the -old image
+cannot delete the -old image
+cannot fsync img
+cannot create the copy on img
+cannot fsync the copy
+cannot link the current image
+cannot rename the current image to -old
+cannot rename the copy to the image name
+cannot read the .sha256 file
+cannot read an image
+an image shrank while being read
+cannot write the copy
+cannot create the reason file
+cannot write the reason file
+cannot fsync the reason file
+cannot rename the rejected update
+cannot fsync newimg
+cannot remove a file
+cannot open an image
+image missing
+cannot stat an image
+";
+
+impl Msg {
+    /// Leaves room for the `squashfs::Bad` numbers.
+    const FIRST: u8 = 8;
+
+    /// A problem with the data, with no errno.
+    fn bad(self) -> Fail {
+        Fail::new(self as u8, 0)
+    }
+
+    fn errno(self, errno: Errno) -> Fail {
+        Fail::new(self as u8, errno.raw_os_error() as u16)
+    }
+}
+
+impl Fail {
+    fn new(msg: u8, errno: u16) -> Fail {
+        Fail(NonZeroU32::MIN.saturating_add((u32::from(msg) << 16 | u32::from(errno)) + 0xFFFF))
+    }
+
+    /// Below `Msg::FIRST`: a `squashfs::Bad`; from it on: a `Msg`.
+    fn msg(self) -> u8 {
+        ((self.0.get() >> 16) - 1) as u8
+    }
+
+    fn errno(self) -> u16 {
+        self.0.get() as u16
+    }
+
+    fn what(self) -> &'static str {
+        match self.msg().checked_sub(Msg::FIRST) {
+            Some(i) => crate::nth(MESSAGES, usize::from(i)),
+            None => crate::nth(squashfs::REASONS, usize::from(self.msg())),
+        }
+    }
+}
+
+impl From<squashfs::Bad> for Fail {
+    fn from(bad: squashfs::Bad) -> Fail {
+        Fail::new(bad as u8, 0)
+    }
+}
+
+impl From<Fail> for Error {
+    #[inline(never)]
+    fn from(f: Fail) -> Error {
+        Error {
+            what: f.what(),
+            errno: (f.errno() != 0).then(|| Errno::from_raw_os_error(i32::from(f.errno()))),
+        }
+    }
+}
+
 /// Attaches a message to a syscall result.
 trait Context<T> {
-    fn ctx(self, what: &'static str) -> Result<T, Error>;
+    fn ctx(self, msg: Msg) -> Res<T>;
 }
 
 impl<T> Context<T> for io::Result<T> {
-    fn ctx(self, what: &'static str) -> Result<T, Error> {
-        self.map_err(|errno| Error {
-            what,
-            errno: Some(errno),
-        })
+    fn ctx(self, msg: Msg) -> Res<T> {
+        self.map_err(|errno| msg.errno(errno))
     }
 }
 
@@ -134,12 +257,12 @@ pub trait Hooks {
 }
 
 /// Refuses names that are not a plain file name, or too long for the suffixes we add.
-fn check_name(image: &[u8]) -> Result<(), Error> {
+fn check_name(image: &[u8]) -> Res<()> {
     if matches!(image, b"" | b"." | b"..")
         || image.len() > 255 - LONGEST_SUFFIX
         || image.iter().any(|&c| c == 0 || c == b'/')
     {
-        return Err(Error::bad("bad image name"));
+        return Err(Msg::BadName.bad());
     }
     Ok(())
 }
@@ -173,7 +296,6 @@ macro_rules! step {
 
 /// Promotes `new_dir/<image>` to `img_dir/<image>` (both mounted read-write), keeping the previous
 /// image as `-old`, or finishes an interrupted promotion. Never leaves `img_dir` without a complete image.
-#[inline(never)]
 pub fn promote(
     img_dir: BorrowedFd,
     new_dir: BorrowedFd,
@@ -181,7 +303,7 @@ pub fn promote(
     log: &mut impl Log,
     hooks: &mut impl Hooks,
 ) -> Outcome {
-    run(img_dir, new_dir, image, log, hooks).unwrap_or_else(Outcome::Failed)
+    run(img_dir, new_dir, image, log, hooks).unwrap_or_else(|f| Outcome::Failed(f.into()))
 }
 
 fn run(
@@ -190,15 +312,14 @@ fn run(
     image: &[u8],
     log: &mut impl Log,
     hooks: &mut impl Hooks,
-) -> Result<Outcome, Error> {
+) -> Res<Outcome> {
     check_name(image)?;
     let current_name = name(image, false, b"");
     let old_name = name(image, true, b"");
     let Some(src) = open_if_present(new, current_name.as_cstr())? else {
         return Ok(Outcome::NoUpdate);
     };
-    let st = fs::fstat(&src).ctx("cannot stat the update")?;
-    let size = st.st_size as u64;
+    let (size, regular) = stat(src.as_fd(), Msg::StatUpdate)?;
     let mut num = [0; numfmt::DEC_LEN];
     log.line(
         Level::Notice,
@@ -218,9 +339,7 @@ fn run(
     // A power cut after publishing leaves the source behind: finish without copying, and keep -old.
     let current = open_if_present(img, current_name.as_cstr())?;
     if let Some(current) = &current {
-        let current_size = fs::fstat(current)
-            .ctx("cannot stat the current image")?
-            .st_size as u64;
+        let (current_size, _) = stat(current.as_fd(), Msg::StatCurrent)?;
         if current_size == size && same_content(current.as_fd(), src.as_fd(), size)? {
             log.line(
                 Level::Notice,
@@ -234,18 +353,18 @@ fn run(
     // A damaged current image (we booted -old) must not push a good -old out.
     let keep_current = current.is_some_and(|current| check_image(current.as_fd()).is_ok());
 
-    let verdict = if FileType::from_raw_mode(st.st_mode) == FileType::RegularFile {
+    let verdict = if regular {
         verify(src.as_fd(), size, new, image, log, hooks)
     } else {
-        Err(Error::bad("not a regular file"))
+        Err(Msg::NotRegular.bad())
     };
     match verdict {
         Ok(()) => {}
-        Err(Error { what, errno: None }) => return reject(new, image, what, log, hooks),
+        Err(f) if f.errno() == 0 => return reject(new, image, f.what(), log, hooks),
         Err(e) => return Err(e),
     }
 
-    let vfs = fs::fstatvfs(img).ctx("cannot statfs img")?;
+    let vfs = fs::fstatvfs(img).ctx(Msg::StatfsImg)?;
     let free = hooks.free_bytes(vfs.f_bfree.saturating_mul(vfs.f_frsize));
     // Room for the data plus slack for the file system's own blocks (extent tree, journal credits).
     let block = vfs.f_frsize.max(512);
@@ -259,12 +378,7 @@ fn run(
             .unwrap_or(0)
             .saturating_mul(512),
         Ok(_) | Err(Errno::NOENT) => 0,
-        Err(e) => {
-            return Err(Error {
-                what: "cannot stat the -old image",
-                errno: Some(e),
-            });
-        }
+        Err(e) => return Err(Msg::StatOld.errno(e)),
     };
     match plan_space(free, needed, old_bytes) {
         Space::Fits => {}
@@ -273,9 +387,8 @@ fn run(
                 Level::Warning,
                 &["update: deleting ", text(&old_name), " to make room"],
             );
-            fs::unlinkat(img, old_name.as_cstr(), AtFlags::empty())
-                .ctx("cannot delete the -old image")?;
-            fs::fsync(img).ctx("cannot fsync img")?;
+            fs::unlinkat(img, old_name.as_cstr(), AtFlags::empty()).ctx(Msg::DeleteOld)?;
+            fs::fsync(img).ctx(Msg::FsyncImg)?;
             step!(hooks, Step::OldDeleted);
         }
         Space::Short { missing } => {
@@ -297,7 +410,7 @@ fn run(
         OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC,
         Mode::from(0o644),
     )
-    .ctx("cannot create the copy on img")?;
+    .ctx(Msg::CreateCopy)?;
     let start = hooks.now_ms();
     let method = match copy(src.as_fd(), tmp.as_fd(), size, hooks.first_copy(), hooks) {
         Ok(Some(method)) => method,
@@ -308,32 +421,30 @@ fn run(
             return Err(e);
         }
     };
-    fs::fsync(&tmp).ctx("cannot fsync the copy")?;
+    fs::fsync(&tmp).ctx(Msg::FsyncCopy)?;
     drop(tmp);
     let how = match method {
         CopyMethod::FileRange => "copy_file_range",
         CopyMethod::Sendfile => "sendfile",
         CopyMethod::ReadWrite => "read/write",
     };
-    log_rate(log, "update: copied", size, start, hooks, how);
+    log_rate(log, "update: copied ", size, start, hooks, how);
     step!(hooks, Step::Copied);
 
     // Give the current image the -old name through a link and an atomic rename, so that it never
     // disappears: after a cut, either the previous -old or the current image holds that name.
     if keep_current {
         fs::linkat(img, current_name.as_cstr(), img, OLD_TMP, AtFlags::empty())
-            .ctx("cannot link the current image")?;
+            .ctx(Msg::LinkCurrent)?;
         step!(hooks, Step::OldLinked);
-        fs::renameat(img, OLD_TMP, img, old_name.as_cstr())
-            .ctx("cannot rename the current image to -old")?;
+        fs::renameat(img, OLD_TMP, img, old_name.as_cstr()).ctx(Msg::RenameToOld)?;
         // When -old already was this very file (a cut after this step), rename did nothing.
         remove(img, OLD_TMP)?;
-        fs::fsync(img).ctx("cannot fsync img")?;
+        fs::fsync(img).ctx(Msg::FsyncImg)?;
         step!(hooks, Step::OldKept);
     }
-    fs::renameat(img, TMP, img, current_name.as_cstr())
-        .ctx("cannot rename the copy to the image name")?;
-    fs::fsync(img).ctx("cannot fsync img")?;
+    fs::renameat(img, TMP, img, current_name.as_cstr()).ctx(Msg::RenameCopy)?;
+    fs::fsync(img).ctx(Msg::FsyncImg)?;
     let previous = if keep_current {
         text(&old_name)
     } else {
@@ -386,7 +497,7 @@ fn verify(
     image: &[u8],
     log: &mut impl Log,
     hooks: &mut impl Hooks,
-) -> Result<(), Error> {
+) -> Res<()> {
     check_image(src)?;
     let Some(sidecar) = open_if_present(new, name(image, false, b".sha256").as_cstr())? else {
         log.line(
@@ -397,9 +508,9 @@ fn verify(
     };
     // 64 hex digits and the character after them are all that matters.
     let mut line = [0; 65];
-    let got = io::read(&sidecar, &mut line).ctx("cannot read the .sha256 file")?;
-    let expected =
-        sha256::parse_sidecar(line.get(..got).unwrap_or_default()).map_err(Error::bad)?;
+    let got = io::read(&sidecar, &mut line).ctx(Msg::ReadSha)?;
+    let expected = sha256::parse_sidecar(line.get(..got).unwrap_or_default())
+        .map_err(|_| Msg::ShaFormat.bad())?;
     let start = hooks.now_ms();
     let mut hash = sha256::Sha256::new();
     let mut buf = [0; 64 * 1024];
@@ -410,35 +521,27 @@ fn verify(
         done += part.len() as u64;
     }
     if hash.finish() != expected {
-        return Err(Error::bad("sha256 mismatch"));
+        return Err(Msg::ShaMismatch.bad());
     }
-    log_rate(log, "update: sha256 ok,", size, start, hooks, "");
+    log_rate(log, "update: sha256 ok, ", size, start, hooks, "");
     Ok(())
 }
 
 /// Reads at `offset`, at most up to `end`; the file ending early is an error.
-fn read_at<'a>(
-    fd: BorrowedFd,
-    buf: &'a mut [u8],
-    offset: u64,
-    end: u64,
-) -> Result<&'a [u8], Error> {
+fn read_at<'a>(fd: BorrowedFd, buf: &'a mut [u8], offset: u64, end: u64) -> Res<&'a [u8]> {
     let want = usize::try_from(end.saturating_sub(offset))
         .unwrap_or(usize::MAX)
         .min(buf.len());
     let part = buf.get_mut(..want).unwrap_or_default();
-    let got = io::pread(fd, &mut *part, offset).ctx("cannot read an image")?;
+    let got = io::pread(fd, &mut *part, offset).ctx(Msg::ReadImage)?;
     if got == 0 {
-        return Err(Error {
-            what: "an image shrank while being read",
-            errno: Some(Errno::IO),
-        });
+        return Err(Msg::Shrank.errno(Errno::IO));
     }
     Ok(part.get(..got).unwrap_or_default())
 }
 
 /// Compares two files of `size` bytes.
-fn same_content(a: BorrowedFd, b: BorrowedFd, size: u64) -> Result<bool, Error> {
+fn same_content(a: BorrowedFd, b: BorrowedFd, size: u64) -> Res<bool> {
     let (mut buf_a, mut buf_b) = ([0; 32 * 1024], [0; 32 * 1024]);
     let mut done = 0;
     while done < size {
@@ -470,7 +573,7 @@ fn copy(
     size: u64,
     mut method: CopyMethod,
     hooks: &mut impl Hooks,
-) -> Result<Option<CopyMethod>, Error> {
+) -> Res<Option<CopyMethod>> {
     let mut buf = [0; 64 * 1024];
     let mut done = 0;
     while done < size {
@@ -489,12 +592,7 @@ fn copy(
             // Refused (e.g. EXDEV across file systems, EINVAL, ENOSYS) or nothing done: next way.
             (Err(_) | Ok(0), CopyMethod::FileRange) => method = CopyMethod::Sendfile,
             (Err(_) | Ok(0), CopyMethod::Sendfile) => method = CopyMethod::ReadWrite,
-            (Err(e), _) => {
-                return Err(Error {
-                    what: "cannot write the copy",
-                    errno: Some(e),
-                });
-            }
+            (Err(e), _) => return Err(Msg::WriteCopy.errno(e)),
             (Ok(len), _) => {
                 done += len as u64;
                 if !hooks.after(Step::Copying) {
@@ -523,7 +621,7 @@ fn reject(
     reason: &'static str,
     log: &mut impl Log,
     hooks: &mut impl Hooks,
-) -> Result<Outcome, Error> {
+) -> Res<Outcome> {
     log.line(
         Level::Error,
         &["update: rejected: ", reason, "; renaming it to *.rejected"],
@@ -536,11 +634,11 @@ fn reject(
         flags,
         Mode::from(0o644),
     )
-    .ctx("cannot create the reason file")?;
+    .ctx(Msg::CreateReason)?;
     write_all(file.as_fd(), reason.as_bytes())
         .and_then(|()| write_all(file.as_fd(), b"\n"))
-        .ctx("cannot write the reason file")?;
-    fs::fsync(&file).ctx("cannot fsync the reason file")?;
+        .ctx(Msg::WriteReason)?;
+    fs::fsync(&file).ctx(Msg::FsyncReason)?;
     step!(hooks, Step::ReasonWritten);
     let rejected = name(image, false, b".rejected");
     fs::renameat(
@@ -549,46 +647,40 @@ fn reject(
         new,
         rejected.as_cstr(),
     )
-    .ctx("cannot rename the rejected update")?;
+    .ctx(Msg::RenameRejected)?;
     // Then its sidecar goes, or it would fail the next update (the other order could leave a bad image
     // with no hash to fail).
     remove(new, name(image, false, b".sha256").as_cstr())?;
-    fs::fsync(new).ctx("cannot fsync newimg")?;
+    fs::fsync(new).ctx(Msg::FsyncNewimg)?;
     step!(hooks, Step::Rejected);
     Ok(Outcome::Rejected(reason))
 }
 
 /// Removes the promoted source: its sidecar first, so that a cut in between leaves an image that the
 /// next run recognises as already promoted, rather than a stale sidecar that would fail the next update.
-fn remove_source(new: BorrowedFd, image: &[u8]) -> Result<(), Error> {
+fn remove_source(new: BorrowedFd, image: &[u8]) -> Res<()> {
     remove(new, name(image, false, b".sha256").as_cstr())?;
     remove(new, name(image, false, b"").as_cstr())?;
-    fs::fsync(new).ctx("cannot fsync newimg")
+    fs::fsync(new).ctx(Msg::FsyncNewimg)
 }
 
 /// Unlinks `name` if it is there.
-fn remove(dir: BorrowedFd, name: &CStr) -> Result<(), Error> {
+fn remove(dir: BorrowedFd, name: &CStr) -> Res<()> {
     match fs::unlinkat(dir, name, AtFlags::empty()) {
         Ok(()) | Err(Errno::NOENT) => Ok(()),
-        Err(e) => Err(Error {
-            what: "cannot remove a file",
-            errno: Some(e),
-        }),
+        Err(e) => Err(Msg::Remove.errno(e)),
     }
 }
 
-fn open_if_present(dir: BorrowedFd, name: &CStr) -> Result<Option<OwnedFd>, Error> {
+fn open_if_present(dir: BorrowedFd, name: &CStr) -> Res<Option<OwnedFd>> {
     match fs::openat(dir, name, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()) {
         Ok(fd) => Ok(Some(fd)),
         Err(Errno::NOENT) => Ok(None),
-        Err(e) => Err(Error {
-            what: "cannot open an image",
-            errno: Some(e),
-        }),
+        Err(e) => Err(Msg::OpenImage.errno(e)),
     }
 }
 
-/// Logs `<what> <bytes> bytes in <ms> ms, <rate> MiB/s [how]`.
+/// Logs `<what><bytes> bytes in <ms> ms, <rate> MiB/s [how]`.
 fn log_rate(
     log: &mut impl Log,
     what: &str,
@@ -608,7 +700,6 @@ fn log_rate(
         Level::Info,
         &[
             what,
-            " ",
             numfmt::dec(bytes, &mut a),
             " bytes in ",
             numfmt::dec(ms, &mut b),
@@ -652,13 +743,9 @@ pub fn choose_image(
     for old in [false, true] {
         let name = name(image, old, b"");
         let checked = open_if_present(img_dir, name.as_cstr())
-            .and_then(|fd| {
-                fd.ok_or(Error {
-                    what: "image missing",
-                    errno: Some(Errno::NOENT),
-                })
-            })
-            .and_then(|fd| check_image(fd.as_fd()).map(|_| fd));
+            .and_then(|fd| fd.ok_or(Msg::Missing.errno(Errno::NOENT)))
+            .and_then(|fd| check_image(fd.as_fd()).map(|_| fd))
+            .map_err(Error::from);
         match checked {
             Ok(fd) => {
                 if let Some(slot) = found.next() {
@@ -669,10 +756,9 @@ pub fn choose_image(
                 // A missing -old is normal.
                 if !old || e.errno != Some(Errno::NOENT) {
                     let mut num = [0; numfmt::DEC_LEN];
-                    let [what, open, errno, close] = describe(&e, &mut num);
                     log.line(
                         Level::Error,
-                        &["image: ", text(&name), ": ", what, open, errno, close],
+                        &error_parts("image: ", text(&name), &e, &mut num),
                     );
                 }
                 if !old {
@@ -687,24 +773,44 @@ pub fn choose_image(
     }
 }
 
-/// Checks the squashfs superblock of an open image against its size.
-fn check_image(fd: BorrowedFd) -> Result<squashfs::Superblock, Error> {
-    let size = fs::fstat(fd).ctx("cannot stat an image")?.st_size as u64;
-    let mut header = [0; squashfs::SUPERBLOCK_LEN];
-    let got = io::pread(fd, &mut header, 0).ctx("cannot read an image")?;
-    squashfs::check(header.get(..got).unwrap_or_default(), size).map_err(Error::bad)
+/// The size of an open file and whether it is a regular file. One call site for fstat, which is large
+/// on 32-bit targets (statx with a fallback).
+#[inline(never)]
+fn stat(fd: BorrowedFd, msg: Msg) -> Res<(u64, bool)> {
+    let st = fs::fstat(fd).ctx(msg)?;
+    Ok((
+        st.st_size as u64,
+        FileType::from_raw_mode(st.st_mode) == FileType::RegularFile,
+    ))
 }
 
-/// `what (ERRNO)`, or `what` alone for a content problem.
-fn describe<'a>(e: &Error, num: &'a mut [u8; numfmt::DEC_LEN]) -> [&'a str; 4] {
+/// Checks the squashfs superblock of an open image against its size.
+fn check_image(fd: BorrowedFd) -> Res<()> {
+    let (size, _) = stat(fd, Msg::StatImage)?;
+    let mut header = [0; squashfs::SUPERBLOCK_LEN];
+    // A whole superblock, or the file is shorter than one (pread reads all it can of a regular file).
+    if io::pread(fd, &mut header, 0).ctx(Msg::ReadImage)? < header.len() {
+        return Err(squashfs::Bad::TooShort.into());
+    }
+    squashfs::check(&header, size)?;
+    Ok(())
+}
+
+/// `<head><name>: <what> (<ERRNO>)`, or without ` (<ERRNO>)` for a content problem: the parts of
+/// every error line, made in one place.
+#[inline(never)]
+fn error_parts<'a>(
+    head: &'static str,
+    name: &'a str,
+    e: &Error,
+    num: &'a mut [u8; numfmt::DEC_LEN],
+) -> [&'a str; 7] {
     match e.errno {
         Some(errno) => {
-            let raw = errno.raw_os_error();
-            let name = errnames::name(raw)
-                .unwrap_or_else(|| numfmt::dec(u64::from(raw.unsigned_abs()), num));
-            [e.what, " (", name, ")"]
+            let errno = errnames::text(errno.raw_os_error(), num);
+            [head, name, ": ", e.what, " (", errno, ")"]
         }
-        None => [e.what, "", "", ""],
+        None => [head, name, ": ", e.what, "", "", ""],
     }
 }
 
@@ -749,10 +855,7 @@ impl Status {
         self.line(&["booted=", text(booted)]);
         let mut num = [0; numfmt::DEC_LEN];
         match skipped {
-            Some((name, e)) => {
-                let [what, open, errno, close] = describe(e, &mut num);
-                self.line(&["reason=", text(name), ": ", what, open, errno, close]);
-            }
+            Some((name, e)) => self.line(&error_parts("reason=", text(name), e, &mut num)),
             None => self.line(&["reason=current"]),
         }
     }
@@ -760,24 +863,22 @@ impl Status {
     /// `update=<none|promoted|recovered|rejected: why|no-space: missing N bytes|failed: why>`.
     pub fn update(&mut self, outcome: &Outcome) {
         let mut num = [0; numfmt::DEC_LEN];
-        match *outcome {
-            Outcome::NoUpdate => self.line(&["update=none"]),
-            Outcome::Promoted => self.line(&["update=promoted"]),
-            Outcome::Recovered => self.line(&["update=recovered"]),
-            Outcome::Rejected(why) => self.line(&["update=rejected: ", why]),
-            Outcome::NoSpace { missing } => {
-                self.line(&[
-                    "update=no-space: missing ",
-                    numfmt::dec(missing, &mut num),
-                    " bytes",
-                ]);
-            }
+        let parts = match *outcome {
             Outcome::Failed(ref e) => {
-                let [what, open, errno, close] = describe(e, &mut num);
-                self.line(&["update=failed: ", what, open, errno, close]);
+                return self.line(&error_parts("update=failed", "", e, &mut num));
             }
-            Outcome::Interrupted(_) => self.line(&["update=interrupted"]),
-        }
+            Outcome::NoSpace { missing } => [
+                "update=no-space: missing ",
+                numfmt::dec(missing, &mut num),
+                " bytes",
+            ],
+            Outcome::Rejected(why) => ["update=rejected: ", why, ""],
+            Outcome::NoUpdate => ["update=none", "", ""],
+            Outcome::Promoted => ["update=promoted", "", ""],
+            Outcome::Recovered => ["update=recovered", "", ""],
+            Outcome::Interrupted(_) => ["update=interrupted", "", ""],
+        };
+        self.line(&parts);
     }
 
     pub fn as_bytes(&self) -> &[u8] {
@@ -996,7 +1097,7 @@ mod tests {
         );
         for bad in [&b""[..], b".", b"..", b"a/b", b"a\0b", &[b'x'; 255 - 15]] {
             assert_eq!(
-                check_name(bad),
+                check_name(bad).map_err(Error::from),
                 Err(Error::bad("bad image name")),
                 "{bad:?}"
             );
@@ -1018,6 +1119,43 @@ mod tests {
             &mut TestHooks::default(),
         );
         assert_eq!(bad, Outcome::Failed(Error::bad("bad image name")));
+    }
+
+    #[test]
+    fn every_message_has_its_text() {
+        assert_eq!(
+            MESSAGES.lines().count(),
+            usize::from(Msg::StatImage as u8 - Msg::FIRST) + 1
+        );
+        assert_eq!(
+            Error::from(Msg::BadName.bad()),
+            Error::bad("bad image name")
+        );
+        assert_eq!(
+            Error::from(Msg::StatImage.bad()).what,
+            "cannot stat an image"
+        );
+        assert_eq!(
+            Error::from(Msg::Remove.errno(Errno::NOENT)),
+            Error {
+                what: "cannot remove a file",
+                errno: Some(Errno::NOENT)
+            }
+        );
+        for (msg, errno) in [(0, 0), (0, 0xFFFF), (255, 0), (255, 0xFFFF), (Msg::Remove as u8, 2)] {
+            let f = Fail::new(msg, errno);
+            assert_eq!((f.msg(), f.errno()), (msg, errno));
+        }
+        let truncated = Fail::from(squashfs::Bad::Truncated);
+        assert_eq!(
+            truncated.what(),
+            "truncated squashfs image (bytes_used > file size)"
+        );
+        assert_eq!(
+            squashfs::REASONS.lines().count(),
+            squashfs::Bad::Truncated as usize + 1
+        );
+        assert!((squashfs::Bad::Truncated as u8) < Msg::FIRST);
     }
 
     #[test]
@@ -1148,7 +1286,7 @@ mod tests {
             &mut TestHooks::default(),
         );
         assert_eq!(
-            got,
+            got.map_err(Error::from),
             Err(Error {
                 what: "an image shrank while being read",
                 errno: Some(Errno::IO)

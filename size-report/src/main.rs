@@ -5,6 +5,7 @@
 
 mod budgets;
 mod elfinfo;
+mod traps;
 
 use budgets::{Item, Status};
 use packer::Arch;
@@ -67,6 +68,8 @@ struct Row {
     image: Status,
     debug: Status,
     panic: String,
+    /// Functions with trap instructions: the panic paths left (see traps.rs).
+    traps: Result<Vec<(String, usize)>, String>,
     info: Option<elfinfo::ElfInfo>,
     init_path: PathBuf,
 }
@@ -99,6 +102,7 @@ fn measure(o: &Opts, b: &budgets::Budgets, arch: Arch) -> Row {
         image: budgets::check(b, arch.name(), Item::Image, gz(false)),
         debug: budgets::check(b, arch.name(), Item::DebugImage, gz(true)),
         panic,
+        traps: traps::sites(&init_path),
         info,
         init_path,
     }
@@ -143,6 +147,7 @@ fn report(o: &Opts, b: &budgets::Budgets) -> (String, bool) {
         "image .gz / budget".into(),
         "debug .gz / budget".into(),
         "panic/fmt linked".into(),
+        "trap sites".into(),
     ]];
     for r in &rows {
         t.push(vec![
@@ -151,6 +156,10 @@ fn report(o: &Opts, b: &budgets::Budgets) -> (String, bool) {
             r.image.cell(),
             r.debug.cell(),
             r.panic.clone(),
+            match &r.traps {
+                Ok(sites) => sites.iter().map(|(_, n)| n).sum::<usize>().to_string(),
+                Err(_) => "?".into(),
+            },
         ]);
     }
     let mut out = format!(
@@ -181,6 +190,10 @@ fn report(o: &Opts, b: &budgets::Budgets) -> (String, bool) {
         }
     }
     for r in &rows {
+        // The panic-path listing is part of the report: a missing disassembler is an error.
+        failed |= r.traps.is_err();
+    }
+    for r in &rows {
         let Some(info) = &r.info else { continue };
         out.push_str(&format!(
             "\n{} ({}, unstripped)\n",
@@ -203,6 +216,14 @@ fn report(o: &Opts, b: &budgets::Budgets) -> (String, bool) {
                 .map(|(n, s)| vec![n.clone(), s.to_string()]),
         );
         out.push_str(&table(&t));
+        match &r.traps {
+            Ok(sites) if sites.is_empty() => out.push_str("trap sites (panic paths): none\n"),
+            Ok(sites) => {
+                let shown: Vec<String> = sites.iter().take(o.top).map(|(f, n)| format!("{f} x{n}")).collect();
+                out.push_str(&format!("trap sites (panic paths): {}\n", shown.join(", ")));
+            }
+            Err(e) => out.push_str(&format!("trap sites: cannot count: {e}\n")),
+        }
         if !info.panic_symbols.is_empty() {
             let shown: Vec<&str> = info
                 .panic_symbols

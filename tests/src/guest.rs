@@ -109,8 +109,26 @@ echo "initramfs-overlay: reference: boot failed (EIO)"; poweroff -f
 
 /// The busybox applets the scripts use (links to /bin/busybox in the image).
 pub const APPLETS: &[&str] = &[
-    "sh", "cat", "cut", "echo", "ls", "mount", "rm", "touch", "tr", "wc", "head", "sync", "poweroff", "sleep",
-    "sha256sum", "umount", "dmesg", "stat", "df", "find",
+    "sh",
+    "cat",
+    "cut",
+    "echo",
+    "ls",
+    "mount",
+    "rm",
+    "touch",
+    "tr",
+    "wc",
+    "head",
+    "sync",
+    "poweroff",
+    "sleep",
+    "sha256sum",
+    "umount",
+    "dmesg",
+    "stat",
+    "df",
+    "find",
 ];
 
 /// The `E2E key=value` lines of a console log, in order.
@@ -124,9 +142,13 @@ impl Report {
         let mut pairs = Vec::new();
         for line in log.lines() {
             // A kernel message may share the line (no newline between them): find the marker.
-            let Some(at) = line.find("E2E ") else { continue };
+            let Some(at) = line.find("E2E ") else {
+                continue;
+            };
             let rest = &line[at + 4..];
-            let Some((k, v)) = rest.split_once('=') else { continue };
+            let Some((k, v)) = rest.split_once('=') else {
+                continue;
+            };
             if k.is_empty() || !k.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_') {
                 continue;
             }
@@ -137,11 +159,19 @@ impl Report {
 
     /// The last value of a key.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.pairs.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.pairs
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn all(&self, key: &str) -> Vec<&str> {
-        self.pairs.iter().filter(|(k, _)| k == key).map(|(_, v)| v.as_str()).collect()
+        self.pairs
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .collect()
     }
 
     /// The guest ran to the end of the script.
@@ -151,18 +181,23 @@ impl Report {
 
     /// A value, or an error naming the key.
     pub fn req(&self, key: &str) -> crate::R<&str> {
-        self.get(key).ok_or_else(|| format!("the guest reported no `E2E {key}=` line"))
+        self.get(key)
+            .ok_or_else(|| format!("the guest reported no `E2E {key}=` line"))
     }
 
     /// `lowerdir=`, `upperdir=`, `workdir=` of the root mount.
     pub fn root_opt(&self, name: &str) -> Option<String> {
         let opts = self.get("rootopts")?;
-        opts.split(',').find_map(|o| o.strip_prefix(&format!("{name}="))).map(str::to_string)
+        opts.split(',')
+            .find_map(|o| o.strip_prefix(&format!("{name}=")))
+            .map(str::to_string)
     }
 
     /// `ro` or `rw` from the root mount options.
     pub fn root_mode(&self) -> Option<&str> {
-        self.get("rootopts")?.split(',').find(|o| *o == "ro" || *o == "rw")
+        self.get("rootopts")?
+            .split(',')
+            .find(|o| *o == "ro" || *o == "rw")
     }
 
     /// The (file name, sha256) pairs the guest hashed (`e2e.hash`).
@@ -210,7 +245,9 @@ pub fn init_lines(log: &str) -> Vec<String> {
     let mut v: Vec<String> = Vec::new();
     for line in log.lines() {
         if let Some(at) = line.find("initramfs-overlay: ") {
-            let s = line[at + "initramfs-overlay: ".len()..].trim_end().to_string();
+            let s = line[at + "initramfs-overlay: ".len()..]
+                .trim_end()
+                .to_string();
             // The init writes each line to kmsg and to the console: keep one copy.
             if v.last() != Some(&s) {
                 v.push(s);
@@ -245,7 +282,10 @@ mod tests {
         assert_eq!(r.get("pid"), Some("1"));
         assert_eq!(r.root_opt("upperdir").as_deref(), Some("/a/upper"));
         assert_eq!(r.root_mode(), Some("ro"));
-        assert_eq!(r.hashes(), vec![("root-squashfs.img".to_string(), "abc".to_string())]);
+        assert_eq!(
+            r.hashes(),
+            vec![("root-squashfs.img".to_string(), "abc".to_string())]
+        );
         assert!(r.get("bad key").is_none());
         assert_eq!(timeline_ms(log).map(|t| t.round()), Some(500.0));
         assert_eq!(step_times(log), vec![("mount".to_string(), 12)]);

@@ -27,20 +27,27 @@ pub struct OsSpec<'a> {
 /// Lays out the test OS in `dir`.
 pub fn os_tree(spec: &OsSpec, dir: &Path) -> R<()> {
     fresh_dir(dir)?;
-    for d in ["bin", "sbin", "etc", "dev", "proc", "sys", "run", "tmp", "mnt", "root"] {
+    for d in [
+        "bin", "sbin", "etc", "dev", "proc", "sys", "run", "tmp", "mnt", "root",
+    ] {
         mkdir(&dir.join(d))?;
     }
-    std::fs::copy(spec.busybox, dir.join("bin/busybox")).map_err(|e| format!("copy busybox: {e}"))?;
+    std::fs::copy(spec.busybox, dir.join("bin/busybox"))
+        .map_err(|e| format!("copy busybox: {e}"))?;
     for a in guest::APPLETS {
         symlink("busybox", dir.join("bin").join(a)).map_err(|e| format!("symlink {a}: {e}"))?;
     }
     let exe = |p: &Path, text: &str| -> R<()> {
         write(p, text)?;
-        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).map_err(|e| e.to_string())
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755))
+            .map_err(|e| e.to_string())
     };
     exe(&dir.join("sbin/e2e-report"), guest::REPORT)?;
     exe(&dir.join("sbin/init"), &guest::init_script("init"))?;
-    exe(&dir.join("sbin/other-init"), &guest::init_script("other-init"))?;
+    exe(
+        &dir.join("sbin/other-init"),
+        &guest::init_script("other-init"),
+    )?;
     write(&dir.join("etc/e2e-marker"), "from-image\n")?;
     write(&dir.join("etc/e2e-image-id"), format!("{}\n", spec.id))?;
     for (kver, rel, src) in &spec.modules {
@@ -49,7 +56,11 @@ pub fn os_tree(spec: &OsSpec, dir: &Path) -> R<()> {
         std::fs::copy(src, &to).map_err(|e| format!("copy {}: {e}", src.display()))?;
     }
     if spec.payload > 0 {
-        let mut rng = fastrand::Rng::with_seed(spec.id.bytes().fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(b as u64)));
+        let mut rng = fastrand::Rng::with_seed(
+            spec.id
+                .bytes()
+                .fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(b as u64)),
+        );
         let mut f = std::fs::File::create(dir.join("payload.bin")).map_err(|e| e.to_string())?;
         let mut buf = vec![0u8; MIB as usize];
         let mut left = spec.payload;
@@ -66,12 +77,24 @@ pub fn os_tree(spec: &OsSpec, dir: &Path) -> R<()> {
 /// `mksquashfs DIR OUT -noappend -all-root`.
 pub fn squashfs(dir: &Path, out: &Path) -> R<()> {
     let _ = std::fs::remove_file(out);
-    run(Command::new("mksquashfs").arg(dir).arg(out).args(["-noappend", "-all-root", "-quiet", "-no-progress"]))?;
+    run(Command::new("mksquashfs").arg(dir).arg(out).args([
+        "-noappend",
+        "-all-root",
+        "-quiet",
+        "-no-progress",
+    ]))?;
     Ok(())
 }
 
 /// An ext4 filesystem image: `mke2fs -t ext4 -L LABEL [-U UUID] [extra] -d DIR OUT SIZE`.
-pub fn ext4(out: &Path, label: &str, dir: Option<&Path>, size_mib: u64, uuid: Option<&str>, extra: &[&str]) -> R<()> {
+pub fn ext4(
+    out: &Path,
+    label: &str,
+    dir: Option<&Path>,
+    size_mib: u64,
+    uuid: Option<&str>,
+    extra: &[&str],
+) -> R<()> {
     let _ = std::fs::remove_file(out);
     let mut c = Command::new("mke2fs");
     c.args(["-q", "-F", "-t", "ext4", "-L", label]);
@@ -92,18 +115,28 @@ pub fn ext4(out: &Path, label: &str, dir: Option<&Path>, size_mib: u64, uuid: Op
 /// A vfat filesystem image with `files` = (source, path inside, e.g. `modules/6.1.0/squashfs.ko`).
 pub fn vfat(out: &Path, label: &str, size_mib: u64, files: &[(PathBuf, String)]) -> R<()> {
     let _ = std::fs::remove_file(out);
-    run(Command::new("mkfs.vfat").args(["-n", label, "-C"]).arg(out).arg((size_mib * 1024).to_string()))?;
+    run(Command::new("mkfs.vfat")
+        .args(["-n", label, "-C"])
+        .arg(out)
+        .arg((size_mib * 1024).to_string()))?;
     let mut made: Vec<String> = Vec::new();
     for (src, dest) in files {
         let parts: Vec<&str> = dest.split('/').collect();
         for i in 1..parts.len() {
             let d = parts[..i].join("/");
             if !made.contains(&d) {
-                run(Command::new("mmd").arg("-i").arg(out).arg(format!("::/{d}")))?;
+                run(Command::new("mmd")
+                    .arg("-i")
+                    .arg(out)
+                    .arg(format!("::/{d}")))?;
                 made.push(d);
             }
         }
-        run(Command::new("mcopy").arg("-i").arg(out).arg(src).arg(format!("::/{dest}")))?;
+        run(Command::new("mcopy")
+            .arg("-i")
+            .arg(out)
+            .arg(src)
+            .arg(format!("::/{dest}")))?;
     }
     Ok(())
 }
@@ -120,7 +153,9 @@ pub struct Part<'a> {
 }
 
 fn size_mib(p: &Path) -> R<u64> {
-    let len = std::fs::metadata(p).map_err(|e| format!("{}: {e}", p.display()))?.len();
+    let len = std::fs::metadata(p)
+        .map_err(|e| format!("{}: {e}", p.display()))?
+        .len();
     Ok(len.div_ceil(MIB))
 }
 
@@ -133,10 +168,19 @@ fn sfdisk(disk: &Path, script: &str) -> R<()> {
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| format!("cannot run sfdisk: {e}"))?;
-    child.stdin.take().unwrap().write_all(script.as_bytes()).map_err(|e| e.to_string())?;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .map_err(|e| e.to_string())?;
     let out = child.wait_with_output().map_err(|e| e.to_string())?;
     if !out.status.success() {
-        bail!("`{}` failed: {}\nscript:\n{script}", show(&c), String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "`{}` failed: {}\nscript:\n{script}",
+            show(&c),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     Ok(())
 }
@@ -160,8 +204,17 @@ pub fn gpt(out: &Path, parts: &[Part], disk_guid: &str) -> R<()> {
     make_sparse(out, (end + 1) * MIB)?;
     let mut script = format!("label: gpt\nlabel-id: {disk_guid}\nunit: sectors\n");
     for (p, (start, size)) in parts.iter().zip(&lay) {
-        let ty = if p.kind == "fat" { "EBD0A0A2-B9E5-4433-87C0-68B6B72699C7" } else { "0FC63DAF-8483-4772-8E79-3D69D8477DE4" };
-        script.push_str(&format!("start={}, size={}, type={ty}, name=\"{}\"", start * 2048, size * 2048, p.name));
+        let ty = if p.kind == "fat" {
+            "EBD0A0A2-B9E5-4433-87C0-68B6B72699C7"
+        } else {
+            "0FC63DAF-8483-4772-8E79-3D69D8477DE4"
+        };
+        script.push_str(&format!(
+            "start={}, size={}, type={ty}, name=\"{}\"",
+            start * 2048,
+            size * 2048,
+            p.name
+        ));
         if let Some(u) = p.uuid {
             script.push_str(&format!(", uuid={u}"));
         }
@@ -179,12 +232,19 @@ pub fn mbr(out: &Path, parts: &[Part], label_id: &str, total_mib: u64) -> R<()> 
     ensure!(parts.len() <= 4, "MBR: at most 4 primary partitions");
     let lay = layout(parts)?;
     let end = lay.last().map_or(1, |(s, n)| s + n);
-    ensure!(end <= total_mib, "MBR: {end} MiB of partitions do not fit {total_mib} MiB");
+    ensure!(
+        end <= total_mib,
+        "MBR: {end} MiB of partitions do not fit {total_mib} MiB"
+    );
     make_sparse(out, total_mib * MIB)?;
     let mut script = format!("label: dos\nlabel-id: {label_id}\nunit: sectors\n");
     for (p, (start, size)) in parts.iter().zip(&lay) {
         let ty = if p.kind == "fat" { "c" } else { "83" };
-        script.push_str(&format!("start={}, size={}, type={ty}\n", start * 2048, size * 2048));
+        script.push_str(&format!(
+            "start={}, size={}, type={ty}\n",
+            start * 2048,
+            size * 2048
+        ));
     }
     sfdisk(out, &script)?;
     for (p, (start, _)) in parts.iter().zip(&lay) {
@@ -196,7 +256,8 @@ pub fn mbr(out: &Path, parts: &[Part], label_id: &str, total_mib: u64) -> R<()> 
 fn make_sparse(out: &Path, len: u64) -> R<()> {
     let _ = std::fs::remove_file(out);
     let f = std::fs::File::create(out).map_err(|e| format!("{}: {e}", out.display()))?;
-    f.set_len(len).map_err(|e| format!("{}: {e}", out.display()))
+    f.set_len(len)
+        .map_err(|e| format!("{}: {e}", out.display()))
 }
 
 /// Reads an ext4 image (a whole-disk filesystem) on the host: a copy, its journal replayed by
@@ -218,16 +279,26 @@ impl Ext4View {
             .map_err(|e| format!("cannot run e2fsck: {e}"))?;
         let code = out.status.code().unwrap_or(99);
         // 0: clean, 1: errors fixed (a replayed journal counts), 2: fixed, reboot wanted.
-        let fsck = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let fsck = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         if code > 2 {
             bail!("e2fsck {} exited {code}: {fsck}", img.display());
         }
-        Ok(Ext4View { copy: scratch.to_path_buf(), fsck })
+        Ok(Ext4View {
+            copy: scratch.to_path_buf(),
+            fsck,
+        })
     }
 
     /// (name, size) of the entries of a folder.
     pub fn ls(&self, dir: &str) -> R<Vec<(String, u64)>> {
-        let out = run(Command::new("debugfs").arg("-R").arg(format!("ls -p {dir}")).arg(&self.copy))?;
+        let out = run(Command::new("debugfs")
+            .arg("-R")
+            .arg(format!("ls -p {dir}"))
+            .arg(&self.copy))?;
         let mut v = Vec::new();
         for line in out.lines() {
             // /inode/mode/uid/gid/name/size/
@@ -255,14 +326,20 @@ impl Ext4View {
         }
         let out = self.copy.with_extension("dump");
         let _ = std::fs::remove_file(&out);
-        run(Command::new("debugfs").arg("-R").arg(format!("dump {path} {}", out.display())).arg(&self.copy))?;
+        run(Command::new("debugfs")
+            .arg("-R")
+            .arg(format!("dump {path} {}", out.display()))
+            .arg(&self.copy))?;
         let h = crate::util::sha256_file(&out)?;
         let _ = std::fs::remove_file(&out);
         Ok(Some(h))
     }
 
     pub fn cat(&self, path: &str) -> R<String> {
-        run(Command::new("debugfs").arg("-R").arg(format!("cat {path}")).arg(&self.copy))
+        run(Command::new("debugfs")
+            .arg("-R")
+            .arg(format!("cat {path}"))
+            .arg(&self.copy))
     }
 }
 

@@ -26,7 +26,12 @@ pub enum KernelId {
 }
 
 impl KernelId {
-    pub const ALL: [KernelId; 4] = [KernelId::Amd64, KernelId::Amd64Backports, KernelId::I386, KernelId::Rpi];
+    pub const ALL: [KernelId; 4] = [
+        KernelId::Amd64,
+        KernelId::Amd64Backports,
+        KernelId::I386,
+        KernelId::Rpi,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -59,10 +64,27 @@ impl KernelId {
     /// The modules the bundle names (the packer adds their dependencies). crc32c_generic,
     /// nls_cp437 and nls_ascii are not reachable through modules.dep and must be named.
     pub fn bundle(self) -> Vec<&'static str> {
-        let virtio = ["virtio_ring", "virtio", "virtio_pci_modern_dev", "virtio_pci_legacy_dev", "virtio_pci", "virtio_blk"];
+        let virtio = [
+            "virtio_ring",
+            "virtio",
+            "virtio_pci_modern_dev",
+            "virtio_pci_legacy_dev",
+            "virtio_pci",
+            "virtio_blk",
+        ];
         let rest = [
-            "crc32c_generic", "crc16", "jbd2", "mbcache", "ext4", "nls_cp437", "nls_ascii", "fat", "vfat", "loop",
-            "squashfs", "overlay",
+            "crc32c_generic",
+            "crc16",
+            "jbd2",
+            "mbcache",
+            "ext4",
+            "nls_cp437",
+            "nls_ascii",
+            "fat",
+            "vfat",
+            "loop",
+            "squashfs",
+            "overlay",
         ];
         let mut v: Vec<&str> = Vec::new();
         if self != KernelId::Rpi {
@@ -94,9 +116,12 @@ pub struct Kernel {
 impl Kernel {
     /// A module's path relative to `modules` (`kernel/fs/squashfs/squashfs.ko[.xz]`).
     pub fn module_path(&self, name: &str) -> R<String> {
-        let dep = std::fs::read_to_string(self.modules.join("modules.dep")).map_err(|e| format!("modules.dep: {e}"))?;
+        let dep = std::fs::read_to_string(self.modules.join("modules.dep"))
+            .map_err(|e| format!("modules.dep: {e}"))?;
         for line in dep.lines() {
-            let Some((path, _)) = line.split_once(':') else { continue };
+            let Some((path, _)) = line.split_once(':') else {
+                continue;
+            };
             if packer::modules::module_name(path) == name.replace('-', "_") {
                 return Ok(path.to_string());
             }
@@ -142,8 +167,14 @@ pub fn get(id: KernelId) -> R<Kernel> {
             let suite = if bpo { Some(backports_suite()?) } else { None };
             let t = std::time::Instant::now();
             let package = apt.resolve(meta, arch, suite.as_deref()).map_err(pe)?;
-            let root = apt.fetch_extract(&package, arch, suite.as_deref(), &dir).map_err(pe)?;
-            eprintln!("e2e: kernel {}: {package} fetched and unpacked in {:.1} s", id.name(), t.elapsed().as_secs_f64());
+            let root = apt
+                .fetch_extract(&package, arch, suite.as_deref(), &dir)
+                .map_err(pe)?;
+            eprintln!(
+                "e2e: kernel {}: {package} fetched and unpacked in {:.1} s",
+                id.name(),
+                t.elapsed().as_secs_f64()
+            );
             write(&record, format!("{package}\n{}\n", root.display()))?;
             (package, root)
         }
@@ -159,7 +190,11 @@ fn prepare(id: KernelId, package: String, root: PathBuf) -> R<Kernel> {
         .filter(|e| e.path().is_dir())
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
-    ensure!(kvers.len() == 1, "{}: expected one kernel version, found {kvers:?}", mods.display());
+    ensure!(
+        kvers.len() == 1,
+        "{}: expected one kernel version, found {kvers:?}",
+        mods.display()
+    );
     let kver = kvers[0].clone();
     let modules = mods.join(&kver);
     if !modules.join("modules.dep").is_file() {
@@ -167,8 +202,18 @@ fn prepare(id: KernelId, package: String, root: PathBuf) -> R<Kernel> {
     }
     let vmlinuz = root.join("boot").join(format!("vmlinuz-{kver}"));
     ensure!(vmlinuz.is_file(), "{} is missing", vmlinuz.display());
-    let config = std::fs::read_to_string(root.join("boot").join(format!("config-{kver}"))).unwrap_or_default();
-    let mut k = Kernel { id, package, kver, root: root.clone(), modules, image: vmlinuz.clone(), pvh: false, dtb: None };
+    let config = std::fs::read_to_string(root.join("boot").join(format!("config-{kver}")))
+        .unwrap_or_default();
+    let mut k = Kernel {
+        id,
+        package,
+        kver,
+        root: root.clone(),
+        modules,
+        image: vmlinuz.clone(),
+        pvh: false,
+        dtb: None,
+    };
     if id.arch() != Arch::Armv6l
         && config.lines().any(|l| l == "CONFIG_PVH=y")
         && std::env::var_os("E2E_NO_PVH").is_none()
@@ -177,7 +222,10 @@ fn prepare(id: KernelId, package: String, root: PathBuf) -> R<Kernel> {
         if !elf.is_file() {
             match extract_vmlinux(&vmlinuz) {
                 Ok(data) => write(&elf, data)?,
-                Err(e) => eprintln!("e2e: warning: {}: no ELF vmlinux ({e}); booting the bzImage", id.name()),
+                Err(e) => eprintln!(
+                    "e2e: warning: {}: no ELF vmlinux ({e}); booting the bzImage",
+                    id.name()
+                ),
             }
         }
         if elf.is_file() {
@@ -188,7 +236,10 @@ fn prepare(id: KernelId, package: String, root: PathBuf) -> R<Kernel> {
     if id == KernelId::Rpi {
         let out = root.join("boot").join("bcm2835-rpi-zero-qemu.dtb");
         if !out.is_file() {
-            let src = root.join("usr/lib").join(format!("linux-image-{}", k.kver)).join("bcm2835-rpi-zero.dtb");
+            let src = root
+                .join("usr/lib")
+                .join(format!("linux-image-{}", k.kver))
+                .join("bcm2835-rpi-zero.dtb");
             patch_dtb(&src, &out)?;
         }
         k.dtb = Some(out);
@@ -200,9 +251,16 @@ fn prepare(id: KernelId, package: String, root: PathBuf) -> R<Kernel> {
 /// decompressed with xz or zstd. Its length must match the size the kernel appends to it.
 pub fn extract_vmlinux(bzimage: &Path) -> R<Vec<u8>> {
     let b = read(bzimage)?;
-    ensure!(b.len() > 0x250 && &b[0x202..0x206] == b"HdrS", "{}: not a bzImage", bzimage.display());
+    ensure!(
+        b.len() > 0x250 && &b[0x202..0x206] == b"HdrS",
+        "{}: not a bzImage",
+        bzimage.display()
+    );
     let version = u16::from_le_bytes([b[0x206], b[0x207]]);
-    ensure!(version >= 0x208, "boot protocol {version:#x} has no payload fields");
+    ensure!(
+        version >= 0x208,
+        "boot protocol {version:#x} has no payload fields"
+    );
     let setup_sects = match b[0x1f1] {
         0 => 4,
         n => n as usize,
@@ -220,7 +278,10 @@ pub fn extract_vmlinux(bzimage: &Path) -> R<Vec<u8>> {
     } else if payload.starts_with(&[0x1f, 0x8b]) {
         &["gzip", "-dc"]
     } else {
-        bail!("unknown payload compression {:02x?}", &payload[..4.min(len)]);
+        bail!(
+            "unknown payload compression {:02x?}",
+            &payload[..4.min(len)]
+        );
     };
     let mut child = Command::new(tool[0])
         .args(&tool[1..])
@@ -239,23 +300,38 @@ pub fn extract_vmlinux(bzimage: &Path) -> R<Vec<u8>> {
     let out = child.wait_with_output().map_err(|e| e.to_string())?;
     let _ = feeder.join();
     let elf = out.stdout;
-    ensure!(elf.starts_with(b"\x7fELF"), "decompressed payload is not ELF");
-    ensure!(elf.len() == expect, "decompressed {} bytes, the kernel says {expect}", elf.len());
+    ensure!(
+        elf.starts_with(b"\x7fELF"),
+        "decompressed payload is not ELF"
+    );
+    ensure!(
+        elf.len() == expect,
+        "decompressed {} bytes, the kernel says {expect}",
+        elf.len()
+    );
     Ok(elf)
 }
 
 /// QEMU 7.2's raspi0 lacks the "asb" register block, so the stock dtb makes bcm2835_power_probe
 /// crash before any output. Reduce the power node to its "pm" block.
 pub fn patch_dtb(src: &Path, out: &Path) -> R<()> {
-    let dts = run(Command::new("dtc").args(["-q", "-I", "dtb", "-O", "dts"]).arg(src))?;
+    let dts = run(Command::new("dtc")
+        .args(["-q", "-I", "dtb", "-O", "dts"])
+        .arg(src))?;
     let mut patched = String::new();
     let mut hits = 0;
     let mut lines = dts.lines().peekable();
     while let Some(line) = lines.next() {
         let t = line.trim();
-        if t.starts_with("reg = <0x7e100000 0x114 ") && lines.peek().is_some_and(|n| n.trim().starts_with("reg-names = \"pm\\0asb\"")) {
+        if t.starts_with("reg = <0x7e100000 0x114 ")
+            && lines
+                .peek()
+                .is_some_and(|n| n.trim().starts_with("reg-names = \"pm\\0asb\""))
+        {
             let indent = &line[..line.len() - line.trim_start().len()];
-            patched.push_str(&format!("{indent}reg = <0x7e100000 0x114>;\n{indent}reg-names = \"pm\";\n"));
+            patched.push_str(&format!(
+                "{indent}reg = <0x7e100000 0x114>;\n{indent}reg-names = \"pm\";\n"
+            ));
             lines.next();
             hits += 1;
         } else {
@@ -263,10 +339,17 @@ pub fn patch_dtb(src: &Path, out: &Path) -> R<()> {
             patched.push('\n');
         }
     }
-    ensure!(hits == 1, "{}: the power node (reg 0x7e100000, reg-names pm+asb) was not found", src.display());
+    ensure!(
+        hits == 1,
+        "{}: the power node (reg 0x7e100000, reg-names pm+asb) was not found",
+        src.display()
+    );
     let tmp = out.with_extension("dts");
     write(&tmp, patched)?;
-    run(Command::new("dtc").args(["-q", "-I", "dts", "-O", "dtb", "-o"]).arg(out).arg(&tmp))?;
+    run(Command::new("dtc")
+        .args(["-q", "-I", "dts", "-O", "dtb", "-o"])
+        .arg(out)
+        .arg(&tmp))?;
     Ok(())
 }
 

@@ -34,7 +34,10 @@ pub fn default_timeout(id: KernelId) -> Duration {
         Arch::Armv6l => 120.0,
         _ => 60.0,
     };
-    let scale: f64 = std::env::var("E2E_TIMEOUT_SCALE").ok().and_then(|s| s.parse().ok()).unwrap_or(1.0);
+    let scale: f64 = std::env::var("E2E_TIMEOUT_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1.0);
     Duration::from_secs_f64(base * scale)
 }
 
@@ -47,32 +50,55 @@ impl Vm {
             Arch::Armv6l => ("qemu-system-arm", "ttyAMA0"),
         };
         let mut c = Command::new(qemu);
-        c.args(["-accel", "tcg", "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot"]);
+        c.args([
+            "-accel",
+            "tcg",
+            "-nodefaults",
+            "-no-user-config",
+            "-display",
+            "none",
+            "-no-reboot",
+        ]);
         c.args(["-serial", "stdio"]);
         match k.id.arch() {
             Arch::Armv6l => {
-                let Some(dtb) = &k.dtb else { bail!("the rpi kernel has no patched dtb") };
+                let Some(dtb) = &k.dtb else {
+                    bail!("the rpi kernel has no patched dtb")
+                };
                 c.args(["-M", "raspi0"]).arg("-dtb").arg(dtb);
                 if self.disks.len() > 1 {
-                    bail!("raspi0 has one SD card slot; got {} disks", self.disks.len());
+                    bail!(
+                        "raspi0 has one SD card slot; got {} disks",
+                        self.disks.len()
+                    );
                 }
                 for d in &self.disks {
-                    c.arg("-drive").arg(format!("if=sd,format=raw,file={}", d.display()));
+                    c.arg("-drive")
+                        .arg(format!("if=sd,format=raw,file={}", d.display()));
                 }
             }
             _ => {
                 c.args(["-M", "pc", "-m", "256", "-nic", "none"]);
                 for d in &self.disks {
-                    c.arg("-drive").arg(format!("if=virtio,format=raw,file={}", d.display()));
+                    c.arg("-drive")
+                        .arg(format!("if=virtio,format=raw,file={}", d.display()));
                 }
             }
         }
         match &self.monitor {
-            Some(m) => c.arg("-monitor").arg(format!("unix:{},server=on,wait=off", m.display())),
+            Some(m) => c
+                .arg("-monitor")
+                .arg(format!("unix:{},server=on,wait=off", m.display())),
             None => c.args(["-monitor", "none"]),
         };
-        c.arg("-kernel").arg(&k.image).arg("-initrd").arg(&self.initrd);
-        c.arg("-append").arg(format!("console={console} panic=-1 printk.devkmsg=on {}", self.append.trim()));
+        c.arg("-kernel")
+            .arg(&k.image)
+            .arg("-initrd")
+            .arg(&self.initrd);
+        c.arg("-append").arg(format!(
+            "console={console} panic=-1 printk.devkmsg=on {}",
+            self.append.trim()
+        ));
         Ok(c)
     }
 
@@ -88,7 +114,10 @@ impl Vm {
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| format!("cannot start `{cmdline}`: {e}"))?;
-        let shared = Arc::new(Shared { buf: Mutex::new(Vec::new()), cv: Condvar::new() });
+        let shared = Arc::new(Shared {
+            buf: Mutex::new(Vec::new()),
+            cv: Condvar::new(),
+        });
         let mut readers = Vec::new();
         let out: Box<dyn Read + Send> = Box::new(child.stdout.take().unwrap());
         let err: Box<dyn Read + Send> = Box::new(child.stderr.take().unwrap());
@@ -186,7 +215,10 @@ impl Running {
                 // Let the readers drain, then look one last time.
                 std::thread::sleep(Duration::from_millis(100));
                 let text = self.text();
-                return text.get(from..).and_then(|t| t.find(needle)).map(|p| from + p + needle.len());
+                return text
+                    .get(from..)
+                    .and_then(|t| t.find(needle))
+                    .map(|p| from + p + needle.len());
             }
             let wait = (until - now).min(Duration::from_millis(100));
             guard = self.shared.cv.wait_timeout(guard, wait).unwrap().0;
@@ -199,13 +231,19 @@ impl Running {
 
     /// Types into the console.
     pub fn send(&mut self, s: &str) -> R<()> {
-        let Some(i) = self.stdin.as_mut() else { bail!("the console input is closed") };
-        i.write_all(s.as_bytes()).and_then(|_| i.flush()).map_err(|e| format!("console write: {e}"))
+        let Some(i) = self.stdin.as_mut() else {
+            bail!("the console input is closed")
+        };
+        i.write_all(s.as_bytes())
+            .and_then(|_| i.flush())
+            .map_err(|e| format!("console write: {e}"))
     }
 
     /// Sends a human monitor command; returns what the monitor answered.
     pub fn monitor(&self, cmd: &str) -> R<String> {
-        let Some(path) = &self.vm.monitor else { bail!("no monitor socket") };
+        let Some(path) = &self.vm.monitor else {
+            bail!("no monitor socket")
+        };
         let mut s = None;
         for _ in 0..50 {
             match UnixStream::connect(path) {
@@ -216,14 +254,17 @@ impl Running {
                 Err(_) => std::thread::sleep(Duration::from_millis(100)),
             }
         }
-        let Some(mut s) = s else { bail!("cannot connect to the monitor at {}", path.display()) };
+        let Some(mut s) = s else {
+            bail!("cannot connect to the monitor at {}", path.display())
+        };
         s.set_read_timeout(Some(Duration::from_millis(500))).ok();
         let mut got = Vec::new();
         let mut b = [0u8; 4096];
         // Banner and prompt first.
         let _ = read_until(&mut s, &mut got, &mut b, "(qemu)");
         got.clear();
-        s.write_all(format!("{cmd}\n").as_bytes()).map_err(|e| format!("monitor write: {e}"))?;
+        s.write_all(format!("{cmd}\n").as_bytes())
+            .map_err(|e| format!("monitor write: {e}"))?;
         let _ = read_until(&mut s, &mut got, &mut b, "(qemu)");
         Ok(clean(&got))
     }
@@ -263,11 +304,25 @@ impl Running {
                 Some(c) => format!("qemu exited {c}"),
                 None => "qemu was killed".to_string(),
             },
-            if timed_out { format!(" (TIMEOUT: the bound is {:.0} s)", self.vm.timeout.as_secs_f64()) } else { String::new() },
+            if timed_out {
+                format!(
+                    " (TIMEOUT: the bound is {:.0} s)",
+                    self.vm.timeout.as_secs_f64()
+                )
+            } else {
+                String::new()
+            },
             self.cmdline
         ));
         let _ = write(&self.vm.log, &log);
-        Outcome { log, secs, timed_out, killed, exit: status.and_then(|s| s.code()), log_path: self.vm.log.clone() }
+        Outcome {
+            log,
+            secs,
+            timed_out,
+            killed,
+            exit: status.and_then(|s| s.code()),
+            log_path: self.vm.log.clone(),
+        }
     }
 }
 
@@ -304,5 +359,7 @@ fn clean(b: &[u8]) -> String {
 
 /// The log path of boot `n` of a scenario.
 pub fn log_path(scenario: &str, n: usize, label: &str) -> PathBuf {
-    crate::util::logs_dir().join(scenario).join(format!("{n:02}-{label}.log"))
+    crate::util::logs_dir()
+        .join(scenario)
+        .join(format!("{n:02}-{label}.log"))
 }

@@ -46,7 +46,10 @@ pub fn summary(total_secs: f64) -> String {
     rows.sort_by(|a, b| a.name.cmp(&b.name));
     let mut s = String::new();
     let w = rows.iter().map(|r| r.name.len()).max().unwrap_or(8).max(8);
-    s.push_str(&format!("\n{:w$}  {:7}  {:6}  {:>7}  {:>5}  note\n", "scenario", "arch", "result", "seconds", "boots"));
+    s.push_str(&format!(
+        "\n{:w$}  {:7}  {:6}  {:>7}  {:>5}  note\n",
+        "scenario", "arch", "result", "seconds", "boots"
+    ));
     s.push_str(&format!("{}\n", "-".repeat(w + 40)));
     for r in &rows {
         s.push_str(&format!(
@@ -67,7 +70,9 @@ pub fn summary(total_secs: f64) -> String {
     ));
     let tl = TIMELINES.lock().unwrap().clone();
     if !tl.is_empty() {
-        s.push_str("\nTimeline, from the kernel's \"Run /init\" to the real init (printk timestamps):\n");
+        s.push_str(
+            "\nTimeline, from the kernel's \"Run /init\" to the real init (printk timestamps):\n",
+        );
         let mut kernels: Vec<String> = tl.iter().map(|t| t.kernel.clone()).collect();
         kernels.sort();
         kernels.dedup();
@@ -87,7 +92,10 @@ pub fn summary(total_secs: f64) -> String {
         for t in &tl {
             if !t.steps.is_empty() && !seen.contains(&t.kernel) {
                 seen.push(t.kernel.clone());
-                s.push_str(&format!("  {} steps ({}): {}\n", t.kernel, t.scenario, t.steps));
+                s.push_str(&format!(
+                    "  {} steps ({}): {}\n",
+                    t.kernel, t.scenario, t.steps
+                ));
             }
         }
     }

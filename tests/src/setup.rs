@@ -64,7 +64,11 @@ pub fn codename() -> Option<String> {
 
 /// The tools that are not on PATH.
 pub fn missing() -> Vec<&'static str> {
-    TOOLS.iter().filter(|(t, _)| which(t).is_none()).map(|(t, _)| *t).collect()
+    TOOLS
+        .iter()
+        .filter(|(t, _)| which(t).is_none())
+        .map(|(t, _)| *t)
+        .collect()
 }
 
 /// Installs the packages when a tool is missing. Needs root; says what to run otherwise.
@@ -74,12 +78,21 @@ pub fn ensure_tools() -> R<()> {
         return Ok(());
     }
     let pkgs = packages();
-    let cmdline = format!("apt-get update && apt-get install -y --allow-downgrades --no-install-recommends {}", pkgs.join(" "));
+    let cmdline = format!(
+        "apt-get update && apt-get install -y --allow-downgrades --no-install-recommends {}",
+        pkgs.join(" ")
+    );
     // SAFETY: geteuid has no preconditions.
     if unsafe { geteuid() } != 0 {
-        bail!("missing tools: {}; run as root: {cmdline}", missing.join(", "));
+        bail!(
+            "missing tools: {}; run as root: {cmdline}",
+            missing.join(", ")
+        );
     }
-    eprintln!("e2e: missing tools {}; installing: {cmdline}", missing.join(", "));
+    eprintln!(
+        "e2e: missing tools {}; installing: {cmdline}",
+        missing.join(", ")
+    );
     let apt = |args: &[&str]| {
         let mut c = Command::new("apt-get");
         c.env("DEBIAN_FRONTEND", "noninteractive").args(args);
@@ -89,7 +102,12 @@ pub fn ensure_tools() -> R<()> {
     if let Err(e) = run(&mut apt(&["update"])) {
         eprintln!("e2e: warning: {e}");
     }
-    let mut args = vec!["install", "-y", "--allow-downgrades", "--no-install-recommends"];
+    let mut args = vec![
+        "install",
+        "-y",
+        "--allow-downgrades",
+        "--no-install-recommends",
+    ];
     args.extend(pkgs.iter().map(String::as_str));
     run(&mut apt(&args))?;
     let still = crate::setup::missing();

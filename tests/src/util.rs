@@ -8,7 +8,9 @@ use std::process::{Command, Stdio};
 /// The workspace root (the folder above `tests/`), with symlinks resolved.
 pub fn root() -> PathBuf {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let manifest = manifest.canonicalize().unwrap_or_else(|_| manifest.to_path_buf());
+    let manifest = manifest
+        .canonicalize()
+        .unwrap_or_else(|_| manifest.to_path_buf());
     manifest.parent().unwrap_or(&manifest).to_path_buf()
 }
 
@@ -42,7 +44,10 @@ pub fn show(cmd: &Command) -> String {
 
 /// Runs a command to completion; returns its stdout. A failure names the command and its stderr.
 pub fn run(cmd: &mut Command) -> R<String> {
-    let out = cmd.stdin(Stdio::null()).output().map_err(|e| format!("cannot run `{}`: {e}", show(cmd)))?;
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run `{}`: {e}", show(cmd)))?;
     if !out.status.success() {
         bail!(
             "`{}` failed ({}):\n{}{}",
@@ -96,7 +101,8 @@ pub fn lock(path: &Path) -> R<File> {
         .write(true)
         .open(path)
         .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-    f.lock().map_err(|e| format!("cannot lock {}: {e}", path.display()))?;
+    f.lock()
+        .map_err(|e| format!("cannot lock {}: {e}", path.display()))?;
     Ok(f)
 }
 
@@ -140,7 +146,12 @@ pub fn dd_into(file: &Path, disk: &Path, offset: u64) -> R<()> {
     run(Command::new("dd")
         .arg(format!("if={}", file.display()))
         .arg(format!("of={}", disk.display()))
-        .args(["bs=1M", &format!("seek={}", offset / MIB), "conv=notrunc,sparse", "status=none"]))
+        .args([
+            "bs=1M",
+            &format!("seek={}", offset / MIB),
+            "conv=notrunc,sparse",
+            "status=none",
+        ]))
     .map(|_| ())
 }
 

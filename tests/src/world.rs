@@ -27,7 +27,10 @@ static WORLD: OnceLock<Result<World, String>> = OnceLock::new();
 
 /// The shared setup; the first caller builds it, the others wait.
 pub fn world() -> R<&'static World> {
-    WORLD.get_or_init(build_world).as_ref().map_err(|e| format!("e2e setup failed: {e}"))
+    WORLD
+        .get_or_init(build_world)
+        .as_ref()
+        .map_err(|e| format!("e2e setup failed: {e}"))
 }
 
 fn build_world() -> R<World> {
@@ -36,8 +39,16 @@ fn build_world() -> R<World> {
     let tk = Instant::now();
     // Kernels in parallel: download, unpack, depmod and vmlinux extraction are independent.
     let results: Vec<R<Kernel>> = std::thread::scope(|s| {
-        let hs: Vec<_> = KernelId::ALL.iter().map(|id| s.spawn(move || kernels::get(*id))).collect();
-        hs.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("kernel thread panicked".into()))).collect()
+        let hs: Vec<_> = KernelId::ALL
+            .iter()
+            .map(|id| s.spawn(move || kernels::get(*id)))
+            .collect();
+        hs.into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("kernel thread panicked".into()))
+            })
+            .collect()
     });
     let mut ks = BTreeMap::new();
     for r in results {
@@ -51,14 +62,31 @@ fn build_world() -> R<World> {
     eprintln!(
         "e2e: kernels and busybox ready in {:.1} s ({})",
         tk.elapsed().as_secs_f64(),
-        ks.values().map(|k| format!("{} {}{}", k.id.name(), k.kver, if k.pvh { " pvh" } else { "" })).collect::<Vec<_>>().join(", ")
+        ks.values()
+            .map(|k| format!(
+                "{} {}{}",
+                k.id.name(),
+                k.kver,
+                if k.pvh { " pvh" } else { "" }
+            ))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     let shared = work_dir().join("shared");
     fresh_dir(&shared)?;
-    let w = World { kernels: ks, busybox: bb, shared, setup_secs: 0.0, built: Mutex::new(HashMap::new()) };
+    let w = World {
+        kernels: ks,
+        busybox: bb,
+        shared,
+        setup_secs: 0.0,
+        built: Mutex::new(HashMap::new()),
+    };
     let secs = t.elapsed().as_secs_f64();
     eprintln!("e2e: setup done in {secs:.1} s");
-    Ok(World { setup_secs: secs, ..w })
+    Ok(World {
+        setup_secs: secs,
+        ..w
+    })
 }
 
 /// The modules put in the initrd next to the init.
@@ -96,19 +124,27 @@ impl World {
     /// The squashfs test OS for an arch. `id` goes into /etc/e2e-image-id; `payload` bytes of
     /// random data make it big. It carries overlay.ko for every kernel of its arch.
     pub fn os_image(&self, arch: Arch, id: &str, payload: u64) -> R<PathBuf> {
-        self.once(&format!("os-{}-{id}-{payload}.squashfs", arch.name()), |out| {
-            let mut modules = Vec::new();
-            for k in self.kernels.values().filter(|k| k.id.arch() == arch) {
-                let rel = k.module_path("overlay")?;
-                modules.push((k.kver.clone(), rel.clone(), k.modules.join(&rel)));
-            }
-            let spec = OsSpec { busybox: &self.busybox[&arch], id, modules, payload };
-            let dir = out.with_extension("d");
-            images::os_tree(&spec, &dir)?;
-            images::squashfs(&dir, out)?;
-            let _ = std::fs::remove_dir_all(&dir);
-            Ok(())
-        })
+        self.once(
+            &format!("os-{}-{id}-{payload}.squashfs", arch.name()),
+            |out| {
+                let mut modules = Vec::new();
+                for k in self.kernels.values().filter(|k| k.id.arch() == arch) {
+                    let rel = k.module_path("overlay")?;
+                    modules.push((k.kver.clone(), rel.clone(), k.modules.join(&rel)));
+                }
+                let spec = OsSpec {
+                    busybox: &self.busybox[&arch],
+                    id,
+                    modules,
+                    payload,
+                };
+                let dir = out.with_extension("d");
+                images::os_tree(&spec, &dir)?;
+                images::squashfs(&dir, out)?;
+                let _ = std::fs::remove_dir_all(&dir);
+                Ok(())
+            },
+        )
     }
 
     /// The reference shell init ([`guest::REFERENCE_INIT`]) as a gzip'd cpio, made with the packer.
@@ -117,7 +153,8 @@ impl World {
             let bb = crate::util::read(&self.busybox[&arch])?;
             let mut a = packer::cpio::Archive::new(0);
             packer::busybox::add_busybox(&mut a, bb).map_err(|e| e.0)?;
-            a.file("init", 0o755, guest::REFERENCE_INIT.as_bytes().to_vec()).map_err(|e| e.0)?;
+            a.file("init", 0o755, guest::REFERENCE_INIT.as_bytes().to_vec())
+                .map_err(|e| e.0)?;
             a.char_dev("dev/console", 0o600, 5, 1).map_err(|e| e.0)?;
             write(out, packer::gzip::gzip(&a.write().map_err(|e| e.0)?))
         })
@@ -128,7 +165,9 @@ impl World {
         if std::env::var_os("E2E_REFERENCE_INIT").is_some() {
             return self.reference_init(arch);
         }
-        let p = crate::util::root().join("target").join(packer::image_name(arch, debug));
+        let p = crate::util::root()
+            .join("target")
+            .join(packer::image_name(arch, debug));
         if !p.is_file() {
             bail!("{} is missing: run `just build` first", p.display());
         }
@@ -140,7 +179,12 @@ impl World {
         let names: Vec<String> = match mods {
             Mods::None => return Ok(None),
             Mods::All => id.bundle().iter().map(|s| s.to_string()).collect(),
-            Mods::Without(x) => id.bundle().iter().filter(|m| !x.contains(m)).map(|s| s.to_string()).collect(),
+            Mods::Without(x) => id
+                .bundle()
+                .iter()
+                .filter(|m| !x.contains(m))
+                .map(|s| s.to_string())
+                .collect(),
         };
         let key = format!("modules-{}-{}.cpio.gz", id.name(), fnv(&names.join(",")));
         let k = self.kernel(id);
@@ -158,14 +202,19 @@ impl World {
         let product = self.product(id.arch(), debug)?;
         let m = self.modules_archive(id, mods)?;
         let key = format!(
-            "initrd-{}-{}-{}.gz",
+            "initrd-{}-{}-{}",
             id.name(),
             if debug { "debug" } else { "std" },
             fnv(&format!("{mods:?}"))
         );
         // The product may be rebuilt while we run: stamp with its mtime and size.
         let meta = std::fs::metadata(&product).map_err(|e| e.to_string())?;
-        let key = format!("{key}-{}-{:?}", meta.len(), meta.modified().ok().map(|t| t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs()));
+        let mtime = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_secs());
+        let key = format!("{key}-{}-{mtime}.gz", meta.len());
         self.once(&key, |out| {
             let mut data = crate::util::read(&product)?;
             if let Some(m) = &m {
@@ -244,33 +293,60 @@ impl Booted {
     /// Where to look when an assertion fails: the log path and the init's last lines.
     pub fn ctx(&self) -> String {
         let lines = guest::init_lines(&self.out.log);
-        let last: Vec<&String> = lines.iter().rev().take(6).collect::<Vec<_>>().into_iter().rev().collect();
+        let last: Vec<&String> = lines
+            .iter()
+            .rev()
+            .take(6)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
         format!(
             "\n  boot `{}`: {:.1} s{}; console log: {}\n  init's last lines:\n    {}\n  console tail:\n    {}",
             self.label,
             self.out.secs,
-            if self.out.timed_out { " (TIMED OUT)" } else { "" },
+            if self.out.timed_out {
+                " (TIMED OUT)"
+            } else {
+                ""
+            },
             self.out.log_path.display(),
-            last.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n    "),
+            last.iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join("\n    "),
             tail(&self.out.log, 8).replace('\n', "\n    ")
         )
     }
 
     /// Fails with the message and the context unless `cond`.
     pub fn check(&self, cond: bool, what: impl AsRef<str>) -> R<()> {
-        if cond { Ok(()) } else { Err(format!("{}{}", what.as_ref(), self.ctx())) }
+        if cond {
+            Ok(())
+        } else {
+            Err(format!("{}{}", what.as_ref(), self.ctx()))
+        }
     }
 
     /// The guest reported `key` = `want`.
     pub fn expect(&self, key: &str, want: &str) -> R<()> {
         let got = self.r.get(key);
-        self.check(got == Some(want), format!("guest {key}: expected {want:?}, got {got:?}"))
+        self.check(
+            got == Some(want),
+            format!("guest {key}: expected {want:?}, got {got:?}"),
+        )
     }
 
     /// The guest ran its init to the end and QEMU exited by itself within the bound.
     pub fn expect_booted(&self) -> R<()> {
-        self.check(!self.out.timed_out, "the boot did not finish within its bound")?;
-        self.check(self.r.done(), "the test OS did not run to its end (no `E2E done=` line)")
+        self.check(
+            !self.out.timed_out,
+            "the boot did not finish within its bound",
+        )?;
+        self.check(
+            self.r.done(),
+            "the test OS did not run to its end (no `E2E done=` line)",
+        )
     }
 
     /// The init's lines up to its failure action (`failure action: ...`), without the step
@@ -291,8 +367,14 @@ impl Booted {
     /// A failed boot: QEMU ended by itself (the panic with `panic=-1 -no-reboot`) within the bound,
     /// the test OS never ran, and an init error line contains all of `words` (case-insensitive).
     pub fn expect_failed_with(&self, words: &[&str]) -> R<String> {
-        self.check(!self.out.timed_out, "the failed boot did not end within its bound")?;
-        self.check(self.r.get("started").is_none(), "the test OS ran although the boot should have failed")?;
+        self.check(
+            !self.out.timed_out,
+            "the failed boot did not end within its bound",
+        )?;
+        self.check(
+            self.r.get("started").is_none(),
+            "the test OS ran although the boot should have failed",
+        )?;
         let errs = self.init_errors();
         let hit = errs.iter().rev().find(|l| {
             let ll = l.to_lowercase();
@@ -300,7 +382,10 @@ impl Booted {
         });
         match hit {
             Some(l) => Ok(l.clone()),
-            None => Err(format!("no init line before the failure action contains all of {words:?}{}", self.ctx())),
+            None => Err(format!(
+                "no init line before the failure action contains all of {words:?}{}",
+                self.ctx()
+            )),
         }
     }
 
@@ -335,7 +420,15 @@ pub struct Boot {
 
 impl Boot {
     pub fn new(kernel: KernelId, disks: Vec<PathBuf>, append: &str) -> Boot {
-        Boot { kernel, debug: false, mods: Mods::All, disks, append: append.to_string(), timeout: None, monitor: false }
+        Boot {
+            kernel,
+            debug: false,
+            mods: Mods::All,
+            disks,
+            append: append.to_string(),
+            timeout: None,
+            monitor: false,
+        }
     }
 }
 
@@ -356,7 +449,14 @@ impl Sc {
         let dir = work_dir().join("sc").join(name);
         fresh_dir(&dir)?;
         fresh_dir(&crate::util::logs_dir().join(name))?;
-        Ok(Sc { name: name.to_string(), kernel, dir, w, boots: 0, notes: Vec::new() })
+        Ok(Sc {
+            name: name.to_string(),
+            kernel,
+            dir,
+            w,
+            boots: 0,
+            notes: Vec::new(),
+        })
     }
 
     pub fn arch(&self) -> Arch {
@@ -409,10 +509,23 @@ impl Sc {
     /// Finishes a driven boot.
     pub fn finish(&mut self, label: &str, out: Outcome) -> Booted {
         let r = Report::parse(&out.log);
-        let booted = Booted { out, r, label: label.to_string() };
+        let booted = Booted {
+            out,
+            r,
+            label: label.to_string(),
+        };
         if let Some(ms) = guest::timeline_ms(&booted.out.log) {
-            let steps = guest::step_times(&booted.out.log).iter().map(|(s, m)| format!("{s}={m}")).collect::<Vec<_>>().join(" ");
-            report::timeline(report::Timeline { scenario: self.name.clone(), kernel: self.kernel_name(), ms, steps });
+            let steps = guest::step_times(&booted.out.log)
+                .iter()
+                .map(|(s, m)| format!("{s}={m}"))
+                .collect::<Vec<_>>()
+                .join(" ");
+            report::timeline(report::Timeline {
+                scenario: self.name.clone(),
+                kernel: self.kernel_name(),
+                ms,
+                steps,
+            });
         }
         booted
     }
@@ -449,9 +562,15 @@ pub fn expect_standard(b: &Booted) -> R<()> {
         format!("lowerdir should be <overlay>/persistent:<image>, got {lower:?}"),
     )?;
     let upper = b.r.root_opt("upperdir").unwrap_or_default();
-    b.check(upper.ends_with("/upper"), format!("upperdir should be <overlay>/upper, got {upper:?}"))?;
+    b.check(
+        upper.ends_with("/upper"),
+        format!("upperdir should be <overlay>/upper, got {upper:?}"),
+    )?;
     let work = b.r.root_opt("workdir").unwrap_or_default();
-    b.check(work.ends_with("/work"), format!("workdir should be <overlay>/work, got {work:?}"))?;
+    b.check(
+        work.ends_with("/work"),
+        format!("workdir should be <overlay>/work, got {work:?}"),
+    )?;
     let overlay_base = upper.trim_end_matches("/upper");
     b.check(
         layers[0].trim_end_matches("/persistent") == overlay_base && work.trim_end_matches("/work") == overlay_base,

@@ -29,25 +29,56 @@ fn main() {
         ("s10_bad_image", KernelId::Amd64, s10_bad_image),
         ("s14_many_files_in_upper", KernelId::Amd64, s14_many_files),
         ("s07_i686", KernelId::I386, s07_i686),
-        ("s02_upper_cleared_persistent_shadows", KernelId::Amd64, s02_upper_persistent),
+        (
+            "s02_upper_cleared_persistent_shadows",
+            KernelId::Amd64,
+            s02_upper_persistent,
+        ),
         ("s06_init_and_rw", KernelId::Amd64, s06_init_rw),
         ("s15_update_promoted", KernelId::Amd64, s15_update_promoted),
         ("s15_update_rejected", KernelId::Amd64, s15_update_rejected),
         ("s00_reference_shell_init", KernelId::Amd64, s00_reference),
         ("s01_standard_boot_x86_64", KernelId::Amd64, s01_standard),
-        ("s03_modules_from_boot_and_image", KernelId::Amd64, s03_modules),
-        ("s04_compressed_modules_6_12", KernelId::Amd64Backports, s04_backports),
+        (
+            "s03_modules_from_boot_and_image",
+            KernelId::Amd64,
+            s03_modules,
+        ),
+        (
+            "s04_compressed_modules_6_12",
+            KernelId::Amd64Backports,
+            s04_backports,
+        ),
         ("s05_layout_gpt", KernelId::Amd64, s05_gpt),
-        ("s05_layout_gpt_partlabel_partuuid", KernelId::Amd64, s05_gpt_overrides),
-        ("s05_layout_mbr_uuid_partuuid", KernelId::Amd64, s05_mbr_overrides),
-        ("s05_layout_separate_disks_devname", KernelId::Amd64, s05_separate),
+        (
+            "s05_layout_gpt_partlabel_partuuid",
+            KernelId::Amd64,
+            s05_gpt_overrides,
+        ),
+        (
+            "s05_layout_mbr_uuid_partuuid",
+            KernelId::Amd64,
+            s05_mbr_overrides,
+        ),
+        (
+            "s05_layout_separate_disks_devname",
+            KernelId::Amd64,
+            s05_separate,
+        ),
         ("s09_missing_overlay", KernelId::Amd64, s09_missing_overlay),
         ("s11_duplicate_label", KernelId::Amd64, s11_duplicate_label),
         ("s13_hotplug_img", KernelId::Amd64, s13_hotplug),
-        ("s15_update_short_space", KernelId::Amd64, s15_update_short_space),
+        (
+            "s15_update_short_space",
+            KernelId::Amd64,
+            s15_update_short_space,
+        ),
         ("s15_fallback_to_old", KernelId::Amd64, s15_fallback_to_old),
     ];
-    let trials = list.into_iter().map(|(name, k, f)| trial(name, k, f)).collect();
+    let trials = list
+        .into_iter()
+        .map(|(name, k, f)| trial(name, k, f))
+        .collect();
     let conclusion = libtest_mimic::run(&args, trials);
     if !args.list {
         let s = report::summary(t.elapsed().as_secs_f64());
@@ -114,7 +145,11 @@ fn s00_reference(sc: &mut Sc) -> R<()> {
     expect_standard(&b)?;
     b.expect("writable", "no")?;
     b.expect("previous", "none")?;
-    sc.note(format!("{:.1} s per boot ({})", b.out.secs, if k.pvh { "PVH vmlinux" } else { "bzImage" }));
+    sc.note(format!(
+        "{:.1} s per boot ({})",
+        b.out.secs,
+        if k.pvh { "PVH vmlinux" } else { "bzImage" }
+    ));
     Ok(())
 }
 
@@ -127,14 +162,29 @@ fn s01_standard(sc: &mut Sc) -> R<()> {
     expect_standard(&b)?;
     b.expect("who", "init")?;
     b.expect("writable", "no")?;
-    b.check(b.r.root_mode() == Some("ro"), format!("the default root must be read-only: {:?}", b.r.get("rootopts")))?;
-    b.check(b.r.get("status").is_some_and(|s| s != "missing"), "/run/initramfs-overlay/status is missing")?;
+    b.check(
+        b.r.root_mode() == Some("ro"),
+        format!(
+            "the default root must be read-only: {:?}",
+            b.r.get("rootopts")
+        ),
+    )?;
+    b.check(
+        b.r.get("status").is_some_and(|s| s != "missing"),
+        "/run/initramfs-overlay/status is missing",
+    )?;
     let run = b.r.get("run_dir").unwrap_or("");
     for d in ["image", "overlay", "lower", "status"] {
-        b.check(run.split_whitespace().any(|x| x == d), format!("/run/initramfs-overlay/ should hold {d}: {run:?}"))?;
+        b.check(
+            run.split_whitespace().any(|x| x == d),
+            format!("/run/initramfs-overlay/ should hold {d}: {run:?}"),
+        )?;
     }
     let lower = b.r.get("lower_dir").unwrap_or("");
-    b.check(lower.split_whitespace().any(|x| x == "sbin"), format!("/run/initramfs-overlay/lower/ should be the image: {lower:?}"))?;
+    b.check(
+        lower.split_whitespace().any(|x| x == "sbin"),
+        format!("/run/initramfs-overlay/lower/ should be the image: {lower:?}"),
+    )?;
     sc.note(format!("{:.1} s boot", b.out.secs));
     Ok(())
 }
@@ -148,11 +198,17 @@ fn s02_upper_persistent(sc: &mut Sc) -> R<()> {
     b1.expect("previous", "none")?;
     b1.expect("written_in_upper", "yes")?;
     let work = b1.r.get("work_list").unwrap_or("");
-    b1.check(!work.contains("e2e-stale-work"), format!("work/ was not reset: {work:?}"))?;
+    b1.check(
+        !work.contains("e2e-stale-work"),
+        format!("work/ was not reset: {work:?}"),
+    )?;
     // The write reached the overlay partition's upper/ (read on the host).
     let v = Ext4View::open(&d[1], &sc.path("check.ext4"))?;
     let upper = v.cat("/upper/e2e-written")?;
-    b1.check(upper.trim() == "boot-1", format!("overlay partition upper/e2e-written: {upper:?}"))?;
+    b1.check(
+        upper.trim() == "boot-1",
+        format!("overlay partition upper/e2e-written: {upper:?}"),
+    )?;
     drop(v);
     let b2 = sc.boot("rw-2", &sc.boot_opts(d, "rw e2e.boot=2"))?;
     expect_standard(&b2)?;
@@ -169,7 +225,12 @@ fn s03_modules(sc: &mut Sc) -> R<()> {
     let sq = k.module_path("squashfs")?;
     let file = sq.rsplit('/').next().unwrap().to_string();
     let boot = sc.path("boot.vfat");
-    images::vfat(&boot, "boot", 16, &[(k.modules.join(&sq), format!("modules/{}/{file}", k.kver))])?;
+    images::vfat(
+        &boot,
+        "boot",
+        16,
+        &[(k.modules.join(&sq), format!("modules/{}/{file}", k.kver))],
+    )?;
     let mut d = sc.std_disks()?;
     d.push(boot);
     let mut o = sc.boot_opts(d, "");
@@ -178,21 +239,30 @@ fn s03_modules(sc: &mut Sc) -> R<()> {
     expect_standard(&b)?;
     let mods = b.r.get("modules").unwrap_or("");
     for m in ["squashfs", "overlay"] {
-        b.check(mods.split_whitespace().any(|x| x == m), format!("{m} is not loaded: {mods:?}"))?;
+        b.check(
+            mods.split_whitespace().any(|x| x == m),
+            format!("{m} is not loaded: {mods:?}"),
+        )?;
     }
     Ok(())
 }
 
 fn s04_backports(sc: &mut Sc) -> R<()> {
     let k = sc.w.kernel(sc.kernel).clone();
-    ensure!(k.module_path("ext4")?.ends_with(".ko.xz"), "the backports kernel's modules are not .ko.xz");
+    ensure!(
+        k.module_path("ext4")?.ends_with(".ko.xz"),
+        "the backports kernel's modules are not .ko.xz"
+    );
     let d = sc.std_disks()?;
     let b = sc.boot("6.12-ko.xz", &sc.boot_opts(d, ""))?;
     expect_standard(&b)?;
     b.expect("kernel", &k.kver)?;
     let mods = b.r.get("modules").unwrap_or("");
     for m in ["ext4", "squashfs", "overlay", "virtio_blk"] {
-        b.check(mods.split_whitespace().any(|x| x == m), format!("{m} is not loaded: {mods:?}"))?;
+        b.check(
+            mods.split_whitespace().any(|x| x == m),
+            format!("{m} is not loaded: {mods:?}"),
+        )?;
     }
     Ok(())
 }
@@ -206,7 +276,12 @@ const GPT_OVERLAY: &str = "6a1e0000-0000-4000-8000-0000000000b1";
 const GPT_BOOT: &str = "6a1e0000-0000-4000-8000-0000000000c1";
 
 /// img and overlay filesystems with chosen labels and UUIDs, plus a vfat `boot`.
-fn fs_set(sc: &Sc, img_label: &str, ovl_label: &str, img_uuid: &str) -> R<(PathBuf, PathBuf, PathBuf)> {
+fn fs_set(
+    sc: &Sc,
+    img_label: &str,
+    ovl_label: &str,
+    img_uuid: &str,
+) -> R<(PathBuf, PathBuf, PathBuf)> {
     let os = sc.w.os_image(sc.arch(), "A", 0)?;
     let dir = sc.path("img.d");
     e2e::util::fresh_dir(&dir)?;
@@ -228,9 +303,24 @@ fn gpt_disk(sc: &Sc, img_label: &str, ovl_label: &str) -> R<PathBuf> {
     images::gpt(
         &disk,
         &[
-            Part { fs: &boot, name: "p-boot", kind: "fat", uuid: Some(GPT_BOOT) },
-            Part { fs: &img, name: "p-img", kind: "linux", uuid: Some(GPT_IMG) },
-            Part { fs: &ovl, name: "p-overlay", kind: "linux", uuid: Some(GPT_OVERLAY) },
+            Part {
+                fs: &boot,
+                name: "p-boot",
+                kind: "fat",
+                uuid: Some(GPT_BOOT),
+            },
+            Part {
+                fs: &img,
+                name: "p-img",
+                kind: "linux",
+                uuid: Some(GPT_IMG),
+            },
+            Part {
+                fs: &ovl,
+                name: "p-overlay",
+                kind: "linux",
+                uuid: Some(GPT_OVERLAY),
+            },
         ],
         GPT_DISK,
     )?;
@@ -242,7 +332,10 @@ fn s05_gpt(sc: &mut Sc) -> R<()> {
     let b = sc.boot("gpt-labels", &sc.boot_opts(vec![disk], ""))?;
     expect_standard(&b)?;
     let mounts = b.r.all("mount").join("\n");
-    b.check(mounts.contains("/dev/vda2") || mounts.contains("vda2"), format!("img should be vda2: {mounts}"))?;
+    b.check(
+        mounts.contains("/dev/vda2") || mounts.contains("vda2"),
+        format!("img should be vda2: {mounts}"),
+    )?;
     Ok(())
 }
 
@@ -261,9 +354,24 @@ fn s05_mbr_overrides(sc: &mut Sc) -> R<()> {
     images::mbr(
         &disk,
         &[
-            Part { fs: &boot, name: "", kind: "fat", uuid: None },
-            Part { fs: &img, name: "", kind: "linux", uuid: None },
-            Part { fs: &ovl, name: "", kind: "linux", uuid: None },
+            Part {
+                fs: &boot,
+                name: "",
+                kind: "fat",
+                uuid: None,
+            },
+            Part {
+                fs: &img,
+                name: "",
+                kind: "linux",
+                uuid: None,
+            },
+            Part {
+                fs: &ovl,
+                name: "",
+                kind: "linux",
+                uuid: None,
+            },
         ],
         "0x5ee0beef",
         128,
@@ -287,18 +395,27 @@ fn s05_separate(sc: &mut Sc) -> R<()> {
 
 fn s06_init_rw(sc: &mut Sc) -> R<()> {
     let d = sc.std_disks()?;
-    let b = sc.boot("other-init", &sc.boot_opts(d.clone(), "init=/sbin/other-init E2EENV=hello e2earg"))?;
+    let b = sc.boot(
+        "other-init",
+        &sc.boot_opts(d.clone(), "init=/sbin/other-init E2EENV=hello e2earg"),
+    )?;
     expect_standard(&b)?;
     b.expect("who", "other-init")?;
     b.expect("writable", "no")?;
     let args = b.r.get("args").unwrap_or("");
-    b.check(args.split_whitespace().any(|a| a == "e2earg"), format!("the kernel's argument e2earg did not reach init=: {args:?}"))?;
+    b.check(
+        args.split_whitespace().any(|a| a == "e2earg"),
+        format!("the kernel's argument e2earg did not reach init=: {args:?}"),
+    )?;
     b.expect("env_E2EENV", "hello")?;
     let b = sc.boot("rw", &sc.boot_opts(d, "rw"))?;
     expect_standard(&b)?;
     b.expect("who", "init")?;
     b.expect("writable", "yes")?;
-    b.check(b.r.root_mode() == Some("rw"), format!("`rw` should give a rw root: {:?}", b.r.get("rootopts")))
+    b.check(
+        b.r.root_mode() == Some("rw"),
+        format!("`rw` should give a rw root: {:?}", b.r.get("rootopts")),
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -322,19 +439,40 @@ fn s08_armv6l(sc: &mut Sc) -> R<()> {
     images::mbr(
         &sd,
         &[
-            Part { fs: &boot, name: "", kind: "fat", uuid: None },
-            Part { fs: &img, name: "", kind: "linux", uuid: None },
-            Part { fs: &ovl, name: "", kind: "linux", uuid: None },
+            Part {
+                fs: &boot,
+                name: "",
+                kind: "fat",
+                uuid: None,
+            },
+            Part {
+                fs: &img,
+                name: "",
+                kind: "linux",
+                uuid: None,
+            },
+            Part {
+                fs: &ovl,
+                name: "",
+                kind: "linux",
+                uuid: None,
+            },
         ],
         "0x0a0b0c0d",
         128,
     )?;
-    let b = sc.boot("raspi0-sd", &sc.boot_opts(vec![sd.clone()], "rw e2e.boot=1"))?;
+    let b = sc.boot(
+        "raspi0-sd",
+        &sc.boot_opts(vec![sd.clone()], "rw e2e.boot=1"),
+    )?;
     expect_standard(&b)?;
     b.expect("writable", "yes")?;
     b.expect("written_in_upper", "yes")?;
     let mounts = b.r.all("mount").join("\n");
-    b.check(mounts.contains("mmcblk0p"), format!("the partitions should be mmcblk0pN: {mounts}"))?;
+    b.check(
+        mounts.contains("mmcblk0p"),
+        format!("the partitions should be mmcblk0pN: {mounts}"),
+    )?;
     let b2 = sc.boot("raspi0-sd-2", &sc.boot_opts(vec![sd], "e2e.boot=2"))?;
     expect_standard(&b2)?;
     b2.expect("previous", "none")?;
@@ -353,17 +491,33 @@ fn s09_missing_overlay(sc: &mut Sc) -> R<()> {
     o.timeout = Some(Duration::from_secs(WAIT + 40));
     let b = sc.boot("no-overlay", &o)?;
     let line = b.expect_failed_with(&["overlay", "not found"])?;
-    b.check(b.out.log.contains("Kernel panic"), "the default failure action is a kernel panic")?;
+    b.check(
+        b.out.log.contains("Kernel panic"),
+        "the default failure action is a kernel panic",
+    )?;
     let t = b.panic_after_init_secs();
-    b.check(t.is_some_and(|t| t <= WAIT as f64 + 5.0), format!("the panic came {t:?} s after Run /init; the wait is {WAIT} s"))?;
-    sc.note(format!("panic {:.1} s after Run /init (wait {WAIT} s): {line}", t.unwrap_or(0.0)));
+    b.check(
+        t.is_some_and(|t| t <= WAIT as f64 + 5.0),
+        format!("the panic came {t:?} s after Run /init; the wait is {WAIT} s"),
+    )?;
+    sc.note(format!(
+        "panic {:.1} s after Run /init (wait {WAIT} s): {line}",
+        t.unwrap_or(0.0)
+    ));
     Ok(())
 }
 
 /// Files to put on a partition: (name, content).
 type Files<'a> = Vec<(&'a str, Vec<u8>)>;
 
-fn img_with(sc: &Sc, name: &str, files: &[(&str, Vec<u8>)], size_mib: u64, label: &str, uuid: &str) -> R<PathBuf> {
+fn img_with(
+    sc: &Sc,
+    name: &str,
+    files: &[(&str, Vec<u8>)],
+    size_mib: u64,
+    label: &str,
+    uuid: &str,
+) -> R<PathBuf> {
     let dir = sc.path(&format!("{name}.d"));
     e2e::util::fresh_dir(&dir)?;
     for (f, data) in files {
@@ -375,8 +529,15 @@ fn img_with(sc: &Sc, name: &str, files: &[(&str, Vec<u8>)], size_mib: u64, label
 }
 
 fn no_mount_attempt(b: &Booted) -> R<()> {
-    for bad in ["SQUASHFS error", "unable to read squashfs", "loop0: detected capacity"] {
-        b.check(!b.out.log.contains(bad), format!("a bad image must not be mounted, but the log has {bad:?}"))?;
+    for bad in [
+        "SQUASHFS error",
+        "unable to read squashfs",
+        "loop0: detected capacity",
+    ] {
+        b.check(
+            !b.out.log.contains(bad),
+            format!("a bad image must not be mounted, but the log has {bad:?}"),
+        )?;
     }
     Ok(())
 }
@@ -394,7 +555,14 @@ fn s10_bad_image(sc: &mut Sc) -> R<()> {
     ];
     let mut lines = Vec::new();
     for (label, files) in cases {
-        let img = img_with(sc, &format!("img-{label}.ext4"), &files, 32, "img", world::IMG_UUID)?;
+        let img = img_with(
+            sc,
+            &format!("img-{label}.ext4"),
+            &files,
+            32,
+            "img",
+            world::IMG_UUID,
+        )?;
         let mut o = sc.boot_opts(vec![img, ovl.clone()], "");
         o.timeout = Some(Duration::from_secs(60));
         let b = sc.boot(label, &o)?;
@@ -409,9 +577,19 @@ fn s10_bad_image(sc: &mut Sc) -> R<()> {
 fn s11_duplicate_label(sc: &mut Sc) -> R<()> {
     let d = sc.std_disks()?;
     let os = e2e::util::read(&sc.w.os_image(sc.arch(), "A", 0)?)?;
-    let img2 = img_with(sc, "img2.ext4", &[("root-squashfs.img", os)], 32, "img", "3c3c3c3c-0000-4000-8000-00000000000a")?;
+    let img2 = img_with(
+        sc,
+        "img2.ext4",
+        &[("root-squashfs.img", os)],
+        32,
+        "img",
+        "3c3c3c3c-0000-4000-8000-00000000000a",
+    )?;
     // vda: img, vdb: overlay, vdc: a second `img`.
-    let b = sc.boot("duplicate-img", &sc.boot_opts(vec![d[0].clone(), d[1].clone(), img2], ""))?;
+    let b = sc.boot(
+        "duplicate-img",
+        &sc.boot_opts(vec![d[0].clone(), d[1].clone(), img2], ""),
+    )?;
     let line = b.expect_failed_with(&["vda", "vdc"])?;
     sc.note(line);
     Ok(())
@@ -449,7 +627,10 @@ fn s12_debug_shell(sc: &mut Sc) -> R<()> {
     o.debug = true;
     let b = sc.boot("noshell", &o)?;
     expect_standard(&b)?;
-    b.check(!b.out.log.contains("exit to boot"), "iovl.noshell still started the pre-boot shell")?;
+    b.check(
+        !b.out.log.contains("exit to boot"),
+        "iovl.noshell still started the pre-boot shell",
+    )?;
     // c) An injected error (no overlay partition): the shell appears.
     let mut o = sc.boot_opts(vec![d[0].clone()], "iovl.wait=2");
     o.debug = true;
@@ -459,13 +640,19 @@ fn s12_debug_shell(sc: &mut Sc) -> R<()> {
         Some(at) => {
             std::thread::sleep(Duration::from_millis(500));
             run.send("echo ERR-$((6*7))\n")?;
-            if run.wait_for_from(at, "ERR-42", Instant::now() + Duration::from_secs(20)).is_none() {
+            if run
+                .wait_for_from(at, "ERR-42", Instant::now() + Duration::from_secs(20))
+                .is_none()
+            {
                 err = Some("the error shell did not answer `echo ERR-$((6*7))`");
             }
             run.send("poweroff -f\n")?;
             run.deadline = run.deadline.min(Instant::now() + Duration::from_secs(20));
         }
-        None => err = Some("the error shell (\"exit to retry\") did not appear after the missing overlay"),
+        None => {
+            err =
+                Some("the error shell (\"exit to retry\") did not appear after the missing overlay")
+        }
     }
     let out = run.wait();
     let b = sc.finish("error-shell", out);
@@ -484,16 +671,21 @@ fn s13_hotplug(sc: &mut Sc) -> R<()> {
     o.monitor = true;
     let mut run = sc.start("hotplug", &o)?;
     let mut err = None;
-    match run.wait_for("Run /init", Duration::from_secs(60)) {
+    // About 2 s after "Run /init": one second after the init's first line (module loading takes
+    // 0.5 to 1.5 s), so the disk surely arrives while the init is waiting for it.
+    match run.wait_for("] initramfs-overlay: ", Duration::from_secs(60)) {
         Some(_) => {
-            std::thread::sleep(Duration::from_secs(2));
-            let a = run.monitor(&format!("drive_add 0 if=none,id=hotimg,format=raw,file={}", d[0].display()))?;
+            std::thread::sleep(Duration::from_secs(1));
+            let a = run.monitor(&format!(
+                "drive_add 0 if=none,id=hotimg,format=raw,file={}",
+                d[0].display()
+            ))?;
             let b = run.monitor("device_add virtio-blk-pci,drive=hotimg,id=hotimgdisk")?;
             if a.to_lowercase().contains("error") || b.to_lowercase().contains("error") {
                 err = Some(format!("monitor: {a:?} {b:?}"));
             }
         }
-        None => err = Some("the kernel never ran /init".to_string()),
+        None => err = Some("the init never printed a line".to_string()),
     }
     let at = run.elapsed().as_secs_f64();
     let out = run.wait();
@@ -502,7 +694,25 @@ fn s13_hotplug(sc: &mut Sc) -> R<()> {
         return b.check(false, e);
     }
     expect_standard(&b)?;
-    sc.note(format!("img added {at:.1} s after QEMU start"));
+    // The disk really came late: the kernel saw the new PCI device after the init had started.
+    let first = |pred: &dyn Fn(&str) -> bool| {
+        b.out
+            .log
+            .lines()
+            .filter_map(guest::printk)
+            .find(|(_, t)| pred(t))
+            .map(|(t, _)| t)
+    };
+    let init = first(&|t| t.starts_with("initramfs-overlay: "));
+    let hot = first(&|t| t.starts_with("pci 0000:00:03.0"));
+    b.check(
+        matches!((init, hot), (Some(i), Some(h)) if h > i),
+        format!("the img disk should appear after the init started (init at {init:?} s, hot-added device at {hot:?} s)"),
+    )?;
+    sc.note(format!(
+        "img hot-added {at:.1} s after QEMU start, {:.2} s after the init's first line",
+        hot.unwrap_or(0.0) - init.unwrap_or(0.0)
+    ));
     Ok(())
 }
 
@@ -520,8 +730,19 @@ fn s14_many_files(sc: &mut Sc) -> R<()> {
     let b = sc.boot("20000-files", &sc.boot_opts(d.clone(), "rw e2e.boot=1"))?;
     expect_standard(&b)?;
     b.expect("previous", "none")?;
-    let n: usize = b.r.get("upper_count").unwrap_or("x").trim().parse().unwrap_or(usize::MAX);
-    b.check(n <= 3, format!("upper/ should be fresh, it has {n} entries: {:?}", b.r.get("upper_list")))?;
+    let n: usize =
+        b.r.get("upper_count")
+            .unwrap_or("x")
+            .trim()
+            .parse()
+            .unwrap_or(usize::MAX);
+    b.check(
+        n <= 3,
+        format!(
+            "upper/ should be fresh, it has {n} entries: {:?}",
+            b.r.get("upper_list")
+        ),
+    )?;
     let steps = guest::step_times(&b.out.log);
     let clear: Vec<String> = steps
         .iter()
@@ -532,7 +753,14 @@ fn s14_many_files(sc: &mut Sc) -> R<()> {
         .map(|(s, m)| format!("{s}={m} ms"))
         .collect();
     let tl = guest::timeline_ms(&b.out.log).map_or("?".into(), |t| format!("{t:.0} ms"));
-    sc.note(format!("Run /init → real init {tl}; steps: {}", if clear.is_empty() { "no step timings logged".into() } else { clear.join(", ") }));
+    sc.note(format!(
+        "Run /init → real init {tl}; steps: {}",
+        if clear.is_empty() {
+            "no step timings logged".into()
+        } else {
+            clear.join(", ")
+        }
+    ));
     // The next boot is still fine (whatever was deferred was cleaned up or is harmless).
     let b2 = sc.boot("after", &sc.boot_opts(d, "rw e2e.boot=2"))?;
     expect_standard(&b2)?;
@@ -556,10 +784,20 @@ struct Update {
 
 /// img holds image A (optionally as `-old` with `current` as the current file), newimg holds B.
 fn update_disks(sc: &Sc, b_payload: u64, newimg_files: Option<Files>, img_mib: u64) -> R<Update> {
-    let (pa, pb) = (sc.w.os_image(sc.arch(), "A", 0)?, sc.w.os_image(sc.arch(), "B", b_payload)?);
+    let (pa, pb) = (
+        sc.w.os_image(sc.arch(), "A", 0)?,
+        sc.w.os_image(sc.arch(), "B", b_payload)?,
+    );
     let (hash_a, hash_b) = (e2e::util::sha256_file(&pa)?, e2e::util::sha256_file(&pb)?);
     let (a, b) = (e2e::util::read(&pa)?, e2e::util::read(&pb)?);
-    let img = img_with(sc, "img.ext4", &[("root-squashfs.img", a)], img_mib, "img", world::IMG_UUID)?;
+    let img = img_with(
+        sc,
+        "img.ext4",
+        &[("root-squashfs.img", a)],
+        img_mib,
+        "img",
+        world::IMG_UUID,
+    )?;
     let overlay = sc.copy(&sc.w.overlay_fs(64)?, "overlay.ext4")?;
     let files = match newimg_files {
         Some(f) => f,
@@ -569,8 +807,21 @@ fn update_disks(sc: &Sc, b_payload: u64, newimg_files: Option<Files>, img_mib: u
         }
     };
     let size: u64 = files.iter().map(|(_, d)| d.len() as u64).sum::<u64>() / (1 << 20) + 16;
-    let newimg = img_with(sc, "newimg.ext4", &files, size.max(16), "newimg", world::NEWIMG_UUID)?;
-    Ok(Update { img, overlay, newimg, hash_a, hash_b })
+    let newimg = img_with(
+        sc,
+        "newimg.ext4",
+        &files,
+        size.max(16),
+        "newimg",
+        world::NEWIMG_UUID,
+    )?;
+    Ok(Update {
+        img,
+        overlay,
+        newimg,
+        hash_a,
+        hash_b,
+    })
 }
 
 impl Update {
@@ -584,20 +835,35 @@ fn s15_update_promoted(sc: &mut Sc) -> R<()> {
     let b = sc.boot("promote", &sc.boot_opts(u.disks(), "e2e.hash"))?;
     expect_booted_image(&b, "B")?;
     let status = b.r.all("status").join(" | ");
-    b.check(status.contains("promoted"), format!("the status file should report the promotion: {status:?}"))?;
+    b.check(
+        status.contains("promoted"),
+        format!("the status file should report the promotion: {status:?}"),
+    )?;
     let h = b.r.hashes();
     let get = |n: &str| h.iter().find(|(f, _)| f == n).map(|(_, x)| x.clone());
-    b.check(get("root-squashfs.img") == Some(u.hash_b.clone()), format!("root-squashfs.img is not the update: {h:?}"))?;
-    b.check(get("root-squashfs-old.img") == Some(u.hash_a.clone()), format!("root-squashfs-old.img is not the previous image: {h:?}"))?;
+    b.check(
+        get("root-squashfs.img") == Some(u.hash_b.clone()),
+        format!("root-squashfs.img is not the update: {h:?}"),
+    )?;
+    b.check(
+        get("root-squashfs-old.img") == Some(u.hash_a.clone()),
+        format!("root-squashfs-old.img is not the previous image: {h:?}"),
+    )?;
     let nv = Ext4View::open(&u.newimg, &sc.path("check.ext4"))?;
     let names = nv.names("/")?;
-    b.check(!names.iter().any(|n| n == "root-squashfs.img"), format!("the update source was not removed from newimg: {names:?}"))?;
+    b.check(
+        !names.iter().any(|n| n == "root-squashfs.img"),
+        format!("the update source was not removed from newimg: {names:?}"),
+    )?;
     drop(nv);
     // The next boot: still B, -old still A, nothing promoted again.
     let b2 = sc.boot("after-promote", &sc.boot_opts(u.disks(), "e2e.hash"))?;
     expect_booted_image(&b2, "B")?;
     let h2 = b2.r.hashes();
-    b2.check(h2 == h, format!("the second boot changed the image files: {h:?} → {h2:?}"))
+    b2.check(
+        h2 == h,
+        format!("the second boot changed the image files: {h:?} → {h2:?}"),
+    )
 }
 
 fn expect_booted_image(b: &Booted, id: &str) -> R<()> {
@@ -610,8 +876,20 @@ fn expect_booted_image(b: &Booted, id: &str) -> R<()> {
 fn s15_update_rejected(sc: &mut Sc) -> R<()> {
     // a) A squashfs whose sidecar hash does not match.
     let bimg = e2e::util::read(&sc.w.os_image(sc.arch(), "B", 0)?)?;
-    let wrong = sha256_line(&e2e::util::sha256_file(&sc.w.os_image(sc.arch(), "A", 0)?)?);
-    let u = update_disks(sc, 0, Some(vec![("root-squashfs.img", bimg), ("root-squashfs.img.sha256", wrong)]), 64)?;
+    let wrong = sha256_line(&e2e::util::sha256_file(&sc.w.os_image(
+        sc.arch(),
+        "A",
+        0,
+    )?)?);
+    let u = update_disks(
+        sc,
+        0,
+        Some(vec![
+            ("root-squashfs.img", bimg),
+            ("root-squashfs.img.sha256", wrong),
+        ]),
+        64,
+    )?;
     let b = sc.boot("bad-sha256", &sc.boot_opts(u.disks(), ""))?;
     expect_booted_image(&b, "A")?;
     check_rejected(sc, &b, &u)?;
@@ -626,21 +904,38 @@ fn s15_update_rejected(sc: &mut Sc) -> R<()> {
 
 fn check_rejected(sc: &Sc, b: &Booted, u: &Update) -> R<()> {
     let status = b.r.all("status").join(" | ");
-    b.check(status.contains("rejected"), format!("the status file should report the rejection: {status:?}"))?;
+    b.check(
+        status.contains("rejected"),
+        format!("the status file should report the rejection: {status:?}"),
+    )?;
     let nv = Ext4View::open(&u.newimg, &sc.path("check.ext4"))?;
     let names = nv.names("/")?;
     drop(nv);
     b.check(
-        names.iter().any(|n| n == "root-squashfs.img.rejected") && !names.iter().any(|n| n == "root-squashfs.img"),
-        format!("newimg should hold root-squashfs.img.rejected (and no root-squashfs.img): {names:?}"),
+        names.iter().any(|n| n == "root-squashfs.img.rejected")
+            && !names.iter().any(|n| n == "root-squashfs.img"),
+        format!(
+            "newimg should hold root-squashfs.img.rejected (and no root-squashfs.img): {names:?}"
+        ),
     )?;
     b.check(
-        names.iter().filter(|n| n.starts_with("root-squashfs.img") && n.as_str() != "root-squashfs.img.rejected" && !n.ends_with(".sha256")).count() >= 1,
+        names
+            .iter()
+            .filter(|n| {
+                n.starts_with("root-squashfs.img")
+                    && n.as_str() != "root-squashfs.img.rejected"
+                    && !n.ends_with(".sha256")
+            })
+            .count()
+            >= 1,
         format!("newimg should hold a reason file beside the rejected image: {names:?}"),
     )?;
     let iv = Ext4View::open(&u.img, &sc.path("check.ext4"))?;
     let cur = iv.sha256("/root-squashfs.img")?;
-    b.check(cur == Some(u.hash_a.clone()), "the img partition's current image changed")
+    b.check(
+        cur == Some(u.hash_a.clone()),
+        "the img partition's current image changed",
+    )
 }
 
 fn s15_update_short_space(sc: &mut Sc) -> R<()> {
@@ -650,13 +945,21 @@ fn s15_update_short_space(sc: &mut Sc) -> R<()> {
     expect_booted_image(&b, "A")?;
     let iv = Ext4View::open(&u.img, &sc.path("check.ext4"))?;
     let names = iv.names("/")?;
-    b.check(iv.sha256("/root-squashfs.img")? == Some(u.hash_a.clone()), format!("the current image changed: {names:?}"))?;
     b.check(
-        names.iter().all(|n| ["root-squashfs.img", "lost+found"].contains(&n.as_str())),
+        iv.sha256("/root-squashfs.img")? == Some(u.hash_a.clone()),
+        format!("the current image changed: {names:?}"),
+    )?;
+    b.check(
+        names
+            .iter()
+            .all(|n| ["root-squashfs.img", "lost+found"].contains(&n.as_str())),
         format!("a refused update must leave no partial file on img: {names:?}"),
     )?;
     let status = b.r.all("status").join(" | ");
-    b.check(status.contains("space"), format!("the status file should report the short space: {status:?}"))?;
+    b.check(
+        status.contains("space"),
+        format!("the status file should report the short space: {status:?}"),
+    )?;
     sc.note(format!("status: {status}"));
     Ok(())
 }
@@ -665,12 +968,22 @@ fn s15_fallback_to_old(sc: &mut Sc) -> R<()> {
     let a = e2e::util::read(&sc.w.os_image(sc.arch(), "A", 0)?)?;
     let mut junk = vec![0u8; 1 << 20];
     fastrand::Rng::with_seed(16).fill(&mut junk);
-    let img = img_with(sc, "img.ext4", &[("root-squashfs.img", junk), ("root-squashfs-old.img", a)], 32, "img", world::IMG_UUID)?;
+    let img = img_with(
+        sc,
+        "img.ext4",
+        &[("root-squashfs.img", junk), ("root-squashfs-old.img", a)],
+        32,
+        "img",
+        world::IMG_UUID,
+    )?;
     let ovl = sc.copy(&sc.w.overlay_fs(64)?, "overlay.ext4")?;
     let b = sc.boot("fallback", &sc.boot_opts(vec![img, ovl], ""))?;
     expect_booted_image(&b, "A")?;
     let status = b.r.all("status").join(" | ");
-    b.check(status.to_lowercase().contains("old"), format!("the status file should say the old image booted: {status:?}"))?;
+    b.check(
+        status.to_lowercase().contains("old"),
+        format!("the status file should say the old image booted: {status:?}"),
+    )?;
     sc.note(format!("status: {status}"));
     Ok(())
 }
@@ -680,9 +993,14 @@ fn s15_fallback_to_old(sc: &mut Sc) -> R<()> {
 /// at stratified random moments across that window (measured from "Run /init"). The next boot must
 /// come up on a complete image, verified by hash on the host, and finish the update.
 fn s15_power_cut(sc: &mut Sc) -> R<()> {
-    let cuts: usize = std::env::var("E2E_POWER_CUTS").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
+    let cuts: usize = std::env::var("E2E_POWER_CUTS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
     let u = update_disks(sc, 64 << 20, None, 256)?;
-    let size_mib = std::fs::metadata(sc.w.os_image(sc.arch(), "B", 64 << 20)?).map(|m| m.len() >> 20).unwrap_or(0);
+    let size_mib = std::fs::metadata(sc.w.os_image(sc.arch(), "B", 64 << 20)?)
+        .map(|m| m.len() >> 20)
+        .unwrap_or(0);
     let fresh = |sc: &Sc, tag: &str| -> R<Vec<PathBuf>> {
         Ok(vec![
             sc.copy(&u.img, &format!("img-{tag}.ext4"))?,
@@ -694,9 +1012,12 @@ fn s15_power_cut(sc: &mut Sc) -> R<()> {
     let d = fresh(sc, "cal")?;
     let b = sc.boot("calibrate", &sc.boot_opts(d.clone(), ""))?;
     expect_booted_image(&b, "B")?;
-    let (from, to) = update_window(&b.out.log).ok_or_else(|| format!("calibration: no update lines with timestamps{}", b.ctx()))?;
+    let w = update_window(&b.out.log)
+        .ok_or_else(|| format!("calibration: no update lines with timestamps{}", b.ctx()))?;
     sc.note(format!(
-        "uncut promotion of a {size_mib} MiB image: update lines from +{from:.2} s to +{to:.2} s after Run /init ({:?})",
+        "uncut promotion of a {size_mib} MiB image: verify {:.2} s, copy and publish {:.2} s ({:?})",
+        w.verify,
+        w.publish,
         guest::init_lines(&b.out.log).into_iter().filter(|l| l.starts_with("update:")).collect::<Vec<_>>()
     ));
     for p in &d {
@@ -707,20 +1028,48 @@ fn s15_power_cut(sc: &mut Sc) -> R<()> {
     let mut rng = fastrand::Rng::new();
     for i in 0..cuts {
         let d = fresh(sc, &format!("{i}"))?;
-        let at = from + (to - from) * (i as f64 + rng.f64()) / cuts as f64;
         let label = format!("cut{i:02}");
         let mut run = sc.start(&label, &sc.boot_opts(d.clone(), ""))?;
-        if run.wait_for("Run /init", Duration::from_secs(60)).is_none() {
+        // One cut in ten lands in the (read-only) verification, the others are spread over the
+        // copy and the publication: after the update's second line, until its "done" line.
+        let first = run.wait_for("] initramfs-overlay: update: ", Duration::from_secs(90));
+        let (anchor, span) = if i % 10 == 0 {
+            (first, w.verify)
+        } else {
+            (
+                first.and_then(|at| {
+                    run.wait_for_from(
+                        at,
+                        "] initramfs-overlay: update: ",
+                        Instant::now() + Duration::from_secs(90),
+                    )
+                }),
+                w.publish,
+            )
+        };
+        if anchor.is_none() {
             let out = run.wait();
             let b = sc.finish(&label, out);
-            return b.check(false, "cut: the kernel never ran /init");
+            return b.check(false, "cut: the update never started");
         }
-        std::thread::sleep(Duration::from_secs_f64(at.max(0.0)));
+        let slot = if i % 10 == 0 {
+            rng.f64()
+        } else {
+            ((i - i / 10 - 1) as f64 + rng.f64()) / (cuts - cuts.div_ceil(10)).max(1) as f64
+        };
+        let at = span * slot;
+        std::thread::sleep(Duration::from_secs_f64(at));
         let out = run.kill();
         let cut = sc.finish(&label, out);
         let stage = guest::init_lines(&cut.out.log)
             .last()
-            .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" ").replace(|c: char| c.is_ascii_digit() || c == ',', ""))
+            .map(|l| {
+                l.split_whitespace()
+                    .take(3)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    .replace(|c: char| c.is_ascii_digit() || c == ',', "")
+            })
             .unwrap_or_else(|| "before the init".into());
         *stages.entry(stage.clone()).or_default() += 1;
         // What the next boot will find on the disks (journal replayed on a copy).
@@ -732,9 +1081,15 @@ fn s15_power_cut(sc: &mut Sc) -> R<()> {
         let src_left = nv.names("/")?.iter().any(|n| n == "root-squashfs.img");
         drop(nv);
         let state = if cur.as_deref() == Some(u.hash_b.as_str()) {
-            if src_left { "new image published, source still on newimg" } else { "promotion complete" }
+            if src_left {
+                "new image published, source still on newimg"
+            } else {
+                "promotion complete"
+            }
         } else if cur.as_deref() == Some(u.hash_a.as_str()) {
-            if inames.iter().any(|n| !["root-squashfs.img", "lost+found", "root-squashfs-old.img"].contains(&n.as_str())) {
+            if inames.iter().any(|n| {
+                !["root-squashfs.img", "lost+found", "root-squashfs-old.img"].contains(&n.as_str())
+            }) {
                 "old image, a temporary file on img"
             } else {
                 "old image"
@@ -745,27 +1100,39 @@ fn s15_power_cut(sc: &mut Sc) -> R<()> {
         *disk.entry(state).or_default() += 1;
         ensure!(
             state != "NO VALID CURRENT IMAGE",
-            "cut {i} at +{at:.2} s ({stage}): root-squashfs.img on disk is neither the old nor the new image (files {inames:?}); log {}",
+            "cut {i} at +{at:.2} s after an update line ({stage}): root-squashfs.img on disk is neither the old nor the new image (files {inames:?}); log {}",
             cut.out.log_path.display()
         );
         // The next boot: a complete image, and the update finished.
         let b = sc.boot(&format!("recover{i:02}"), &sc.boot_opts(d.clone(), ""))?;
-        expect_booted_image(&b, "B").map_err(|e| format!("after cut {i} at +{at:.2} s ({stage}; disk: {state}): {e}"))?;
+        expect_booted_image(&b, "B")
+            .map_err(|e| format!("after cut {i} at +{at:.2} s ({stage}; disk: {state}): {e}"))?;
         let iv = Ext4View::open(&d[0], &sc.path("check.ext4"))?;
         let cur = iv.sha256("/root-squashfs.img")?;
         let old = iv.sha256("/root-squashfs-old.img")?;
         let names = iv.names("/")?;
         drop(iv);
-        b.check(cur.as_deref() == Some(u.hash_b.as_str()), format!("after cut {i}: root-squashfs.img is not the new image"))?;
-        b.check(old.as_deref() == Some(u.hash_a.as_str()), format!("after cut {i}: root-squashfs-old.img is not the previous image ({old:?})"))?;
         b.check(
-            names.iter().all(|n| ["lost+found", "root-squashfs.img", "root-squashfs-old.img"].contains(&n.as_str())),
+            cur.as_deref() == Some(u.hash_b.as_str()),
+            format!("after cut {i}: root-squashfs.img is not the new image"),
+        )?;
+        b.check(
+            old.as_deref() == Some(u.hash_a.as_str()),
+            format!("after cut {i}: root-squashfs-old.img is not the previous image ({old:?})"),
+        )?;
+        b.check(
+            names.iter().all(|n| {
+                ["lost+found", "root-squashfs.img", "root-squashfs-old.img"].contains(&n.as_str())
+            }),
             format!("after cut {i}: leftover files on img: {names:?}"),
         )?;
         let nv = Ext4View::open(&d[2], &sc.path("check.ext4"))?;
         let left = nv.names("/")?;
         drop(nv);
-        b.check(!left.iter().any(|n| n == "root-squashfs.img"), format!("after cut {i}: the source is still on newimg: {left:?}"))?;
+        b.check(
+            !left.iter().any(|n| n == "root-squashfs.img"),
+            format!("after cut {i}: the source is still on newimg: {left:?}"),
+        )?;
         for p in &d {
             let _ = std::fs::remove_file(p);
         }
@@ -782,22 +1149,31 @@ fn s15_power_cut(sc: &mut Sc) -> R<()> {
     Ok(())
 }
 
-/// The window worth cutting, in seconds after "Run /init" (printk time): from just before the
-/// update's first line after "newimg holds" (the verification is read-only) to its "done" line.
-fn update_window(log: &str) -> Option<(f64, f64)> {
-    let mut t0 = None;
-    let mut lines: Vec<(f64, String)> = Vec::new();
-    for l in log.lines() {
-        let Some((t, text)) = guest::printk(l) else { continue };
-        if text.starts_with("Run /init") {
-            t0 = Some(t);
-        } else if let Some(rest) = text.strip_prefix("initramfs-overlay: update: ") {
-            lines.push((t, rest.to_string()));
-        }
-    }
-    let t0 = t0?;
-    let end = lines.iter().find(|(_, l)| l.starts_with("done in")).or(lines.last())?.0;
-    // The copy starts when the verification line is printed.
-    let start = lines.get(1).or(lines.first())?.0;
-    Some(((start - t0 - 0.3).max(0.0), end - t0 + 0.1))
+/// How long the update's phases took in the uncut run (printk time): `verify` from its first line
+/// to its second (the sha256 check, read-only), `publish` from there to its "done in" line.
+struct UpdateWindow {
+    verify: f64,
+    publish: f64,
+}
+
+fn update_window(log: &str) -> Option<UpdateWindow> {
+    let lines: Vec<(f64, String)> = log
+        .lines()
+        .filter_map(guest::printk)
+        .filter_map(|(t, text)| {
+            text.strip_prefix("initramfs-overlay: update: ")
+                .map(|r| (t, r.to_string()))
+        })
+        .collect();
+    let first = lines.first()?.0;
+    let second = lines.get(1)?.0;
+    let end = lines
+        .iter()
+        .find(|(_, l)| l.starts_with("done in"))
+        .or(lines.last())?
+        .0;
+    Some(UpdateWindow {
+        verify: second - first,
+        publish: end - second + 0.05,
+    })
 }
