@@ -78,6 +78,7 @@ pub struct Error<'a> {
 /// Parses the command line. Unknown `iovl.` options are logged as warnings; other unknown parameters
 /// belong to the kernel or to the real init and are ignored. Parameters after `--` are the init's
 /// arguments, not options, as for the kernel.
+#[optimize(size)]
 pub fn parse<'a>(cmdline: &'a [u8], log: &mut dyn Log) -> Result<Config<'a>, Error<'a>> {
     let mut config = Config::DEFAULT;
     for (name, value) in params(cmdline) {
@@ -169,6 +170,7 @@ must be panic, reboot, poweroff or halt
 takes no value
 ";
 
+#[optimize(size)]
 fn apply<'a>(
     config: &mut Config<'a>,
     name: &'a [u8],
@@ -232,12 +234,14 @@ fn apply<'a>(
     Ok(())
 }
 
+#[optimize(size)]
 fn seconds_ms(value: &[u8]) -> Result<u64, Problem> {
     parse_dec(value)
         .and_then(|s| s.checked_mul(1000))
         .ok_or(Problem::NotSeconds)
 }
 
+#[optimize(size)]
 fn file_name(value: &[u8]) -> Result<&[u8], Problem> {
     if value.is_empty() || crate::has(value, b'/') || value == b"." || value == b".." {
         Err(Problem::NotFileName)
@@ -247,17 +251,20 @@ fn file_name(value: &[u8]) -> Result<&[u8], Problem> {
 }
 
 /// The bytes as a `&str` for the log, or a placeholder when they are not UTF-8.
+#[optimize(size)]
 fn printable(bytes: &[u8]) -> &str {
     core::str::from_utf8(bytes).unwrap_or("(not UTF-8)")
 }
 
 /// The kernel's `isspace`, which counts Latin-1 NBSP (0xA0) too.
+#[optimize(size)]
 fn is_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | 0x0B | 0x0C | b'\r' | 0xA0)
 }
 
 /// The parameters as `(name, value)`, split as the kernel's `next_arg` does: whitespace separates them
 /// unless inside double quotes; `name="a b"` and `"name=a b"` both give the value `a b`. A NUL ends it.
+#[optimize(size)]
 pub fn params<'a>(cmdline: &'a [u8]) -> impl Iterator<Item = (&'a [u8], Option<&'a [u8]>)> {
     let mut rest = cmdline.split(|&b| b == 0).next().unwrap_or(&[]);
     core::iter::from_fn(move || {

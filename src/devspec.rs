@@ -160,6 +160,7 @@ impl<const N: usize> Default for Text<N> {
 /// UUID kind (ext4, GPT, MBR `SSSSSSSS-PP`, vfat `ABCD-EF01`).
 pub fn hex_text(bytes: &[u8], group_lens: &[usize], upper: bool) -> IdText {
     let letters = if upper { b'A' } else { b'a' } - 10;
+    let hex = |nibble: u8| nibble + if nibble < 10 { b'0' } else { letters };
     let mut text = IdText::new();
     let mut at: usize = 0;
     for (i, &len) in group_lens.iter().enumerate() {
@@ -168,9 +169,8 @@ pub fn hex_text(bytes: &[u8], group_lens: &[usize], upper: bool) -> IdText {
         }
         let end = at.saturating_add(len);
         while let Some(&b) = bytes.get(at).filter(|_| at < end) {
-            for nibble in [b >> 4, b & 15] {
-                text.push_byte(nibble + if nibble < 10 { b'0' } else { letters });
-            }
+            text.push_byte(hex(b >> 4));
+            text.push_byte(hex(b & 15));
             at += 1;
         }
         at = end;

@@ -1,6 +1,7 @@
 //! The pure half of initramfs-overlay: everything that reads bytes or plans work, with no hardware.
 //! It is `no_std` so the init links it, and `cargo test` runs it on the host. `src/main.rs` is the boot.
 #![no_std]
+#![feature(optimize_attribute)]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![forbid(unsafe_code)]
 

@@ -10,6 +10,7 @@ pub struct Rejected<'a> {
 }
 
 /// The entries of a load-order list, in order: a module path, or a line to report and skip.
+#[optimize(size)]
 pub fn entries(list: &[u8]) -> Entries<'_> {
     Entries { rest: list }
 }
@@ -21,6 +22,7 @@ pub struct Entries<'a> {
 impl<'a> Iterator for Entries<'a> {
     type Item = Result<&'a [u8], Rejected<'a>>;
 
+    #[optimize(size)]
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             if self.rest.is_empty() {
@@ -42,6 +44,7 @@ impl<'a> Iterator for Entries<'a> {
     }
 }
 
+#[optimize(size)]
 fn check(path: &[u8]) -> Result<&[u8], Rejected<'_>> {
     let reason = if path.starts_with(b"/") {
         "an absolute path"
@@ -58,6 +61,7 @@ fn check(path: &[u8]) -> Result<&[u8], Rejected<'_>> {
 }
 
 /// Whether the kernel must decompress the module (`finit_module` with MODULE_INIT_COMPRESSED_FILE).
+#[optimize(size)]
 pub fn is_compressed(path: &[u8]) -> bool {
     // `<name>.ko.<xz|zst|gz>`
     path.iter().rposition(|&b| b == b'.').is_some_and(|dot| {

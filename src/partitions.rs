@@ -27,6 +27,7 @@ const GPT_PROTECTIVE: u8 = 0xEE;
 
 /// Partition `number` of the disk whose first bytes are `head`; `None` if there is no such partition
 /// or no table we read.
+#[optimize(size)]
 pub fn find(head: &[u8], number: u32) -> Option<Partition> {
     let mbr = head.get(..SECTOR)?;
     if mbr.get(510..)? != [0x55, 0xAA] {
@@ -62,6 +63,7 @@ pub fn find(head: &[u8], number: u32) -> Option<Partition> {
     })
 }
 
+#[optimize(size)]
 fn gpt(head: &[u8], number: u32) -> Option<Partition> {
     let header = head.get(SECTOR..)?;
     if header.get(..8)? != b"EFI PART" {
@@ -125,6 +127,7 @@ fn gpt(head: &[u8], number: u32) -> Option<Partition> {
 }
 
 /// A GUID as stored on disk (the first three fields little-endian) in its usual lowercase text.
+#[optimize(size)]
 pub fn guid_text(guid: &[u8; 16]) -> IdText {
     let mut rfc = *guid;
     let [a, b, c, d, e, f, g, h, ..] = *guid;

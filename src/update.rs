@@ -46,6 +46,7 @@ pub struct Error {
 
 impl Error {
     #[cfg(test)]
+    #[optimize(size)]
     fn bad(what: &'static str) -> Self {
         Error { what, errno: None }
     }
@@ -128,29 +129,35 @@ impl Msg {
     const FIRST: u8 = 8;
 
     /// A problem with the data, with no errno.
+    #[optimize(size)]
     fn bad(self) -> Fail {
         Fail::new(self as u8, 0)
     }
 
+    #[optimize(size)]
     fn errno(self, errno: Errno) -> Fail {
         Fail::new(self as u8, errno.raw_os_error() as u16)
     }
 }
 
 impl Fail {
+    #[optimize(size)]
     fn new(msg: u8, errno: u16) -> Fail {
         Fail(NonZeroU32::MIN.saturating_add((u32::from(msg) << 16 | u32::from(errno)) + 0xFFFF))
     }
 
     /// Below `Msg::FIRST`: a `squashfs::Bad`; from it on: a `Msg`.
+    #[optimize(size)]
     fn msg(self) -> u8 {
         ((self.0.get() >> 16) - 1) as u8
     }
 
+    #[optimize(size)]
     fn errno(self) -> u16 {
         self.0.get() as u16
     }
 
+    #[optimize(size)]
     fn what(self) -> &'static str {
         match self.msg().checked_sub(Msg::FIRST) {
             Some(i) => crate::nth(MESSAGES, usize::from(i)),
@@ -160,6 +167,7 @@ impl Fail {
 }
 
 impl From<squashfs::Bad> for Fail {
+    #[optimize(size)]
     fn from(bad: squashfs::Bad) -> Fail {
         Fail::new(bad as u8, 0)
     }
@@ -167,6 +175,7 @@ impl From<squashfs::Bad> for Fail {
 
 impl From<Fail> for Error {
     #[inline(never)]
+    #[optimize(size)]
     fn from(f: Fail) -> Error {
         Error {
             what: f.what(),
@@ -181,6 +190,7 @@ trait Context<T> {
 }
 
 impl<T> Context<T> for io::Result<T> {
+    #[optimize(size)]
     fn ctx(self, msg: Msg) -> Res<T> {
         self.map_err(|errno| msg.errno(errno))
     }
@@ -257,6 +267,7 @@ pub trait Hooks {
 }
 
 /// Refuses names that are not a plain file name, or too long for the suffixes we add.
+#[optimize(size)]
 fn check_name(image: &[u8]) -> Res<()> {
     if matches!(image, b"" | b"." | b"..")
         || image.len() > 255 - LONGEST_SUFFIX
@@ -269,6 +280,7 @@ fn check_name(image: &[u8]) -> Res<()> {
 
 /// `image` plus `suffix`, or its `-old` form: "-old" goes before the last '.', unless that dot
 /// starts the name (root-squashfs.img: root-squashfs-old.img). `check_name` made sure it fits.
+#[optimize(size)]
 fn name(image: &[u8], old: bool, suffix: &[u8]) -> CPath {
     let dot = image
         .iter()
@@ -281,6 +293,7 @@ fn name(image: &[u8], old: bool, suffix: &[u8]) -> CPath {
 }
 
 /// A name for messages (image names come from the command line and are ASCII in practice).
+#[optimize(size)]
 fn text(name: &CPath) -> &str {
     core::str::from_utf8(name.as_bytes()).unwrap_or("?")
 }
@@ -296,6 +309,8 @@ macro_rules! step {
 
 /// Promotes `new_dir/<image>` to `img_dir/<image>` (both mounted read-write), keeping the previous
 /// image as `-old`, or finishes an interrupted promotion. Never leaves `img_dir` without a complete image.
+#[inline(never)]
+#[optimize(size)]
 pub fn promote(
     img_dir: BorrowedFd,
     new_dir: BorrowedFd,
@@ -306,6 +321,7 @@ pub fn promote(
     run(img_dir, new_dir, image, log, hooks).unwrap_or_else(|f| Outcome::Failed(f.into()))
 }
 
+#[optimize(size)]
 fn run(
     img: BorrowedFd,
     new: BorrowedFd,
@@ -373,6 +389,8 @@ fn run(
         .saturating_add(16)
         .saturating_mul(block);
     // Deleting -old frees its blocks only when it has no other name.
+    // st_blocks is i64 on 64-bit targets and u64 on 32-bit ones.
+    #[allow(clippy::useless_conversion)]
     let old_bytes = match fs::statat(img, old_name.as_cstr(), AtFlags::SYMLINK_NOFOLLOW) {
         Ok(old) if old.st_nlink == 1 => u64::try_from(old.st_blocks)
             .unwrap_or(0)
@@ -477,6 +495,7 @@ enum Space {
     },
 }
 
+#[optimize(size)]
 fn plan_space(free: u64, needed: u64, old_bytes: u64) -> Space {
     if free >= needed {
         Space::Fits
@@ -490,6 +509,7 @@ fn plan_space(free: u64, needed: u64, old_bytes: u64) -> Space {
 }
 
 /// Checks the squashfs superblock and, when `<image>.sha256` exists on newimg, the SHA-256.
+#[optimize(size)]
 fn verify(
     src: BorrowedFd,
     size: u64,
@@ -528,6 +548,7 @@ fn verify(
 }
 
 /// Reads at `offset`, at most up to `end`; the file ending early is an error.
+#[optimize(size)]
 fn read_at<'a>(fd: BorrowedFd, buf: &'a mut [u8], offset: u64, end: u64) -> Res<&'a [u8]> {
     let want = usize::try_from(end.saturating_sub(offset))
         .unwrap_or(usize::MAX)
@@ -541,6 +562,7 @@ fn read_at<'a>(fd: BorrowedFd, buf: &'a mut [u8], offset: u64, end: u64) -> Res<
 }
 
 /// Compares two files of `size` bytes.
+#[optimize(size)]
 fn same_content(a: BorrowedFd, b: BorrowedFd, size: u64) -> Res<bool> {
     let (mut buf_a, mut buf_b) = ([0; 32 * 1024], [0; 32 * 1024]);
     let mut done = 0;
@@ -567,6 +589,7 @@ fn same_content(a: BorrowedFd, b: BorrowedFd, size: u64) -> Res<bool> {
 
 /// Copies `size` bytes from `src` to `dst` (at its file position 0), falling back from `method` to
 /// the next way when one is refused. Returns the way that finished, or None when the hook said stop.
+#[optimize(size)]
 fn copy(
     src: BorrowedFd,
     dst: BorrowedFd,
@@ -604,6 +627,7 @@ fn copy(
     Ok(Some(method))
 }
 
+#[optimize(size)]
 fn write_all(fd: BorrowedFd, mut data: &[u8]) -> io::Result<()> {
     while !data.is_empty() {
         match io::write(fd, data)? {
@@ -615,6 +639,7 @@ fn write_all(fd: BorrowedFd, mut data: &[u8]) -> io::Result<()> {
 }
 
 /// Renames a bad update aside with its reason, so that it is not tried again at every boot.
+#[optimize(size)]
 fn reject(
     new: BorrowedFd,
     image: &[u8],
@@ -650,7 +675,7 @@ fn reject(
     .ctx(Msg::RenameRejected)?;
     // Then its sidecar goes, or it would fail the next update (the other order could leave a bad image
     // with no hash to fail).
-    remove(new, name(image, false, b".sha256").as_cstr())?;
+    remove_named(new, image, b".sha256")?;
     fs::fsync(new).ctx(Msg::FsyncNewimg)?;
     step!(hooks, Step::Rejected);
     Ok(Outcome::Rejected(reason))
@@ -658,13 +683,22 @@ fn reject(
 
 /// Removes the promoted source: its sidecar first, so that a cut in between leaves an image that the
 /// next run recognises as already promoted, rather than a stale sidecar that would fail the next update.
+#[optimize(size)]
 fn remove_source(new: BorrowedFd, image: &[u8]) -> Res<()> {
-    remove(new, name(image, false, b".sha256").as_cstr())?;
-    remove(new, name(image, false, b"").as_cstr())?;
+    remove_named(new, image, b".sha256")?;
+    remove_named(new, image, b"")?;
     fs::fsync(new).ctx(Msg::FsyncNewimg)
 }
 
+/// Unlinks `<image><suffix>` if it is there.
+#[inline(never)]
+#[optimize(size)]
+fn remove_named(dir: BorrowedFd, image: &[u8], suffix: &[u8]) -> Res<()> {
+    remove(dir, name(image, false, suffix).as_cstr())
+}
+
 /// Unlinks `name` if it is there.
+#[optimize(size)]
 fn remove(dir: BorrowedFd, name: &CStr) -> Res<()> {
     match fs::unlinkat(dir, name, AtFlags::empty()) {
         Ok(()) | Err(Errno::NOENT) => Ok(()),
@@ -672,6 +706,7 @@ fn remove(dir: BorrowedFd, name: &CStr) -> Res<()> {
     }
 }
 
+#[optimize(size)]
 fn open_if_present(dir: BorrowedFd, name: &CStr) -> Res<Option<OwnedFd>> {
     match fs::openat(dir, name, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()) {
         Ok(fd) => Ok(Some(fd)),
@@ -681,6 +716,7 @@ fn open_if_present(dir: BorrowedFd, name: &CStr) -> Res<Option<OwnedFd>> {
 }
 
 /// Logs `<what><bytes> bytes in <ms> ms, <rate> MiB/s [how]`.
+#[optimize(size)]
 fn log_rate(
     log: &mut impl Log,
     what: &str,
@@ -729,6 +765,8 @@ pub struct Choice {
 /// Checks `<image>` and its `-old` in `img_dir` (squashfs superblock against the size), logs what is
 /// wrong with either, and lists the bootable ones, current first. Fails with the current image's
 /// error when neither is good.
+#[inline(never)]
+#[optimize(size)]
 pub fn choose_image(
     img_dir: BorrowedFd,
     image: &[u8],
@@ -776,6 +814,7 @@ pub fn choose_image(
 /// The size of an open file and whether it is a regular file. One call site for fstat, which is large
 /// on 32-bit targets (statx with a fallback).
 #[inline(never)]
+#[optimize(size)]
 fn stat(fd: BorrowedFd, msg: Msg) -> Res<(u64, bool)> {
     let st = fs::fstat(fd).ctx(msg)?;
     Ok((
@@ -785,6 +824,7 @@ fn stat(fd: BorrowedFd, msg: Msg) -> Res<(u64, bool)> {
 }
 
 /// Checks the squashfs superblock of an open image against its size.
+#[optimize(size)]
 fn check_image(fd: BorrowedFd) -> Res<()> {
     let (size, _) = stat(fd, Msg::StatImage)?;
     let mut header = [0; squashfs::SUPERBLOCK_LEN];
@@ -799,6 +839,7 @@ fn check_image(fd: BorrowedFd) -> Res<()> {
 /// `<head><name>: <what> (<ERRNO>)`, or without ` (<ERRNO>)` for a content problem: the parts of
 /// every error line, made in one place.
 #[inline(never)]
+#[optimize(size)]
 fn error_parts<'a>(
     head: &'static str,
     name: &'a str,
@@ -821,12 +862,14 @@ pub struct Status {
 }
 
 impl Default for Status {
+    #[optimize(size)]
     fn default() -> Self {
         Self::new()
     }
 }
 
 impl Status {
+    #[optimize(size)]
     pub const fn new() -> Self {
         Status {
             buf: [0; 1024],
@@ -835,6 +878,7 @@ impl Status {
     }
 
     /// Appends one line made of `parts`; a line that does not fit is left out whole.
+    #[optimize(size)]
     pub fn line(&mut self, parts: &[&str]) {
         let start = self.len;
         for part in parts.iter().map(|p| p.as_bytes()).chain([&b"\n"[..]]) {
@@ -851,6 +895,7 @@ impl Status {
     }
 
     /// `booted=<name>` and `reason=`: `current`, or why `skipped` (the image not booted) could not boot.
+    #[optimize(size)]
     pub fn booted(&mut self, booted: &CPath, skipped: Option<(&CPath, &Error)>) {
         self.line(&["booted=", text(booted)]);
         let mut num = [0; numfmt::DEC_LEN];
@@ -861,6 +906,7 @@ impl Status {
     }
 
     /// `update=<none|promoted|recovered|rejected: why|no-space: missing N bytes|failed: why>`.
+    #[optimize(size)]
     pub fn update(&mut self, outcome: &Outcome) {
         let mut num = [0; numfmt::DEC_LEN];
         let parts = match *outcome {
@@ -881,6 +927,7 @@ impl Status {
         self.line(&parts);
     }
 
+    #[optimize(size)]
     pub fn as_bytes(&self) -> &[u8] {
         self.buf.get(..self.len).unwrap_or_default()
     }
@@ -1142,7 +1189,13 @@ mod tests {
                 errno: Some(Errno::NOENT)
             }
         );
-        for (msg, errno) in [(0, 0), (0, 0xFFFF), (255, 0), (255, 0xFFFF), (Msg::Remove as u8, 2)] {
+        for (msg, errno) in [
+            (0, 0),
+            (0, 0xFFFF),
+            (255, 0),
+            (255, 0xFFFF),
+            (Msg::Remove as u8, 2),
+        ] {
             let f = Fail::new(msg, errno);
             assert_eq!((f.msg(), f.errno()), (msg, errno));
         }

@@ -30,6 +30,7 @@ pub struct BootSector<'a> {
 
 /// Parses a boot sector; `None` unless it is sanely a FAT one, so that other data (an MBR, ext4,
 /// squashfs, random bytes) is not taken for vfat.
+#[optimize(size)]
 pub fn parse(sector: &[u8]) -> Option<BootSector<'_>> {
     // A whole sector, so that every field below is in bounds (the signature is at its end anyway).
     let sector: &[u8; BOOT_SECTOR_LEN] = sector.first_chunk()?;
@@ -101,6 +102,7 @@ pub fn parse(sector: &[u8]) -> Option<BootSector<'_>> {
 }
 
 /// The label of the volume-label entry in (the start of) a root directory, trailing spaces trimmed.
+#[optimize(size)]
 pub fn volume_label(root_dir: &[u8]) -> Option<&[u8]> {
     const DELETED: u8 = 0xE5;
     const LONG_NAME: u8 = 0x0F;
@@ -119,16 +121,19 @@ pub fn volume_label(root_dir: &[u8]) -> Option<&[u8]> {
 }
 
 /// The label blkid reports: the root directory's, else the boot sector's.
+#[optimize(size)]
 pub fn label<'a>(boot: &BootSector<'a>, root_dir_label: Option<&'a [u8]>) -> Option<&'a [u8]> {
     root_dir_label.or(boot.label)
 }
 
 /// The serial as blkid prints a vfat UUID: `ABCD-EF01`.
+#[optimize(size)]
 pub fn serial_text(serial: u32) -> IdText {
     hex_text(&serial.to_be_bytes(), &[2, 2], true)
 }
 
 /// An 11-byte label without its padding; `NO NAME` is what formatters write for "no label".
+#[optimize(size)]
 fn trimmed_label(raw: &[u8]) -> Option<&[u8]> {
     let end = raw.iter().rposition(|&b| b != b' ' && b != 0)? + 1;
     let label = raw.get(..end)?;

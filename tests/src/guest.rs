@@ -3,7 +3,8 @@
 //! marker file when `/` is writeable, syncs and powers off.
 //!
 //! Command-line words it reads from /proc/cmdline (dotted, so the kernel hands them to nobody):
-//! `e2e.boot=N` (written to `/e2e-written` as `boot-N`) and `e2e.hash` (hash the image files).
+//! `e2e.boot=N` (written to `/e2e-written` as `boot-N`), `e2e.hash` (hash the image files) and
+//! `e2e.dd` (benchmark: time a cold `dd` of the booted image file to the overlay partition).
 
 /// `/sbin/e2e-report`: the reporter. `/sbin/init` and `/sbin/other-init` exec it with `E2E_WHO` set.
 pub const REPORT: &str = r#"#!/bin/sh
@@ -21,10 +22,12 @@ e uptime "$(cut -d' ' -f1 /proc/uptime)"
 e cmdline "$(cat /proc/cmdline)"
 boot=0
 hash=
+dd=
 for w in $(cat /proc/cmdline); do
   case "$w" in
     e2e.boot=*) boot="${w#e2e.boot=}" ;;
     e2e.hash) hash=1 ;;
+    e2e.dd) dd=1 ;;
   esac
 done
 rootfs=none; rootopts=none
@@ -54,6 +57,22 @@ if [ -f $R/status ]; then
   while IFS= read -r l; do e status "$l"; done < $R/status
 else
   e status "missing"
+fi
+# The init's messages as the booted OS's dmesg shows them (not the step timings), and how many
+# step timings there are (`quiet` must leave none).
+dmesg 2>/dev/null | grep 'initramfs-overlay: ' | grep -v ': done in ' | while IFS= read -r l; do
+  e kmsg "${l#*initramfs-overlay: }"
+done
+e kmsg_steps "$(dmesg 2>/dev/null | grep -c 'initramfs-overlay: .*: done in ')"
+if [ -n "$dd" ]; then
+  # Benchmark: a plain cold `dd` of the booted image file to the overlay partition.
+  f=$R/image/root-squashfs.img
+  sync; echo 3 > /proc/sys/vm/drop_caches
+  t0=$(cut -d' ' -f1 /proc/uptime)
+  dd if=$f of=$R/overlay/e2e-dd.bin bs=1M conv=fsync 2>/dev/null
+  t1=$(cut -d' ' -f1 /proc/uptime)
+  e dd "$(stat -c %s $f) $t0 $t1"
+  rm -f $R/overlay/e2e-dd.bin; sync
 fi
 if [ -n "$hash" ]; then
   for f in $R/image/*.img; do [ -f "$f" ] && e hash "$(sha256sum "$f")"; done
@@ -129,6 +148,8 @@ pub const APPLETS: &[&str] = &[
     "stat",
     "df",
     "find",
+    "grep",
+    "dd",
 ];
 
 /// The `E2E key=value` lines of a console log, in order.

@@ -124,11 +124,21 @@ impl World {
     /// The squashfs test OS for an arch. `id` goes into /etc/e2e-image-id; `payload` bytes of
     /// random data make it big. It carries overlay.ko for every kernel of its arch.
     pub fn os_image(&self, arch: Arch, id: &str, payload: u64) -> R<PathBuf> {
+        self.os_image_with(arch, id, payload, true)
+    }
+
+    /// [`World::os_image`], optionally without overlay.ko (a kernel with no overlayfs anywhere).
+    pub fn os_image_with(&self, arch: Arch, id: &str, payload: u64, overlay_ko: bool) -> R<PathBuf> {
+        let tag = if overlay_ko { "" } else { "-no-overlay-ko" };
         self.once(
-            &format!("os-{}-{id}-{payload}.squashfs", arch.name()),
+            &format!("os-{}-{id}-{payload}{tag}.squashfs", arch.name()),
             |out| {
                 let mut modules = Vec::new();
-                for k in self.kernels.values().filter(|k| k.id.arch() == arch) {
+                for k in self
+                    .kernels
+                    .values()
+                    .filter(|k| overlay_ko && k.id.arch() == arch)
+                {
                     let rel = k.module_path("overlay")?;
                     modules.push((k.kver.clone(), rel.clone(), k.modules.join(&rel)));
                 }
