@@ -128,7 +128,13 @@ impl World {
     }
 
     /// [`World::os_image`], optionally without overlay.ko (a kernel with no overlayfs anywhere).
-    pub fn os_image_with(&self, arch: Arch, id: &str, payload: u64, overlay_ko: bool) -> R<PathBuf> {
+    pub fn os_image_with(
+        &self,
+        arch: Arch,
+        id: &str,
+        payload: u64,
+        overlay_ko: bool,
+    ) -> R<PathBuf> {
         let tag = if overlay_ko { "" } else { "-no-overlay-ko" };
         self.once(
             &format!("os-{}-{id}-{payload}{tag}.squashfs", arch.name()),

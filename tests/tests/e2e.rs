@@ -26,6 +26,11 @@ fn main() {
         ("s15_power_cut", KernelId::Amd64, s15_power_cut),
         ("s08_armv6l_raspi0", KernelId::Rpi, s08_armv6l),
         ("s12_debug_shell", KernelId::Amd64, s12_debug_shell),
+        (
+            "s17_cmdline_garbage_4k_armv6l",
+            KernelId::Rpi,
+            s17_cmdline_garbage_4k_armv6l,
+        ),
         ("s10_bad_image", KernelId::Amd64, s10_bad_image),
         ("s14_many_files_in_upper", KernelId::Amd64, s14_many_files),
         ("s07_i686", KernelId::I386, s07_i686),
@@ -76,10 +81,18 @@ fn main() {
         ("s15_fallback_to_old", KernelId::Amd64, s15_fallback_to_old),
         ("s16_quiet", KernelId::Amd64, s16_quiet),
         ("s16_keep_upper", KernelId::Amd64, s16_keep_upper),
-        ("s16_rootwait_hotplug", KernelId::Amd64, s16_rootwait_hotplug),
+        (
+            "s16_rootwait_hotplug",
+            KernelId::Amd64,
+            s16_rootwait_hotplug,
+        ),
         ("s16_rootdelay", KernelId::Amd64, s16_rootdelay),
         ("s16_onerror_halt", KernelId::Amd64, s16_onerror_halt),
-        ("s16_onerror_poweroff", KernelId::Amd64, s16_onerror_poweroff),
+        (
+            "s16_onerror_poweroff",
+            KernelId::Amd64,
+            s16_onerror_poweroff,
+        ),
         ("s16_onerror_reboot", KernelId::Amd64, s16_onerror_reboot),
         ("s16_no_persistent", KernelId::Amd64, s16_no_persistent),
         ("s16_no_overlay", KernelId::Amd64, s16_no_overlay),
@@ -87,17 +100,53 @@ fn main() {
         ("s16_malformed_wait", KernelId::Amd64, s16_malformed_wait),
         ("s17_label_16_bytes", KernelId::Amd64, s17_label_16_bytes),
         ("s17_overlay_full", KernelId::Amd64, s17_overlay_full),
-        ("s17_overlay_errors_read_only", KernelId::Amd64, s17_overlay_errors_read_only),
-        ("s17_cmdline_garbage", KernelId::Amd64, s17_cmdline_garbage),
+        (
+            "s17_overlay_errors_read_only",
+            KernelId::Amd64,
+            s17_overlay_errors_read_only,
+        ),
+        (
+            "s17_cmdline_garbage_2k_x86_64",
+            KernelId::Amd64,
+            s17_cmdline_garbage_2k_x86_64,
+        ),
         ("s17_ext4_bad_magic", KernelId::Amd64, s17_ext4_bad_magic),
-        ("s17_label_space_utf8", KernelId::Amd64, s17_label_space_utf8),
-        ("s17_fat_labels_disagree", KernelId::Amd64, s17_fat_labels_disagree),
-        ("s17_image_zero_length", KernelId::Amd64, s17_image_zero_length),
-        ("s17_image_is_directory", KernelId::Amd64, s17_image_is_directory),
-        ("s17_image_truncated_half", KernelId::Amd64, s17_image_truncated_half),
-        ("s17_persistent_is_file", KernelId::Amd64, s17_persistent_is_file),
+        (
+            "s17_label_space_utf8",
+            KernelId::Amd64,
+            s17_label_space_utf8,
+        ),
+        (
+            "s17_fat_labels_disagree",
+            KernelId::Amd64,
+            s17_fat_labels_disagree,
+        ),
+        (
+            "s17_image_zero_length",
+            KernelId::Amd64,
+            s17_image_zero_length,
+        ),
+        (
+            "s17_image_is_directory",
+            KernelId::Amd64,
+            s17_image_is_directory,
+        ),
+        (
+            "s17_image_truncated_half",
+            KernelId::Amd64,
+            s17_image_truncated_half,
+        ),
+        (
+            "s17_persistent_is_file",
+            KernelId::Amd64,
+            s17_persistent_is_file,
+        ),
         ("s17_init_missing", KernelId::Amd64, s17_init_missing),
-        ("s17_init_not_executable", KernelId::Amd64, s17_init_not_executable),
+        (
+            "s17_init_not_executable",
+            KernelId::Amd64,
+            s17_init_not_executable,
+        ),
         ("s17_no_loop_module", KernelId::Amd64, s17_no_loop_module),
         ("s17_no_overlayfs", KernelId::Amd64, s17_no_overlayfs),
     ];
@@ -108,8 +157,12 @@ fn main() {
         .collect();
     // The benchmark runs only when asked (E2E_BENCH=1), or with `--ignored`.
     trials.push(
-        trial("bench_promotion_vs_dd", KernelId::Amd64, bench_promotion_vs_dd)
-            .with_ignored_flag(!bench),
+        trial(
+            "bench_promotion_vs_dd",
+            KernelId::Amd64,
+            bench_promotion_vs_dd,
+        )
+        .with_ignored_flag(!bench),
     );
     let conclusion = libtest_mimic::run(&args, trials);
     if !args.list {
@@ -218,7 +271,10 @@ fn s01_standard(sc: &mut Sc) -> R<()> {
         format!("/run/initramfs-overlay/lower/ should be the image: {lower:?}"),
     )?;
     // Without `quiet`, the booted OS's dmesg holds the step timings (s16_quiet checks the opposite).
-    let steps: usize = b.r.get("kmsg_steps").and_then(|n| n.trim().parse().ok()).unwrap_or(0);
+    let steps: usize =
+        b.r.get("kmsg_steps")
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or(0);
     b.check(
         steps >= 5,
         format!("dmesg should hold the init's step timings, it has {steps}"),
@@ -468,6 +524,28 @@ fn s07_i686(sc: &mut Sc) -> R<()> {
 }
 
 fn s08_armv6l(sc: &mut Sc) -> R<()> {
+    let sd = sd_card(sc)?;
+    let b = sc.boot(
+        "raspi0-sd",
+        &sc.boot_opts(vec![sd.clone()], "rw e2e.boot=1"),
+    )?;
+    expect_standard(&b)?;
+    b.expect("writable", "yes")?;
+    b.expect("written_in_upper", "yes")?;
+    let mounts = b.r.all("mount").join("\n");
+    b.check(
+        mounts.contains("mmcblk0p"),
+        format!("the partitions should be mmcblk0pN: {mounts}"),
+    )?;
+    let b2 = sc.boot("raspi0-sd-2", &sc.boot_opts(vec![sd], "e2e.boot=2"))?;
+    expect_standard(&b2)?;
+    b2.expect("previous", "none")?;
+    sc.note(format!("{:.1} s per boot", b.out.secs));
+    Ok(())
+}
+
+/// The Raspberry Pi SD card: MBR with boot (vfat), img and overlay.
+fn sd_card(sc: &Sc) -> R<PathBuf> {
     let arch = sc.arch();
     let img = sc.copy(&sc.w.img_fs(arch, 32)?, "img.ext4")?;
     let ovl = sc.copy(&sc.w.overlay_fs(64)?, "overlay.ext4")?;
@@ -499,23 +577,7 @@ fn s08_armv6l(sc: &mut Sc) -> R<()> {
         "0x0a0b0c0d",
         128,
     )?;
-    let b = sc.boot(
-        "raspi0-sd",
-        &sc.boot_opts(vec![sd.clone()], "rw e2e.boot=1"),
-    )?;
-    expect_standard(&b)?;
-    b.expect("writable", "yes")?;
-    b.expect("written_in_upper", "yes")?;
-    let mounts = b.r.all("mount").join("\n");
-    b.check(
-        mounts.contains("mmcblk0p"),
-        format!("the partitions should be mmcblk0pN: {mounts}"),
-    )?;
-    let b2 = sc.boot("raspi0-sd-2", &sc.boot_opts(vec![sd], "e2e.boot=2"))?;
-    expect_standard(&b2)?;
-    b2.expect("previous", "none")?;
-    sc.note(format!("{:.1} s per boot", b.out.secs));
-    Ok(())
+    Ok(sd)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1368,11 +1430,7 @@ fn boot_fail(
         format!(
             "failure action {}: a kernel panic {}",
             action.name(),
-            if panicked {
-                "happened"
-            } else {
-                "was expected"
-            }
+            if panicked { "happened" } else { "was expected" }
         ),
     )?;
     if action == Action::Halt {
@@ -1389,9 +1447,7 @@ fn boot_fail(
     match secs_from_init(&b.out.log, action.marker()) {
         Some(t) => b.check(
             t <= bound,
-            format!(
-                "the failure action came {t:.1} s after Run /init; the bound is {bound:.0} s"
-            ),
+            format!("the failure action came {t:.1} s after Run /init; the bound is {bound:.0} s"),
         )?,
         // `quiet` hides "Run /init": bound the whole run instead.
         None => b.check(
@@ -1451,9 +1507,18 @@ fn s16_quiet(sc: &mut Sc) -> R<()> {
     // An injected error (no overlay partition) under quiet is still reported.
     let before = disk_hashes(&d[..1])?;
     let o = sc.boot_opts(vec![d[0].clone()], &format!("quiet iovl.wait={FAIL_WAIT}"));
-    let (b, line) = boot_fail(sc, "quiet-error", o, Action::Panic, FAIL_BOUND, &["overlay", "not found"])?;
+    let (b, line) = boot_fail(
+        sc,
+        "quiet-error",
+        o,
+        Action::Panic,
+        FAIL_BOUND,
+        &["overlay", "not found"],
+    )?;
     expect_unchanged(&b, &d[..1], &before, &[0])?;
-    sc.note(format!("quiet: 0 step lines in dmesg; error still shown: {line}"));
+    sc.note(format!(
+        "quiet: 0 step lines in dmesg; error still shown: {line}"
+    ));
     Ok(())
 }
 
@@ -1462,7 +1527,14 @@ fn onerror(sc: &mut Sc, action: Action) -> R<()> {
     let d = sc.std_disks()?;
     let before = disk_hashes(&d)?;
     let o = sc.boot_opts(vec![d[0].clone()], &format!("iovl.wait={FAIL_WAIT}"));
-    let (b, line) = boot_fail(sc, action.name(), o, action, FAIL_BOUND, &["overlay", "not found"])?;
+    let (b, line) = boot_fail(
+        sc,
+        action.name(),
+        o,
+        action,
+        FAIL_BOUND,
+        &["overlay", "not found"],
+    )?;
     expect_unchanged(&b, &d, &before, &[0, 1])?;
     let t = secs_from_init(&b.out.log, action.marker()).unwrap_or(-1.0);
     sc.note(format!(
@@ -1538,9 +1610,14 @@ fn s16_rootwait_hotplug(sc: &mut Sc) -> R<()> {
     let find = step_ms(&b, "find");
     b.check(
         find.is_some_and(|m| m >= 1500),
-        format!("the find step should have waited well past iovl.wait=1 (rootwait), it took {find:?} ms"),
+        format!(
+            "the find step should have waited well past iovl.wait=1 (rootwait), it took {find:?} ms"
+        ),
     )?;
-    sc.note(format!("find waited {} ms for the hot-added img", find.unwrap_or(0)));
+    sc.note(format!(
+        "find waited {} ms for the hot-added img",
+        find.unwrap_or(0)
+    ));
     Ok(())
 }
 
@@ -1548,11 +1625,17 @@ fn s16_rootwait_hotplug(sc: &mut Sc) -> R<()> {
 /// template's stale file is there in boot 1).
 fn s16_keep_upper(sc: &mut Sc) -> R<()> {
     let d = sc.std_disks()?;
-    let b1 = sc.boot("keep-1", &sc.boot_opts(d.clone(), "rw iovl.keep-upper e2e.boot=1"))?;
+    let b1 = sc.boot(
+        "keep-1",
+        &sc.boot_opts(d.clone(), "rw iovl.keep-upper e2e.boot=1"),
+    )?;
     expect_standard(&b1)?;
     b1.expect("previous", "stale-upper")?;
     b1.expect("written_in_upper", "yes")?;
-    let b2 = sc.boot("keep-2", &sc.boot_opts(d.clone(), "rw iovl.keep-upper e2e.boot=2"))?;
+    let b2 = sc.boot(
+        "keep-2",
+        &sc.boot_opts(d.clone(), "rw iovl.keep-upper e2e.boot=2"),
+    )?;
     expect_standard(&b2)?;
     b2.expect("previous", "boot-1")?;
     let v = Ext4View::open(&d[1], &sc.path("check.ext4"))?;
@@ -1591,7 +1674,10 @@ fn s16_no_overlay(sc: &mut Sc) -> R<()> {
     let before = disk_hashes(std::slice::from_ref(&img))?;
     let b = sc.boot(
         "no-overlay",
-        &sc.boot_opts(vec![img.clone()], &format!("iovl.no-overlay rw iovl.wait={FAIL_WAIT}")),
+        &sc.boot_opts(
+            vec![img.clone()],
+            &format!("iovl.no-overlay rw iovl.wait={FAIL_WAIT}"),
+        ),
     )?;
     b.expect_booted()?;
     b.expect("pid", "1")?;
@@ -1618,7 +1704,8 @@ fn s16_unknown_option(sc: &mut Sc) -> R<()> {
     expect_standard(&b)?;
     let k = kmsg(&b);
     b.check(
-        k.iter().any(|l| l.contains("unknown option") && l.contains("iovl.bogus")),
+        k.iter()
+            .any(|l| l.contains("unknown option") && l.contains("iovl.bogus")),
         format!("dmesg should hold a warning naming iovl.bogus: {k:?}"),
     )
 }
@@ -1628,8 +1715,23 @@ fn s16_malformed_wait(sc: &mut Sc) -> R<()> {
     let d = sc.std_disks()?;
     let before = disk_hashes(&d)?;
     let o = sc.boot_opts(d.clone(), "iovl.wait=abc");
-    let (b, line) = boot_fail(sc, "wait-abc", o, Action::Panic, 6.0, &["iovl.wait"])?;
+    let (b, line) = boot_fail(
+        sc,
+        "wait-abc",
+        o,
+        Action::Panic,
+        6.0,
+        &["iovl.wait", "not a number"],
+    )?;
     expect_unchanged(&b, &d, &before, &[0, 1])?;
+    // The option must be a word of its own in the message, not glued to the problem's words.
+    let word = line
+        .split(|c: char| c.is_whitespace() || c == ':' || c == '`' || c == '\'' || c == '"')
+        .any(|w| w == "iovl.wait" || w == "iovl.wait=abc");
+    b.check(
+        word,
+        format!("the error line should name iovl.wait as a word of its own: {line:?}"),
+    )?;
     sc.note(line);
     Ok(())
 }
@@ -1647,7 +1749,14 @@ fn s17_ext4_bad_magic(sc: &mut Sc) -> R<()> {
     patch(&d[0], 1024 + 0x38, &[0x00, 0x00])?;
     let before = disk_hashes(&d)?;
     let o = sc.boot_opts(d.clone(), &format!("iovl.wait={FAIL_WAIT}"));
-    let (b, line) = boot_fail(sc, "bad-magic", o, Action::Panic, FAIL_BOUND, &["img", "not found"])?;
+    let (b, line) = boot_fail(
+        sc,
+        "bad-magic",
+        o,
+        Action::Panic,
+        FAIL_BOUND,
+        &["img", "not found"],
+    )?;
     expect_unchanged(&b, &d, &before, &[0, 1])?;
     b.check(
         !b.out.log.contains("EXT4-fs (vda)"),
@@ -1685,11 +1794,17 @@ fn s17_label_16_bytes(sc: &mut Sc) -> R<()> {
     })?;
     let ovl = img_custom(sc, "overlay.ext4", ol, 32, |d| world::overlay_tree(d, 0))?;
     let label = read_at(&img, 1024 + 0x78, 16)?;
-    ensure!(label == il.as_bytes(), "mke2fs did not write a 16-byte label: {label:?}");
+    ensure!(
+        label == il.as_bytes(),
+        "mke2fs did not write a 16-byte label: {label:?}"
+    );
     let d = vec![img, ovl];
     let b = sc.boot(
         "16-byte-labels",
-        &sc.boot_opts(d.clone(), &format!("iovl.img=LABEL={il} iovl.overlay=LABEL={ol}")),
+        &sc.boot_opts(
+            d.clone(),
+            &format!("iovl.img=LABEL={il} iovl.overlay=LABEL={ol}"),
+        ),
     )?;
     expect_standard(&b)?;
     let before = disk_hashes(&d)?;
@@ -1698,7 +1813,14 @@ fn s17_label_16_bytes(sc: &mut Sc) -> R<()> {
         d.clone(),
         &format!("iovl.img=LABEL={prefix} iovl.overlay=LABEL={ol} iovl.wait={FAIL_WAIT}"),
     );
-    let (b, line) = boot_fail(sc, "15-byte-prefix", o, Action::Poweroff, FAIL_BOUND, &["img", prefix, "not found"])?;
+    let (b, line) = boot_fail(
+        sc,
+        "15-byte-prefix",
+        o,
+        Action::Poweroff,
+        FAIL_BOUND,
+        &["img", prefix, "not found"],
+    )?;
     expect_unchanged(&b, &d, &before, &[0, 1])?;
     sc.note(format!("16-byte labels boot; the 15-byte prefix: {line}"));
     Ok(())
@@ -1714,7 +1836,10 @@ fn s17_label_space_utf8(sc: &mut Sc) -> R<()> {
     let ovl = img_custom(sc, "overlay.ext4", ol, 32, |d| world::overlay_tree(d, 0))?;
     let b = sc.boot(
         "space-utf8",
-        &sc.boot_opts(vec![img, ovl], &format!("\"iovl.img=LABEL={il}\" iovl.overlay=LABEL={ol}")),
+        &sc.boot_opts(
+            vec![img, ovl],
+            &format!("\"iovl.img=LABEL={il}\" iovl.overlay=LABEL={ol}"),
+        ),
     )?;
     expect_standard(&b)?;
     let mounts = b.r.all("mount").join("\n");
@@ -1739,8 +1864,15 @@ fn s17_fat_labels_disagree(sc: &mut Sc) -> R<()> {
         &[(k.modules.join(&sq), format!("modules/{}/{file}", k.kver))],
     )?;
     // The BPB label: FAT12/16 at 0x2B (type at 0x36), FAT32 at 0x47 (type at 0x52).
-    let at = if read_at(&boot, 0x52, 5)? == b"FAT32" { 0x47 } else { 0x2B };
-    ensure!(read_at(&boot, at, 11)? == b"boot       ", "unexpected BPB label in the vfat image");
+    let at = if read_at(&boot, 0x52, 5)? == b"FAT32" {
+        0x47
+    } else {
+        0x2B
+    };
+    ensure!(
+        read_at(&boot, at, 11)? == b"boot       ",
+        "unexpected BPB label in the vfat image"
+    );
     patch(&boot, at as u64, b"NOTBOOT    ")?;
     let mut d = sc.std_disks()?;
     d.push(boot);
@@ -1808,6 +1940,15 @@ fn s17_image_truncated_half(sc: &mut Sc) -> R<()> {
     )
 }
 
+/// The block size of an ext4 image (small filesystems get 1 KiB blocks).
+fn block_size(img: &std::path::Path) -> R<u64> {
+    let out = e2e::util::run(std::process::Command::new("dumpe2fs").arg("-h").arg(img))?;
+    out.lines()
+        .find_map(|l| l.strip_prefix("Block size:"))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| "dumpe2fs: no block size".to_string())
+}
+
 /// Free blocks of an ext4 image (dumpe2fs -h).
 fn free_blocks(img: &std::path::Path) -> R<u64> {
     let out = e2e::util::run(std::process::Command::new("dumpe2fs").arg("-h").arg(img))?;
@@ -1826,17 +1967,20 @@ fn s17_overlay_full(sc: &mut Sc) -> R<()> {
     let ovl = sc.path("overlay.ext4");
     images::ext4(&ovl, "overlay", Some(&od), 16, None, &["-m", "0"])?;
     // Fill: one big file, then 4 KiB files until debugfs finds no room.
-    let free = free_blocks(&ovl)?;
+    let (free, bs) = (free_blocks(&ovl)?, block_size(&ovl)?);
     let big = sc.path("filler");
-    std::fs::File::create(&big)
-        .and_then(|f| f.set_len(free.saturating_sub(64) * 4096))
-        .map_err(|e| e.to_string())?;
-    // A sparse source writes holes: fill with real bytes.
-    e2e::util::write(&big, vec![0x5au8; (free.saturating_sub(64) * 4096) as usize])?;
+    // Real bytes (a sparse source would write holes).
+    e2e::util::write(&big, vec![0x5au8; (free.saturating_sub(64) * bs) as usize])?;
     let small = sc.path("filler-small");
-    e2e::util::write(&small, vec![0xa5u8; 4096])?;
+    e2e::util::write(&small, vec![0xa5u8; bs as usize])?;
     let dbg = |cmd: String| -> R<String> {
-        e2e::util::run(std::process::Command::new("debugfs").arg("-w").arg("-R").arg(cmd).arg(&ovl))
+        e2e::util::run(
+            std::process::Command::new("debugfs")
+                .arg("-w")
+                .arg("-R")
+                .arg(cmd)
+                .arg(&ovl),
+        )
     };
     dbg(format!("write {} filler", big.display()))?;
     for i in 0..200 {
@@ -1846,7 +1990,10 @@ fn s17_overlay_full(sc: &mut Sc) -> R<()> {
         dbg(format!("write {} filler-{i}", small.display()))?;
     }
     let left = free_blocks(&ovl)?;
-    ensure!(left == 0, "could not fill the overlay partition: {left} blocks free");
+    ensure!(
+        left == 0,
+        "could not fill the overlay partition: {left} blocks free"
+    );
     let d = vec![img, ovl];
     let before = disk_hashes(&d)?;
     let mut o = sc.boot_opts(d.clone(), "rw e2e.boot=1 iovl.onerror=poweroff");
@@ -1882,7 +2029,12 @@ fn s17_overlay_errors_read_only(sc: &mut Sc) -> R<()> {
     world::overlay_tree(&od, 0)?;
     let ovl = sc.path("overlay.ext4");
     images::ext4(&ovl, "overlay", Some(&od), 32, None, &["-e", "remount-ro"])?;
-    let imap = e2e::util::run(std::process::Command::new("debugfs").arg("-R").arg("imap /upper").arg(&ovl))?;
+    let imap = e2e::util::run(
+        std::process::Command::new("debugfs")
+            .arg("-R")
+            .arg("imap /upper")
+            .arg(&ovl),
+    )?;
     // "Inode 12 is part of block group 0\n\tlocated at block 35, offset 0x0b00"
     let block: u64 = imap
         .split("located at block ")
@@ -1896,7 +2048,7 @@ fn s17_overlay_errors_read_only(sc: &mut Sc) -> R<()> {
         .and_then(|s| u64::from_str_radix(s.trim(), 16).ok())
         .ok_or_else(|| format!("debugfs imap: {imap}"))?;
     // i_checksum_lo is at 0x7C in the inode: flip it.
-    let at = block * 4096 + off + 0x7C;
+    let at = block * block_size(&ovl)? + off + 0x7C;
     let cur = read_at(&ovl, at as usize, 2)?;
     patch(&ovl, at, &[!cur[0], !cur[1]])?;
     let d = vec![img, ovl];
@@ -1907,7 +2059,7 @@ fn s17_overlay_errors_read_only(sc: &mut Sc) -> R<()> {
     b.check(!b.out.timed_out, "the boot did not end within its bound")?;
     expect_unchanged(&b, &d, &before, &[0])?;
     b.check(
-        b.out.log.contains("EXT4-fs error") || b.out.log.contains("checksum"),
+        b.out.log.contains("EXT4-fs error"),
         "the kernel did not report the corrupted inode (the injection did not work)",
     )?;
     if b.r.done() {
@@ -1919,8 +2071,13 @@ fn s17_overlay_errors_read_only(sc: &mut Sc) -> R<()> {
             b.out.log.contains("reboot: Power down") && !b.out.log.contains("Kernel panic"),
             "the configured poweroff did not happen",
         )?;
-        let ro = b.out.log.contains("Remounting filesystem read-only");
-        sc.note(format!("{line}{}", if ro { " (kernel remounted it read-only)" } else { "" }));
+        b.check(
+            b.out.log.contains("Remounting filesystem read-only"),
+            "the kernel should have remounted the overlay partition read-only (errors=remount-ro)",
+        )?;
+        sc.note(format!(
+            "{line}; the kernel remounted the partition read-only"
+        ));
     }
     Ok(())
 }
@@ -1934,64 +2091,114 @@ fn s17_persistent_is_file(sc: &mut Sc) -> R<()> {
     })?;
     let d = vec![img, ovl];
     let before = disk_hashes(&d)?;
-    let (b, line) = boot_fail(sc, "persistent-file", sc.boot_opts(d.clone(), ""), Action::Reboot, 10.0, &["persistent"])?;
+    let (b, line) = boot_fail(
+        sc,
+        "persistent-file",
+        sc.boot_opts(d.clone(), ""),
+        Action::Reboot,
+        10.0,
+        &["persistent"],
+    )?;
     expect_unchanged(&b, &d, &before, &[0])?;
     sc.note(line);
     Ok(())
 }
 
-/// 4 KiB of garbage on the command line (the kernel keeps COMMAND_LINE_SIZE = 2048 on x86): words
-/// with a dot (so the kernel passes them to nobody and does not panic on "too many init vars"),
-/// unknown `iovl.` words, non-ASCII bytes and an unterminated quote. The init must not crash: it
-/// boots (warnings) or fails with a clear line, in bounded time.
-fn s17_cmdline_garbage(sc: &mut Sc) -> R<()> {
-    let d = sc.std_disks()?;
+/// Garbage on the command line: words with a dot (so the kernel passes them to nobody and does
+/// not panic on "too many init vars"), unknown `iovl.` words, UTF-8 and an unterminated quote near
+/// the end of what the kernel keeps. The init must not crash: it boots (warnings) or fails with a
+/// clear line, in bounded time. `len` bytes are given; the kernel keeps `keep` - 1 (its
+/// COMMAND_LINE_SIZE: 2048 on x86, 1024 on ARM). QEMU 7.2 cannot hand more than 2047 bytes to an x86
+/// kernel at all (the guest hangs silently before its first line, PVH and bzImage alike), so the
+/// 4 KiB case runs on the Raspberry Pi, where the kernel truncates it.
+fn cmdline_garbage(sc: &mut Sc, len: usize, keep: usize) -> R<()> {
+    let disks = if sc.arch() == packer::Arch::Armv6l {
+        vec![sd_card(sc)?]
+    } else {
+        sc.std_disks()?
+    };
     let mut rng = fastrand::Rng::with_seed(17);
-    let mut g = String::new();
     let chars: Vec<char> = "abcdefghijklmnopqrstuvwxyz0123456789-_=,:/.+%@~!#$^&*()[]{}<>?;|äöü€"
         .chars()
         .collect();
-    while g.len() < 4096 {
+    let head = "iovl.onerror=poweroff ";
+    let mut g = String::new();
+    // The fixed options before ours: console=..., panic=-1, printk.devkmsg=on.
+    let quote_at = keep * 9 / 10 - 60;
+    while g.len() < len {
         let n = rng.usize(3..40);
         let word: String = (0..n).map(|_| chars[rng.usize(..chars.len())]).collect();
-        let prefix = if rng.u8(..) % 5 == 0 { "iovl.z" } else { "j." };
-        g.push_str(prefix);
-        g.push_str(&word);
-        g.push(' ');
-        if g.len() > 3000 && !g.contains('"') {
+        let prefix = if rng.u8(..).is_multiple_of(5) {
+            "iovl.z"
+        } else {
+            "j."
+        };
+        let w = format!("{prefix}{word} ");
+        if g.len() + w.len() > len {
+            break;
+        }
+        g.push_str(&w);
+        if g.len() > quote_at && !g.contains('"') {
             g.push_str("e2e.q=\"unterminated ");
         }
     }
-    let before = disk_hashes(&d)?;
-    let mut o = sc.boot_opts(d.clone(), &format!("iovl.onerror=poweroff {g}"));
-    o.timeout = Some(Duration::from_secs(60));
+    let before = disk_hashes(&disks)?;
+    let mut o = sc.boot_opts(disks.clone(), &format!("{head}{g}"));
+    o.timeout = Some(e2e::qemu::default_timeout(sc.kernel));
     let b = sc.boot("garbage", &o)?;
     b.check(!b.out.timed_out, "the boot did not end within its bound")?;
     b.check(
         !b.out.log.contains("Kernel panic"),
         "a kernel panic (PID 1 crashed or the kernel refused the command line)",
     )?;
+    let given = head.len() + g.len();
     if b.r.done() {
         expect_standard(&b)?;
         let cl = b.r.get("cmdline").unwrap_or("").len();
-        let warns = kmsg(&b).iter().filter(|l| l.contains("unknown option")).count();
+        b.check(
+            cl < keep,
+            format!("/proc/cmdline should be truncated below {keep} bytes: {cl}"),
+        )?;
+        let warns = kmsg(&b)
+            .iter()
+            .filter(|l| l.contains("unknown option"))
+            .count();
+        b.check(
+            warns > 0,
+            "the unknown iovl.z… words should be warned about",
+        )?;
         sc.note(format!(
-            "booted; the guest's /proc/cmdline is {cl} bytes ({} given); {warns} unknown-option warnings",
-            g.len()
+            "{given} bytes given, {cl} in /proc/cmdline: booted with {warns} unknown-option warnings"
         ));
     } else {
         let line = error_line(&b, &["cmdline"])?;
-        expect_unchanged(&b, &d, &before, &[0, 1])?;
-        sc.note(format!("failed clearly: {line}"));
+        expect_unchanged(&b, &disks, &before, &[0])?;
+        sc.note(format!("{given} bytes given: failed clearly: {line}"));
     }
     Ok(())
+}
+
+fn s17_cmdline_garbage_4k_armv6l(sc: &mut Sc) -> R<()> {
+    cmdline_garbage(sc, 4096, 1024)
+}
+
+fn s17_cmdline_garbage_2k_x86_64(sc: &mut Sc) -> R<()> {
+    // What fits: 2047 bytes minus the harness's own options.
+    cmdline_garbage(sc, 1960, 2048)
 }
 
 fn s17_init_missing(sc: &mut Sc) -> R<()> {
     let d = sc.std_disks()?;
     let before = disk_hashes(&d)?;
     let o = sc.boot_opts(d.clone(), "init=/sbin/no-such-init");
-    let (b, line) = boot_fail(sc, "init-missing", o, Action::Poweroff, 10.0, &["/sbin/no-such-init", "ENOENT"])?;
+    let (b, line) = boot_fail(
+        sc,
+        "init-missing",
+        o,
+        Action::Poweroff,
+        10.0,
+        &["/sbin/no-such-init", "ENOENT"],
+    )?;
     expect_unchanged(&b, &d, &before, &[0])?;
     sc.note(line);
     Ok(())
@@ -2002,7 +2209,14 @@ fn s17_init_not_executable(sc: &mut Sc) -> R<()> {
     let before = disk_hashes(&d)?;
     // A regular file of the image without an x bit.
     let o = sc.boot_opts(d.clone(), "init=/etc/e2e-image-id");
-    let (b, line) = boot_fail(sc, "init-not-executable", o, Action::Halt, 10.0, &["/etc/e2e-image-id", "executable"])?;
+    let (b, line) = boot_fail(
+        sc,
+        "init-not-executable",
+        o,
+        Action::Halt,
+        10.0,
+        &["/etc/e2e-image-id", "executable"],
+    )?;
     expect_unchanged(&b, &d, &before, &[0])?;
     sc.note(line);
     Ok(())
@@ -2065,41 +2279,52 @@ fn bench_promotion_vs_dd(sc: &mut Sc) -> R<()> {
         expect_booted_image(&b, "B")?;
         let copy = guest::init_lines(&b.out.log)
             .into_iter()
-            .find(|l| l.starts_with("update:") && l.contains("MiB/s"))
-            .ok_or_else(|| format!("no copy MiB/s line from the init{}", b.ctx()))?;
+            .find(|l| l.starts_with("update: copied") && l.contains("MiB/s"))
+            .ok_or_else(|| {
+                format!(
+                    "no `update: copied ... MiB/s` line from the init{}",
+                    b.ctx()
+                )
+            })?;
         let init_rate: f64 = copy
             .split(" MiB/s")
             .next()
             .and_then(|s| s.rsplit(' ').next())
             .and_then(|s| s.parse().ok())
             .ok_or_else(|| format!("cannot read the MiB/s of {copy:?}"))?;
-        let dd = b.r.req("dd")?;
-        let f: Vec<f64> = dd.split_whitespace().filter_map(|x| x.parse().ok()).collect();
-        ensure!(f.len() == 3 && f[2] > f[1], "odd dd report {dd:?}");
-        let dd_rate = f[0] / (1 << 20) as f64 / (f[2] - f[1]);
-        rows.push((init_rate, dd_rate, copy));
+        let rate = |key: &str| -> R<f64> {
+            let v = b.r.req(key)?;
+            let f: Vec<f64> = v
+                .split_whitespace()
+                .filter_map(|x| x.parse().ok())
+                .collect();
+            ensure!(f.len() == 3 && f[2] > f[1], "odd {key} report {v:?}");
+            Ok(f[0] / (1 << 20) as f64 / (f[2] - f[1]))
+        };
+        rows.push((init_rate, rate("dd")?, rate("dd_warm")?, copy));
         for p in &d {
             let _ = std::fs::remove_file(p);
         }
     }
     let mut s = String::new();
-    for (i, (a, b, line)) in rows.iter().enumerate() {
+    for (i, (a, cold, warm, line)) in rows.iter().enumerate() {
         s.push_str(&format!(
-            "run {i}: promotion {a:.1} MiB/s, dd {b:.1} MiB/s ({:.0}%) [{line}]; ",
-            100.0 * a / b
+            "run {i}: promotion {a:.1} MiB/s, dd cold {cold:.1} MiB/s, dd warm source {warm:.1} MiB/s [{line}]; "
         ));
     }
     let med = |mut v: Vec<f64>| {
         v.sort_by(|a, b| a.partial_cmp(b).unwrap());
         v[v.len() / 2]
     };
-    let (ma, mb) = (
+    let (ma, mc, mw) = (
         med(rows.iter().map(|r| r.0).collect()),
         med(rows.iter().map(|r| r.1).collect()),
+        med(rows.iter().map(|r| r.2).collect()),
     );
     s.push_str(&format!(
-        "median: promotion {ma:.1} MiB/s vs dd {mb:.1} MiB/s = {:.0}% (goal ≥ 90%)",
-        100.0 * ma / mb
+        "median: promotion {ma:.1} MiB/s = {:.0}% of dd with a cold source ({mc:.1} MiB/s), {:.0}% of dd with a cached source ({mw:.1} MiB/s); goal ≥ 90%",
+        100.0 * ma / mc,
+        100.0 * ma / mw
     ));
     sc.note(s);
     Ok(())
