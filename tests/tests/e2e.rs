@@ -5,11 +5,12 @@
 use e2e::guest;
 use e2e::images::{self, Ext4View, Part};
 use e2e::kernels::KernelId;
+use e2e::qemu::Running;
 use e2e::report::{self, Row};
 use e2e::world::{self, Booted, Mods, Sc, expect_standard};
 use e2e::{R, bail, ensure};
 use libtest_mimic::{Arguments, Trial};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 type Scenario = fn(&mut Sc) -> R<()>;
@@ -765,28 +766,33 @@ fn s12_debug_shell(sc: &mut Sc) -> R<()> {
 // ---------------------------------------------------------------------------------------------
 // 13: a late device, hot-added over the monitor.
 
+/// Waits for the init's first line, then `delay`, then hot-adds `disk` as a virtio disk over the
+/// QEMU monitor. `Some(problem)` when that could not be done.
+fn hot_add_disk(run: &mut Running, disk: &Path, delay: Duration) -> R<Option<String>> {
+    if run
+        .wait_for("] initramfs-overlay: ", Duration::from_secs(60))
+        .is_none()
+    {
+        return Ok(Some("the init never printed a line".to_string()));
+    }
+    std::thread::sleep(delay);
+    let a = run.monitor(&format!(
+        "drive_add 0 if=none,id=hotimg,format=raw,file={}",
+        disk.display()
+    ))?;
+    let b = run.monitor("device_add virtio-blk-pci,drive=hotimg,id=hotimgdisk")?;
+    let failed = a.to_lowercase().contains("error") || b.to_lowercase().contains("error");
+    Ok(failed.then(|| format!("monitor: {a:?} {b:?}")))
+}
+
 fn s13_hotplug(sc: &mut Sc) -> R<()> {
     let d = sc.std_disks()?;
     let mut o = sc.boot_opts(vec![d[1].clone()], "");
     o.monitor = true;
     let mut run = sc.start("hotplug", &o)?;
-    let mut err = None;
     // About 2 s after "Run /init": one second after the init's first line (module loading takes
     // 0.5 to 1.5 s), so the disk surely arrives while the init is waiting for it.
-    match run.wait_for("] initramfs-overlay: ", Duration::from_secs(60)) {
-        Some(_) => {
-            std::thread::sleep(Duration::from_secs(1));
-            let a = run.monitor(&format!(
-                "drive_add 0 if=none,id=hotimg,format=raw,file={}",
-                d[0].display()
-            ))?;
-            let b = run.monitor("device_add virtio-blk-pci,drive=hotimg,id=hotimgdisk")?;
-            if a.to_lowercase().contains("error") || b.to_lowercase().contains("error") {
-                err = Some(format!("monitor: {a:?} {b:?}"));
-            }
-        }
-        None => err = Some("the init never printed a line".to_string()),
-    }
+    let err = hot_add_disk(&mut run, &d[0], Duration::from_secs(1))?;
     let at = run.elapsed().as_secs_f64();
     let out = run.wait();
     let b = sc.finish("hotplug", out);
@@ -1326,6 +1332,26 @@ impl Action {
 }
 
 /// SHA-256 of each disk image file (on the host).
+/// The common error case: boot `o`, expect the init's error line naming every needle, the failure
+/// `action` within `bound` seconds, and the disks `d[keep]` byte-for-byte unchanged.
+#[allow(clippy::too_many_arguments)]
+fn error_case(
+    sc: &mut Sc,
+    d: &[PathBuf],
+    keep: &[usize],
+    label: &str,
+    o: world::Boot,
+    action: Action,
+    bound: f64,
+    needles: &[&str],
+) -> R<()> {
+    let before = disk_hashes(d)?;
+    let (b, line) = boot_fail(sc, label, o, action, bound, needles)?;
+    expect_unchanged(&b, d, &before, keep)?;
+    sc.note(line);
+    Ok(())
+}
+
 fn disk_hashes(d: &[PathBuf]) -> R<Vec<String>> {
     d.iter().map(|p| e2e::util::sha256_file(p)).collect()
 }
@@ -1586,21 +1612,7 @@ fn s16_rootwait_hotplug(sc: &mut Sc) -> R<()> {
     let mut o = sc.boot_opts(vec![d[1].clone()], "iovl.wait=1 rootwait");
     o.monitor = true;
     let mut run = sc.start("rootwait-hotplug", &o)?;
-    let mut err = None;
-    match run.wait_for("] initramfs-overlay: ", Duration::from_secs(60)) {
-        Some(_) => {
-            std::thread::sleep(Duration::from_secs(3));
-            let a = run.monitor(&format!(
-                "drive_add 0 if=none,id=hotimg,format=raw,file={}",
-                d[0].display()
-            ))?;
-            let b = run.monitor("device_add virtio-blk-pci,drive=hotimg,id=hotimgdisk")?;
-            if a.to_lowercase().contains("error") || b.to_lowercase().contains("error") {
-                err = Some(format!("monitor: {a:?} {b:?}"));
-            }
-        }
-        None => err = Some("the init never printed a line".to_string()),
-    }
+    let err = hot_add_disk(&mut run, &d[0], Duration::from_secs(3))?;
     let out = run.wait();
     let b = sc.finish("rootwait-hotplug", out);
     if let Some(e) = err {
@@ -2090,18 +2102,16 @@ fn s17_persistent_is_file(sc: &mut Sc) -> R<()> {
         e2e::util::write(&d.join("upper/x"), b"x")
     })?;
     let d = vec![img, ovl];
-    let before = disk_hashes(&d)?;
-    let (b, line) = boot_fail(
+    error_case(
         sc,
+        &d,
+        &[0],
         "persistent-file",
         sc.boot_opts(d.clone(), ""),
         Action::Reboot,
         10.0,
         &["persistent"],
-    )?;
-    expect_unchanged(&b, &d, &before, &[0])?;
-    sc.note(line);
-    Ok(())
+    )
 }
 
 /// Garbage on the command line: words with a dot (so the kernel passes them to nobody and does
@@ -2189,49 +2199,50 @@ fn s17_cmdline_garbage_2k_x86_64(sc: &mut Sc) -> R<()> {
 
 fn s17_init_missing(sc: &mut Sc) -> R<()> {
     let d = sc.std_disks()?;
-    let before = disk_hashes(&d)?;
     let o = sc.boot_opts(d.clone(), "init=/sbin/no-such-init");
-    let (b, line) = boot_fail(
+    error_case(
         sc,
+        &d,
+        &[0],
         "init-missing",
         o,
         Action::Poweroff,
         10.0,
         &["/sbin/no-such-init", "ENOENT"],
-    )?;
-    expect_unchanged(&b, &d, &before, &[0])?;
-    sc.note(line);
-    Ok(())
+    )
 }
 
 fn s17_init_not_executable(sc: &mut Sc) -> R<()> {
     let d = sc.std_disks()?;
-    let before = disk_hashes(&d)?;
     // A regular file of the image without an x bit.
     let o = sc.boot_opts(d.clone(), "init=/etc/e2e-image-id");
-    let (b, line) = boot_fail(
+    error_case(
         sc,
+        &d,
+        &[0],
         "init-not-executable",
         o,
         Action::Halt,
         10.0,
         &["/etc/e2e-image-id", "executable"],
-    )?;
-    expect_unchanged(&b, &d, &before, &[0])?;
-    sc.note(line);
-    Ok(())
+    )
 }
 
 /// No loop.ko in the initrd and no boot partition: /dev/loop-control never appears.
 fn s17_no_loop_module(sc: &mut Sc) -> R<()> {
     let d = sc.std_disks()?;
-    let before = disk_hashes(&d)?;
     let mut o = sc.boot_opts(d.clone(), "");
     o.mods = Mods::Without(&["loop"]);
-    let (b, line) = boot_fail(sc, "no-loop", o, Action::Reboot, 10.0, &["loop"])?;
-    expect_unchanged(&b, &d, &before, &[0, 1])?;
-    sc.note(line);
-    Ok(())
+    error_case(
+        sc,
+        &d,
+        &[0, 1],
+        "no-loop",
+        o,
+        Action::Reboot,
+        10.0,
+        &["loop"],
+    )
 }
 
 /// No overlay.ko in the initrd nor in the image.
@@ -2242,13 +2253,18 @@ fn s17_no_overlayfs(sc: &mut Sc) -> R<()> {
     })?;
     let ovl = sc.copy(&sc.w.overlay_fs(64)?, "overlay.ext4")?;
     let d = vec![img, ovl];
-    let before = disk_hashes(&d)?;
     let mut o = sc.boot_opts(d.clone(), "");
     o.mods = Mods::Without(&["overlay"]);
-    let (b, line) = boot_fail(sc, "no-overlayfs", o, Action::Poweroff, 10.0, &["overlay"])?;
-    expect_unchanged(&b, &d, &before, &[0])?;
-    sc.note(line);
-    Ok(())
+    error_case(
+        sc,
+        &d,
+        &[0],
+        "no-overlayfs",
+        o,
+        Action::Poweroff,
+        10.0,
+        &["overlay"],
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
