@@ -73,6 +73,8 @@ impl Config<'_> {
 pub struct Error<'a> {
     pub option: &'a [u8],
     pub problem: &'static str,
+    /// The failure action the rest of the line asks for, so even this error honours `iovl.onerror`.
+    pub onerror: FailAction,
 }
 
 /// Parses the command line. Unknown `iovl.` options are logged as warnings; other unknown parameters
@@ -81,16 +83,24 @@ pub struct Error<'a> {
 #[optimize(size)]
 pub fn parse<'a>(cmdline: &'a [u8], log: &mut dyn Log) -> Result<Config<'a>, Error<'a>> {
     let mut config = Config::DEFAULT;
+    // The first malformed option is the error; the rest are still read for `iovl.onerror`.
+    let mut first_error = None;
     for (name, value) in params(cmdline) {
         if name == b"--" && value.is_none() {
             break;
         }
-        apply(&mut config, name, value, log).map_err(|problem| Error {
-            option: name,
-            problem: crate::nth(PROBLEMS, problem as usize),
-        })?;
+        if let Err(problem) = apply(&mut config, name, value, log) {
+            first_error.get_or_insert((name, problem));
+        }
     }
-    Ok(config)
+    match first_error {
+        None => Ok(config),
+        Some((option, problem)) => Err(Error {
+            option,
+            problem: crate::nth(PROBLEMS, problem as usize),
+            onerror: config.onerror,
+        }),
+    }
 }
 
 /// The options we read. One table lookup instead of a `match` on byte strings, which compiles to a
@@ -181,7 +191,7 @@ fn apply<'a>(
         if name.starts_with(b"iovl.") {
             log.line(
                 Level::Warning,
-                &["cmdline: unknown option ", printable(name)],
+                &[b"cmdline: unknown option ", name],
             );
         }
         return Ok(());
@@ -250,12 +260,6 @@ fn file_name(value: &[u8]) -> Result<&[u8], Problem> {
     }
 }
 
-/// The bytes as a `&str` for the log, or a placeholder when they are not UTF-8.
-#[optimize(size)]
-fn printable(bytes: &[u8]) -> &str {
-    core::str::from_utf8(bytes).unwrap_or("(not UTF-8)")
-}
-
 /// The kernel's `isspace`, which counts Latin-1 NBSP (0xA0) too.
 #[optimize(size)]
 fn is_space(b: u8) -> bool {
@@ -310,8 +314,8 @@ mod tests {
     struct Captured(Vec<(Level, String)>);
 
     impl Log for Captured {
-        fn line(&mut self, level: Level, parts: &[&str]) {
-            self.0.push((level, parts.concat()));
+        fn line(&mut self, level: Level, parts: &[&[u8]]) {
+            self.0.push((level, String::from_utf8_lossy(&parts.concat()).into_owned()));
         }
     }
 
@@ -469,6 +473,11 @@ mod tests {
         }
         assert_eq!(ok("iovl.image=..img").image, b"..img");
         assert_eq!(err("iovl.onerror=explode").0, "iovl.onerror");
+        // A malformed option still reports the failure action asked for anywhere on the line.
+        let e = parse(b"iovl.wait=x iovl.onerror=poweroff iovl.image=a/b", &mut Captured::default()).unwrap_err();
+        assert_eq!((e.option, e.onerror), (&b"iovl.wait"[..], FailAction::Poweroff));
+        let e = parse(b"iovl.onerror=halt iovl.onerror=explode", &mut Captured::default()).unwrap_err();
+        assert_eq!(e.onerror, FailAction::Halt);
         assert_eq!(err("iovl.onerror").0, "iovl.onerror");
         assert_eq!(
             err("iovl.keep-upper=1"),
@@ -487,7 +496,7 @@ mod tests {
             log.0,
             [
                 (Level::Warning, "cmdline: unknown option iovl.typo".into()),
-                (Level::Warning, "cmdline: unknown option (not UTF-8)".into()),
+                (Level::Warning, "cmdline: unknown option iovl.\u{fffd}".into()),
             ]
         );
     }

@@ -3,7 +3,8 @@
 //! awaited with a bounded wait, polling every few milliseconds; the optional ones get a short grace.
 
 use crate::files;
-use crate::logger::{Failed, Logger, text};
+use crate::sys::open;
+use crate::logger::{Failed, Logger};
 use crate::sys::now_ms;
 use core::ffi::CStr;
 use initramfs_overlay::cmdline::{Config, Wait};
@@ -38,11 +39,12 @@ const OPTIONAL_GRACE_MS: u64 = 100;
 const PROBED_MAX: usize = 64;
 
 /// Looks for all four roles until the required ones are there, or fails naming what is missing.
+#[optimize(size)]
 pub fn find(log: &mut Logger, config: &Config) -> Result<Found, Failed> {
     if config.rootdelay_ms > 0 {
         sleep_ms(config.rootdelay_ms);
     }
-    let specs = [config.img, config.overlay, config.boot, config.newimg];
+    let specs = [&config.img, &config.overlay, &config.boot, &config.newimg];
     let required = [true, !config.no_overlay, false, false];
     let mut slots: [Option<Partition>; 4] = [None, None, None, None];
     let mut probed = Probed { names: [[0; 32]; PROBED_MAX], count: 0 };
@@ -66,7 +68,7 @@ pub fn find(log: &mut Logger, config: &Config) -> Result<Found, Failed> {
                     let (tag, value) = specs[role].describe();
                     let mut digits = [0; numfmt::DEC_LEN];
                     let waited = numfmt::dec(now - start, &mut digits);
-                    let what = CPath::lossy(&[ROLES[role].as_bytes(), b" partition ", tag.as_bytes(), value, b" not found after ", waited.as_bytes(), b" ms"]);
+                    let what = CPath::lossy(&[ROLES[role].as_bytes(), b" partition ", tag.as_bytes(), value, b" not found after ", waited, b" ms"]);
                     return Err(log.fail("", what.as_bytes(), None));
                 }
             }
@@ -75,8 +77,8 @@ pub fn find(log: &mut Logger, config: &Config) -> Result<Found, Failed> {
     }
     for (role, slot) in slots.iter().enumerate() {
         match slot {
-            Some(part) => log.info(&["find: ", ROLES[role], " is ", text(part.dev.as_bytes())]),
-            None => log.info(&["find: no ", ROLES[role], " partition"]),
+            Some(part) => log.info(&[b"find: ", ROLES[role].as_bytes(), b" is ", part.dev.as_bytes()]),
+            None => log.info(&[b"find: no ", ROLES[role].as_bytes(), b" partition"]),
         }
     }
     let [img, overlay, boot, newimg] = slots;
@@ -85,6 +87,7 @@ pub fn find(log: &mut Logger, config: &Config) -> Result<Found, Failed> {
     Ok(Found { img, overlay, boot, newimg })
 }
 
+#[optimize(size)]
 fn sleep_ms(ms: u64) {
     let t = rustix::thread::Timespec { tv_sec: (ms / 1000) as _, tv_nsec: ((ms % 1000) * 1_000_000) as _ };
     let _ = rustix::thread::nanosleep(&t);
@@ -96,10 +99,12 @@ struct Probed {
 }
 
 impl Probed {
+    #[optimize(size)]
     fn contains(&self, name: &[u8]) -> bool {
         self.names.iter().take(self.count).any(|n| n.split(|&b| b == 0).next() == Some(name))
     }
 
+    #[optimize(size)]
     fn insert(&mut self, name: &[u8]) {
         if let Some(dst) = self.names.get_mut(self.count).and_then(|slot| slot.get_mut(..name.len())) {
             dst.copy_from_slice(name);
@@ -110,7 +115,8 @@ impl Probed {
 
 /// One pass over /sys/class/block, probing the devices not seen before. Two devices answering the
 /// same spec is an error naming both: picking one would boot at random.
-fn scan(log: &mut Logger, specs: &[Spec; 4], slots: &mut [Option<Partition>; 4], probed: &mut Probed) -> Result<(), Failed> {
+#[optimize(size)]
+fn scan(log: &mut Logger, specs: &[&Spec; 4], slots: &mut [Option<Partition>; 4], probed: &mut Probed) -> Result<(), Failed> {
     let class = files::open_dir(CWD, c"/sys/class/block").map_err(|e| log.fail("cannot open /sys/class/block", b"", Some(e)))?;
     let mut buf = [core::mem::MaybeUninit::uninit(); 2048];
     let mut entries = RawDir::new(&class, &mut buf);
@@ -139,9 +145,10 @@ fn scan(log: &mut Logger, specs: &[Spec; 4], slots: &mut [Option<Partition>; 4],
 }
 
 /// Reads one device's identity and returns the first role whose spec it matches, with its fstype.
-fn probe(class: BorrowedFd<'_>, name: &[u8], specs: &[Spec; 4]) -> Result<Option<(usize, &'static CStr)>, Errno> {
+#[optimize(size)]
+fn probe(class: BorrowedFd<'_>, name: &[u8], specs: &[&Spec; 4]) -> Result<Option<(usize, &'static CStr)>, Errno> {
     let path = CPath::new(&[b"/dev/", name]).ok_or(Errno::NAMETOOLONG)?;
-    let dev = rustix::fs::open(path.as_cstr(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
+    let dev = open(CWD, path.as_cstr(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
     let mut head = [0u8; 4096];
     let len = rustix::io::pread(&dev, &mut head, 0)?;
     let head = head.get(..len).unwrap_or(&[]);
@@ -177,6 +184,7 @@ fn probe(class: BorrowedFd<'_>, name: &[u8], specs: &[Spec; 4]) -> Result<Option
 }
 
 /// The partition-table entry of partition `name`, from its parent disk (named in sysfs).
+#[optimize(size)]
 fn partition_entry(class: BorrowedFd<'_>, name: &[u8]) -> Option<partitions::Partition> {
     let mut own = [0u8; 512];
     let own = files::read_small(class, CPath::new(&[name, b"/uevent"])?.as_cstr(), &mut own).ok()?;
@@ -184,7 +192,7 @@ fn partition_entry(class: BorrowedFd<'_>, name: &[u8]) -> Option<partitions::Par
     let mut parent = [0u8; 512];
     let parent = files::read_small(class, CPath::new(&[name, b"/../uevent"])?.as_cstr(), &mut parent).ok()?;
     let disk = CPath::new(&[b"/dev/", uevent::value(parent, b"DEVNAME")?])?;
-    let disk = rustix::fs::open(disk.as_cstr(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).ok()?;
+    let disk = open(CWD, disk.as_cstr(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).ok()?;
     let mut head = [0u8; partitions::HEAD_LEN];
     let len = rustix::io::pread(&disk, &mut head, 0).ok()?;
     partitions::find(head.get(..len)?, u32::try_from(number).ok()?)

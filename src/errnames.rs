@@ -15,14 +15,16 @@ const NAMES: &str = "EPERM\nENOENT\nEIO\nENXIO\nE2BIG\nENOEXEC\nEBADF\nENOMEM\nE
 /// The name of errno `number`, or its decimal number (written into `buf`) when we name none: the
 /// text between the parentheses of `... (ENOENT)`.
 #[inline(never)]
-pub fn text(number: i32, buf: &mut [u8; crate::numfmt::DEC_LEN]) -> &str {
+#[optimize(size)]
+pub fn text(number: i32, buf: &mut [u8; crate::numfmt::DEC_LEN]) -> &[u8] {
     match name(number) {
-        Some(name) => name,
+        Some(name) => name.as_bytes(),
         None => crate::numfmt::dec(u64::from(number.unsigned_abs()), buf),
     }
 }
 
 /// The symbolic name of errno `number`, when it is one we name.
+#[optimize(size)]
 pub fn name(number: i32) -> Option<&'static str> {
     let index = NUMBERS.iter().position(|&n| i32::from(n) == number)?;
     Some(crate::nth(NAMES, index))
@@ -54,8 +56,8 @@ mod tests {
         }
         assert_eq!(super::name(9999), None);
         let mut buf = [0; crate::numfmt::DEC_LEN];
-        assert_eq!(super::text(2, &mut buf), "ENOENT");
-        assert_eq!(super::text(9999, &mut buf), "9999");
+        assert_eq!(super::text(2, &mut buf), b"ENOENT");
+        assert_eq!(super::text(9999, &mut buf), b"9999");
         assert_eq!(super::name(0), None);
         assert_eq!(crate::nth("a\nbc\n", 1), "bc");
         assert_eq!(crate::nth("a\nbc\n", 2), "");

@@ -1,19 +1,22 @@
 //! Small file helpers shared by the boot steps: whole-file reads into stack buffers, directories that
 //! may already exist, and a bounded recursive delete that never leaves its filesystem.
 
-use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use crate::sys::{Fd, open};
+use rustix::fd::{AsFd, BorrowedFd};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, RawDir};
 use rustix::io::Errno;
 
 /// Opens a directory (relative to `dir`) for use as the base of `*at` calls.
-pub fn open_dir(dir: BorrowedFd<'_>, path: &core::ffi::CStr) -> Result<OwnedFd, Errno> {
-    rustix::fs::openat(dir, path, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+#[optimize(size)]
+pub fn open_dir(dir: BorrowedFd<'_>, path: &core::ffi::CStr) -> Result<Fd, Errno> {
+    open(dir, path, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
 }
 
 /// Reads a whole small file into `buf` and returns its bytes; a file longer than `buf` is `EFBIG`,
 /// so a config list is never silently cut.
+#[optimize(size)]
 pub fn read_small<'b>(dir: BorrowedFd<'_>, path: &core::ffi::CStr, buf: &'b mut [u8]) -> Result<&'b [u8], Errno> {
-    let fd = rustix::fs::openat(dir, path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
+    let fd = open(dir, path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
     let mut len = 0;
     loop {
         let free = buf.get_mut(len..).unwrap_or(&mut []);
@@ -28,10 +31,11 @@ pub fn read_small<'b>(dir: BorrowedFd<'_>, path: &core::ffi::CStr, buf: &'b mut 
 }
 
 /// `mkdir` that accepts an existing directory (and only a directory).
+#[optimize(size)]
 pub fn ensure_dir(dir: BorrowedFd<'_>, path: &core::ffi::CStr) -> Result<(), Errno> {
     match rustix::fs::mkdirat(dir, path, Mode::from_raw_mode(0o755)) {
         Err(Errno::EXIST) => {
-            let st = rustix::fs::statat(dir, path, AtFlags::SYMLINK_NOFOLLOW)?;
+            let st = initramfs_overlay::stat(dir, path, AtFlags::SYMLINK_NOFOLLOW)?;
             if FileType::from_raw_mode(st.st_mode) == FileType::Directory { Ok(()) } else { Err(Errno::NOTDIR) }
         }
         other => other,
@@ -40,6 +44,7 @@ pub fn ensure_dir(dir: BorrowedFd<'_>, path: &core::ffi::CStr) -> Result<(), Err
 
 /// Deletes everything inside `dir` without crossing into other filesystems (entries on another
 /// device are mount points and stay), like klibc's run-init does to free the initramfs.
+#[optimize(size)]
 pub fn empty_dir(dir: BorrowedFd<'_>, device: u64) -> Result<(), Errno> {
     let mut buf = [core::mem::MaybeUninit::uninit(); 1024];
     let mut entries = RawDir::new(dir, &mut buf);
@@ -49,7 +54,7 @@ pub fn empty_dir(dir: BorrowedFd<'_>, device: u64) -> Result<(), Errno> {
         if name == c"." || name == c".." {
             continue;
         }
-        let st = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)?;
+        let st = initramfs_overlay::stat(dir, name, AtFlags::SYMLINK_NOFOLLOW)?;
         if st.st_dev != device {
             continue;
         }

@@ -23,6 +23,26 @@ pub mod uevent;
 pub mod update;
 pub mod vfat;
 
+/// `fstatat(2)`, and `fstat(2)` as `stat(fd, c"", AtFlags::EMPTY_PATH)`: one call site for every
+/// stat, because on 32-bit targets rustix inlines statx with its fallback (~300 B) at each.
+#[inline(never)]
+pub fn stat(
+    dir: rustix::fd::BorrowedFd<'_>,
+    path: &core::ffi::CStr,
+    flags: rustix::fs::AtFlags,
+) -> rustix::io::Result<rustix::fs::Stat> {
+    rustix::fs::statat(dir, path, flags)
+}
+
+/// `fstat(2)` through [`stat`] on 32-bit targets; 64-bit ones have a plain fstat syscall.
+pub fn fstat(fd: rustix::fd::BorrowedFd<'_>) -> rustix::io::Result<rustix::fs::Stat> {
+    if cfg!(target_pointer_width = "32") {
+        stat(fd, c"", rustix::fs::AtFlags::EMPTY_PATH)
+    } else {
+        rustix::fs::fstat(fd)
+    }
+}
+
 /// Whether `bytes` holds `byte`: a plain loop, shared, instead of `<[u8]>::contains` (which inlines a
 /// word-at-a-time memchr at each use).
 #[inline(never)]

@@ -10,8 +10,8 @@ pub enum Level {
     Info = 6,
 }
 
-/// One log line is the concatenation of `parts`, written at once (kmsg needs a single write per line).
+/// One log line is the concatenation of `parts` (bytes: labels and paths need not be UTF-8), written at once (kmsg needs a single write per line).
 /// The implementation adds the `initramfs-overlay: ` prefix and the newline.
 pub trait Log {
-    fn line(&mut self, level: Level, parts: &[&str]);
+    fn line(&mut self, level: Level, parts: &[&[u8]]);
 }

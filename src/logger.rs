@@ -5,11 +5,12 @@
 use initramfs_overlay::errnames;
 use initramfs_overlay::log::{Level, Log};
 use initramfs_overlay::numfmt;
-use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use crate::sys::Fd;
+use rustix::fd::{AsFd, BorrowedFd};
 use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 
-const PREFIX: &str = "initramfs-overlay: ";
+const PREFIX: &[u8] = b"initramfs-overlay: ";
 /// Longer lines are cut; kmsg itself keeps at most ~1 KB per record.
 const LINE_MAX: usize = 512;
 
@@ -17,7 +18,7 @@ const LINE_MAX: usize = 512;
 pub struct Failed;
 
 pub struct Logger {
-    kmsg: Option<OwnedFd>,
+    kmsg: Option<Fd>,
     pub quiet: bool,
     /// The step that is running: every message is about it.
     pub step: &'static str,
@@ -26,58 +27,69 @@ pub struct Logger {
 }
 
 impl Logger {
+    #[optimize(size)]
     pub const fn new() -> Logger {
         Logger { kmsg: None, quiet: false, step: "start", step_start: 0 }
     }
 
     /// Opens /dev/kmsg once devtmpfs is mounted; until then lines go to the console only.
+    #[optimize(size)]
     pub fn open_kmsg(&mut self) {
-        self.kmsg = rustix::fs::open(c"/dev/kmsg", OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty()).ok();
+        self.kmsg = crate::sys::open(rustix::fs::CWD, c"/dev/kmsg", OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty()).ok();
     }
 
-    pub fn info(&mut self, parts: &[&str]) {
+    #[optimize(size)]
+    pub fn info(&mut self, parts: &[&[u8]]) {
         self.line(Level::Info, parts);
     }
 
-    pub fn warn(&mut self, parts: &[&str]) {
+    #[optimize(size)]
+    pub fn warn(&mut self, parts: &[&[u8]]) {
         self.line(Level::Warning, parts);
     }
 
     /// Logs `<step>: <what><subject> (<ERRNO>)` and returns the marker to propagate.
+    #[inline(always)]
     pub fn fail(&mut self, what: &str, subject: &[u8], errno: Option<Errno>) -> Failed {
+        self.fail_raw(what, subject, errno.map_or(0, |e| e.raw_os_error()))
+    }
+
+    /// `fail` with the errno as a plain number, 0 for none: one register at each of the many callers.
+    #[optimize(size)]
+    #[inline(never)]
+    fn fail_raw(&mut self, what: &str, subject: &[u8], errno: i32) -> Failed {
         let step = self.step;
         let mut number = [0; numfmt::DEC_LEN];
         let errno_text = match errno {
-            None => "",
-            Some(e) => errnames::name(e.raw_os_error())
-                .unwrap_or_else(|| numfmt::dec(e.raw_os_error().unsigned_abs().into(), &mut number)),
+            0 => &b""[..],
+            e => errnames::text(e, &mut number),
         };
-        let (open, close) = if errno.is_some() { (" (", ")") } else { ("", "") };
-        self.line(Level::Error, &[step, ": ", what, text(subject), open, errno_text, close]);
+        let (open, close): (&[u8], &[u8]) = if errno != 0 { (b" (", b")") } else { (b"", b"") };
+        self.line(Level::Error, &[step.as_bytes(), b": ", what.as_bytes(), subject, open, errno_text, close]);
         Failed
     }
 
     /// Starts a step: names it for messages and starts its clock.
+    #[optimize(size)]
+    #[inline(never)]
     pub fn step_start(&mut self, step: &'static str) {
         self.step = step;
         self.step_start = crate::sys::now_ms();
     }
 
     /// Logs `<step>: done in N ms`: the boot timeline that `dmesg` shows (not with `quiet`).
+    #[optimize(size)]
+    #[inline(never)]
     pub fn step_done(&mut self) {
         let mut number = [0; numfmt::DEC_LEN];
         let ms = numfmt::dec(crate::sys::now_ms().saturating_sub(self.step_start), &mut number);
-        self.info(&[self.step, ": done in ", ms, " ms"]);
+        self.info(&[self.step.as_bytes(), b": done in ", ms, b" ms"]);
     }
 }
 
-/// Shows raw bytes (labels, paths) in a message; invalid UTF-8 is shown as `?`.
-pub fn text(bytes: &[u8]) -> &str {
-    core::str::from_utf8(bytes).unwrap_or("?")
-}
-
 impl Log for Logger {
-    fn line(&mut self, level: Level, parts: &[&str]) {
+    #[optimize(size)]
+    fn line(&mut self, level: Level, parts: &[&[u8]]) {
         if self.quiet && level == Level::Info {
             return;
         }
@@ -85,7 +97,7 @@ impl Log for Logger {
         let mut buf = [0u8; LINE_MAX];
         let mut len = 0;
         let level_tag = [b'<', b'0' + level as u8, b'>'];
-        for part in [&level_tag[..], PREFIX.as_bytes()].into_iter().chain(parts.iter().map(|p| p.as_bytes())) {
+        for part in [&level_tag[..], PREFIX].into_iter().chain(parts.iter().copied()) {
             for &byte in part {
                 if len < LINE_MAX - 1 {
                     buf[len] = byte;
@@ -109,11 +121,13 @@ impl Log for Logger {
     }
 }
 
+#[optimize(size)]
 fn console() -> BorrowedFd<'static> {
     crate::sys::console()
 }
 
 /// Best effort: a log line that cannot be written has nowhere else to go.
+#[optimize(size)]
 fn write_all(fd: BorrowedFd<'_>, mut bytes: &[u8]) {
     while !bytes.is_empty() {
         match rustix::io::write(fd, bytes) {

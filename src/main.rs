@@ -3,6 +3,7 @@
 //! the real init. Read `boot` below top to bottom: each step is one named function.
 #![no_std]
 #![no_main]
+#![feature(optimize_attribute)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod devices;
@@ -16,6 +17,7 @@ mod update_step;
 
 use entry::Start;
 use initramfs_overlay::cmdline::{self, Config, FailAction};
+use initramfs_overlay::cpath::CPath;
 use logger::{Failed, Logger};
 
 /// Where the initramfs mounts everything. `/run` is a tmpfs that moves into the new root, so the OS
@@ -35,6 +37,7 @@ pub mod paths {
 
 /// The boot, as a story of named steps. Any failing step has already said what failed; `attempt`
 /// then runs the failure action (or, in the debug build, a shell and a retry).
+#[optimize(size)]
 fn boot(start: Start) -> ! {
     let mut log = Logger::new();
     // /dev, /proc and /sys first: everything else reads or writes them.
@@ -79,6 +82,7 @@ fn boot(start: Start) -> ! {
 }
 
 /// Reads and parses /proc/cmdline. A malformed option stops the boot, with its name in the message.
+#[optimize(size)]
 fn read_cmdline<'b>(log: &mut Logger, buf: &'b mut [u8]) -> Config<'b> {
     log.step = "cmdline";
     let text = match files::read_small(rustix::fs::CWD, c"/proc/cmdline", buf) {
@@ -91,8 +95,9 @@ fn read_cmdline<'b>(log: &mut Logger, buf: &'b mut [u8]) -> Config<'b> {
     match cmdline::parse(text, log) {
         Ok(config) => config,
         Err(e) => {
-            log.fail(e.problem, e.option, None);
-            failure_action(log, FailAction::Panic)
+            // e.g. `cmdline: iovl.wait is not a number of seconds`
+            log.fail("", CPath::lossy(&[e.option, b" ", e.problem.as_bytes()]).as_bytes(), None);
+            failure_action(log, e.onerror)
         }
     }
 }
@@ -101,6 +106,7 @@ fn read_cmdline<'b>(log: &mut Logger, buf: &'b mut [u8]) -> Config<'b> {
 /// opens a shell and retries the step when the shell exits.
 // In the standard build a failure never returns, so clippy sees a loop that cannot loop.
 #[cfg_attr(not(feature = "debug-shell"), allow(clippy::never_loop))]
+#[optimize(size)]
 fn attempt<T>(
     log: &mut Logger,
     config: &Config,
@@ -120,20 +126,24 @@ fn attempt<T>(
 }
 
 #[cfg(not(feature = "debug-shell"))]
+#[optimize(size)]
 fn on_failure(log: &mut Logger, config: &Config) -> ! {
     failure_action(log, config.onerror)
 }
 
 #[cfg(feature = "debug-shell")]
+#[optimize(size)]
 fn on_failure(log: &mut Logger, _config: &Config) {
     shell(log, "exit to retry the failed step");
 }
 
 #[cfg(not(feature = "debug-shell"))]
+#[optimize(size)]
 fn preboot_shell(_log: &mut Logger, _config: &Config) {}
 
 /// Debug build: a shell on the console right before the switch, so the assembled root can be inspected.
 #[cfg(feature = "debug-shell")]
+#[optimize(size)]
 fn preboot_shell(log: &mut Logger, config: &Config) {
     if !config.noshell {
         shell(log, "type exit to boot");
@@ -142,8 +152,9 @@ fn preboot_shell(log: &mut Logger, config: &Config) {
 
 /// Runs busybox `/bin/sh` on the console and waits for it.
 #[cfg(feature = "debug-shell")]
+#[optimize(size)]
 fn shell(log: &mut Logger, hint: &str) {
-    log.warn(&["debug shell: ", hint]);
+    log.warn(&[b"debug shell: ", hint.as_bytes()]);
     match sys::fork() {
         Ok(None) => {
             let errno = sys::exec(c"/bin/sh", &[], core::ptr::null());
@@ -165,6 +176,7 @@ fn shell(log: &mut Logger, hint: &str) {
 }
 
 /// The configured failure action. `panic` exits PID 1, so the kernel panics and `panic=N` reboots.
+#[optimize(size)]
 fn failure_action(log: &mut Logger, action: FailAction) -> ! {
     use rustix::system::RebootCommand;
     let (name, command) = match action {
@@ -173,7 +185,7 @@ fn failure_action(log: &mut Logger, action: FailAction) -> ! {
         FailAction::Poweroff => ("poweroff", Some(RebootCommand::PowerOff)),
         FailAction::Halt => ("halt", Some(RebootCommand::Halt)),
     };
-    log.warn(&["failure action: ", name]);
+    log.warn(&[b"failure action: ", name.as_bytes()]);
     let Some(command) = command else { rustix::runtime_448b8ad740e2a26f::exit_group(1) };
     rustix::fs::sync();
     let _ = rustix::system::reboot(command);

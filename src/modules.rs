@@ -4,7 +4,7 @@
 
 use crate::devices::Partition;
 use crate::files;
-use crate::logger::{Failed, Logger, text};
+use crate::logger::{Failed, Logger};
 use crate::mounts;
 use crate::paths;
 use initramfs_overlay::cmdline::Config;
@@ -20,9 +20,10 @@ use rustix::mount::{MountFlags, UnmountFlags};
 const COMPRESSED_FILE: i32 = 4;
 
 /// Loads one module file. A module that is already loaded (or built in) counts as loaded.
+#[optimize(size)]
 fn load(log: &mut Logger, dir: BorrowedFd<'_>, path: &[u8]) -> Result<(), Failed> {
     let name = CPath::new(&[path]).ok_or_else(|| log.fail("bad module path ", path, None))?;
-    let file = rustix::fs::openat(dir, name.as_cstr(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+    let file = crate::sys::open(dir, name.as_cstr(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
         .map_err(|e| log.fail("cannot open ", path, Some(e)))?;
     let compressed = modlist::is_compressed(path);
     let flags = if compressed { COMPRESSED_FILE } else { 0 };
@@ -37,6 +38,7 @@ fn load(log: &mut Logger, dir: BorrowedFd<'_>, path: &[u8]) -> Result<(), Failed
 
 /// Loads the initramfs bundle for the running kernel, in the order the packer wrote. No bundle is
 /// fine: the kernel may have everything built in.
+#[optimize(size)]
 pub fn load_bundled(log: &mut Logger, kver: &[u8]) -> Result<(), Failed> {
     let dir_path = CPath::new(&[b"/lib/modules/", kver]).ok_or_else(|| log.fail("bad kernel release ", kver, None))?;
     let dir = match files::open_dir(CWD, dir_path.as_cstr()) {
@@ -55,18 +57,19 @@ pub fn load_bundled(log: &mut Logger, kver: &[u8]) -> Result<(), Failed> {
         count += 1;
     }
     let mut digits = [0; numfmt::DEC_LEN];
-    log.info(&["modules: ", numfmt::dec(count, &mut digits), " loaded for ", text(kver)]);
+    log.info(&[b"modules: ", numfmt::dec(count, &mut digits), b" loaded for ", kver]);
     Ok(())
 }
 
 /// Loads `<base>` or its first compressed variant that exists. `Ok(false)` when none exists.
+#[optimize(size)]
 fn load_any_variant(log: &mut Logger, dir: BorrowedFd<'_>, base: &[u8]) -> Result<bool, Failed> {
-    for suffix in [&b""[..], b".xz", b".zst", b".gz"] {
+    for &suffix in &[&b""[..], b".xz", b".zst", b".gz"] {
         let path = CPath::new(&[base, suffix]).ok_or_else(|| log.fail("bad module path ", base, None))?;
         match rustix::fs::accessat(dir, path.as_cstr(), rustix::fs::Access::EXISTS, rustix::fs::AtFlags::empty()) {
             Ok(()) => {
                 load(log, dir, path.as_bytes())?;
-                log.info(&["modules: loaded ", text(path.as_bytes())]);
+                log.info(&[b"modules: loaded ", path.as_bytes()]);
                 return Ok(true);
             }
             Err(_) => continue,
@@ -77,29 +80,32 @@ fn load_any_variant(log: &mut Logger, dir: BorrowedFd<'_>, base: &[u8]) -> Resul
 
 /// The boot partition (vfat) may carry squashfs.ko and loop.ko for kernels that lack them: mount it
 /// read-only, load what is there, unmount.
+#[optimize(size)]
 pub fn load_from_boot_partition(log: &mut Logger, boot: &Partition, kver: &[u8]) -> Result<(), Failed> {
     mounts::mount_partition(log, boot, paths::SCRATCH, MountFlags::RDONLY)?;
     let result = load_boot_modules(log, kver);
     // Leaving it mounted would keep the device busy; a failed unmount is worth a warning only.
     if rustix::mount::unmount(paths::SCRATCH, UnmountFlags::empty()).is_err() {
-        log.warn(&["boot: cannot unmount the boot partition"]);
+        log.warn(&[b"boot: cannot unmount the boot partition"]);
     }
     result
 }
 
+#[optimize(size)]
 fn load_boot_modules(log: &mut Logger, kver: &[u8]) -> Result<(), Failed> {
     let dir_path = CPath::new(&[b"/mnt/scratch/modules/", kver]).ok_or_else(|| log.fail("bad kernel release ", kver, None))?;
     let dir = match files::open_dir(CWD, dir_path.as_cstr()) {
         Err(Errno::NOENT) => return Ok(()),
         other => other.map_err(|e| log.fail("cannot open ", dir_path.as_bytes(), Some(e)))?,
     };
-    for module in [&b"squashfs.ko"[..], b"loop.ko"] {
+    for &module in &[&b"squashfs.ko"[..], b"loop.ko"] {
         load_any_variant(log, dir.as_fd(), module)?;
     }
     Ok(())
 }
 
 /// overlay.ko ships with the image's own kernel modules; load it from there when present.
+#[optimize(size)]
 pub fn load_overlay_from_image(log: &mut Logger, kver: &[u8], config: &Config) -> Result<(), Failed> {
     if config.no_overlay {
         return Ok(());

@@ -4,7 +4,7 @@
 use crate::devices::{Found, Partition};
 use crate::entry::Start;
 use crate::files;
-use crate::logger::{Failed, Logger, text};
+use crate::logger::{Failed, Logger};
 use crate::paths;
 use crate::sys;
 use core::ffi::CStr;
@@ -12,12 +12,14 @@ use initramfs_overlay::cmdline::Config;
 use initramfs_overlay::cpath::CPath;
 use initramfs_overlay::log::{Level, Log};
 use initramfs_overlay::update::{self, Status};
-use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use crate::sys::{Fd, open};
+use rustix::fd::{AsFd, BorrowedFd};
 use rustix::fs::{AtFlags, CWD, FileType, Mode, OFlags};
 use rustix::io::Errno;
 use rustix::mount::{MountFlags, MountPropagationFlags, UnmountFlags};
 
 /// `mount(2)`, reporting `mount: cannot mount <source> on <target> (ERRNO)`.
+#[optimize(size)]
 pub fn mount(
     log: &mut Logger,
     source: &CStr,
@@ -32,14 +34,15 @@ pub fn mount(
 
 /// /dev, /proc and /sys, and a console on fds 0-2. Errors are reported but not fatal here: whatever
 /// is missing makes a later step fail with a precise message.
+#[optimize(size)]
 pub fn kernel_filesystems(log: &mut Logger) {
-    for dir in [c"/dev", c"/proc", c"/sys", c"/run", c"/mnt"] {
+    for &dir in &[c"/dev", c"/proc", c"/sys", c"/run", c"/mnt"] {
         let _ = files::ensure_dir(CWD, dir);
     }
     let _ = mount(log, c"devtmpfs", c"/dev", c"devtmpfs", MountFlags::NOSUID, None);
     // The kernel gives init /dev/console as fds 0-2 only when the archive has that node.
     if !sys::has_stdin()
-        && let Ok(console) = rustix::fs::open(c"/dev/console", OFlags::RDWR, Mode::empty())
+        && let Ok(console) = open(CWD, c"/dev/console", OFlags::RDWR, Mode::empty())
     {
         let _ = rustix::stdio::dup2_stdin(&console);
         let _ = rustix::stdio::dup2_stdout(&console);
@@ -56,26 +59,30 @@ pub fn kernel_filesystems(log: &mut Logger) {
     let _ = rustix::mount::mount_change(c"/", MountPropagationFlags::REC | MountPropagationFlags::PRIVATE);
 }
 
+#[optimize(size)]
 fn write_sysctl(path: &CStr, value: &[u8]) -> Result<usize, Errno> {
-    let file = rustix::fs::open(path, OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())?;
+    let file = open(CWD, path, OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())?;
     rustix::io::write(&file, value)
 }
 
 /// A tmpfs on /run with the hand-over folders; it moves onto the new root's /run at the end.
+#[optimize(size)]
 pub fn handover_tmpfs(log: &mut Logger) -> Result<(), Failed> {
     mount(log, c"tmpfs", paths::RUN, c"tmpfs", MountFlags::NOSUID | MountFlags::NODEV, Some(c"mode=0755"))?;
-    for dir in [paths::HANDOVER, paths::IMAGE, paths::OVERLAY, paths::LOWER, paths::SCRATCH, paths::ROOT] {
+    for &dir in &[paths::HANDOVER, paths::IMAGE, paths::OVERLAY, paths::LOWER, paths::SCRATCH, paths::ROOT] {
         files::ensure_dir(CWD, dir).map_err(|e| log.fail("cannot create ", dir.to_bytes(), Some(e)))?;
     }
     Ok(())
 }
 
 /// Mounts a found partition with its probed filesystem type.
+#[optimize(size)]
 pub fn mount_partition(log: &mut Logger, part: &Partition, target: &CStr, flags: MountFlags) -> Result<(), Failed> {
     mount(log, part.dev.as_cstr(), target, part.fstype, flags, None)
 }
 
 /// The `img` partition: read-only, unless an update waits and must be promoted onto it.
+#[optimize(size)]
 pub fn image_partition(log: &mut Logger, found: &Found) -> Result<(), Failed> {
     let flags = if found.newimg.is_some() { MountFlags::empty() } else { MountFlags::RDONLY };
     mount_partition(log, &found.img, paths::IMAGE, flags)
@@ -83,23 +90,25 @@ pub fn image_partition(log: &mut Logger, found: &Found) -> Result<(), Failed> {
 
 /// Loop-mounts the first good image: the current one, else `-old` (the automatic fallback). Images
 /// are checked before use, so a bad one is a clear message, never a mount attempt.
+#[optimize(size)]
 pub fn squashfs_image(log: &mut Logger, config: &Config, status: &mut Status) -> Result<(), Failed> {
     let image_dir = files::open_dir(CWD, paths::IMAGE).map_err(|e| log.fail("cannot open ", paths::IMAGE.to_bytes(), Some(e)))?;
     let choice = update::choose_image(image_dir.as_fd(), config.image, log)
         .map_err(|e| log.fail(e.what, CPath::lossy(&[b": ", config.image]).as_bytes(), e.errno))?;
     let current = CPath::lossy(&[config.image]);
-    let mut skipped = choice.current_error.map(|e| (current, e));
-    for candidate in choice.candidates.into_iter().flatten() {
+    let mut skipped = choice.current_error.map(|e| (&current, e));
+    for candidate in &choice.candidates {
+        let Some(candidate) = candidate else { continue };
         match loop_mount(log, candidate.fd.as_fd()) {
             Ok(()) => {
                 if let Some((name, _)) = &skipped {
-                    log.line(Level::Error, &["image: FALLBACK: booting ", text(candidate.name.as_bytes()), " because ", text(name.as_bytes()), " cannot boot"]);
+                    log.line(Level::Error, &[b"image: FALLBACK: booting ", candidate.name.as_bytes(), b" because ", name.as_bytes(), b" cannot boot"]);
                 }
-                status.booted(&candidate.name, skipped.as_ref().map(|(name, e)| (name, e)));
+                status.booted(&candidate.name, skipped.as_ref().map(|&(name, ref e)| (name, e)));
                 return Ok(());
             }
             Err(e) => {
-                skipped.get_or_insert((candidate.name, e));
+                skipped.get_or_insert((&candidate.name, e));
             }
         }
     }
@@ -107,6 +116,7 @@ pub fn squashfs_image(log: &mut Logger, config: &Config, status: &mut Status) ->
 }
 
 /// Attaches a checked image to a free loop device and mounts it read-only on the lower folder.
+#[optimize(size)]
 fn loop_mount(log: &mut Logger, file: BorrowedFd<'_>) -> Result<(), update::Error> {
     // Keep the loop device open until the mount holds it: with AUTOCLEAR, the last close unbinds it.
     let (path, _device) = attach_loop(log, file).map_err(|_| update::Error { what: "no loop device", errno: None })?;
@@ -119,17 +129,18 @@ fn loop_mount(log: &mut Logger, file: BorrowedFd<'_>) -> Result<(), update::Erro
 }
 
 /// Gets a free loop device and binds `file` to it, returning its /dev path and open descriptor.
-fn attach_loop(log: &mut Logger, file: BorrowedFd<'_>) -> Result<(CPath, OwnedFd), Failed> {
-    let control = rustix::fs::open(c"/dev/loop-control", OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())
+#[optimize(size)]
+fn attach_loop(log: &mut Logger, file: BorrowedFd<'_>) -> Result<(CPath, Fd), Failed> {
+    let control = open(CWD, c"/dev/loop-control", OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())
         .map_err(|e| log.fail("cannot open /dev/loop-control (is the loop module loaded?)", b"", Some(e)))?;
     // Another opener could take the device between GET_FREE and attach; ask again then.
     let mut last = Errno::BUSY;
     for _ in 0..4 {
         let number = sys::loop_get_free(control.as_fd()).map_err(|e| log.fail("no free loop device", b"", Some(e)))?;
         let mut digits = [0; initramfs_overlay::numfmt::DEC_LEN];
-        let path = CPath::new(&[b"/dev/loop", initramfs_overlay::numfmt::dec(number.into(), &mut digits).as_bytes()])
+        let path = CPath::new(&[b"/dev/loop", initramfs_overlay::numfmt::dec(number.into(), &mut digits)])
             .ok_or_else(|| log.fail("bad loop device number", b"", None))?;
-        let device = rustix::fs::open(path.as_cstr(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+        let device = open(CWD, path.as_cstr(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
             .map_err(|e| log.fail("cannot open ", path.as_bytes(), Some(e)))?;
         match sys::loop_attach(device.as_fd(), file) {
             Ok(()) => return Ok((path, device)),
@@ -144,6 +155,7 @@ fn attach_loop(log: &mut Logger, file: BorrowedFd<'_>) -> Result<(CPath, OwnedFd
 
 /// The `overlay` partition, read-write, with `upper/`, `work/` and `persistent/`. `upper` and `work`
 /// start empty on every boot: `work` too, because a stale index breaks the mount after an update.
+#[optimize(size)]
 pub fn overlay_partition(log: &mut Logger, found: &Found, config: &Config) -> Result<(), Failed> {
     let Some(part) = &found.overlay else { return Ok(()) };
     mount_partition(log, part, paths::OVERLAY, MountFlags::NOATIME)?;
@@ -151,7 +163,7 @@ pub fn overlay_partition(log: &mut Logger, found: &Found, config: &Config) -> Re
     if !config.keep_upper {
         clear_upper_and_work(log, dir.as_fd())?;
     }
-    for name in [c"upper", c"work", c"persistent"] {
+    for &name in &[c"upper", c"work", c"persistent"] {
         files::ensure_dir(dir.as_fd(), name).map_err(|e| log.fail("cannot create directory ", name.to_bytes(), Some(e)))?;
     }
     Ok(())
@@ -159,17 +171,18 @@ pub fn overlay_partition(log: &mut Logger, found: &Found, config: &Config) -> Re
 
 /// Clearing must not cost time per file left in `upper`: both folders are renamed into `trash/`
 /// (O(1)), and a child process deletes the trash in the background while the OS boots.
+#[optimize(size)]
 fn clear_upper_and_work(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<(), Failed> {
     files::ensure_dir(overlay, c"trash").map_err(|e| log.fail("cannot create directory trash", b"", Some(e)))?;
     let trash = files::open_dir(overlay, c"trash").map_err(|e| log.fail("cannot open trash", b"", Some(e)))?;
-    for name in [c"upper", c"work"] {
-        let stat = match rustix::fs::statat(overlay, name, AtFlags::SYMLINK_NOFOLLOW) {
+    for &name in &[c"upper", c"work"] {
+        let stat = match initramfs_overlay::stat(overlay, name, AtFlags::SYMLINK_NOFOLLOW) {
             Err(Errno::NOENT) => continue,
             other => other.map_err(|e| log.fail("cannot stat ", name.to_bytes(), Some(e)))?,
         };
         // The inode number is unique on this filesystem while the folder exists: a free trash name.
         let mut digits = [0; initramfs_overlay::numfmt::DEC_LEN];
-        let trash_name = CPath::new(&[initramfs_overlay::numfmt::dec(stat.st_ino as u64, &mut digits).as_bytes()])
+        let trash_name = CPath::new(&[initramfs_overlay::numfmt::dec(stat.st_ino as u64, &mut digits)])
             .ok_or_else(|| log.fail("bad trash name", b"", None))?;
         rustix::fs::renameat(overlay, name, &trash, trash_name.as_cstr())
             .map_err(|e| log.fail("cannot move to trash: ", name.to_bytes(), Some(e)))?;
@@ -180,8 +193,9 @@ fn clear_upper_and_work(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<(),
 
 /// Forks a child that deletes the trash (on this filesystem only) and exits. It outlives the switch:
 /// the real init reaps it. A failed fork only means the trash waits for the next boot.
+#[optimize(size)]
 fn empty_trash_in_background(log: &mut Logger, trash: BorrowedFd<'_>) {
-    let device = match rustix::fs::fstat(trash) {
+    let device = match initramfs_overlay::fstat(trash) {
         Ok(st) => st.st_dev,
         Err(_) => return,
     };
@@ -199,6 +213,7 @@ fn empty_trash_in_background(log: &mut Logger, trash: BorrowedFd<'_>) {
 
 /// Mounts the new root on /mnt/root: overlayfs with `persistent` above the image, read-only unless
 /// `rw`; or, with `iovl.no-overlay`, the image itself, read-only.
+#[optimize(size)]
 pub fn assemble_root(log: &mut Logger, config: &Config) -> Result<(), Failed> {
     if config.no_overlay {
         return mount(log, paths::LOWER, paths::ROOT, c"none", MountFlags::BIND, None);
@@ -214,11 +229,20 @@ pub fn assemble_root(log: &mut Logger, config: &Config) -> Result<(), Failed> {
     ])
     .ok_or_else(|| log.fail("overlay options too long", b"", None))?;
     let flags = if config.rw { MountFlags::empty() } else { MountFlags::RDONLY };
-    mount(log, c"overlay", paths::ROOT, c"overlay", flags, Some(options.as_cstr()))
+    rustix::mount::mount(c"overlay", paths::ROOT, c"overlay", flags, Some(options.as_cstr())).map_err(|e| {
+        // ENODEV: the kernel has no overlayfs, which is a packaging problem worth naming.
+        let what = if e == Errno::NODEV {
+            "no overlayfs in this kernel (bundle overlay.ko, or ship it in the image's /lib/modules): cannot mount overlay on "
+        } else {
+            "cannot mount overlay on "
+        };
+        log.fail(what, paths::ROOT.to_bytes(), Some(e))
+    })
 }
 
 /// Refuses to switch to an init that does not exist or cannot run: after the switch the initramfs is
 /// gone, so this is the last moment a clear message (or the debug shell) can help.
+#[optimize(size)]
 pub fn check_init(log: &mut Logger, config: &Config) -> Result<(), Failed> {
     let root = files::open_dir(CWD, paths::ROOT).map_err(|e| log.fail("cannot open ", paths::ROOT.to_bytes(), Some(e)))?;
     let init = CPath::new(&[config.init]).ok_or_else(|| log.fail("bad init path ", config.init, None))?;
@@ -228,7 +252,7 @@ pub fn check_init(log: &mut Logger, config: &Config) -> Result<(), Failed> {
         Err(Errno::NOSYS) => return Ok(()), // kernels before 5.6: exec will tell
         other => other.map_err(|e| log.fail("cannot find init ", config.init, Some(e)))?,
     };
-    let stat = rustix::fs::fstat(&file).map_err(|e| log.fail("cannot stat init ", config.init, Some(e)))?;
+    let stat = initramfs_overlay::fstat(file.as_fd()).map_err(|e| log.fail("cannot stat init ", config.init, Some(e)))?;
     let executable = FileType::from_raw_mode(stat.st_mode) == FileType::RegularFile && stat.st_mode & 0o111 != 0;
     if !executable {
         return Err(log.fail("init is not an executable file: ", config.init, Some(Errno::ACCESS)));
@@ -237,8 +261,9 @@ pub fn check_init(log: &mut Logger, config: &Config) -> Result<(), Failed> {
 }
 
 /// Moves /dev, /proc, /sys and the hand-over /run into the new root, where the OS expects them.
+#[optimize(size)]
 pub fn move_into_root(log: &mut Logger) -> Result<(), Failed> {
-    for (from, to) in [
+    for &(from, to) in &[
         (c"/dev", c"/mnt/root/dev"),
         (c"/proc", c"/mnt/root/proc"),
         (c"/sys", c"/mnt/root/sys"),
@@ -246,7 +271,7 @@ pub fn move_into_root(log: &mut Logger) -> Result<(), Failed> {
     ] {
         match rustix::mount::mount_move(from, to) {
             // An image without one of these folders can still boot; its init will say what it misses.
-            Err(Errno::NOENT) => log.warn(&["handover: the image has no mount point for ", text(from.to_bytes()), ", it stays behind"]),
+            Err(Errno::NOENT) => log.warn(&[b"handover: the image has no mount point for ", from.to_bytes(), b", it stays behind"]),
             Err(e) => return Err(log.fail("cannot move ", CPath::lossy(&[from.to_bytes(), b" to ", to.to_bytes()]).as_bytes(), Some(e))),
             Ok(()) => {}
         }
@@ -260,6 +285,7 @@ pub fn move_into_root(log: &mut Logger) -> Result<(), Failed> {
 /// pivot_root(2) refuses the initramfs rootfs (EINVAL), so, like klibc's run-init and systemd, we then
 /// free the initramfs (without crossing into mounts, and only if it is ramfs/tmpfs), move the new root
 /// onto / and chroot into it. Kernels with a pivotable root take the first path.
+#[optimize(size)]
 pub fn switch_root(log: &mut Logger, config: &Config, start: &Start) -> Result<(), Failed> {
     rustix::process::chdir(paths::ROOT).map_err(|e| log.fail("cannot enter ", paths::ROOT.to_bytes(), Some(e)))?;
     if rustix::process::pivot_root(c".", c".").is_ok() {
@@ -276,20 +302,22 @@ pub fn switch_root(log: &mut Logger, config: &Config, start: &Start) -> Result<(
 
 /// Deletes the initramfs files to give their memory back, refusing anything but ramfs/tmpfs so a
 /// mistake can never delete a real disk.
+#[optimize(size)]
 fn free_initramfs(log: &mut Logger) -> Result<(), Failed> {
-    let root: OwnedFd = files::open_dir(CWD, c"/").map_err(|e| log.fail("cannot open /", b"", Some(e)))?;
+    let root: Fd = files::open_dir(CWD, c"/").map_err(|e| log.fail("cannot open /", b"", Some(e)))?;
     let fs = rustix::fs::fstatfs(&root).map_err(|e| log.fail("cannot statfs /", b"", Some(e)))?;
     let magic = fs.f_type as u32;
     if magic != linux_raw_sys::general::RAMFS_MAGIC && magic != linux_raw_sys::general::TMPFS_MAGIC {
         return Err(log.fail("/ is not the initramfs (not ramfs or tmpfs)", b"", None));
     }
-    let device = rustix::fs::fstat(&root).map_err(|e| log.fail("cannot stat /", b"", Some(e)))?.st_dev;
+    let device = initramfs_overlay::fstat(root.as_fd()).map_err(|e| log.fail("cannot stat /", b"", Some(e)))?.st_dev;
     // Mount points (such as /mnt/root) stay behind and keep their folders: that is expected.
     let _ = files::empty_dir(root.as_fd(), device);
     Ok(())
 }
 
 /// Executes `init=` with argv[0] set to its path and the arguments and environment the kernel gave us.
+#[optimize(size)]
 fn exec_init(log: &mut Logger, config: &Config, start: &Start) -> Result<(), Failed> {
     let init = CPath::new(&[config.init]).ok_or_else(|| log.fail("bad init path ", config.init, None))?;
     let mut args = [c""; sys::ARGV_MAX - 2];

@@ -4,7 +4,7 @@
 pub const DEC_LEN: usize = 20;
 
 /// Writes `n` in decimal into the end of `buf` and returns the digits.
-pub fn dec(n: u64, buf: &mut [u8; DEC_LEN]) -> &str {
+pub fn dec(n: u64, buf: &mut [u8; DEC_LEN]) -> &[u8] {
     let mut i = DEC_LEN;
     let mut n = n;
     loop {
@@ -15,8 +15,7 @@ pub fn dec(n: u64, buf: &mut [u8; DEC_LEN]) -> &str {
             break;
         }
     }
-    // Only ASCII digits were written.
-    core::str::from_utf8(&buf[i..]).unwrap_or("?")
+    buf.get(i..).unwrap_or_default()
 }
 
 /// Parses an unsigned decimal with no sign, spaces or overflow.
@@ -37,9 +36,9 @@ mod tests {
     #[test]
     fn prints_decimal() {
         let mut b = [0; DEC_LEN];
-        assert_eq!(dec(0, &mut b), "0");
-        assert_eq!(dec(1234, &mut b), "1234");
-        assert_eq!(dec(u64::MAX, &mut b), "18446744073709551615");
+        assert_eq!(dec(0, &mut b), b"0");
+        assert_eq!(dec(1234, &mut b), b"1234");
+        assert_eq!(dec(u64::MAX, &mut b), b"18446744073709551615");
     }
 
     #[test]

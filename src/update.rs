@@ -292,12 +292,6 @@ fn name(image: &[u8], old: bool, suffix: &[u8]) -> CPath {
         .unwrap_or_else(|| CPath::lossy(&[]))
 }
 
-/// A name for messages (image names come from the command line and are ASCII in practice).
-#[optimize(size)]
-fn text(name: &CPath) -> &str {
-    core::str::from_utf8(name.as_bytes()).unwrap_or("?")
-}
-
 /// Stops the promotion when the hook says so.
 macro_rules! step {
     ($hooks:expr, $step:expr) => {
@@ -340,11 +334,11 @@ fn run(
     log.line(
         Level::Notice,
         &[
-            "update: newimg holds ",
-            text(&current_name),
-            ", ",
+            b"update: newimg holds ",
+            current_name.as_bytes(),
+            b", ",
             numfmt::dec(size, &mut num),
-            " bytes",
+            b" bytes",
         ],
     );
 
@@ -359,7 +353,7 @@ fn run(
         if current_size == size && same_content(current.as_fd(), src.as_fd(), size)? {
             log.line(
                 Level::Notice,
-                &["update: img already holds it; removing it from newimg"],
+                &[b"update: img already holds it; removing it from newimg"],
             );
             remove_source(new, image)?;
             step!(hooks, Step::SourceRemoved);
@@ -391,7 +385,7 @@ fn run(
     // Deleting -old frees its blocks only when it has no other name.
     // st_blocks is i64 on 64-bit targets and u64 on 32-bit ones.
     #[allow(clippy::useless_conversion)]
-    let old_bytes = match fs::statat(img, old_name.as_cstr(), AtFlags::SYMLINK_NOFOLLOW) {
+    let old_bytes = match crate::stat(img, old_name.as_cstr(), AtFlags::SYMLINK_NOFOLLOW) {
         Ok(old) if old.st_nlink == 1 => u64::try_from(old.st_blocks)
             .unwrap_or(0)
             .saturating_mul(512),
@@ -403,7 +397,7 @@ fn run(
         Space::FitsWithoutOld => {
             log.line(
                 Level::Warning,
-                &["update: deleting ", text(&old_name), " to make room"],
+                &[b"update: deleting ", old_name.as_bytes(), b" to make room"],
             );
             fs::unlinkat(img, old_name.as_cstr(), AtFlags::empty()).ctx(Msg::DeleteOld)?;
             fs::fsync(img).ctx(Msg::FsyncImg)?;
@@ -413,9 +407,9 @@ fn run(
             log.line(
                 Level::Error,
                 &[
-                    "update: img lacks ",
+                    b"update: img lacks ",
                     numfmt::dec(missing, &mut num),
-                    " bytes; not promoted",
+                    b" bytes; not promoted",
                 ],
             );
             return Ok(Outcome::NoSpace { missing });
@@ -442,11 +436,11 @@ fn run(
     fs::fsync(&tmp).ctx(Msg::FsyncCopy)?;
     drop(tmp);
     let how = match method {
-        CopyMethod::FileRange => "copy_file_range",
-        CopyMethod::Sendfile => "sendfile",
-        CopyMethod::ReadWrite => "read/write",
+        CopyMethod::FileRange => &b"copy_file_range"[..],
+        CopyMethod::Sendfile => b"sendfile",
+        CopyMethod::ReadWrite => b"read/write",
     };
-    log_rate(log, "update: copied ", size, start, hooks, how);
+    log_rate(log, b"update: copied ", size, start, hooks, how);
     step!(hooks, Step::Copied);
 
     // Give the current image the -old name through a link and an atomic rename, so that it never
@@ -464,16 +458,16 @@ fn run(
     fs::renameat(img, TMP, img, current_name.as_cstr()).ctx(Msg::RenameCopy)?;
     fs::fsync(img).ctx(Msg::FsyncImg)?;
     let previous = if keep_current {
-        text(&old_name)
+        old_name.as_bytes()
     } else {
-        "none (the current image was missing or damaged)"
+        b"none (the current image was missing or damaged)"
     };
     log.line(
         Level::Notice,
         &[
-            "update: promoted ",
-            text(&current_name),
-            "; previous image: ",
+            b"update: promoted ",
+            current_name.as_bytes(),
+            b"; previous image: ",
             previous,
         ],
     );
@@ -522,7 +516,7 @@ fn verify(
     let Some(sidecar) = open_if_present(new, name(image, false, b".sha256").as_cstr())? else {
         log.line(
             Level::Notice,
-            &["update: no .sha256 file; checked the superblock only"],
+            &[b"update: no .sha256 file; checked the superblock only"],
         );
         return Ok(());
     };
@@ -543,7 +537,7 @@ fn verify(
     if hash.finish() != expected {
         return Err(Msg::ShaMismatch.bad());
     }
-    log_rate(log, "update: sha256 ok, ", size, start, hooks, "");
+    log_rate(log, b"update: sha256 ok, ", size, start, hooks, b"");
     Ok(())
 }
 
@@ -649,7 +643,7 @@ fn reject(
 ) -> Res<Outcome> {
     log.line(
         Level::Error,
-        &["update: rejected: ", reason, "; renaming it to *.rejected"],
+        &[b"update: rejected: ", reason.as_bytes(), b"; renaming it to *.rejected"],
     );
     // The reason first: a cut before the rename only means the update is checked and rejected again.
     let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::CLOEXEC;
@@ -719,11 +713,11 @@ fn open_if_present(dir: BorrowedFd, name: &CStr) -> Res<Option<OwnedFd>> {
 #[optimize(size)]
 fn log_rate(
     log: &mut impl Log,
-    what: &str,
+    what: &[u8],
     bytes: u64,
     start: u64,
     hooks: &mut impl Hooks,
-    how: &str,
+    how: &[u8],
 ) {
     let ms = hooks.now_ms().saturating_sub(start);
     let rate = (bytes.saturating_mul(1000) / ms.max(1)) >> 20;
@@ -737,11 +731,11 @@ fn log_rate(
         &[
             what,
             numfmt::dec(bytes, &mut a),
-            " bytes in ",
+            b" bytes in ",
             numfmt::dec(ms, &mut b),
-            " ms, ",
+            b" ms, ",
             numfmt::dec(rate, &mut c),
-            " MiB/s ",
+            b" MiB/s ",
             how,
         ],
     );
@@ -796,7 +790,7 @@ pub fn choose_image(
                     let mut num = [0; numfmt::DEC_LEN];
                     log.line(
                         Level::Error,
-                        &error_parts("image: ", text(&name), &e, &mut num),
+                        &error_parts(b"image: ", name.as_bytes(), &e, &mut num),
                     );
                 }
                 if !old {
@@ -816,7 +810,7 @@ pub fn choose_image(
 #[inline(never)]
 #[optimize(size)]
 fn stat(fd: BorrowedFd, msg: Msg) -> Res<(u64, bool)> {
-    let st = fs::fstat(fd).ctx(msg)?;
+    let st = crate::fstat(fd).ctx(msg)?;
     Ok((
         st.st_size as u64,
         FileType::from_raw_mode(st.st_mode) == FileType::RegularFile,
@@ -841,17 +835,18 @@ fn check_image(fd: BorrowedFd) -> Res<()> {
 #[inline(never)]
 #[optimize(size)]
 fn error_parts<'a>(
-    head: &'static str,
-    name: &'a str,
+    head: &'static [u8],
+    name: &'a [u8],
     e: &Error,
     num: &'a mut [u8; numfmt::DEC_LEN],
-) -> [&'a str; 7] {
+) -> [&'a [u8]; 7] {
+    let what = e.what.as_bytes();
     match e.errno {
         Some(errno) => {
             let errno = errnames::text(errno.raw_os_error(), num);
-            [head, name, ": ", e.what, " (", errno, ")"]
+            [head, name, b": ", what, b" (", errno, b")"]
         }
-        None => [head, name, ": ", e.what, "", "", ""],
+        None => [head, name, b": ", what, b"", b"", b""],
     }
 }
 
@@ -879,9 +874,9 @@ impl Status {
 
     /// Appends one line made of `parts`; a line that does not fit is left out whole.
     #[optimize(size)]
-    pub fn line(&mut self, parts: &[&str]) {
+    pub fn line(&mut self, parts: &[&[u8]]) {
         let start = self.len;
-        for part in parts.iter().map(|p| p.as_bytes()).chain([&b"\n"[..]]) {
+        for &part in parts.iter().chain([&&b"\n"[..]]) {
             let end = self.len + part.len();
             match self.buf.get_mut(self.len..end) {
                 Some(dst) => dst.copy_from_slice(part),
@@ -897,11 +892,11 @@ impl Status {
     /// `booted=<name>` and `reason=`: `current`, or why `skipped` (the image not booted) could not boot.
     #[optimize(size)]
     pub fn booted(&mut self, booted: &CPath, skipped: Option<(&CPath, &Error)>) {
-        self.line(&["booted=", text(booted)]);
+        self.line(&[b"booted=", booted.as_bytes()]);
         let mut num = [0; numfmt::DEC_LEN];
         match skipped {
-            Some((name, e)) => self.line(&error_parts("reason=", text(name), e, &mut num)),
-            None => self.line(&["reason=current"]),
+            Some((name, e)) => self.line(&error_parts(b"reason=", name.as_bytes(), e, &mut num)),
+            None => self.line(&[b"reason=current"]),
         }
     }
 
@@ -909,20 +904,20 @@ impl Status {
     #[optimize(size)]
     pub fn update(&mut self, outcome: &Outcome) {
         let mut num = [0; numfmt::DEC_LEN];
-        let parts = match *outcome {
+        let parts: [&[u8]; 3] = match *outcome {
             Outcome::Failed(ref e) => {
-                return self.line(&error_parts("update=failed", "", e, &mut num));
+                return self.line(&error_parts(b"update=failed", b"", e, &mut num));
             }
             Outcome::NoSpace { missing } => [
-                "update=no-space: missing ",
+                b"update=no-space: missing ",
                 numfmt::dec(missing, &mut num),
-                " bytes",
+                b" bytes",
             ],
-            Outcome::Rejected(why) => ["update=rejected: ", why, ""],
-            Outcome::NoUpdate => ["update=none", "", ""],
-            Outcome::Promoted => ["update=promoted", "", ""],
-            Outcome::Recovered => ["update=recovered", "", ""],
-            Outcome::Interrupted(_) => ["update=interrupted", "", ""],
+            Outcome::Rejected(why) => [b"update=rejected: ", why.as_bytes(), b""],
+            Outcome::NoUpdate => [b"update=none", b"", b""],
+            Outcome::Promoted => [b"update=promoted", b"", b""],
+            Outcome::Recovered => [b"update=recovered", b"", b""],
+            Outcome::Interrupted(_) => [b"update=interrupted", b"", b""],
         };
         self.line(&parts);
     }
@@ -948,8 +943,8 @@ mod tests {
     struct TestLog(Vec<String>);
 
     impl Log for TestLog {
-        fn line(&mut self, _level: Level, parts: &[&str]) {
-            self.0.push(parts.concat());
+        fn line(&mut self, _level: Level, parts: &[&[u8]]) {
+            self.0.push(String::from_utf8_lossy(&parts.concat()).into_owned());
         }
     }
 
@@ -1599,8 +1594,8 @@ mod tests {
             let choice =
                 choose_image(fx.img.as_fd(), IMAGE.as_bytes(), &mut TestLog(Vec::new())).unwrap();
             assert_eq!(
-                choice.candidates[0].as_ref().map(|c| text(&c.name)),
-                Some(IMAGE),
+                choice.candidates[0].as_ref().map(|c| c.name.as_bytes()),
+                Some(IMAGE.as_bytes()),
                 "{when}"
             );
             assert_eq!(choice.current_error, None);
@@ -1727,7 +1722,7 @@ mod tests {
             choice
                 .candidates
                 .each_ref()
-                .map(|c| c.as_ref().map(|c| text(&c.name).to_string()))
+                .map(|c| c.as_ref().map(|c| String::from_utf8_lossy(c.name.as_bytes()).into_owned()))
         };
         let read = |c: &Candidate| {
             let mut buf = vec![0; a().len() + b().len()];
@@ -1835,12 +1830,12 @@ mod tests {
         // A line that does not fit is left out whole; shorter ones still go in.
         let before = status.as_bytes().len();
         let long = "x".repeat(1024);
-        status.line(&["reason=", &long]);
+        status.line(&[b"reason=", long.as_bytes()]);
         assert_eq!(status.as_bytes().len(), before);
-        status.line(&["update=none"]);
+        status.line(&[b"update=none"]);
         assert!(status.as_bytes().ends_with(b"\nupdate=none\n"));
         for _ in 0..200 {
-            status.line(&["update=none"]);
+            status.line(&[b"update=none"]);
         }
         assert!(status.as_bytes().len() <= 1024 && status.as_bytes().ends_with(b"\n"));
     }

@@ -17,12 +17,14 @@ use rustix::mount::{MountFlags, UnmountFlags};
 struct BootHooks;
 
 impl Hooks for BootHooks {
+    #[optimize(size)]
     fn now_ms(&mut self) -> u64 {
         sys::now_ms()
     }
 }
 
 /// Promotes a waiting update (if any) and returns the status so far (`update=` line).
+#[optimize(size)]
 pub fn run(log: &mut Logger, found: &Found, config: &Config) -> Result<Status, Failed> {
     let mut status = Status::new();
     let Some(newimg) = &found.newimg else {
@@ -32,7 +34,7 @@ pub fn run(log: &mut Logger, found: &Found, config: &Config) -> Result<Status, F
     mounts::mount_partition(log, newimg, paths::SCRATCH, MountFlags::NOATIME)?;
     let outcome = promote(log, config);
     if rustix::mount::unmount(paths::SCRATCH, UnmountFlags::empty()).is_err() {
-        log.warn(&["update: cannot unmount newimg"]);
+        log.warn(&[b"update: cannot unmount newimg"]);
     }
     // The image partition was mounted writeable only for the promotion.
     if let Err(e) = rustix::mount::mount_remount(paths::IMAGE, MountFlags::RDONLY, c"") {
@@ -43,6 +45,7 @@ pub fn run(log: &mut Logger, found: &Found, config: &Config) -> Result<Status, F
     Ok(status)
 }
 
+#[optimize(size)]
 fn promote(log: &mut Logger, config: &Config) -> Result<Outcome, Failed> {
     let img = files::open_dir(CWD, paths::IMAGE).map_err(|e| log.fail("cannot open ", paths::IMAGE.to_bytes(), Some(e)))?;
     let new = files::open_dir(CWD, paths::SCRATCH).map_err(|e| log.fail("cannot open newimg", b"", Some(e)))?;
@@ -52,9 +55,10 @@ fn promote(log: &mut Logger, config: &Config) -> Result<Outcome, Failed> {
 }
 
 /// Writes the status file the booted OS reads.
+#[optimize(size)]
 pub fn write_status(log: &mut Logger, status: &Status) -> Result<(), Failed> {
     let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::CLOEXEC;
-    let file = rustix::fs::open(paths::STATUS, flags, Mode::from_raw_mode(0o644))
+    let file = crate::sys::open(CWD, paths::STATUS, flags, Mode::from_raw_mode(0o644))
         .map_err(|e| log.fail("cannot create ", paths::STATUS.to_bytes(), Some(e)))?;
     rustix::io::write(&file, status.as_bytes()).map_err(|e| log.fail("cannot write ", paths::STATUS.to_bytes(), Some(e)))?;
     Ok(())
