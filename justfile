@@ -47,7 +47,7 @@ fuzz seconds="600":
 
 # Everything: unit tests, lints, size budgets, a fuzz smoke run and the QEMU suite on real Debian kernels.
 test: build unit lint size fuzz-smoke
-    cargo test --release -p e2e
+    cargo test --release -p e2e --test e2e
 
 clean:
     cargo clean
