@@ -33,9 +33,10 @@ lint:
     cargo clippy -p initramfs-overlay --lib --tests -q -- -D warnings
     for arch in {{arches}}; do cargo "clippy-$arch" -q -- -D warnings; done
 
-# Host unit tests (parsers, cmdline, update logic, packer, size report).
+# Host unit tests (parsers, cmdline, update logic, packer, size report, the harness's own parsing).
 unit:
     cargo test --workspace --exclude e2e
+    cargo test -p e2e --lib
 
 # Short fuzz smoke run of every target (the long runs are `just fuzz`).
 fuzz-smoke seconds="10":
