@@ -43,28 +43,37 @@ pub fn ensure_dir(dir: BorrowedFd<'_>, path: &core::ffi::CStr) -> Result<(), Err
 }
 
 /// Deletes everything inside `dir` without crossing into other filesystems (entries on another
-/// device are mount points and stay), like klibc's run-init does to free the initramfs.
+/// device are mount points and stay), like klibc's run-init does to free the initramfs. It goes on
+/// past an entry it cannot delete (a folder that holds a mount point, say) and returns the first error.
 #[optimize(size)]
 pub fn empty_dir(dir: BorrowedFd<'_>, device: u64) -> Result<(), Errno> {
     let mut buf = [core::mem::MaybeUninit::uninit(); 1024];
     let mut entries = RawDir::new(dir, &mut buf);
+    let mut first_error = Ok(());
     while let Some(entry) = entries.next() {
         let entry = entry?;
         let name = entry.file_name();
         if name == c"." || name == c".." {
             continue;
         }
-        let st = initramfs_overlay::stat(dir, name, AtFlags::SYMLINK_NOFOLLOW)?;
-        if st.st_dev != device {
-            continue;
-        }
-        if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
-            let child = open_dir(dir, name)?;
-            empty_dir(child.as_fd(), device)?;
-            rustix::fs::unlinkat(dir, name, AtFlags::REMOVEDIR)?;
-        } else {
-            rustix::fs::unlinkat(dir, name, AtFlags::empty())?;
+        if let Err(e) = remove_entry(dir, name, device) {
+            first_error = first_error.and(Err(e));
         }
     }
-    Ok(())
+    first_error
+}
+
+/// Removes one entry of `dir` (a folder with its contents), unless it lives on another device.
+fn remove_entry(dir: BorrowedFd<'_>, name: &core::ffi::CStr, device: u64) -> Result<(), Errno> {
+    let st = initramfs_overlay::stat(dir, name, AtFlags::SYMLINK_NOFOLLOW)?;
+    if st.st_dev != device {
+        return Ok(());
+    }
+    if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
+        let child = open_dir(dir, name)?;
+        let emptied = empty_dir(child.as_fd(), device);
+        rustix::fs::unlinkat(dir, name, AtFlags::REMOVEDIR).and(emptied)
+    } else {
+        rustix::fs::unlinkat(dir, name, AtFlags::empty())
+    }
 }

@@ -4,7 +4,8 @@
 //!
 //! Command-line words it reads from /proc/cmdline (dotted, so the kernel hands them to nobody):
 //! `e2e.boot=N` (written to `/e2e-written` as `boot-N`), `e2e.hash` (hash the image files) and
-//! `e2e.dd` (benchmark: time a cold `dd` of the booted image file to the overlay partition).
+//! `e2e.dd` (benchmark: time a cold `dd` of the booted image file to the overlay partition),
+//! `e2e.trash` (wait up to 60 s for the init's background cleaner to empty `overlay/trash`).
 
 /// `/sbin/e2e-report`: the reporter. `/sbin/init` and `/sbin/other-init` exec it with `E2E_WHO` set.
 pub const REPORT: &str = r#"#!/bin/sh
@@ -23,11 +24,13 @@ e cmdline "$(cat /proc/cmdline)"
 boot=0
 hash=
 dd=
+trash=
 for w in $(cat /proc/cmdline); do
   case "$w" in
     e2e.boot=*) boot="${w#e2e.boot=}" ;;
     e2e.hash) hash=1 ;;
     e2e.dd) dd=1 ;;
+    e2e.trash) trash=1 ;;
   esac
 done
 rootfs=none; rootopts=none
@@ -52,6 +55,12 @@ e upper_list "$(ls -A $R/overlay/upper 2>&1 | head -n 20 | tr '\n' ' ')"
 e upper_count "$(ls -A $R/overlay/upper 2>/dev/null | wc -l)"
 e work_list "$(ls -A $R/overlay/work 2>&1 | tr '\n' ' ')"
 e persistent_list "$(ls -A $R/overlay/persistent 2>&1 | tr '\n' ' ')"
+if [ -n "$trash" ]; then
+  t=0
+  while [ -n "$(ls -A $R/overlay/trash 2>/dev/null)" ] && [ $t -lt 600 ]; do sleep 0.1; t=$((t + 1)); done
+  e trash_left "$(ls -A $R/overlay/trash 2>/dev/null | wc -l)"
+  e trash_wait_ds "$t"
+fi
 e modules "$(cut -d' ' -f1 /proc/modules 2>/dev/null | tr '\n' ' ')"
 if [ -f $R/status ]; then
   while IFS= read -r l; do e status "$l"; done < $R/status
