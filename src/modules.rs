@@ -36,15 +36,23 @@ fn load(log: &mut Logger, dir: BorrowedFd<'_>, path: &[u8]) -> Result<(), Failed
     }
 }
 
+/// Opens the module folder named by `parts` joined. `None` when it does not exist: that source simply
+/// has no modules to offer, which is not an error.
+#[optimize(size)]
+fn open_module_dir(log: &mut Logger, parts: &[&[u8]]) -> Result<Option<(CPath, crate::sys::Fd)>, Failed> {
+    let path = CPath::new(parts).ok_or_else(|| log.fail("module folder name too long: ", CPath::lossy(parts).as_bytes(), None))?;
+    match files::open_dir(CWD, path.as_cstr()) {
+        Ok(dir) => Ok(Some((path, dir))),
+        Err(Errno::NOENT) => Ok(None),
+        Err(e) => Err(log.fail("cannot open ", path.as_bytes(), Some(e))),
+    }
+}
+
 /// Loads the initramfs bundle for the running kernel, in the order the packer wrote. No bundle is
 /// fine: the kernel may have everything built in.
 #[optimize(size)]
 pub fn load_bundled(log: &mut Logger, kver: &[u8]) -> Result<(), Failed> {
-    let dir_path = CPath::new(&[b"/lib/modules/", kver]).ok_or_else(|| log.fail("bad kernel release ", kver, None))?;
-    let dir = match files::open_dir(CWD, dir_path.as_cstr()) {
-        Err(Errno::NOENT) => return Ok(()),
-        other => other.map_err(|e| log.fail("cannot open ", dir_path.as_bytes(), Some(e)))?,
-    };
+    let Some((dir_path, dir)) = open_module_dir(log, &[b"/lib/modules/", kver])? else { return Ok(()) };
     let mut buf = [0u8; 8192];
     let list = match files::read_small(dir.as_fd(), c"load-order", &mut buf) {
         Err(Errno::NOENT) => return Ok(()),
@@ -93,11 +101,7 @@ pub fn load_from_boot_partition(log: &mut Logger, boot: &Partition, kver: &[u8])
 
 #[optimize(size)]
 fn load_boot_modules(log: &mut Logger, kver: &[u8]) -> Result<(), Failed> {
-    let dir_path = CPath::new(&[b"/mnt/scratch/modules/", kver]).ok_or_else(|| log.fail("bad kernel release ", kver, None))?;
-    let dir = match files::open_dir(CWD, dir_path.as_cstr()) {
-        Err(Errno::NOENT) => return Ok(()),
-        other => other.map_err(|e| log.fail("cannot open ", dir_path.as_bytes(), Some(e)))?,
-    };
+    let Some((_, dir)) = open_module_dir(log, &[b"/mnt/scratch/modules/", kver])? else { return Ok(()) };
     for &module in &[&b"squashfs.ko"[..], b"loop.ko"] {
         load_any_variant(log, dir.as_fd(), module)?;
     }
@@ -110,11 +114,7 @@ pub fn load_overlay_from_image(log: &mut Logger, kver: &[u8], config: &Config) -
     if config.no_overlay {
         return Ok(());
     }
-    let dir_path = CPath::new(&[b"/run/initramfs-overlay/lower/lib/modules/", kver, b"/kernel/fs/overlayfs"])
-        .ok_or_else(|| log.fail("bad kernel release ", kver, None))?;
-    let dir = match files::open_dir(CWD, dir_path.as_cstr()) {
-        Err(Errno::NOENT) => return Ok(()),
-        other => other.map_err(|e| log.fail("cannot open ", dir_path.as_bytes(), Some(e)))?,
-    };
+    let folder: [&[u8]; 3] = [b"/run/initramfs-overlay/lower/lib/modules/", kver, b"/kernel/fs/overlayfs"];
+    let Some((_, dir)) = open_module_dir(log, &folder)? else { return Ok(()) };
     load_any_variant(log, dir.as_fd(), b"overlay.ko").map(drop)
 }
