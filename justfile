@@ -9,18 +9,22 @@ build:
     set -euo pipefail
     cargo build --release -p packer
     for arch in {{arches}}; do
-        triple=$(just triple "$arch")
+        init="target/$(just triple "$arch")/$(just profile "$arch")/init"
         cargo "init-$arch" --features debug-shell
-        cp "target/$triple/init/init" "target/$triple/init/init-debug"
+        cp "$init" "$init-debug"
         cargo "init-$arch"
-        target/release/packer image --arch "$arch" --init "target/$triple/init/init"
-        target/release/packer image --arch "$arch" --init "target/$triple/init/init-debug" --debug
+        target/release/packer image --arch "$arch" --init "$init"
+        target/release/packer image --arch "$arch" --init "$init-debug" --debug
     done
     ls -l target/init-*.gz
 
 # The rust target triple of an arch name.
 triple arch:
     @case "{{arch}}" in x86_64) echo x86_64-unknown-linux-musl;; i686) echo i686-unknown-linux-musl;; armv6l) echo arm-unknown-linux-musleabihf;; *) echo "unknown arch {{arch}}" >&2; exit 1;; esac
+
+# The cargo profile the init is built with (ARM is Thumb code, see Cargo.toml).
+profile arch:
+    @case "{{arch}}" in armv6l) echo init-thumb;; *) echo init;; esac
 
 # Sizes per arch against size-report/budgets.toml; fails when anything is over budget.
 size:

@@ -47,11 +47,16 @@ unsafe extern "C" fn _start() -> ! {
     )
 }
 
+// Thumb-1 instructions, which also assemble as ARM: the init is Thumb code, so `_start` is odd and the
+// kernel enters it in Thumb state.
 #[cfg(target_arch = "arm")]
 #[unsafe(naked)]
 #[unsafe(no_mangle)]
 unsafe extern "C" fn _start() -> ! {
-    core::arch::naked_asm!("mov fp, #0", "mov r0, sp", "bic sp, sp, #7", "bl {start}", "udf #0", start = sym start)
+    core::arch::naked_asm!(
+        "mov r0, sp", "lsrs r1, r0, #3", "lsls r1, r1, #3", "mov sp, r1", "bl {start}", "udf #0",
+        start = sym start
+    )
 }
 
 /// Splits the initial stack (`argc`, `argv[argc]`, NULL, `envp[]`, NULL, auxv) and runs the boot.

@@ -30,8 +30,10 @@ pub fn now_ms() -> u64 {
         #[cfg(target_arch = "x86")]
         core::arch::asm!("xchg edi, ebx", "int 0x80", "xchg edi, ebx", inlateout("eax") 265isize => _,
             in("edi") 1, in("ecx") ptr, options(nostack));
+        // Thumb code keeps its frame pointer in r7, the syscall-number register: swap it in and out.
         #[cfg(target_arch = "arm")]
-        core::arch::asm!("svc 0", in("r7") 263, inlateout("r0") 1isize => _, in("r1") ptr, options(nostack));
+        core::arch::asm!("mov {saved}, r7", "mov r7, {nr}", "svc 0", "mov r7, {saved}", nr = in(reg) 263,
+            saved = out(reg) _, inlateout("r0") 1isize => _, in("r1") ptr, options(nostack));
     }
     let [sec, nsec] = ts;
     (sec as u64).wrapping_mul(1000).wrapping_add(nsec as u64 / 1_000_000)

@@ -81,6 +81,15 @@ impl Arch {
         }
     }
 
+    /// The cargo profile the init is built with: `init`, or on ARM `init-thumb`, which compiles the
+    /// init and rustix as Thumb code (see Cargo.toml).
+    pub fn init_profile(self) -> &'static str {
+        match self {
+            Arch::Armv6l => "init-thumb",
+            Arch::I686 | Arch::X86_64 => "init",
+        }
+    }
+
     /// The Debian architecture whose packages run on it.
     pub fn debian(self) -> &'static str {
         match self {
@@ -124,9 +133,14 @@ pub fn target_dir() -> PathBuf {
     workspace_root().join("target")
 }
 
-/// Where the init binary of the cargo profile `init` is built: `target/<triple>/init/init`.
+/// Where cargo builds the init in `target`: `<target>/<triple>/<profile>/init`.
+pub fn init_binary(target: &Path, arch: Arch) -> PathBuf {
+    target.join(arch.triple()).join(arch.init_profile()).join("init")
+}
+
+/// The init binary in the workspace's target folder.
 pub fn default_init(arch: Arch) -> PathBuf {
-    target_dir().join(arch.triple()).join("init").join("init")
+    init_binary(&target_dir(), arch)
 }
 
 /// File name of an image: `init-<version>-<arch>[-debug].gz`.

@@ -20,7 +20,7 @@ USAGE:
 image: /init (the init ELF, stripped, mode 0755), dev proc sys mnt run, /dev/console (c 5 1),
   plus the files under DIR. Writes target/init-<version>-<arch>[-debug].gz by default.
   --arch ARCH         armv6l, i686 or x86_64 (Debian names armel, i386, amd64 work too)
-  --init FILE         default target/<triple>/init/init (cargo profile `init`)
+  --init FILE         default target/<triple>/<profile>/init (profile `init`, `init-thumb` on ARM)
   --debug             add a static busybox at /bin/busybox and /bin/<applet> links for every
                       applet; Debian's busybox-static for the arch, fetched with apt into
                       busybox-cache/ unless --busybox names one (which implies --debug)

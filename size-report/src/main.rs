@@ -17,7 +17,7 @@ size-report: sizes of the init and the images, checked against size-report/budge
 
 USAGE: size-report [--arch ARCH]... [--target-dir DIR] [--budgets FILE] [--top N]
   --arch ARCH        armv6l, i686 or x86_64 (repeat; default all three)
-  --target-dir DIR   default <workspace>/target; reads <triple>/init/init (cargo profile `init`)
+  --target-dir DIR   default <workspace>/target; reads <triple>/<profile>/init (cargo profile `init`, `init-thumb` on ARM)
                      and init-<version>-<arch>[-debug].gz
   --budgets FILE     default size-report/budgets.toml
   --top N            how many sections and symbols to list per arch (default 8)
@@ -81,7 +81,7 @@ fn file_size(p: &Path) -> Result<u64, String> {
 }
 
 fn measure(o: &Opts, b: &budgets::Budgets, arch: Arch) -> Row {
-    let init_path = o.target.join(arch.triple()).join("init").join("init");
+    let init_path = packer::init_binary(&o.target, arch);
     let elf = std::fs::read(&init_path).map_err(|e| format!("{}: {e}", init_path.display()));
     let stripped = elf.as_ref().map_err(Clone::clone).and_then(|e| {
         packer::strip_elf(e)
@@ -289,10 +289,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("size-report-test-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let arch = Arch::X86_64;
-        std::fs::create_dir_all(dir.join(arch.triple()).join("init")).unwrap();
+        let init = packer::init_binary(&dir, arch);
+        std::fs::create_dir_all(init.parent().unwrap()).unwrap();
         // Any ELF with symbols: this test binary (its std links panic machinery).
         let exe = std::fs::read(std::env::current_exe().unwrap()).unwrap();
-        std::fs::write(dir.join(arch.triple()).join("init/init"), &exe).unwrap();
+        std::fs::write(&init, &exe).unwrap();
         std::fs::write(dir.join(packer::image_name(arch, false)), vec![0; 100]).unwrap();
         let big = packer::strip_elf(&exe).unwrap().len() as u64 + 1;
         let budget = |init: u64| {
