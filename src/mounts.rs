@@ -173,8 +173,11 @@ pub fn overlay_partition(log: &mut Logger, found: &Found, config: &Config) -> Re
 /// (O(1)), and a child process deletes the trash in the background while the OS boots.
 #[optimize(size)]
 fn clear_upper_and_work(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<(), Failed> {
-    files::ensure_dir(overlay, c"trash").map_err(|e| log.fail("cannot create directory trash", b"", Some(e)))?;
-    let trash = files::open_dir(overlay, c"trash").map_err(|e| log.fail("cannot open trash", b"", Some(e)))?;
+    let trash = match files::ensure_dir(overlay, c"trash").and_then(|()| files::open_dir(overlay, c"trash")) {
+        Ok(trash) => trash,
+        Err(Errno::NOSPC) => return clear_in_place(log, overlay),
+        Err(e) => return Err(log.fail("cannot create directory trash", b"", Some(e))),
+    };
     for &name in &[c"upper", c"work"] {
         let stat = match initramfs_overlay::stat(overlay, name, AtFlags::SYMLINK_NOFOLLOW) {
             Err(Errno::NOENT) => continue,
@@ -184,10 +187,30 @@ fn clear_upper_and_work(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<(),
         let mut digits = [0; initramfs_overlay::numfmt::DEC_LEN];
         let trash_name = CPath::new(&[initramfs_overlay::numfmt::dec(stat.st_ino as u64, &mut digits)])
             .ok_or_else(|| log.fail("bad trash name", b"", None))?;
-        rustix::fs::renameat(overlay, name, &trash, trash_name.as_cstr())
-            .map_err(|e| log.fail("cannot move to trash: ", name.to_bytes(), Some(e)))?;
+        match rustix::fs::renameat(overlay, name, &trash, trash_name.as_cstr()) {
+            Ok(()) => {}
+            Err(Errno::NOSPC) => return clear_in_place(log, overlay),
+            Err(e) => return Err(log.fail("cannot move to trash: ", name.to_bytes(), Some(e))),
+        }
     }
     empty_trash_in_background(log, trash.as_fd());
+    Ok(())
+}
+
+/// A full partition has no room for `trash` or for a new, empty `upper`: delete the old contents now
+/// (time per file, but it frees the space), so that a disk filled up by the last boot still boots.
+#[optimize(size)]
+fn clear_in_place(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<(), Failed> {
+    log.warn(&[b"overlay partition: full; deleting the old upper and work now"]);
+    let device = initramfs_overlay::fstat(overlay).map_err(|e| log.fail("cannot stat ", paths::OVERLAY.to_bytes(), Some(e)))?.st_dev;
+    // `trash` first: whatever was already moved there frees room for a new `upper` or `work`.
+    for &name in &[c"trash", c"upper", c"work"] {
+        let emptied = files::open_dir(overlay, name).and_then(|dir| files::empty_dir(dir.as_fd(), device));
+        match emptied {
+            Ok(()) | Err(Errno::NOENT) => {}
+            Err(e) => return Err(log.fail("cannot empty ", name.to_bytes(), Some(e))),
+        }
+    }
     Ok(())
 }
 
