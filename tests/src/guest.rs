@@ -62,6 +62,15 @@ if [ -n "$trash" ]; then
   e trash_wait_ds "$t"
 fi
 e modules "$(cut -d' ' -f1 /proc/modules 2>/dev/null | tr '\n' ' ')"
+# Bound loop devices (sysfs has loopN/loop/ only while one is bound): read-only (the disk's `ro`),
+# autoclear and backing file. Then PID 1's seccomp mode and filter count (s18's shim leaves 2 and 1).
+for l in /sys/block/loop*/loop; do
+  [ -d "$l" ] || continue
+  d="${l%/loop}"
+  e loop "${d##*/} ro=$(cat "$d/ro" 2>&1) autoclear=$(cat "$l/autoclear" 2>&1) backing_file=$(cat "$l/backing_file" 2>&1)"
+done
+e seccomp "$(grep '^Seccomp:' /proc/1/status 2>/dev/null | cut -f2)"
+e seccomp_filters "$(grep '^Seccomp_filters:' /proc/1/status 2>/dev/null | cut -f2)"
 if [ -f $R/status ]; then
   while IFS= read -r l; do e status "$l"; done < $R/status
 else

@@ -8,6 +8,8 @@
 //! - [`guest`] is the test OS: a busybox shell script as `/sbin/init` that prints `E2E key=value`
 //!   lines and powers off, and the parser for those lines.
 //! - [`images`] builds squashfs, ext4 and vfat images and GPT/MBR disks without mounting anything.
+//! - [`shim`] builds the seccomp shim (`tests/fixtures/no-loop-configure.c`) that makes LOOP_CONFIGURE
+//!   fail as on kernels before 5.8, as an extra cpio for the initrd.
 //! - [`qemu`] runs one bounded QEMU boot, with a console you can read and type into and an
 //!   optional monitor socket.
 //! - [`world`] is the shared setup (once per process, locked across processes) and the per-scenario
@@ -19,6 +21,7 @@ pub mod kernels;
 pub mod qemu;
 pub mod report;
 pub mod setup;
+pub mod shim;
 pub mod util;
 pub mod world;
 

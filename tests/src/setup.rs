@@ -2,9 +2,11 @@
 
 use crate::util::{run, which};
 use crate::{R, bail};
+use std::path::Path;
 use std::process::Command;
 
-/// Every tool the suite runs, and the Debian package that ships it.
+/// Every tool the suite runs (or, as an absolute path, a file it needs), and the Debian package that
+/// ships it.
 pub const TOOLS: &[(&str, &str)] = &[
     ("qemu-system-x86_64", "qemu-system-x86"),
     ("qemu-system-i386", "qemu-system-x86"),
@@ -24,6 +26,9 @@ pub const TOOLS: &[(&str, &str)] = &[
     ("zstd", "zstd"),
     ("dpkg-deb", "dpkg"),
     ("apt-get", "apt"),
+    // s18's seccomp shim (tests/fixtures/no-loop-configure.c): gcc and the kernel's UAPI headers.
+    ("gcc", "gcc"),
+    ("/usr/include/linux/seccomp.h", "linux-libc-dev"),
 ];
 
 /// The packages installed when anything is missing: all of them at once, as the notes measured.
@@ -44,6 +49,8 @@ pub fn packages() -> Vec<String> {
         "e2fsprogs",
         "xz-utils",
         "zstd",
+        "gcc",
+        "linux-libc-dev",
     ]
     .map(String::from)
     .to_vec();
@@ -62,11 +69,17 @@ pub fn codename() -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-/// The tools that are not on PATH.
+/// The tools that are not on PATH, and the files (absolute paths) that do not exist.
 pub fn missing() -> Vec<&'static str> {
     TOOLS
         .iter()
-        .filter(|(t, _)| which(t).is_none())
+        .filter(|(t, _)| {
+            if t.starts_with('/') {
+                !Path::new(t).is_file()
+            } else {
+                which(t).is_none()
+            }
+        })
         .map(|(t, _)| *t)
         .collect()
 }

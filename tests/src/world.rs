@@ -213,15 +213,21 @@ impl World {
         .map(Some)
     }
 
-    /// `init.gz` + the modules archive: the kernel unpacks concatenated gzip'd cpios in order.
-    pub fn initrd(&self, id: KernelId, debug: bool, mods: Mods) -> R<PathBuf> {
+    /// The seccomp shim of s18 ([`crate::shim`]) as a gzip'd cpio, compiled once per process.
+    pub fn shim_archive(&self) -> R<PathBuf> {
+        self.once("shim-no-loop-configure.cpio.gz", crate::shim::build_archive)
+    }
+
+    /// `init.gz` + the modules archive + `extra` archives: the kernel unpacks concatenated gzip'd
+    /// cpios in order.
+    pub fn initrd(&self, id: KernelId, debug: bool, mods: Mods, extra: &[PathBuf]) -> R<PathBuf> {
         let product = self.product(id.arch(), debug)?;
         let m = self.modules_archive(id, mods)?;
         let key = format!(
             "initrd-{}-{}-{}",
             id.name(),
             if debug { "debug" } else { "std" },
-            fnv(&format!("{mods:?}"))
+            fnv(&format!("{mods:?}{extra:?}"))
         );
         // The product may be rebuilt while we run: stamp with its mtime and size.
         let meta = std::fs::metadata(&product).map_err(|e| e.to_string())?;
@@ -235,6 +241,9 @@ impl World {
             let mut data = crate::util::read(&product)?;
             if let Some(m) = &m {
                 data.extend(crate::util::read(m)?);
+            }
+            for x in extra {
+                data.extend(crate::util::read(x)?);
             }
             write(out, data)
         })
@@ -432,6 +441,8 @@ pub struct Boot {
     pub append: String,
     pub timeout: Option<Duration>,
     pub monitor: bool,
+    /// More gzip'd cpio archives, appended after the modules (s18's seccomp shim).
+    pub extra: Vec<PathBuf>,
 }
 
 impl Boot {
@@ -444,6 +455,7 @@ impl Boot {
             append: append.to_string(),
             timeout: None,
             monitor: false,
+            extra: Vec::new(),
         }
     }
 }
@@ -506,7 +518,7 @@ impl Sc {
         self.boots += 1;
         let k = self.w.kernel(b.kernel).clone();
         Ok(Vm {
-            initrd: self.w.initrd(b.kernel, b.debug, b.mods)?,
+            initrd: self.w.initrd(b.kernel, b.debug, b.mods, &b.extra)?,
             kernel: k,
             append: b.append.clone(),
             disks: b.disks.clone(),

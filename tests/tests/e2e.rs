@@ -150,6 +150,11 @@ fn main() {
         ),
         ("s17_no_loop_module", KernelId::Amd64, s17_no_loop_module),
         ("s17_no_overlayfs", KernelId::Amd64, s17_no_overlayfs),
+        (
+            "s18_loop_fallback_pre_5_8",
+            KernelId::Amd64,
+            s18_loop_fallback,
+        ),
     ];
     let bench = std::env::var_os("E2E_BENCH").is_some();
     let mut trials: Vec<Trial> = list
@@ -2294,6 +2299,110 @@ fn s17_no_overlayfs(sc: &mut Sc) -> R<()> {
         10.0,
         &["overlay"],
     )
+}
+
+// ---------------------------------------------------------------------------------------------
+// 18. The loop setup of kernels before 5.8 (no LOOP_CONFIGURE): the init falls back to LOOP_SET_FD +
+//     LOOP_SET_STATUS64 when LOOP_CONFIGURE answers EINVAL (src/sys.rs). Every kernel we can download
+//     has LOOP_CONFIGURE, so a seccomp shim (tests/fixtures/no-loop-configure.c, booted as
+//     `rdinit=`) makes the real 6.1 kernel answer EINVAL, proves it, and execs the product's /init.
+
+fn s18_loop_fallback(sc: &mut Sc) -> R<()> {
+    ensure!(
+        sc.arch() == packer::Arch::X86_64,
+        "the shim is x86_64 code; {} boots {}",
+        sc.kernel.name(),
+        sc.arch().name()
+    );
+    let d = sc.std_disks()?;
+    let mut o = sc.boot_opts(d, &format!("rdinit={}", e2e::shim::PATH));
+    o.extra = vec![sc.w.shim_archive()?];
+    let b = sc.boot("loop-fallback", &o)?;
+
+    // The shim proved its filter (LOOP_CONFIGURE: EBADF on fd -1 before, EINVAL after) and
+    // handed over to the init.
+    let shim: Vec<&str> = b
+        .out
+        .log
+        .lines()
+        .filter_map(|l| l.find("e2e-shim: ").map(|at| &l[at..]))
+        .collect();
+    b.check(
+        shim.iter().all(|l| !l.starts_with(e2e::shim::FAILED)),
+        format!("the seccomp shim failed: {shim:?}"),
+    )?;
+    b.check(
+        shim.iter().any(|l| l.starts_with(e2e::shim::OK_LINE)),
+        format!("the seccomp shim's line is missing (shim lines: {shim:?})"),
+    )?;
+
+    // The boot reached the real init on the overlay over the image, as in s01.
+    expect_standard(&b)?;
+    b.expect("who", "init")?;
+    b.expect("writable", "no")?;
+    b.check(
+        b.r.root_mode() == Some("ro"),
+        format!(
+            "the default root must be read-only: {:?}",
+            b.r.get("rootopts")
+        ),
+    )?;
+    b.expect("status", "reason=current")?;
+    // PID 1 still carries the shim's filter (filters survive execve and cannot be dropped), so
+    // the init ran under it: its LOOP_CONFIGURE got EINVAL.
+    b.expect("seccomp", "2")?;
+    b.expect("seccomp_filters", "1")?;
+
+    // The image is mounted from a loop device, the only bound one, which the fallback set up
+    // read-only (LOOP_SET_FD on a read-only open) with autoclear (LOOP_SET_STATUS64).
+    let lower =
+        b.r.all("mount")
+            .into_iter()
+            .find(|m| m.split_whitespace().nth(1) == Some("/run/initramfs-overlay/lower"))
+            .unwrap_or("");
+    let (dev, fs) = {
+        let mut it = lower.split_whitespace();
+        (it.next().unwrap_or(""), it.nth(1).unwrap_or(""))
+    };
+    b.check(
+        fs == "squashfs" && dev.starts_with("/dev/loop"),
+        format!("/run/initramfs-overlay/lower should be squashfs on /dev/loopN: {lower:?}"),
+    )?;
+    let name = &dev["/dev/".len()..];
+    let loops = b.r.all("loop");
+    b.check(
+        loops.len() == 1,
+        format!("exactly one loop device should be bound, the guest saw {loops:?}"),
+    )?;
+    let fields: Vec<&str> = loops[0].split_whitespace().collect();
+    let field = |k: &str| {
+        fields
+            .iter()
+            .find_map(|f| f.strip_prefix(k).and_then(|v| v.strip_prefix('=')))
+            .unwrap_or("")
+    };
+    b.check(
+        fields.first() == Some(&name),
+        format!("the bound loop device should be {name}: {:?}", loops[0]),
+    )?;
+    b.check(
+        field("ro") == "1" && field("autoclear") == "1",
+        format!(
+            "{name} should be read-only with autoclear (sysfs ro=1, loop/autoclear=1): {:?}",
+            loops[0]
+        ),
+    )?;
+    let backing = field("backing_file");
+    b.check(
+        backing.ends_with("/root-squashfs.img"),
+        format!("{name}'s backing file should be the image root-squashfs.img: {backing:?}"),
+    )?;
+    sc.note(format!(
+        "{:.1} s boot; {name} ro=1 autoclear=1 via LOOP_SET_FD + LOOP_SET_STATUS64; image step {} ms",
+        b.out.secs,
+        step_ms(&b, "image").map_or("?".to_string(), |m| m.to_string())
+    ));
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------

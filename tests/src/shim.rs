@@ -1,0 +1,65 @@
+//! The seccomp shim of `s18_loop_fallback_pre_5_8` (`tests/fixtures/no-loop-configure.c`): booted
+//! as `rdinit=`, it makes `ioctl(LOOP_CONFIGURE)` fail with EINVAL as on kernels before 5.8, proves
+//! it, and execs the product's `/init`. Compiled here with the host gcc (no libc, the kernel's UAPI
+//! headers only) and shipped in an extra cpio appended to the initrd, made with the packer's writer.
+
+use crate::util::{root, run, write};
+use crate::{R, ensure};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Where the shim is in the initrd (and so the kernel's `rdinit=`).
+pub const PATH: &str = "/e2e-no-loop-configure";
+
+/// The line the shim prints on the console once its filter is proven, just before it execs `/init`
+/// (the start of `OK_LINE` in the C source).
+pub const OK_LINE: &str = "e2e-shim: LOOP_CONFIGURE now fails with EINVAL (seccomp)";
+
+/// The start of the shim's line when something did not work.
+pub const FAILED: &str = "e2e-shim: FAILED: ";
+
+/// The C source.
+pub fn source() -> PathBuf {
+    root().join("tests/fixtures/no-loop-configure.c")
+}
+
+/// `gcc` as the shim needs it: static, no libc or start files (`_start` is in the source), no stack
+/// protector (it would call libc's `__stack_chk_fail`), one segment with no page padding, stripped.
+pub fn gcc(src: &Path, out: &Path) -> Command {
+    let mut c = Command::new("gcc");
+    c.args([
+        "-static",
+        "-Os",
+        "-nostdlib",
+        "-ffreestanding",
+        "-fno-stack-protector",
+        "-fno-asynchronous-unwind-tables",
+        "-Wl,-z,noseparate-code",
+        "-Wl,--build-id=none",
+        "-Wall",
+        "-Wextra",
+        "-Werror",
+        "-s",
+        "-o",
+    ])
+    .arg(out)
+    .arg(src);
+    c
+}
+
+/// Compiles the shim and writes the gzip'd cpio that holds it (at [`PATH`], mode 0755) to `out`.
+pub fn build_archive(out: &Path) -> R<()> {
+    let bin = out.with_extension("bin");
+    run(&mut gcc(&source(), &bin))?;
+    let elf = crate::util::read(&bin)?;
+    // An x86_64 ELF executable: the only kind the amd64 kernel's rdinit= may be here.
+    ensure!(
+        elf.len() > 20 && elf[..4] == *b"\x7fELF" && elf[4] == 2 && elf[18] == 62,
+        "{} is not an x86_64 ELF",
+        bin.display()
+    );
+    let mut a = packer::cpio::Archive::new(0);
+    a.file(PATH.trim_start_matches('/'), 0o755, elf)
+        .map_err(|e| e.0)?;
+    write(out, packer::gzip::gzip(&a.write().map_err(|e| e.0)?))
+}
