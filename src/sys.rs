@@ -4,8 +4,8 @@
 
 use core::ffi::{CStr, c_void};
 use linux_raw_sys::loop_device::{
-    LO_FLAGS_AUTOCLEAR, LO_FLAGS_READ_ONLY, LOOP_CONFIGURE, LOOP_CTL_GET_FREE, LOOP_SET_FD,
-    LOOP_SET_STATUS64, loop_config, loop_info64,
+    LO_FLAGS_AUTOCLEAR, LO_FLAGS_READ_ONLY, LOOP_CLR_FD, LOOP_CONFIGURE, LOOP_CTL_GET_FREE,
+    LOOP_SET_FD, LOOP_SET_STATUS64, loop_config, loop_info64,
 };
 use rustix::fd::{AsFd, AsRawFd, BorrowedFd};
 use rustix::io::Errno;
@@ -101,20 +101,25 @@ pub fn loop_get_free(control: BorrowedFd<'_>) -> Result<u32, Errno> {
 const READ_ONLY_AUTOCLEAR: u32 = LO_FLAGS_READ_ONLY as u32 | LO_FLAGS_AUTOCLEAR as u32;
 
 /// Binds `file` to the loop device read-only, cleared automatically when its last user goes away.
-/// LOOP_CONFIGURE (5.8+) does it in one call; older kernels reject it with EINVAL and get the
-/// LOOP_SET_FD + LOOP_SET_STATUS64 pair.
+/// LOOP_CONFIGURE (5.8+) does it in one call. Older kernels reject it, with EINVAL (or ENOTTY for a
+/// 32-bit init on a 64-bit kernel, through the compat ioctl path), and get the LOOP_SET_FD +
+/// LOOP_SET_STATUS64 pair. There the device is read-only because `device` and `file` were opened
+/// read-only (SET_STATUS64 cannot set that flag); SET_STATUS64 adds autoclear.
 pub fn loop_attach(device: BorrowedFd<'_>, file: BorrowedFd<'_>) -> Result<(), Errno> {
     // SAFETY: all-zero is a valid value of these plain-integer kernel structs.
     let mut config: loop_config = unsafe { core::mem::zeroed() };
     config.fd = file.as_raw_fd() as u32;
     config.info.lo_flags = READ_ONLY_AUTOCLEAR;
     match loop_ioctl(device, LOOP_CONFIGURE, (&raw mut config).cast()) {
-        Err(Errno::INVAL) => {}
+        Err(Errno::INVAL | Errno::NOTTY) => {}
         other => return other.map(drop),
     }
     loop_ioctl(device, LOOP_SET_FD, file.as_fd().as_raw_fd() as usize as *mut c_void)?;
     let mut info: loop_info64 = config.info;
-    loop_ioctl(device, LOOP_SET_STATUS64, (&raw mut info).cast()).map(drop)
+    loop_ioctl(device, LOOP_SET_STATUS64, (&raw mut info).cast()).map(drop).inspect_err(|_| {
+        // Without autoclear nothing would ever release the device: unbind it now.
+        let _ = loop_ioctl(device, LOOP_CLR_FD, core::ptr::null_mut());
+    })
 }
 
 /// fd 2, which is /dev/console for init (see `mounts::kernel_filesystems`).

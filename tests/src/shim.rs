@@ -1,5 +1,6 @@
 //! The seccomp shim of `s18_loop_fallback_pre_5_8` (`tests/fixtures/no-loop-configure.c`): booted
-//! as `rdinit=`, it makes `ioctl(LOOP_CONFIGURE)` fail with EINVAL as on kernels before 5.8, proves
+//! as `rdinit=`, it makes `ioctl(LOOP_CONFIGURE)` fail as on kernels before 5.8 (EINVAL, or ENOTTY
+//! as their compat path tells a 32-bit process), proves
 //! it, and execs the product's `/init`. Compiled here with the host gcc (no libc, the kernel's UAPI
 //! headers only) and shipped in an extra cpio appended to the initrd, made with the packer's writer.
 
@@ -11,9 +12,15 @@ use std::process::Command;
 /// Where the shim is in the initrd (and so the kernel's `rdinit=`).
 pub const PATH: &str = "/e2e-no-loop-configure";
 
+/// The errnos a kernel before 5.8 answers LOOP_CONFIGURE with: EINVAL from the loop driver, ENOTTY
+/// from a 64-bit kernel's compat ioctl path to a 32-bit process.
+pub const ANSWERS: [&str; 2] = ["EINVAL", "ENOTTY"];
+
 /// The line the shim prints on the console once its filter is proven, just before it execs `/init`
 /// (the start of `OK_LINE` in the C source).
-pub const OK_LINE: &str = "e2e-shim: LOOP_CONFIGURE now fails with EINVAL (seccomp)";
+pub fn ok_line(answer: &str) -> String {
+    format!("e2e-shim: LOOP_CONFIGURE now fails with {answer} (seccomp)")
+}
 
 /// The start of the shim's line when something did not work.
 pub const FAILED: &str = "e2e-shim: FAILED: ";
@@ -25,8 +32,10 @@ pub fn source() -> PathBuf {
 
 /// `gcc` as the shim needs it: static, no libc or start files (`_start` is in the source), no stack
 /// protector (it would call libc's `__stack_chk_fail`), one segment with no page padding, stripped.
-pub fn gcc(src: &Path, out: &Path) -> Command {
+pub fn gcc(src: &Path, out: &Path, answer: &str) -> Command {
     let mut c = Command::new("gcc");
+    c.arg(format!("-DANSWER={answer}"))
+        .arg(format!("-DANSWER_NAME=\"{answer}\""));
     c.args([
         "-static",
         "-Os",
@@ -47,10 +56,11 @@ pub fn gcc(src: &Path, out: &Path) -> Command {
     c
 }
 
-/// Compiles the shim and writes the gzip'd cpio that holds it (at [`PATH`], mode 0755) to `out`.
-pub fn build_archive(out: &Path) -> R<()> {
+/// Compiles the shim answering `answer` (one of [`ANSWERS`]) and writes the gzip'd cpio that holds it
+/// (at [`PATH`], mode 0755) to `out`.
+pub fn build_archive(out: &Path, answer: &str) -> R<()> {
     let bin = out.with_extension("bin");
-    run(&mut gcc(&source(), &bin))?;
+    run(&mut gcc(&source(), &bin, answer))?;
     let elf = crate::util::read(&bin)?;
     // An x86_64 ELF executable: the only kind the amd64 kernel's rdinit= may be here.
     ensure!(

@@ -214,8 +214,10 @@ impl World {
     }
 
     /// The seccomp shim of s18 ([`crate::shim`]) as a gzip'd cpio, compiled once per process.
-    pub fn shim_archive(&self) -> R<PathBuf> {
-        self.once("shim-no-loop-configure.cpio.gz", crate::shim::build_archive)
+    pub fn shim_archive(&self, answer: &str) -> R<PathBuf> {
+        self.once(&format!("shim-no-loop-configure-{answer}.cpio.gz"), |out| {
+            crate::shim::build_archive(out, answer)
+        })
     }
 
     /// `init.gz` + the modules archive + `extra` archives: the kernel unpacks concatenated gzip'd

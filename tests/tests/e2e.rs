@@ -2303,9 +2303,10 @@ fn s17_no_overlayfs(sc: &mut Sc) -> R<()> {
 
 // ---------------------------------------------------------------------------------------------
 // 18. The loop setup of kernels before 5.8 (no LOOP_CONFIGURE): the init falls back to LOOP_SET_FD +
-//     LOOP_SET_STATUS64 when LOOP_CONFIGURE answers EINVAL (src/sys.rs). Every kernel we can download
-//     has LOOP_CONFIGURE, so a seccomp shim (tests/fixtures/no-loop-configure.c, booted as
-//     `rdinit=`) makes the real 6.1 kernel answer EINVAL, proves it, and execs the product's /init.
+//     LOOP_SET_STATUS64 when LOOP_CONFIGURE answers EINVAL, or ENOTTY as the compat path of a 64-bit
+//     kernel tells a 32-bit init (src/sys.rs). Every kernel we can download has LOOP_CONFIGURE, so
+//     a seccomp shim (tests/fixtures/no-loop-configure.c, booted as `rdinit=`) makes the real 6.1
+//     kernel answer each of the two, proves it, and execs the product's /init. One boot per answer.
 
 fn s18_loop_fallback(sc: &mut Sc) -> R<()> {
     ensure!(
@@ -2314,12 +2315,22 @@ fn s18_loop_fallback(sc: &mut Sc) -> R<()> {
         sc.kernel.name(),
         sc.arch().name()
     );
+    let mut notes = Vec::new();
+    for answer in e2e::shim::ANSWERS {
+        notes.push(loop_fallback_boot(sc, answer)?);
+    }
+    sc.note(notes.join("; "));
+    Ok(())
+}
+
+/// One boot of s18 with LOOP_CONFIGURE answered by `answer`; returns the note.
+fn loop_fallback_boot(sc: &mut Sc, answer: &str) -> R<String> {
     let d = sc.std_disks()?;
     let mut o = sc.boot_opts(d, &format!("rdinit={}", e2e::shim::PATH));
-    o.extra = vec![sc.w.shim_archive()?];
-    let b = sc.boot("loop-fallback", &o)?;
+    o.extra = vec![sc.w.shim_archive(answer)?];
+    let b = sc.boot(&format!("loop-fallback-{answer}"), &o)?;
 
-    // The shim proved its filter (LOOP_CONFIGURE: EBADF on fd -1 before, EINVAL after) and
+    // The shim proved its filter (LOOP_CONFIGURE: EBADF on fd -1 before, `answer` after) and
     // handed over to the init.
     let shim: Vec<&str> = b
         .out
@@ -2332,7 +2343,8 @@ fn s18_loop_fallback(sc: &mut Sc) -> R<()> {
         format!("the seccomp shim failed: {shim:?}"),
     )?;
     b.check(
-        shim.iter().any(|l| l.starts_with(e2e::shim::OK_LINE)),
+        shim.iter()
+            .any(|l| l.starts_with(&e2e::shim::ok_line(answer))),
         format!("the seccomp shim's line is missing (shim lines: {shim:?})"),
     )?;
 
@@ -2349,7 +2361,7 @@ fn s18_loop_fallback(sc: &mut Sc) -> R<()> {
     )?;
     b.expect("status", "reason=current")?;
     // PID 1 still carries the shim's filter (filters survive execve and cannot be dropped), so
-    // the init ran under it: its LOOP_CONFIGURE got EINVAL.
+    // the init ran under it: its LOOP_CONFIGURE got `answer`.
     b.expect("seccomp", "2")?;
     b.expect("seccomp_filters", "1")?;
 
@@ -2397,12 +2409,11 @@ fn s18_loop_fallback(sc: &mut Sc) -> R<()> {
         backing.ends_with("/root-squashfs.img"),
         format!("{name}'s backing file should be the image root-squashfs.img: {backing:?}"),
     )?;
-    sc.note(format!(
-        "{:.1} s boot; {name} ro=1 autoclear=1 via LOOP_SET_FD + LOOP_SET_STATUS64; image step {} ms",
+    Ok(format!(
+        "{answer}: {:.1} s boot; {name} ro=1 autoclear=1 via LOOP_SET_FD + LOOP_SET_STATUS64; image step {} ms",
         b.out.secs,
         step_ms(&b, "image").map_or("?".to_string(), |m| m.to_string())
-    ));
-    Ok(())
+    ))
 }
 
 // ---------------------------------------------------------------------------------------------
