@@ -9,7 +9,7 @@
 //! 3. verify the source (squashfs superblock, and the `<image>.sha256` sidecar when present); a bad one
 //!    is renamed to `<image>.rejected` beside a one-line `<image>.rejected.reason`;
 //! 4. check free space; delete a stale `-old` only when that alone makes room;
-//! 5. copy to a temporary file (copy_file_range, else sendfile, else read/write) and fsync it;
+//! 5. copy to a temporary file with sendfile (see `copy` for why nothing else) and fsync it;
 //! 6. hard-link the current image to a temporary name and rename that over `-old` (atomic), fsync;
 //! 7. rename the copy over `<image>` (atomic), fsync the directory;
 //! 8. only then remove the source (and its sidecar) from `newimg`, fsync.
@@ -112,7 +112,7 @@ cannot rename the copy to the image name
 cannot read the .sha256 file
 cannot read an image
 an image shrank while being read
-cannot write the copy
+cannot copy the update to img
 cannot create the reason file
 cannot write the reason file
 cannot fsync the reason file
@@ -240,14 +240,6 @@ pub enum Step {
     SourceRemoved,
 }
 
-/// The ways to copy, tried in this order.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum CopyMethod {
-    FileRange,
-    Sendfile,
-    ReadWrite,
-}
-
 /// What `promote` needs from its caller besides the directories.
 pub trait Hooks {
     /// Milliseconds since any fixed point, for durations and MiB/s.
@@ -259,10 +251,6 @@ pub trait Hooks {
     /// The free bytes on `img` to plan with, given what statfs reported (tests inject a shortage).
     fn free_bytes(&mut self, reported: u64) -> u64 {
         reported
-    }
-    /// The first copy method to try (tests force the fallbacks).
-    fn first_copy(&mut self) -> CopyMethod {
-        CopyMethod::FileRange
     }
 }
 
@@ -424,9 +412,9 @@ fn run(
     )
     .ctx(Msg::CreateCopy)?;
     let start = hooks.now_ms();
-    let method = match copy(src.as_fd(), tmp.as_fd(), size, hooks.first_copy(), hooks) {
-        Ok(Some(method)) => method,
-        Ok(None) => return Ok(Outcome::Interrupted(Step::Copying)),
+    match copy(src.as_fd(), tmp.as_fd(), size, hooks) {
+        Ok(true) => {}
+        Ok(false) => return Ok(Outcome::Interrupted(Step::Copying)),
         Err(e) => {
             // Give the space back; the error that matters is the copy's.
             let _ = fs::unlinkat(img, TMP, AtFlags::empty());
@@ -435,12 +423,7 @@ fn run(
     };
     fs::fsync(&tmp).ctx(Msg::FsyncCopy)?;
     drop(tmp);
-    let how = match method {
-        CopyMethod::FileRange => &b"copy_file_range"[..],
-        CopyMethod::Sendfile => b"sendfile",
-        CopyMethod::ReadWrite => b"read/write",
-    };
-    log_rate(log, b"update: copied ", size, start, hooks, how);
+    log_rate(log, b"update: copied ", size, start, hooks);
     step!(hooks, Step::Copied);
 
     // Give the current image the -old name through a link and an atomic rename, so that it never
@@ -537,7 +520,7 @@ fn verify(
     if hash.finish() != expected {
         return Err(Msg::ShaMismatch.bad());
     }
-    log_rate(log, b"update: sha256 ok, ", size, start, hooks, b"");
+    log_rate(log, b"update: sha256 ok, ", size, start, hooks);
     Ok(())
 }
 
@@ -581,44 +564,32 @@ fn same_content(a: BorrowedFd, b: BorrowedFd, size: u64) -> Res<bool> {
     Ok(true)
 }
 
-/// Copies `size` bytes from `src` to `dst` (at its file position 0), falling back from `method` to
-/// the next way when one is refused. Returns the way that finished, or None when the hook said stop.
+/// Copies `size` bytes from `src` to `dst` (at its file position 0) with sendfile(2), a chunk per
+/// call so that the hook sees progress. Returns false when the hook said stop.
+///
+/// Only sendfile: `img` and `newimg` are two file systems, and copy_file_range(2) between two file
+/// systems is refused with EXDEV before Linux 5.3, and again since 5.19 unless the file system
+/// implements it (ext4 and vfat do not); on 5.3 to 5.18 the kernel did it with the same in-kernel
+/// splice (`do_splice_direct`) that sendfile uses. sendfile from and to regular files on ext4 or
+/// vfat works on every kernel this init runs on (since 2.6.33), so no read/write fallback either.
 #[optimize(size)]
-fn copy(
-    src: BorrowedFd,
-    dst: BorrowedFd,
-    size: u64,
-    mut method: CopyMethod,
-    hooks: &mut impl Hooks,
-) -> Res<Option<CopyMethod>> {
-    let mut buf = [0; 64 * 1024];
-    let mut done = 0;
-    while done < size {
-        let chunk = usize::try_from((size - done).min(CHUNK)).unwrap_or(1 << 20);
-        // Each way writes at dst's file position, so a fallback in the middle carries on where we are.
-        let mut offset = done;
-        let moved = match method {
-            CopyMethod::FileRange => fs::copy_file_range(src, Some(&mut offset), dst, None, chunk),
-            CopyMethod::Sendfile => fs::sendfile(dst, src, Some(&mut offset), chunk),
-            CopyMethod::ReadWrite => {
-                let part = read_at(src, &mut buf, done, size)?;
-                write_all(dst, part).map(|()| part.len())
-            }
-        };
-        match (moved, method) {
-            // Refused (e.g. EXDEV across file systems, EINVAL, ENOSYS) or nothing done: next way.
-            (Err(_) | Ok(0), CopyMethod::FileRange) => method = CopyMethod::Sendfile,
-            (Err(_) | Ok(0), CopyMethod::Sendfile) => method = CopyMethod::ReadWrite,
-            (Err(e), _) => return Err(Msg::WriteCopy.errno(e)),
-            (Ok(len), _) => {
-                done += len as u64;
+fn copy(src: BorrowedFd, dst: BorrowedFd, size: u64, hooks: &mut impl Hooks) -> Res<bool> {
+    let mut offset = 0;
+    while offset < size {
+        let chunk = (size - offset).min(CHUNK) as usize;
+        // sendfile advances `offset` by what it moved.
+        match fs::sendfile(dst, src, Some(&mut offset), chunk) {
+            // The source ended before its size: it shrank, never a short image.
+            Ok(0) => return Err(Msg::Shrank.errno(Errno::IO)),
+            Ok(_) => {
                 if !hooks.after(Step::Copying) {
-                    return Ok(None);
+                    return Ok(false);
                 }
             }
+            Err(e) => return Err(Msg::WriteCopy.errno(e)),
         }
     }
-    Ok(Some(method))
+    Ok(true)
 }
 
 #[optimize(size)]
@@ -709,7 +680,7 @@ fn open_if_present(dir: BorrowedFd, name: &CStr) -> Res<Option<OwnedFd>> {
     }
 }
 
-/// Logs `<what><bytes> bytes in <ms> ms, <rate> MiB/s [how]`.
+/// Logs `<what><bytes> bytes in <ms> ms, <rate> MiB/s`.
 #[optimize(size)]
 fn log_rate(
     log: &mut impl Log,
@@ -717,7 +688,6 @@ fn log_rate(
     bytes: u64,
     start: u64,
     hooks: &mut impl Hooks,
-    how: &[u8],
 ) {
     let ms = hooks.now_ms().saturating_sub(start);
     let rate = (bytes.saturating_mul(1000) / ms.max(1)) >> 20;
@@ -735,8 +705,7 @@ fn log_rate(
             numfmt::dec(ms, &mut b),
             b" ms, ",
             numfmt::dec(rate, &mut c),
-            b" MiB/s ",
-            how,
+            b" MiB/s",
         ],
     );
 }
@@ -961,7 +930,6 @@ mod tests {
         stop_at: Option<usize>,
         steps: Vec<Step>,
         free: Option<u64>,
-        method: Option<CopyMethod>,
     }
 
     impl Hooks for TestHooks {
@@ -975,9 +943,6 @@ mod tests {
         }
         fn free_bytes(&mut self, reported: u64) -> u64 {
             self.free.unwrap_or(reported)
-        }
-        fn first_copy(&mut self) -> CopyMethod {
-            self.method.unwrap_or(CopyMethod::FileRange)
         }
     }
 
@@ -1255,7 +1220,7 @@ mod tests {
         let size = c().len();
         assert!(
             log.has(&format!(
-                "update: copied {size} bytes in 25 ms, {} MiB/s copy_file_range",
+                "update: copied {size} bytes in 25 ms, {} MiB/s",
                 (size * 40) >> 20
             )),
             "{:?}",
@@ -1289,55 +1254,31 @@ mod tests {
     }
 
     #[test]
-    fn every_copy_method_works() {
-        for (method, how) in [
-            (CopyMethod::FileRange, "copy_file_range"),
-            (CopyMethod::Sendfile, "sendfile"),
-            (CopyMethod::ReadWrite, "read/write"),
-        ] {
-            let fx = Fixture::new(&[(IMAGE, b())], &[(IMAGE, c())]);
-            let mut hooks = TestHooks {
-                method: Some(method),
-                ..TestHooks::default()
-            };
-            let (outcome, log) = fx.promote(&mut hooks);
-            assert_eq!(outcome, Outcome::Promoted);
-            assert!(fx.holds("img", IMAGE, Some(c())));
-            assert!(fx.holds("img", OLD, Some(b())));
-            assert!(log.has(&format!("MiB/s {how}")), "{:?}", log.0);
-        }
-    }
-
-    #[test]
-    fn copy_falls_back_when_a_method_is_refused() {
-        // O_APPEND makes copy_file_range fail (EBADF) and sendfile fail (EINVAL); write still works.
+    fn a_source_that_shrinks_is_an_error_not_a_short_image() {
         let fx = Fixture::new(&[], &[(IMAGE, c())]);
         let src = fs::openat(&fx.new, IMAGE, OFlags::RDONLY, Mode::empty()).unwrap();
-        let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::APPEND;
+        let flags = OFlags::WRONLY | OFlags::CREATE;
         let dst = fs::openat(&fx.img, "copy", flags, Mode::from(0o644)).unwrap();
-        let got = copy(
-            src.as_fd(),
-            dst.as_fd(),
-            c().len() as u64,
-            CopyMethod::FileRange,
-            &mut TestHooks::default(),
-        );
-        assert_eq!(got, Ok(Some(CopyMethod::ReadWrite)));
+        let size = c().len() as u64;
+        assert_eq!(copy(src.as_fd(), dst.as_fd(), size, &mut TestHooks::default()), Ok(true));
         assert!(fx.holds("img", "copy", Some(c())));
-        // A source shorter than announced is an error, not a short image.
         let dst = fs::openat(&fx.img, "short", flags, Mode::from(0o644)).unwrap();
-        let got = copy(
-            src.as_fd(),
-            dst.as_fd(),
-            c().len() as u64 + 1,
-            CopyMethod::ReadWrite,
-            &mut TestHooks::default(),
-        );
+        let got = copy(src.as_fd(), dst.as_fd(), size + 1, &mut TestHooks::default());
         assert_eq!(
             got.map_err(Error::from),
             Err(Error {
                 what: "an image shrank while being read",
                 errno: Some(Errno::IO)
+            })
+        );
+        // A refused copy (here: a read-only destination) names the copy and the kernel's answer.
+        let ro = fs::openat(&fx.img, "copy", OFlags::RDONLY, Mode::empty()).unwrap();
+        let got = copy(src.as_fd(), ro.as_fd(), size, &mut TestHooks::default());
+        assert_eq!(
+            got.map_err(Error::from),
+            Err(Error {
+                what: "cannot copy the update to img",
+                errno: Some(Errno::BADF)
             })
         );
     }
