@@ -10,7 +10,8 @@
 //!    is renamed to `<image>.rejected` beside a one-line `<image>.rejected.reason`;
 //! 4. check free space; delete a stale `-old` only when that alone makes room;
 //! 5. copy to a temporary file with sendfile (see `copy` for why nothing else) and fsync it;
-//! 6. hard-link the current image to a temporary name and rename that over `-old` (atomic), fsync;
+//! 6. unlink a stale `-old` and hard-link the current image as `-old`, fsync (the current image
+//!    keeps its own name throughout);
 //! 7. rename the copy over `<image>` (atomic), fsync the directory;
 //! 8. only then remove the source (and its sidecar) from `newimg`, fsync.
 //!
@@ -28,10 +29,8 @@ use rustix::io::{self, Errno};
 /// Bytes moved per copy call: large enough for full speed, small enough to report progress.
 const CHUNK: u64 = 1 << 20;
 
-/// The copy before it is published. Temporaries have fixed, hidden names so that any run finds them.
+/// The copy before it is published: a fixed, hidden name, so that any run finds it.
 const TMP: &CStr = c".iovl-new.tmp";
-/// The second name of the current image before it replaces `-old`.
-const OLD_TMP: &CStr = c".iovl-old.tmp";
 
 /// The longest suffix added to the image name, `.rejected.reason`: names stay within NAME_MAX (255).
 const LONGEST_SUFFIX: usize = 16;
@@ -77,7 +76,6 @@ enum Msg {
     CreateCopy,
     FsyncCopy,
     LinkCurrent,
-    RenameToOld,
     RenameCopy,
     ReadSha,
     ReadImage,
@@ -106,8 +104,7 @@ cannot delete the -old image
 cannot fsync img
 cannot create the copy on img
 cannot fsync the copy
-cannot link the current image
-cannot rename the current image to -old
+cannot link the current image as -old
 cannot rename the copy to the image name
 cannot read the .sha256 file
 cannot read an image
@@ -218,7 +215,7 @@ pub enum Outcome {
 /// The points of a promotion after which `Hooks::after` is called.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Step {
-    /// Temporaries of an interrupted run are gone.
+    /// The temporary copy of an interrupted run is gone.
     Cleaned,
     /// The reason file of a rejected update is written and fsynced.
     ReasonWritten,
@@ -230,9 +227,9 @@ pub enum Step {
     Copying,
     /// The copy is complete and fsynced under its temporary name.
     Copied,
-    /// The current image got a second, temporary name.
-    OldLinked,
-    /// That name was renamed over `-old`, and the directory fsynced.
+    /// A stale `-old` was unlinked, to give its name to the current image.
+    StaleOldRemoved,
+    /// The current image got `-old` as a second name, and the directory was fsynced.
     OldKept,
     /// The copy was renamed over `<image>`, and the directory fsynced.
     Published,
@@ -290,7 +287,8 @@ macro_rules! step {
 }
 
 /// Promotes `new_dir/<image>` to `img_dir/<image>` (both mounted read-write), keeping the previous
-/// image as `-old`, or finishes an interrupted promotion. Never leaves `img_dir` without a complete image.
+/// image as `-old`, or finishes an interrupted promotion. Never leaves `img_dir` without a complete
+/// image. Logs every outcome, a failure as `update: <what failed> (<ERRNO>)`.
 #[inline(never)]
 #[optimize(size)]
 pub fn promote(
@@ -300,7 +298,11 @@ pub fn promote(
     log: &mut impl Log,
     hooks: &mut impl Hooks,
 ) -> Outcome {
-    run(img_dir, new_dir, image, log, hooks).unwrap_or_else(|f| Outcome::Failed(f.into()))
+    run(img_dir, new_dir, image, log, hooks).unwrap_or_else(|f| {
+        let e = Error::from(f);
+        report(log, b"update", b"", &e);
+        Outcome::Failed(e)
+    })
 }
 
 #[optimize(size)]
@@ -312,8 +314,7 @@ fn run(
     hooks: &mut impl Hooks,
 ) -> Res<Outcome> {
     check_name(image)?;
-    let current_name = name(image, false, b"");
-    let old_name = name(image, true, b"");
+    let (current_name, old_name) = (name(image, false, b""), name(image, true, b""));
     let Some(src) = open_if_present(new, current_name.as_cstr())? else {
         return Ok(Outcome::NoUpdate);
     };
@@ -323,7 +324,7 @@ fn run(
         Level::Notice,
         &[
             b"update: newimg holds ",
-            current_name.as_bytes(),
+            image,
             b", ",
             numfmt::dec(size, &mut num),
             b" bytes",
@@ -331,134 +332,138 @@ fn run(
     );
 
     remove(img, TMP)?;
-    remove(img, OLD_TMP)?;
     step!(hooks, Step::Cleaned);
 
     // A power cut after publishing leaves the source behind: finish without copying, and keep -old.
-    let current = open_if_present(img, current_name.as_cstr())?;
-    if let Some(current) = &current {
-        let (current_size, _) = stat(current.as_fd(), Msg::StatCurrent)?;
-        if current_size == size && same_content(current.as_fd(), src.as_fd(), size)? {
-            log.line(
-                Level::Notice,
-                &[b"update: img already holds it; removing it from newimg"],
-            );
-            remove_source(new, image)?;
-            step!(hooks, Step::SourceRemoved);
-            return Ok(Outcome::Recovered);
-        }
-    }
     // A damaged current image (we booted -old) must not push a good -old out.
-    let keep_current = current.is_some_and(|current| check_image(current.as_fd()).is_ok());
-
-    let verdict = if regular {
-        verify(src.as_fd(), size, new, image, log, hooks)
+    let (mut same, mut keep_current) = (false, false);
+    if let Some(fd) = open_if_present(img, current_name.as_cstr())? {
+        let (current_size, _) = stat(fd.as_fd(), Msg::StatCurrent)?;
+        same = current_size == size && scan(fd.as_fd(), size, Some(src.as_fd()), None)?;
+        keep_current = check_image(fd.as_fd()).is_ok();
+    }
+    let outcome = if same {
+        log.line(
+            Level::Notice,
+            &[b"update: img already holds it; removing it from newimg"],
+        );
+        Outcome::Recovered
     } else {
-        Err(Msg::NotRegular.bad())
-    };
-    match verdict {
-        Ok(()) => {}
-        Err(f) if f.errno() == 0 => return reject(new, image, f.what(), log, hooks),
-        Err(e) => return Err(e),
-    }
-
-    let vfs = fs::fstatvfs(img).ctx(Msg::StatfsImg)?;
-    let free = hooks.free_bytes(vfs.f_bfree.saturating_mul(vfs.f_frsize));
-    // Room for the data plus slack for the file system's own blocks (extent tree, journal credits).
-    let block = vfs.f_frsize.max(512);
-    let needed = size
-        .div_ceil(block)
-        .saturating_add(16)
-        .saturating_mul(block);
-    // Deleting -old frees its blocks only when it has no other name.
-    // st_blocks is i64 on 64-bit targets and u64 on 32-bit ones.
-    #[allow(clippy::useless_conversion)]
-    let old_bytes = match crate::stat(img, old_name.as_cstr(), AtFlags::SYMLINK_NOFOLLOW) {
-        Ok(old) if old.st_nlink == 1 => u64::try_from(old.st_blocks)
-            .unwrap_or(0)
-            .saturating_mul(512),
-        Ok(_) | Err(Errno::NOENT) => 0,
-        Err(e) => return Err(Msg::StatOld.errno(e)),
-    };
-    match plan_space(free, needed, old_bytes) {
-        Space::Fits => {}
-        Space::FitsWithoutOld => {
-            log.line(
-                Level::Warning,
-                &[b"update: deleting ", old_name.as_bytes(), b" to make room"],
-            );
-            fs::unlinkat(img, old_name.as_cstr(), AtFlags::empty()).ctx(Msg::DeleteOld)?;
-            fs::fsync(img).ctx(Msg::FsyncImg)?;
-            step!(hooks, Step::OldDeleted);
+        let verdict = if regular {
+            verify(src.as_fd(), size, new, image, log, hooks)
+        } else {
+            Err(Msg::NotRegular.bad())
+        };
+        match verdict {
+            Ok(()) => {}
+            Err(f) if f.errno() == 0 => return reject(new, image, f.what(), log, hooks),
+            Err(e) => return Err(e),
         }
-        Space::Short { missing } => {
-            log.line(
-                Level::Error,
-                &[
-                    b"update: img lacks ",
-                    numfmt::dec(missing, &mut num),
-                    b" bytes; not promoted",
-                ],
-            );
-            return Ok(Outcome::NoSpace { missing });
+
+        let vfs = fs::fstatvfs(img).ctx(Msg::StatfsImg)?;
+        let free = hooks.free_bytes(vfs.f_bfree.saturating_mul(vfs.f_frsize));
+        // Room for the data plus slack for the file system's own blocks (extent tree, journal credits).
+        let block = vfs.f_frsize.max(512);
+        let needed = size
+            .div_ceil(block)
+            .saturating_add(16)
+            .saturating_mul(block);
+        // Deleting -old frees its blocks only when it has no other name.
+        // st_blocks is i64 on 64-bit targets and u64 on 32-bit ones.
+        #[allow(clippy::useless_conversion)]
+        let old_bytes = match crate::stat(img, old_name.as_cstr(), AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(old) if old.st_nlink == 1 => u64::try_from(old.st_blocks)
+                .unwrap_or(0)
+                .saturating_mul(512),
+            Ok(_) | Err(Errno::NOENT) => 0,
+            Err(e) => return Err(Msg::StatOld.errno(e)),
+        };
+        match plan_space(free, needed, old_bytes) {
+            Space::Fits => {}
+            Space::FitsWithoutOld => {
+                log.line(
+                    Level::Warning,
+                    &[b"update: deleting ", old_name.as_bytes(), b" to make room"],
+                );
+                fs::unlinkat(img, old_name.as_cstr(), AtFlags::empty()).ctx(Msg::DeleteOld)?;
+                sync(img)?;
+                step!(hooks, Step::OldDeleted);
+            }
+            Space::Short { missing } => {
+                log.line(
+                    Level::Error,
+                    &[
+                        b"update: img lacks ",
+                        numfmt::dec(missing, &mut num),
+                        b" bytes; not promoted",
+                    ],
+                );
+                return Ok(Outcome::NoSpace { missing });
+            }
         }
-    }
 
-    let tmp = fs::openat(
-        img,
-        TMP,
-        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC,
-        Mode::from(0o644),
-    )
-    .ctx(Msg::CreateCopy)?;
-    let start = hooks.now_ms();
-    match copy(src.as_fd(), tmp.as_fd(), size, hooks) {
-        Ok(true) => {}
-        Ok(false) => return Ok(Outcome::Interrupted(Step::Copying)),
-        Err(e) => {
-            // Give the space back; the error that matters is the copy's.
-            let _ = fs::unlinkat(img, TMP, AtFlags::empty());
-            return Err(e);
+        let tmp = fs::openat(
+            img,
+            TMP,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC,
+            Mode::from(0o644),
+        )
+        .ctx(Msg::CreateCopy)?;
+        let start = hooks.now_ms();
+        match copy(src.as_fd(), tmp.as_fd(), size, hooks) {
+            Ok(true) => {}
+            Ok(false) => return Ok(Outcome::Interrupted(Step::Copying)),
+            Err(e) => {
+                // Give the space back; the error that matters is the copy's.
+                let _ = fs::unlinkat(img, TMP, AtFlags::empty());
+                return Err(e);
+            }
+        };
+        fs::fsync(&tmp).ctx(Msg::FsyncCopy)?;
+        drop(tmp);
+        log_rate(log, b"update: copied ", size, start, hooks);
+        step!(hooks, Step::Copied);
+
+        // The current image becomes -old as a second name (link refuses to replace, so a stale -old
+        // goes first): it keeps its own name throughout, so a cut anywhere here leaves it bootable,
+        // and the next run does this again.
+        if keep_current {
+            remove(img, old_name.as_cstr())?;
+            step!(hooks, Step::StaleOldRemoved);
+            fs::linkat(img, current_name.as_cstr(), img, old_name.as_cstr(), AtFlags::empty()).ctx(Msg::LinkCurrent)?;
+            sync(img)?;
+            step!(hooks, Step::OldKept);
         }
+        fs::renameat(img, TMP, img, current_name.as_cstr()).ctx(Msg::RenameCopy)?;
+        sync(img)?;
+        let previous = if keep_current {
+            old_name.as_bytes()
+        } else {
+            b"none (the current image was missing or damaged)"
+        };
+        log.line(
+            Level::Notice,
+            &[b"update: promoted ", image, b"; previous image: ", previous],
+        );
+        step!(hooks, Step::Published);
+        Outcome::Promoted
     };
-    fs::fsync(&tmp).ctx(Msg::FsyncCopy)?;
-    drop(tmp);
-    log_rate(log, b"update: copied ", size, start, hooks);
-    step!(hooks, Step::Copied);
 
-    // Give the current image the -old name through a link and an atomic rename, so that it never
-    // disappears: after a cut, either the previous -old or the current image holds that name.
-    if keep_current {
-        fs::linkat(img, current_name.as_cstr(), img, OLD_TMP, AtFlags::empty())
-            .ctx(Msg::LinkCurrent)?;
-        step!(hooks, Step::OldLinked);
-        fs::renameat(img, OLD_TMP, img, old_name.as_cstr()).ctx(Msg::RenameToOld)?;
-        // When -old already was this very file (a cut after this step), rename did nothing.
-        remove(img, OLD_TMP)?;
-        fs::fsync(img).ctx(Msg::FsyncImg)?;
-        step!(hooks, Step::OldKept);
-    }
-    fs::renameat(img, TMP, img, current_name.as_cstr()).ctx(Msg::RenameCopy)?;
-    fs::fsync(img).ctx(Msg::FsyncImg)?;
-    let previous = if keep_current {
-        old_name.as_bytes()
-    } else {
-        b"none (the current image was missing or damaged)"
-    };
-    log.line(
-        Level::Notice,
-        &[
-            b"update: promoted ",
-            current_name.as_bytes(),
-            b"; previous image: ",
-            previous,
-        ],
-    );
-    step!(hooks, Step::Published);
-
-    remove_source(new, image)?;
+    // Only now the source goes: its sidecar first, so that a cut in between leaves an image that the
+    // next run recognises as already promoted, rather than a stale sidecar that would fail the next
+    // update.
+    remove_named(new, image, b".sha256")?;
+    remove(new, current_name.as_cstr())?;
+    fs::fsync(new).ctx(Msg::FsyncNewimg)?;
     step!(hooks, Step::SourceRemoved);
-    Ok(Outcome::Promoted)
+    Ok(outcome)
+}
+
+/// fsync(2) of the `img` directory.
+#[inline(never)]
+#[optimize(size)]
+fn sync(img: BorrowedFd) -> Res<()> {
+    fs::fsync(img).ctx(Msg::FsyncImg)
 }
 
 /// Room on `img` after comparing free bytes with what the copy needs.
@@ -510,13 +515,7 @@ fn verify(
         .map_err(|_| Msg::ShaFormat.bad())?;
     let start = hooks.now_ms();
     let mut hash = sha256::Sha256::new();
-    let mut buf = [0; 64 * 1024];
-    let mut done = 0;
-    while done < size {
-        let part = read_at(src, &mut buf, done, size)?;
-        hash.update(part);
-        done += part.len() as u64;
-    }
+    scan(src, size, None, Some(&mut hash))?;
     if hash.finish() != expected {
         return Err(Msg::ShaMismatch.bad());
     }
@@ -524,44 +523,51 @@ fn verify(
     Ok(())
 }
 
-/// Reads at `offset`, at most up to `end`; the file ending early is an error.
+/// Reads `size` bytes of `fd`: hashes them into `hash` and compares them with the same bytes of
+/// `other`, each when given (false at the first difference). One read loop for the recovery check
+/// and the SHA-256. Either file ending early is an error.
 #[optimize(size)]
-fn read_at<'a>(fd: BorrowedFd, buf: &'a mut [u8], offset: u64, end: u64) -> Res<&'a [u8]> {
-    let want = usize::try_from(end.saturating_sub(offset))
-        .unwrap_or(usize::MAX)
-        .min(buf.len());
-    let part = buf.get_mut(..want).unwrap_or_default();
-    let got = io::pread(fd, &mut *part, offset).ctx(Msg::ReadImage)?;
-    if got == 0 {
-        return Err(Msg::Shrank.errno(Errno::IO));
-    }
-    Ok(part.get(..got).unwrap_or_default())
-}
-
-/// Compares two files of `size` bytes.
-#[optimize(size)]
-fn same_content(a: BorrowedFd, b: BorrowedFd, size: u64) -> Res<bool> {
-    let (mut buf_a, mut buf_b) = ([0; 32 * 1024], [0; 32 * 1024]);
+fn scan(
+    fd: BorrowedFd,
+    size: u64,
+    other: Option<BorrowedFd>,
+    mut hash: Option<&mut sha256::Sha256>,
+) -> Res<bool> {
+    let (mut ours, mut theirs) = ([0; 32 * 1024], [0; 32 * 1024]);
     let mut done = 0;
     while done < size {
-        let len = read_at(a, &mut buf_a, done, size)?.len();
-        // Read exactly as much from b, short reads included.
-        let mut have = 0;
-        while have < len {
-            have += read_at(
-                b,
-                buf_b.get_mut(have..len).unwrap_or_default(),
-                done + have as u64,
-                size,
-            )?
-            .len();
+        let len = (size - done).min(ours.len() as u64) as usize;
+        let part = ours.get_mut(..len).unwrap_or_default();
+        read_exact_at(fd, part, done)?;
+        if let Some(hash) = hash.as_deref_mut() {
+            hash.update(part);
         }
-        if buf_a.get(..len) != buf_b.get(..len) {
-            return Ok(false);
+        if let Some(other) = other {
+            let their_part = theirs.get_mut(..len).unwrap_or_default();
+            read_exact_at(other, their_part, done)?;
+            if part != their_part {
+                return Ok(false);
+            }
         }
         done += len as u64;
     }
     Ok(true)
+}
+
+/// Fills `buf` from `offset` of `fd`; the file ending first is an error.
+#[optimize(size)]
+fn read_exact_at(fd: BorrowedFd, mut buf: &mut [u8], mut offset: u64) -> Res<()> {
+    while !buf.is_empty() {
+        match io::pread(fd, &mut *buf, offset) {
+            Ok(0) => return Err(Msg::Shrank.errno(Errno::IO)),
+            Ok(got) => {
+                buf = buf.get_mut(got..).unwrap_or_default();
+                offset += got as u64;
+            }
+            Err(e) => return Err(Msg::ReadImage.errno(e)),
+        }
+    }
+    Ok(())
 }
 
 /// Copies `size` bytes from `src` to `dst` (at its file position 0) with sendfile(2), a chunk per
@@ -592,17 +598,6 @@ fn copy(src: BorrowedFd, dst: BorrowedFd, size: u64, hooks: &mut impl Hooks) -> 
     Ok(true)
 }
 
-#[optimize(size)]
-fn write_all(fd: BorrowedFd, mut data: &[u8]) -> io::Result<()> {
-    while !data.is_empty() {
-        match io::write(fd, data)? {
-            0 => return Err(Errno::IO),
-            n => data = data.get(n..).unwrap_or_default(),
-        }
-    }
-    Ok(())
-}
-
 /// Renames a bad update aside with its reason, so that it is not tried again at every boot.
 #[optimize(size)]
 fn reject(
@@ -625,17 +620,18 @@ fn reject(
         Mode::from(0o644),
     )
     .ctx(Msg::CreateReason)?;
-    write_all(file.as_fd(), reason.as_bytes())
-        .and_then(|()| write_all(file.as_fd(), b"\n"))
-        .ctx(Msg::WriteReason)?;
+    let line = CPath::lossy(&[reason.as_bytes(), b"\n"]);
+    // A short write to a regular file means the file system is full.
+    if io::write(&file, line.as_bytes()).ctx(Msg::WriteReason)? != line.as_bytes().len() {
+        return Err(Msg::WriteReason.errno(Errno::NOSPC));
+    }
     fs::fsync(&file).ctx(Msg::FsyncReason)?;
     step!(hooks, Step::ReasonWritten);
-    let rejected = name(image, false, b".rejected");
     fs::renameat(
         new,
         name(image, false, b"").as_cstr(),
         new,
-        rejected.as_cstr(),
+        name(image, false, b".rejected").as_cstr(),
     )
     .ctx(Msg::RenameRejected)?;
     // Then its sidecar goes, or it would fail the next update (the other order could leave a bad image
@@ -644,15 +640,6 @@ fn reject(
     fs::fsync(new).ctx(Msg::FsyncNewimg)?;
     step!(hooks, Step::Rejected);
     Ok(Outcome::Rejected(reason))
-}
-
-/// Removes the promoted source: its sidecar first, so that a cut in between leaves an image that the
-/// next run recognises as already promoted, rather than a stale sidecar that would fail the next update.
-#[optimize(size)]
-fn remove_source(new: BorrowedFd, image: &[u8]) -> Res<()> {
-    remove_named(new, image, b".sha256")?;
-    remove_named(new, image, b"")?;
-    fs::fsync(new).ctx(Msg::FsyncNewimg)
 }
 
 /// Unlinks `<image><suffix>` if it is there.
@@ -756,11 +743,7 @@ pub fn choose_image(
             Err(e) => {
                 // A missing -old is normal.
                 if !old || e.errno != Some(Errno::NOENT) {
-                    let mut num = [0; numfmt::DEC_LEN];
-                    log.line(
-                        Level::Error,
-                        &error_parts(b"image: ", name.as_bytes(), &e, &mut num),
-                    );
+                    report(log, b"image: ", name.as_bytes(), &e);
                 }
                 if !old {
                     choice.current_error = Some(e);
@@ -797,6 +780,14 @@ fn check_image(fd: BorrowedFd) -> Res<()> {
     }
     squashfs::check(&header, size)?;
     Ok(())
+}
+
+/// Logs `<head><name>: <what> (<ERRNO>)` as an error.
+#[inline(never)]
+#[optimize(size)]
+fn report(log: &mut impl Log, head: &'static [u8], name: &[u8], e: &Error) {
+    let mut num = [0; numfmt::DEC_LEN];
+    log.line(Level::Error, &error_parts(head, name, e, &mut num));
 }
 
 /// `<head><name>: <what> (<ERRNO>)`, or without ` (<ERRNO>)` for a content problem: the parts of
@@ -1210,7 +1201,7 @@ mod tests {
                 Copying,
                 Copying,
                 Copied,
-                OldLinked,
+                StaleOldRemoved,
                 OldKept,
                 Published,
                 SourceRemoved
@@ -1238,7 +1229,7 @@ mod tests {
         let (outcome, log) = fx.promote(&mut hooks);
         assert_eq!(outcome, Outcome::Promoted);
         assert!(log.has("previous image: none (the current image was missing or damaged)"));
-        assert!(!hooks.steps.contains(&Step::OldLinked));
+        assert!(!hooks.steps.contains(&Step::OldKept));
         assert!(fx.holds("img", IMAGE, Some(c())));
         assert!(fx.holds("img", OLD, Some(a())));
         assert_eq!(fx.list("img"), [OLD, IMAGE]);
@@ -1289,13 +1280,31 @@ mod tests {
             &[
                 (IMAGE, b()),
                 (".iovl-new.tmp", b"partial"),
-                (".iovl-old.tmp", b"x"),
             ],
             &[(IMAGE, c())],
         );
         let (outcome, _) = fx.promote(&mut TestHooks::default());
         assert_eq!(outcome, Outcome::Promoted);
         assert_eq!(fx.list("img"), [OLD, IMAGE]);
+    }
+
+    #[test]
+    fn a_failed_step_is_logged_and_leaves_the_update_for_the_next_boot() {
+        let fx = Fixture::new(&[(IMAGE, b())], &[(IMAGE, c())]);
+        // A directory where the temporary copy goes: unlinking it fails with EISDIR.
+        std::fs::create_dir(fx.root.join("img").join(".iovl-new.tmp")).unwrap();
+        let (outcome, log) = fx.promote(&mut TestHooks::default());
+        let failed = Error {
+            what: "cannot remove a file",
+            errno: Some(Errno::ISDIR),
+        };
+        assert_eq!(outcome, Outcome::Failed(failed));
+        assert!(log.has("update: cannot remove a file (EISDIR)"), "{:?}", log.0);
+        assert!(fx.holds("img", IMAGE, Some(b())));
+        assert!(fx.holds("new", IMAGE, Some(c())));
+        let mut status = Status::new();
+        status.update(&outcome);
+        assert_eq!(status.as_bytes(), b"update=failed: cannot remove a file (EISDIR)\n");
     }
 
     #[test]
