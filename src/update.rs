@@ -52,8 +52,9 @@ impl Error {
 }
 
 /// The failures inside this module: a message number and the raw errno (0: a data problem), packed
-/// as `(message + 1) << 16 | errno`. Never zero, so a `Res<()>` is one register and each `?` is a
-/// test; it becomes an `Error` at the public functions.
+/// as `errno << 8 | (message + 1)`. Never zero, so a `Res<()>` is one register and each `?` is a
+/// test; it becomes an `Error` at the public functions. The message in the low byte keeps the
+/// constants small (Thumb-1 loads anything above 255 from a literal pool).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 struct Fail(NonZeroU32);
 
@@ -140,18 +141,19 @@ impl Msg {
 impl Fail {
     #[optimize(size)]
     fn new(msg: u8, errno: u16) -> Fail {
-        Fail(NonZeroU32::MIN.saturating_add((u32::from(msg) << 16 | u32::from(errno)) + 0xFFFF))
+        // `msg` stays below 255 (the messages and reasons are far fewer), so the 1 never carries.
+        Fail(NonZeroU32::MIN.saturating_add(u32::from(errno) << 8 | u32::from(msg)))
     }
 
     /// Below `Msg::FIRST`: a `squashfs::Bad`; from it on: a `Msg`.
     #[optimize(size)]
     fn msg(self) -> u8 {
-        ((self.0.get() >> 16) - 1) as u8
+        (self.0.get() as u8).wrapping_sub(1)
     }
 
     #[optimize(size)]
     fn errno(self) -> u16 {
-        self.0.get() as u16
+        (self.0.get() >> 8) as u16
     }
 
     #[optimize(size)]
@@ -277,6 +279,59 @@ fn name(image: &[u8], old: bool, suffix: &[u8]) -> CPath {
         .unwrap_or_else(|| CPath::lossy(&[]))
 }
 
+/// The update's own log lines, in the order of `Note`: a log level digit, then the text after
+/// `update: `, where \x01 and \x02 stand for the two arguments of `say`.
+const NOTES: &str = "5newimg holds \x01, \x02 bytes
+5img already holds it; removing it from newimg
+5no .sha256 file; checked the superblock only
+3rejected: \x01; renaming it to *.rejected
+4deleting \x01 to make room
+3img lacks \x01 bytes; not promoted
+5promoted \x01; previous image: \x02
+6sha256 ok in \x01 ms, \x02 MiB/s
+6copied in \x01 ms, \x02 MiB/s
+";
+
+/// The lines of `NOTES`.
+#[derive(Clone, Copy)]
+enum Note {
+    Holds,
+    AlreadyHolds,
+    NoSidecar,
+    Rejected,
+    DeletingOld,
+    Lacks,
+    Promoted,
+    ShaOk,
+    Copied,
+}
+
+/// Logs line `note` of `NOTES` with its arguments: one call shape for every line of the update.
+#[inline(never)]
+#[optimize(size)]
+fn say(log: &mut impl Log, note: Note, a: &[u8], b: &[u8]) {
+    let text = crate::nth(NOTES, note as usize).as_bytes();
+    let (level, text) = text.split_first().unwrap_or((&b'6', b""));
+    let level = match level {
+        b'3' => Level::Error,
+        b'4' => Level::Warning,
+        b'5' => Level::Notice,
+        _ => Level::Info,
+    };
+    let (head, rest) = split_at(text, 1);
+    let (mid, tail) = split_at(rest, 2);
+    log.line(level, &[b"update: ", head, a, mid, b, tail]);
+}
+
+/// `text` before and after the first `mark` (all of it and nothing when there is none).
+#[optimize(size)]
+fn split_at(text: &[u8], mark: u8) -> (&[u8], &[u8]) {
+    match text.iter().position(|&c| c == mark) {
+        Some(i) => (text.get(..i).unwrap_or_default(), text.get(i + 1..).unwrap_or_default()),
+        None => (text, b""),
+    }
+}
+
 /// Stops the promotion when the hook says so.
 macro_rules! step {
     ($hooks:expr, $step:expr) => {
@@ -320,16 +375,7 @@ fn run(
     };
     let (size, regular) = stat(src.as_fd(), Msg::StatUpdate)?;
     let mut num = [0; numfmt::DEC_LEN];
-    log.line(
-        Level::Notice,
-        &[
-            b"update: newimg holds ",
-            image,
-            b", ",
-            numfmt::dec(size, &mut num),
-            b" bytes",
-        ],
-    );
+    say(log, Note::Holds, image, numfmt::dec(size, &mut num));
 
     remove(img, TMP)?;
     step!(hooks, Step::Cleaned);
@@ -343,10 +389,7 @@ fn run(
         keep_current = check_image(fd.as_fd()).is_ok();
     }
     let outcome = if same {
-        log.line(
-            Level::Notice,
-            &[b"update: img already holds it; removing it from newimg"],
-        );
+        say(log, Note::AlreadyHolds, b"", b"");
         Outcome::Recovered
     } else {
         let verdict = if regular {
@@ -381,23 +424,13 @@ fn run(
         match plan_space(free, needed, old_bytes) {
             Space::Fits => {}
             Space::FitsWithoutOld => {
-                log.line(
-                    Level::Warning,
-                    &[b"update: deleting ", old_name.as_bytes(), b" to make room"],
-                );
+                say(log, Note::DeletingOld, old_name.as_bytes(), b"");
                 fs::unlinkat(img, old_name.as_cstr(), AtFlags::empty()).ctx(Msg::DeleteOld)?;
                 sync(img)?;
                 step!(hooks, Step::OldDeleted);
             }
             Space::Short { missing } => {
-                log.line(
-                    Level::Error,
-                    &[
-                        b"update: img lacks ",
-                        numfmt::dec(missing, &mut num),
-                        b" bytes; not promoted",
-                    ],
-                );
+                say(log, Note::Lacks, numfmt::dec(missing, &mut num), b"");
                 return Ok(Outcome::NoSpace { missing });
             }
         }
@@ -421,7 +454,7 @@ fn run(
         };
         fs::fsync(&tmp).ctx(Msg::FsyncCopy)?;
         drop(tmp);
-        log_rate(log, b"update: copied ", size, start, hooks);
+        log_rate(log, Note::Copied, size, start, hooks);
         step!(hooks, Step::Copied);
 
         // The current image becomes -old as a second name (link refuses to replace, so a stale -old
@@ -441,10 +474,7 @@ fn run(
         } else {
             b"none (the current image was missing or damaged)"
         };
-        log.line(
-            Level::Notice,
-            &[b"update: promoted ", image, b"; previous image: ", previous],
-        );
+        say(log, Note::Promoted, image, previous);
         step!(hooks, Step::Published);
         Outcome::Promoted
     };
@@ -502,10 +532,7 @@ fn verify(
 ) -> Res<()> {
     check_image(src)?;
     let Some(sidecar) = open_if_present(new, name(image, false, b".sha256").as_cstr())? else {
-        log.line(
-            Level::Notice,
-            &[b"update: no .sha256 file; checked the superblock only"],
-        );
+        say(log, Note::NoSidecar, b"", b"");
         return Ok(());
     };
     // 64 hex digits and the character after them are all that matters.
@@ -519,7 +546,7 @@ fn verify(
     if hash.finish() != expected {
         return Err(Msg::ShaMismatch.bad());
     }
-    log_rate(log, b"update: sha256 ok, ", size, start, hooks);
+    log_rate(log, Note::ShaOk, size, start, hooks);
     Ok(())
 }
 
@@ -607,10 +634,7 @@ fn reject(
     log: &mut impl Log,
     hooks: &mut impl Hooks,
 ) -> Res<Outcome> {
-    log.line(
-        Level::Error,
-        &[b"update: rejected: ", reason.as_bytes(), b"; renaming it to *.rejected"],
-    );
+    say(log, Note::Rejected, reason.as_bytes(), b"");
     // The reason first: a cut before the rename only means the update is checked and rejected again.
     let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::CLOEXEC;
     let file = fs::openat(
@@ -667,34 +691,13 @@ fn open_if_present(dir: BorrowedFd, name: &CStr) -> Res<Option<OwnedFd>> {
     }
 }
 
-/// Logs `<what><bytes> bytes in <ms> ms, <rate> MiB/s`.
+/// Logs `note` with the milliseconds since `start` and the MiB/s they make for `bytes`.
 #[optimize(size)]
-fn log_rate(
-    log: &mut impl Log,
-    what: &[u8],
-    bytes: u64,
-    start: u64,
-    hooks: &mut impl Hooks,
-) {
+fn log_rate(log: &mut impl Log, note: Note, bytes: u64, start: u64, hooks: &mut impl Hooks) {
     let ms = hooks.now_ms().saturating_sub(start);
     let rate = (bytes.saturating_mul(1000) / ms.max(1)) >> 20;
-    let (mut a, mut b, mut c) = (
-        [0; numfmt::DEC_LEN],
-        [0; numfmt::DEC_LEN],
-        [0; numfmt::DEC_LEN],
-    );
-    log.line(
-        Level::Info,
-        &[
-            what,
-            numfmt::dec(bytes, &mut a),
-            b" bytes in ",
-            numfmt::dec(ms, &mut b),
-            b" ms, ",
-            numfmt::dec(rate, &mut c),
-            b" MiB/s",
-        ],
-    );
+    let (mut a, mut b) = ([0; numfmt::DEC_LEN], [0; numfmt::DEC_LEN]);
+    say(log, note, numfmt::dec(ms, &mut a), numfmt::dec(rate, &mut b));
 }
 
 /// An image that passed the superblock check, opened read-only for the loop device.
@@ -728,23 +731,25 @@ pub fn choose_image(
         current_error: None,
     };
     let mut found = choice.candidates.iter_mut();
+    let missing = Msg::Missing.errno(Errno::NOENT);
     for old in [false, true] {
         let name = name(image, old, b"");
-        let checked = open_if_present(img_dir, name.as_cstr())
-            .and_then(|fd| fd.ok_or(Msg::Missing.errno(Errno::NOENT)))
-            .and_then(|fd| check_image(fd.as_fd()).map(|_| fd))
-            .map_err(Error::from);
+        let checked = match open_if_present(img_dir, name.as_cstr()) {
+            Ok(Some(fd)) => check_image(fd.as_fd()).map(|()| fd),
+            Ok(None) => Err(missing),
+            Err(f) => Err(f),
+        };
         match checked {
             Ok(fd) => {
                 if let Some(slot) = found.next() {
                     *slot = Some(Candidate { fd, name });
                 }
             }
-            Err(e) => {
-                // A missing -old is normal.
-                if !old || e.errno != Some(Errno::NOENT) {
-                    report(log, b"image: ", name.as_bytes(), &e);
-                }
+            // A missing -old is normal.
+            Err(f) if old && f == missing => {}
+            Err(f) => {
+                let e = Error::from(f);
+                report(log, b"image: ", name.as_bytes(), &e);
                 if !old {
                     choice.current_error = Some(e);
                 }
@@ -1143,8 +1148,8 @@ mod tests {
         for (msg, errno) in [
             (0, 0),
             (0, 0xFFFF),
-            (255, 0),
-            (255, 0xFFFF),
+            (254, 0),
+            (254, 0xFFFF),
             (Msg::Remove as u8, 2),
         ] {
             let f = Fail::new(msg, errno);
@@ -1207,16 +1212,15 @@ mod tests {
                 SourceRemoved
             ]
         );
-        assert!(log.has("sha256 ok, "), "{:?}", log.0);
         let size = c().len();
-        assert!(
-            log.has(&format!(
-                "update: copied {size} bytes in 25 ms, {} MiB/s",
-                (size * 40) >> 20
-            )),
-            "{:?}",
-            log.0
-        );
+        let rate = (size * 40) >> 20;
+        for line in [
+            format!("update: newimg holds root-squashfs.img, {size} bytes"),
+            format!("update: sha256 ok in 25 ms, {rate} MiB/s"),
+            format!("update: copied in 25 ms, {rate} MiB/s"),
+        ] {
+            assert!(log.has(&line), "{line}: {:?}", log.0);
+        }
         assert!(
             log.has("update: promoted root-squashfs.img; previous image: root-squashfs-old.img")
         );
