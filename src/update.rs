@@ -692,10 +692,13 @@ fn open_if_present(dir: BorrowedFd, name: &CStr) -> Res<Option<OwnedFd>> {
 }
 
 /// Logs `note` with the milliseconds since `start` and the MiB/s they make for `bytes`.
+#[inline(never)]
 #[optimize(size)]
 fn log_rate(log: &mut impl Log, note: Note, bytes: u64, start: u64, hooks: &mut impl Hooks) {
     let ms = hooks.now_ms().saturating_sub(start);
-    let rate = (bytes.saturating_mul(1000) / ms.max(1)) >> 20;
+    // KiB per second, then MiB: KiB times 1000 cannot overflow a u64, so no saturating multiply
+    // (a call on 32-bit targets).
+    let rate = ((bytes >> 10) * 1000 / ms.max(1)) >> 10;
     let (mut a, mut b) = ([0; numfmt::DEC_LEN], [0; numfmt::DEC_LEN]);
     say(log, note, numfmt::dec(ms, &mut a), numfmt::dec(rate, &mut b));
 }
@@ -1213,7 +1216,7 @@ mod tests {
             ]
         );
         let size = c().len();
-        let rate = (size * 40) >> 20;
+        let rate = ((size >> 10) * 40) >> 10;
         for line in [
             format!("update: newimg holds root-squashfs.img, {size} bytes"),
             format!("update: sha256 ok in 25 ms, {rate} MiB/s"),
