@@ -404,20 +404,24 @@ fn run(
         }
 
         let vfs = fs::fstatvfs(img).ctx(Msg::StatfsImg)?;
-        let free = hooks.free_bytes(vfs.f_bfree.saturating_mul(vfs.f_frsize));
-        // Room for the data plus slack for the file system's own blocks (extent tree, journal credits).
-        let block = vfs.f_frsize.max(512);
-        let needed = size
-            .div_ceil(block)
-            .saturating_add(16)
-            .saturating_mul(block);
+        // Block sizes are powers of two from 512 B to 64 KiB; a stranger one is clamped below 4 GiB,
+        // so that the products below cannot overflow (a checked 64-bit multiply is a call on 32-bit
+        // targets). 2^32 free blocks (2 TiB and more) is room for any image.
+        let block = u64::from(u32::try_from(vfs.f_frsize).unwrap_or(u32::MAX).max(512));
+        let free = if vfs.f_bfree >> 32 == 0 {
+            vfs.f_bfree * block
+        } else {
+            u64::MAX
+        };
+        let free = hooks.free_bytes(free);
+        // Room for the data plus slack for the file system's own blocks (extent tree, journal
+        // credits). The size of a file is below 2^63.
+        let needed = (size.div_ceil(block) + 16) * block;
         // Deleting -old frees its blocks only when it has no other name.
         // st_blocks is i64 on 64-bit targets and u64 on 32-bit ones.
         #[allow(clippy::useless_conversion)]
         let old_bytes = match crate::stat(img, old_name.as_cstr(), AtFlags::SYMLINK_NOFOLLOW) {
-            Ok(old) if old.st_nlink == 1 => u64::try_from(old.st_blocks)
-                .unwrap_or(0)
-                .saturating_mul(512),
+            Ok(old) if old.st_nlink == 1 => u64::try_from(old.st_blocks).unwrap_or(0) << 9,
             Ok(_) | Err(Errno::NOENT) => 0,
             Err(e) => return Err(Msg::StatOld.errno(e)),
         };
