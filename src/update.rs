@@ -822,6 +822,9 @@ fn error_parts<'a>(
     }
 }
 
+/// The values of the status file's `update=` line, in the order `Status::update` numbers them.
+const UPDATE_WORDS: &str = "none\npromoted\nrecovered\ninterrupted\nrejected: \nno-space: missing \n";
+
 /// The text of `/run/initramfs-overlay/status`, built in a fixed buffer: `key=value` lines.
 pub struct Status {
     buf: [u8; 1024],
@@ -876,22 +879,20 @@ impl Status {
     #[optimize(size)]
     pub fn update(&mut self, outcome: &Outcome) {
         let mut num = [0; numfmt::DEC_LEN];
-        let parts: [&[u8]; 3] = match *outcome {
+        // The words of `UPDATE_WORDS` by number, and what follows them.
+        let (word, detail, tail): (usize, &[u8], &[u8]) = match *outcome {
             Outcome::Failed(ref e) => {
                 return self.line(&error_parts(b"update=failed", b"", e, &mut num));
             }
-            Outcome::NoSpace { missing } => [
-                b"update=no-space: missing ",
-                numfmt::dec(missing, &mut num),
-                b" bytes",
-            ],
-            Outcome::Rejected(why) => [b"update=rejected: ", why.as_bytes(), b""],
-            Outcome::NoUpdate => [b"update=none", b"", b""],
-            Outcome::Promoted => [b"update=promoted", b"", b""],
-            Outcome::Recovered => [b"update=recovered", b"", b""],
-            Outcome::Interrupted(_) => [b"update=interrupted", b"", b""],
+            Outcome::NoUpdate => (0, b"", b""),
+            Outcome::Promoted => (1, b"", b""),
+            Outcome::Recovered => (2, b"", b""),
+            Outcome::Interrupted(_) => (3, b"", b""),
+            Outcome::Rejected(why) => (4, why.as_bytes(), b""),
+            Outcome::NoSpace { missing } => (5, numfmt::dec(missing, &mut num), b" bytes"),
         };
-        self.line(&parts);
+        let word = crate::nth(UPDATE_WORDS, word).as_bytes();
+        self.line(&[b"update=", word, detail, tail]);
     }
 
     #[optimize(size)]
@@ -1772,6 +1773,8 @@ mod tests {
             errno: Some(Errno::NOENT),
         };
         status.update(&Outcome::Failed(failed));
+        status.update(&Outcome::Interrupted(Step::Copied));
+        status.update(&Outcome::NoUpdate);
         status.booted(
             &name,
             Some((
@@ -1785,7 +1788,7 @@ mod tests {
         assert_eq!(
             std::str::from_utf8(status.as_bytes()).unwrap(),
             "booted=root-squashfs.img\nreason=current\nupdate=promoted\nupdate=recovered\n\
-             update=failed: cannot write the copy on img (ENOENT)\n\
+             update=failed: cannot write the copy on img (ENOENT)\nupdate=interrupted\nupdate=none\n\
              booted=root-squashfs.img\nreason=root-squashfs.img: mount failed (EINVAL)\n"
         );
         // A line that does not fit is left out whole; shorter ones still go in.
