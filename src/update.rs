@@ -10,8 +10,7 @@
 //!    is renamed to `<image>.rejected` beside a one-line `<image>.rejected.reason`;
 //! 4. check free space; delete a stale `-old` only when that alone makes room;
 //! 5. copy to a temporary file with sendfile (see `copy` for why nothing else) and fsync it;
-//! 6. unlink a stale `-old` and hard-link the current image as `-old`, fsync (the current image
-//!    keeps its own name throughout);
+//! 6. hard-link the current image to a temporary name and rename that over `-old` (atomic), fsync;
 //! 7. rename the copy over `<image>` (atomic), fsync the directory;
 //! 8. only then remove the source (and its sidecar) from `newimg`, fsync.
 //!
@@ -29,8 +28,10 @@ use rustix::io::{self, Errno};
 /// Bytes moved per copy call: large enough for full speed, small enough to report progress.
 const CHUNK: u64 = 1 << 20;
 
-/// The copy before it is published: a fixed, hidden name, so that any run finds it.
+/// The copy before it is published. Temporaries have fixed, hidden names so that any run finds them.
 const TMP: &CStr = c".iovl-new.tmp";
+/// The second name of the current image before it replaces `-old`.
+const OLD_TMP: &CStr = c".iovl-old.tmp";
 
 /// The longest suffix added to the image name, `.rejected.reason`: names stay within NAME_MAX (255).
 const LONGEST_SUFFIX: usize = 16;
@@ -77,6 +78,7 @@ enum Msg {
     CreateCopy,
     FsyncCopy,
     LinkCurrent,
+    RenameToOld,
     RenameCopy,
     ReadSha,
     ReadImage,
@@ -105,7 +107,8 @@ cannot delete the -old image
 cannot fsync img
 cannot create the copy on img
 cannot fsync the copy
-cannot link the current image as -old
+cannot link the current image
+cannot rename the current image to -old
 cannot rename the copy to the image name
 cannot read the .sha256 file
 cannot read an image
@@ -217,7 +220,7 @@ pub enum Outcome {
 /// The points of a promotion after which `Hooks::after` is called.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Step {
-    /// The temporary copy of an interrupted run is gone.
+    /// Temporaries of an interrupted run are gone.
     Cleaned,
     /// The reason file of a rejected update is written and fsynced.
     ReasonWritten,
@@ -229,9 +232,9 @@ pub enum Step {
     Copying,
     /// The copy is complete and fsynced under its temporary name.
     Copied,
-    /// A stale `-old` was unlinked, to give its name to the current image.
-    StaleOldRemoved,
-    /// The current image got `-old` as a second name, and the directory was fsynced.
+    /// The current image got a second, temporary name.
+    OldLinked,
+    /// That name was renamed over `-old`, and the directory fsynced.
     OldKept,
     /// The copy was renamed over `<image>`, and the directory fsynced.
     Published,
@@ -378,6 +381,7 @@ fn run(
     say(log, Note::Holds, image, numfmt::dec(size, &mut num));
 
     remove(img, TMP)?;
+    remove(img, OLD_TMP)?;
     step!(hooks, Step::Cleaned);
 
     // A power cut after publishing leaves the source behind: finish without copying, and keep -old.
@@ -461,13 +465,15 @@ fn run(
         log_rate(log, Note::Copied, size, start, hooks);
         step!(hooks, Step::Copied);
 
-        // The current image becomes -old as a second name (link refuses to replace, so a stale -old
-        // goes first): it keeps its own name throughout, so a cut anywhere here leaves it bootable,
-        // and the next run does this again.
+        // Give the current image the -old name through a link and an atomic rename, so that it never
+        // disappears: after a cut, either the previous -old or the current image holds that name.
         if keep_current {
-            remove(img, old_name.as_cstr())?;
-            step!(hooks, Step::StaleOldRemoved);
-            fs::linkat(img, current_name.as_cstr(), img, old_name.as_cstr(), AtFlags::empty()).ctx(Msg::LinkCurrent)?;
+            fs::linkat(img, current_name.as_cstr(), img, OLD_TMP, AtFlags::empty())
+                .ctx(Msg::LinkCurrent)?;
+            step!(hooks, Step::OldLinked);
+            fs::renameat(img, OLD_TMP, img, old_name.as_cstr()).ctx(Msg::RenameToOld)?;
+            // When -old already was this very file (a cut after this step), rename did nothing.
+            remove(img, OLD_TMP)?;
             sync(img)?;
             step!(hooks, Step::OldKept);
         }
@@ -1214,7 +1220,7 @@ mod tests {
                 Copying,
                 Copying,
                 Copied,
-                StaleOldRemoved,
+                OldLinked,
                 OldKept,
                 Published,
                 SourceRemoved
@@ -1241,7 +1247,7 @@ mod tests {
         let (outcome, log) = fx.promote(&mut hooks);
         assert_eq!(outcome, Outcome::Promoted);
         assert!(log.has("previous image: none (the current image was missing or damaged)"));
-        assert!(!hooks.steps.contains(&Step::OldKept));
+        assert!(!hooks.steps.contains(&Step::OldLinked));
         assert!(fx.holds("img", IMAGE, Some(c())));
         assert!(fx.holds("img", OLD, Some(a())));
         assert_eq!(fx.list("img"), [OLD, IMAGE]);
@@ -1292,6 +1298,7 @@ mod tests {
             &[
                 (IMAGE, b()),
                 (".iovl-new.tmp", b"partial"),
+                (".iovl-old.tmp", b"x"),
             ],
             &[(IMAGE, c())],
         );
