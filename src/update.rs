@@ -403,7 +403,9 @@ fn run(
         };
         match verdict {
             Ok(()) => {}
-            Err(f) if f.errno() == 0 => return reject(new, image, f.what(), log, hooks),
+            Err(f) if f.errno() == 0 => {
+                return reject(new, current_name.as_cstr(), image, f.what(), log, hooks);
+            }
             Err(e) => return Err(e),
         }
 
@@ -639,6 +641,7 @@ fn copy(src: BorrowedFd, dst: BorrowedFd, size: u64, hooks: &mut impl Hooks) -> 
 #[optimize(size)]
 fn reject(
     new: BorrowedFd,
+    current: &CStr,
     image: &[u8],
     reason: &'static str,
     log: &mut impl Log,
@@ -661,13 +664,8 @@ fn reject(
     }
     fs::fsync(&file).ctx(Msg::FsyncReason)?;
     step!(hooks, Step::ReasonWritten);
-    fs::renameat(
-        new,
-        name(image, false, b"").as_cstr(),
-        new,
-        name(image, false, b".rejected").as_cstr(),
-    )
-    .ctx(Msg::RenameRejected)?;
+    fs::renameat(new, current, new, name(image, false, b".rejected").as_cstr())
+        .ctx(Msg::RenameRejected)?;
     // Then its sidecar goes, or it would fail the next update (the other order could leave a bad image
     // with no hash to fail).
     remove_named(new, image, b".sha256")?;
