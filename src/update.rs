@@ -373,8 +373,9 @@ fn run(
 ) -> Res<Outcome> {
     check_name(image)?;
     let (current_name, old_name) = (name(image, false, b""), name(image, true, b""));
-    let Some(src) = open_if_present(new, current_name.as_cstr())? else {
-        return Ok(Outcome::NoUpdate);
+    let src = match open(new, current_name.as_cstr()) {
+        Err(f) if f == missing() => return Ok(Outcome::NoUpdate),
+        src => src?,
     };
     let (size, regular) = stat(src.as_fd(), Msg::StatUpdate)?;
     let mut num = [0; numfmt::DEC_LEN];
@@ -387,10 +388,14 @@ fn run(
     // A power cut after publishing leaves the source behind: finish without copying, and keep -old.
     // A damaged current image (we booted -old) must not push a good -old out.
     let (mut same, mut keep_current) = (false, false);
-    if let Some(fd) = open_if_present(img, current_name.as_cstr())? {
-        let (current_size, _) = stat(fd.as_fd(), Msg::StatCurrent)?;
-        same = current_size == size && scan(fd.as_fd(), size, Some(src.as_fd()), None)?;
-        keep_current = check_image(fd.as_fd()).is_ok();
+    match open(img, current_name.as_cstr()) {
+        Ok(fd) => {
+            let (current_size, _) = stat(fd.as_fd(), Msg::StatCurrent)?;
+            same = current_size == size && scan(fd.as_fd(), size, Some(src.as_fd()), None)?;
+            keep_current = check_image(fd.as_fd()).is_ok();
+        }
+        Err(f) if f == missing() => {}
+        Err(f) => return Err(f),
     }
     let outcome = if same {
         say(log, Note::AlreadyHolds, b"", b"");
@@ -544,9 +549,12 @@ fn verify(
     hooks: &mut impl Hooks,
 ) -> Res<()> {
     check_image(src)?;
-    let Some(sidecar) = open_if_present(new, name(image, false, b".sha256").as_cstr())? else {
-        say(log, Note::NoSidecar, b"", b"");
-        return Ok(());
+    let sidecar = match open(new, name(image, false, b".sha256").as_cstr()) {
+        Err(f) if f == missing() => {
+            say(log, Note::NoSidecar, b"", b"");
+            return Ok(());
+        }
+        sidecar => sidecar?,
     };
     // 64 hex digits and the character after them are all that matters.
     let mut line = [0; 65];
@@ -691,13 +699,19 @@ fn remove(dir: BorrowedFd, name: &CStr) -> Res<()> {
     }
 }
 
+/// Opens a file to read; a missing one fails with `missing()`.
 #[optimize(size)]
-fn open_if_present(dir: BorrowedFd, name: &CStr) -> Res<Option<OwnedFd>> {
-    match fs::openat(dir, name, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()) {
-        Ok(fd) => Ok(Some(fd)),
-        Err(Errno::NOENT) => Ok(None),
-        Err(e) => Err(Msg::OpenImage.errno(e)),
-    }
+fn open(dir: BorrowedFd, name: &CStr) -> Res<OwnedFd> {
+    fs::openat(dir, name, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).map_err(|e| match e {
+        Errno::NOENT => missing(),
+        e => Msg::OpenImage.errno(e),
+    })
+}
+
+/// `image missing (ENOENT)`: how `open` fails for a missing file.
+#[optimize(size)]
+fn missing() -> Fail {
+    Msg::Missing.errno(Errno::NOENT)
 }
 
 /// Logs `note` with the milliseconds since `start` and the MiB/s they make for `bytes`.
@@ -743,14 +757,9 @@ pub fn choose_image(
         current_error: None,
     };
     let mut found = choice.candidates.iter_mut();
-    let missing = Msg::Missing.errno(Errno::NOENT);
     for old in [false, true] {
         let name = name(image, old, b"");
-        let checked = match open_if_present(img_dir, name.as_cstr()) {
-            Ok(Some(fd)) => check_image(fd.as_fd()).map(|()| fd),
-            Ok(None) => Err(missing),
-            Err(f) => Err(f),
-        };
+        let checked = open(img_dir, name.as_cstr()).and_then(|fd| check_image(fd.as_fd()).map(|()| fd));
         match checked {
             Ok(fd) => {
                 if let Some(slot) = found.next() {
@@ -758,7 +767,7 @@ pub fn choose_image(
                 }
             }
             // A missing -old is normal.
-            Err(f) if old && f == missing => {}
+            Err(f) if old && f == missing() => {}
             Err(f) => {
                 let e = Error::from(f);
                 report(log, b"image: ", name.as_bytes(), &e);
