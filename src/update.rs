@@ -269,7 +269,8 @@ fn check_name(image: &[u8]) -> Res<()> {
 }
 
 /// `image` plus `suffix`, or its `-old` form: "-old" goes before the last '.', unless that dot
-/// starts the name (root-squashfs.img: root-squashfs-old.img). `check_name` made sure it fits.
+/// starts the name (root-squashfs.img: root-squashfs-old.img). `check_name` made sure it fits and
+/// holds no NUL, so the lossy join loses nothing.
 #[optimize(size)]
 fn name(image: &[u8], old: bool, suffix: &[u8]) -> CPath {
     let dot = image
@@ -278,8 +279,7 @@ fn name(image: &[u8], old: bool, suffix: &[u8]) -> CPath {
         .filter(|&i| i > 0 && old)
         .unwrap_or(image.len());
     let (stem, ext) = image.split_at_checked(dot).unwrap_or((image, b""));
-    CPath::new(&[stem, if old { b"-old" } else { b"" }, ext, suffix])
-        .unwrap_or_else(|| CPath::lossy(&[]))
+    CPath::lossy(&[stem, if old { b"-old" } else { b"" }, ext, suffix])
 }
 
 /// The update's own log lines, in the order of `Note`: a log level digit, then the text after
