@@ -282,18 +282,31 @@ fn name(image: &[u8], old: bool, suffix: &[u8]) -> CPath {
     CPath::lossy(&[stem, if old { b"-old" } else { b"" }, ext, suffix])
 }
 
-/// The update's own log lines, in the order of `Note`: a log level digit, then the text after
-/// `update: `, where \x01 and \x02 stand for the two arguments of `say`.
-const NOTES: &str = "5newimg holds \x01, \x02 bytes
-5img already holds it; removing it from newimg
-5no .sha256 file; checked the superblock only
-3rejected: \x01; renaming it to *.rejected
-4deleting \x01 to make room
-3img lacks \x01 bytes; not promoted
-5promoted \x01; previous image: \x02
-6sha256 ok in \x01 ms, \x02 MiB/s
-6copied in \x01 ms, \x02 MiB/s
+/// The update's own log lines, in the order of `Note`: the text after `update: `, where \x01 and
+/// \x02 stand for the two arguments of `say`.
+const NOTES: &str = "newimg holds \x01, \x02 bytes
+img already holds it; removing it from newimg
+no .sha256 file; checked the superblock only
+rejected: \x01; renaming it to *.rejected
+deleting \x01 to make room
+img lacks \x01 bytes; not promoted
+promoted \x01; previous image: \x02
+sha256 ok in \x01 ms, \x02 MiB/s
+copied in \x01 ms, \x02 MiB/s
 ";
+
+/// The log level of each line of `NOTES`.
+const LEVELS: [Level; 9] = [
+    Level::Notice,
+    Level::Notice,
+    Level::Notice,
+    Level::Error,
+    Level::Warning,
+    Level::Error,
+    Level::Notice,
+    Level::Info,
+    Level::Info,
+];
 
 /// The lines of `NOTES`.
 #[derive(Clone, Copy)]
@@ -314,13 +327,7 @@ enum Note {
 #[optimize(size)]
 fn say(log: &mut impl Log, note: Note, a: &[u8], b: &[u8]) {
     let text = crate::nth(NOTES, note as usize).as_bytes();
-    let (level, text) = text.split_first().unwrap_or((&b'6', b""));
-    let level = match level {
-        b'3' => Level::Error,
-        b'4' => Level::Warning,
-        b'5' => Level::Notice,
-        _ => Level::Info,
-    };
+    let level = LEVELS.get(note as usize).copied().unwrap_or(Level::Info);
     let (head, rest) = split_at(text, 1);
     let (mid, tail) = split_at(rest, 2);
     log.line(level, &[b"update: ", head, a, mid, b, tail]);
@@ -1187,6 +1194,21 @@ mod tests {
             squashfs::Bad::Truncated as usize + 1
         );
         assert!((squashfs::Bad::Truncated as u8) < Msg::FIRST);
+        // Every line of the update has its text and level, and says it in full.
+        assert_eq!(NOTES.lines().count(), Note::Copied as usize + 1);
+        assert_eq!(LEVELS.len(), Note::Copied as usize + 1);
+        let mut log = TestLog(Vec::new());
+        say(&mut log, Note::Promoted, b"a.img", b"a-old.img");
+        say(&mut log, Note::AlreadyHolds, b"", b"");
+        say(&mut log, Note::Copied, b"25", b"40");
+        assert_eq!(
+            log.0,
+            [
+                "update: promoted a.img; previous image: a-old.img",
+                "update: img already holds it; removing it from newimg",
+                "update: copied in 25 ms, 40 MiB/s"
+            ]
+        );
     }
 
     #[test]
