@@ -871,17 +871,20 @@ impl Status {
     /// Appends one line made of `parts`; a line that does not fit is left out whole.
     #[optimize(size)]
     pub fn line(&mut self, parts: &[&[u8]]) {
-        let start = self.len;
-        for &part in parts.iter().chain([&&b"\n"[..]]) {
-            let end = self.len + part.len();
-            match self.buf.get_mut(self.len..end) {
-                Some(dst) => dst.copy_from_slice(part),
-                None => {
-                    self.len = start;
+        let mut len = self.len;
+        for &part in parts {
+            for &byte in part {
+                let Some(slot) = self.buf.get_mut(len) else {
                     return;
-                }
+                };
+                *slot = byte;
+                len += 1;
             }
-            self.len = end;
+        }
+        // Room for the newline too, or the line is left out.
+        if let Some(slot) = self.buf.get_mut(len) {
+            *slot = b'\n';
+            self.len = len + 1;
         }
     }
 
