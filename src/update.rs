@@ -833,14 +833,11 @@ fn error_parts<'a>(
     e: &Error,
     num: &'a mut [u8; numfmt::DEC_LEN],
 ) -> [&'a [u8]; 7] {
-    let what = e.what.as_bytes();
-    match e.errno {
-        Some(errno) => {
-            let errno = errnames::text(errno.raw_os_error(), num);
-            [head, name, b": ", what, b" (", errno, b")"]
-        }
-        None => [head, name, b": ", what, b"", b"", b""],
-    }
+    let (open, errno, close): (&[u8], &[u8], &[u8]) = match e.errno {
+        Some(errno) => (b" (", errnames::text(errno.raw_os_error(), num), b")"),
+        None => (b"", b"", b""),
+    };
+    [head, name, b": ", e.what.as_bytes(), open, errno, close]
 }
 
 /// The values of the status file's `update=` line, in the order `Status::update` numbers them.
