@@ -15,6 +15,10 @@
 //! 8. only then remove the source (and its sidecar) from `newimg`, fsync.
 //!
 //! A power cut between any two steps leaves a state from which the next run finishes the update.
+//!
+//! Every outcome is logged (`update: ...` lines from one table, `NOTES`); a failed system call as
+//! `update: <what failed> (<ERRNO>)`, after which the current image is untouched and the update is
+//! tried again at the next boot. Failures travel inside the module as one packed number (`Fail`).
 
 use crate::cpath::CPath;
 use crate::log::{Level, Log};
@@ -337,7 +341,10 @@ fn say(log: &mut impl Log, note: Note, a: &[u8], b: &[u8]) {
 #[optimize(size)]
 fn split_at(text: &[u8], mark: u8) -> (&[u8], &[u8]) {
     match text.iter().position(|&c| c == mark) {
-        Some(i) => (text.get(..i).unwrap_or_default(), text.get(i + 1..).unwrap_or_default()),
+        Some(i) => (
+            text.get(..i).unwrap_or_default(),
+            text.get(i + 1..).unwrap_or_default(),
+        ),
         None => (text, b""),
     }
 }
@@ -680,8 +687,13 @@ fn reject(
     }
     fs::fsync(&file).ctx(Msg::FsyncReason)?;
     step!(hooks, Step::ReasonWritten);
-    fs::renameat(new, current, new, name(image, false, b".rejected").as_cstr())
-        .ctx(Msg::RenameRejected)?;
+    fs::renameat(
+        new,
+        current,
+        new,
+        name(image, false, b".rejected").as_cstr(),
+    )
+    .ctx(Msg::RenameRejected)?;
     // Then its sidecar goes, or it would fail the next update (the other order could leave a bad image
     // with no hash to fail).
     remove_named(new, image, b".sha256")?;
@@ -730,7 +742,12 @@ fn log_rate(log: &mut impl Log, note: Note, bytes: u64, start: u64, hooks: &mut 
     // (a call on 32-bit targets).
     let rate = ((bytes >> 10) * 1000 / ms.max(1)) >> 10;
     let (mut a, mut b) = ([0; numfmt::DEC_LEN], [0; numfmt::DEC_LEN]);
-    say(log, note, numfmt::dec(ms, &mut a), numfmt::dec(rate, &mut b));
+    say(
+        log,
+        note,
+        numfmt::dec(ms, &mut a),
+        numfmt::dec(rate, &mut b),
+    );
 }
 
 /// An image that passed the superblock check, opened read-only for the loop device.
@@ -766,7 +783,8 @@ pub fn choose_image(
     let mut found = choice.candidates.iter_mut();
     for old in [false, true] {
         let name = name(image, old, b"");
-        let checked = open(img_dir, name.as_cstr()).and_then(|fd| check_image(fd.as_fd()).map(|()| fd));
+        let checked =
+            open(img_dir, name.as_cstr()).and_then(|fd| check_image(fd.as_fd()).map(|()| fd));
         match checked {
             Ok(fd) => {
                 if let Some(slot) = found.next() {
@@ -841,7 +859,8 @@ fn error_parts<'a>(
 }
 
 /// The values of the status file's `update=` line, in the order `Status::update` numbers them.
-const UPDATE_WORDS: &str = "none\npromoted\nrecovered\ninterrupted\nrejected: \nno-space: missing \n";
+const UPDATE_WORDS: &str =
+    "none\npromoted\nrecovered\ninterrupted\nrejected: \nno-space: missing \n";
 
 /// The text of `/run/initramfs-overlay/status`, built in a fixed buffer: `key=value` lines.
 pub struct Status {
@@ -938,7 +957,8 @@ mod tests {
 
     impl Log for TestLog {
         fn line(&mut self, _level: Level, parts: &[&[u8]]) {
-            self.0.push(String::from_utf8_lossy(&parts.concat()).into_owned());
+            self.0
+                .push(String::from_utf8_lossy(&parts.concat()).into_owned());
         }
     }
 
@@ -1299,10 +1319,18 @@ mod tests {
         let flags = OFlags::WRONLY | OFlags::CREATE;
         let dst = fs::openat(&fx.img, "copy", flags, Mode::from(0o644)).unwrap();
         let size = c().len() as u64;
-        assert_eq!(copy(src.as_fd(), dst.as_fd(), size, &mut TestHooks::default()), Ok(true));
+        assert_eq!(
+            copy(src.as_fd(), dst.as_fd(), size, &mut TestHooks::default()),
+            Ok(true)
+        );
         assert!(fx.holds("img", "copy", Some(c())));
         let dst = fs::openat(&fx.img, "short", flags, Mode::from(0o644)).unwrap();
-        let got = copy(src.as_fd(), dst.as_fd(), size + 1, &mut TestHooks::default());
+        let got = copy(
+            src.as_fd(),
+            dst.as_fd(),
+            size + 1,
+            &mut TestHooks::default(),
+        );
         assert_eq!(
             got.map_err(Error::from),
             Err(Error {
@@ -1348,12 +1376,19 @@ mod tests {
             errno: Some(Errno::ISDIR),
         };
         assert_eq!(outcome, Outcome::Failed(failed));
-        assert!(log.has("update: cannot remove a file (EISDIR)"), "{:?}", log.0);
+        assert!(
+            log.has("update: cannot remove a file (EISDIR)"),
+            "{:?}",
+            log.0
+        );
         assert!(fx.holds("img", IMAGE, Some(b())));
         assert!(fx.holds("new", IMAGE, Some(c())));
         let mut status = Status::new();
         status.update(&outcome);
-        assert_eq!(status.as_bytes(), b"update=failed: cannot remove a file (EISDIR)\n");
+        assert_eq!(
+            status.as_bytes(),
+            b"update=failed: cannot remove a file (EISDIR)\n"
+        );
     }
 
     #[test]
@@ -1718,10 +1753,10 @@ mod tests {
     #[test]
     fn chooses_the_current_image_then_old() {
         let names = |choice: &Choice| {
-            choice
-                .candidates
-                .each_ref()
-                .map(|c| c.as_ref().map(|c| String::from_utf8_lossy(c.name.as_bytes()).into_owned()))
+            choice.candidates.each_ref().map(|c| {
+                c.as_ref()
+                    .map(|c| String::from_utf8_lossy(c.name.as_bytes()).into_owned())
+            })
         };
         let read = |c: &Candidate| {
             let mut buf = vec![0; a().len() + b().len()];
