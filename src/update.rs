@@ -455,7 +455,7 @@ fn run(
             Space::FitsWithoutOld => {
                 say(log, Note::DeletingOld, old_name.as_bytes(), b"");
                 fs::unlinkat(img, old_name.as_cstr(), AtFlags::empty()).ctx(Msg::DeleteOld)?;
-                sync(img)?;
+                sync(img, Msg::FsyncImg)?;
                 step!(hooks, Step::OldDeleted);
             }
             Space::Short { missing } => {
@@ -481,7 +481,7 @@ fn run(
                 return Err(e);
             }
         };
-        fs::fsync(&tmp).ctx(Msg::FsyncCopy)?;
+        sync(tmp.as_fd(), Msg::FsyncCopy)?;
         drop(tmp);
         log_rate(log, Note::Copied, size, start, hooks);
         step!(hooks, Step::Copied);
@@ -495,11 +495,11 @@ fn run(
             fs::renameat(img, OLD_TMP, img, old_name.as_cstr()).ctx(Msg::RenameToOld)?;
             // When -old already was this very file (a cut after this step), rename did nothing.
             remove(img, OLD_TMP)?;
-            sync(img)?;
+            sync(img, Msg::FsyncImg)?;
             step!(hooks, Step::OldKept);
         }
         fs::renameat(img, TMP, img, current_name.as_cstr()).ctx(Msg::RenameCopy)?;
-        sync(img)?;
+        sync(img, Msg::FsyncImg)?;
         let previous = if keep_current {
             old_name.as_bytes()
         } else {
@@ -515,16 +515,16 @@ fn run(
     // update.
     remove_named(new, image, b".sha256")?;
     remove(new, current_name.as_cstr())?;
-    fs::fsync(new).ctx(Msg::FsyncNewimg)?;
+    sync(new, Msg::FsyncNewimg)?;
     step!(hooks, Step::SourceRemoved);
     Ok(outcome)
 }
 
-/// fsync(2) of the `img` directory.
+/// fsync(2), failing with `msg`.
 #[inline(never)]
 #[optimize(size)]
-fn sync(img: BorrowedFd) -> Res<()> {
-    fs::fsync(img).ctx(Msg::FsyncImg)
+fn sync(fd: BorrowedFd, msg: Msg) -> Res<()> {
+    fs::fsync(fd).ctx(msg)
 }
 
 /// Room on `img` after comparing free bytes with what the copy needs.
@@ -685,7 +685,7 @@ fn reject(
     if io::write(&file, line.as_bytes()).ctx(Msg::WriteReason)? != line.as_bytes().len() {
         return Err(Msg::WriteReason.errno(Errno::NOSPC));
     }
-    fs::fsync(&file).ctx(Msg::FsyncReason)?;
+    sync(file.as_fd(), Msg::FsyncReason)?;
     step!(hooks, Step::ReasonWritten);
     fs::renameat(
         new,
@@ -697,7 +697,7 @@ fn reject(
     // Then its sidecar goes, or it would fail the next update (the other order could leave a bad image
     // with no hash to fail).
     remove_named(new, image, b".sha256")?;
-    fs::fsync(new).ctx(Msg::FsyncNewimg)?;
+    sync(new, Msg::FsyncNewimg)?;
     step!(hooks, Step::Rejected);
     Ok(Outcome::Rejected(reason))
 }
