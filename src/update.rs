@@ -492,13 +492,13 @@ fn run(
             fs::linkat(img, current_name.as_cstr(), img, OLD_TMP, AtFlags::empty())
                 .ctx(Msg::LinkCurrent)?;
             step!(hooks, Step::OldLinked);
-            fs::renameat(img, OLD_TMP, img, old_name.as_cstr()).ctx(Msg::RenameToOld)?;
+            rename(img, OLD_TMP, old_name.as_cstr(), Msg::RenameToOld)?;
             // When -old already was this very file (a cut after this step), rename did nothing.
             remove(img, OLD_TMP)?;
             sync(img, Msg::FsyncImg)?;
             step!(hooks, Step::OldKept);
         }
-        fs::renameat(img, TMP, img, current_name.as_cstr()).ctx(Msg::RenameCopy)?;
+        rename(img, TMP, current_name.as_cstr(), Msg::RenameCopy)?;
         sync(img, Msg::FsyncImg)?;
         let previous = if keep_current {
             old_name.as_bytes()
@@ -518,6 +518,13 @@ fn run(
     sync(new, Msg::FsyncNewimg)?;
     step!(hooks, Step::SourceRemoved);
     Ok(outcome)
+}
+
+/// renameat(2) within `dir` (atomic, replacing `to`), failing with `msg`.
+#[inline(never)]
+#[optimize(size)]
+fn rename(dir: BorrowedFd, from: &CStr, to: &CStr, msg: Msg) -> Res<()> {
+    fs::renameat(dir, from, dir, to).ctx(msg)
 }
 
 /// fsync(2), failing with `msg`.
@@ -687,13 +694,8 @@ fn reject(
     }
     sync(file.as_fd(), Msg::FsyncReason)?;
     step!(hooks, Step::ReasonWritten);
-    fs::renameat(
-        new,
-        current,
-        new,
-        name(image, false, b".rejected").as_cstr(),
-    )
-    .ctx(Msg::RenameRejected)?;
+    let rejected = name(image, false, b".rejected");
+    rename(new, current, rejected.as_cstr(), Msg::RenameRejected)?;
     // Then its sidecar goes, or it would fail the next update (the other order could leave a bad image
     // with no hash to fail).
     remove_named(new, image, b".sha256")?;
