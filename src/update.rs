@@ -9,12 +9,16 @@
 //! 3. verify the source (squashfs superblock, and the `<image>.sha256` sidecar when present); a bad one
 //!    is renamed to `<image>.rejected` beside a one-line `<image>.rejected.reason`;
 //! 4. check free space; delete a stale `-old` only when that alone makes room;
-//! 5. copy to a temporary file (copy_file_range, else sendfile, else read/write) and fsync it;
+//! 5. copy to a temporary file with sendfile (see `copy` for why nothing else) and fsync it;
 //! 6. hard-link the current image to a temporary name and rename that over `-old` (atomic), fsync;
 //! 7. rename the copy over `<image>` (atomic), fsync the directory;
 //! 8. only then remove the source (and its sidecar) from `newimg`, fsync.
 //!
 //! A power cut between any two steps leaves a state from which the next run finishes the update.
+//!
+//! Every outcome is logged (`update: ...` lines from one table, `NOTES`); a failed system call as
+//! `update: <what failed> (<ERRNO>)`, after which the current image is untouched and the update is
+//! tried again at the next boot. Failures travel inside the module as one packed number (`Fail`).
 
 use crate::cpath::CPath;
 use crate::log::{Level, Log};
@@ -53,8 +57,9 @@ impl Error {
 }
 
 /// The failures inside this module: a message number and the raw errno (0: a data problem), packed
-/// as `(message + 1) << 16 | errno`. Never zero, so a `Res<()>` is one register and each `?` is a
-/// test; it becomes an `Error` at the public functions.
+/// as `errno << 8 | (message + 1)`. Never zero, so a `Res<()>` is one register and each `?` is a
+/// test; it becomes an `Error` at the public functions. The message in the low byte keeps the
+/// constants small (Thumb-1 loads anything above 255 from a literal pool).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 struct Fail(NonZeroU32);
 
@@ -112,7 +117,7 @@ cannot rename the copy to the image name
 cannot read the .sha256 file
 cannot read an image
 an image shrank while being read
-cannot write the copy
+cannot copy the update to img
 cannot create the reason file
 cannot write the reason file
 cannot fsync the reason file
@@ -143,18 +148,19 @@ impl Msg {
 impl Fail {
     #[optimize(size)]
     fn new(msg: u8, errno: u16) -> Fail {
-        Fail(NonZeroU32::MIN.saturating_add((u32::from(msg) << 16 | u32::from(errno)) + 0xFFFF))
+        // `msg` stays below 255 (the messages and reasons are far fewer), so the 1 never carries.
+        Fail(NonZeroU32::MIN.saturating_add(u32::from(errno) << 8 | u32::from(msg)))
     }
 
     /// Below `Msg::FIRST`: a `squashfs::Bad`; from it on: a `Msg`.
     #[optimize(size)]
     fn msg(self) -> u8 {
-        ((self.0.get() >> 16) - 1) as u8
+        (self.0.get() as u8).wrapping_sub(1)
     }
 
     #[optimize(size)]
     fn errno(self) -> u16 {
-        self.0.get() as u16
+        (self.0.get() >> 8) as u16
     }
 
     #[optimize(size)]
@@ -240,14 +246,6 @@ pub enum Step {
     SourceRemoved,
 }
 
-/// The ways to copy, tried in this order.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum CopyMethod {
-    FileRange,
-    Sendfile,
-    ReadWrite,
-}
-
 /// What `promote` needs from its caller besides the directories.
 pub trait Hooks {
     /// Milliseconds since any fixed point, for durations and MiB/s.
@@ -259,10 +257,6 @@ pub trait Hooks {
     /// The free bytes on `img` to plan with, given what statfs reported (tests inject a shortage).
     fn free_bytes(&mut self, reported: u64) -> u64 {
         reported
-    }
-    /// The first copy method to try (tests force the fallbacks).
-    fn first_copy(&mut self) -> CopyMethod {
-        CopyMethod::FileRange
     }
 }
 
@@ -279,7 +273,8 @@ fn check_name(image: &[u8]) -> Res<()> {
 }
 
 /// `image` plus `suffix`, or its `-old` form: "-old" goes before the last '.', unless that dot
-/// starts the name (root-squashfs.img: root-squashfs-old.img). `check_name` made sure it fits.
+/// starts the name (root-squashfs.img: root-squashfs-old.img). `check_name` made sure it fits and
+/// holds no NUL, so the lossy join loses nothing.
 #[optimize(size)]
 fn name(image: &[u8], old: bool, suffix: &[u8]) -> CPath {
     let dot = image
@@ -288,8 +283,70 @@ fn name(image: &[u8], old: bool, suffix: &[u8]) -> CPath {
         .filter(|&i| i > 0 && old)
         .unwrap_or(image.len());
     let (stem, ext) = image.split_at_checked(dot).unwrap_or((image, b""));
-    CPath::new(&[stem, if old { b"-old" } else { b"" }, ext, suffix])
-        .unwrap_or_else(|| CPath::lossy(&[]))
+    CPath::lossy(&[stem, if old { b"-old" } else { b"" }, ext, suffix])
+}
+
+/// The update's own log lines, in the order of `Note`: the text after `update: `, where \x01 and
+/// \x02 stand for the two arguments of `say`.
+const NOTES: &str = "newimg holds \x01, \x02 bytes
+img already holds it; removing it from newimg
+no .sha256 file; checked the superblock only
+rejected: \x01; renaming it to *.rejected
+deleting \x01 to make room
+img lacks \x01 bytes; not promoted
+promoted \x01; previous image: \x02
+sha256 ok in \x01 ms, \x02 MiB/s
+copied in \x01 ms, \x02 MiB/s
+";
+
+/// The log level of each line of `NOTES`.
+const LEVELS: [Level; 9] = [
+    Level::Notice,
+    Level::Notice,
+    Level::Notice,
+    Level::Error,
+    Level::Warning,
+    Level::Error,
+    Level::Notice,
+    Level::Info,
+    Level::Info,
+];
+
+/// The lines of `NOTES`.
+#[derive(Clone, Copy)]
+enum Note {
+    Holds,
+    AlreadyHolds,
+    NoSidecar,
+    Rejected,
+    DeletingOld,
+    Lacks,
+    Promoted,
+    ShaOk,
+    Copied,
+}
+
+/// Logs line `note` of `NOTES` with its arguments: one call shape for every line of the update.
+#[inline(never)]
+#[optimize(size)]
+fn say(log: &mut impl Log, note: Note, a: &[u8], b: &[u8]) {
+    let text = crate::nth(NOTES, note as usize).as_bytes();
+    let level = LEVELS.get(note as usize).copied().unwrap_or(Level::Info);
+    let (head, rest) = split_at(text, 1);
+    let (mid, tail) = split_at(rest, 2);
+    log.line(level, &[b"update: ", head, a, mid, b, tail]);
+}
+
+/// `text` before and after the first `mark` (all of it and nothing when there is none).
+#[optimize(size)]
+fn split_at(text: &[u8], mark: u8) -> (&[u8], &[u8]) {
+    match text.iter().position(|&c| c == mark) {
+        Some(i) => (
+            text.get(..i).unwrap_or_default(),
+            text.get(i + 1..).unwrap_or_default(),
+        ),
+        None => (text, b""),
+    }
 }
 
 /// Stops the promotion when the hook says so.
@@ -302,7 +359,8 @@ macro_rules! step {
 }
 
 /// Promotes `new_dir/<image>` to `img_dir/<image>` (both mounted read-write), keeping the previous
-/// image as `-old`, or finishes an interrupted promotion. Never leaves `img_dir` without a complete image.
+/// image as `-old`, or finishes an interrupted promotion. Never leaves `img_dir` without a complete
+/// image. Logs every outcome, a failure as `update: <what failed> (<ERRNO>)`.
 #[inline(never)]
 #[optimize(size)]
 pub fn promote(
@@ -312,7 +370,11 @@ pub fn promote(
     log: &mut impl Log,
     hooks: &mut impl Hooks,
 ) -> Outcome {
-    run(img_dir, new_dir, image, log, hooks).unwrap_or_else(|f| Outcome::Failed(f.into()))
+    run(img_dir, new_dir, image, log, hooks).unwrap_or_else(|f| {
+        let e = Error::from(f);
+        report(log, b"update", b"", &e);
+        Outcome::Failed(e)
+    })
 }
 
 #[optimize(size)]
@@ -324,158 +386,152 @@ fn run(
     hooks: &mut impl Hooks,
 ) -> Res<Outcome> {
     check_name(image)?;
-    let current_name = name(image, false, b"");
-    let old_name = name(image, true, b"");
-    let Some(src) = open_if_present(new, current_name.as_cstr())? else {
-        return Ok(Outcome::NoUpdate);
+    let (current_name, old_name) = (name(image, false, b""), name(image, true, b""));
+    let src = match open(new, current_name.as_cstr()) {
+        Err(f) if f == missing() => return Ok(Outcome::NoUpdate),
+        src => src?,
     };
     let (size, regular) = stat(src.as_fd(), Msg::StatUpdate)?;
     let mut num = [0; numfmt::DEC_LEN];
-    log.line(
-        Level::Notice,
-        &[
-            b"update: newimg holds ",
-            current_name.as_bytes(),
-            b", ",
-            numfmt::dec(size, &mut num),
-            b" bytes",
-        ],
-    );
+    say(log, Note::Holds, image, numfmt::dec(size, &mut num));
 
     remove(img, TMP)?;
     remove(img, OLD_TMP)?;
     step!(hooks, Step::Cleaned);
 
     // A power cut after publishing leaves the source behind: finish without copying, and keep -old.
-    let current = open_if_present(img, current_name.as_cstr())?;
-    if let Some(current) = &current {
-        let (current_size, _) = stat(current.as_fd(), Msg::StatCurrent)?;
-        if current_size == size && same_content(current.as_fd(), src.as_fd(), size)? {
-            log.line(
-                Level::Notice,
-                &[b"update: img already holds it; removing it from newimg"],
-            );
-            remove_source(new, image)?;
-            step!(hooks, Step::SourceRemoved);
-            return Ok(Outcome::Recovered);
-        }
-    }
     // A damaged current image (we booted -old) must not push a good -old out.
-    let keep_current = current.is_some_and(|current| check_image(current.as_fd()).is_ok());
-
-    let verdict = if regular {
-        verify(src.as_fd(), size, new, image, log, hooks)
+    let (mut same, mut keep_current) = (false, false);
+    match open(img, current_name.as_cstr()) {
+        Ok(fd) => {
+            let (current_size, _) = stat(fd.as_fd(), Msg::StatCurrent)?;
+            same = current_size == size && scan(fd.as_fd(), size, Some(src.as_fd()), None)?;
+            keep_current = check_image(fd.as_fd()).is_ok();
+        }
+        Err(f) if f == missing() => {}
+        Err(f) => return Err(f),
+    }
+    let outcome = if same {
+        say(log, Note::AlreadyHolds, b"", b"");
+        Outcome::Recovered
     } else {
-        Err(Msg::NotRegular.bad())
-    };
-    match verdict {
-        Ok(()) => {}
-        Err(f) if f.errno() == 0 => return reject(new, image, f.what(), log, hooks),
-        Err(e) => return Err(e),
-    }
-
-    let vfs = fs::fstatvfs(img).ctx(Msg::StatfsImg)?;
-    let free = hooks.free_bytes(vfs.f_bfree.saturating_mul(vfs.f_frsize));
-    // Room for the data plus slack for the file system's own blocks (extent tree, journal credits).
-    let block = vfs.f_frsize.max(512);
-    let needed = size
-        .div_ceil(block)
-        .saturating_add(16)
-        .saturating_mul(block);
-    // Deleting -old frees its blocks only when it has no other name.
-    // st_blocks is i64 on 64-bit targets and u64 on 32-bit ones.
-    #[allow(clippy::useless_conversion)]
-    let old_bytes = match crate::stat(img, old_name.as_cstr(), AtFlags::SYMLINK_NOFOLLOW) {
-        Ok(old) if old.st_nlink == 1 => u64::try_from(old.st_blocks)
-            .unwrap_or(0)
-            .saturating_mul(512),
-        Ok(_) | Err(Errno::NOENT) => 0,
-        Err(e) => return Err(Msg::StatOld.errno(e)),
-    };
-    match plan_space(free, needed, old_bytes) {
-        Space::Fits => {}
-        Space::FitsWithoutOld => {
-            log.line(
-                Level::Warning,
-                &[b"update: deleting ", old_name.as_bytes(), b" to make room"],
-            );
-            fs::unlinkat(img, old_name.as_cstr(), AtFlags::empty()).ctx(Msg::DeleteOld)?;
-            fs::fsync(img).ctx(Msg::FsyncImg)?;
-            step!(hooks, Step::OldDeleted);
+        let verdict = if regular {
+            verify(src.as_fd(), size, new, image, log, hooks)
+        } else {
+            Err(Msg::NotRegular.bad())
+        };
+        match verdict {
+            Ok(()) => {}
+            Err(f) if f.errno() == 0 => {
+                return reject(new, current_name.as_cstr(), image, f.what(), log, hooks);
+            }
+            Err(e) => return Err(e),
         }
-        Space::Short { missing } => {
-            log.line(
-                Level::Error,
-                &[
-                    b"update: img lacks ",
-                    numfmt::dec(missing, &mut num),
-                    b" bytes; not promoted",
-                ],
-            );
-            return Ok(Outcome::NoSpace { missing });
+
+        let vfs = fs::fstatvfs(img).ctx(Msg::StatfsImg)?;
+        // Block sizes are powers of two from 512 B to 64 KiB; a stranger one is clamped below 4 GiB,
+        // so that the products below cannot overflow (a checked 64-bit multiply is a call on 32-bit
+        // targets). 2^32 free blocks (2 TiB and more) is room for any image.
+        let block = u64::from(u32::try_from(vfs.f_frsize).unwrap_or(u32::MAX).max(512));
+        let free = if vfs.f_bfree >> 32 == 0 {
+            vfs.f_bfree * block
+        } else {
+            u64::MAX
+        };
+        let free = hooks.free_bytes(free);
+        // Room for the data plus slack for the file system's own blocks (extent tree, journal
+        // credits). The size of a file is below 2^63.
+        let needed = (size.div_ceil(block) + 16) * block;
+        // Deleting -old frees its blocks only when it has no other name.
+        // st_blocks is i64 on 64-bit targets and u64 on 32-bit ones.
+        #[allow(clippy::useless_conversion)]
+        let old_bytes = match crate::stat(img, old_name.as_cstr(), AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(old) if old.st_nlink == 1 => u64::try_from(old.st_blocks).unwrap_or(0) << 9,
+            Ok(_) | Err(Errno::NOENT) => 0,
+            Err(e) => return Err(Msg::StatOld.errno(e)),
+        };
+        match plan_space(free, needed, old_bytes) {
+            Space::Fits => {}
+            Space::FitsWithoutOld => {
+                say(log, Note::DeletingOld, old_name.as_bytes(), b"");
+                fs::unlinkat(img, old_name.as_cstr(), AtFlags::empty()).ctx(Msg::DeleteOld)?;
+                sync(img, Msg::FsyncImg)?;
+                step!(hooks, Step::OldDeleted);
+            }
+            Space::Short { missing } => {
+                say(log, Note::Lacks, numfmt::dec(missing, &mut num), b"");
+                return Ok(Outcome::NoSpace { missing });
+            }
         }
-    }
 
-    let tmp = fs::openat(
-        img,
-        TMP,
-        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC,
-        Mode::from(0o644),
-    )
-    .ctx(Msg::CreateCopy)?;
-    let start = hooks.now_ms();
-    let method = match copy(src.as_fd(), tmp.as_fd(), size, hooks.first_copy(), hooks) {
-        Ok(Some(method)) => method,
-        Ok(None) => return Ok(Outcome::Interrupted(Step::Copying)),
-        Err(e) => {
-            // Give the space back; the error that matters is the copy's.
-            let _ = fs::unlinkat(img, TMP, AtFlags::empty());
-            return Err(e);
+        let tmp = fs::openat(
+            img,
+            TMP,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC,
+            Mode::from(0o644),
+        )
+        .ctx(Msg::CreateCopy)?;
+        let start = hooks.now_ms();
+        match copy(src.as_fd(), tmp.as_fd(), size, hooks) {
+            Ok(true) => {}
+            Ok(false) => return Ok(Outcome::Interrupted(Step::Copying)),
+            Err(e) => {
+                // Give the space back; the error that matters is the copy's.
+                let _ = fs::unlinkat(img, TMP, AtFlags::empty());
+                return Err(e);
+            }
+        };
+        sync(tmp.as_fd(), Msg::FsyncCopy)?;
+        drop(tmp);
+        log_rate(log, Note::Copied, size, start, hooks);
+        step!(hooks, Step::Copied);
+
+        // Give the current image the -old name through a link and an atomic rename, so that it never
+        // disappears: after a cut, either the previous -old or the current image holds that name.
+        if keep_current {
+            fs::linkat(img, current_name.as_cstr(), img, OLD_TMP, AtFlags::empty())
+                .ctx(Msg::LinkCurrent)?;
+            step!(hooks, Step::OldLinked);
+            rename(img, OLD_TMP, old_name.as_cstr(), Msg::RenameToOld)?;
+            // When -old already was this very file (a cut after this step), rename did nothing.
+            remove(img, OLD_TMP)?;
+            sync(img, Msg::FsyncImg)?;
+            step!(hooks, Step::OldKept);
         }
+        rename(img, TMP, current_name.as_cstr(), Msg::RenameCopy)?;
+        sync(img, Msg::FsyncImg)?;
+        let previous = if keep_current {
+            old_name.as_bytes()
+        } else {
+            b"none (the current image was missing or damaged)"
+        };
+        say(log, Note::Promoted, image, previous);
+        step!(hooks, Step::Published);
+        Outcome::Promoted
     };
-    fs::fsync(&tmp).ctx(Msg::FsyncCopy)?;
-    drop(tmp);
-    let how = match method {
-        CopyMethod::FileRange => &b"copy_file_range"[..],
-        CopyMethod::Sendfile => b"sendfile",
-        CopyMethod::ReadWrite => b"read/write",
-    };
-    log_rate(log, b"update: copied ", size, start, hooks, how);
-    step!(hooks, Step::Copied);
 
-    // Give the current image the -old name through a link and an atomic rename, so that it never
-    // disappears: after a cut, either the previous -old or the current image holds that name.
-    if keep_current {
-        fs::linkat(img, current_name.as_cstr(), img, OLD_TMP, AtFlags::empty())
-            .ctx(Msg::LinkCurrent)?;
-        step!(hooks, Step::OldLinked);
-        fs::renameat(img, OLD_TMP, img, old_name.as_cstr()).ctx(Msg::RenameToOld)?;
-        // When -old already was this very file (a cut after this step), rename did nothing.
-        remove(img, OLD_TMP)?;
-        fs::fsync(img).ctx(Msg::FsyncImg)?;
-        step!(hooks, Step::OldKept);
-    }
-    fs::renameat(img, TMP, img, current_name.as_cstr()).ctx(Msg::RenameCopy)?;
-    fs::fsync(img).ctx(Msg::FsyncImg)?;
-    let previous = if keep_current {
-        old_name.as_bytes()
-    } else {
-        b"none (the current image was missing or damaged)"
-    };
-    log.line(
-        Level::Notice,
-        &[
-            b"update: promoted ",
-            current_name.as_bytes(),
-            b"; previous image: ",
-            previous,
-        ],
-    );
-    step!(hooks, Step::Published);
-
-    remove_source(new, image)?;
+    // Only now the source goes: its sidecar first, so that a cut in between leaves an image that the
+    // next run recognises as already promoted, rather than a stale sidecar that would fail the next
+    // update.
+    remove_named(new, image, b".sha256")?;
+    remove(new, current_name.as_cstr())?;
+    sync(new, Msg::FsyncNewimg)?;
     step!(hooks, Step::SourceRemoved);
-    Ok(Outcome::Promoted)
+    Ok(outcome)
+}
+
+/// renameat(2) within `dir` (atomic, replacing `to`), failing with `msg`.
+#[inline(never)]
+#[optimize(size)]
+fn rename(dir: BorrowedFd, from: &CStr, to: &CStr, msg: Msg) -> Res<()> {
+    fs::renameat(dir, from, dir, to).ctx(msg)
+}
+
+/// fsync(2), failing with `msg`.
+#[inline(never)]
+#[optimize(size)]
+fn sync(fd: BorrowedFd, msg: Msg) -> Res<()> {
+    fs::fsync(fd).ctx(msg)
 }
 
 /// Room on `img` after comparing free bytes with what the copy needs.
@@ -503,6 +559,7 @@ fn plan_space(free: u64, needed: u64, old_bytes: u64) -> Space {
 }
 
 /// Checks the squashfs superblock and, when `<image>.sha256` exists on newimg, the SHA-256.
+#[inline(never)]
 #[optimize(size)]
 fn verify(
     src: BorrowedFd,
@@ -513,12 +570,12 @@ fn verify(
     hooks: &mut impl Hooks,
 ) -> Res<()> {
     check_image(src)?;
-    let Some(sidecar) = open_if_present(new, name(image, false, b".sha256").as_cstr())? else {
-        log.line(
-            Level::Notice,
-            &[b"update: no .sha256 file; checked the superblock only"],
-        );
-        return Ok(());
+    let sidecar = match open(new, name(image, false, b".sha256").as_cstr()) {
+        Err(f) if f == missing() => {
+            say(log, Note::NoSidecar, b"", b"");
+            return Ok(());
+        }
+        sidecar => sidecar?,
     };
     // 64 hex digits and the character after them are all that matters.
     let mut line = [0; 65];
@@ -527,124 +584,100 @@ fn verify(
         .map_err(|_| Msg::ShaFormat.bad())?;
     let start = hooks.now_ms();
     let mut hash = sha256::Sha256::new();
-    let mut buf = [0; 64 * 1024];
-    let mut done = 0;
-    while done < size {
-        let part = read_at(src, &mut buf, done, size)?;
-        hash.update(part);
-        done += part.len() as u64;
-    }
+    scan(src, size, None, Some(&mut hash))?;
     if hash.finish() != expected {
         return Err(Msg::ShaMismatch.bad());
     }
-    log_rate(log, b"update: sha256 ok, ", size, start, hooks, b"");
+    log_rate(log, Note::ShaOk, size, start, hooks);
     Ok(())
 }
 
-/// Reads at `offset`, at most up to `end`; the file ending early is an error.
+/// Reads `size` bytes of `fd`: hashes them into `hash` and compares them with the same bytes of
+/// `other`, each when given (false at the first difference). One read loop for the recovery check
+/// and the SHA-256. Either file ending early is an error.
 #[optimize(size)]
-fn read_at<'a>(fd: BorrowedFd, buf: &'a mut [u8], offset: u64, end: u64) -> Res<&'a [u8]> {
-    let want = usize::try_from(end.saturating_sub(offset))
-        .unwrap_or(usize::MAX)
-        .min(buf.len());
-    let part = buf.get_mut(..want).unwrap_or_default();
-    let got = io::pread(fd, &mut *part, offset).ctx(Msg::ReadImage)?;
-    if got == 0 {
-        return Err(Msg::Shrank.errno(Errno::IO));
-    }
-    Ok(part.get(..got).unwrap_or_default())
-}
-
-/// Compares two files of `size` bytes.
-#[optimize(size)]
-fn same_content(a: BorrowedFd, b: BorrowedFd, size: u64) -> Res<bool> {
-    let (mut buf_a, mut buf_b) = ([0; 32 * 1024], [0; 32 * 1024]);
+fn scan(
+    fd: BorrowedFd,
+    size: u64,
+    other: Option<BorrowedFd>,
+    mut hash: Option<&mut sha256::Sha256>,
+) -> Res<bool> {
+    let (mut ours, mut theirs) = ([0; 32 * 1024], [0; 32 * 1024]);
     let mut done = 0;
     while done < size {
-        let len = read_at(a, &mut buf_a, done, size)?.len();
-        // Read exactly as much from b, short reads included.
-        let mut have = 0;
-        while have < len {
-            have += read_at(
-                b,
-                buf_b.get_mut(have..len).unwrap_or_default(),
-                done + have as u64,
-                size,
-            )?
-            .len();
+        let len = (size - done).min(ours.len() as u64) as usize;
+        let part = ours.get_mut(..len).unwrap_or_default();
+        read_exact_at(fd, part, done)?;
+        if let Some(hash) = hash.as_deref_mut() {
+            hash.update(part);
         }
-        if buf_a.get(..len) != buf_b.get(..len) {
-            return Ok(false);
+        if let Some(other) = other {
+            let their_part = theirs.get_mut(..len).unwrap_or_default();
+            read_exact_at(other, their_part, done)?;
+            if part != their_part {
+                return Ok(false);
+            }
         }
         done += len as u64;
     }
     Ok(true)
 }
 
-/// Copies `size` bytes from `src` to `dst` (at its file position 0), falling back from `method` to
-/// the next way when one is refused. Returns the way that finished, or None when the hook said stop.
+/// Fills `buf` from `offset` of `fd`; the file ending first is an error.
 #[optimize(size)]
-fn copy(
-    src: BorrowedFd,
-    dst: BorrowedFd,
-    size: u64,
-    mut method: CopyMethod,
-    hooks: &mut impl Hooks,
-) -> Res<Option<CopyMethod>> {
-    let mut buf = [0; 64 * 1024];
-    let mut done = 0;
-    while done < size {
-        let chunk = usize::try_from((size - done).min(CHUNK)).unwrap_or(1 << 20);
-        // Each way writes at dst's file position, so a fallback in the middle carries on where we are.
-        let mut offset = done;
-        let moved = match method {
-            CopyMethod::FileRange => fs::copy_file_range(src, Some(&mut offset), dst, None, chunk),
-            CopyMethod::Sendfile => fs::sendfile(dst, src, Some(&mut offset), chunk),
-            CopyMethod::ReadWrite => {
-                let part = read_at(src, &mut buf, done, size)?;
-                write_all(dst, part).map(|()| part.len())
+fn read_exact_at(fd: BorrowedFd, mut buf: &mut [u8], mut offset: u64) -> Res<()> {
+    while !buf.is_empty() {
+        match io::pread(fd, &mut *buf, offset) {
+            Ok(0) => return Err(Msg::Shrank.errno(Errno::IO)),
+            Ok(got) => {
+                buf = buf.get_mut(got..).unwrap_or_default();
+                offset += got as u64;
             }
-        };
-        match (moved, method) {
-            // Refused (e.g. EXDEV across file systems, EINVAL, ENOSYS) or nothing done: next way.
-            (Err(_) | Ok(0), CopyMethod::FileRange) => method = CopyMethod::Sendfile,
-            (Err(_) | Ok(0), CopyMethod::Sendfile) => method = CopyMethod::ReadWrite,
-            (Err(e), _) => return Err(Msg::WriteCopy.errno(e)),
-            (Ok(len), _) => {
-                done += len as u64;
-                if !hooks.after(Step::Copying) {
-                    return Ok(None);
-                }
-            }
-        }
-    }
-    Ok(Some(method))
-}
-
-#[optimize(size)]
-fn write_all(fd: BorrowedFd, mut data: &[u8]) -> io::Result<()> {
-    while !data.is_empty() {
-        match io::write(fd, data)? {
-            0 => return Err(Errno::IO),
-            n => data = data.get(n..).unwrap_or_default(),
+            Err(e) => return Err(Msg::ReadImage.errno(e)),
         }
     }
     Ok(())
+}
+
+/// Copies `size` bytes from `src` to `dst` (at its file position 0) with sendfile(2), a chunk per
+/// call so that the hook sees progress. Returns false when the hook said stop.
+///
+/// Only sendfile: `img` and `newimg` are two file systems, and copy_file_range(2) between two file
+/// systems is refused with EXDEV before Linux 5.3, and again since 5.19 unless the file system
+/// implements it (ext4 and vfat do not); on 5.3 to 5.18 the kernel did it with the same in-kernel
+/// splice (`do_splice_direct`) that sendfile uses. sendfile from and to regular files on ext4 or
+/// vfat works on every kernel this init runs on (since 2.6.33), so no read/write fallback either.
+#[optimize(size)]
+fn copy(src: BorrowedFd, dst: BorrowedFd, size: u64, hooks: &mut impl Hooks) -> Res<bool> {
+    let mut offset = 0;
+    while offset < size {
+        let chunk = (size - offset).min(CHUNK) as usize;
+        // sendfile advances `offset` by what it moved.
+        match fs::sendfile(dst, src, Some(&mut offset), chunk) {
+            // The source ended before its size: it shrank, never a short image.
+            Ok(0) => return Err(Msg::Shrank.errno(Errno::IO)),
+            Ok(_) => {
+                if !hooks.after(Step::Copying) {
+                    return Ok(false);
+                }
+            }
+            Err(e) => return Err(Msg::WriteCopy.errno(e)),
+        }
+    }
+    Ok(true)
 }
 
 /// Renames a bad update aside with its reason, so that it is not tried again at every boot.
 #[optimize(size)]
 fn reject(
     new: BorrowedFd,
+    current: &CStr,
     image: &[u8],
     reason: &'static str,
     log: &mut impl Log,
     hooks: &mut impl Hooks,
 ) -> Res<Outcome> {
-    log.line(
-        Level::Error,
-        &[b"update: rejected: ", reason.as_bytes(), b"; renaming it to *.rejected"],
-    );
+    say(log, Note::Rejected, reason.as_bytes(), b"");
     // The reason first: a cut before the rename only means the update is checked and rejected again.
     let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::CLOEXEC;
     let file = fs::openat(
@@ -654,34 +687,21 @@ fn reject(
         Mode::from(0o644),
     )
     .ctx(Msg::CreateReason)?;
-    write_all(file.as_fd(), reason.as_bytes())
-        .and_then(|()| write_all(file.as_fd(), b"\n"))
-        .ctx(Msg::WriteReason)?;
-    fs::fsync(&file).ctx(Msg::FsyncReason)?;
+    let line = CPath::lossy(&[reason.as_bytes(), b"\n"]);
+    // A short write to a regular file means the file system is full.
+    if io::write(&file, line.as_bytes()).ctx(Msg::WriteReason)? != line.as_bytes().len() {
+        return Err(Msg::WriteReason.errno(Errno::NOSPC));
+    }
+    sync(file.as_fd(), Msg::FsyncReason)?;
     step!(hooks, Step::ReasonWritten);
     let rejected = name(image, false, b".rejected");
-    fs::renameat(
-        new,
-        name(image, false, b"").as_cstr(),
-        new,
-        rejected.as_cstr(),
-    )
-    .ctx(Msg::RenameRejected)?;
+    rename(new, current, rejected.as_cstr(), Msg::RenameRejected)?;
     // Then its sidecar goes, or it would fail the next update (the other order could leave a bad image
     // with no hash to fail).
     remove_named(new, image, b".sha256")?;
-    fs::fsync(new).ctx(Msg::FsyncNewimg)?;
+    sync(new, Msg::FsyncNewimg)?;
     step!(hooks, Step::Rejected);
     Ok(Outcome::Rejected(reason))
-}
-
-/// Removes the promoted source: its sidecar first, so that a cut in between leaves an image that the
-/// next run recognises as already promoted, rather than a stale sidecar that would fail the next update.
-#[optimize(size)]
-fn remove_source(new: BorrowedFd, image: &[u8]) -> Res<()> {
-    remove_named(new, image, b".sha256")?;
-    remove_named(new, image, b"")?;
-    fs::fsync(new).ctx(Msg::FsyncNewimg)
 }
 
 /// Unlinks `<image><suffix>` if it is there.
@@ -700,44 +720,35 @@ fn remove(dir: BorrowedFd, name: &CStr) -> Res<()> {
     }
 }
 
+/// Opens a file to read; a missing one fails with `missing()`.
 #[optimize(size)]
-fn open_if_present(dir: BorrowedFd, name: &CStr) -> Res<Option<OwnedFd>> {
-    match fs::openat(dir, name, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()) {
-        Ok(fd) => Ok(Some(fd)),
-        Err(Errno::NOENT) => Ok(None),
-        Err(e) => Err(Msg::OpenImage.errno(e)),
-    }
+fn open(dir: BorrowedFd, name: &CStr) -> Res<OwnedFd> {
+    fs::openat(dir, name, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).map_err(|e| match e {
+        Errno::NOENT => missing(),
+        e => Msg::OpenImage.errno(e),
+    })
 }
 
-/// Logs `<what><bytes> bytes in <ms> ms, <rate> MiB/s [how]`.
+/// `image missing (ENOENT)`: how `open` fails for a missing file.
 #[optimize(size)]
-fn log_rate(
-    log: &mut impl Log,
-    what: &[u8],
-    bytes: u64,
-    start: u64,
-    hooks: &mut impl Hooks,
-    how: &[u8],
-) {
+fn missing() -> Fail {
+    Msg::Missing.errno(Errno::NOENT)
+}
+
+/// Logs `note` with the milliseconds since `start` and the MiB/s they make for `bytes`.
+#[inline(never)]
+#[optimize(size)]
+fn log_rate(log: &mut impl Log, note: Note, bytes: u64, start: u64, hooks: &mut impl Hooks) {
     let ms = hooks.now_ms().saturating_sub(start);
-    let rate = (bytes.saturating_mul(1000) / ms.max(1)) >> 20;
-    let (mut a, mut b, mut c) = (
-        [0; numfmt::DEC_LEN],
-        [0; numfmt::DEC_LEN],
-        [0; numfmt::DEC_LEN],
-    );
-    log.line(
-        Level::Info,
-        &[
-            what,
-            numfmt::dec(bytes, &mut a),
-            b" bytes in ",
-            numfmt::dec(ms, &mut b),
-            b" ms, ",
-            numfmt::dec(rate, &mut c),
-            b" MiB/s ",
-            how,
-        ],
+    // KiB per second, then MiB: KiB times 1000 cannot overflow a u64, so no saturating multiply
+    // (a call on 32-bit targets).
+    let rate = ((bytes >> 10) * 1000 / ms.max(1)) >> 10;
+    let (mut a, mut b) = ([0; numfmt::DEC_LEN], [0; numfmt::DEC_LEN]);
+    say(
+        log,
+        note,
+        numfmt::dec(ms, &mut a),
+        numfmt::dec(rate, &mut b),
     );
 }
 
@@ -774,25 +785,19 @@ pub fn choose_image(
     let mut found = choice.candidates.iter_mut();
     for old in [false, true] {
         let name = name(image, old, b"");
-        let checked = open_if_present(img_dir, name.as_cstr())
-            .and_then(|fd| fd.ok_or(Msg::Missing.errno(Errno::NOENT)))
-            .and_then(|fd| check_image(fd.as_fd()).map(|_| fd))
-            .map_err(Error::from);
+        let checked =
+            open(img_dir, name.as_cstr()).and_then(|fd| check_image(fd.as_fd()).map(|()| fd));
         match checked {
             Ok(fd) => {
                 if let Some(slot) = found.next() {
                     *slot = Some(Candidate { fd, name });
                 }
             }
-            Err(e) => {
-                // A missing -old is normal.
-                if !old || e.errno != Some(Errno::NOENT) {
-                    let mut num = [0; numfmt::DEC_LEN];
-                    log.line(
-                        Level::Error,
-                        &error_parts(b"image: ", name.as_bytes(), &e, &mut num),
-                    );
-                }
+            // A missing -old is normal.
+            Err(f) if old && f == missing() => {}
+            Err(f) => {
+                let e = Error::from(f);
+                report(log, b"image: ", name.as_bytes(), &e);
                 if !old {
                     choice.current_error = Some(e);
                 }
@@ -830,6 +835,14 @@ fn check_image(fd: BorrowedFd) -> Res<()> {
     Ok(())
 }
 
+/// Logs `<head><name>: <what> (<ERRNO>)` as an error.
+#[inline(never)]
+#[optimize(size)]
+fn report(log: &mut impl Log, head: &'static [u8], name: &[u8], e: &Error) {
+    let mut num = [0; numfmt::DEC_LEN];
+    log.line(Level::Error, &error_parts(head, name, e, &mut num));
+}
+
 /// `<head><name>: <what> (<ERRNO>)`, or without ` (<ERRNO>)` for a content problem: the parts of
 /// every error line, made in one place.
 #[inline(never)]
@@ -840,15 +853,16 @@ fn error_parts<'a>(
     e: &Error,
     num: &'a mut [u8; numfmt::DEC_LEN],
 ) -> [&'a [u8]; 7] {
-    let what = e.what.as_bytes();
-    match e.errno {
-        Some(errno) => {
-            let errno = errnames::text(errno.raw_os_error(), num);
-            [head, name, b": ", what, b" (", errno, b")"]
-        }
-        None => [head, name, b": ", what, b"", b"", b""],
-    }
+    let (open, errno, close): (&[u8], &[u8], &[u8]) = match e.errno {
+        Some(errno) => (b" (", errnames::text(errno.raw_os_error(), num), b")"),
+        None => (b"", b"", b""),
+    };
+    [head, name, b": ", e.what.as_bytes(), open, errno, close]
 }
+
+/// The values of the status file's `update=` line, in the order `Status::update` numbers them.
+const UPDATE_WORDS: &str =
+    "none\npromoted\nrecovered\ninterrupted\nrejected: \nno-space: missing \n";
 
 /// The text of `/run/initramfs-overlay/status`, built in a fixed buffer: `key=value` lines.
 pub struct Status {
@@ -875,17 +889,20 @@ impl Status {
     /// Appends one line made of `parts`; a line that does not fit is left out whole.
     #[optimize(size)]
     pub fn line(&mut self, parts: &[&[u8]]) {
-        let start = self.len;
-        for &part in parts.iter().chain([&&b"\n"[..]]) {
-            let end = self.len + part.len();
-            match self.buf.get_mut(self.len..end) {
-                Some(dst) => dst.copy_from_slice(part),
-                None => {
-                    self.len = start;
+        let mut len = self.len;
+        for &part in parts {
+            for &byte in part {
+                let Some(slot) = self.buf.get_mut(len) else {
                     return;
-                }
+                };
+                *slot = byte;
+                len += 1;
             }
-            self.len = end;
+        }
+        // Room for the newline too, or the line is left out.
+        if let Some(slot) = self.buf.get_mut(len) {
+            *slot = b'\n';
+            self.len = len + 1;
         }
     }
 
@@ -904,22 +921,20 @@ impl Status {
     #[optimize(size)]
     pub fn update(&mut self, outcome: &Outcome) {
         let mut num = [0; numfmt::DEC_LEN];
-        let parts: [&[u8]; 3] = match *outcome {
+        // The words of `UPDATE_WORDS` by number, and what follows them.
+        let (word, detail, tail): (usize, &[u8], &[u8]) = match *outcome {
             Outcome::Failed(ref e) => {
                 return self.line(&error_parts(b"update=failed", b"", e, &mut num));
             }
-            Outcome::NoSpace { missing } => [
-                b"update=no-space: missing ",
-                numfmt::dec(missing, &mut num),
-                b" bytes",
-            ],
-            Outcome::Rejected(why) => [b"update=rejected: ", why.as_bytes(), b""],
-            Outcome::NoUpdate => [b"update=none", b"", b""],
-            Outcome::Promoted => [b"update=promoted", b"", b""],
-            Outcome::Recovered => [b"update=recovered", b"", b""],
-            Outcome::Interrupted(_) => [b"update=interrupted", b"", b""],
+            Outcome::NoUpdate => (0, b"", b""),
+            Outcome::Promoted => (1, b"", b""),
+            Outcome::Recovered => (2, b"", b""),
+            Outcome::Interrupted(_) => (3, b"", b""),
+            Outcome::Rejected(why) => (4, why.as_bytes(), b""),
+            Outcome::NoSpace { missing } => (5, numfmt::dec(missing, &mut num), b" bytes"),
         };
-        self.line(&parts);
+        let word = crate::nth(UPDATE_WORDS, word).as_bytes();
+        self.line(&[b"update=", word, detail, tail]);
     }
 
     #[optimize(size)]
@@ -944,7 +959,8 @@ mod tests {
 
     impl Log for TestLog {
         fn line(&mut self, _level: Level, parts: &[&[u8]]) {
-            self.0.push(String::from_utf8_lossy(&parts.concat()).into_owned());
+            self.0
+                .push(String::from_utf8_lossy(&parts.concat()).into_owned());
         }
     }
 
@@ -961,7 +977,6 @@ mod tests {
         stop_at: Option<usize>,
         steps: Vec<Step>,
         free: Option<u64>,
-        method: Option<CopyMethod>,
     }
 
     impl Hooks for TestHooks {
@@ -975,9 +990,6 @@ mod tests {
         }
         fn free_bytes(&mut self, reported: u64) -> u64 {
             self.free.unwrap_or(reported)
-        }
-        fn first_copy(&mut self) -> CopyMethod {
-            self.method.unwrap_or(CopyMethod::FileRange)
         }
     }
 
@@ -1187,8 +1199,8 @@ mod tests {
         for (msg, errno) in [
             (0, 0),
             (0, 0xFFFF),
-            (255, 0),
-            (255, 0xFFFF),
+            (254, 0),
+            (254, 0xFFFF),
             (Msg::Remove as u8, 2),
         ] {
             let f = Fail::new(msg, errno);
@@ -1204,6 +1216,21 @@ mod tests {
             squashfs::Bad::Truncated as usize + 1
         );
         assert!((squashfs::Bad::Truncated as u8) < Msg::FIRST);
+        // Every line of the update has its text and level, and says it in full.
+        assert_eq!(NOTES.lines().count(), Note::Copied as usize + 1);
+        assert_eq!(LEVELS.len(), Note::Copied as usize + 1);
+        let mut log = TestLog(Vec::new());
+        say(&mut log, Note::Promoted, b"a.img", b"a-old.img");
+        say(&mut log, Note::AlreadyHolds, b"", b"");
+        say(&mut log, Note::Copied, b"25", b"40");
+        assert_eq!(
+            log.0,
+            [
+                "update: promoted a.img; previous image: a-old.img",
+                "update: img already holds it; removing it from newimg",
+                "update: copied in 25 ms, 40 MiB/s"
+            ]
+        );
     }
 
     #[test]
@@ -1251,16 +1278,15 @@ mod tests {
                 SourceRemoved
             ]
         );
-        assert!(log.has("sha256 ok, "), "{:?}", log.0);
         let size = c().len();
-        assert!(
-            log.has(&format!(
-                "update: copied {size} bytes in 25 ms, {} MiB/s copy_file_range",
-                (size * 40) >> 20
-            )),
-            "{:?}",
-            log.0
-        );
+        let rate = ((size >> 10) * 40) >> 10;
+        for line in [
+            format!("update: newimg holds root-squashfs.img, {size} bytes"),
+            format!("update: sha256 ok in 25 ms, {rate} MiB/s"),
+            format!("update: copied in 25 ms, {rate} MiB/s"),
+        ] {
+            assert!(log.has(&line), "{line}: {:?}", log.0);
+        }
         assert!(
             log.has("update: promoted root-squashfs.img; previous image: root-squashfs-old.img")
         );
@@ -1289,48 +1315,22 @@ mod tests {
     }
 
     #[test]
-    fn every_copy_method_works() {
-        for (method, how) in [
-            (CopyMethod::FileRange, "copy_file_range"),
-            (CopyMethod::Sendfile, "sendfile"),
-            (CopyMethod::ReadWrite, "read/write"),
-        ] {
-            let fx = Fixture::new(&[(IMAGE, b())], &[(IMAGE, c())]);
-            let mut hooks = TestHooks {
-                method: Some(method),
-                ..TestHooks::default()
-            };
-            let (outcome, log) = fx.promote(&mut hooks);
-            assert_eq!(outcome, Outcome::Promoted);
-            assert!(fx.holds("img", IMAGE, Some(c())));
-            assert!(fx.holds("img", OLD, Some(b())));
-            assert!(log.has(&format!("MiB/s {how}")), "{:?}", log.0);
-        }
-    }
-
-    #[test]
-    fn copy_falls_back_when_a_method_is_refused() {
-        // O_APPEND makes copy_file_range fail (EBADF) and sendfile fail (EINVAL); write still works.
+    fn a_source_that_shrinks_is_an_error_not_a_short_image() {
         let fx = Fixture::new(&[], &[(IMAGE, c())]);
         let src = fs::openat(&fx.new, IMAGE, OFlags::RDONLY, Mode::empty()).unwrap();
-        let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::APPEND;
+        let flags = OFlags::WRONLY | OFlags::CREATE;
         let dst = fs::openat(&fx.img, "copy", flags, Mode::from(0o644)).unwrap();
-        let got = copy(
-            src.as_fd(),
-            dst.as_fd(),
-            c().len() as u64,
-            CopyMethod::FileRange,
-            &mut TestHooks::default(),
+        let size = c().len() as u64;
+        assert_eq!(
+            copy(src.as_fd(), dst.as_fd(), size, &mut TestHooks::default()),
+            Ok(true)
         );
-        assert_eq!(got, Ok(Some(CopyMethod::ReadWrite)));
         assert!(fx.holds("img", "copy", Some(c())));
-        // A source shorter than announced is an error, not a short image.
         let dst = fs::openat(&fx.img, "short", flags, Mode::from(0o644)).unwrap();
         let got = copy(
             src.as_fd(),
             dst.as_fd(),
-            c().len() as u64 + 1,
-            CopyMethod::ReadWrite,
+            size + 1,
             &mut TestHooks::default(),
         );
         assert_eq!(
@@ -1338,6 +1338,16 @@ mod tests {
             Err(Error {
                 what: "an image shrank while being read",
                 errno: Some(Errno::IO)
+            })
+        );
+        // A refused copy (here: a read-only destination) names the copy and the kernel's answer.
+        let ro = fs::openat(&fx.img, "copy", OFlags::RDONLY, Mode::empty()).unwrap();
+        let got = copy(src.as_fd(), ro.as_fd(), size, &mut TestHooks::default());
+        assert_eq!(
+            got.map_err(Error::from),
+            Err(Error {
+                what: "cannot copy the update to img",
+                errno: Some(Errno::BADF)
             })
         );
     }
@@ -1355,6 +1365,32 @@ mod tests {
         let (outcome, _) = fx.promote(&mut TestHooks::default());
         assert_eq!(outcome, Outcome::Promoted);
         assert_eq!(fx.list("img"), [OLD, IMAGE]);
+    }
+
+    #[test]
+    fn a_failed_step_is_logged_and_leaves_the_update_for_the_next_boot() {
+        let fx = Fixture::new(&[(IMAGE, b())], &[(IMAGE, c())]);
+        // A directory where the temporary copy goes: unlinking it fails with EISDIR.
+        std::fs::create_dir(fx.root.join("img").join(".iovl-new.tmp")).unwrap();
+        let (outcome, log) = fx.promote(&mut TestHooks::default());
+        let failed = Error {
+            what: "cannot remove a file",
+            errno: Some(Errno::ISDIR),
+        };
+        assert_eq!(outcome, Outcome::Failed(failed));
+        assert!(
+            log.has("update: cannot remove a file (EISDIR)"),
+            "{:?}",
+            log.0
+        );
+        assert!(fx.holds("img", IMAGE, Some(b())));
+        assert!(fx.holds("new", IMAGE, Some(c())));
+        let mut status = Status::new();
+        status.update(&outcome);
+        assert_eq!(
+            status.as_bytes(),
+            b"update=failed: cannot remove a file (EISDIR)\n"
+        );
     }
 
     #[test]
@@ -1719,10 +1755,10 @@ mod tests {
     #[test]
     fn chooses_the_current_image_then_old() {
         let names = |choice: &Choice| {
-            choice
-                .candidates
-                .each_ref()
-                .map(|c| c.as_ref().map(|c| String::from_utf8_lossy(c.name.as_bytes()).into_owned()))
+            choice.candidates.each_ref().map(|c| {
+                c.as_ref()
+                    .map(|c| String::from_utf8_lossy(c.name.as_bytes()).into_owned())
+            })
         };
         let read = |c: &Candidate| {
             let mut buf = vec![0; a().len() + b().len()];
@@ -1811,6 +1847,8 @@ mod tests {
             errno: Some(Errno::NOENT),
         };
         status.update(&Outcome::Failed(failed));
+        status.update(&Outcome::Interrupted(Step::Copied));
+        status.update(&Outcome::NoUpdate);
         status.booted(
             &name,
             Some((
@@ -1824,7 +1862,7 @@ mod tests {
         assert_eq!(
             std::str::from_utf8(status.as_bytes()).unwrap(),
             "booted=root-squashfs.img\nreason=current\nupdate=promoted\nupdate=recovered\n\
-             update=failed: cannot write the copy on img (ENOENT)\n\
+             update=failed: cannot write the copy on img (ENOENT)\nupdate=interrupted\nupdate=none\n\
              booted=root-squashfs.img\nreason=root-squashfs.img: mount failed (EINVAL)\n"
         );
         // A line that does not fit is left out whole; shorter ones still go in.

@@ -26,21 +26,22 @@ impl Hooks for BootHooks {
 /// Promotes a waiting update (if any) and returns the status so far (`update=` line).
 #[optimize(size)]
 pub fn run(log: &mut Logger, found: &Found, config: &Config) -> Result<Status, Failed> {
-    let mut status = Status::new();
-    let Some(newimg) = &found.newimg else {
-        status.update(&Outcome::NoUpdate);
-        return Ok(status);
+    let outcome = match &found.newimg {
+        None => Outcome::NoUpdate,
+        Some(newimg) => {
+            mounts::mount_partition(log, newimg, paths::SCRATCH, MountFlags::NOATIME)?;
+            let outcome = promote(log, config);
+            if rustix::mount::unmount(paths::SCRATCH, UnmountFlags::empty()).is_err() {
+                log.warn(&[b"update: cannot unmount newimg"]);
+            }
+            // The image partition was mounted writeable only for the promotion.
+            if let Err(e) = rustix::mount::mount_remount(paths::IMAGE, MountFlags::RDONLY, c"") {
+                log.fail("cannot remount the image partition read-only", b"", Some(e));
+            }
+            outcome?
+        }
     };
-    mounts::mount_partition(log, newimg, paths::SCRATCH, MountFlags::NOATIME)?;
-    let outcome = promote(log, config);
-    if rustix::mount::unmount(paths::SCRATCH, UnmountFlags::empty()).is_err() {
-        log.warn(&[b"update: cannot unmount newimg"]);
-    }
-    // The image partition was mounted writeable only for the promotion.
-    if let Err(e) = rustix::mount::mount_remount(paths::IMAGE, MountFlags::RDONLY, c"") {
-        log.fail("cannot remount the image partition read-only", b"", Some(e));
-    }
-    let outcome = outcome?;
+    let mut status = Status::new();
     status.update(&outcome);
     Ok(status)
 }
