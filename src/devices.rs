@@ -47,7 +47,7 @@ pub fn find(log: &mut Logger, config: &Config) -> Result<Found, Failed> {
     let specs = [&config.img, &config.overlay, &config.boot, &config.newimg];
     let required = [true, !config.no_overlay, false, false];
     let mut slots: [Option<Partition>; 4] = [None, None, None, None];
-    let mut probed = Probed { names: [[0; 32]; PROBED_MAX], count: 0 };
+    let mut probed = Probed { inodes: [0; PROBED_MAX], count: 0 };
     let start = now_ms();
     let mut required_since = None;
     loop {
@@ -93,21 +93,23 @@ fn sleep_ms(ms: u64) {
     let _ = rustix::thread::nanosleep(&t);
 }
 
+/// The sysfs inode numbers of the devices already probed: a number is one compare, and a device that
+/// goes away and comes back gets a new one. More devices than fit are simply probed again on each pass.
 struct Probed {
-    names: [[u8; 32]; PROBED_MAX],
+    inodes: [usize; PROBED_MAX],
     count: usize,
 }
 
 impl Probed {
     #[optimize(size)]
-    fn contains(&self, name: &[u8]) -> bool {
-        self.names.iter().take(self.count).any(|n| n.split(|&b| b == 0).next() == Some(name))
+    fn contains(&self, ino: usize) -> bool {
+        self.inodes.iter().take(self.count).any(|&n| n == ino)
     }
 
     #[optimize(size)]
-    fn insert(&mut self, name: &[u8]) {
-        if let Some(dst) = self.names.get_mut(self.count).and_then(|slot| slot.get_mut(..name.len())) {
-            dst.copy_from_slice(name);
+    fn insert(&mut self, ino: usize) {
+        if let Some(slot) = self.inodes.get_mut(self.count) {
+            *slot = ino;
             self.count += 1;
         }
     }
@@ -122,32 +124,34 @@ fn scan(log: &mut Logger, specs: &[&Spec; 4], slots: &mut [Option<Partition>; 4]
     let mut entries = RawDir::new(&class, &mut buf);
     while let Some(Ok(entry)) = entries.next() {
         let name = entry.file_name().to_bytes();
-        if name.starts_with(b".") || name.len() >= 32 || probed.contains(name) {
+        // The kernel's own numbers: usize keeps all that matters (the node id) on 32-bit targets too.
+        let ino = entry.ino() as usize;
+        if name.starts_with(b".") || probed.contains(ino) {
             continue;
         }
-        let matched = match probe(class.as_fd(), name, specs) {
+        let Some(dev) = CPath::new(&[b"/dev/", name]) else { continue };
+        let matched = match probe(class.as_fd(), &dev, name, specs) {
             // The /dev node may lag behind sysfs for a moment: look again on the next pass.
             Err(Errno::NOENT) => continue,
             Err(_) => None,
             Ok(matched) => matched,
         };
-        probed.insert(name);
+        probed.insert(ino);
         let Some((role, fstype)) = matched else { continue };
-        let dev = CPath::lossy(&[b"/dev/", name]);
-        if let Some(first) = &slots[role] {
+        let Some(slot) = slots.get_mut(role) else { continue };
+        if let Some(first) = slot {
             let (tag, value) = specs[role].describe();
             let what = CPath::lossy(&[tag.as_bytes(), value, b" matches both ", first.dev.as_bytes(), b" and ", dev.as_bytes()]);
             return Err(log.fail("", what.as_bytes(), None));
         }
-        slots[role] = Some(Partition { dev, fstype });
+        *slot = Some(Partition { dev, fstype });
     }
     Ok(())
 }
 
 /// Reads one device's identity and returns the first role whose spec it matches, with its fstype.
 #[optimize(size)]
-fn probe(class: BorrowedFd<'_>, name: &[u8], specs: &[&Spec; 4]) -> Result<Option<(usize, &'static CStr)>, Errno> {
-    let path = CPath::new(&[b"/dev/", name]).ok_or(Errno::NAMETOOLONG)?;
+fn probe(class: BorrowedFd<'_>, path: &CPath, name: &[u8], specs: &[&Spec; 4]) -> Result<Option<(usize, &'static CStr)>, Errno> {
     let dev = open(CWD, path.as_cstr(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
     let mut head = [0u8; 4096];
     let len = rustix::io::pread(&dev, &mut head, 0)?;
