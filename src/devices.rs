@@ -151,6 +151,7 @@ fn scan(log: &mut Logger, specs: &[&Spec; 4], slots: &mut [Option<Partition>; 4]
 
 /// Reads one device's identity and returns the first role whose spec it matches, with its fstype.
 #[optimize(size)]
+#[inline(never)]
 fn probe(class: BorrowedFd<'_>, path: &CPath, name: &[u8], specs: &[&Spec; 4]) -> Result<Option<(usize, &'static CStr)>, Errno> {
     let dev = open(CWD, path.as_cstr(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
     let mut head = [0u8; 4096];
