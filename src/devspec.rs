@@ -79,14 +79,14 @@ impl<'a> Spec<'a> {
     /// Whether the probed device is the one this spec names. UUIDs are hex, so their case is ignored;
     /// labels are compared exactly, as blkid does.
     pub fn matches(&self, id: &Identity) -> bool {
-        let want = self.value();
-        match *self {
-            Spec::Label(_) => id.label == Some(want),
-            Spec::PartLabel(_) => id.partlabel == Some(want),
-            Spec::Uuid(_) => id.uuid.is_some_and(|u| same_hex(u, want)),
-            Spec::PartUuid(_) => id.partuuid.is_some_and(|u| same_hex(u, want)),
-            Spec::Path(_) => id.dev_name == want,
-        }
+        let (have, fold_case) = match *self {
+            Spec::Label(_) => (id.label, false),
+            Spec::PartLabel(_) => (id.partlabel, false),
+            Spec::Uuid(_) => (id.uuid, true),
+            Spec::PartUuid(_) => (id.partuuid, true),
+            Spec::Path(_) => (Some(id.dev_name), false),
+        };
+        have.is_some_and(|have| same(have, self.value(), fold_case))
     }
 
     /// The spec as the user wrote it, in two parts for a log line: `("LABEL=", b"img")`.
@@ -102,13 +102,13 @@ impl<'a> Spec<'a> {
     }
 }
 
-/// ASCII case-insensitive equality, as a plain loop (`eq_ignore_ascii_case` in core is larger).
-#[allow(clippy::manual_ignore_case_cmp)]
-fn same_hex(a: &[u8], b: &[u8]) -> bool {
+/// Byte equality, ASCII case-insensitive with `fold_case`: one plain loop for every kind of spec
+/// (`eq_ignore_ascii_case` in core is larger, and `==` on slices is a memcmp call per site).
+fn same(a: &[u8], b: &[u8], fold_case: bool) -> bool {
     a.len() == b.len()
         && a.iter()
             .zip(b)
-            .all(|(x, y)| x.to_ascii_lowercase() == y.to_ascii_lowercase())
+            .all(|(&x, &y)| x == y || fold_case && x ^ y == 0x20 && (x | 0x20).is_ascii_lowercase())
 }
 
 /// A short text built without allocation, e.g. a UUID in the form blkid prints it.
