@@ -156,31 +156,29 @@ impl<const N: usize> Default for Text<N> {
     }
 }
 
-/// Writes `bytes` as hex in dash-separated groups of `group_lens` bytes: the one formatter behind every
-/// UUID kind (ext4, GPT, MBR `SSSSSSSS-PP`, vfat `ABCD-EF01`).
-pub fn hex_text(bytes: &[u8], group_lens: &[usize], upper: bool) -> IdText {
+/// Writes `bytes` as hex, with a dash after byte `i` where bit `i` of `dashes` is set: the one
+/// formatter behind every UUID kind (ext4, GPT, MBR `SSSSSSSS-PP`, vfat `ABCD-EF01`).
+pub fn hex_text(bytes: &[u8], mut dashes: u32, upper: bool) -> IdText {
     let letters = if upper { b'A' } else { b'a' } - 10;
-    let hex = |nibble: u8| nibble + if nibble < 10 { b'0' } else { letters };
     let mut text = IdText::new();
-    let mut at: usize = 0;
-    for (i, &len) in group_lens.iter().enumerate() {
-        if i > 0 {
+    for &b in bytes {
+        for nibble in [b >> 4, b & 15] {
+            text.push_byte(nibble + if nibble < 10 { b'0' } else { letters });
+        }
+        if dashes & 1 != 0 {
             text.push_byte(b'-');
         }
-        let end = at.saturating_add(len);
-        while let Some(&b) = bytes.get(at).filter(|_| at < end) {
-            text.push_byte(hex(b >> 4));
-            text.push_byte(hex(b & 15));
-            at += 1;
-        }
-        at = end;
+        dashes >>= 1;
     }
     text
 }
 
+/// `hex_text`'s dashes for a UUID: `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`.
+pub const UUID_DASHES: u32 = 1 << 3 | 1 << 5 | 1 << 7 | 1 << 9;
+
 /// A UUID stored in RFC 4122 byte order (ext4) as `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`.
 pub fn uuid_text(uuid: &[u8; 16]) -> IdText {
-    hex_text(uuid, &[4, 2, 2, 2, 6], false)
+    hex_text(uuid, UUID_DASHES, false)
 }
 
 #[cfg(test)]
@@ -299,12 +297,14 @@ mod tests {
             b"01234567-89ab-cdef-fedc-ba9876543210"
         );
         assert_eq!(
-            hex_text(&[0xab, 0xcd, 0x0f, 0x91], &[2, 2], true).as_bytes(),
+            hex_text(&[0xab, 0xcd, 0x0f, 0x91], 1 << 1, true).as_bytes(),
             b"ABCD-0F91"
         );
-        // Fewer bytes than groups: no panic, the text just ends.
-        assert_eq!(hex_text(&[1], &[2, 2], false).as_bytes(), b"01-");
-        assert_eq!(hex_text(&[], &[], false).as_bytes(), b"");
+        assert_eq!(hex_text(&[0x1a, 2], 1 << 0 | 1 << 1, false).as_bytes(), b"1a-02-");
+        // Dashes beyond the bytes are never written; more bytes than fit are cut, never overflow.
+        assert_eq!(hex_text(&[1], 1 << 3, false).as_bytes(), b"01");
+        assert_eq!(hex_text(&[], UUID_DASHES, false).as_bytes(), b"");
+        assert_eq!(hex_text(&[0xff; 40], u32::MAX, false).as_bytes(), &b"ff-".repeat(12)[..36]);
     }
 
     /// The whole probe of a real GPT disk: partition table, then the filesystem in each partition.

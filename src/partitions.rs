@@ -58,7 +58,7 @@ pub fn find(head: &[u8], number: u32) -> Option<Partition> {
     let signature = u32::from_le_bytes(*mbr.get(440..)?.first_chunk()?).to_be_bytes();
     let [s0, s1, s2, s3] = signature;
     Some(Partition {
-        uuid: hex_text(&[s0, s1, s2, s3, number as u8], &[4, 1], false),
+        uuid: hex_text(&[s0, s1, s2, s3, number as u8], 1 << 3, false),
         label: None,
     })
 }

@@ -129,7 +129,7 @@ pub fn label<'a>(boot: &BootSector<'a>, root_dir_label: Option<&'a [u8]>) -> Opt
 /// The serial as blkid prints a vfat UUID: `ABCD-EF01`.
 #[optimize(size)]
 pub fn serial_text(serial: u32) -> IdText {
-    hex_text(&serial.to_be_bytes(), &[2, 2], true)
+    hex_text(&serial.to_be_bytes(), 1 << 1, true)
 }
 
 /// An 11-byte label without its padding; `NO NAME` is what formatters write for "no label".

@@ -22,7 +22,7 @@ fuzz_target!(|data: &[u8]| {
         assert!(!value.is_empty() && tag.len() <= 10);
     }
     let upper = data.first().is_some_and(|b| b & 1 == 1);
-    let text = devspec::hex_text(data, &[4, 2, 2, 2, 6], upper);
+    let text = devspec::hex_text(data, devspec::UUID_DASHES, upper);
     assert!(text.as_bytes().len() <= 36);
     if let Some(guid) = data.first_chunk::<16>() {
         assert_eq!(partitions::guid_text(guid).as_bytes().len(), 36);
