@@ -142,7 +142,8 @@ impl<const N: usize> Text<N> {
         }
     }
 
-    fn push_byte(&mut self, b: u8) {
+    /// Appends `b` if it fits.
+    pub fn push_byte(&mut self, b: u8) {
         if let Some(slot) = self.bytes.get_mut(self.len) {
             *slot = b;
             self.len += 1;

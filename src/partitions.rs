@@ -70,16 +70,17 @@ fn gpt(head: &[u8], number: u32) -> Option<Partition> {
         return None;
     }
     let le32 = |at: usize| Some(u32::from_le_bytes(*header.get(at..)?.first_chunk()?));
-    let entries_lba = u64::from_le_bytes(*header.get(72..)?.first_chunk()?);
+    // Offsets as usize: whatever does not fit is beyond `head` anyway (no u64 helper calls on 32-bit).
+    let entries_lba = usize::try_from(u64::from_le_bytes(*header.get(72..)?.first_chunk()?)).ok()?;
     let (count, entry_size) = (le32(80)?, le32(84)?);
     // The spec wants 128 * 2^n bytes per entry; the name ends at byte 128.
     if number == 0 || number > count || entry_size < 128 || entry_size % 8 != 0 {
         return None;
     }
-    let offset = u64::from(number - 1)
-        .checked_mul(u64::from(entry_size))?
-        .checked_add(entries_lba.checked_mul(SECTOR as u64)?)?;
-    let entry = head.get(usize::try_from(offset).ok()?..)?.get(..128)?;
+    let offset = (number as usize - 1)
+        .checked_mul(entry_size as usize)?
+        .checked_add(entries_lba.checked_mul(SECTOR)?)?;
+    let entry: &[u8; 128] = head.get(offset..)?.first_chunk()?;
     if entry.get(..16)?.iter().all(|&b| b == 0) {
         return None; // an unused entry: no partition type
     }
@@ -99,7 +100,7 @@ fn gpt(head: &[u8], number: u32) -> Option<Partition> {
             break;
         }
         if c & 0xF800 == 0xD800 {
-            let low = if at < 128 { unit(at) } else { 0 };
+            let low = unit(at);
             if c < 0xDC00 && low & 0xFC00 == 0xDC00 {
                 c = 0x10000 + ((c - 0xD800) << 10) + (low - 0xDC00);
                 at += 2;
@@ -107,17 +108,13 @@ fn gpt(head: &[u8], number: u32) -> Option<Partition> {
                 c = 0xFFFD;
             }
         }
-        let more: u32 = match c {
-            0..0x80 => 0,
-            0x80..0x800 => 1,
-            0x800..0x10000 => 2,
-            _ => 3,
-        };
-        // The lead byte: 0xxxxxxx, 110xxxxx, 1110xxxx or 11110xxx; then 10xxxxxx for each 6 bits more.
-        let lead = (0xF0u32 << (3 - more)) as u8 & if more == 0 { 0 } else { 0xFF };
-        label.push(&[lead | (c >> (6 * more)) as u8]);
+        // How many 10xxxxxx bytes follow the lead byte.
+        let more = u32::from(c >= 0x80) + u32::from(c >= 0x800) + u32::from(c >= 0x10000);
+        // The lead byte: 0xxxxxxx, 110xxxxx, 1110xxxx or 11110xxx.
+        let lead = (0xF0E0_C000u32 >> (8 * more)) as u8;
+        label.push_byte(lead | (c >> (6 * more)) as u8);
         for k in (0..more).rev() {
-            label.push(&[0x80 | (c >> (6 * k)) as u8 & 0x3F]);
+            label.push_byte(0x80 | (c >> (6 * k)) as u8 & 0x3F);
         }
     }
     Some(Partition {
