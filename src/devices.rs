@@ -191,14 +191,19 @@ fn probe(class: BorrowedFd<'_>, path: &CPath, name: &[u8], specs: &[&Spec; 4]) -
 /// The partition-table entry of partition `name`, from its parent disk (named in sysfs).
 #[optimize(size)]
 fn partition_entry(class: BorrowedFd<'_>, name: &[u8]) -> Option<partitions::Partition> {
-    let mut own = [0u8; 512];
-    let own = files::read_small(class, CPath::new(&[name, b"/uevent"])?.as_cstr(), &mut own).ok()?;
-    let number = numfmt::parse_dec(uevent::value(own, b"PARTN")?)?;
-    let mut parent = [0u8; 512];
-    let parent = files::read_small(class, CPath::new(&[name, b"/../uevent"])?.as_cstr(), &mut parent).ok()?;
-    let disk = CPath::new(&[b"/dev/", uevent::value(parent, b"DEVNAME")?])?;
+    let mut buf = [0u8; 512];
+    let number = numfmt::parse_dec(uevent_value(class, &[name, b"/uevent"], b"PARTN", &mut buf)?)?;
+    let disk = CPath::new(&[b"/dev/", uevent_value(class, &[name, b"/../uevent"], b"DEVNAME", &mut buf)?])?;
     let disk = open(CWD, disk.as_cstr(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).ok()?;
     let mut head = [0u8; partitions::HEAD_LEN];
     let len = rustix::io::pread(&disk, &mut head, 0).ok()?;
     partitions::find(head.get(..len)?, u32::try_from(number).ok()?)
+}
+
+/// The value of `key` in the sysfs uevent file at `path` (joined from parts, relative to `class`).
+#[optimize(size)]
+#[inline(never)]
+fn uevent_value<'b>(class: BorrowedFd<'_>, path: &[&[u8]], key: &[u8], buf: &'b mut [u8; 512]) -> Option<&'b [u8]> {
+    let path = CPath::new(path)?;
+    uevent::value(files::read_small(class, path.as_cstr(), buf).ok()?, key)
 }
