@@ -67,23 +67,22 @@ pub fn parse(sector: &[u8]) -> Option<BootSector<'_>> {
     if fat_size == 0 || field(ext + 18, 3)? != b"FAT" {
         return None;
     }
-    let sector_bytes = u64::from(bytes_per_sector);
-    // No overflow: at most (2^16 + 2^8 * 2^32) * 2^12 < 2^53.
-    let fats_end =
-        (u64::from(reserved_sectors) + u64::from(fats) * u64::from(fat_size)) * sector_bytes;
-    let root_dir = if fat32 {
-        let first_cluster = u64::from(le32(44)?.checked_sub(2)?);
-        let cluster_bytes = u64::from(sectors_per_cluster) * sector_bytes;
-        // At most 2^32 * 2^7 * 2^12 = 2^51 more: still no overflow.
-        Region {
-            offset: fats_end + first_cluster * cluster_bytes,
-            len: cluster_bytes as u32,
-        }
+    // In sectors first, then one multiplication into bytes; every product is u32 x u32, a single
+    // widening multiply on 32-bit targets. No overflow: at most 2^16 + 2^8 * 2^32 + 2^32 * 2^7 < 2^42
+    // sectors, times at most 2^12 bytes < 2^54.
+    let fats_end = u64::from(reserved_sectors) + u64::from(fats) * u64::from(fat_size);
+    let (root_sector, len) = if fat32 {
+        let first_cluster = le32(44)?.checked_sub(2)?;
+        (
+            fats_end + u64::from(first_cluster) * u64::from(sectors_per_cluster),
+            u32::from(sectors_per_cluster) * u32::from(bytes_per_sector),
+        )
     } else {
-        Region {
-            offset: fats_end,
-            len: u32::from(le16(17)?) * 32,
-        }
+        (fats_end, u32::from(le16(17)?) * 32)
+    };
+    let root_dir = Region {
+        offset: root_sector * u64::from(bytes_per_sector),
+        len: len.min(ROOT_DIR_MAX),
     };
     let has_serial = matches!(byte(ext + 2)?, 0x28 | 0x29);
     Some(BootSector {
@@ -94,10 +93,7 @@ pub fn parse(sector: &[u8]) -> Option<BootSector<'_>> {
             None
         },
         serial: if has_serial { le32(ext + 3) } else { None },
-        root_dir: Region {
-            len: root_dir.len.min(ROOT_DIR_MAX),
-            ..root_dir
-        },
+        root_dir,
     })
 }
 
