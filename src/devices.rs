@@ -40,6 +40,7 @@ const PROBED_MAX: usize = 64;
 
 /// Looks for all four roles until the required ones are there, or fails naming what is missing.
 #[optimize(size)]
+#[inline(never)]
 pub fn find(log: &mut Logger, config: &Config) -> Result<Found, Failed> {
     if config.rootdelay_ms > 0 {
         sleep_ms(config.rootdelay_ms);
@@ -65,26 +66,37 @@ pub fn find(log: &mut Logger, config: &Config) -> Result<Found, Failed> {
                 if let Wait::Bounded { ms } = config.wait
                     && now - start >= ms
                 {
-                    let (tag, value) = specs[role].describe();
                     let mut digits = [0; numfmt::DEC_LEN];
                     let waited = numfmt::dec(now - start, &mut digits);
-                    let what = CPath::lossy(&[ROLES[role].as_bytes(), b" partition ", tag.as_bytes(), value, b" not found after ", waited, b" ms"]);
-                    return Err(log.fail("", what.as_bytes(), None));
+                    let role_name = ROLES[role].as_bytes();
+                    return Err(fail_spec(log, [role_name, b" partition "], specs[role], [b" not found after ", waited, b" ms", b""]));
                 }
             }
         }
         sleep_ms(POLL_MS);
     }
     for (role, slot) in slots.iter().enumerate() {
-        match slot {
-            Some(part) => log.info(&[b"find: ", ROLES[role].as_bytes(), b" is ", part.dev.as_bytes()]),
-            None => log.info(&[b"find: no ", ROLES[role].as_bytes(), b" partition"]),
-        }
+        let (no, is, dev): (&[u8], &[u8], &[u8]) = match slot {
+            Some(part) => (b"", b" is ", part.dev.as_bytes()),
+            None => (b"no ", b" partition", b""),
+        };
+        log.info(&[b"find: ", no, ROLES[role].as_bytes(), is, dev]);
     }
     let [img, overlay, boot, newimg] = slots;
     // `required` guarantees img is present; the `else` cannot happen but must not panic.
     let Some(img) = img else { return Err(log.fail("img partition vanished", b"", None)) };
     Ok(Found { img, overlay, boot, newimg })
+}
+
+/// Fails with `<before><spec as written><after>`: the one message that names a spec.
+#[optimize(size)]
+#[inline(never)]
+fn fail_spec(log: &mut Logger, before: [&[u8]; 2], spec: &Spec, after: [&[u8]; 4]) -> Failed {
+    let (tag, value) = spec.describe();
+    let [b0, b1] = before;
+    let [a0, a1, a2, a3] = after;
+    let what = CPath::lossy(&[b0, b1, tag.as_bytes(), value, a0, a1, a2, a3]);
+    log.fail("", what.as_bytes(), None)
 }
 
 #[optimize(size)]
@@ -118,6 +130,7 @@ impl Probed {
 /// One pass over /sys/class/block, probing the devices not seen before. Two devices answering the
 /// same spec is an error naming both: picking one would boot at random.
 #[optimize(size)]
+#[inline(never)]
 fn scan(log: &mut Logger, specs: &[&Spec; 4], slots: &mut [Option<Partition>; 4], probed: &mut Probed) -> Result<(), Failed> {
     let class = files::open_dir(CWD, c"/sys/class/block").map_err(|e| log.fail("cannot open /sys/class/block", b"", Some(e)))?;
     let mut buf = [core::mem::MaybeUninit::uninit(); 2048];
@@ -126,7 +139,7 @@ fn scan(log: &mut Logger, specs: &[&Spec; 4], slots: &mut [Option<Partition>; 4]
         let name = entry.file_name().to_bytes();
         // The kernel's own numbers: usize keeps all that matters (the node id) on 32-bit targets too.
         let ino = entry.ino() as usize;
-        if name.starts_with(b".") || probed.contains(ino) {
+        if name.first() == Some(&b'.') || probed.contains(ino) {
             continue;
         }
         let Some(dev) = CPath::new(&[b"/dev/", name]) else { continue };
@@ -140,9 +153,7 @@ fn scan(log: &mut Logger, specs: &[&Spec; 4], slots: &mut [Option<Partition>; 4]
         let Some((role, fstype)) = matched else { continue };
         let Some(slot) = slots.get_mut(role) else { continue };
         if let Some(first) = slot {
-            let (tag, value) = specs[role].describe();
-            let what = CPath::lossy(&[tag.as_bytes(), value, b" matches both ", first.dev.as_bytes(), b" and ", dev.as_bytes()]);
-            return Err(log.fail("", what.as_bytes(), None));
+            return Err(fail_spec(log, [b"", b""], specs[role], [b" matches both ", first.dev.as_bytes(), b" and ", dev.as_bytes()]));
         }
         *slot = Some(Partition { dev, fstype });
     }
@@ -190,6 +201,7 @@ fn probe(class: BorrowedFd<'_>, path: &CPath, name: &[u8], specs: &[&Spec; 4]) -
 
 /// The partition-table entry of partition `name`, from its parent disk (named in sysfs).
 #[optimize(size)]
+#[inline(never)]
 fn partition_entry(class: BorrowedFd<'_>, name: &[u8]) -> Option<partitions::Partition> {
     let mut buf = [0u8; 512];
     let number = numfmt::parse_dec(uevent_value(class, &[name, b"/uevent"], b"PARTN", &mut buf)?)?;

@@ -18,6 +18,7 @@ pub struct Ext4<'a> {
 }
 
 /// Parses the superblock; `sb` starts at `SUPERBLOCK_OFFSET`. `None` if it is not an ext2/3/4 filesystem.
+#[inline(never)]
 pub fn parse(sb: &[u8]) -> Option<Ext4<'_>> {
     let le16 = |at: usize| Some(u16::from_le_bytes(*sb.get(at..)?.first_chunk()?));
     let le32 = |at: usize| Some(u32::from_le_bytes(*sb.get(at..)?.first_chunk()?));

@@ -28,6 +28,7 @@ const GPT_PROTECTIVE: u8 = 0xEE;
 /// Partition `number` of the disk whose first bytes are `head`; `None` if there is no such partition
 /// or no table we read.
 #[optimize(size)]
+#[inline(never)]
 pub fn find(head: &[u8], number: u32) -> Option<Partition> {
     let mbr = head.get(..SECTOR)?;
     if mbr.get(510..)? != [0x55, 0xAA] {
@@ -64,6 +65,7 @@ pub fn find(head: &[u8], number: u32) -> Option<Partition> {
 }
 
 #[optimize(size)]
+#[inline(never)]
 fn gpt(head: &[u8], number: u32) -> Option<Partition> {
     let header = head.get(SECTOR..)?;
     if header.get(..8)? != b"EFI PART" {

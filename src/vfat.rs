@@ -31,6 +31,7 @@ pub struct BootSector<'a> {
 /// Parses a boot sector; `None` unless it is sanely a FAT one, so that other data (an MBR, ext4,
 /// squashfs, random bytes) is not taken for vfat.
 #[optimize(size)]
+#[inline(never)]
 pub fn parse(sector: &[u8]) -> Option<BootSector<'_>> {
     // A whole sector, so that every field below is in bounds (the signature is at its end anyway).
     let sector: &[u8; BOOT_SECTOR_LEN] = sector.first_chunk()?;
@@ -99,6 +100,7 @@ pub fn parse(sector: &[u8]) -> Option<BootSector<'_>> {
 
 /// The label of the volume-label entry in (the start of) a root directory, trailing spaces trimmed.
 #[optimize(size)]
+#[inline(never)]
 pub fn volume_label(root_dir: &[u8]) -> Option<&[u8]> {
     const DELETED: u8 = 0xE5;
     const LONG_NAME: u8 = 0x0F;
