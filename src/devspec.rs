@@ -78,7 +78,6 @@ impl<'a> Spec<'a> {
 
     /// Whether the probed device is the one this spec names. UUIDs are hex, so their case is ignored;
     /// labels are compared exactly, as blkid does.
-    #[inline(never)]
     pub fn matches(&self, id: &Identity) -> bool {
         let (have, fold_case) = match *self {
             Spec::Label(_) => (id.label, false),
