@@ -174,17 +174,16 @@ fn probe(class: BorrowedFd<'_>, path: &CPath, name: &[u8], specs: &[&Spec; 4]) -
     let fstype = if let Some(fs) = head.get(ext4::SUPERBLOCK_OFFSET as usize..).and_then(ext4::parse) {
         uuid = ext4::uuid_text(&fs);
         id.label = Some(fs.label).filter(|l| !l.is_empty());
-        Some(c"ext4")
+        c"ext4"
     } else if let Some(boot) = vfat::parse(head) {
         let region = boot.root_dir;
         let dir = root_dir.get_mut(..region.len as usize).unwrap_or(&mut []);
         let dir_len = rustix::io::pread(&dev, dir, region.offset).unwrap_or(0);
         uuid = boot.serial.map(vfat::serial_text).unwrap_or_default();
         id.label = vfat::label(&boot, vfat::volume_label(root_dir.get(..dir_len).unwrap_or(&[])));
-        Some(c"vfat")
+        c"vfat"
     } else {
-        uuid = IdText::new();
-        None
+        return Ok(None);
     };
     id.uuid = Some(uuid.as_bytes()).filter(|u| !u.is_empty());
     // PARTUUID and PARTLABEL come from the parent disk's table: read it only when a spec asks.
@@ -195,7 +194,6 @@ fn probe(class: BorrowedFd<'_>, path: &CPath, name: &[u8], specs: &[&Spec; 4]) -
     };
     id.partuuid = part.as_ref().map(|p| p.uuid.as_bytes());
     id.partlabel = part.as_ref().and_then(|p| p.label.as_ref()).map(|l| l.as_bytes());
-    let Some(fstype) = fstype else { return Ok(None) };
     Ok(specs.iter().position(|spec| spec.matches(&id)).map(|role| (role, fstype)))
 }
 
