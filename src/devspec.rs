@@ -118,8 +118,9 @@ pub struct Text<const N: usize> {
     len: usize,
 }
 
-/// Room for the longest identity text: a 36-character UUID.
-pub type IdText = Text<36>;
+/// Every identity text has this one type, so that its methods exist once in the binary. 108 bytes hold
+/// the longest: a GPT name of 36 UTF-16 units in UTF-8 (a UUID needs 36).
+pub type IdText = Text<108>;
 
 impl<const N: usize> Text<N> {
     #[inline(never)]
@@ -158,7 +159,8 @@ impl<const N: usize> Default for Text<N> {
 }
 
 /// Writes `bytes` as hex, with a dash after byte `i` where bit `i` of `dashes` is set: the one
-/// formatter behind every UUID kind (ext4, GPT, MBR `SSSSSSSS-PP`, vfat `ABCD-EF01`).
+/// formatter behind every UUID kind (ext4, GPT, MBR `SSSSSSSS-PP`, vfat `ABCD-EF01`). What does not
+/// fit in an `IdText` is cut.
 pub fn hex_text(bytes: &[u8], mut dashes: u32, upper: bool) -> IdText {
     let letters = if upper { b'A' } else { b'a' } - 10;
     let mut text = IdText::new();
@@ -302,10 +304,11 @@ mod tests {
             b"ABCD-0F91"
         );
         assert_eq!(hex_text(&[0x1a, 2], 1 << 0 | 1 << 1, false).as_bytes(), b"1a-02-");
-        // Dashes beyond the bytes are never written; more bytes than fit are cut, never overflow.
+        // Dashes beyond the bytes are never written; a text longer than an IdText is cut.
         assert_eq!(hex_text(&[1], 1 << 3, false).as_bytes(), b"01");
         assert_eq!(hex_text(&[], UUID_DASHES, false).as_bytes(), b"");
-        assert_eq!(hex_text(&[0xff; 40], u32::MAX, false).as_bytes(), &b"ff-".repeat(12)[..36]);
+        assert_eq!(hex_text(&[0xff; 30], u32::MAX, false).as_bytes(), &b"ff-".repeat(30)[..]);
+        assert_eq!(hex_text(&[0xff; 60], 0, false).as_bytes(), &b"ff".repeat(60)[..108]);
     }
 
     /// The whole probe of a real GPT disk: partition table, then the filesystem in each partition.

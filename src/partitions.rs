@@ -3,7 +3,7 @@
 //! USB sticks); on a 4Kn disk a GPT is simply not found. The GPT CRCs are not checked: the kernel already
 //! accepted this table to create the partition device we ask about.
 
-use crate::devspec::{IdText, Text, hex_text, uuid_text};
+use crate::devspec::{IdText, hex_text, uuid_text};
 
 pub const SECTOR: usize = 512;
 /// How much of the disk `find` wants, from LBA 0: a standard GPT (128 entries of 128 bytes at LBA 2)
@@ -11,8 +11,8 @@ pub const SECTOR: usize = 512;
 pub const HEAD_LEN: usize = 64 * SECTOR;
 
 /// A GPT partition name in UTF-8: 36 UTF-16 units of at most 3 bytes each (a surrogate pair is 2 units
-/// for 4 bytes).
-pub type PartLabel = Text<108>;
+/// for 4 bytes): exactly what an `IdText` holds.
+pub type PartLabel = IdText;
 
 #[derive(Clone, Copy)]
 pub struct Partition {
