@@ -247,10 +247,10 @@ fn s00_reference(sc: &mut Sc) -> R<()> {
 // ---------------------------------------------------------------------------------------------
 // 1, 2: the standard boot; upper is cleared every boot, persistent shadows the image.
 
-fn s01_standard(sc: &mut Sc) -> R<()> {
-    let d = sc.std_disks()?;
-    let b = sc.boot("standard", &sc.boot_opts(d, ""))?;
-    expect_standard(&b)?;
+/// A standard boot with the default command line: the real init (not `other-init`) on a read-only
+/// root.
+fn expect_default_boot(b: &Booted) -> R<()> {
+    expect_standard(b)?;
     b.expect("who", "init")?;
     b.expect("writable", "no")?;
     b.check(
@@ -259,7 +259,13 @@ fn s01_standard(sc: &mut Sc) -> R<()> {
             "the default root must be read-only: {:?}",
             b.r.get("rootopts")
         ),
-    )?;
+    )
+}
+
+fn s01_standard(sc: &mut Sc) -> R<()> {
+    let d = sc.std_disks()?;
+    let b = sc.boot("standard", &sc.boot_opts(d, ""))?;
+    expect_default_boot(&b)?;
     b.check(
         b.r.get("status").is_some_and(|s| s != "missing"),
         "/run/initramfs-overlay/status is missing",
@@ -2349,16 +2355,7 @@ fn loop_fallback_boot(sc: &mut Sc, answer: &str) -> R<String> {
     )?;
 
     // The boot reached the real init on the overlay over the image, as in s01.
-    expect_standard(&b)?;
-    b.expect("who", "init")?;
-    b.expect("writable", "no")?;
-    b.check(
-        b.r.root_mode() == Some("ro"),
-        format!(
-            "the default root must be read-only: {:?}",
-            b.r.get("rootopts")
-        ),
-    )?;
+    expect_default_boot(&b)?;
     b.expect("status", "reason=current")?;
     // PID 1 still carries the shim's filter (filters survive execve and cannot be dropped), so
     // the init ran under it: its LOOP_CONFIGURE got `answer`.
