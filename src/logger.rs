@@ -51,13 +51,17 @@ impl Logger {
     /// Logs `<step>: <what><subject> (<ERRNO>)` and returns the marker to propagate.
     #[inline(always)]
     pub fn fail(&mut self, what: &str, subject: &[u8], errno: Option<Errno>) -> Failed {
-        self.fail_raw(what, subject, errno.map_or(0, |e| e.raw_os_error()))
+        // Negated and cut to 16 bits this is rustix's own representation (errno numbers are below
+        // 4096), so callers pass the register they already hold; `fail_raw` undoes it once.
+        self.fail_raw(what, subject, errno.map_or(0, |e| e.raw_os_error().wrapping_neg() as u16))
     }
 
-    /// `fail` with the errno as a plain number, 0 for none: one register at each of the many callers.
+    /// `fail` with the errno as its negated 16-bit value, 0 for none: one register, no arithmetic at
+    /// each of the many callers.
     #[optimize(size)]
     #[inline(never)]
-    fn fail_raw(&mut self, what: &str, subject: &[u8], errno: i32) -> Failed {
+    fn fail_raw(&mut self, what: &str, subject: &[u8], negated_errno: u16) -> Failed {
+        let errno = (negated_errno as i16 as i32).wrapping_neg();
         let step = self.step;
         let mut number = [0; numfmt::DEC_LEN];
         let errno_text = match errno {
