@@ -62,14 +62,10 @@ impl Logger {
     #[inline(never)]
     fn fail_raw(&mut self, what: &str, subject: &[u8], negated_errno: u16) -> Failed {
         let errno = (negated_errno as i16 as i32).wrapping_neg();
-        let step = self.step;
         let mut number = [0; numfmt::DEC_LEN];
-        let errno_text = match errno {
-            0 => &b""[..],
-            e => errnames::text(e, &mut number),
-        };
-        let (open, close): (&[u8], &[u8]) = if errno != 0 { (b" (", b")") } else { (b"", b"") };
-        self.line(Level::Error, &[step.as_bytes(), b": ", what.as_bytes(), subject, open, errno_text, close]);
+        let parts = [self.step.as_bytes(), b": ", what.as_bytes(), subject, b" (", errnames::text(errno, &mut number), b")"];
+        // Without an errno the line ends after the subject.
+        self.line(Level::Error, if errno != 0 { &parts[..] } else { &parts[..4] });
         Failed
     }
 
