@@ -151,6 +151,14 @@ const OPT: [Opt; 17] = [
 ];
 
 const FAIL_ACTION_NAMES: &[u8] = b"panic reboot poweroff halt ";
+
+impl FailAction {
+    /// The name as `iovl.onerror=` spells it, for messages.
+    #[optimize(size)]
+    pub fn name(self) -> &'static str {
+        crate::nth("panic\nreboot\npoweroff\nhalt\n", self as usize)
+    }
+}
 const FAIL_ACTIONS: [FailAction; 4] = [
     FailAction::Panic,
     FailAction::Reboot,
@@ -437,8 +445,10 @@ mod tests {
             ("panic", FailAction::Panic),
             ("poweroff", FailAction::Poweroff),
             ("halt", FailAction::Halt),
+            ("reboot", FailAction::Reboot),
         ] {
             assert_eq!(ok(&std::format!("iovl.onerror={word}")).onerror, action);
+            assert_eq!(action.name(), word);
         }
     }
 

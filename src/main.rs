@@ -179,13 +179,13 @@ fn shell(log: &mut Logger, hint: &str) {
 #[optimize(size)]
 fn failure_action(log: &mut Logger, action: FailAction) -> ! {
     use rustix::system::RebootCommand;
-    let (name, command) = match action {
-        FailAction::Panic => ("panic", None),
-        FailAction::Reboot => ("reboot", Some(RebootCommand::Restart)),
-        FailAction::Poweroff => ("poweroff", Some(RebootCommand::PowerOff)),
-        FailAction::Halt => ("halt", Some(RebootCommand::Halt)),
+    log.warn(&[b"failure action: ", action.name().as_bytes()]);
+    let command = match action {
+        FailAction::Panic => None,
+        FailAction::Reboot => Some(RebootCommand::Restart),
+        FailAction::Poweroff => Some(RebootCommand::PowerOff),
+        FailAction::Halt => Some(RebootCommand::Halt),
     };
-    log.warn(&[b"failure action: ", name.as_bytes()]);
     let Some(command) = command else { rustix::runtime_448b8ad740e2a26f::exit_group(1) };
     rustix::fs::sync();
     let _ = rustix::system::reboot(command);
