@@ -16,11 +16,15 @@ impl CPath {
     /// a NUL, which a C string cannot carry.
     #[inline(never)]
     pub fn new(parts: &[&[u8]]) -> Option<CPath> {
-        let mut path = CPath { buf: [0; CAP], len: 0 };
+        // What fits whole and holds no NUL is exactly what the lossy join keeps.
+        let mut len = 0usize;
         for part in parts {
-            path.push(part)?;
+            if crate::has(part, 0) {
+                return None;
+            }
+            len = len.saturating_add(part.len());
         }
-        Some(path)
+        if len < CAP { Some(CPath::lossy(parts)) } else { None }
     }
 
     /// Joins as much of `parts` as fits, for messages: never fails, cuts a long text.
@@ -38,18 +42,6 @@ impl CPath {
         path
     }
 
-    /// Appends `part`; `None` when it does not fit or holds a NUL.
-    #[inline(never)]
-    pub fn push(&mut self, part: &[u8]) -> Option<()> {
-        let end = self.len.checked_add(part.len()).filter(|end| *end < CAP)?;
-        if crate::has(part, 0) {
-            return None;
-        }
-        self.buf.get_mut(self.len..end)?.copy_from_slice(part);
-        self.len = end;
-        Some(())
-    }
-
     #[inline(never)]
     pub fn as_bytes(&self) -> &[u8] {
         self.buf.get(..self.len).unwrap_or(&[])
@@ -57,7 +49,7 @@ impl CPath {
 
     #[inline(never)]
     pub fn as_cstr(&self) -> &CStr {
-        // The byte at `len` is always 0 (`push` keeps `len < CAP` and never writes NUL inside), so the
+        // The byte at `len` is always 0 (`lossy` keeps `len < CAP` and never writes NUL inside), so the
         // first NUL of the whole buffer ends the string. A fixed-size slice is cheaper to scan than
         // one cut at `len`: no bounds check and no short-slice branch.
         CStr::from_bytes_until_nul(&self.buf).unwrap_or(c"")
