@@ -32,6 +32,12 @@ pub fn mount(
         .map_err(|e| log.fail("cannot mount ", CPath::lossy(&[source.to_bytes(), b" on ", target.to_bytes()]).as_bytes(), Some(e)))
 }
 
+/// Opens one of our folders, reporting `cannot open <path> (ERRNO)`.
+#[optimize(size)]
+fn open_dir(log: &mut Logger, path: &CStr) -> Result<Fd, Failed> {
+    files::open_dir(CWD, path).map_err(|e| log.fail("cannot open ", path.to_bytes(), Some(e)))
+}
+
 /// /dev, /proc and /sys, and a console on fds 0-2. Errors are reported but not fatal here: whatever
 /// is missing makes a later step fail with a precise message.
 #[optimize(size)]
@@ -92,7 +98,7 @@ pub fn image_partition(log: &mut Logger, found: &Found) -> Result<(), Failed> {
 /// are checked before use, so a bad one is a clear message, never a mount attempt.
 #[optimize(size)]
 pub fn squashfs_image(log: &mut Logger, config: &Config, status: &mut Status) -> Result<(), Failed> {
-    let image_dir = files::open_dir(CWD, paths::IMAGE).map_err(|e| log.fail("cannot open ", paths::IMAGE.to_bytes(), Some(e)))?;
+    let image_dir = open_dir(log, paths::IMAGE)?;
     let choice = update::choose_image(image_dir.as_fd(), config.image, log)
         .map_err(|e| log.fail(e.what, CPath::lossy(&[b": ", config.image]).as_bytes(), e.errno))?;
     let current = CPath::lossy(&[config.image]);
@@ -159,7 +165,7 @@ fn attach_loop(log: &mut Logger, file: BorrowedFd<'_>) -> Result<(CPath, Fd), Fa
 pub fn overlay_partition(log: &mut Logger, found: &Found, config: &Config) -> Result<(), Failed> {
     let Some(part) = &found.overlay else { return Ok(()) };
     mount_partition(log, part, paths::OVERLAY, MountFlags::NOATIME)?;
-    let dir = files::open_dir(CWD, paths::OVERLAY).map_err(|e| log.fail("cannot open ", paths::OVERLAY.to_bytes(), Some(e)))?;
+    let dir = open_dir(log, paths::OVERLAY)?;
     if !config.keep_upper {
         clear_upper_and_work(log, dir.as_fd())?;
     }
@@ -267,7 +273,7 @@ pub fn assemble_root(log: &mut Logger, config: &Config) -> Result<(), Failed> {
 /// gone, so this is the last moment a clear message (or the debug shell) can help.
 #[optimize(size)]
 pub fn check_init(log: &mut Logger, config: &Config) -> Result<(), Failed> {
-    let root = files::open_dir(CWD, paths::ROOT).map_err(|e| log.fail("cannot open ", paths::ROOT.to_bytes(), Some(e)))?;
+    let root = open_dir(log, paths::ROOT)?;
     let init = CPath::new(&[config.init]).ok_or_else(|| log.fail("bad init path ", config.init, None))?;
     // Resolve inside the new root, so absolute symlinks like /sbin/init -> /lib/systemd/systemd work.
     let how = rustix::fs::ResolveFlags::IN_ROOT;
@@ -327,7 +333,7 @@ pub fn switch_root(log: &mut Logger, config: &Config, start: &Start) -> Result<(
 /// mistake can never delete a real disk.
 #[optimize(size)]
 fn free_initramfs(log: &mut Logger) -> Result<(), Failed> {
-    let root: Fd = files::open_dir(CWD, c"/").map_err(|e| log.fail("cannot open /", b"", Some(e)))?;
+    let root = open_dir(log, c"/")?;
     let fs = rustix::fs::fstatfs(&root).map_err(|e| log.fail("cannot statfs /", b"", Some(e)))?;
     let magic = fs.f_type as u32;
     if magic != linux_raw_sys::general::RAMFS_MAGIC && magic != linux_raw_sys::general::TMPFS_MAGIC {
