@@ -10,7 +10,10 @@ use rustix::fd::{AsFd, BorrowedFd};
 use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 
-const PREFIX: &[u8] = b"initramfs-overlay: ";
+/// `<N>` (the kmsg level, N filled in per line) and the prefix every line carries.
+const HEAD: &[u8] = b"<0>initramfs-overlay: ";
+/// The console line starts after the level tag.
+const LEVEL_TAG_LEN: usize = 3;
 /// Longer lines are cut; kmsg itself keeps at most ~1 KB per record.
 const LINE_MAX: usize = 512;
 
@@ -95,10 +98,13 @@ impl Log for Logger {
         }
         // "<N>" + prefix + parts + "\n", assembled so that each line is a single write.
         let mut buf = [0u8; LINE_MAX];
-        let mut len = 0;
-        let level_tag = [b'<', b'0' + level as u8, b'>'];
-        for part in [&level_tag[..], PREFIX].into_iter().chain(parts.iter().copied()) {
-            for &byte in part {
+        // The level tag and our prefix are one constant, with the level digit filled in.
+        let (head, _) = buf.split_at_mut(HEAD.len());
+        head.copy_from_slice(HEAD);
+        head[1] = b'0' + level as u8;
+        let mut len = HEAD.len();
+        for part in parts {
+            for &byte in *part {
                 if len < LINE_MAX - 1 {
                     buf[len] = byte;
                     len += 1;
@@ -108,7 +114,7 @@ impl Log for Logger {
         buf[len] = b'\n';
         len += 1;
         let line = &buf[..len];
-        let console_line = &line[level_tag.len()..];
+        let console_line = &line[LEVEL_TAG_LEN..];
         match &self.kmsg {
             Some(kmsg) => {
                 write_all(kmsg.as_fd(), line);
