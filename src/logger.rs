@@ -59,6 +59,18 @@ impl Logger {
         self.fail_raw(what, subject, errno.map_or(0, |e| e.raw_os_error().wrapping_neg() as u16))
     }
 
+    /// `fail` for a message with no subject: two fewer arguments at each caller.
+    #[inline(always)]
+    pub fn fail_bare(&mut self, what: &str, errno: Option<Errno>) -> Failed {
+        self.fail_bare_raw(what, errno.map_or(0, |e| e.raw_os_error().wrapping_neg() as u16))
+    }
+
+    #[optimize(size)]
+    #[inline(never)]
+    fn fail_bare_raw(&mut self, what: &str, negated_errno: u16) -> Failed {
+        self.fail_raw(what, b"", negated_errno)
+    }
+
     /// `fail` with the errno as its negated 16-bit value, 0 for none: one register, no arithmetic at
     /// each of the many callers.
     #[optimize(size)]

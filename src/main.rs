@@ -88,7 +88,7 @@ fn read_cmdline<'b>(log: &mut Logger, buf: &'b mut [u8]) -> Config<'b> {
     let text = match files::read_small(rustix::fs::CWD, c"/proc/cmdline", buf) {
         Ok(text) => text,
         Err(e) => {
-            log.fail("cannot read /proc/cmdline", b"", Some(e));
+            log.fail_bare("cannot read /proc/cmdline", Some(e));
             failure_action(log, FailAction::Panic)
         }
     };
@@ -158,7 +158,7 @@ fn shell(log: &mut Logger, hint: &str) {
     match sys::fork() {
         Ok(None) => {
             let errno = sys::exec(c"/bin/sh", &[], core::ptr::null());
-            log.fail("cannot run /bin/sh", b"", Some(errno));
+            log.fail_bare("cannot run /bin/sh", Some(errno));
             rustix::runtime_448b8ad740e2a26f::exit_group(1)
         }
         Ok(Some(child)) => {
@@ -170,7 +170,7 @@ fn shell(log: &mut Logger, hint: &str) {
             }
         }
         Err(e) => {
-            log.fail("cannot fork", b"", Some(e));
+            log.fail_bare("cannot fork", Some(e));
         }
     }
 }

@@ -138,14 +138,14 @@ fn loop_mount(log: &mut Logger, file: BorrowedFd<'_>) -> Result<(), update::Erro
 #[optimize(size)]
 fn attach_loop(log: &mut Logger, file: BorrowedFd<'_>) -> Result<(CPath, Fd), Failed> {
     let control = open(CWD, c"/dev/loop-control", OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())
-        .map_err(|e| log.fail("cannot open /dev/loop-control (is the loop module loaded?)", b"", Some(e)))?;
+        .map_err(|e| log.fail_bare("cannot open /dev/loop-control (is the loop module loaded?)", Some(e)))?;
     // Another opener could take the device between GET_FREE and attach; ask again then.
     let mut last = Errno::BUSY;
     for _ in 0..4 {
-        let number = sys::loop_get_free(control.as_fd()).map_err(|e| log.fail("no free loop device", b"", Some(e)))?;
+        let number = sys::loop_get_free(control.as_fd()).map_err(|e| log.fail_bare("no free loop device", Some(e)))?;
         let mut digits = [0; initramfs_overlay::numfmt::DEC_LEN];
         let path = CPath::new(&[b"/dev/loop", initramfs_overlay::numfmt::dec(number.into(), &mut digits)])
-            .ok_or_else(|| log.fail("bad loop device number", b"", None))?;
+            .ok_or_else(|| log.fail_bare("bad loop device number", None))?;
         let device = open(CWD, path.as_cstr(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
             .map_err(|e| log.fail("cannot open ", path.as_bytes(), Some(e)))?;
         match sys::loop_attach(device.as_fd(), file) {
@@ -156,7 +156,7 @@ fn attach_loop(log: &mut Logger, file: BorrowedFd<'_>) -> Result<(CPath, Fd), Fa
             break;
         }
     }
-    Err(log.fail("cannot attach the image to a loop device", b"", Some(last)))
+    Err(log.fail_bare("cannot attach the image to a loop device", Some(last)))
 }
 
 /// The `overlay` partition, read-write, with `upper/`, `work/` and `persistent/`. `upper` and `work`
@@ -182,7 +182,7 @@ fn clear_upper_and_work(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<(),
     let trash = match files::ensure_dir(overlay, c"trash").and_then(|()| files::open_dir(overlay, c"trash")) {
         Ok(trash) => trash,
         Err(Errno::NOSPC) => return clear_in_place(log, overlay),
-        Err(e) => return Err(log.fail("cannot create directory trash", b"", Some(e))),
+        Err(e) => return Err(log.fail_bare("cannot create directory trash", Some(e))),
     };
     for &name in &[c"upper", c"work"] {
         let stat = match initramfs_overlay::stat(overlay, name, AtFlags::SYMLINK_NOFOLLOW) {
@@ -192,7 +192,7 @@ fn clear_upper_and_work(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<(),
         // The inode number is unique on this filesystem while the folder exists: a free trash name.
         let mut digits = [0; initramfs_overlay::numfmt::DEC_LEN];
         let trash_name = CPath::new(&[initramfs_overlay::numfmt::dec(stat.st_ino as u64, &mut digits)])
-            .ok_or_else(|| log.fail("bad trash name", b"", None))?;
+            .ok_or_else(|| log.fail_bare("bad trash name", None))?;
         match rustix::fs::renameat(overlay, name, &trash, trash_name.as_cstr()) {
             Ok(()) => {}
             Err(Errno::NOSPC) => return clear_in_place(log, overlay),
@@ -235,7 +235,7 @@ fn empty_trash_in_background(log: &mut Logger, trash: BorrowedFd<'_>) {
         }
         Ok(Some(_)) => {}
         Err(e) => {
-            log.fail("cannot start the trash cleaner, trash stays until next boot", b"", Some(e));
+            log.fail_bare("cannot start the trash cleaner, trash stays until next boot", Some(e));
         }
     }
 }
@@ -256,7 +256,7 @@ pub fn assemble_root(log: &mut Logger, config: &Config) -> Result<(), Failed> {
         lower,
         b",upperdir=/run/initramfs-overlay/overlay/upper,workdir=/run/initramfs-overlay/overlay/work",
     ])
-    .ok_or_else(|| log.fail("overlay options too long", b"", None))?;
+    .ok_or_else(|| log.fail_bare("overlay options too long", None))?;
     let flags = if config.rw { MountFlags::empty() } else { MountFlags::RDONLY };
     rustix::mount::mount(c"overlay", paths::ROOT, c"overlay", flags, Some(options.as_cstr())).map_err(|e| {
         // ENODEV: the kernel has no overlayfs, which is a packaging problem worth naming.
@@ -322,10 +322,10 @@ pub fn switch_root(log: &mut Logger, config: &Config, start: &Start) -> Result<(
         let _ = rustix::mount::unmount(c".", UnmountFlags::DETACH);
     } else {
         free_initramfs(log)?;
-        rustix::mount::mount_move(c".", c"/").map_err(|e| log.fail("cannot move the new root onto /", b"", Some(e)))?;
+        rustix::mount::mount_move(c".", c"/").map_err(|e| log.fail_bare("cannot move the new root onto /", Some(e)))?;
     }
-    rustix::process::chroot(c".").map_err(|e| log.fail("cannot chroot", b"", Some(e)))?;
-    rustix::process::chdir(c"/").map_err(|e| log.fail("cannot chdir to /", b"", Some(e)))?;
+    rustix::process::chroot(c".").map_err(|e| log.fail_bare("cannot chroot", Some(e)))?;
+    rustix::process::chdir(c"/").map_err(|e| log.fail_bare("cannot chdir to /", Some(e)))?;
     exec_init(log, config, start)
 }
 
@@ -334,12 +334,12 @@ pub fn switch_root(log: &mut Logger, config: &Config, start: &Start) -> Result<(
 #[optimize(size)]
 fn free_initramfs(log: &mut Logger) -> Result<(), Failed> {
     let root = open_dir(log, c"/")?;
-    let fs = rustix::fs::fstatfs(&root).map_err(|e| log.fail("cannot statfs /", b"", Some(e)))?;
+    let fs = rustix::fs::fstatfs(&root).map_err(|e| log.fail_bare("cannot statfs /", Some(e)))?;
     let magic = fs.f_type as u32;
     if magic != linux_raw_sys::general::RAMFS_MAGIC && magic != linux_raw_sys::general::TMPFS_MAGIC {
-        return Err(log.fail("/ is not the initramfs (not ramfs or tmpfs)", b"", None));
+        return Err(log.fail_bare("/ is not the initramfs (not ramfs or tmpfs)", None));
     }
-    let device = initramfs_overlay::fstat(root.as_fd()).map_err(|e| log.fail("cannot stat /", b"", Some(e)))?.st_dev;
+    let device = initramfs_overlay::fstat(root.as_fd()).map_err(|e| log.fail_bare("cannot stat /", Some(e)))?.st_dev;
     // Mount points (such as /mnt/root) stay behind and keep their folders: that is expected.
     let _ = files::empty_dir(root.as_fd(), device);
     Ok(())
