@@ -107,6 +107,8 @@ fn read_cmdline<'b>(log: &mut Logger, buf: &'b mut [u8]) -> Config<'b> {
 // In the standard build a failure never returns, so clippy sees a loop that cannot loop.
 #[cfg_attr(not(feature = "debug-shell"), allow(clippy::never_loop))]
 #[optimize(size)]
+// Inlined into `boot`: a separate copy per step would repeat the frame setup 14 times.
+#[inline(always)]
 fn attempt<T>(
     log: &mut Logger,
     config: &Config,
