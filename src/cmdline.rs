@@ -126,10 +126,11 @@ enum Opt {
     NoShell,
 }
 
-/// The option names, each followed by a space, in the order of `OPT`: one packed string instead of a
+/// The option names, each followed by a newline, in the order of `OPT`: one packed string instead of a
 /// table of slices (16 bytes of pointer and length per entry on 64-bit).
-const OPTION_NAMES: &[u8] = b"init ro rw quiet rootwait rootdelay iovl.img iovl.overlay iovl.boot iovl.newimg \
-    iovl.image iovl.wait iovl.onerror iovl.keep-upper iovl.no-persistent iovl.no-overlay iovl.noshell ";
+const OPTION_NAMES: &[u8] = b"init\nro\nrw\nquiet\nrootwait\nrootdelay\niovl.img\niovl.overlay\niovl.boot\n\
+    iovl.newimg\niovl.image\niovl.wait\niovl.onerror\niovl.keep-upper\niovl.no-persistent\niovl.no-overlay\n\
+    iovl.noshell\n";
 const OPT: [Opt; 17] = [
     Opt::Init,
     Opt::Ro,
@@ -150,13 +151,15 @@ const OPT: [Opt; 17] = [
     Opt::NoShell,
 ];
 
-const FAIL_ACTION_NAMES: &[u8] = b"panic reboot poweroff halt ";
+/// The `iovl.onerror=` words in the order of `FAIL_ACTIONS` (and of the enum): read by `lookup` when
+/// parsing and by `nth` for messages.
+const FAIL_ACTION_NAMES: &str = "panic\nreboot\npoweroff\nhalt\n";
 
 impl FailAction {
     /// The name as `iovl.onerror=` spells it, for messages.
     #[optimize(size)]
     pub fn name(self) -> &'static str {
-        crate::nth("panic\nreboot\npoweroff\nhalt\n", self as usize)
+        crate::nth(FAIL_ACTION_NAMES, self as usize)
     }
 }
 const FAIL_ACTIONS: [FailAction; 4] = [
@@ -235,7 +238,7 @@ fn apply<'a>(
         Opt::Image => config.image = file_name(needed?)?,
         Opt::OnError => {
             config.onerror =
-                crate::lookup(FAIL_ACTION_NAMES, needed?).and_then(|i| FAIL_ACTIONS.get(i).copied()).ok_or(Problem::NotAction)?
+                crate::lookup(FAIL_ACTION_NAMES.as_bytes(), needed?).and_then(|i| FAIL_ACTIONS.get(i).copied()).ok_or(Problem::NotAction)?
         }
         Opt::KeepUpper | Opt::NoPersistent | Opt::NoOverlay | Opt::NoShell => {
             if value.is_some() {

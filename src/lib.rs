@@ -51,12 +51,12 @@ pub(crate) fn has(bytes: &[u8], byte: u8) -> bool {
     bytes.iter().any(|&b| b == byte)
 }
 
-/// The position of `key` among the space-terminated words of `words`.
+/// The position of `key` among the newline-terminated words of `words` (the table format `nth` reads).
 #[inline(never)]
 pub(crate) fn lookup(words: &[u8], key: &[u8]) -> Option<usize> {
     let (mut index, mut at, mut same) = (0, 0, true);
     for &b in words {
-        if b == b' ' {
+        if b == b'\n' {
             if same && at == key.len() {
                 return Some(index);
             }
@@ -91,10 +91,10 @@ mod tests {
     #[test]
     fn packed_tables() {
         assert!(super::has(b"a/b", b'/') && !super::has(b"ab", b'/') && !super::has(b"", 0));
-        let words = b"ro rw rootwait ";
+        let words = b"ro\nrw\nrootwait\n";
         assert_eq!(super::lookup(words, b"ro"), Some(0));
         assert_eq!(super::lookup(words, b"rootwait"), Some(2));
-        for absent in [&b""[..], b"r", b"roo", b"rootwaitx", b"ro rw", b" "] {
+        for absent in [&b""[..], b"r", b"roo", b"rootwaitx", b"ro\nrw", b"\n"] {
             assert_eq!(super::lookup(words, absent), None, "{absent:?}");
         }
         assert_eq!(super::nth("a\nbc\n", 0), "a");
