@@ -136,14 +136,7 @@ impl<const N: usize> Text<N> {
         self.bytes.get(..self.len).unwrap_or(&[])
     }
 
-    /// Appends what fits; callers size `N` for the longest possible text, so nothing is ever cut.
-    pub fn push(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.push_byte(b);
-        }
-    }
-
-    /// Appends `b` if it fits.
+    /// Appends `b` if it fits; callers size `N` for the longest possible text, so nothing is ever cut.
     pub fn push_byte(&mut self, b: u8) {
         if let Some(slot) = self.bytes.get_mut(self.len) {
             *slot = b;
@@ -410,7 +403,9 @@ mod tests {
     #[test]
     fn text_never_overflows() {
         let mut t = Text::<3>::new();
-        t.push(b"abcdef");
+        for &b in b"abcdef" {
+            t.push_byte(b);
+        }
         assert_eq!(t.as_bytes(), b"abc");
     }
 }
