@@ -10,6 +10,7 @@ mod devices;
 mod entry;
 mod files;
 mod logger;
+mod mem;
 mod modules;
 mod mounts;
 mod sys;
