@@ -101,9 +101,7 @@ fn fail_spec(log: &mut Logger, before: [&[u8]; 2], spec: &Spec, after: [&[u8]; 4
 
 #[optimize(size)]
 fn sleep_ms(ms: u64) {
-    // One 64-bit division; the remainder in 32 bits (it is below 1000, the low words suffice).
-    let sec = ms / 1000;
-    let rest = (ms as u32).wrapping_sub((sec as u32).wrapping_mul(1000));
+    let (sec, rest) = initramfs_overlay::numfmt::div_rem(ms, 1000);
     let t = rustix::thread::Timespec { tv_sec: sec as _, tv_nsec: (rest * 1_000_000) as _ };
     let _ = rustix::thread::nanosleep(&t);
 }

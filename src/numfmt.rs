@@ -9,13 +9,44 @@ pub fn dec(n: u64, buf: &mut [u8; DEC_LEN]) -> &[u8] {
     let mut n = n;
     loop {
         i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
+        let (quotient, digit) = div_rem(n, 10);
+        buf[i] = b'0' + digit as u8;
+        n = quotient;
         if n == 0 {
             break;
         }
     }
     buf.get(i..).unwrap_or_default()
+}
+
+/// `n / d` and `n % d` for a nonzero `d`. 64-bit targets divide in one instruction.
+#[cfg(target_pointer_width = "64")]
+pub fn div_rem(n: u64, d: u32) -> (u64, u32) {
+    (n / u64::from(d), (n % u64::from(d)) as u32)
+}
+
+/// `n / d` and `n % d` for a nonzero `d`. On 32-bit targets a 64-bit `/` links compiler_builtins'
+/// general division (0.3 KB on i686, 0.7 KB on ARM, which has no divide instruction at all); the few
+/// divisions here are for log lines and sleeps, so one bit per step is fast enough.
+#[cfg(not(target_pointer_width = "64"))]
+pub fn div_rem(n: u64, d: u32) -> (u64, u32) {
+    div_rem_by_bits(n, d)
+}
+
+/// Long division in base 2: shift `n` out at the top one bit at a time into the remainder, and the
+/// quotient bits in at the bottom.
+#[cfg_attr(target_pointer_width = "64", allow(dead_code))]
+fn div_rem_by_bits(mut n: u64, d: u32) -> (u64, u32) {
+    let mut rem = 0u64;
+    for _ in 0..64 {
+        rem = (rem << 1) | (n >> 63);
+        n <<= 1;
+        if rem >= u64::from(d) {
+            rem -= u64::from(d);
+            n |= 1;
+        }
+    }
+    (n, rem as u32)
 }
 
 /// Parses an unsigned decimal with no sign, spaces or overflow.
@@ -39,6 +70,18 @@ mod tests {
         assert_eq!(dec(0, &mut b), b"0");
         assert_eq!(dec(1234, &mut b), b"1234");
         assert_eq!(dec(u64::MAX, &mut b), b"18446744073709551615");
+    }
+
+    #[test]
+    fn divides_by_bits_as_the_cpu_does() {
+        let numbers = [0, 1, 9, 10, 11, 999, 1000, 65_535, 1 << 32, (1 << 32) + 7, u64::MAX - 1, u64::MAX];
+        for n in numbers.into_iter().chain((0..2000).map(|i: u64| i.wrapping_mul(0x9E37_79B9_7F4A_7C15))) {
+            for d in [1, 2, 3, 10, 1000, 1_000_000, 0x7FFF_FFFF, 0x8000_0001, u32::MAX] {
+                let expected = (n / u64::from(d), (n % u64::from(d)) as u32);
+                assert_eq!(div_rem_by_bits(n, d), expected, "{n} / {d}");
+                assert_eq!(div_rem(n, d), expected, "{n} / {d}");
+            }
+        }
     }
 
     #[test]

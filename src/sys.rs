@@ -36,7 +36,8 @@ pub fn now_ms() -> u64 {
             saved = out(reg) _, inlateout("r0") 1isize => _, in("r1") ptr, options(nostack));
     }
     let [sec, nsec] = ts;
-    (sec as u64).wrapping_mul(1000).wrapping_add(nsec as u64 / 1_000_000)
+    // nsec is below 10^9: divided as a native long it needs no 64-bit division on 32-bit targets.
+    (sec as u64).wrapping_mul(1000).wrapping_add((nsec as usize / 1_000_000) as u64)
 }
 
 /// `fork()`: `Some(child)` in the parent, `None` in the child.

@@ -432,7 +432,8 @@ fn run(
         // Block sizes are powers of two from 512 B to 64 KiB; a stranger one is clamped below 4 GiB,
         // so that the products below cannot overflow (a checked 64-bit multiply is a call on 32-bit
         // targets). 2^32 free blocks (2 TiB and more) is room for any image.
-        let block = u64::from(u32::try_from(vfs.f_frsize).unwrap_or(u32::MAX).max(512));
+        let block32 = u32::try_from(vfs.f_frsize).unwrap_or(u32::MAX).max(512);
+        let block = u64::from(block32);
         let free = if vfs.f_bfree >> 32 == 0 {
             vfs.f_bfree * block
         } else {
@@ -441,7 +442,8 @@ fn run(
         let free = hooks.free_bytes(free);
         // Room for the data plus slack for the file system's own blocks (extent tree, journal
         // credits). The size of a file is below 2^63.
-        let needed = (size.div_ceil(block) + 16) * block;
+        let (full_blocks, rest) = numfmt::div_rem(size, block32);
+        let needed = (full_blocks + u64::from(rest != 0) + 16) * block;
         // Deleting -old frees its blocks only when it has no other name.
         // st_blocks is i64 on 64-bit targets and u64 on 32-bit ones.
         #[allow(clippy::useless_conversion)]
@@ -742,7 +744,7 @@ fn log_rate(log: &mut impl Log, note: Note, bytes: u64, start: u64, hooks: &mut 
     let ms = hooks.now_ms().saturating_sub(start);
     // KiB per second, then MiB: KiB times 1000 cannot overflow a u64, so no saturating multiply
     // (a call on 32-bit targets).
-    let rate = ((bytes >> 10) * 1000 / ms.max(1)) >> 10;
+    let rate = numfmt::div_rem((bytes >> 10) * 1000, ms.max(1).min(u64::from(u32::MAX)) as u32).0 >> 10;
     let (mut a, mut b) = ([0; numfmt::DEC_LEN], [0; numfmt::DEC_LEN]);
     say(
         log,
