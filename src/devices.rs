@@ -3,13 +3,15 @@
 //! awaited with a bounded wait, polling every few milliseconds; the optional ones get a short grace.
 
 use crate::files;
-use crate::sys::open;
+use crate::sys::{Fd, open};
 use crate::logger::{Failed, Logger};
+use initramfs_overlay::log::{Level, Log};
 use crate::sys::now_ms;
 use core::ffi::CStr;
+use core::mem::MaybeUninit;
 use initramfs_overlay::cmdline::{Config, Wait};
 use initramfs_overlay::cpath::CPath;
-use initramfs_overlay::devspec::{IdText, Identity, Spec};
+use initramfs_overlay::devspec::{self, IdText, Identity, Spec};
 use initramfs_overlay::numfmt;
 use initramfs_overlay::{ext4, partitions, uevent, vfat};
 use rustix::fd::{AsFd, BorrowedFd};
@@ -88,15 +90,16 @@ pub fn find(log: &mut Logger, config: &Config) -> Result<Found, Failed> {
     Ok(Found { img, overlay, boot, newimg })
 }
 
-/// Fails with `<before><spec as written><after>`: the one message that names a spec.
+/// Fails with `<before><spec as written><after>`: the one message that names a spec. It is written
+/// as `Logger::fail` writes a failure with no errno, straight from its parts.
 #[optimize(size)]
 #[inline(never)]
 fn fail_spec(log: &mut Logger, before: [&[u8]; 2], spec: &Spec, after: [&[u8]; 4]) -> Failed {
     let (tag, value) = spec.describe();
     let [b0, b1] = before;
     let [a0, a1, a2, a3] = after;
-    let what = CPath::lossy(&[b0, b1, tag.as_bytes(), value, a0, a1, a2, a3]);
-    log.fail("", what.as_bytes(), None)
+    log.line(Level::Error, &[log.step.as_bytes(), b": ", b0, b1, tag.as_bytes(), value, a0, a1, a2, a3]);
+    Failed
 }
 
 #[optimize(size)]
@@ -136,16 +139,16 @@ impl Probed {
 #[inline(never)]
 fn scan(log: &mut Logger, specs: &[&Spec; 4], slots: &mut [Option<Partition>; 4], probed: &mut Probed) -> Result<(), Failed> {
     let class = files::open_dir(CWD, c"/sys/class/block").map_err(|e| log.fail("cannot open /sys/class/block", b"", Some(e)))?;
-    let mut buf = [core::mem::MaybeUninit::uninit(); 2048];
+    let mut buf = [MaybeUninit::uninit(); 2048];
     let mut entries = RawDir::new(&class, &mut buf);
     while let Some(Ok(entry)) = entries.next() {
-        let name = entry.file_name().to_bytes();
+        let name = entry.file_name();
         // The kernel's own numbers: usize keeps all that matters (the node id) on 32-bit targets too.
         let ino = entry.ino() as usize;
-        if name.first() == Some(&b'.') || probed.contains(ino) {
+        if name.to_bytes().first() == Some(&b'.') || probed.contains(ino) {
             continue;
         }
-        let Some(dev) = CPath::new(&[b"/dev/", name]) else { continue };
+        let Some(dev) = CPath::new(&[b"/dev/", name.to_bytes()]) else { continue };
         let matched = match probe(class.as_fd(), &dev, name, specs) {
             // The /dev node may lag behind sysfs for a moment: look again on the next pass.
             Err(Errno::NOENT) => continue,
@@ -163,60 +166,76 @@ fn scan(log: &mut Logger, specs: &[&Spec; 4], slots: &mut [Option<Partition>; 4]
     Ok(())
 }
 
+/// The sectors `probe` reads: the device's first ones, the start of a FAT root directory and the
+/// start of the parent disk (its partition table).
+struct Buffers {
+    head: [MaybeUninit<u8>; 4096],
+    root_dir: [MaybeUninit<u8>; vfat::ROOT_DIR_MAX as usize],
+    disk_head: [MaybeUninit<u8>; partitions::HEAD_LEN],
+}
+
 /// Reads one device's identity and returns the first role whose spec it matches, with its fstype.
 #[optimize(size)]
 #[inline(never)]
-fn probe(class: BorrowedFd<'_>, path: &CPath, name: &[u8], specs: &[&Spec; 4]) -> Result<Option<(usize, &'static CStr)>, Errno> {
+fn probe(class: BorrowedFd<'_>, path: &CPath, name: &CStr, specs: &[&Spec; 4]) -> Result<Option<(usize, &'static CStr)>, Errno> {
     let dev = open(CWD, path.as_cstr(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
-    let mut head = [0u8; 4096];
-    let len = rustix::io::pread(&dev, &mut head, 0)?;
-    let head = head.get(..len).unwrap_or(&[]);
-    let mut id = Identity { dev_name: name, ..Identity::default() };
+    // One frame holds every buffer (stack probes once, not per function); uninitialised, since pread
+    // hands back only the bytes it read.
+    let mut bufs = Buffers {
+        head: [MaybeUninit::uninit(); 4096],
+        root_dir: [MaybeUninit::uninit(); vfat::ROOT_DIR_MAX as usize],
+        disk_head: [MaybeUninit::uninit(); partitions::HEAD_LEN],
+    };
+    let (head, _) = rustix::io::pread(&dev, &mut bufs.head, 0)?;
+    let head = &*head;
+    let mut id: Identity = [&[]; devspec::KINDS];
+    id[devspec::DEV_NAME] = name.to_bytes();
     let uuid: IdText;
-    let mut root_dir = [0u8; vfat::ROOT_DIR_MAX as usize];
     let fstype = if let Some(fs) = head.get(ext4::SUPERBLOCK_OFFSET as usize..).and_then(ext4::parse) {
         uuid = ext4::uuid_text(&fs);
-        id.label = Some(fs.label).filter(|l| !l.is_empty());
+        id[devspec::LABEL] = fs.label;
         c"ext4"
     } else if let Some(boot) = vfat::parse(head) {
         let region = boot.root_dir;
-        let dir = root_dir.get_mut(..region.len as usize).unwrap_or(&mut []);
-        let dir_len = rustix::io::pread(&dev, dir, region.offset).unwrap_or(0);
+        let dir = bufs.root_dir.get_mut(..region.len as usize).unwrap_or(&mut []);
+        let dir = rustix::io::pread(&dev, dir, region.offset).map_or(&[][..], |(read, _)| read);
         uuid = boot.serial.map(vfat::serial_text).unwrap_or_default();
-        id.label = vfat::label(&boot, vfat::volume_label(root_dir.get(..dir_len).unwrap_or(&[])));
+        id[devspec::LABEL] = vfat::label(&boot, vfat::volume_label(dir)).unwrap_or_default();
         c"vfat"
     } else {
         return Ok(None);
     };
-    id.uuid = Some(uuid.as_bytes()).filter(|u| !u.is_empty());
+    id[devspec::UUID] = uuid.as_bytes();
     // PARTUUID and PARTLABEL come from the parent disk's table: read it only when a spec asks.
     let part = if specs.iter().any(|s| matches!(s, Spec::PartUuid(_) | Spec::PartLabel(_))) {
-        partition_entry(class, name)
+        partition_entry(class, name, &mut bufs.disk_head)
     } else {
         None
     };
-    id.partuuid = part.as_ref().map(|p| p.uuid.as_bytes());
-    id.partlabel = part.as_ref().and_then(|p| p.label.as_ref()).map(|l| l.as_bytes());
+    if let Some(part) = &part {
+        id[devspec::PARTUUID] = part.uuid.as_bytes();
+        id[devspec::PARTLABEL] = part.label.as_ref().map(|l| l.as_bytes()).unwrap_or_default();
+    }
     Ok(specs.iter().position(|spec| spec.matches(&id)).map(|role| (role, fstype)))
 }
 
 /// The partition-table entry of partition `name`, from its parent disk (named in sysfs).
 #[optimize(size)]
 #[inline(never)]
-fn partition_entry(class: BorrowedFd<'_>, name: &[u8]) -> Option<partitions::Partition> {
+fn partition_entry(class: BorrowedFd<'_>, name: &CStr, head: &mut [MaybeUninit<u8>; partitions::HEAD_LEN]) -> Option<partitions::Partition> {
+    // The sysfs folder of the partition; its parent folder is the disk's.
+    let sysfs = files::open_dir(class, name).ok()?;
     let mut buf = [0u8; 512];
-    let number = numfmt::parse_dec(uevent_value(class, &[name, b"/uevent"], b"PARTN", &mut buf)?)?;
-    let disk = CPath::new(&[b"/dev/", uevent_value(class, &[name, b"/../uevent"], b"DEVNAME", &mut buf)?])?;
+    let number = numfmt::parse_dec(uevent_value(&sysfs, c"uevent", b"PARTN", &mut buf)?)?;
+    let disk = CPath::new(&[b"/dev/", uevent_value(&sysfs, c"../uevent", b"DEVNAME", &mut buf)?])?;
     let disk = open(CWD, disk.as_cstr(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).ok()?;
-    let mut head = [0u8; partitions::HEAD_LEN];
-    let len = rustix::io::pread(&disk, &mut head, 0).ok()?;
-    partitions::find(head.get(..len)?, u32::try_from(number).ok()?)
+    let (head, _) = rustix::io::pread(&disk, head, 0).ok()?;
+    partitions::find(head, u32::try_from(number).ok()?)
 }
 
-/// The value of `key` in the sysfs uevent file at `path` (joined from parts, relative to `class`).
+/// The value of `key` in the sysfs uevent file `file` of the folder `dir`.
 #[optimize(size)]
 #[inline(never)]
-fn uevent_value<'b>(class: BorrowedFd<'_>, path: &[&[u8]], key: &[u8], buf: &'b mut [u8; 512]) -> Option<&'b [u8]> {
-    let path = CPath::new(path)?;
-    uevent::value(files::read_small(class, path.as_cstr(), buf).ok()?, key)
+fn uevent_value<'b>(dir: &Fd, file: &CStr, key: &[u8], buf: &'b mut [u8; 512]) -> Option<&'b [u8]> {
+    uevent::value(files::read_small(dir.as_fd(), file, buf).ok()?, key)
 }

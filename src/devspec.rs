@@ -55,17 +55,20 @@ fn unquote(value: &[u8]) -> &[u8] {
         .unwrap_or(value)
 }
 
-/// What was probed on one block device; `None` where the device has no such identity.
-#[derive(Clone, Copy, Default)]
-pub struct Identity<'a> {
-    /// The kernel name, e.g. `vda1` or `mmcblk0p2`.
-    pub dev_name: &'a [u8],
-    pub label: Option<&'a [u8]>,
-    /// The filesystem UUID as text (ext4: 36 characters; vfat: `ABCD-EF01`).
-    pub uuid: Option<&'a [u8]>,
-    pub partuuid: Option<&'a [u8]>,
-    pub partlabel: Option<&'a [u8]>,
-}
+/// What was probed on one block device: one text per spec kind, at the index `Spec::kind` gives; empty
+/// where the device has no such identity. A spec's value is never empty (`parse` refuses it), so an
+/// empty text matches nothing.
+pub type Identity<'a> = [&'a [u8]; KINDS];
+
+/// How many kinds of spec there are, and each one's index in an `Identity`.
+pub const KINDS: usize = 5;
+pub const LABEL: usize = 0;
+/// The filesystem UUID as text (ext4: 36 characters; vfat: `ABCD-EF01`).
+pub const UUID: usize = 1;
+pub const PARTUUID: usize = 2;
+pub const PARTLABEL: usize = 3;
+/// The kernel name, e.g. `vda1` or `mmcblk0p2`.
+pub const DEV_NAME: usize = 4;
 
 impl<'a> Spec<'a> {
     /// The value after the tag; for a path, the device name after `/dev/`.
@@ -76,17 +79,23 @@ impl<'a> Spec<'a> {
         }
     }
 
+    /// Which identity this spec names: its index in an `Identity`.
+    pub fn kind(&self) -> usize {
+        match *self {
+            Spec::Label(_) => LABEL,
+            Spec::Uuid(_) => UUID,
+            Spec::PartUuid(_) => PARTUUID,
+            Spec::PartLabel(_) => PARTLABEL,
+            Spec::Path(_) => DEV_NAME,
+        }
+    }
+
     /// Whether the probed device is the one this spec names. UUIDs are hex, so their case is ignored;
     /// labels are compared exactly, as blkid does.
     pub fn matches(&self, id: &Identity) -> bool {
-        let (have, fold_case) = match *self {
-            Spec::Label(_) => (id.label, false),
-            Spec::PartLabel(_) => (id.partlabel, false),
-            Spec::Uuid(_) => (id.uuid, true),
-            Spec::PartUuid(_) => (id.partuuid, true),
-            Spec::Path(_) => (Some(id.dev_name), false),
-        };
-        have.is_some_and(|have| same(have, self.value(), fold_case))
+        let kind = self.kind();
+        let fold_case = kind == UUID || kind == PARTUUID;
+        id.get(kind).is_some_and(|have| same(have, self.value(), fold_case))
     }
 
     /// The spec as the user wrote it, in two parts for a log line: `("LABEL=", b"img")`.
@@ -245,13 +254,12 @@ mod tests {
 
     #[test]
     fn matches_identities() {
-        let id = Identity {
-            dev_name: b"vda1",
-            label: Some(b"img"),
-            uuid: Some(b"0a1b2c3d-0000-4000-8000-00000000abcd"),
-            partuuid: Some(b"1234abcd-01"),
-            partlabel: Some(b"Root"),
-        };
+        let mut id: Identity = [b""; KINDS];
+        id[DEV_NAME] = b"vda1";
+        id[LABEL] = b"img";
+        id[UUID] = b"0a1b2c3d-0000-4000-8000-00000000abcd";
+        id[PARTUUID] = b"1234abcd-01";
+        id[PARTLABEL] = b"Root";
         assert!(parse(b"LABEL=img").unwrap().matches(&id));
         assert!(parse(b"img").unwrap().matches(&id));
         assert!(
@@ -271,15 +279,16 @@ mod tests {
         assert!(!parse(b"/dev/vda").unwrap().matches(&id));
         assert!(!parse(b"/dev/vda10").unwrap().matches(&id));
         // A device with nothing probed matches only by path.
-        let bare = Identity {
-            dev_name: b"sda",
-            ..Identity::default()
-        };
+        let mut bare: Identity = [b""; KINDS];
+        bare[DEV_NAME] = b"sda";
         assert!(!parse(b"LABEL=img").unwrap().matches(&bare));
         assert!(!parse(b"UUID=x").unwrap().matches(&bare));
         assert!(!parse(b"PARTUUID=x").unwrap().matches(&bare));
         assert!(!parse(b"PARTLABEL=x").unwrap().matches(&bare));
         assert!(parse(b"/dev/sda").unwrap().matches(&bare));
+        // An empty identity is none: only a spec with an empty value could match it, and parse
+        // refuses those.
+        assert!(!Spec::Label(b"x").matches(&[b""; KINDS]));
     }
 
     #[test]
@@ -354,13 +363,12 @@ mod tests {
         let fs = ext4::parse(&sb).unwrap();
         let fs_uuid = ext4::uuid_text(&fs);
         let os_label = os.label.unwrap();
-        let vda1 = Identity {
-            dev_name: b"vda1",
-            label: Some(fs.label),
-            uuid: Some(fs_uuid.as_bytes()),
-            partuuid: Some(os.uuid.as_bytes()),
-            partlabel: Some(os_label.as_bytes()),
-        };
+        let mut vda1: Identity = [b""; KINDS];
+        vda1[DEV_NAME] = b"vda1";
+        vda1[LABEL] = fs.label;
+        vda1[UUID] = fs_uuid.as_bytes();
+        vda1[PARTUUID] = os.uuid.as_bytes();
+        vda1[PARTLABEL] = os_label.as_bytes();
         let esp = partitions::find(&head, 2).unwrap();
         let boot_offset = 34816 * 512;
         let boot_sector = read_at(&disk, boot_offset, vfat::BOOT_SECTOR_LEN);
@@ -372,13 +380,12 @@ mod tests {
         );
         let serial = vfat::serial_text(boot.serial.unwrap());
         let esp_label = esp.label.unwrap();
-        let vda2 = Identity {
-            dev_name: b"vda2",
-            label: vfat::label(&boot, vfat::volume_label(&root_dir)),
-            uuid: Some(serial.as_bytes()),
-            partuuid: Some(esp.uuid.as_bytes()),
-            partlabel: Some(esp_label.as_bytes()),
-        };
+        let mut vda2: Identity = [b""; KINDS];
+        vda2[DEV_NAME] = b"vda2";
+        vda2[LABEL] = vfat::label(&boot, vfat::volume_label(&root_dir)).unwrap();
+        vda2[UUID] = serial.as_bytes();
+        vda2[PARTUUID] = esp.uuid.as_bytes();
+        vda2[PARTLABEL] = esp_label.as_bytes();
         let which = |spec: &[u8]| {
             let spec = parse(spec).unwrap();
             [&vda1, &vda2]
