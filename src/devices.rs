@@ -148,8 +148,10 @@ fn scan(log: &mut Logger, specs: &[&Spec; 4], slots: &mut [Option<Partition>; 4]
         if name.to_bytes().first() == Some(&b'.') || probed.contains(ino) {
             continue;
         }
-        let Some(dev) = CPath::new(&[b"/dev/", name.to_bytes()]) else { continue };
-        let matched = match probe(class.as_fd(), &dev, name, specs) {
+        // Borrowed where it was made: moving the path out of the Option would copy it once more.
+        let made = CPath::new(&[b"/dev/", name.to_bytes()]);
+        let Some(dev) = &made else { continue };
+        let matched = match probe(class.as_fd(), dev, name, specs) {
             // The /dev node may lag behind sysfs for a moment: look again on the next pass.
             Err(Errno::NOENT) => continue,
             Err(_) => None,
@@ -161,7 +163,7 @@ fn scan(log: &mut Logger, specs: &[&Spec; 4], slots: &mut [Option<Partition>; 4]
         if let Some(first) = slot {
             return Err(fail_spec(log, [b"", b""], specs[role], [b" matches both ", first.dev.as_bytes(), b" and ", dev.as_bytes()]));
         }
-        *slot = Some(Partition { dev, fstype });
+        *slot = made.map(|dev| Partition { dev, fstype });
     }
     Ok(())
 }
@@ -199,7 +201,10 @@ fn probe(class: BorrowedFd<'_>, path: &CPath, name: &CStr, specs: &[&Spec; 4]) -
         let region = boot.root_dir;
         let dir = bufs.root_dir.get_mut(..region.len as usize).unwrap_or(&mut []);
         let dir = rustix::io::pread(&dev, dir, region.offset).map_or(&[][..], |(read, _)| read);
-        uuid = boot.serial.map(vfat::serial_text).unwrap_or_default();
+        uuid = match boot.serial {
+            Some(serial) => vfat::serial_text(serial),
+            None => IdText::new(),
+        };
         id[devspec::LABEL] = vfat::label(&boot, vfat::volume_label(dir)).unwrap_or_default();
         c"vfat"
     } else {
@@ -227,8 +232,9 @@ fn partition_entry(class: BorrowedFd<'_>, name: &CStr, head: &mut [MaybeUninit<u
     let sysfs = files::open_dir(class, name).ok()?;
     let mut buf = [0u8; 512];
     let number = numfmt::parse_dec(uevent_value(&sysfs, c"uevent", b"PARTN", &mut buf)?)?;
-    let disk = CPath::new(&[b"/dev/", uevent_value(&sysfs, c"../uevent", b"DEVNAME", &mut buf)?])?;
-    let disk = open(CWD, disk.as_cstr(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).ok()?;
+    // Borrowed where it was made: moving the path out of the Option would copy it.
+    let disk = CPath::new(&[b"/dev/", uevent_value(&sysfs, c"../uevent", b"DEVNAME", &mut buf)?]);
+    let disk = open(CWD, disk.as_ref()?.as_cstr(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).ok()?;
     let (head, _) = rustix::io::pread(&disk, head, 0).ok()?;
     partitions::find(head, u32::try_from(number).ok()?)
 }
