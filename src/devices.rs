@@ -121,7 +121,8 @@ struct Probed {
 impl Probed {
     #[optimize(size)]
     fn contains(&self, ino: usize) -> bool {
-        self.inodes.iter().take(self.count).any(|&n| n == ino)
+        // Over the whole array, ignoring the unused tail: a simpler loop than one cut at `count`.
+        self.inodes.iter().enumerate().any(|(i, &n)| i < self.count && n == ino)
     }
 
     #[optimize(size)]
