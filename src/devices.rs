@@ -70,8 +70,7 @@ pub fn find(log: &mut Logger, config: &Config) -> Result<Found, Failed> {
                 {
                     let mut digits = [0; numfmt::DEC_LEN];
                     let waited = numfmt::dec(now - start, &mut digits);
-                    let role_name = ROLES[role].as_bytes();
-                    return Err(fail_spec(log, [role_name, b" partition "], specs[role], [b" not found after ", waited, b" ms", b""]));
+                    return Err(fail_spec(log, role, specs[role], [b" not found after ", waited, b" ms", b""]));
                 }
             }
         }
@@ -86,19 +85,19 @@ pub fn find(log: &mut Logger, config: &Config) -> Result<Found, Failed> {
     }
     let [img, overlay, boot, newimg] = slots;
     // `required` guarantees img is present; the `else` cannot happen but must not panic.
-    let Some(img) = img else { return Err(log.fail("img partition vanished", b"", None)) };
+    let Some(img) = img else { return Err(log.fail_bare("img partition vanished", None)) };
     Ok(Found { img, overlay, boot, newimg })
 }
 
-/// Fails with `<before><spec as written><after>`: the one message that names a spec. It is written
-/// as `Logger::fail` writes a failure with no errno, straight from its parts.
+/// Fails with `<role> partition <spec as written><after>`: the messages that name a spec. It is
+/// written as `Logger::fail` writes a failure with no errno, straight from its parts.
 #[optimize(size)]
 #[inline(never)]
-fn fail_spec(log: &mut Logger, before: [&[u8]; 2], spec: &Spec, after: [&[u8]; 4]) -> Failed {
+fn fail_spec(log: &mut Logger, role: usize, spec: &Spec, after: [&[u8]; 4]) -> Failed {
     let (tag, value) = spec.describe();
-    let [b0, b1] = before;
+    let role = ROLES.get(role).copied().unwrap_or_default();
     let [a0, a1, a2, a3] = after;
-    log.line(Level::Error, &[log.step.as_bytes(), b": ", b0, b1, tag.as_bytes(), value, a0, a1, a2, a3]);
+    log.line(Level::Error, &[log.step.as_bytes(), b": ", role.as_bytes(), b" partition ", tag.as_bytes(), value, a0, a1, a2, a3]);
     Failed
 }
 
@@ -139,7 +138,7 @@ impl Probed {
 #[optimize(size)]
 #[inline(never)]
 fn scan(log: &mut Logger, specs: &[&Spec; 4], slots: &mut [Option<Partition>; 4], probed: &mut Probed) -> Result<(), Failed> {
-    let class = files::open_dir(CWD, c"/sys/class/block").map_err(|e| log.fail("cannot open /sys/class/block", b"", Some(e)))?;
+    let class = files::open_dir(CWD, c"/sys/class/block").map_err(|e| log.fail_bare("cannot open /sys/class/block", Some(e)))?;
     let mut buf = [MaybeUninit::uninit(); 2048];
     let mut entries = RawDir::new(&class, &mut buf);
     while let Some(Ok(entry)) = entries.next() {
@@ -162,7 +161,7 @@ fn scan(log: &mut Logger, specs: &[&Spec; 4], slots: &mut [Option<Partition>; 4]
         let Some((role, fstype)) = matched else { continue };
         let Some(slot) = slots.get_mut(role) else { continue };
         if let Some(first) = slot {
-            return Err(fail_spec(log, [b"", b""], specs[role], [b" matches both ", first.dev.as_bytes(), b" and ", dev.as_bytes()]));
+            return Err(fail_spec(log, role, specs[role], [b" matches both ", first.dev.as_bytes(), b" and ", dev.as_bytes()]));
         }
         *slot = made.map(|dev| Partition { dev, fstype });
     }
