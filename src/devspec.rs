@@ -16,8 +16,8 @@ pub enum Spec<'a> {
 
 const DEV: &[u8] = b"/dev/";
 
-/// The `TAG=` prefixes, in the order of `Spec`'s variants.
-const TAGS: [&str; 4] = ["LABEL=", "UUID=", "PARTUUID=", "PARTLABEL="];
+/// The `TAG=` prefixes, in the order of `Spec`'s variants (a path has none: it is written whole).
+const TAGS: [&str; KINDS] = ["LABEL=", "UUID=", "PARTUUID=", "PARTLABEL=", ""];
 
 /// Parses a spec. `None` for an empty value, an unknown `TAG=` (a typo would otherwise wait for a label
 /// that never appears), or a path that is not a plain `/dev/NAME` (there is no udev, so no
@@ -29,7 +29,7 @@ pub fn parse(value: &[u8]) -> Option<Spec<'_>> {
         }
         Spec::Path(value)
     } else if let Some((i, v)) =
-        (0..TAGS.len()).find_map(|i| Some((i, value.strip_prefix(TAGS.get(i)?.as_bytes())?)))
+        (0..DEV_NAME).find_map(|i| Some((i, value.strip_prefix(TAGS.get(i)?.as_bytes())?)))
     {
         let v = unquote(v);
         match i {
@@ -71,11 +71,18 @@ pub const PARTLABEL: usize = 3;
 pub const DEV_NAME: usize = 4;
 
 impl<'a> Spec<'a> {
+    /// The text the spec holds: the value after the tag; for a path, the whole `/dev/NAME`.
+    fn text(&self) -> &'a [u8] {
+        match *self {
+            Spec::Label(v) | Spec::Uuid(v) | Spec::PartUuid(v) | Spec::PartLabel(v) | Spec::Path(v) => v,
+        }
+    }
+
     /// The value after the tag; for a path, the device name after `/dev/`.
     fn value(&self) -> &'a [u8] {
         match *self {
-            Spec::Label(v) | Spec::Uuid(v) | Spec::PartUuid(v) | Spec::PartLabel(v) => v,
             Spec::Path(p) => p.get(DEV.len()..).unwrap_or(&[]),
+            _ => self.text(),
         }
     }
 
@@ -100,14 +107,7 @@ impl<'a> Spec<'a> {
 
     /// The spec as the user wrote it, in two parts for a log line: `("LABEL=", b"img")`.
     pub fn describe(&self) -> (&'static str, &'a [u8]) {
-        let tag = |i: usize| TAGS.get(i).copied().unwrap_or_default();
-        match *self {
-            Spec::Label(v) => (tag(0), v),
-            Spec::Uuid(v) => (tag(1), v),
-            Spec::PartUuid(v) => (tag(2), v),
-            Spec::PartLabel(v) => (tag(3), v),
-            Spec::Path(p) => ("", p),
-        }
+        (TAGS.get(self.kind()).copied().unwrap_or_default(), self.text())
     }
 }
 
