@@ -10,38 +10,32 @@ pub enum Spec<'a> {
     Uuid(&'a [u8]),
     PartUuid(&'a [u8]),
     PartLabel(&'a [u8]),
-    /// The whole `/dev/NAME` text.
+    /// `/dev/NAME`: the NAME.
     Path(&'a [u8]),
 }
 
-const DEV: &[u8] = b"/dev/";
-
-/// The `TAG=` prefixes, in the order of `Spec`'s variants (a path has none: it is written whole).
-const TAGS: [&str; KINDS] = ["LABEL=", "UUID=", "PARTUUID=", "PARTLABEL=", ""];
+/// The prefixes of the spec kinds, in the order of `Spec`'s variants.
+const TAGS: [&str; KINDS] = ["LABEL=", "UUID=", "PARTUUID=", "PARTLABEL=", "/dev/"];
 
 /// Parses a spec. `None` for an empty value, an unknown `TAG=` (a typo would otherwise wait for a label
 /// that never appears), or a path that is not a plain `/dev/NAME` (there is no udev, so no
 /// `/dev/disk/by-*` links).
 pub fn parse(value: &[u8]) -> Option<Spec<'_>> {
-    let spec = if let Some(name) = value.strip_prefix(DEV) {
-        if crate::has(name, b'/') {
-            return None;
+    let tagged = (0..KINDS).find_map(|kind| Some((kind, value.strip_prefix(TAGS.get(kind)?.as_bytes())?)));
+    let spec = match tagged {
+        Some((DEV_NAME, name)) if crate::has(name, b'/') => return None,
+        Some((DEV_NAME, name)) => Spec::Path(name),
+        Some((kind, v)) => {
+            let v = unquote(v);
+            match kind {
+                LABEL => Spec::Label(v),
+                UUID => Spec::Uuid(v),
+                PARTUUID => Spec::PartUuid(v),
+                _ => Spec::PartLabel(v),
+            }
         }
-        Spec::Path(value)
-    } else if let Some((i, v)) =
-        (0..DEV_NAME).find_map(|i| Some((i, value.strip_prefix(TAGS.get(i)?.as_bytes())?)))
-    {
-        let v = unquote(v);
-        match i {
-            0 => Spec::Label(v),
-            1 => Spec::Uuid(v),
-            2 => Spec::PartUuid(v),
-            _ => Spec::PartLabel(v),
-        }
-    } else if crate::has(value, b'=') || value.starts_with(b"/") {
-        return None;
-    } else {
-        Spec::Label(value)
+        None if crate::has(value, b'=') || value.starts_with(b"/") => return None,
+        None => Spec::Label(value),
     };
     // Every variant needs a non-empty value after its tag (or after "/dev/").
     (!spec.value().is_empty()).then_some(spec)
@@ -71,18 +65,10 @@ pub const PARTLABEL: usize = 3;
 pub const DEV_NAME: usize = 4;
 
 impl<'a> Spec<'a> {
-    /// The text the spec holds: the value after the tag; for a path, the whole `/dev/NAME`.
-    fn text(&self) -> &'a [u8] {
-        match *self {
-            Spec::Label(v) | Spec::Uuid(v) | Spec::PartUuid(v) | Spec::PartLabel(v) | Spec::Path(v) => v,
-        }
-    }
-
-    /// The value after the tag; for a path, the device name after `/dev/`.
+    /// The value after the tag (for a path, the device name after `/dev/`).
     fn value(&self) -> &'a [u8] {
         match *self {
-            Spec::Path(p) => p.get(DEV.len()..).unwrap_or(&[]),
-            _ => self.text(),
+            Spec::Label(v) | Spec::Uuid(v) | Spec::PartUuid(v) | Spec::PartLabel(v) | Spec::Path(v) => v,
         }
     }
 
@@ -107,7 +93,7 @@ impl<'a> Spec<'a> {
 
     /// The spec as the user wrote it, in two parts for a log line: `("LABEL=", b"img")`.
     pub fn describe(&self) -> (&'static str, &'a [u8]) {
-        (TAGS.get(self.kind()).copied().unwrap_or_default(), self.text())
+        (TAGS.get(self.kind()).copied().unwrap_or_default(), self.value())
     }
 }
 
@@ -199,7 +185,7 @@ mod tests {
             Some(Spec::PartUuid(b"1234abcd-02"))
         );
         assert_eq!(parse(b"PARTLABEL=root a"), Some(Spec::PartLabel(b"root a")));
-        assert_eq!(parse(b"/dev/vda1"), Some(Spec::Path(b"/dev/vda1")));
+        assert_eq!(parse(b"/dev/vda1"), Some(Spec::Path(b"vda1")));
         assert_eq!(parse(b"img"), Some(Spec::Label(b"img")));
         // The value may itself hold '=' after a known tag.
         assert_eq!(parse(b"LABEL=a=b"), Some(Spec::Label(b"a=b")));
