@@ -152,10 +152,10 @@ impl<const N: usize> Default for Text<N> {
 pub fn hex_text(bytes: &[u8], mut dashes: u32, upper: bool) -> IdText {
     let letters = if upper { b'A' } else { b'a' } - 10;
     let mut text = IdText::new();
+    let digit = |nibble: u8| nibble + if nibble < 10 { b'0' } else { letters };
     for &b in bytes {
-        for nibble in [b >> 4, b & 15] {
-            text.push_byte(nibble + if nibble < 10 { b'0' } else { letters });
-        }
+        text.push_byte(digit(b >> 4));
+        text.push_byte(digit(b & 15));
         if dashes & 1 != 0 {
             text.push_byte(b'-');
         }
