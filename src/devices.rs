@@ -139,7 +139,9 @@ impl Probed {
 #[inline(never)]
 fn scan(log: &mut Logger, specs: &[&Spec; 4], slots: &mut [Option<Partition>; 4], probed: &mut Probed) -> Result<(), Failed> {
     let class = files::open_dir(CWD, c"/sys/class/block").map_err(|e| log.fail_bare("cannot open /sys/class/block", Some(e)))?;
-    let mut buf = [MaybeUninit::uninit(); 2048];
+    // Room for the longest entry (a 255-byte name) and a dozen short ones per getdents call; a small
+    // frame keeps every local within short reach of sp on Thumb.
+    let mut buf = [MaybeUninit::uninit(); 512];
     let mut entries = RawDir::new(&class, &mut buf);
     while let Some(Ok(entry)) = entries.next() {
         let name = entry.file_name();
