@@ -33,6 +33,8 @@ pub struct Found {
 }
 
 const ROLES: [&str; 4] = ["img", "overlay", "boot", "newimg"];
+/// What `probe` returns for a device that matches no role.
+const NO_ROLE: usize = ROLES.len();
 /// How often to look again while waiting: a late USB or MMC device is taken within milliseconds.
 const POLL_MS: u64 = 5;
 /// How long optional partitions may lag behind the required ones (separate disks probe a bit later).
@@ -153,14 +155,13 @@ fn scan(log: &mut Logger, specs: &[&Spec; 4], slots: &mut [Option<Partition>; 4]
         // Borrowed where it was made: moving the path out of the Option would copy it once more.
         let made = CPath::new(&[b"/dev/", name.to_bytes()]);
         let Some(dev) = &made else { continue };
-        let matched = match probe(class.as_fd(), dev, name, specs) {
+        let (role, fstype) = match probe(class.as_fd(), dev, name, specs) {
             // The /dev node may lag behind sysfs for a moment: look again on the next pass.
             Err(Errno::NOENT) => continue,
-            Err(_) => None,
+            Err(_) => (NO_ROLE, c""),
             Ok(matched) => matched,
         };
         probed.insert(ino);
-        let Some((role, fstype)) = matched else { continue };
         let Some(slot) = slots.get_mut(role) else { continue };
         if let Some(first) = slot {
             return Err(fail_spec(log, role, specs[role], [b" matches both ", first.dev.as_bytes(), b" and ", dev.as_bytes()]));
@@ -178,10 +179,11 @@ struct Buffers {
     disk_head: [MaybeUninit<u8>; partitions::HEAD_LEN],
 }
 
-/// Reads one device's identity and returns the first role whose spec it matches, with its fstype.
+/// Reads one device's identity and returns the first role whose spec it matches, with its fstype;
+/// `NO_ROLE` when there is none.
 #[optimize(size)]
 #[inline(never)]
-fn probe(class: BorrowedFd<'_>, path: &CPath, name: &CStr, specs: &[&Spec; 4]) -> Result<Option<(usize, &'static CStr)>, Errno> {
+fn probe(class: BorrowedFd<'_>, path: &CPath, name: &CStr, specs: &[&Spec; 4]) -> Result<(usize, &'static CStr), Errno> {
     let dev = open(CWD, path.as_cstr(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
     // One frame holds every buffer (stack probes once, not per function); uninitialised, since pread
     // hands back only the bytes it read.
@@ -210,7 +212,7 @@ fn probe(class: BorrowedFd<'_>, path: &CPath, name: &CStr, specs: &[&Spec; 4]) -
         id[devspec::LABEL] = vfat::label(&boot, vfat::volume_label(dir)).unwrap_or_default();
         c"vfat"
     } else {
-        return Ok(None);
+        return Ok((NO_ROLE, c""));
     };
     id[devspec::UUID] = uuid.as_bytes();
     // PARTUUID and PARTLABEL come from the parent disk's table: read it only when a spec asks.
@@ -223,7 +225,7 @@ fn probe(class: BorrowedFd<'_>, path: &CPath, name: &CStr, specs: &[&Spec; 4]) -
         id[devspec::PARTUUID] = part.uuid.as_bytes();
         id[devspec::PARTLABEL] = part.label.as_ref().map(|l| l.as_bytes()).unwrap_or_default();
     }
-    Ok(specs.iter().position(|spec| spec.matches(&id)).map(|role| (role, fstype)))
+    Ok((specs.iter().position(|spec| spec.matches(&id)).unwrap_or(NO_ROLE), fstype))
 }
 
 /// The partition-table entry of partition `name`, from its parent disk (named in sysfs).
