@@ -50,7 +50,6 @@ pub fn find(log: &mut Logger, config: &Config) -> Result<Found, Failed> {
         sleep_ms(config.rootdelay_ms);
     }
     let specs = [&config.img, &config.overlay, &config.boot, &config.newimg];
-    let required = [true, !config.no_overlay, false, false];
     let mut slots: [Option<Partition>; 4] = [None, None, None, None];
     let mut probed = Probed { inodes: [0; PROBED_MAX], count: 0 };
     let start = now_ms();
@@ -58,7 +57,14 @@ pub fn find(log: &mut Logger, config: &Config) -> Result<Found, Failed> {
     loop {
         scan(log, &specs, &mut slots, &mut probed)?;
         let now = now_ms();
-        let missing = (0..4).find(|&i| required[i] && slots[i].is_none());
+        // img is always required, overlay unless the boot does without one.
+        let missing = if slots[0].is_none() {
+            Some(0)
+        } else if slots[1].is_none() && !config.no_overlay {
+            Some(1)
+        } else {
+            None
+        };
         match missing {
             None => {
                 let since = *required_since.get_or_insert(now);
