@@ -16,15 +16,10 @@ impl CPath {
     /// a NUL, which a C string cannot carry.
     #[inline(never)]
     pub fn new(parts: &[&[u8]]) -> Option<CPath> {
-        // What fits whole and holds no NUL is exactly what the lossy join keeps.
-        let mut len = 0usize;
-        for part in parts {
-            if crate::has(part, 0) {
-                return None;
-            }
-            len = len.saturating_add(part.len());
-        }
-        if len < CAP { Some(CPath::lossy(parts)) } else { None }
+        // The lossy join drops NULs and cuts what does not fit: whole means neither happened.
+        let total = parts.iter().fold(0usize, |sum, part| sum.saturating_add(part.len()));
+        let path = CPath::lossy(parts);
+        (path.len == total).then_some(path)
     }
 
     /// Joins as much of `parts` as fits, for messages: never fails, cuts a long text.
