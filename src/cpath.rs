@@ -25,16 +25,18 @@ impl CPath {
     /// Joins as much of `parts` as fits, for messages: never fails, cuts a long text.
     #[inline(never)]
     pub fn lossy(parts: &[&[u8]]) -> CPath {
-        let mut path = CPath { buf: [0; CAP], len: 0 };
+        let mut buf = [0; CAP];
+        let mut len = 0;
         for part in parts {
             for &byte in *part {
-                if let Some(slot) = path.buf.get_mut(path.len).filter(|_| byte != 0 && path.len < CAP - 1) {
+                // The last byte stays 0: the terminator.
+                if let Some(slot) = buf.get_mut(len).filter(|_| byte != 0 && len < CAP - 1) {
                     *slot = byte;
-                    path.len += 1;
+                    len += 1;
                 }
             }
         }
-        path
+        CPath { buf, len }
     }
 
     #[inline(never)]
