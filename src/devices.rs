@@ -78,7 +78,7 @@ pub fn find(log: &mut Logger, config: &Config) -> Result<Found, Failed> {
                 {
                     let mut digits = [0; numfmt::DEC_LEN];
                     let waited = numfmt::dec(now - start, &mut digits);
-                    return Err(fail_spec(log, role, specs[role], [b" not found after ", waited, b" ms", b""]));
+                    return Err(fail_spec(log, role, specs[role], false, waited, b""));
                 }
             }
         }
@@ -97,15 +97,16 @@ pub fn find(log: &mut Logger, config: &Config) -> Result<Found, Failed> {
     Ok(Found { img, overlay, boot, newimg })
 }
 
-/// Fails with `<role> partition <spec as written><after>`: the messages that name a spec. It is
-/// written as `Logger::fail` writes a failure with no errno, straight from its parts.
+/// Fails with `<role> partition <spec as written>` and what is wrong with it: ` matches both <first>
+/// and <second>` for a duplicate, else ` not found after <first> ms`. Written as `Logger::fail`
+/// writes a failure with no errno, straight from its parts.
 #[optimize(size)]
 #[inline(never)]
-fn fail_spec(log: &mut Logger, role: usize, spec: &Spec, after: [&[u8]; 4]) -> Failed {
+fn fail_spec(log: &mut Logger, role: usize, spec: &Spec, duplicate: bool, first: &[u8], second: &[u8]) -> Failed {
     let (tag, value) = spec.describe();
     let role = ROLES.get(role).copied().unwrap_or_default();
-    let [a0, a1, a2, a3] = after;
-    log.line(Level::Error, &[log.step.as_bytes(), b": ", role.as_bytes(), b" partition ", tag.as_bytes(), value, a0, a1, a2, a3]);
+    let (what, and): (&[u8], &[u8]) = if duplicate { (b" matches both ", b" and ") } else { (b" not found after ", b" ms") };
+    log.line(Level::Error, &[log.step.as_bytes(), b": ", role.as_bytes(), b" partition ", tag.as_bytes(), value, what, first, and, second]);
     Failed
 }
 
@@ -170,7 +171,7 @@ fn scan(log: &mut Logger, specs: &[&Spec; 4], slots: &mut [Option<Partition>; 4]
         probed.insert(ino);
         let Some(slot) = slots.get_mut(role) else { continue };
         if let Some(first) = slot {
-            return Err(fail_spec(log, role, specs[role], [b" matches both ", first.dev.as_bytes(), b" and ", dev.as_bytes()]));
+            return Err(fail_spec(log, role, specs[role], true, first.dev.as_bytes(), dev.as_bytes()));
         }
         *slot = made.map(|dev| Partition { dev, fstype });
     }
