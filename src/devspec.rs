@@ -34,7 +34,7 @@ pub fn parse(value: &[u8]) -> Option<Spec<'_>> {
                 _ => Spec::PartLabel(v),
             }
         }
-        None if crate::has(value, b'=') || value.starts_with(b"/") => return None,
+        None if crate::has(value, b'=') || value.first() == Some(&b'/') => return None,
         None => Spec::Label(value),
     };
     // Every variant needs a non-empty value after its tag (or after "/dev/").
@@ -43,10 +43,10 @@ pub fn parse(value: &[u8]) -> Option<Spec<'_>> {
 
 /// `TAG="a b"` means `TAG=a b`, as for blkid (the kernel keeps quotes that do not start the value).
 fn unquote(value: &[u8]) -> &[u8] {
-    value
-        .strip_prefix(b"\"")
-        .and_then(|v| v.strip_suffix(b"\""))
-        .unwrap_or(value)
+    match value {
+        [b'"', inner @ .., b'"'] => inner,
+        _ => value,
+    }
 }
 
 /// What was probed on one block device: one text per spec kind, at the index `Spec::kind` gives; empty
