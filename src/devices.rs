@@ -162,13 +162,14 @@ fn scan(log: &mut Logger, specs: &[&Spec; 4], slots: &mut [Option<Partition>; 4]
         // Borrowed where it was made: moving the path out of the Option would copy it once more.
         let made = CPath::new(&[b"/dev/", name.to_bytes()]);
         let Some(dev) = &made else { continue };
-        let (role, fstype) = match probe(class.as_fd(), dev, name, specs) {
+        let node = match open(CWD, dev.as_cstr(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()) {
             // The /dev node may lag behind sysfs for a moment: look again on the next pass.
             Err(Errno::NOENT) => continue,
-            Err(_) => (NO_ROLE, c""),
-            Ok(matched) => matched,
+            node => node,
         };
         probed.insert(ino);
+        let Ok(node) = node else { continue };
+        let (role, fstype) = probe(&node, class.as_fd(), name, specs);
         let Some(slot) = slots.get_mut(role) else { continue };
         if let Some(first) = slot {
             return Err(fail_spec(log, role, specs[role], true, first.dev.as_bytes(), dev.as_bytes()));
@@ -186,12 +187,11 @@ struct Buffers {
     disk_head: [MaybeUninit<u8>; partitions::HEAD_LEN],
 }
 
-/// Reads one device's identity and returns the first role whose spec it matches, with its fstype;
-/// `NO_ROLE` when there is none.
+/// Reads the identity of device `name` (open as `dev`) and returns the first role whose spec it
+/// matches, with its fstype; `NO_ROLE` when there is none.
 #[optimize(size)]
 #[inline(never)]
-fn probe(class: BorrowedFd<'_>, path: &CPath, name: &CStr, specs: &[&Spec; 4]) -> Result<(usize, &'static CStr), Errno> {
-    let dev = open(CWD, path.as_cstr(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
+fn probe(dev: &Fd, class: BorrowedFd<'_>, name: &CStr, specs: &[&Spec; 4]) -> (usize, &'static CStr) {
     // One frame holds every buffer (stack probes once, not per function); uninitialised, since pread
     // hands back only the bytes it read.
     let mut bufs = Buffers {
@@ -199,7 +199,7 @@ fn probe(class: BorrowedFd<'_>, path: &CPath, name: &CStr, specs: &[&Spec; 4]) -
         root_dir: [MaybeUninit::uninit(); vfat::ROOT_DIR_MAX as usize],
         disk_head: [MaybeUninit::uninit(); partitions::HEAD_LEN],
     };
-    let (head, _) = rustix::io::pread(&dev, &mut bufs.head, 0)?;
+    let Ok((head, _)) = rustix::io::pread(dev, &mut bufs.head, 0) else { return (NO_ROLE, c"") };
     let head = &*head;
     let mut id: Identity = [&[]; devspec::KINDS];
     id[devspec::DEV_NAME] = name.to_bytes();
@@ -211,7 +211,7 @@ fn probe(class: BorrowedFd<'_>, path: &CPath, name: &CStr, specs: &[&Spec; 4]) -
     } else if let Some(boot) = vfat::parse(head) {
         let region = boot.root_dir;
         let dir = bufs.root_dir.get_mut(..region.len as usize).unwrap_or(&mut []);
-        let dir = rustix::io::pread(&dev, dir, region.offset).map_or(&[][..], |(read, _)| read);
+        let dir = rustix::io::pread(dev, dir, region.offset).map_or(&[][..], |(read, _)| read);
         uuid = match boot.serial {
             Some(serial) => vfat::serial_text(serial),
             None => IdText::new(),
@@ -219,7 +219,7 @@ fn probe(class: BorrowedFd<'_>, path: &CPath, name: &CStr, specs: &[&Spec; 4]) -
         id[devspec::LABEL] = vfat::label(&boot, vfat::volume_label(dir)).unwrap_or_default();
         c"vfat"
     } else {
-        return Ok((NO_ROLE, c""));
+        return (NO_ROLE, c"");
     };
     id[devspec::UUID] = uuid.as_bytes();
     // PARTUUID and PARTLABEL come from the parent disk's table: read it only when a spec asks.
@@ -232,7 +232,7 @@ fn probe(class: BorrowedFd<'_>, path: &CPath, name: &CStr, specs: &[&Spec; 4]) -
         id[devspec::PARTUUID] = part.uuid.as_bytes();
         id[devspec::PARTLABEL] = part.label.as_ref().map(|l| l.as_bytes()).unwrap_or_default();
     }
-    Ok((specs.iter().position(|spec| spec.matches(&id)).unwrap_or(NO_ROLE), fstype))
+    (specs.iter().position(|spec| spec.matches(&id)).unwrap_or(NO_ROLE), fstype)
 }
 
 /// The partition-table entry of partition `name`, from its parent disk (named in sysfs).
