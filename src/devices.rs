@@ -33,6 +33,12 @@ pub struct Found {
 }
 
 const ROLES: [&str; 4] = ["img", "overlay", "boot", "newimg"];
+/// The filesystems `probe` knows (a small value to return; `scan` names it for `mount`).
+#[derive(Clone, Copy)]
+enum Filesystem {
+    Ext4,
+    Vfat,
+}
 /// What `probe` returns for a device that matches no role.
 const NO_ROLE: usize = ROLES.len();
 /// How often to look again while waiting: a late USB or MMC device is taken within milliseconds.
@@ -169,7 +175,11 @@ fn scan(log: &mut Logger, specs: &[&Spec; 4], slots: &mut [Option<Partition>; 4]
         };
         probed.insert(ino);
         let Ok(node) = node else { continue };
-        let (role, fstype) = probe(&node, class.as_fd(), name, specs);
+        let (role, fs) = probe(&node, class.as_fd(), name, specs);
+        let fstype = match fs {
+            Filesystem::Ext4 => c"ext4",
+            Filesystem::Vfat => c"vfat",
+        };
         let Some(slot) = slots.get_mut(role) else { continue };
         if let Some(first) = slot {
             return Err(fail_spec(log, role, specs[role], true, first.dev.as_bytes(), dev.as_bytes()));
@@ -188,10 +198,10 @@ struct Buffers {
 }
 
 /// Reads the identity of device `name` (open as `dev`) and returns the first role whose spec it
-/// matches, with its fstype; `NO_ROLE` when there is none.
+/// matches, with its filesystem; `NO_ROLE` when there is none (the filesystem then means nothing).
 #[optimize(size)]
 #[inline(never)]
-fn probe(dev: &Fd, class: BorrowedFd<'_>, name: &CStr, specs: &[&Spec; 4]) -> (usize, &'static CStr) {
+fn probe(dev: &Fd, class: BorrowedFd<'_>, name: &CStr, specs: &[&Spec; 4]) -> (usize, Filesystem) {
     // One frame holds every buffer (stack probes once, not per function); uninitialised, since pread
     // hands back only the bytes it read.
     let mut bufs = Buffers {
@@ -199,15 +209,15 @@ fn probe(dev: &Fd, class: BorrowedFd<'_>, name: &CStr, specs: &[&Spec; 4]) -> (u
         root_dir: [MaybeUninit::uninit(); vfat::ROOT_DIR_MAX as usize],
         disk_head: [MaybeUninit::uninit(); partitions::HEAD_LEN],
     };
-    let Ok((head, _)) = rustix::io::pread(dev, &mut bufs.head, 0) else { return (NO_ROLE, c"") };
+    let Ok((head, _)) = rustix::io::pread(dev, &mut bufs.head, 0) else { return (NO_ROLE, Filesystem::Ext4) };
     let head = &*head;
     let mut id: Identity = [&[]; devspec::KINDS];
     id[devspec::DEV_NAME] = name.to_bytes();
     let uuid: IdText;
-    let fstype = if let Some(fs) = head.get(ext4::SUPERBLOCK_OFFSET as usize..).and_then(ext4::parse) {
+    let filesystem = if let Some(fs) = head.get(ext4::SUPERBLOCK_OFFSET as usize..).and_then(ext4::parse) {
         uuid = ext4::uuid_text(&fs);
         id[devspec::LABEL] = fs.label;
-        c"ext4"
+        Filesystem::Ext4
     } else if let Some(boot) = vfat::parse(head) {
         let region = boot.root_dir;
         let dir = bufs.root_dir.get_mut(..region.len as usize).unwrap_or(&mut []);
@@ -217,9 +227,9 @@ fn probe(dev: &Fd, class: BorrowedFd<'_>, name: &CStr, specs: &[&Spec; 4]) -> (u
             None => IdText::new(),
         };
         id[devspec::LABEL] = vfat::label(&boot, vfat::volume_label(dir)).unwrap_or_default();
-        c"vfat"
+        Filesystem::Vfat
     } else {
-        return (NO_ROLE, c"");
+        return (NO_ROLE, Filesystem::Ext4);
     };
     id[devspec::UUID] = uuid.as_bytes();
     // PARTUUID and PARTLABEL come from the parent disk's table: read it only when a spec asks.
@@ -232,7 +242,7 @@ fn probe(dev: &Fd, class: BorrowedFd<'_>, name: &CStr, specs: &[&Spec; 4]) -> (u
         id[devspec::PARTUUID] = part.uuid.as_bytes();
         id[devspec::PARTLABEL] = part.label.as_ref().map(|l| l.as_bytes()).unwrap_or_default();
     }
-    (specs.iter().position(|spec| spec.matches(&id)).unwrap_or(NO_ROLE), fstype)
+    (specs.iter().position(|spec| spec.matches(&id)).unwrap_or(NO_ROLE), filesystem)
 }
 
 /// The partition-table entry of partition `name`, from its parent disk (named in sysfs).
