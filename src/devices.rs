@@ -58,10 +58,18 @@ pub fn find(log: &mut Logger, config: &Config) -> Result<Found, Failed> {
     let specs = [&config.img, &config.overlay, &config.boot, &config.newimg];
     let mut slots: [Option<Partition>; 4] = [None, None, None, None];
     let mut probed = Probed { inodes: [0; PROBED_MAX], count: 0 };
+    // Every buffer of `probe`, here once for the whole search: stack probes run once, and probe's own
+    // frame stays small enough for Thumb's short sp-relative forms. Uninitialised, since pread hands
+    // back only the bytes it read.
+    let mut bufs = Buffers {
+        head: [MaybeUninit::uninit(); 4096],
+        root_dir: [MaybeUninit::uninit(); vfat::ROOT_DIR_MAX as usize],
+        disk_head: [MaybeUninit::uninit(); partitions::HEAD_LEN],
+    };
     let start = now_ms();
     let mut required_since = None;
     loop {
-        scan(log, &specs, &mut slots, &mut probed)?;
+        scan(log, &specs, &mut slots, &mut probed, &mut bufs)?;
         let now = now_ms();
         // img is always required, overlay unless the boot does without one.
         let missing = if slots[0].is_none() {
@@ -152,7 +160,7 @@ impl Probed {
 /// same spec is an error naming both: picking one would boot at random.
 #[optimize(size)]
 #[inline(never)]
-fn scan(log: &mut Logger, specs: &[&Spec; 4], slots: &mut [Option<Partition>; 4], probed: &mut Probed) -> Result<(), Failed> {
+fn scan(log: &mut Logger, specs: &[&Spec; 4], slots: &mut [Option<Partition>; 4], probed: &mut Probed, bufs: &mut Buffers) -> Result<(), Failed> {
     let class = files::open_dir(CWD, c"/sys/class/block").map_err(|e| log.fail_bare("cannot open /sys/class/block", Some(e)))?;
     // Room for the longest entry (a 255-byte name) and a dozen short ones per getdents call; a small
     // frame keeps every local within short reach of sp on Thumb.
@@ -175,7 +183,7 @@ fn scan(log: &mut Logger, specs: &[&Spec; 4], slots: &mut [Option<Partition>; 4]
         };
         probed.insert(ino);
         let Ok(node) = node else { continue };
-        let (role, fs) = probe(&node, class.as_fd(), name, specs);
+        let (role, fs) = probe(&node, class.as_fd(), name, specs, bufs);
         let fstype = match fs {
             Filesystem::Ext4 => c"ext4",
             Filesystem::Vfat => c"vfat",
@@ -201,14 +209,7 @@ struct Buffers {
 /// matches, with its filesystem; `NO_ROLE` when there is none (the filesystem then means nothing).
 #[optimize(size)]
 #[inline(never)]
-fn probe(dev: &Fd, class: BorrowedFd<'_>, name: &CStr, specs: &[&Spec; 4]) -> (usize, Filesystem) {
-    // One frame holds every buffer (stack probes once, not per function); uninitialised, since pread
-    // hands back only the bytes it read.
-    let mut bufs = Buffers {
-        head: [MaybeUninit::uninit(); 4096],
-        root_dir: [MaybeUninit::uninit(); vfat::ROOT_DIR_MAX as usize],
-        disk_head: [MaybeUninit::uninit(); partitions::HEAD_LEN],
-    };
+fn probe(dev: &Fd, class: BorrowedFd<'_>, name: &CStr, specs: &[&Spec; 4], bufs: &mut Buffers) -> (usize, Filesystem) {
     let Ok((head, _)) = rustix::io::pread(dev, &mut bufs.head, 0) else { return (NO_ROLE, Filesystem::Ext4) };
     let head = &*head;
     let mut id: Identity = [&[]; devspec::KINDS];
