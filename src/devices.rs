@@ -106,7 +106,7 @@ pub fn find(log: &mut Logger, config: &Config) -> Result<Found, Failed> {
         log.info(&[b"find: ", no, ROLES[role].as_bytes(), is, dev]);
     }
     let [img, overlay, boot, newimg] = slots;
-    // `required` guarantees img is present; the `else` cannot happen but must not panic.
+    // The loop ends only once img is found; the `else` cannot happen but must not panic.
     let Some(img) = img else { return Err(log.fail_bare("img partition vanished", None)) };
     Ok(Found { img, overlay, boot, newimg })
 }
