@@ -112,15 +112,15 @@ pub fn find(log: &mut Logger, config: &Config) -> Result<Found, Failed> {
 }
 
 /// Fails with `<role> partition <spec as written>` and what is wrong with it: ` matches both <first>
-/// and <second>` for a duplicate, else ` not found after <first> ms`. Written as `Logger::fail`
-/// writes a failure with no errno, straight from its parts.
+/// and <second>` for a duplicate, else ` not found after <first> ms`. Written straight from its parts
+/// as `Logger::fail` writes a failure with no errno in this step (`find: `, like the info lines).
 #[optimize(size)]
 #[inline(never)]
 fn fail_spec(log: &mut Logger, role: usize, spec: &Spec, duplicate: bool, first: &[u8], second: &[u8]) -> Failed {
     let (tag, value) = spec.describe();
     let role = ROLES.get(role).copied().unwrap_or_default();
     let (what, and): (&[u8], &[u8]) = if duplicate { (b" matches both ", b" and ") } else { (b" not found after ", b" ms") };
-    log.line(Level::Error, &[log.step.as_bytes(), b": ", role.as_bytes(), b" partition ", tag.as_bytes(), value, what, first, and, second]);
+    log.line(Level::Error, &[b"find: ", role.as_bytes(), b" partition ", tag.as_bytes(), value, what, first, and, second]);
     Failed
 }
 
