@@ -435,7 +435,7 @@ mod tests {
             iovl.keep-upper iovl.no-persistent iovl.no-overlay iovl.noshell",
         );
         assert_eq!(c.img, Spec::Uuid(b"ab-cd"));
-        assert_eq!(c.overlay, Spec::Path(b"/dev/vda2"));
+        assert_eq!(c.overlay, Spec::Path(b"vda2"));
         assert_eq!(c.boot, Spec::PartLabel(b"EFI system"));
         assert_eq!(c.newimg, Spec::PartUuid(b"1234abcd-04"));
         assert_eq!(c.image, b"os.squashfs");

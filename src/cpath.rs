@@ -16,30 +16,27 @@ impl CPath {
     /// a NUL, which a C string cannot carry.
     #[inline(never)]
     pub fn new(parts: &[&[u8]]) -> Option<CPath> {
-        // What fits whole and holds no NUL is exactly what the lossy join keeps.
-        let mut len = 0usize;
-        for part in parts {
-            if crate::has(part, 0) {
-                return None;
-            }
-            len = len.saturating_add(part.len());
-        }
-        if len < CAP { Some(CPath::lossy(parts)) } else { None }
+        // The lossy join drops NULs and cuts what does not fit: whole means neither happened.
+        let total = parts.iter().fold(0usize, |sum, part| sum.saturating_add(part.len()));
+        let path = CPath::lossy(parts);
+        (path.len == total).then_some(path)
     }
 
     /// Joins as much of `parts` as fits, for messages: never fails, cuts a long text.
     #[inline(never)]
     pub fn lossy(parts: &[&[u8]]) -> CPath {
-        let mut path = CPath { buf: [0; CAP], len: 0 };
+        let mut buf = [0; CAP];
+        let mut len = 0;
         for part in parts {
             for &byte in *part {
-                if let Some(slot) = path.buf.get_mut(path.len).filter(|_| byte != 0 && path.len < CAP - 1) {
+                // The last byte stays 0: the terminator.
+                if let Some(slot) = buf.get_mut(len).filter(|_| byte != 0 && len < CAP - 1) {
                     *slot = byte;
-                    path.len += 1;
+                    len += 1;
                 }
             }
         }
-        path
+        CPath { buf, len }
     }
 
     #[inline(never)]

@@ -3,13 +3,15 @@
 //! awaited with a bounded wait, polling every few milliseconds; the optional ones get a short grace.
 
 use crate::files;
-use crate::sys::open;
+use crate::sys::{Fd, open};
 use crate::logger::{Failed, Logger};
+use initramfs_overlay::log::{Level, Log};
 use crate::sys::now_ms;
 use core::ffi::CStr;
+use core::mem::MaybeUninit;
 use initramfs_overlay::cmdline::{Config, Wait};
 use initramfs_overlay::cpath::CPath;
-use initramfs_overlay::devspec::{IdText, Identity, Spec};
+use initramfs_overlay::devspec::{self, IdText, Identity, Spec};
 use initramfs_overlay::numfmt;
 use initramfs_overlay::{ext4, partitions, uevent, vfat};
 use rustix::fd::{AsFd, BorrowedFd};
@@ -31,6 +33,14 @@ pub struct Found {
 }
 
 const ROLES: [&str; 4] = ["img", "overlay", "boot", "newimg"];
+/// The filesystems `probe` knows (a small value to return; `scan` names it for `mount`).
+#[derive(Clone, Copy)]
+enum Filesystem {
+    Ext4,
+    Vfat,
+}
+/// What `probe` returns for a device that matches no role.
+const NO_ROLE: usize = ROLES.len();
 /// How often to look again while waiting: a late USB or MMC device is taken within milliseconds.
 const POLL_MS: u64 = 5;
 /// How long optional partitions may lag behind the required ones (separate disks probe a bit later).
@@ -46,15 +56,29 @@ pub fn find(log: &mut Logger, config: &Config) -> Result<Found, Failed> {
         sleep_ms(config.rootdelay_ms);
     }
     let specs = [&config.img, &config.overlay, &config.boot, &config.newimg];
-    let required = [true, !config.no_overlay, false, false];
     let mut slots: [Option<Partition>; 4] = [None, None, None, None];
     let mut probed = Probed { inodes: [0; PROBED_MAX], count: 0 };
+    // Every buffer of `probe`, here once for the whole search: stack probes run once, and probe's own
+    // frame stays small enough for Thumb's short sp-relative forms. Uninitialised, since pread hands
+    // back only the bytes it read.
+    let mut bufs = Buffers {
+        head: [MaybeUninit::uninit(); 4096],
+        root_dir: [MaybeUninit::uninit(); vfat::ROOT_DIR_MAX as usize],
+        disk_head: [MaybeUninit::uninit(); partitions::HEAD_LEN],
+    };
     let start = now_ms();
     let mut required_since = None;
     loop {
-        scan(log, &specs, &mut slots, &mut probed)?;
+        scan(log, &specs, &mut slots, &mut probed, &mut bufs)?;
         let now = now_ms();
-        let missing = (0..4).find(|&i| required[i] && slots[i].is_none());
+        // img is always required, overlay unless the boot does without one.
+        let missing = if slots[0].is_none() {
+            Some(0)
+        } else if slots[1].is_none() && !config.no_overlay {
+            Some(1)
+        } else {
+            None
+        };
         match missing {
             None => {
                 let since = *required_since.get_or_insert(now);
@@ -68,8 +92,7 @@ pub fn find(log: &mut Logger, config: &Config) -> Result<Found, Failed> {
                 {
                     let mut digits = [0; numfmt::DEC_LEN];
                     let waited = numfmt::dec(now - start, &mut digits);
-                    let role_name = ROLES[role].as_bytes();
-                    return Err(fail_spec(log, [role_name, b" partition "], specs[role], [b" not found after ", waited, b" ms", b""]));
+                    return Err(fail_spec(log, role, specs[role], false, waited, b""));
                 }
             }
         }
@@ -83,20 +106,22 @@ pub fn find(log: &mut Logger, config: &Config) -> Result<Found, Failed> {
         log.info(&[b"find: ", no, ROLES[role].as_bytes(), is, dev]);
     }
     let [img, overlay, boot, newimg] = slots;
-    // `required` guarantees img is present; the `else` cannot happen but must not panic.
-    let Some(img) = img else { return Err(log.fail("img partition vanished", b"", None)) };
+    // The loop ends only once img is found; the `else` cannot happen but must not panic.
+    let Some(img) = img else { return Err(log.fail_bare("img partition vanished", None)) };
     Ok(Found { img, overlay, boot, newimg })
 }
 
-/// Fails with `<before><spec as written><after>`: the one message that names a spec.
+/// Fails with `<role> partition <spec as written>` and what is wrong with it: ` matches both <first>
+/// and <second>` for a duplicate, else ` not found after <first> ms`. Written straight from its parts
+/// as `Logger::fail` writes a failure with no errno in this step (`find: `, like the info lines).
 #[optimize(size)]
 #[inline(never)]
-fn fail_spec(log: &mut Logger, before: [&[u8]; 2], spec: &Spec, after: [&[u8]; 4]) -> Failed {
+fn fail_spec(log: &mut Logger, role: usize, spec: &Spec, duplicate: bool, first: &[u8], second: &[u8]) -> Failed {
     let (tag, value) = spec.describe();
-    let [b0, b1] = before;
-    let [a0, a1, a2, a3] = after;
-    let what = CPath::lossy(&[b0, b1, tag.as_bytes(), value, a0, a1, a2, a3]);
-    log.fail("", what.as_bytes(), None)
+    let role = ROLES.get(role).copied().unwrap_or_default();
+    let (what, and): (&[u8], &[u8]) = if duplicate { (b" matches both ", b" and ") } else { (b" not found after ", b" ms") };
+    log.line(Level::Error, &[b"find: ", role.as_bytes(), b" partition ", tag.as_bytes(), value, what, first, and, second]);
+    Failed
 }
 
 #[optimize(size)]
@@ -116,7 +141,8 @@ struct Probed {
 impl Probed {
     #[optimize(size)]
     fn contains(&self, ino: usize) -> bool {
-        self.inodes.iter().take(self.count).any(|&n| n == ino)
+        // Over the whole array, ignoring the unused tail: a simpler loop than one cut at `count`.
+        self.inodes.iter().enumerate().any(|(i, &n)| i < self.count && n == ino)
     }
 
     #[optimize(size)]
@@ -132,89 +158,110 @@ impl Probed {
 /// same spec is an error naming both: picking one would boot at random.
 #[optimize(size)]
 #[inline(never)]
-fn scan(log: &mut Logger, specs: &[&Spec; 4], slots: &mut [Option<Partition>; 4], probed: &mut Probed) -> Result<(), Failed> {
-    let class = files::open_dir(CWD, c"/sys/class/block").map_err(|e| log.fail("cannot open /sys/class/block", b"", Some(e)))?;
-    let mut buf = [core::mem::MaybeUninit::uninit(); 2048];
+fn scan(log: &mut Logger, specs: &[&Spec; 4], slots: &mut [Option<Partition>; 4], probed: &mut Probed, bufs: &mut Buffers) -> Result<(), Failed> {
+    let class = files::open_dir(CWD, c"/sys/class/block").map_err(|e| log.fail_bare("cannot open /sys/class/block", Some(e)))?;
+    // Room for the longest entry (a 255-byte name) and a dozen short ones per getdents call; a small
+    // frame keeps every local within short reach of sp on Thumb.
+    let mut buf = [MaybeUninit::uninit(); 512];
     let mut entries = RawDir::new(&class, &mut buf);
     while let Some(Ok(entry)) = entries.next() {
-        let name = entry.file_name().to_bytes();
+        let name = entry.file_name();
         // The kernel's own numbers: usize keeps all that matters (the node id) on 32-bit targets too.
         let ino = entry.ino() as usize;
-        if name.first() == Some(&b'.') || probed.contains(ino) {
+        if name.to_bytes().first() == Some(&b'.') || probed.contains(ino) {
             continue;
         }
-        let Some(dev) = CPath::new(&[b"/dev/", name]) else { continue };
-        let matched = match probe(class.as_fd(), &dev, name, specs) {
+        // Borrowed where it was made: moving the path out of the Option would copy it once more.
+        let made = CPath::new(&[b"/dev/", name.to_bytes()]);
+        let Some(dev) = &made else { continue };
+        let node = match open(CWD, dev.as_cstr(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()) {
             // The /dev node may lag behind sysfs for a moment: look again on the next pass.
             Err(Errno::NOENT) => continue,
-            Err(_) => None,
-            Ok(matched) => matched,
+            node => node,
         };
         probed.insert(ino);
-        let Some((role, fstype)) = matched else { continue };
+        let Ok(node) = node else { continue };
+        let (role, fs) = probe(&node, class.as_fd(), name, specs, bufs);
+        let fstype = match fs {
+            Filesystem::Ext4 => c"ext4",
+            Filesystem::Vfat => c"vfat",
+        };
         let Some(slot) = slots.get_mut(role) else { continue };
         if let Some(first) = slot {
-            return Err(fail_spec(log, [b"", b""], specs[role], [b" matches both ", first.dev.as_bytes(), b" and ", dev.as_bytes()]));
+            return Err(fail_spec(log, role, specs[role], true, first.dev.as_bytes(), dev.as_bytes()));
         }
-        *slot = Some(Partition { dev, fstype });
+        *slot = made.map(|dev| Partition { dev, fstype });
     }
     Ok(())
 }
 
-/// Reads one device's identity and returns the first role whose spec it matches, with its fstype.
+/// The sectors `probe` reads: the device's first ones, the start of a FAT root directory and the
+/// start of the parent disk (its partition table).
+struct Buffers {
+    head: [MaybeUninit<u8>; 4096],
+    root_dir: [MaybeUninit<u8>; vfat::ROOT_DIR_MAX as usize],
+    disk_head: [MaybeUninit<u8>; partitions::HEAD_LEN],
+}
+
+/// Reads the identity of device `name` (open as `dev`) and returns the first role whose spec it
+/// matches, with its filesystem; `NO_ROLE` when there is none (the filesystem then means nothing).
 #[optimize(size)]
 #[inline(never)]
-fn probe(class: BorrowedFd<'_>, path: &CPath, name: &[u8], specs: &[&Spec; 4]) -> Result<Option<(usize, &'static CStr)>, Errno> {
-    let dev = open(CWD, path.as_cstr(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
-    let mut head = [0u8; 4096];
-    let len = rustix::io::pread(&dev, &mut head, 0)?;
-    let head = head.get(..len).unwrap_or(&[]);
-    let mut id = Identity { dev_name: name, ..Identity::default() };
+fn probe(dev: &Fd, class: BorrowedFd<'_>, name: &CStr, specs: &[&Spec; 4], bufs: &mut Buffers) -> (usize, Filesystem) {
+    let Ok((head, _)) = rustix::io::pread(dev, &mut bufs.head, 0) else { return (NO_ROLE, Filesystem::Ext4) };
+    let head = &*head;
+    let mut id: Identity = [&[]; devspec::KINDS];
+    id[devspec::DEV_NAME] = name.to_bytes();
     let uuid: IdText;
-    let mut root_dir = [0u8; vfat::ROOT_DIR_MAX as usize];
-    let fstype = if let Some(fs) = head.get(ext4::SUPERBLOCK_OFFSET as usize..).and_then(ext4::parse) {
+    let filesystem = if let Some(fs) = head.get(ext4::SUPERBLOCK_OFFSET as usize..).and_then(ext4::parse) {
         uuid = ext4::uuid_text(&fs);
-        id.label = Some(fs.label).filter(|l| !l.is_empty());
-        c"ext4"
+        id[devspec::LABEL] = fs.label;
+        Filesystem::Ext4
     } else if let Some(boot) = vfat::parse(head) {
         let region = boot.root_dir;
-        let dir = root_dir.get_mut(..region.len as usize).unwrap_or(&mut []);
-        let dir_len = rustix::io::pread(&dev, dir, region.offset).unwrap_or(0);
-        uuid = boot.serial.map(vfat::serial_text).unwrap_or_default();
-        id.label = vfat::label(&boot, vfat::volume_label(root_dir.get(..dir_len).unwrap_or(&[])));
-        c"vfat"
+        let dir = bufs.root_dir.get_mut(..region.len as usize).unwrap_or(&mut []);
+        let dir = rustix::io::pread(dev, dir, region.offset).map_or(&[][..], |(read, _)| read);
+        uuid = match boot.serial {
+            Some(serial) => vfat::serial_text(serial),
+            None => IdText::new(),
+        };
+        id[devspec::LABEL] = vfat::label(&boot, vfat::volume_label(dir)).unwrap_or_default();
+        Filesystem::Vfat
     } else {
-        return Ok(None);
+        return (NO_ROLE, Filesystem::Ext4);
     };
-    id.uuid = Some(uuid.as_bytes()).filter(|u| !u.is_empty());
+    id[devspec::UUID] = uuid.as_bytes();
     // PARTUUID and PARTLABEL come from the parent disk's table: read it only when a spec asks.
     let part = if specs.iter().any(|s| matches!(s, Spec::PartUuid(_) | Spec::PartLabel(_))) {
-        partition_entry(class, name)
+        partition_entry(class, name, &mut bufs.disk_head)
     } else {
         None
     };
-    id.partuuid = part.as_ref().map(|p| p.uuid.as_bytes());
-    id.partlabel = part.as_ref().and_then(|p| p.label.as_ref()).map(|l| l.as_bytes());
-    Ok(specs.iter().position(|spec| spec.matches(&id)).map(|role| (role, fstype)))
+    if let Some(part) = &part {
+        id[devspec::PARTUUID] = part.uuid.as_bytes();
+        id[devspec::PARTLABEL] = part.label.as_ref().map(|l| l.as_bytes()).unwrap_or_default();
+    }
+    (specs.iter().position(|spec| spec.matches(&id)).unwrap_or(NO_ROLE), filesystem)
 }
 
 /// The partition-table entry of partition `name`, from its parent disk (named in sysfs).
 #[optimize(size)]
 #[inline(never)]
-fn partition_entry(class: BorrowedFd<'_>, name: &[u8]) -> Option<partitions::Partition> {
+fn partition_entry(class: BorrowedFd<'_>, name: &CStr, head: &mut [MaybeUninit<u8>; partitions::HEAD_LEN]) -> Option<partitions::Partition> {
+    // The sysfs folder of the partition; its parent folder is the disk's.
+    let sysfs = files::open_dir(class, name).ok()?;
     let mut buf = [0u8; 512];
-    let number = numfmt::parse_dec(uevent_value(class, &[name, b"/uevent"], b"PARTN", &mut buf)?)?;
-    let disk = CPath::new(&[b"/dev/", uevent_value(class, &[name, b"/../uevent"], b"DEVNAME", &mut buf)?])?;
-    let disk = open(CWD, disk.as_cstr(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).ok()?;
-    let mut head = [0u8; partitions::HEAD_LEN];
-    let len = rustix::io::pread(&disk, &mut head, 0).ok()?;
-    partitions::find(head.get(..len)?, u32::try_from(number).ok()?)
+    let number = numfmt::parse_dec(uevent_value(&sysfs, c"uevent", b"PARTN", &mut buf)?)?;
+    // Borrowed where it was made: moving the path out of the Option would copy it.
+    let disk = CPath::new(&[b"/dev/", uevent_value(&sysfs, c"../uevent", b"DEVNAME", &mut buf)?]);
+    let disk = open(CWD, disk.as_ref()?.as_cstr(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).ok()?;
+    let (head, _) = rustix::io::pread(&disk, head, 0).ok()?;
+    partitions::find(head, u32::try_from(number).ok()?)
 }
 
-/// The value of `key` in the sysfs uevent file at `path` (joined from parts, relative to `class`).
+/// The value of `key` in the sysfs uevent file `file` of the folder `dir`.
 #[optimize(size)]
 #[inline(never)]
-fn uevent_value<'b>(class: BorrowedFd<'_>, path: &[&[u8]], key: &[u8], buf: &'b mut [u8; 512]) -> Option<&'b [u8]> {
-    let path = CPath::new(path)?;
-    uevent::value(files::read_small(class, path.as_cstr(), buf).ok()?, key)
+fn uevent_value<'b>(dir: &Fd, file: &CStr, key: &[u8], buf: &'b mut [u8; 512]) -> Option<&'b [u8]> {
+    uevent::value(files::read_small(dir.as_fd(), file, buf).ok()?, key)
 }

@@ -10,38 +10,32 @@ pub enum Spec<'a> {
     Uuid(&'a [u8]),
     PartUuid(&'a [u8]),
     PartLabel(&'a [u8]),
-    /// The whole `/dev/NAME` text.
+    /// `/dev/NAME`: the NAME.
     Path(&'a [u8]),
 }
 
-const DEV: &[u8] = b"/dev/";
-
-/// The `TAG=` prefixes, in the order of `Spec`'s variants.
-const TAGS: [&str; 4] = ["LABEL=", "UUID=", "PARTUUID=", "PARTLABEL="];
+/// The prefixes of the spec kinds, in the order of `Spec`'s variants.
+const TAGS: [&str; KINDS] = ["LABEL=", "UUID=", "PARTUUID=", "PARTLABEL=", "/dev/"];
 
 /// Parses a spec. `None` for an empty value, an unknown `TAG=` (a typo would otherwise wait for a label
 /// that never appears), or a path that is not a plain `/dev/NAME` (there is no udev, so no
 /// `/dev/disk/by-*` links).
 pub fn parse(value: &[u8]) -> Option<Spec<'_>> {
-    let spec = if let Some(name) = value.strip_prefix(DEV) {
-        if crate::has(name, b'/') {
-            return None;
+    let tagged = (0..KINDS).find_map(|kind| Some((kind, value.strip_prefix(TAGS.get(kind)?.as_bytes())?)));
+    let spec = match tagged {
+        Some((DEV_NAME, name)) if crate::has(name, b'/') => return None,
+        Some((DEV_NAME, name)) => Spec::Path(name),
+        Some((kind, v)) => {
+            let v = unquote(v);
+            match kind {
+                LABEL => Spec::Label(v),
+                UUID => Spec::Uuid(v),
+                PARTUUID => Spec::PartUuid(v),
+                _ => Spec::PartLabel(v),
+            }
         }
-        Spec::Path(value)
-    } else if let Some((i, v)) =
-        (0..TAGS.len()).find_map(|i| Some((i, value.strip_prefix(TAGS.get(i)?.as_bytes())?)))
-    {
-        let v = unquote(v);
-        match i {
-            0 => Spec::Label(v),
-            1 => Spec::Uuid(v),
-            2 => Spec::PartUuid(v),
-            _ => Spec::PartLabel(v),
-        }
-    } else if crate::has(value, b'=') || value.starts_with(b"/") {
-        return None;
-    } else {
-        Spec::Label(value)
+        None if crate::has(value, b'=') || value.first() == Some(&b'/') => return None,
+        None => Spec::Label(value),
     };
     // Every variant needs a non-empty value after its tag (or after "/dev/").
     (!spec.value().is_empty()).then_some(spec)
@@ -49,56 +43,57 @@ pub fn parse(value: &[u8]) -> Option<Spec<'_>> {
 
 /// `TAG="a b"` means `TAG=a b`, as for blkid (the kernel keeps quotes that do not start the value).
 fn unquote(value: &[u8]) -> &[u8] {
-    value
-        .strip_prefix(b"\"")
-        .and_then(|v| v.strip_suffix(b"\""))
-        .unwrap_or(value)
+    match value {
+        [b'"', inner @ .., b'"'] => inner,
+        _ => value,
+    }
 }
 
-/// What was probed on one block device; `None` where the device has no such identity.
-#[derive(Clone, Copy, Default)]
-pub struct Identity<'a> {
-    /// The kernel name, e.g. `vda1` or `mmcblk0p2`.
-    pub dev_name: &'a [u8],
-    pub label: Option<&'a [u8]>,
-    /// The filesystem UUID as text (ext4: 36 characters; vfat: `ABCD-EF01`).
-    pub uuid: Option<&'a [u8]>,
-    pub partuuid: Option<&'a [u8]>,
-    pub partlabel: Option<&'a [u8]>,
-}
+/// What was probed on one block device: one text per spec kind, at the index `Spec::kind` gives; empty
+/// where the device has no such identity. A spec's value is never empty (`parse` refuses it), so an
+/// empty text matches nothing.
+pub type Identity<'a> = [&'a [u8]; KINDS];
+
+/// How many kinds of spec there are, and each one's index in an `Identity`.
+pub const KINDS: usize = 5;
+pub const LABEL: usize = 0;
+/// The filesystem UUID as text (ext4: 36 characters; vfat: `ABCD-EF01`).
+pub const UUID: usize = 1;
+pub const PARTUUID: usize = 2;
+pub const PARTLABEL: usize = 3;
+/// The kernel name, e.g. `vda1` or `mmcblk0p2`.
+pub const DEV_NAME: usize = 4;
 
 impl<'a> Spec<'a> {
-    /// The value after the tag; for a path, the device name after `/dev/`.
+    /// The value after the tag (for a path, the device name after `/dev/`).
     fn value(&self) -> &'a [u8] {
         match *self {
-            Spec::Label(v) | Spec::Uuid(v) | Spec::PartUuid(v) | Spec::PartLabel(v) => v,
-            Spec::Path(p) => p.get(DEV.len()..).unwrap_or(&[]),
+            Spec::Label(v) | Spec::Uuid(v) | Spec::PartUuid(v) | Spec::PartLabel(v) | Spec::Path(v) => v,
+        }
+    }
+
+    /// Which identity this spec names: its index in an `Identity`.
+    pub fn kind(&self) -> usize {
+        match *self {
+            Spec::Label(_) => LABEL,
+            Spec::Uuid(_) => UUID,
+            Spec::PartUuid(_) => PARTUUID,
+            Spec::PartLabel(_) => PARTLABEL,
+            Spec::Path(_) => DEV_NAME,
         }
     }
 
     /// Whether the probed device is the one this spec names. UUIDs are hex, so their case is ignored;
     /// labels are compared exactly, as blkid does.
     pub fn matches(&self, id: &Identity) -> bool {
-        let (have, fold_case) = match *self {
-            Spec::Label(_) => (id.label, false),
-            Spec::PartLabel(_) => (id.partlabel, false),
-            Spec::Uuid(_) => (id.uuid, true),
-            Spec::PartUuid(_) => (id.partuuid, true),
-            Spec::Path(_) => (Some(id.dev_name), false),
-        };
-        have.is_some_and(|have| same(have, self.value(), fold_case))
+        let kind = self.kind();
+        let fold_case = kind == UUID || kind == PARTUUID;
+        id.get(kind).is_some_and(|have| same(have, self.value(), fold_case))
     }
 
     /// The spec as the user wrote it, in two parts for a log line: `("LABEL=", b"img")`.
     pub fn describe(&self) -> (&'static str, &'a [u8]) {
-        let tag = |i: usize| TAGS.get(i).copied().unwrap_or_default();
-        match *self {
-            Spec::Label(v) => (tag(0), v),
-            Spec::Uuid(v) => (tag(1), v),
-            Spec::PartUuid(v) => (tag(2), v),
-            Spec::PartLabel(v) => (tag(3), v),
-            Spec::Path(p) => ("", p),
-        }
+        (TAGS.get(self.kind()).copied().unwrap_or_default(), self.value())
     }
 }
 
@@ -157,10 +152,10 @@ impl<const N: usize> Default for Text<N> {
 pub fn hex_text(bytes: &[u8], mut dashes: u32, upper: bool) -> IdText {
     let letters = if upper { b'A' } else { b'a' } - 10;
     let mut text = IdText::new();
+    let digit = |nibble: u8| nibble + if nibble < 10 { b'0' } else { letters };
     for &b in bytes {
-        for nibble in [b >> 4, b & 15] {
-            text.push_byte(nibble + if nibble < 10 { b'0' } else { letters });
-        }
+        text.push_byte(digit(b >> 4));
+        text.push_byte(digit(b & 15));
         if dashes & 1 != 0 {
             text.push_byte(b'-');
         }
@@ -190,7 +185,7 @@ mod tests {
             Some(Spec::PartUuid(b"1234abcd-02"))
         );
         assert_eq!(parse(b"PARTLABEL=root a"), Some(Spec::PartLabel(b"root a")));
-        assert_eq!(parse(b"/dev/vda1"), Some(Spec::Path(b"/dev/vda1")));
+        assert_eq!(parse(b"/dev/vda1"), Some(Spec::Path(b"vda1")));
         assert_eq!(parse(b"img"), Some(Spec::Label(b"img")));
         // The value may itself hold '=' after a known tag.
         assert_eq!(parse(b"LABEL=a=b"), Some(Spec::Label(b"a=b")));
@@ -245,13 +240,12 @@ mod tests {
 
     #[test]
     fn matches_identities() {
-        let id = Identity {
-            dev_name: b"vda1",
-            label: Some(b"img"),
-            uuid: Some(b"0a1b2c3d-0000-4000-8000-00000000abcd"),
-            partuuid: Some(b"1234abcd-01"),
-            partlabel: Some(b"Root"),
-        };
+        let mut id: Identity = [b""; KINDS];
+        id[DEV_NAME] = b"vda1";
+        id[LABEL] = b"img";
+        id[UUID] = b"0a1b2c3d-0000-4000-8000-00000000abcd";
+        id[PARTUUID] = b"1234abcd-01";
+        id[PARTLABEL] = b"Root";
         assert!(parse(b"LABEL=img").unwrap().matches(&id));
         assert!(parse(b"img").unwrap().matches(&id));
         assert!(
@@ -271,15 +265,16 @@ mod tests {
         assert!(!parse(b"/dev/vda").unwrap().matches(&id));
         assert!(!parse(b"/dev/vda10").unwrap().matches(&id));
         // A device with nothing probed matches only by path.
-        let bare = Identity {
-            dev_name: b"sda",
-            ..Identity::default()
-        };
+        let mut bare: Identity = [b""; KINDS];
+        bare[DEV_NAME] = b"sda";
         assert!(!parse(b"LABEL=img").unwrap().matches(&bare));
         assert!(!parse(b"UUID=x").unwrap().matches(&bare));
         assert!(!parse(b"PARTUUID=x").unwrap().matches(&bare));
         assert!(!parse(b"PARTLABEL=x").unwrap().matches(&bare));
         assert!(parse(b"/dev/sda").unwrap().matches(&bare));
+        // An empty identity is none: only a spec with an empty value could match it, and parse
+        // refuses those.
+        assert!(!Spec::Label(b"x").matches(&[b""; KINDS]));
     }
 
     #[test]
@@ -354,13 +349,12 @@ mod tests {
         let fs = ext4::parse(&sb).unwrap();
         let fs_uuid = ext4::uuid_text(&fs);
         let os_label = os.label.unwrap();
-        let vda1 = Identity {
-            dev_name: b"vda1",
-            label: Some(fs.label),
-            uuid: Some(fs_uuid.as_bytes()),
-            partuuid: Some(os.uuid.as_bytes()),
-            partlabel: Some(os_label.as_bytes()),
-        };
+        let mut vda1: Identity = [b""; KINDS];
+        vda1[DEV_NAME] = b"vda1";
+        vda1[LABEL] = fs.label;
+        vda1[UUID] = fs_uuid.as_bytes();
+        vda1[PARTUUID] = os.uuid.as_bytes();
+        vda1[PARTLABEL] = os_label.as_bytes();
         let esp = partitions::find(&head, 2).unwrap();
         let boot_offset = 34816 * 512;
         let boot_sector = read_at(&disk, boot_offset, vfat::BOOT_SECTOR_LEN);
@@ -372,13 +366,12 @@ mod tests {
         );
         let serial = vfat::serial_text(boot.serial.unwrap());
         let esp_label = esp.label.unwrap();
-        let vda2 = Identity {
-            dev_name: b"vda2",
-            label: vfat::label(&boot, vfat::volume_label(&root_dir)),
-            uuid: Some(serial.as_bytes()),
-            partuuid: Some(esp.uuid.as_bytes()),
-            partlabel: Some(esp_label.as_bytes()),
-        };
+        let mut vda2: Identity = [b""; KINDS];
+        vda2[DEV_NAME] = b"vda2";
+        vda2[LABEL] = vfat::label(&boot, vfat::volume_label(&root_dir)).unwrap();
+        vda2[UUID] = serial.as_bytes();
+        vda2[PARTUUID] = esp.uuid.as_bytes();
+        vda2[PARTLABEL] = esp_label.as_bytes();
         let which = |spec: &[u8]| {
             let spec = parse(spec).unwrap();
             [&vda1, &vda2]

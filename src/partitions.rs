@@ -67,14 +67,16 @@ pub fn find(head: &[u8], number: u32) -> Option<Partition> {
 #[optimize(size)]
 #[inline(never)]
 fn gpt(head: &[u8], number: u32) -> Option<Partition> {
-    let header = head.get(SECTOR..)?;
-    if header.get(..8)? != b"EFI PART" {
+    // The header through the entry size: every field below is in bounds.
+    let header: &[u8; 88] = head.get(SECTOR..)?.first_chunk()?;
+    if header[..8] != *b"EFI PART" {
         return None;
     }
-    let le32 = |at: usize| Some(u32::from_le_bytes(*header.get(at..)?.first_chunk()?));
+    // Constant offsets into the fixed-size header: no bounds checks are left.
+    let le32 = |at: usize| u32::from_le_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]]);
     // Offsets as usize: whatever does not fit is beyond `head` anyway (no u64 helper calls on 32-bit).
-    let entries_lba = usize::try_from(u64::from_le_bytes(*header.get(72..)?.first_chunk()?)).ok()?;
-    let (count, entry_size) = (le32(80)?, le32(84)?);
+    let entries_lba = usize::try_from(u64::from(le32(72)) | u64::from(le32(76)) << 32).ok()?;
+    let (count, entry_size) = (le32(80), le32(84));
     // The spec wants 128 * 2^n bytes per entry; the name ends at byte 128.
     if number == 0 || number > count || entry_size < 128 || entry_size % 8 != 0 {
         return None;

@@ -65,7 +65,7 @@ pub fn parse(sector: &[u8]) -> Option<BootSector<'_>> {
     } else {
         (u32::from(fat16_size), 36)
     };
-    if fat_size == 0 || field(ext + 18, 3)? != b"FAT" {
+    if fat_size == 0 || !matches!(field(ext + 18, 3)?, b"FAT") {
         return None;
     }
     // In sectors first, then one multiplication into bytes; every product is u32 x u32, a single
@@ -135,7 +135,7 @@ pub fn serial_text(serial: u32) -> IdText {
 fn trimmed_label(raw: &[u8]) -> Option<&[u8]> {
     let end = raw.iter().rposition(|&b| b != b' ' && b != 0)? + 1;
     let label = raw.get(..end)?;
-    (label != b"NO NAME").then_some(label)
+    (!matches!(label, b"NO NAME")).then_some(label)
 }
 
 #[cfg(test)]

@@ -8,14 +8,7 @@ fuzz_target!(|data: &[u8]| {
     let (spec_text, rest) =
         data.split_at(data.iter().position(|&b| b == b'\n').unwrap_or(data.len()));
     let mut fields = rest.split(|&b| b == b'\n');
-    let mut next = || fields.next();
-    let id = Identity {
-        dev_name: next().unwrap_or(b""),
-        label: next(),
-        uuid: next(),
-        partuuid: next(),
-        partlabel: next(),
-    };
+    let id: Identity = core::array::from_fn(|_| fields.next().unwrap_or(b""));
     if let Some(spec) = devspec::parse(spec_text) {
         let _ = spec.matches(&id);
         let (tag, value) = spec.describe();
