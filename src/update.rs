@@ -581,7 +581,7 @@ fn verify(
     let mut line = [0; 65];
     let got = io::read(&sidecar, &mut line).ctx(Msg::ReadSha)?;
     let expected = sha256::parse_sidecar(line.get(..got).unwrap_or_default())
-        .map_err(|_| Msg::ShaFormat.bad())?;
+        .ok_or(Msg::ShaFormat.bad())?;
     let start = hooks.now_ms();
     let mut hash = sha256::Sha256::new();
     scan(src, size, None, Some(&mut hash))?;
@@ -1128,7 +1128,7 @@ mod tests {
     fn sidecar_of(data: &[u8]) -> String {
         let hex: String = sha256::digest(data)
             .iter()
-            .map(|b| format!("{b:02x}"))
+            .map(|w| format!("{w:08x}"))
             .collect();
         format!("{hex}  {IMAGE}\n")
     }
