@@ -386,7 +386,9 @@ fn run(
     hooks: &mut impl Hooks,
 ) -> Res<Outcome> {
     check_name(image)?;
-    let (current_name, old_name) = (name(image, false, b""), name(image, true, b""));
+    // Two lets, not a tuple: a tuple is built and then copied (2 x 264 bytes).
+    let current_name = name(image, false, b"");
+    let old_name = name(image, true, b"");
     let src = match open(new, current_name.as_cstr()) {
         Err(f) if f == missing() => return Ok(Outcome::NoUpdate),
         src => src?,
