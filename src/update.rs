@@ -784,16 +784,16 @@ pub fn choose_image(
         candidates: [None, None],
         current_error: None,
     };
-    let mut found = choice.candidates.iter_mut();
+    // The good images fill the candidates in order.
+    let mut good = 0;
     for old in [false, true] {
         let name = name(image, old, b"");
-        let checked =
-            open(img_dir, name.as_cstr()).and_then(|fd| check_image(fd.as_fd()).map(|()| fd));
-        match checked {
+        match open(img_dir, name.as_cstr()).and_then(|fd| check_image(fd.as_fd()).map(|()| fd)) {
             Ok(fd) => {
-                if let Some(slot) = found.next() {
+                if let Some(slot) = choice.candidates.get_mut(good) {
                     *slot = Some(Candidate { fd, name });
                 }
+                good += 1;
             }
             // A missing -old is normal.
             Err(f) if old && f == missing() => {}
@@ -806,8 +806,9 @@ pub fn choose_image(
             }
         }
     }
-    match (&choice.candidates[0], choice.current_error) {
-        (None, Some(e)) => Err(e),
+    // With no good image, the current one failed and said why.
+    match choice.current_error {
+        Some(e) if good == 0 => Err(e),
         _ => Ok(choice),
     }
 }
@@ -1815,6 +1816,7 @@ mod tests {
         let mut log = TestLog(Vec::new());
         let choice = choose_image(fx.img.as_fd(), IMAGE.as_bytes(), &mut log).unwrap();
         assert_eq!(names(&choice), [Some(IMAGE.to_string()), None]);
+        assert_eq!(choice.current_error, None);
         assert!(log.has("image: root-squashfs-old.img: truncated squashfs image"));
 
         // Nothing bootable: the current image's error.
