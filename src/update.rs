@@ -370,7 +370,14 @@ pub fn promote(
     log: &mut impl Log,
     hooks: &mut impl Hooks,
 ) -> Outcome {
-    run(img_dir, new_dir, image, log, hooks).unwrap_or_else(|f| {
+    let current_name = name(image, false, b"");
+    // The source stays open (and is closed) out here, so that no exit of `run` has to close it.
+    let outcome = check_name(image).and_then(|()| match open(new_dir, current_name.as_cstr()) {
+        Ok(src) => run(img_dir, new_dir, src.as_fd(), &current_name, image, log, hooks),
+        Err(f) if f == missing() => Ok(Outcome::NoUpdate),
+        Err(f) => Err(f),
+    });
+    outcome.unwrap_or_else(|f| {
         let e = Error::from(f);
         report(log, b"update", b"", &e);
         Outcome::Failed(e)
@@ -381,19 +388,14 @@ pub fn promote(
 fn run(
     img: BorrowedFd,
     new: BorrowedFd,
+    src: BorrowedFd,
+    current_name: &CPath,
     image: &[u8],
     log: &mut impl Log,
     hooks: &mut impl Hooks,
 ) -> Res<Outcome> {
-    check_name(image)?;
-    // Two lets, not a tuple: a tuple is built and then copied (2 x 264 bytes).
-    let current_name = name(image, false, b"");
     let old_name = name(image, true, b"");
-    let src = match open(new, current_name.as_cstr()) {
-        Err(f) if f == missing() => return Ok(Outcome::NoUpdate),
-        src => src?,
-    };
-    let (size, regular) = stat(src.as_fd(), Msg::StatUpdate)?;
+    let (size, regular) = stat(src, Msg::StatUpdate)?;
     let mut num = [0; numfmt::DEC_LEN];
     say(log, Note::Holds, image, numfmt::dec(size, &mut num));
 
@@ -407,7 +409,7 @@ fn run(
     match open(img, current_name.as_cstr()) {
         Ok(fd) => {
             let (current_size, _) = stat(fd.as_fd(), Msg::StatCurrent)?;
-            same = current_size == size && scan(fd.as_fd(), size, Some(src.as_fd()), None)?;
+            same = current_size == size && scan(fd.as_fd(), size, Some(src), None)?;
             keep_current = check_image(fd.as_fd()).is_ok();
         }
         Err(f) if f == missing() => {}
@@ -418,7 +420,7 @@ fn run(
         Outcome::Recovered
     } else {
         let verdict = if regular {
-            verify(src.as_fd(), size, new, image, log, hooks)
+            verify(src, size, new, image, log, hooks)
         } else {
             Err(Msg::NotRegular.bad())
         };
@@ -475,7 +477,7 @@ fn run(
         )
         .ctx(Msg::CreateCopy)?;
         let start = hooks.now_ms();
-        match copy(src.as_fd(), tmp.as_fd(), size, hooks) {
+        match copy(src, tmp.as_fd(), size, hooks) {
             Ok(true) => {}
             Ok(false) => return Ok(Outcome::Interrupted(Step::Copying)),
             Err(e) => {
