@@ -73,10 +73,7 @@ enum Msg {
     NotRegular,
     ShaMismatch,
     ShaFormat,
-    StatUpdate,
-    StatCurrent,
     StatfsImg,
-    StatOld,
     DeleteOld,
     FsyncImg,
     CreateCopy,
@@ -88,9 +85,7 @@ enum Msg {
     ReadImage,
     Shrank,
     WriteCopy,
-    CreateReason,
     WriteReason,
-    FsyncReason,
     RenameRejected,
     FsyncNewimg,
     Remove,
@@ -102,11 +97,8 @@ enum Msg {
 const MESSAGES: &str = "bad image name
 not a regular file
 sha256 mismatch
-sha256 file is not '<64 hex digits>  <name>'
-cannot stat the update
-cannot stat the current image
+malformed .sha256 file
 cannot statfs img
-cannot stat the -old image
 cannot delete the -old image
 cannot fsync img
 cannot create the copy on img
@@ -118,9 +110,7 @@ cannot read the .sha256 file
 cannot read an image
 an image shrank while being read
 cannot copy the update to img
-cannot create the reason file
 cannot write the reason file
-cannot fsync the reason file
 cannot rename the rejected update
 cannot fsync newimg
 cannot remove a file
@@ -395,7 +385,7 @@ fn run(
     hooks: &mut impl Hooks,
 ) -> Res<Outcome> {
     let old_name = name(image, true, b"");
-    let (size, regular) = stat(src, Msg::StatUpdate)?;
+    let (size, regular) = stat(src)?;
     let mut num = [0; numfmt::DEC_LEN];
     say(log, Note::Holds, image, numfmt::dec(size, &mut num));
 
@@ -408,7 +398,7 @@ fn run(
     let (mut same, mut keep_current) = (false, false);
     match open(img, current_name.as_cstr()) {
         Ok(fd) => {
-            let (current_size, _) = stat(fd.as_fd(), Msg::StatCurrent)?;
+            let (current_size, _) = stat(fd.as_fd())?;
             same = current_size == size && scan(fd.as_fd(), size, Some(src), None)?;
             keep_current = check_image(fd.as_fd()).is_ok();
         }
@@ -453,7 +443,7 @@ fn run(
         let old_bytes = match crate::stat(img, old_name.as_cstr(), AtFlags::SYMLINK_NOFOLLOW) {
             Ok(old) if old.st_nlink == 1 => u64::try_from(old.st_blocks).unwrap_or(0) << 9,
             Ok(_) | Err(Errno::NOENT) => 0,
-            Err(e) => return Err(Msg::StatOld.errno(e)),
+            Err(e) => return Err(Msg::StatImage.errno(e)),
         };
         match plan_space(free, needed, old_bytes) {
             Space::Fits => {}
@@ -691,13 +681,13 @@ fn reject(
         flags,
         Mode::from(0o644),
     )
-    .ctx(Msg::CreateReason)?;
+    .ctx(Msg::WriteReason)?;
     let line = CPath::lossy(&[reason.as_bytes(), b"\n"]);
     // A short write to a regular file means the file system is full.
     if io::write(&file, line.as_bytes()).ctx(Msg::WriteReason)? != line.as_bytes().len() {
         return Err(Msg::WriteReason.errno(Errno::NOSPC));
     }
-    sync(file.as_fd(), Msg::FsyncReason)?;
+    sync(file.as_fd(), Msg::WriteReason)?;
     step!(hooks, Step::ReasonWritten);
     let rejected = name(image, false, b".rejected");
     rename(new, current, rejected.as_cstr(), Msg::RenameRejected)?;
@@ -820,8 +810,8 @@ pub fn choose_image(
 /// on 32-bit targets (statx with a fallback).
 #[inline(never)]
 #[optimize(size)]
-fn stat(fd: BorrowedFd, msg: Msg) -> Res<(u64, bool)> {
-    let st = crate::fstat(fd).ctx(msg)?;
+fn stat(fd: BorrowedFd) -> Res<(u64, bool)> {
+    let st = crate::fstat(fd).ctx(Msg::StatImage)?;
     Ok((
         st.st_size as u64,
         FileType::from_raw_mode(st.st_mode) == FileType::RegularFile,
@@ -831,7 +821,7 @@ fn stat(fd: BorrowedFd, msg: Msg) -> Res<(u64, bool)> {
 /// Checks the squashfs superblock of an open image against its size.
 #[optimize(size)]
 fn check_image(fd: BorrowedFd) -> Res<()> {
-    let (size, _) = stat(fd, Msg::StatImage)?;
+    let (size, _) = stat(fd)?;
     let mut header = [0; squashfs::SUPERBLOCK_LEN];
     // A whole superblock, or the file is shorter than one (pread reads all it can of a regular file).
     if io::pread(fd, &mut header, 0).ctx(Msg::ReadImage)? < header.len() {
@@ -1485,7 +1475,7 @@ mod tests {
         assert_rejected(
             c(),
             Some(b"d41d8cd98f00b204e9800998ecf8427e  root-squashfs.img\n"),
-            "sha256 file is not '<64 hex digits>  <name>'",
+            "malformed .sha256 file",
         );
         // Upper case and a bare digest are fine.
         let fx = Fixture::new(
