@@ -597,7 +597,9 @@ fn scan(
     other: Option<BorrowedFd>,
     mut hash: Option<&mut sha256::Sha256>,
 ) -> Res<bool> {
-    let (mut ours, mut theirs) = ([0; 32 * 1024], [0; 32 * 1024]);
+    // One buffer in two halves: one memset, not two.
+    let mut buf = [0; 64 * 1024];
+    let (ours, theirs) = buf.split_at_mut(32 * 1024);
     let mut done = 0;
     while done < size {
         let len = (size - done).min(ours.len() as u64) as usize;
