@@ -6,7 +6,7 @@ use crate::devices::Found;
 use crate::logger::{Failed, Logger};
 use crate::mounts;
 use crate::paths;
-use crate::{files, sys};
+use crate::sys;
 use initramfs_overlay::cmdline::Config;
 use initramfs_overlay::update::{self, Hooks, Outcome, Status};
 use rustix::fd::AsFd;
@@ -48,8 +48,8 @@ pub fn run(log: &mut Logger, found: &Found, config: &Config) -> Result<Status, F
 
 #[optimize(size)]
 fn promote(log: &mut Logger, config: &Config) -> Result<Outcome, Failed> {
-    let img = files::open_dir(CWD, paths::IMAGE).map_err(|e| log.fail("cannot open ", paths::IMAGE.to_bytes(), Some(e)))?;
-    let new = files::open_dir(CWD, paths::SCRATCH).map_err(|e| log.fail("cannot open newimg", b"", Some(e)))?;
+    let img = mounts::open_dir(log, paths::IMAGE)?;
+    let new = mounts::open_dir(log, paths::SCRATCH)?;
     // Every outcome is logged by `promote` itself; even a failed update leaves the current image
     // bootable, so it never stops the boot.
     Ok(update::promote(img.as_fd(), new.as_fd(), config.image, log, &mut BootHooks))
