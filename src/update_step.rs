@@ -59,8 +59,9 @@ fn promote(log: &mut Logger, config: &Config) -> Result<Outcome, Failed> {
 #[optimize(size)]
 pub fn write_status(log: &mut Logger, status: &Status) -> Result<(), Failed> {
     let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::CLOEXEC;
-    let file = crate::sys::open(CWD, paths::STATUS, flags, Mode::from_raw_mode(0o644))
-        .map_err(|e| log.fail("cannot create ", paths::STATUS.to_bytes(), Some(e)))?;
-    rustix::io::write(&file, status.as_bytes()).map_err(|e| log.fail("cannot write ", paths::STATUS.to_bytes(), Some(e)))?;
+    // One message for creating and writing it: the errno tells them apart.
+    crate::sys::open(CWD, paths::STATUS, flags, Mode::from_raw_mode(0o644))
+        .and_then(|file| rustix::io::write(&file, status.as_bytes()))
+        .map_err(|e| log.fail("cannot write ", paths::STATUS.to_bytes(), Some(e)))?;
     Ok(())
 }
