@@ -36,7 +36,7 @@ pub fn run(log: &mut Logger, found: &Found, config: &Config) -> Result<Status, F
             }
             // The image partition was mounted writeable only for the promotion.
             if let Err(e) = rustix::mount::mount_remount(paths::IMAGE, MountFlags::RDONLY, c"") {
-                log.fail("cannot remount the image partition read-only", b"", Some(e));
+                log.fail_bare("cannot remount the image partition read-only", Some(e));
             }
             outcome?
         }
