@@ -128,13 +128,9 @@ pub fn parse_sidecar(text: &[u8]) -> Option<[u32; 8]> {
     };
     let mut out = [0u32; 8];
     for (i, &c) in text.get(..64)?.iter().enumerate() {
-        let digit = match c {
-            b'0'..=b'9' => c - b'0',
-            b'a'..=b'f' | b'A'..=b'F' => (c | 0x20) - b'a' + 10,
-            _ => return None,
-        };
+        let digit = char::from(c).to_digit(16)?;
         if let Some(word) = out.get_mut(i / 8) {
-            *word = *word << 4 | u32::from(digit);
+            *word = *word << 4 | digit;
         }
     }
     matches!(text.get(64), None | Some(b' ' | b'\t' | b'\n' | b'\r')).then_some(out)
