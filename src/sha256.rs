@@ -232,7 +232,10 @@ mod tests {
         let upper = lower.to_uppercase();
         assert_eq!(parse_sidecar(lower.as_bytes()), Some(abc));
         assert_eq!(parse_sidecar(upper.as_bytes()), Some(abc));
-        assert_eq!(parse_sidecar(std::format!("{lower}\n").as_bytes()), Some(abc));
+        assert_eq!(
+            parse_sidecar(std::format!("{lower}\n").as_bytes()),
+            Some(abc)
+        );
         assert_eq!(
             parse_sidecar(std::format!("{lower}  root-squashfs.img\n").as_bytes()),
             Some(abc)

@@ -276,18 +276,19 @@ fn name(image: &[u8], old: bool, suffix: &[u8]) -> CPath {
     CPath::lossy(&[stem, if old { b"-old" } else { b"" }, ext, suffix])
 }
 
-/// The update's own log lines, in the order of `Note`: the text after `update: `, where \x01 and
-/// \x02 stand for the two arguments of `say`.
-const NOTES: &str = "newimg holds \x01, \x02 bytes
-img already holds it; removing it from newimg
-no .sha256 file; checked the superblock only
-rejected: \x01; renaming it to *.rejected
-deleting \x01 to make room
-img lacks \x01 bytes; not promoted
-promoted \x01; previous image: \x02
-sha256 ok in \x01 ms, \x02 MiB/s
-copied in \x01 ms, \x02 MiB/s
-";
+/// The update's own log lines, in the order of `Note`: the text after `update: `, one line per
+/// `Note` in three `nth` entries, around the two arguments of `say`.
+const NOTES: &str = concat!(
+    "newimg holds \n, \n bytes\n",
+    "img already holds it; removing it from newimg\n\n\n",
+    "no .sha256 file; checked the superblock only\n\n\n",
+    "rejected: \n; renaming it to *.rejected\n\n",
+    "deleting \n to make room\n\n",
+    "img lacks \n bytes; not promoted\n\n",
+    "promoted \n; previous image: \n\n",
+    "sha256 ok in \n ms, \n MiB/s\n",
+    "copied in \n ms, \n MiB/s\n",
+);
 
 /// The log level of each line of `NOTES`.
 const LEVELS: [Level; 9] = [
@@ -320,23 +321,9 @@ enum Note {
 #[inline(never)]
 #[optimize(size)]
 fn say(log: &mut impl Log, note: Note, a: &[u8], b: &[u8]) {
-    let text = crate::nth(NOTES, note as usize).as_bytes();
     let level = LEVELS.get(note as usize).copied().unwrap_or(Level::Info);
-    let (head, rest) = split_at(text, 1);
-    let (mid, tail) = split_at(rest, 2);
-    log.line(level, &[b"update: ", head, a, mid, b, tail]);
-}
-
-/// `text` before and after the first `mark` (all of it and nothing when there is none).
-#[optimize(size)]
-fn split_at(text: &[u8], mark: u8) -> (&[u8], &[u8]) {
-    match text.iter().position(|&c| c == mark) {
-        Some(i) => (
-            text.get(..i).unwrap_or_default(),
-            text.get(i + 1..).unwrap_or_default(),
-        ),
-        None => (text, b""),
-    }
+    let part = |i| crate::nth(NOTES, note as usize * 3 + i).as_bytes();
+    log.line(level, &[b"update: ", part(0), a, part(1), b, part(2)]);
 }
 
 /// Stops the promotion when the hook says so.
@@ -363,7 +350,15 @@ pub fn promote(
     let current_name = name(image, false, b"");
     // The source stays open (and is closed) out here, so that no exit of `run` has to close it.
     let outcome = check_name(image).and_then(|()| match open(new_dir, current_name.as_cstr()) {
-        Ok(src) => run(img_dir, new_dir, src.as_fd(), &current_name, image, log, hooks),
+        Ok(src) => run(
+            img_dir,
+            new_dir,
+            src.as_fd(),
+            &current_name,
+            image,
+            log,
+            hooks,
+        ),
         Err(f) if f == missing() => Ok(Outcome::NoUpdate),
         Err(f) => Err(f),
     });
@@ -575,8 +570,8 @@ fn verify(
     // 64 hex digits and the character after them are all that matters.
     let mut line = [0; 65];
     let got = io::read(&sidecar, &mut line).ctx(Msg::ReadSha)?;
-    let expected = sha256::parse_sidecar(line.get(..got).unwrap_or_default())
-        .ok_or(Msg::ShaFormat.bad())?;
+    let expected =
+        sha256::parse_sidecar(line.get(..got).unwrap_or_default()).ok_or(Msg::ShaFormat.bad())?;
     let start = hooks.now_ms();
     let mut hash = sha256::Sha256::new();
     scan(src, size, None, Some(&mut hash))?;
@@ -1215,7 +1210,10 @@ mod tests {
         );
         assert!((squashfs::Bad::Truncated as u8) < Msg::FIRST);
         // Every line of the update has its text and level, and says it in full.
-        assert_eq!(NOTES.lines().count(), Note::Copied as usize + 1);
+        assert_eq!(
+            NOTES.split_terminator('\n').count(),
+            3 * (Note::Copied as usize + 1)
+        );
         assert_eq!(LEVELS.len(), Note::Copied as usize + 1);
         let mut log = TestLog(Vec::new());
         say(&mut log, Note::Promoted, b"a.img", b"a-old.img");
