@@ -776,7 +776,10 @@ pub fn choose_image(
     };
     // The good images fill the candidates in order.
     let mut good = 0;
-    for old in [false, true] {
+    // A range, not an array of bools: iterating an array by value calls an ARM-mode core helper
+    // from Thumb code.
+    for i in 0..2 {
+        let old = i != 0;
         let name = name(image, old, b"");
         match open(img_dir, name.as_cstr()).and_then(|fd| check_image(fd.as_fd()).map(|()| fd)) {
             Ok(fd) => {
