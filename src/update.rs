@@ -570,6 +570,7 @@ fn verify(
     // 64 hex digits and the character after them are all that matters.
     let mut line = [0; 65];
     let got = io::read(&sidecar, &mut line).ctx(Msg::ReadSha)?;
+    drop(sidecar);
     let expected =
         sha256::parse_sidecar(line.get(..got).unwrap_or_default()).ok_or(Msg::ShaFormat.bad())?;
     let start = hooks.now_ms();
