@@ -418,16 +418,11 @@ fn run(
         }
 
         let vfs = fs::fstatvfs(img).ctx(Msg::StatfsImg)?;
-        // Block sizes are powers of two from 512 B to 64 KiB; a stranger one is clamped below 4 GiB,
-        // so that the products below cannot overflow (a checked 64-bit multiply is a call on 32-bit
-        // targets). 2^32 free blocks (2 TiB and more) is room for any image.
-        let block = u64::from(u32::try_from(vfs.f_frsize).unwrap_or(u32::MAX).max(512));
-        let free = if vfs.f_bfree >> 32 == 0 {
-            vfs.f_bfree * block
-        } else {
-            u64::MAX
-        };
-        let free = hooks.free_bytes(free);
+        // Block sizes are powers of two from 512 B to 64 KiB, and no file system has 2^40 blocks:
+        // the clamps only keep absurd values from overflowing the products below (a checked 64-bit
+        // multiply is a call on 32-bit targets).
+        let block = vfs.f_frsize.min(1 << 20);
+        let free = hooks.free_bytes(vfs.f_bfree.min(1 << 40) * block);
         // Room for the data (rounded up to whole blocks, no division: at most one block more) plus
         // slack for the file system's own blocks (extent tree, journal credits). The size of a file
         // is below 2^63.
