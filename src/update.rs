@@ -421,12 +421,12 @@ fn run(
         // Block sizes are powers of two from 512 B to 64 KiB, and no file system has 2^40 blocks:
         // the clamps only keep absurd values from overflowing the products below (a checked 64-bit
         // multiply is a call on 32-bit targets).
-        let block = vfs.f_frsize.min(1 << 20);
-        let free = hooks.free_bytes(vfs.f_bfree.min(1 << 40) * block);
+        let block = vfs.f_frsize.min(1 << 20) as u32;
+        let free = hooks.free_bytes(vfs.f_bfree.min(1 << 40) * u64::from(block));
         // Room for the data (rounded up to whole blocks, no division: at most one block more) plus
         // slack for the file system's own blocks (extent tree, journal credits). The size of a file
         // is below 2^63.
-        let needed = size + 17 * block;
+        let needed = size + u64::from(17 * block);
         // Deleting -old frees its blocks only when it has no other name. (st_blocks is i64 on
         // 64-bit targets and u64 on 32-bit ones, and never negative.)
         #[allow(clippy::unnecessary_cast)]
