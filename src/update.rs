@@ -910,6 +910,8 @@ impl Status {
     }
 
     /// `update=<none|promoted|recovered|rejected: why|no-space: missing N bytes|failed: why>`.
+    // Out of line: inlined into the boot's one big frame it costs more.
+    #[inline(never)]
     #[optimize(size)]
     pub fn update(&mut self, outcome: &Outcome) {
         let mut num = [0; numfmt::DEC_LEN];
