@@ -488,7 +488,7 @@ fn run(
         let previous = if keep_current {
             old_name.as_bytes()
         } else {
-            b"none (the current image was missing or damaged)"
+            b"none (it was missing or damaged)"
         };
         say(log, Note::Promoted, image, previous);
         step!(hooks, Step::Published);
@@ -1295,7 +1295,7 @@ mod tests {
         let mut hooks = TestHooks::default();
         let (outcome, log) = fx.promote(&mut hooks);
         assert_eq!(outcome, Outcome::Promoted);
-        assert!(log.has("previous image: none (the current image was missing or damaged)"));
+        assert!(log.has("previous image: none (it was missing or damaged)"));
         assert!(!hooks.steps.contains(&Step::OldLinked));
         assert!(fx.holds("img", IMAGE, Some(c())));
         assert!(fx.holds("img", OLD, Some(a())));
