@@ -882,13 +882,15 @@ impl Status {
     #[optimize(size)]
     pub fn line(&mut self, parts: &[&[u8]]) {
         let mut len = self.len;
-        for &part in parts {
-            for &byte in part {
+        for &(mut part) in parts {
+            // A slice pattern, not a byte iterator (on ARM that is an out-of-line core helper).
+            while let [byte, rest @ ..] = part {
                 let Some(slot) = self.buf.get_mut(len) else {
                     return;
                 };
-                *slot = byte;
+                *slot = *byte;
                 len += 1;
+                part = rest;
             }
         }
         // Room for the newline too, or the line is left out.
