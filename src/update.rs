@@ -56,8 +56,8 @@ impl Error {
     }
 }
 
-/// The failures inside this module: a message number and the raw errno (0: a data problem), packed
-/// as `errno << 8 | (message + 1)`. Never zero, so a `Res<()>` is one register and each `?` is a
+/// The failures inside this module: a message number and the errno negated and cut to 16 bits, as
+/// rustix holds it (0: a data problem), packed as `errno << 8 | (message + 1)`. Never zero, so a `Res<()>` is one register and each `?` is a
 /// test; it becomes an `Error` at the public functions. The message in the low byte keeps the
 /// constants small (Thumb-1 loads anything above 255 from a literal pool).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -129,9 +129,10 @@ impl Msg {
         Fail::new(self as u8, 0)
     }
 
+    /// The errno goes in negated, as rustix holds it (so no negation at each call site).
     #[optimize(size)]
     fn errno(self, errno: Errno) -> Fail {
-        Fail::new(self as u8, errno.raw_os_error() as u16)
+        Fail::new(self as u8, errno.raw_os_error().wrapping_neg() as u16)
     }
 }
 
@@ -148,6 +149,7 @@ impl Fail {
         (self.0.get() as u8).wrapping_sub(1)
     }
 
+    /// The errno as packed: negated, 0 for none.
     #[optimize(size)]
     fn errno(self) -> u16 {
         (self.0.get() >> 8) as u16
@@ -175,7 +177,7 @@ impl From<Fail> for Error {
     fn from(f: Fail) -> Error {
         Error {
             what: f.what(),
-            errno: (f.errno() != 0).then(|| Errno::from_raw_os_error(i32::from(f.errno()))),
+            errno: (f.errno() != 0).then(|| Errno::from_raw_os_error(-i32::from(f.errno() as i16))),
         }
     }
 }
