@@ -773,7 +773,7 @@ pub fn choose_image(
         current_error: None,
     };
     // The good images fill the candidates in order.
-    let mut good = 0;
+    let (mut good, mut ignored) = (0, None);
     // A range, not an array of bools: iterating an array by value calls an ARM-mode core helper
     // from Thumb code.
     for i in 0..2 {
@@ -791,9 +791,13 @@ pub fn choose_image(
             Err(f) => {
                 let e = Error::from(f);
                 report(log, b"image: ", name.as_bytes(), &e);
-                if !old {
-                    choice.current_error = Some(e);
-                }
+                // Only the current image's error is kept (a store through either slot, so that the
+                // report above is not compiled twice).
+                *if old {
+                    &mut ignored
+                } else {
+                    &mut choice.current_error
+                } = Some(e);
             }
         }
     }
