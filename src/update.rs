@@ -781,9 +781,8 @@ pub fn choose_image(
         let name = name(image, old, b"");
         match open(img_dir, name.as_cstr()).and_then(|fd| check_image(fd.as_fd()).map(|()| fd)) {
             Ok(fd) => {
-                if let Some(slot) = choice.candidates.get_mut(good) {
-                    *slot = Some(Candidate { fd, name });
-                }
+                // `good` is at most `i`, so below 2 here: the mask only spares a bounds check.
+                choice.candidates[good & 1] = Some(Candidate { fd, name });
                 good += 1;
             }
             // A missing -old is normal.
