@@ -432,7 +432,8 @@ fn run(
         // Deleting -old frees its blocks only when it has no other name. (st_blocks is i64 on
         // 64-bit targets and u64 on 32-bit ones, and never negative.)
         #[allow(clippy::unnecessary_cast)]
-        let old_bytes = match crate::stat(img, old_name.as_cstr(), AtFlags::SYMLINK_NOFOLLOW) {
+        let old = old_name.as_cstr();
+        let old_bytes = match crate::stat(img, old, AtFlags::SYMLINK_NOFOLLOW) {
             Ok(old) if old.st_nlink == 1 => (old.st_blocks as u64) << 9,
             Ok(_) | Err(Errno::NOENT) => 0,
             Err(e) => return Err(Msg::StatImage.errno(e)),
@@ -441,7 +442,7 @@ fn run(
             Space::Fits => {}
             Space::FitsWithoutOld => {
                 say(log, Note::DeletingOld, old_name.as_bytes(), b"");
-                fs::unlinkat(img, old_name.as_cstr(), AtFlags::empty()).ctx(Msg::DeleteOld)?;
+                fs::unlinkat(img, old, AtFlags::empty()).ctx(Msg::DeleteOld)?;
                 sync(img, Msg::FsyncImg)?;
                 step!(hooks, Step::OldDeleted);
             }
@@ -479,7 +480,7 @@ fn run(
             fs::linkat(img, current_name.as_cstr(), img, OLD_TMP, AtFlags::empty())
                 .ctx(Msg::LinkCurrent)?;
             step!(hooks, Step::OldLinked);
-            rename(img, OLD_TMP, old_name.as_cstr(), Msg::RenameToOld)?;
+            rename(img, OLD_TMP, old, Msg::RenameToOld)?;
             // When -old already was this very file (a cut after this step), rename did nothing.
             remove(img, OLD_TMP)?;
             sync(img, Msg::FsyncImg)?;
