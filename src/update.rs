@@ -356,7 +356,7 @@ pub fn promote(
             img_dir,
             new_dir,
             src.as_fd(),
-            &current_name,
+            current_name.as_cstr(),
             image,
             log,
             hooks,
@@ -376,7 +376,7 @@ fn run(
     img: BorrowedFd,
     new: BorrowedFd,
     src: BorrowedFd,
-    current_name: &CPath,
+    current: &CStr,
     image: &[u8],
     log: &mut impl Log,
     hooks: &mut impl Hooks,
@@ -393,7 +393,7 @@ fn run(
     // A power cut after publishing leaves the source behind: finish without copying, and keep -old.
     // A damaged current image (we booted -old) must not push a good -old out.
     let (mut same, mut keep_current) = (false, false);
-    match open(img, current_name.as_cstr()) {
+    match open(img, current) {
         Ok(fd) => {
             let (current_size, _) = stat(fd.as_fd())?;
             same = current_size == size && scan(fd.as_fd(), size, Some(src), None)?;
@@ -414,7 +414,7 @@ fn run(
         match verdict {
             Ok(()) => {}
             Err(f) if f.errno() == 0 => {
-                return reject(new, current_name.as_cstr(), image, f.what(), log, hooks);
+                return reject(new, current, image, f.what(), log, hooks);
             }
             Err(e) => return Err(e),
         }
@@ -477,8 +477,7 @@ fn run(
         // Give the current image the -old name through a link and an atomic rename, so that it never
         // disappears: after a cut, either the previous -old or the current image holds that name.
         if keep_current {
-            fs::linkat(img, current_name.as_cstr(), img, OLD_TMP, AtFlags::empty())
-                .ctx(Msg::LinkCurrent)?;
+            fs::linkat(img, current, img, OLD_TMP, AtFlags::empty()).ctx(Msg::LinkCurrent)?;
             step!(hooks, Step::OldLinked);
             rename(img, OLD_TMP, old, Msg::RenameToOld)?;
             // When -old already was this very file (a cut after this step), rename did nothing.
@@ -486,7 +485,7 @@ fn run(
             sync(img, Msg::FsyncImg)?;
             step!(hooks, Step::OldKept);
         }
-        rename(img, TMP, current_name.as_cstr(), Msg::RenameCopy)?;
+        rename(img, TMP, current, Msg::RenameCopy)?;
         sync(img, Msg::FsyncImg)?;
         let previous = if keep_current {
             old_name.as_bytes()
@@ -502,7 +501,7 @@ fn run(
     // next run recognises as already promoted, rather than a stale sidecar that would fail the next
     // update.
     remove_named(new, image, b".sha256")?;
-    remove(new, current_name.as_cstr())?;
+    remove(new, current)?;
     sync(new, Msg::FsyncNewimg)?;
     step!(hooks, Step::SourceRemoved);
     Ok(outcome)
