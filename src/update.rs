@@ -196,6 +196,9 @@ impl<T> Context<T> for io::Result<T> {
 
 /// What a promotion did.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+// A tag byte of its own: otherwise the tag hides in a spare value of `Error`'s 16-bit errno field,
+// and every outcome is written and tested with 16-bit operations (+128 B on x86_64).
+#[repr(u8)]
 pub enum Outcome {
     /// No image was staged on `newimg`.
     NoUpdate,
