@@ -432,12 +432,12 @@ fn run(
         // slack for the file system's own blocks (extent tree, journal credits). The size of a file
         // is below 2^63.
         let needed = size + u64::from(17 * block);
+        let old = old_name.as_cstr();
         // Deleting -old frees its blocks only when it has no other name. (st_blocks is i64 on
         // 64-bit targets and u64 on 32-bit ones, and never negative.)
         #[allow(clippy::unnecessary_cast)]
-        let old = old_name.as_cstr();
         let old_bytes = match crate::stat(img, old, AtFlags::SYMLINK_NOFOLLOW) {
-            Ok(old) if old.st_nlink == 1 => (old.st_blocks as u64) << 9,
+            Ok(st) if st.st_nlink == 1 => (st.st_blocks as u64) << 9,
             Ok(_) | Err(Errno::NOENT) => 0,
             Err(e) => return Err(Msg::StatImage.errno(e)),
         };
