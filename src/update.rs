@@ -57,9 +57,10 @@ impl Error {
 }
 
 /// The failures inside this module: a message number and the errno negated and cut to 16 bits, as
-/// rustix holds it (0: a data problem), packed as `errno << 8 | (message + 1)`. Never zero, so a `Res<()>` is one register and each `?` is a
-/// test; it becomes an `Error` at the public functions. The message in the low byte keeps the
-/// constants small (Thumb-1 loads anything above 255 from a literal pool).
+/// rustix holds it (0: a data problem), packed as `errno << 8 | (message + 1)`. Never zero, so a
+/// `Res<()>` is one register and each `?` is a test; it becomes an `Error` at the public functions.
+/// The message in the low byte keeps the constants small (Thumb-1 loads anything above 255 from a
+/// literal pool).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 struct Fail(NonZeroU32);
 
