@@ -125,7 +125,8 @@ pub fn squashfs_image(log: &mut Logger, config: &Config, status: &mut Status) ->
 #[optimize(size)]
 fn loop_mount(log: &mut Logger, file: BorrowedFd<'_>) -> Result<(), update::Error> {
     // Keep the loop device open until the mount holds it: with AUTOCLEAR, the last close unbinds it.
-    let (path, _device) = attach_loop(log, file).map_err(|_| update::Error { what: "no loop device", errno: None })?;
+    let (number, _device) = attach_loop(log, file).map_err(|_| update::Error { what: "no loop device", errno: None })?;
+    let path = loop_device_path(number);
     rustix::mount::mount(path.as_cstr(), paths::LOWER, c"squashfs", MountFlags::RDONLY, None).map_err(|e| {
         log.fail("cannot mount squashfs from ", path.as_bytes(), Some(e));
         update::Error { what: "squashfs mount failed", errno: Some(e) }
@@ -134,22 +135,27 @@ fn loop_mount(log: &mut Logger, file: BorrowedFd<'_>) -> Result<(), update::Erro
     // when the mount failed and our descriptors close.
 }
 
-/// Gets a free loop device and binds `file` to it, returning its /dev path and open descriptor.
+/// `/dev/loop<number>`. Digits never hold a NUL and always fit, so the lossy join is exact.
 #[optimize(size)]
-fn attach_loop(log: &mut Logger, file: BorrowedFd<'_>) -> Result<(CPath, Fd), Failed> {
+fn loop_device_path(number: u32) -> CPath {
+    let mut digits = [0; initramfs_overlay::numfmt::DEC_LEN];
+    CPath::lossy(&[b"/dev/loop", initramfs_overlay::numfmt::dec(number.into(), &mut digits)])
+}
+
+/// Gets a free loop device and binds `file` to it, returning its number and open descriptor.
+#[optimize(size)]
+fn attach_loop(log: &mut Logger, file: BorrowedFd<'_>) -> Result<(u32, Fd), Failed> {
     let control = open(CWD, c"/dev/loop-control", OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())
         .map_err(|e| log.fail_bare("cannot open /dev/loop-control (is the loop module loaded?)", Some(e)))?;
     // Another opener could take the device between GET_FREE and attach; ask again then.
     let mut last = Errno::BUSY;
     for _ in 0..4 {
         let number = sys::loop_get_free(control.as_fd()).map_err(|e| log.fail_bare("no free loop device", Some(e)))?;
-        let mut digits = [0; initramfs_overlay::numfmt::DEC_LEN];
-        let path = CPath::new(&[b"/dev/loop", initramfs_overlay::numfmt::dec(number.into(), &mut digits)])
-            .ok_or_else(|| log.fail_bare("bad loop device number", None))?;
+        let path = loop_device_path(number);
         let device = open(CWD, path.as_cstr(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
             .map_err(|e| log.fail("cannot open ", path.as_bytes(), Some(e)))?;
         match sys::loop_attach(device.as_fd(), file) {
-            Ok(()) => return Ok((path, device)),
+            Ok(()) => return Ok((number, device)),
             Err(e) => last = e,
         }
         if last != Errno::BUSY {
