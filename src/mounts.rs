@@ -99,12 +99,15 @@ pub fn image_partition(log: &mut Logger, found: &Found) -> Result<(), Failed> {
 #[optimize(size)]
 pub fn squashfs_image(log: &mut Logger, config: &Config, status: &mut Status) -> Result<(), Failed> {
     let image_dir = open_dir(log, paths::IMAGE)?;
-    let choice = update::choose_image(image_dir.as_fd(), config.image, log)
-        .map_err(|e| log.fail(e.what, CPath::lossy(&[b": ", config.image]).as_bytes(), e.errno))?;
+    // Looked at in place: the choice holds two paths, too big to move around.
+    let chosen = update::choose_image(image_dir.as_fd(), config.image, log);
+    let choice = match &chosen {
+        Ok(choice) => choice,
+        Err(e) => return Err(log.fail(e.what, CPath::lossy(&[b": ", config.image]).as_bytes(), e.errno)),
+    };
     let current = CPath::lossy(&[config.image]);
     let mut skipped = choice.current_error.map(|e| (&current, e));
-    for candidate in &choice.candidates {
-        let Some(candidate) = candidate else { continue };
+    for candidate in choice.candidates.iter().flatten() {
         match loop_mount(log, candidate.fd.as_fd()) {
             Ok(()) => {
                 if let Some((name, _)) = &skipped {
@@ -197,8 +200,8 @@ fn clear_upper_and_work(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<(),
         };
         // The inode number is unique on this filesystem while the folder exists: a free trash name.
         let mut digits = [0; initramfs_overlay::numfmt::DEC_LEN];
-        let trash_name = CPath::new(&[initramfs_overlay::numfmt::dec(stat.st_ino as u64, &mut digits)])
-            .ok_or_else(|| log.fail_bare("bad trash name", None))?;
+        // Digits never hold a NUL and always fit, so the lossy join is exact.
+        let trash_name = CPath::lossy(&[initramfs_overlay::numfmt::dec(stat.st_ino as u64, &mut digits)]);
         match rustix::fs::renameat(overlay, name, &trash, trash_name.as_cstr()) {
             Ok(()) => {}
             Err(Errno::NOSPC) => return clear_in_place(log, overlay),
