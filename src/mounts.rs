@@ -358,12 +358,6 @@ fn free_initramfs(log: &mut Logger) -> Result<(), Failed> {
 #[optimize(size)]
 fn exec_init(log: &mut Logger, config: &Config, start: &Start) -> Result<(), Failed> {
     let init = CPath::new(&[config.init]).ok_or_else(|| log.fail("bad init path ", config.init, None))?;
-    let mut args = [c""; sys::ARGV_MAX - 2];
-    let mut count = 0;
-    while let (Some(slot), Some(arg)) = (args.get_mut(count), start.arg(count + 1)) {
-        *slot = arg;
-        count += 1;
-    }
-    let errno = sys::exec(init.as_cstr(), args.get(..count).unwrap_or(&[]), start.envp);
+    let errno = start.exec(init.as_cstr());
     Err(log.fail("cannot execute ", config.init, Some(errno)))
 }
