@@ -83,6 +83,8 @@ pub fn handover_tmpfs(log: &mut Logger) -> Result<(), Failed> {
 
 /// Mounts a found partition with its probed filesystem type.
 #[optimize(size)]
+// Out of line (measured smaller): inlined, it adds to `boot`'s large frame and register pressure.
+#[inline(never)]
 pub fn mount_partition(log: &mut Logger, part: &Partition, target: &CStr, flags: MountFlags) -> Result<(), Failed> {
     mount(log, part.dev.as_cstr(), target, part.fstype, flags, None)
 }
@@ -97,6 +99,8 @@ pub fn image_partition(log: &mut Logger, found: &Found) -> Result<(), Failed> {
 /// Loop-mounts the first good image: the current one, else `-old` (the automatic fallback). Images
 /// are checked before use, so a bad one is a clear message, never a mount attempt.
 #[optimize(size)]
+// Out of line (measured smaller): inlined, it adds to `boot`'s large frame and register pressure.
+#[inline(never)]
 pub fn squashfs_image(log: &mut Logger, config: &Config, status: &mut Status) -> Result<(), Failed> {
     let image_dir = open_dir(log, paths::IMAGE)?;
     // Looked at in place: the choice holds two paths, too big to move around.
@@ -126,6 +130,8 @@ pub fn squashfs_image(log: &mut Logger, config: &Config, status: &mut Status) ->
 
 /// Attaches a checked image to a free loop device and mounts it read-only on the lower folder.
 #[optimize(size)]
+// Out of line (measured smaller): inlined, it adds to `boot`'s large frame and register pressure.
+#[inline(never)]
 fn loop_mount(log: &mut Logger, file: BorrowedFd<'_>) -> Result<(), update::Error> {
     // Keep the loop device open until the mount holds it: with AUTOCLEAR, the last close unbinds it.
     let (number, _device) = attach_loop(log, file).map_err(|_| update::Error { what: "no loop device", errno: None })?;
@@ -187,6 +193,8 @@ pub fn overlay_partition(log: &mut Logger, found: &Found, config: &Config) -> Re
 /// Clearing must not cost time per file left in `upper`: both folders are renamed into `trash/`
 /// (O(1)), and a child process deletes the trash in the background while the OS boots.
 #[optimize(size)]
+// Out of line (measured smaller): inlined, it adds to `boot`'s large frame and register pressure.
+#[inline(never)]
 fn clear_upper_and_work(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<(), Failed> {
     let trash = match files::ensure_dir(overlay, c"trash").and_then(|()| files::open_dir(overlay, c"trash")) {
         Ok(trash) => trash,
