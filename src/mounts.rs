@@ -269,11 +269,11 @@ pub fn assemble_root(log: &mut Logger, config: &Config) -> Result<(), Failed> {
     } else {
         b"lowerdir=/run/initramfs-overlay/overlay/persistent:/run/initramfs-overlay/lower"
     };
-    let options = CPath::new(&[
+    // Our own constants, well within a CPath: the lossy join is exact.
+    let options = CPath::lossy(&[
         lower,
         b",upperdir=/run/initramfs-overlay/overlay/upper,workdir=/run/initramfs-overlay/overlay/work",
-    ])
-    .ok_or_else(|| log.fail_bare("overlay options too long", None))?;
+    ]);
     let flags = if config.rw { MountFlags::empty() } else { MountFlags::RDONLY };
     rustix::mount::mount(c"overlay", paths::ROOT, c"overlay", flags, Some(options.as_cstr())).map_err(|e| {
         // ENODEV: the kernel has no overlayfs, which is a packaging problem worth naming.
