@@ -309,16 +309,13 @@ pub fn check_init(log: &mut Logger, config: &Config) -> Result<(), Failed> {
 /// Moves /dev, /proc, /sys and the hand-over /run into the new root, where the OS expects them.
 #[optimize(size)]
 pub fn move_into_root(log: &mut Logger) -> Result<(), Failed> {
-    for &(from, to) in &[
-        (c"/dev", c"/mnt/root/dev"),
-        (c"/proc", c"/mnt/root/proc"),
-        (c"/sys", c"/mnt/root/sys"),
-        (paths::RUN, c"/mnt/root/run"),
-    ] {
-        match rustix::mount::mount_move(from, to) {
+    for &from in &[c"/dev", c"/proc", c"/sys", paths::RUN] {
+        // The same folder inside the new root; short constants, so the lossy join is exact.
+        let to = CPath::lossy(&[paths::ROOT.to_bytes(), from.to_bytes()]);
+        match rustix::mount::mount_move(from, to.as_cstr()) {
             // An image without one of these folders can still boot; its init will say what it misses.
             Err(Errno::NOENT) => log.warn(&[b"handover: the image has no mount point for ", from.to_bytes(), b", it stays behind"]),
-            Err(e) => return Err(log.fail("cannot move ", CPath::lossy(&[from.to_bytes(), b" to ", to.to_bytes()]).as_bytes(), Some(e))),
+            Err(e) => return Err(log.fail("cannot move ", CPath::lossy(&[from.to_bytes(), b" to ", to.as_bytes()]).as_bytes(), Some(e))),
             Ok(()) => {}
         }
     }
