@@ -23,7 +23,7 @@ const COMPRESSED_FILE: i32 = 4;
 /// counts as loaded.
 #[optimize(size)]
 fn load(log: &mut Logger, dir: BorrowedFd<'_>, path: &[u8]) -> Result<(), Failed> {
-    let name = CPath::new(&[path]).ok_or_else(|| log.fail("bad module path ", path, None))?;
+    let Some(name) = &CPath::new(&[path]) else { return Err(log.fail("bad module path ", path, None)) };
     let file = crate::sys::open(dir, name.as_cstr(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
         .map_err(|e| log.fail("cannot open ", path, Some(e)))?;
     load_open(log, file.as_fd(), path)
@@ -47,7 +47,9 @@ fn load_open(log: &mut Logger, file: BorrowedFd<'_>, path: &[u8]) -> Result<(), 
 /// has no modules to offer, which is not an error.
 #[optimize(size)]
 fn open_module_dir(log: &mut Logger, parts: &[&[u8]]) -> Result<Option<crate::sys::Fd>, Failed> {
-    let path = CPath::new(parts).ok_or_else(|| log.fail("module folder name too long: ", CPath::lossy(parts).as_bytes(), None))?;
+    let Some(path) = &CPath::new(parts) else {
+        return Err(log.fail("module folder name too long: ", CPath::lossy(parts).as_bytes(), None));
+    };
     match files::open_dir(CWD, path.as_cstr()) {
         Ok(dir) => Ok(Some(dir)),
         Err(Errno::NOENT) => Ok(None),

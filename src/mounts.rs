@@ -291,7 +291,7 @@ pub fn assemble_root(log: &mut Logger, config: &Config) -> Result<(), Failed> {
 #[optimize(size)]
 pub fn check_init(log: &mut Logger, config: &Config) -> Result<(), Failed> {
     let root = open_dir(log, paths::ROOT)?;
-    let init = CPath::new(&[config.init]).ok_or_else(|| log.fail("bad init path ", config.init, None))?;
+    let Some(init) = &CPath::new(&[config.init]) else { return Err(log.fail("bad init path ", config.init, None)) };
     // Resolve inside the new root, so absolute symlinks like /sbin/init -> /lib/systemd/systemd work.
     let how = rustix::fs::ResolveFlags::IN_ROOT;
     let file = match rustix::fs::openat2(&root, init.as_cstr(), OFlags::PATH | OFlags::CLOEXEC, Mode::empty(), how) {
@@ -362,7 +362,7 @@ fn free_initramfs(log: &mut Logger) -> Result<(), Failed> {
 /// Executes `init=` with argv[0] set to its path and the arguments and environment the kernel gave us.
 #[optimize(size)]
 fn exec_init(log: &mut Logger, config: &Config, start: &Start) -> Result<(), Failed> {
-    let init = CPath::new(&[config.init]).ok_or_else(|| log.fail("bad init path ", config.init, None))?;
+    let Some(init) = &CPath::new(&[config.init]) else { return Err(log.fail("bad init path ", config.init, None)) };
     let errno = start.exec(init.as_cstr());
     Err(log.fail("cannot execute ", config.init, Some(errno)))
 }
