@@ -53,7 +53,7 @@ pub fn empty_dir(dir: BorrowedFd<'_>, device: u64) -> Result<(), Errno> {
     while let Some(entry) = entries.next() {
         let entry = entry?;
         let name = entry.file_name();
-        if name == c"." || name == c".." {
+        if matches!(name.to_bytes(), b"." | b"..") {
             continue;
         }
         if let Err(e) = remove_entry(dir, name, device) {
