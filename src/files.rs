@@ -69,11 +69,10 @@ fn remove_entry(dir: BorrowedFd<'_>, name: &core::ffi::CStr, device: u64) -> Res
     if st.st_dev != device {
         return Ok(());
     }
+    let (mut flags, mut emptied) = (AtFlags::empty(), Ok(()));
     if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
         let child = open_dir(dir, name)?;
-        let emptied = empty_dir(child.as_fd(), device);
-        rustix::fs::unlinkat(dir, name, AtFlags::REMOVEDIR).and(emptied)
-    } else {
-        rustix::fs::unlinkat(dir, name, AtFlags::empty())
+        (flags, emptied) = (AtFlags::REMOVEDIR, empty_dir(child.as_fd(), device));
     }
+    rustix::fs::unlinkat(dir, name, flags).and(emptied)
 }
