@@ -110,18 +110,22 @@ pub fn squashfs_image(log: &mut Logger, config: &Config, status: &mut Status) ->
         Err(e) => return Err(log.fail(e.what, CPath::lossy(&[b": ", config.image]).as_bytes(), e.errno)),
     };
     let current = CPath::lossy(&[config.image]);
-    let mut skipped = choice.current_error.map(|e| (&current, e));
+    // The first image that could not boot and why: the current one when it failed its check.
+    let mut skipped_name = &current;
+    let mut skipped_error = choice.current_error;
     for candidate in choice.candidates.iter().flatten() {
         match loop_mount(log, candidate.fd.as_fd()) {
             Ok(()) => {
-                if let Some((name, _)) = &skipped {
-                    log.line(Level::Error, &[b"image: FALLBACK: booting ", candidate.name.as_bytes(), b" because ", name.as_bytes(), b" cannot boot"]);
+                if skipped_error.is_some() {
+                    log.line(Level::Error, &[b"image: FALLBACK: booting ", candidate.name.as_bytes(), b" because ", skipped_name.as_bytes(), b" cannot boot"]);
                 }
-                status.booted(&candidate.name, skipped.as_ref().map(|&(name, ref e)| (name, e)));
+                status.booted(&candidate.name, skipped_error.as_ref().map(|e| (skipped_name, e)));
                 return Ok(());
             }
             Err(e) => {
-                skipped.get_or_insert((&candidate.name, e));
+                if skipped_error.is_none() {
+                    (skipped_name, skipped_error) = (&candidate.name, Some(e));
+                }
             }
         }
     }
