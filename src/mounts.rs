@@ -59,16 +59,18 @@ pub fn kernel_filesystems(log: &mut Logger) {
     let _ = mount(log, c"sysfs", c"/sys", c"sysfs", quiet_flags, None);
     // Our step lines come faster than /dev/kmsg's default rate limit (10 lines per 5 s) allows. A
     // `printk.devkmsg=` given on the command line locks the setting, and then this write fails.
-    let _ = write_sysctl(c"/proc/sys/kernel/printk_devkmsg", b"on\n");
+    set_devkmsg(b"on\n");
     log.open_kmsg();
     // Nothing mounted from here on may propagate anywhere once the root moves (as systemd's switch-root).
     let _ = rustix::mount::mount_change(c"/", MountPropagationFlags::REC | MountPropagationFlags::PRIVATE);
 }
 
+/// Sets /dev/kmsg's rate limit (`printk.devkmsg`). Best effort: see the callers.
 #[optimize(size)]
-fn write_sysctl(path: &CStr, value: &[u8]) -> Result<usize, Errno> {
-    let file = open(CWD, path, OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())?;
-    rustix::io::write(&file, value)
+fn set_devkmsg(value: &[u8]) {
+    if let Ok(file) = open(CWD, c"/proc/sys/kernel/printk_devkmsg", OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty()) {
+        let _ = rustix::io::write(&file, value);
+    }
 }
 
 /// A tmpfs on /run with the hand-over folders; it moves onto the new root's /run at the end.
@@ -324,7 +326,7 @@ pub fn move_into_root(log: &mut Logger) -> Result<(), Failed> {
         }
     }
     // Give the OS the kernel's default rate limit on /dev/kmsg back (see `kernel_filesystems`).
-    let _ = write_sysctl(c"/proc/sys/kernel/printk_devkmsg", b"ratelimit\n");
+    set_devkmsg(b"ratelimit\n");
     Ok(())
 }
 
