@@ -17,9 +17,9 @@ impl Start {
     pub fn exec(&self, path: &CStr) -> Errno {
         let argv = self.argv.cast_mut();
         // SAFETY: `argv` is the kernel's NULL-terminated argv array on our own, writable initial
-        // stack; argv[0] exists (the kernel names init there; with no arguments at all it would be
-        // the NULL, followed by the NULL-terminated envp). `path` is NUL-terminated and outlives the
-        // call; execve copies all it reads.
+        // stack, and argv[0] is a slot of it: the kernel names init there (were argc 0, it would be
+        // the NULL, and the NULL-terminated envp right behind it would still end the array). `path`
+        // is NUL-terminated and outlives the call; execve copies all it reads.
         unsafe {
             *argv = path.as_ptr().cast();
             rustix::runtime_448b8ad740e2a26f::execve(path, argv, self.envp)
