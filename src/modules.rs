@@ -126,7 +126,7 @@ pub fn load_overlay_from_image(log: &mut Logger, kver: &[u8], config: &Config) -
     if config.no_overlay {
         return Ok(());
     }
-    let folder: [&[u8]; 3] = [b"/run/initramfs-overlay/lower/lib/modules/", kver, b"/kernel/fs/overlayfs"];
+    let folder: [&[u8]; 4] = [paths::LOWER.to_bytes(), b"/lib/modules/", kver, b"/kernel/fs/overlayfs"];
     let Some(dir) = open_module_dir(log, &folder)? else { return Ok(()) };
     load_any_variant(log, dir.as_fd(), b"overlay.ko").map(drop)
 }
