@@ -270,14 +270,13 @@ pub fn assemble_root(log: &mut Logger, config: &Config) -> Result<(), Failed> {
     if config.no_overlay {
         return mount(log, paths::LOWER, paths::ROOT, c"none", MountFlags::BIND, None);
     }
-    let lower: &[u8] = if config.no_persistent {
-        b"lowerdir=/run/initramfs-overlay/lower"
-    } else {
-        b"lowerdir=/run/initramfs-overlay/overlay/persistent:/run/initramfs-overlay/lower"
-    };
+    // `persistent` above the image, unless left out.
+    let persistent: &[u8] = if config.no_persistent { b"" } else { b"/run/initramfs-overlay/overlay/persistent:" };
     // Our own constants, well within a CPath: the lossy join is exact.
     let options = CPath::lossy(&[
-        lower,
+        b"lowerdir=",
+        persistent,
+        paths::LOWER.to_bytes(),
         b",upperdir=/run/initramfs-overlay/overlay/upper,workdir=/run/initramfs-overlay/overlay/work",
     ]);
     let flags = if config.rw { MountFlags::empty() } else { MountFlags::RDONLY };
