@@ -1,29 +1,28 @@
 //! The process entry: the only place that touches the raw initial stack. Unsafe by nature, so it is
-//! kept to the few lines that split the stack into argc, argv and envp.
+//! kept to the few lines that split the stack into argc, argv and envp, and that pass them on.
 
 use core::ffi::CStr;
+use rustix::io::Errno;
 
 /// What the kernel handed to /init: its arguments and environment, to pass on to the real init.
 pub struct Start {
-    pub argv: *const *const u8,
-    pub envp: *const *const u8,
+    argv: *const *const u8,
+    envp: *const *const u8,
 }
 
 impl Start {
-    /// The argument at `index`, when the kernel gave one.
-    pub fn arg(&self, index: usize) -> Option<&'static CStr> {
-        // SAFETY: argv is the kernel's NULL-terminated array of NUL-terminated strings, which live
-        // for the whole process; we never read past the terminating NULL.
+    /// `execve(path, argv, envp)` with the arguments and environment the kernel gave us and `path`
+    /// as argv[0]: the kernel's own argv array, its first slot pointed at `path`, so nothing is
+    /// copied. Returns only on failure.
+    pub fn exec(&self, path: &CStr) -> Errno {
+        let argv = self.argv.cast_mut();
+        // SAFETY: `argv` is the kernel's NULL-terminated argv array on our own, writable initial
+        // stack, and argv[0] is a slot of it: the kernel names init there (were argc 0, it would be
+        // the NULL, and the NULL-terminated envp right behind it would still end the array). `path`
+        // is NUL-terminated and outlives the call; execve copies all it reads.
         unsafe {
-            let mut p = self.argv;
-            for _ in 0..index {
-                if (*p).is_null() {
-                    return None;
-                }
-                p = p.add(1);
-            }
-            let s = *p;
-            if s.is_null() { None } else { Some(CStr::from_ptr(s.cast())) }
+            *argv = path.as_ptr().cast();
+            rustix::runtime_448b8ad740e2a26f::execve(path, argv, self.envp)
         }
     }
 }

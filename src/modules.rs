@@ -19,15 +19,22 @@ use rustix::mount::{MountFlags, UnmountFlags};
 /// MODULE_INIT_COMPRESSED_FILE (missing from linux-raw-sys): the kernel decompresses the file itself.
 const COMPRESSED_FILE: i32 = 4;
 
-/// Loads one module file. A module that is already loaded (or built in) counts as loaded.
+/// Loads one module file, named relative to `dir`. A module that is already loaded (or built in)
+/// counts as loaded.
 #[optimize(size)]
 fn load(log: &mut Logger, dir: BorrowedFd<'_>, path: &[u8]) -> Result<(), Failed> {
-    let name = CPath::new(&[path]).ok_or_else(|| log.fail("bad module path ", path, None))?;
+    let Some(name) = &CPath::new(&[path]) else { return Err(log.fail("bad module path ", path, None)) };
     let file = crate::sys::open(dir, name.as_cstr(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
         .map_err(|e| log.fail("cannot open ", path, Some(e)))?;
+    load_open(log, file.as_fd(), path)
+}
+
+/// Hands an open module file to the kernel; `path` names it in messages and says whether it is compressed.
+#[optimize(size)]
+fn load_open(log: &mut Logger, file: BorrowedFd<'_>, path: &[u8]) -> Result<(), Failed> {
     let compressed = modlist::is_compressed(path);
     let flags = if compressed { COMPRESSED_FILE } else { 0 };
-    match rustix::system::finit_module(&file, c"", flags) {
+    match rustix::system::finit_module(file, c"", flags) {
         Ok(()) | Err(Errno::EXIST) => Ok(()),
         Err(e @ (Errno::NOEXEC | Errno::INVAL | Errno::OPNOTSUPP)) if compressed => {
             Err(log.fail("the kernel cannot decompress this module format: ", path, Some(e)))
@@ -39,10 +46,12 @@ fn load(log: &mut Logger, dir: BorrowedFd<'_>, path: &[u8]) -> Result<(), Failed
 /// Opens the module folder named by `parts` joined. `None` when it does not exist: that source simply
 /// has no modules to offer, which is not an error.
 #[optimize(size)]
-fn open_module_dir(log: &mut Logger, parts: &[&[u8]]) -> Result<Option<(CPath, crate::sys::Fd)>, Failed> {
-    let path = CPath::new(parts).ok_or_else(|| log.fail("module folder name too long: ", CPath::lossy(parts).as_bytes(), None))?;
+fn open_module_dir(log: &mut Logger, parts: &[&[u8]]) -> Result<Option<crate::sys::Fd>, Failed> {
+    let Some(path) = &CPath::new(parts) else {
+        return Err(log.fail("module folder name too long: ", CPath::lossy(parts).as_bytes(), None));
+    };
     match files::open_dir(CWD, path.as_cstr()) {
-        Ok(dir) => Ok(Some((path, dir))),
+        Ok(dir) => Ok(Some(dir)),
         Err(Errno::NOENT) => Ok(None),
         Err(e) => Err(log.fail("cannot open ", path.as_bytes(), Some(e))),
     }
@@ -52,11 +61,12 @@ fn open_module_dir(log: &mut Logger, parts: &[&[u8]]) -> Result<Option<(CPath, c
 /// fine: the kernel may have everything built in.
 #[optimize(size)]
 pub fn load_bundled(log: &mut Logger, kver: &[u8]) -> Result<(), Failed> {
-    let Some((dir_path, dir)) = open_module_dir(log, &[b"/lib/modules/", kver])? else { return Ok(()) };
+    let folder: [&[u8]; 2] = [b"/lib/modules/", kver];
+    let Some(dir) = open_module_dir(log, &folder)? else { return Ok(()) };
     let mut buf = [0u8; 8192];
     let list = match files::read_small(dir.as_fd(), c"load-order", &mut buf) {
         Err(Errno::NOENT) => return Ok(()),
-        other => other.map_err(|e| log.fail("cannot read load-order in ", dir_path.as_bytes(), Some(e)))?,
+        other => other.map_err(|e| log.fail("cannot read load-order in ", CPath::lossy(&folder).as_bytes(), Some(e)))?,
     };
     let mut count = 0u64;
     for entry in modlist::entries(list) {
@@ -73,15 +83,15 @@ pub fn load_bundled(log: &mut Logger, kver: &[u8]) -> Result<(), Failed> {
 #[optimize(size)]
 fn load_any_variant(log: &mut Logger, dir: BorrowedFd<'_>, base: &[u8]) -> Result<bool, Failed> {
     for &suffix in &[&b""[..], b".xz", b".zst", b".gz"] {
-        let path = CPath::new(&[base, suffix]).ok_or_else(|| log.fail("bad module path ", base, None))?;
-        match rustix::fs::accessat(dir, path.as_cstr(), rustix::fs::Access::EXISTS, rustix::fs::AtFlags::empty()) {
-            Ok(()) => {
-                load(log, dir, path.as_bytes())?;
-                log.info(&[b"modules: loaded ", path.as_bytes()]);
-                return Ok(true);
-            }
-            Err(_) => continue,
-        }
+        // Our own short constant names: the join always fits.
+        let path = CPath::lossy(&[base, suffix]);
+        // A variant that cannot be opened is one that is not there: try the next.
+        let Ok(file) = crate::sys::open(dir, path.as_cstr(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()) else {
+            continue;
+        };
+        load_open(log, file.as_fd(), path.as_bytes())?;
+        log.info(&[b"modules: loaded ", path.as_bytes()]);
+        return Ok(true);
     }
     Ok(false)
 }
@@ -89,6 +99,8 @@ fn load_any_variant(log: &mut Logger, dir: BorrowedFd<'_>, base: &[u8]) -> Resul
 /// The boot partition (vfat) may carry squashfs.ko and loop.ko for kernels that lack them: mount it
 /// read-only, load what is there, unmount.
 #[optimize(size)]
+// Out of line (measured smaller): inlined, it adds to `boot`'s large frame and register pressure.
+#[inline(never)]
 pub fn load_from_boot_partition(log: &mut Logger, boot: &Partition, kver: &[u8]) -> Result<(), Failed> {
     mounts::mount_partition(log, boot, paths::SCRATCH, MountFlags::RDONLY)?;
     let result = load_boot_modules(log, kver);
@@ -101,7 +113,7 @@ pub fn load_from_boot_partition(log: &mut Logger, boot: &Partition, kver: &[u8])
 
 #[optimize(size)]
 fn load_boot_modules(log: &mut Logger, kver: &[u8]) -> Result<(), Failed> {
-    let Some((_, dir)) = open_module_dir(log, &[b"/mnt/scratch/modules/", kver])? else { return Ok(()) };
+    let Some(dir) = open_module_dir(log, &[b"/mnt/scratch/modules/", kver])? else { return Ok(()) };
     for &module in &[&b"squashfs.ko"[..], b"loop.ko"] {
         load_any_variant(log, dir.as_fd(), module)?;
     }
@@ -114,7 +126,7 @@ pub fn load_overlay_from_image(log: &mut Logger, kver: &[u8], config: &Config) -
     if config.no_overlay {
         return Ok(());
     }
-    let folder: [&[u8]; 3] = [b"/run/initramfs-overlay/lower/lib/modules/", kver, b"/kernel/fs/overlayfs"];
-    let Some((_, dir)) = open_module_dir(log, &folder)? else { return Ok(()) };
+    let folder: [&[u8]; 4] = [paths::LOWER.to_bytes(), b"/lib/modules/", kver, b"/kernel/fs/overlayfs"];
+    let Some(dir) = open_module_dir(log, &folder)? else { return Ok(()) };
     load_any_variant(log, dir.as_fd(), b"overlay.ko").map(drop)
 }

@@ -59,16 +59,18 @@ pub fn kernel_filesystems(log: &mut Logger) {
     let _ = mount(log, c"sysfs", c"/sys", c"sysfs", quiet_flags, None);
     // Our step lines come faster than /dev/kmsg's default rate limit (10 lines per 5 s) allows. A
     // `printk.devkmsg=` given on the command line locks the setting, and then this write fails.
-    let _ = write_sysctl(c"/proc/sys/kernel/printk_devkmsg", b"on\n");
+    set_devkmsg(b"on\n");
     log.open_kmsg();
     // Nothing mounted from here on may propagate anywhere once the root moves (as systemd's switch-root).
     let _ = rustix::mount::mount_change(c"/", MountPropagationFlags::REC | MountPropagationFlags::PRIVATE);
 }
 
+/// Sets /dev/kmsg's rate limit (`printk.devkmsg`). Best effort: see the callers.
 #[optimize(size)]
-fn write_sysctl(path: &CStr, value: &[u8]) -> Result<usize, Errno> {
-    let file = open(CWD, path, OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())?;
-    rustix::io::write(&file, value)
+fn set_devkmsg(value: &[u8]) {
+    if let Ok(file) = open(CWD, c"/proc/sys/kernel/printk_devkmsg", OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty()) {
+        let _ = rustix::io::write(&file, value);
+    }
 }
 
 /// A tmpfs on /run with the hand-over folders; it moves onto the new root's /run at the end.
@@ -83,6 +85,8 @@ pub fn handover_tmpfs(log: &mut Logger) -> Result<(), Failed> {
 
 /// Mounts a found partition with its probed filesystem type.
 #[optimize(size)]
+// Out of line (measured smaller): inlined, it adds to `boot`'s large frame and register pressure.
+#[inline(never)]
 pub fn mount_partition(log: &mut Logger, part: &Partition, target: &CStr, flags: MountFlags) -> Result<(), Failed> {
     mount(log, part.dev.as_cstr(), target, part.fstype, flags, None)
 }
@@ -97,24 +101,33 @@ pub fn image_partition(log: &mut Logger, found: &Found) -> Result<(), Failed> {
 /// Loop-mounts the first good image: the current one, else `-old` (the automatic fallback). Images
 /// are checked before use, so a bad one is a clear message, never a mount attempt.
 #[optimize(size)]
+// Out of line (measured smaller): inlined, it adds to `boot`'s large frame and register pressure.
+#[inline(never)]
 pub fn squashfs_image(log: &mut Logger, config: &Config, status: &mut Status) -> Result<(), Failed> {
     let image_dir = open_dir(log, paths::IMAGE)?;
-    let choice = update::choose_image(image_dir.as_fd(), config.image, log)
-        .map_err(|e| log.fail(e.what, CPath::lossy(&[b": ", config.image]).as_bytes(), e.errno))?;
+    // Looked at in place: the choice holds two paths, too big to move around.
+    let chosen = update::choose_image(image_dir.as_fd(), config.image, log);
+    let choice = match &chosen {
+        Ok(choice) => choice,
+        Err(e) => return Err(log.fail(e.what, CPath::lossy(&[b": ", config.image]).as_bytes(), e.errno)),
+    };
     let current = CPath::lossy(&[config.image]);
-    let mut skipped = choice.current_error.map(|e| (&current, e));
-    for candidate in &choice.candidates {
-        let Some(candidate) = candidate else { continue };
+    // The first image that could not boot and why: the current one when it failed its check.
+    let mut skipped_name = &current;
+    let mut skipped_error = choice.current_error;
+    for candidate in choice.candidates.iter().flatten() {
         match loop_mount(log, candidate.fd.as_fd()) {
             Ok(()) => {
-                if let Some((name, _)) = &skipped {
-                    log.line(Level::Error, &[b"image: FALLBACK: booting ", candidate.name.as_bytes(), b" because ", name.as_bytes(), b" cannot boot"]);
+                if skipped_error.is_some() {
+                    log.line(Level::Error, &[b"image: FALLBACK: booting ", candidate.name.as_bytes(), b" because ", skipped_name.as_bytes(), b" cannot boot"]);
                 }
-                status.booted(&candidate.name, skipped.as_ref().map(|&(name, ref e)| (name, e)));
+                status.booted(&candidate.name, skipped_error.as_ref().map(|e| (skipped_name, e)));
                 return Ok(());
             }
             Err(e) => {
-                skipped.get_or_insert((&candidate.name, e));
+                if skipped_error.is_none() {
+                    (skipped_name, skipped_error) = (&candidate.name, Some(e));
+                }
             }
         }
     }
@@ -123,9 +136,12 @@ pub fn squashfs_image(log: &mut Logger, config: &Config, status: &mut Status) ->
 
 /// Attaches a checked image to a free loop device and mounts it read-only on the lower folder.
 #[optimize(size)]
+// Out of line (measured smaller): inlined, it adds to `boot`'s large frame and register pressure.
+#[inline(never)]
 fn loop_mount(log: &mut Logger, file: BorrowedFd<'_>) -> Result<(), update::Error> {
     // Keep the loop device open until the mount holds it: with AUTOCLEAR, the last close unbinds it.
-    let (path, _device) = attach_loop(log, file).map_err(|_| update::Error { what: "no loop device", errno: None })?;
+    let (number, _device) = attach_loop(log, file).map_err(|_| update::Error { what: "no loop device", errno: None })?;
+    let path = loop_device_path(number);
     rustix::mount::mount(path.as_cstr(), paths::LOWER, c"squashfs", MountFlags::RDONLY, None).map_err(|e| {
         log.fail("cannot mount squashfs from ", path.as_bytes(), Some(e));
         update::Error { what: "squashfs mount failed", errno: Some(e) }
@@ -134,22 +150,27 @@ fn loop_mount(log: &mut Logger, file: BorrowedFd<'_>) -> Result<(), update::Erro
     // when the mount failed and our descriptors close.
 }
 
-/// Gets a free loop device and binds `file` to it, returning its /dev path and open descriptor.
+/// `/dev/loop<number>`. Digits never hold a NUL and always fit, so the lossy join is exact.
 #[optimize(size)]
-fn attach_loop(log: &mut Logger, file: BorrowedFd<'_>) -> Result<(CPath, Fd), Failed> {
+fn loop_device_path(number: u32) -> CPath {
+    let mut digits = [0; initramfs_overlay::numfmt::DEC_LEN];
+    CPath::lossy(&[b"/dev/loop", initramfs_overlay::numfmt::dec(number.into(), &mut digits)])
+}
+
+/// Gets a free loop device and binds `file` to it, returning its number and open descriptor.
+#[optimize(size)]
+fn attach_loop(log: &mut Logger, file: BorrowedFd<'_>) -> Result<(u32, Fd), Failed> {
     let control = open(CWD, c"/dev/loop-control", OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())
         .map_err(|e| log.fail_bare("cannot open /dev/loop-control (is the loop module loaded?)", Some(e)))?;
     // Another opener could take the device between GET_FREE and attach; ask again then.
     let mut last = Errno::BUSY;
     for _ in 0..4 {
         let number = sys::loop_get_free(control.as_fd()).map_err(|e| log.fail_bare("no free loop device", Some(e)))?;
-        let mut digits = [0; initramfs_overlay::numfmt::DEC_LEN];
-        let path = CPath::new(&[b"/dev/loop", initramfs_overlay::numfmt::dec(number.into(), &mut digits)])
-            .ok_or_else(|| log.fail_bare("bad loop device number", None))?;
+        let path = loop_device_path(number);
         let device = open(CWD, path.as_cstr(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
             .map_err(|e| log.fail("cannot open ", path.as_bytes(), Some(e)))?;
         match sys::loop_attach(device.as_fd(), file) {
-            Ok(()) => return Ok((path, device)),
+            Ok(()) => return Ok((number, device)),
             Err(e) => last = e,
         }
         if last != Errno::BUSY {
@@ -178,6 +199,8 @@ pub fn overlay_partition(log: &mut Logger, found: &Found, config: &Config) -> Re
 /// Clearing must not cost time per file left in `upper`: both folders are renamed into `trash/`
 /// (O(1)), and a child process deletes the trash in the background while the OS boots.
 #[optimize(size)]
+// Out of line (measured smaller): inlined, it adds to `boot`'s large frame and register pressure.
+#[inline(never)]
 fn clear_upper_and_work(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<(), Failed> {
     let trash = match files::ensure_dir(overlay, c"trash").and_then(|()| files::open_dir(overlay, c"trash")) {
         Ok(trash) => trash,
@@ -191,8 +214,8 @@ fn clear_upper_and_work(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<(),
         };
         // The inode number is unique on this filesystem while the folder exists: a free trash name.
         let mut digits = [0; initramfs_overlay::numfmt::DEC_LEN];
-        let trash_name = CPath::new(&[initramfs_overlay::numfmt::dec(stat.st_ino as u64, &mut digits)])
-            .ok_or_else(|| log.fail_bare("bad trash name", None))?;
+        // Digits never hold a NUL and always fit, so the lossy join is exact.
+        let trash_name = CPath::lossy(&[initramfs_overlay::numfmt::dec(stat.st_ino as u64, &mut digits)]);
         match rustix::fs::renameat(overlay, name, &trash, trash_name.as_cstr()) {
             Ok(()) => {}
             Err(Errno::NOSPC) => return clear_in_place(log, overlay),
@@ -247,16 +270,15 @@ pub fn assemble_root(log: &mut Logger, config: &Config) -> Result<(), Failed> {
     if config.no_overlay {
         return mount(log, paths::LOWER, paths::ROOT, c"none", MountFlags::BIND, None);
     }
-    let lower: &[u8] = if config.no_persistent {
-        b"lowerdir=/run/initramfs-overlay/lower"
-    } else {
-        b"lowerdir=/run/initramfs-overlay/overlay/persistent:/run/initramfs-overlay/lower"
-    };
-    let options = CPath::new(&[
-        lower,
+    // `persistent` above the image, unless left out.
+    let persistent: &[u8] = if config.no_persistent { b"" } else { b"/run/initramfs-overlay/overlay/persistent:" };
+    // Our own constants, well within a CPath: the lossy join is exact.
+    let options = CPath::lossy(&[
+        b"lowerdir=",
+        persistent,
+        paths::LOWER.to_bytes(),
         b",upperdir=/run/initramfs-overlay/overlay/upper,workdir=/run/initramfs-overlay/overlay/work",
-    ])
-    .ok_or_else(|| log.fail_bare("overlay options too long", None))?;
+    ]);
     let flags = if config.rw { MountFlags::empty() } else { MountFlags::RDONLY };
     rustix::mount::mount(c"overlay", paths::ROOT, c"overlay", flags, Some(options.as_cstr())).map_err(|e| {
         // ENODEV: the kernel has no overlayfs, which is a packaging problem worth naming.
@@ -272,12 +294,14 @@ pub fn assemble_root(log: &mut Logger, config: &Config) -> Result<(), Failed> {
 /// Refuses to switch to an init that does not exist or cannot run: after the switch the initramfs is
 /// gone, so this is the last moment a clear message (or the debug shell) can help.
 #[optimize(size)]
+// On x86 `Fd` is `OwnedFd` and the conversion does nothing; on ARM it closes through the shared call.
+#[allow(clippy::useless_conversion)]
 pub fn check_init(log: &mut Logger, config: &Config) -> Result<(), Failed> {
     let root = open_dir(log, paths::ROOT)?;
-    let init = CPath::new(&[config.init]).ok_or_else(|| log.fail("bad init path ", config.init, None))?;
+    let Some(init) = &CPath::new(&[config.init]) else { return Err(log.fail("bad init path ", config.init, None)) };
     // Resolve inside the new root, so absolute symlinks like /sbin/init -> /lib/systemd/systemd work.
     let how = rustix::fs::ResolveFlags::IN_ROOT;
-    let file = match rustix::fs::openat2(&root, init.as_cstr(), OFlags::PATH | OFlags::CLOEXEC, Mode::empty(), how) {
+    let file = match rustix::fs::openat2(&root, init.as_cstr(), OFlags::PATH | OFlags::CLOEXEC, Mode::empty(), how).map(Fd::from) {
         Err(Errno::NOSYS) => return Ok(()), // kernels before 5.6: exec will tell
         other => other.map_err(|e| log.fail("cannot find init ", config.init, Some(e)))?,
     };
@@ -292,21 +316,18 @@ pub fn check_init(log: &mut Logger, config: &Config) -> Result<(), Failed> {
 /// Moves /dev, /proc, /sys and the hand-over /run into the new root, where the OS expects them.
 #[optimize(size)]
 pub fn move_into_root(log: &mut Logger) -> Result<(), Failed> {
-    for &(from, to) in &[
-        (c"/dev", c"/mnt/root/dev"),
-        (c"/proc", c"/mnt/root/proc"),
-        (c"/sys", c"/mnt/root/sys"),
-        (paths::RUN, c"/mnt/root/run"),
-    ] {
-        match rustix::mount::mount_move(from, to) {
+    for &from in &[c"/dev", c"/proc", c"/sys", paths::RUN] {
+        // The same folder inside the new root; short constants, so the lossy join is exact.
+        let to = CPath::lossy(&[paths::ROOT.to_bytes(), from.to_bytes()]);
+        match rustix::mount::mount_move(from, to.as_cstr()) {
             // An image without one of these folders can still boot; its init will say what it misses.
             Err(Errno::NOENT) => log.warn(&[b"handover: the image has no mount point for ", from.to_bytes(), b", it stays behind"]),
-            Err(e) => return Err(log.fail("cannot move ", CPath::lossy(&[from.to_bytes(), b" to ", to.to_bytes()]).as_bytes(), Some(e))),
+            Err(e) => return Err(log.fail("cannot move ", CPath::lossy(&[from.to_bytes(), b" to ", to.as_bytes()]).as_bytes(), Some(e))),
             Ok(()) => {}
         }
     }
     // Give the OS the kernel's default rate limit on /dev/kmsg back (see `kernel_filesystems`).
-    let _ = write_sysctl(c"/proc/sys/kernel/printk_devkmsg", b"ratelimit\n");
+    set_devkmsg(b"ratelimit\n");
     Ok(())
 }
 
@@ -348,13 +369,7 @@ fn free_initramfs(log: &mut Logger) -> Result<(), Failed> {
 /// Executes `init=` with argv[0] set to its path and the arguments and environment the kernel gave us.
 #[optimize(size)]
 fn exec_init(log: &mut Logger, config: &Config, start: &Start) -> Result<(), Failed> {
-    let init = CPath::new(&[config.init]).ok_or_else(|| log.fail("bad init path ", config.init, None))?;
-    let mut args = [c""; sys::ARGV_MAX - 2];
-    let mut count = 0;
-    while let (Some(slot), Some(arg)) = (args.get_mut(count), start.arg(count + 1)) {
-        *slot = arg;
-        count += 1;
-    }
-    let errno = sys::exec(init.as_cstr(), args.get(..count).unwrap_or(&[]), start.envp);
+    let Some(init) = &CPath::new(&[config.init]) else { return Err(log.fail("bad init path ", config.init, None)) };
+    let errno = start.exec(init.as_cstr());
     Err(log.fail("cannot execute ", config.init, Some(errno)))
 }

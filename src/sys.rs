@@ -50,9 +50,11 @@ pub fn fork() -> Result<Option<Pid>, Errno> {
 }
 
 /// Up to the kernel's MAX_INIT_ARGS (32) arguments, plus the program name and the NULL.
+#[cfg(feature = "debug-shell")]
 pub const ARGV_MAX: usize = 34;
 
 /// `execve(path, argv, envp)` with `argv[0] = path` and `args` after it; returns only on failure.
+#[cfg(feature = "debug-shell")]
 pub fn exec(path: &CStr, args: &[&CStr], envp: *const *const u8) -> Errno {
     let mut argv = [core::ptr::null::<u8>(); ARGV_MAX];
     for (slot, arg) in argv.iter_mut().zip(core::iter::once(&path).chain(args)).take(ARGV_MAX - 1) {
