@@ -46,13 +46,15 @@ pub fn kernel_filesystems(log: &mut Logger) {
         let _ = files::ensure_dir(CWD, dir);
     }
     let _ = mount(log, c"devtmpfs", c"/dev", c"devtmpfs", MountFlags::NOSUID, None);
-    // The kernel gives init /dev/console as fds 0-2 only when the archive has that node.
+    // The kernel gives init /dev/console as fds 0-2 only when the archive has that node. Without
+    // it fd 0 is free, so the console opens as fd 0: it is stdin from now on, for us and the real
+    // init, and must stay open (not be closed at the end of this block); 1 and 2 are copies.
     if !sys::has_stdin()
         && let Ok(console) = open(CWD, c"/dev/console", OFlags::RDWR, Mode::empty())
     {
-        let _ = rustix::stdio::dup2_stdin(&console);
         let _ = rustix::stdio::dup2_stdout(&console);
         let _ = rustix::stdio::dup2_stderr(&console);
+        core::mem::forget(console);
     }
     let quiet_flags = MountFlags::NOSUID | MountFlags::NOEXEC | MountFlags::NODEV;
     let _ = mount(log, c"proc", c"/proc", c"proc", quiet_flags, None);

@@ -134,7 +134,8 @@ pub fn console() -> BorrowedFd<'static> {
 
 /// Whether the kernel gave us a standard input (it does only when the archive has /dev/console).
 pub fn has_stdin() -> bool {
-    // SAFETY: as for `console`: fd 0 is never closed by us; fcntl on a closed fd fails with EBADF.
+    // SAFETY: as for `console`: fd 0 is never closed by us (a console opened there stays open);
+    // fcntl on a closed fd fails with EBADF.
     rustix::io::fcntl_getfd(unsafe { rustix::stdio::stdin() }).is_ok()
 }
 

@@ -69,6 +69,8 @@ for l in /sys/block/loop*/loop; do
   d="${l%/loop}"
   e loop "${d##*/} ro=$(cat "$d/ro" 2>&1) autoclear=$(cat "$l/autoclear" 2>&1) backing_file=$(cat "$l/backing_file" 2>&1)"
 done
+# What the real init got as its standard input (s17_no_console_node: the console, opened by our init).
+e stdin "$(readlink /proc/$$/fd/0 2>/dev/null || echo closed)"
 e seccomp "$(grep '^Seccomp:' /proc/1/status 2>/dev/null | cut -f2)"
 e seccomp_filters "$(grep '^Seccomp_filters:' /proc/1/status 2>/dev/null | cut -f2)"
 if [ -f $R/status ]; then

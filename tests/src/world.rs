@@ -220,6 +220,17 @@ impl World {
         })
     }
 
+    /// An archive that turns the product's `/dev/console` node into a folder (the kernel's unpacker
+    /// replaces an entry of another type): the kernel then starts the init with no fds 0-2, as with
+    /// an archive made without the node.
+    pub fn no_console_archive(&self) -> R<PathBuf> {
+        self.once("no-console.cpio.gz", |out| {
+            let mut a = packer::cpio::Archive::new(0);
+            a.dir("dev/console", 0o755).map_err(|e| e.0)?;
+            write(out, packer::gzip::gzip(&a.write().map_err(|e| e.0)?))
+        })
+    }
+
     /// `init.gz` + the modules archive + `extra` archives: the kernel unpacks concatenated gzip'd
     /// cpios in order.
     pub fn initrd(&self, id: KernelId, debug: bool, mods: Mods, extra: &[PathBuf]) -> R<PathBuf> {

@@ -150,6 +150,7 @@ fn main() {
         ),
         ("s17_no_loop_module", KernelId::Amd64, s17_no_loop_module),
         ("s17_no_overlayfs", KernelId::Amd64, s17_no_overlayfs),
+        ("s17_no_console_node", KernelId::Amd64, s17_no_console_node),
         (
             "s18_loop_fallback_pre_5_8",
             KernelId::Amd64,
@@ -2313,6 +2314,25 @@ fn s17_no_overlayfs(sc: &mut Sc) -> R<()> {
 //     kernel tells a 32-bit init (src/sys.rs). Every kernel we can download has LOOP_CONFIGURE, so
 //     a seccomp shim (tests/fixtures/no-loop-configure.c, booted as `rdinit=`) makes the real 6.1
 //     kernel answer each of the two, proves it, and execs the product's /init. One boot per answer.
+
+/// An archive without `/dev/console`: the kernel starts the init with no fds 0-2. The init opens the
+/// console itself, and the real init must get it as stdin, stdout and stderr (its report arriving
+/// on the console shows the last two).
+fn s17_no_console_node(sc: &mut Sc) -> R<()> {
+    let d = sc.std_disks()?;
+    let mut o = sc.boot_opts(d, "");
+    o.extra = vec![sc.w.no_console_archive()?];
+    let b = sc.boot("no-console", &o)?;
+    let warning = "unable to open an initial console";
+    b.check(
+        b.out.log.contains(warning),
+        format!("the kernel did start init without a console (no \"{warning}\")"),
+    )?;
+    expect_standard(&b)?;
+    b.expect("stdin", "/dev/console")?;
+    sc.note("no /dev/console in the archive: the real init has the console as stdin");
+    Ok(())
+}
 
 fn s18_loop_fallback(sc: &mut Sc) -> R<()> {
     ensure!(
