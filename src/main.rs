@@ -190,9 +190,11 @@ fn failure_action(log: &mut Logger, action: FailAction) -> ! {
         FailAction::Poweroff => Some(RebootCommand::PowerOff),
         FailAction::Halt => Some(RebootCommand::Halt),
     };
-    let Some(command) = command else { rustix::runtime_448b8ad740e2a26f::exit_group(1) };
-    rustix::fs::sync();
-    let _ = rustix::system::reboot(command);
-    // reboot(2) does not return on success; if it failed, exiting still stops the machine (panic).
+    if let Some(command) = command {
+        rustix::fs::sync();
+        let _ = rustix::system::reboot(command);
+    }
+    // `panic` exits right away; reboot(2) does not return on success, and if it failed, exiting still
+    // stops the machine (panic).
     rustix::runtime_448b8ad740e2a26f::exit_group(1)
 }
