@@ -132,8 +132,10 @@ pub struct Logger {
     pub quiet: bool,
     /// The step that is running: every message is about it.
     pub step: Msg,
-    /// Milliseconds since boot when the running step started; `None` between steps (see `step_done`).
-    step_start: Option<u64>,
+    /// Milliseconds since boot when the running step started, cut to 32 bits (a step's time is their
+    /// wrapping difference, right for any step shorter than 49 days; 32-bit targets do 64-bit
+    /// arithmetic in pairs of registers); `None` between steps (see `step_done`).
+    step_start: Option<u32>,
 }
 
 impl Logger {
@@ -208,7 +210,7 @@ impl Logger {
     pub fn step_start(&mut self, step: Msg) {
         self.step_done();
         self.step = step;
-        self.step_start = Some(crate::sys::now_ms());
+        self.step_start = Some(crate::sys::now_ms() as u32);
     }
 
     /// Ends the running step, if any, with `<step>: done in N ms`: the boot timeline that `dmesg`
@@ -217,7 +219,7 @@ impl Logger {
     pub fn step_done(&mut self) {
         let Some(start) = self.step_start.take() else { return };
         let mut number = [0; numfmt::DEC_LEN];
-        let ms = numfmt::dec(crate::sys::now_ms().saturating_sub(start), &mut number);
+        let ms = numfmt::dec((crate::sys::now_ms() as u32).wrapping_sub(start).into(), &mut number);
         self.info(&[self.step_name(), b": done in ", ms, b" ms"]);
     }
 
