@@ -127,6 +127,8 @@ fn attempt<T>(
 
 #[cfg(not(feature = "debug-shell"))]
 #[optimize(size)]
+// Inlined: the steps share one failure branch, which then calls `failure_action` directly.
+#[inline(always)]
 fn on_failure(log: &mut Logger, config: &Config) -> ! {
     failure_action(log, config.onerror)
 }
