@@ -35,25 +35,8 @@ macro_rules! msg {
 }
 pub(crate) use msg;
 
-/// Every `msg!` text, each ended by a newline (the table format `nth` reads): the step names, then
-/// the `fail` messages.
+/// Every `msg!` text, each ended by a newline (the table format `nth` reads).
 const MESSAGES: &str = "\
-    start\n\
-    modules\n\
-    handover dir\n\
-    find\n\
-    boot\n\
-    image partition\n\
-    update\n\
-    image\n\
-    overlay module\n\
-    overlay partition\n\
-    root\n\
-    status\n\
-    init check\n\
-    handover\n\
-    switch root\n\
-    cmdline\n\
     img partition vanished\n\
     cannot open /sys/class/block\n\
     cannot read /proc/cmdline\n\
@@ -131,7 +114,7 @@ pub struct Logger {
     kmsg: Option<Fd>,
     pub quiet: bool,
     /// The step that is running: every message is about it.
-    pub step: Msg,
+    pub step: &'static str,
     /// Milliseconds since boot when the running step started, cut to 32 bits (a step's time is their
     /// wrapping difference, right for any step shorter than 49 days; 32-bit targets do 64-bit
     /// arithmetic in pairs of registers); `None` between steps (see `step_done`).
@@ -141,7 +124,7 @@ pub struct Logger {
 impl Logger {
     #[optimize(size)]
     pub const fn new() -> Logger {
-        Logger { kmsg: None, quiet: false, step: msg!("start"), step_start: None }
+        Logger { kmsg: None, quiet: false, step: "start", step_start: None }
     }
 
     /// Opens /dev/kmsg once devtmpfs is mounted; until then lines go to the console only.
@@ -197,7 +180,7 @@ impl Logger {
     fn fail_raw(&mut self, what: &str, subject: &[u8], negated_errno: u16) -> Failed {
         let errno = (negated_errno as i16 as i32).wrapping_neg();
         let mut number = [0; numfmt::DEC_LEN];
-        let parts = [self.step_name(), b": ", what.as_bytes(), subject, b" (", errnames::text(errno, &mut number), b")"];
+        let parts = [self.step.as_bytes(), b": ", what.as_bytes(), subject, b" (", errnames::text(errno, &mut number), b")"];
         // Without an errno the line ends after the subject.
         self.line(Level::Error, if errno != 0 { &parts[..] } else { &parts[..4] });
         Failed
@@ -207,7 +190,7 @@ impl Logger {
     /// starts its clock. Steps follow each other, so one call at each step instead of two.
     #[optimize(size)]
     #[inline(never)]
-    pub fn step_start(&mut self, step: Msg) {
+    pub fn step_start(&mut self, step: &'static str) {
         self.step_done();
         self.step = step;
         self.step_start = Some(crate::sys::now_ms() as u32);
@@ -220,12 +203,7 @@ impl Logger {
         let Some(start) = self.step_start.take() else { return };
         let mut number = [0; numfmt::DEC_LEN];
         let ms = numfmt::dec((crate::sys::now_ms() as u32).wrapping_sub(start).into(), &mut number);
-        self.info(&[self.step_name(), b": done in ", ms, b" ms"]);
-    }
-
-    #[optimize(size)]
-    fn step_name(&self) -> &'static [u8] {
-        initramfs_overlay::nth(MESSAGES, self.step.0.into()).as_bytes()
+        self.info(&[self.step.as_bytes(), b": done in ", ms, b" ms"]);
     }
 
     /// A failed step is not done: the debug build's retry must not report it.

@@ -51,32 +51,32 @@ fn boot(start: Start) -> ! {
     let kver = kernel_release.release().to_bytes();
 
     // Stock kernels have the disk, filesystem, loop and overlay drivers as modules.
-    attempt(&mut log, &config, msg!("modules"), |log| modules::load_bundled(log, kver));
+    attempt(&mut log, &config, "modules", |log| modules::load_bundled(log, kver));
     // The tmpfs that will carry the partitions' mounts into the booted OS.
-    attempt(&mut log, &config, msg!("handover dir"), mounts::handover_tmpfs);
+    attempt(&mut log, &config, "handover dir", mounts::handover_tmpfs);
     // Wait for the partitions: by label unless the command line says otherwise.
-    let found = attempt(&mut log, &config, msg!("find"), |log| devices::find(log, &config));
+    let found = attempt(&mut log, &config, "find", |log| devices::find(log, &config));
     // Kernels without squashfs or loop built in get them from the boot partition.
     if let Some(boot_part) = &found.boot {
-        attempt(&mut log, &config, msg!("boot"), |log| modules::load_from_boot_partition(log, boot_part, kver));
+        attempt(&mut log, &config, "boot", |log| modules::load_from_boot_partition(log, boot_part, kver));
     }
-    attempt(&mut log, &config, msg!("image partition"), |log| mounts::image_partition(log, &found));
+    attempt(&mut log, &config, "image partition", |log| mounts::image_partition(log, &found));
     // A waiting update is promoted before any image is opened, so the new one boots right away.
-    let mut status = attempt(&mut log, &config, msg!("update"), |log| update_step::run(log, &found, &config));
+    let mut status = attempt(&mut log, &config, "update", |log| update_step::run(log, &found, &config));
     // The current image, or `-old` when the current one is damaged.
-    attempt(&mut log, &config, msg!("image"), |log| mounts::squashfs_image(log, &config, &mut status));
+    attempt(&mut log, &config, "image", |log| mounts::squashfs_image(log, &config, &mut status));
     // overlay.ko ships inside the image, matching the kernel it was built for.
-    attempt(&mut log, &config, msg!("overlay module"), |log| modules::load_overlay_from_image(log, kver, &config));
+    attempt(&mut log, &config, "overlay module", |log| modules::load_overlay_from_image(log, kver, &config));
     if !config.no_overlay {
-        attempt(&mut log, &config, msg!("overlay partition"), |log| mounts::overlay_partition(log, &found, &config));
+        attempt(&mut log, &config, "overlay partition", |log| mounts::overlay_partition(log, &found, &config));
     }
-    attempt(&mut log, &config, msg!("root"), |log| mounts::assemble_root(log, &config));
-    attempt(&mut log, &config, msg!("status"), |log| update_step::write_status(log, &status));
+    attempt(&mut log, &config, "root", |log| mounts::assemble_root(log, &config));
+    attempt(&mut log, &config, "status", |log| update_step::write_status(log, &status));
     // After the switch the initramfs is gone: check the init while an error can still be reported.
-    attempt(&mut log, &config, msg!("init check"), |log| mounts::check_init(log, &config));
+    attempt(&mut log, &config, "init check", |log| mounts::check_init(log, &config));
     preboot_shell(&mut log, &config);
-    attempt(&mut log, &config, msg!("handover"), mounts::move_into_root);
-    attempt(&mut log, &config, msg!("switch root"), |log| mounts::switch_root(log, &config, &start));
+    attempt(&mut log, &config, "handover", mounts::move_into_root);
+    attempt(&mut log, &config, "switch root", |log| mounts::switch_root(log, &config, &start));
     // `switch_root` only returns by failing, and `attempt` does not return from a failure in the
     // standard build; in the debug build the retry loop above never ends either.
     failure_action(&mut log, config.onerror)
@@ -85,7 +85,7 @@ fn boot(start: Start) -> ! {
 /// Reads and parses /proc/cmdline. A malformed option stops the boot, with its name in the message.
 #[optimize(size)]
 fn read_cmdline<'b>(log: &mut Logger, buf: &'b mut [u8]) -> Config<'b> {
-    log.step = msg!("cmdline");
+    log.step = "cmdline";
     let text = match files::read_small(rustix::fs::CWD, c"/proc/cmdline", buf) {
         Ok(text) => text,
         Err(e) => {
@@ -113,7 +113,7 @@ fn read_cmdline<'b>(log: &mut Logger, buf: &'b mut [u8]) -> Config<'b> {
 fn attempt<T>(
     log: &mut Logger,
     config: &Config,
-    step: logger::Msg,
+    step: &'static str,
     mut run: impl FnMut(&mut Logger) -> Result<T, Failed>,
 ) -> T {
     loop {
