@@ -4,7 +4,7 @@
 
 use crate::files;
 use crate::sys::{Fd, open};
-use crate::logger::{msg, Failed, Logger};
+use crate::logger::{Failed, Logger};
 use initramfs_overlay::log::{Level, Log};
 use crate::sys::now_ms;
 use core::ffi::CStr;
@@ -107,7 +107,7 @@ pub fn find(log: &mut Logger, config: &Config) -> Result<Found, Failed> {
     }
     let [img, overlay, boot, newimg] = slots;
     // The loop ends only once img is found; the `else` cannot happen but must not panic.
-    let Some(img) = img else { return Err(log.fail_bare(msg!("img partition vanished"), None)) };
+    let Some(img) = img else { return Err(log.fail_bare("img partition vanished", None)) };
     Ok(Found { img, overlay, boot, newimg })
 }
 
@@ -159,7 +159,7 @@ impl Probed {
 #[optimize(size)]
 #[inline(never)]
 fn scan(log: &mut Logger, specs: &[&Spec; 4], slots: &mut [Option<Partition>; 4], probed: &mut Probed, bufs: &mut Buffers) -> Result<(), Failed> {
-    let class = files::open_dir(CWD, c"/sys/class/block").map_err(|e| log.fail_bare(msg!("cannot open /sys/class/block"), Some(e)))?;
+    let class = files::open_dir(CWD, c"/sys/class/block").map_err(|e| log.fail_bare("cannot open /sys/class/block", Some(e)))?;
     // Room for the longest entry (a 255-byte name) and a dozen short ones per getdents call; a small
     // frame keeps every local within short reach of sp on Thumb.
     let mut buf = [MaybeUninit::uninit(); 512];

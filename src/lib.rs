@@ -73,7 +73,7 @@ pub(crate) fn lookup(words: &[u8], key: &[u8]) -> Option<usize> {
 /// Entry `index` of `list`, texts each ended by a newline (one string holds a whole table of messages
 /// without a pointer per entry); empty when there is no such entry.
 #[inline(never)]
-pub fn nth(list: &'static str, mut index: usize) -> &'static str {
+pub(crate) fn nth(list: &'static str, mut index: usize) -> &'static str {
     let mut start = 0;
     for (i, &b) in list.as_bytes().iter().enumerate() {
         if b == b'\n' {

@@ -20,96 +20,6 @@ const LINE_MAX: usize = 512;
 /// A failure that has already been reported. The boot decides what happens next.
 pub struct Failed;
 
-/// A `fail` message: its line in `MESSAGES`, written `msg!("cannot open ")`. The text stays readable
-/// at the call site, and each of the ~50 calls passes one small number instead of the text's address
-/// and length.
-#[derive(Clone, Copy)]
-pub struct Msg(u8);
-
-/// The line of `MESSAGES` that holds `$text`, found when compiling: a text that is not there stops
-/// the build.
-macro_rules! msg {
-    ($text:literal) => {
-        const { $crate::logger::Msg::find($text) }
-    };
-}
-pub(crate) use msg;
-
-/// Every `msg!` text, each ended by a newline (the table format `nth` reads).
-const MESSAGES: &str = "\
-    img partition vanished\n\
-    cannot open /sys/class/block\n\
-    cannot read /proc/cmdline\n\
-    bad module path \n\
-    cannot open \n\
-    the kernel cannot decompress this module format: \n\
-    cannot load \n\
-    module folder name too long: \n\
-    cannot read load-order in \n\
-    cannot mount \n\
-    cannot create \n\
-    no bootable image in \n\
-    cannot mount squashfs from \n\
-    cannot open /dev/loop-control (is the loop module loaded?)\n\
-    no free loop device\n\
-    bad loop device number\n\
-    cannot attach the image to a loop device\n\
-    cannot create directory \n\
-    cannot create directory trash\n\
-    cannot stat \n\
-    bad trash name\n\
-    cannot move to trash: \n\
-    cannot empty \n\
-    cannot start the trash cleaner, trash stays until next boot\n\
-    overlay options too long\n\
-    no overlayfs in this kernel (bundle overlay.ko, or ship it in the image's /lib/modules): cannot mount overlay on \n\
-    cannot mount overlay on \n\
-    bad init path \n\
-    cannot find init \n\
-    cannot stat init \n\
-    init is not an executable file: \n\
-    cannot move \n\
-    cannot enter \n\
-    cannot move the new root onto /\n\
-    cannot chroot\n\
-    cannot chdir to /\n\
-    cannot statfs /\n\
-    / is not the initramfs (not ramfs or tmpfs)\n\
-    cannot stat /\n\
-    cannot execute \n\
-    cannot remount the image partition read-only\n\
-    cannot write \n\
-";
-
-impl Msg {
-    /// The line of `MESSAGES` that is `text`. Only `msg!` calls it, so it runs in the compiler.
-    pub const fn find(text: &str) -> Msg {
-        let (table, text) = (MESSAGES.as_bytes(), text.as_bytes());
-        let (mut line, mut start) = (0, 0);
-        while start < table.len() {
-            let mut same = 0;
-            while same < text.len() && start + same < table.len() && table[start + same] == text[same] {
-                same += 1;
-            }
-            if same == text.len() && start + same < table.len() && table[start + same] == b'\n' {
-                return Msg(line);
-            }
-            while table[start] != b'\n' {
-                start += 1;
-            }
-            (line, start) = (line + 1, start + 1);
-        }
-        panic!("msg!: the text is not in logger::MESSAGES")
-    }
-}
-
-/// Negated and cut to 16 bits, an errno is rustix's own representation (errno numbers are below 4096),
-/// so callers pass the register they already hold; `fail_raw` undoes it once. 0 for none.
-#[inline(always)]
-fn negated(errno: Option<Errno>) -> u16 {
-    errno.map_or(0, |e| e.raw_os_error().wrapping_neg() as u16)
-}
-
 pub struct Logger {
     kmsg: Option<Fd>,
     pub quiet: bool,
@@ -145,32 +55,22 @@ impl Logger {
 
     /// Logs `<step>: <what><subject> (<ERRNO>)` and returns the marker to propagate.
     #[inline(always)]
-    pub fn fail(&mut self, what: Msg, subject: &[u8], errno: Option<Errno>) -> Failed {
-        self.fail_msg_raw(what.0, subject, negated(errno))
+    pub fn fail(&mut self, what: &str, subject: &[u8], errno: Option<Errno>) -> Failed {
+        // Negated and cut to 16 bits this is rustix's own representation (errno numbers are below
+        // 4096), so callers pass the register they already hold; `fail_raw` undoes it once.
+        self.fail_raw(what, subject, errno.map_or(0, |e| e.raw_os_error().wrapping_neg() as u16))
     }
 
     /// `fail` for a message with no subject: two fewer arguments at each caller.
     #[inline(always)]
-    pub fn fail_bare(&mut self, what: Msg, errno: Option<Errno>) -> Failed {
-        self.fail_bare_raw(what.0, negated(errno))
-    }
-
-    /// `fail` with a text made at run time (e.g. a parser's reason) instead of a `msg!`.
-    #[inline(always)]
-    pub fn fail_text(&mut self, what: &str, subject: &[u8], errno: Option<Errno>) -> Failed {
-        self.fail_raw(what, subject, negated(errno))
+    pub fn fail_bare(&mut self, what: &str, errno: Option<Errno>) -> Failed {
+        self.fail_bare_raw(what, errno.map_or(0, |e| e.raw_os_error().wrapping_neg() as u16))
     }
 
     #[optimize(size)]
     #[inline(never)]
-    fn fail_bare_raw(&mut self, what: u8, negated_errno: u16) -> Failed {
-        self.fail_msg_raw(what, b"", negated_errno)
-    }
-
-    #[optimize(size)]
-    #[inline(never)]
-    fn fail_msg_raw(&mut self, what: u8, subject: &[u8], negated_errno: u16) -> Failed {
-        self.fail_raw(initramfs_overlay::nth(MESSAGES, what.into()), subject, negated_errno)
+    fn fail_bare_raw(&mut self, what: &str, negated_errno: u16) -> Failed {
+        self.fail_raw(what, b"", negated_errno)
     }
 
     /// `fail` with the errno as its negated 16-bit value, 0 for none: one register, no arithmetic at
@@ -228,11 +128,11 @@ impl Log for Logger {
         head[1] = b'0' + level as u8;
         let mut len = HEAD.len();
         for part in parts {
-            // What fits before the newline; the rest of a long line is cut.
-            let take = part.get(..LINE_MAX - 1 - len).unwrap_or(part);
-            if let Some(slot) = buf.get_mut(len..len + take.len()) {
-                slot.copy_from_slice(take);
-                len += take.len();
+            for &byte in *part {
+                if len < LINE_MAX - 1 {
+                    buf[len] = byte;
+                    len += 1;
+                }
             }
         }
         buf[len] = b'\n';

@@ -19,7 +19,7 @@ mod update_step;
 use entry::Start;
 use initramfs_overlay::cmdline::{self, Config, FailAction};
 use initramfs_overlay::cpath::CPath;
-use logger::{msg, Failed, Logger};
+use logger::{Failed, Logger};
 
 /// Where the initramfs mounts everything. `/run` is a tmpfs that moves into the new root, so the OS
 /// finds the partitions under `/run/initramfs-overlay/` (see README).
@@ -89,7 +89,7 @@ fn read_cmdline<'b>(log: &mut Logger, buf: &'b mut [u8]) -> Config<'b> {
     let text = match files::read_small(rustix::fs::CWD, c"/proc/cmdline", buf) {
         Ok(text) => text,
         Err(e) => {
-            log.fail_bare(msg!("cannot read /proc/cmdline"), Some(e));
+            log.fail_bare("cannot read /proc/cmdline", Some(e));
             failure_action(log, FailAction::Panic)
         }
     };
@@ -97,7 +97,7 @@ fn read_cmdline<'b>(log: &mut Logger, buf: &'b mut [u8]) -> Config<'b> {
         Ok(config) => config,
         Err(e) => {
             // e.g. `cmdline: iovl.wait is not a number of seconds`
-            log.fail_text("", CPath::lossy(&[e.option, b" ", e.problem.as_bytes()]).as_bytes(), None);
+            log.fail("", CPath::lossy(&[e.option, b" ", e.problem.as_bytes()]).as_bytes(), None);
             failure_action(log, e.onerror)
         }
     }
@@ -163,8 +163,7 @@ fn shell(log: &mut Logger, hint: &str) {
     match sys::fork() {
         Ok(None) => {
             let errno = sys::exec(c"/bin/sh", &[], core::ptr::null());
-            // Debug-only texts stay out of `MESSAGES`, which the standard build carries.
-            log.fail_text("cannot run /bin/sh", b"", Some(errno));
+            log.fail_bare("cannot run /bin/sh", Some(errno));
             rustix::runtime_448b8ad740e2a26f::exit_group(1)
         }
         Ok(Some(child)) => {
@@ -176,7 +175,7 @@ fn shell(log: &mut Logger, hint: &str) {
             }
         }
         Err(e) => {
-            log.fail_text("cannot fork", b"", Some(e));
+            log.fail_bare("cannot fork", Some(e));
         }
     }
 }

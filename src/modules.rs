@@ -4,7 +4,7 @@
 
 use crate::devices::Partition;
 use crate::files;
-use crate::logger::{msg, Failed, Logger};
+use crate::logger::{Failed, Logger};
 use crate::mounts;
 use crate::paths;
 use initramfs_overlay::cmdline::Config;
@@ -22,17 +22,17 @@ const COMPRESSED_FILE: i32 = 4;
 /// Loads one module file. A module that is already loaded (or built in) counts as loaded.
 #[optimize(size)]
 fn load(log: &mut Logger, dir: BorrowedFd<'_>, path: &[u8]) -> Result<(), Failed> {
-    let name = CPath::new(&[path]).ok_or_else(|| log.fail(msg!("bad module path "), path, None))?;
+    let name = CPath::new(&[path]).ok_or_else(|| log.fail("bad module path ", path, None))?;
     let file = crate::sys::open(dir, name.as_cstr(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
-        .map_err(|e| log.fail(msg!("cannot open "), path, Some(e)))?;
+        .map_err(|e| log.fail("cannot open ", path, Some(e)))?;
     let compressed = modlist::is_compressed(path);
     let flags = if compressed { COMPRESSED_FILE } else { 0 };
     match rustix::system::finit_module(&file, c"", flags) {
         Ok(()) | Err(Errno::EXIST) => Ok(()),
         Err(e @ (Errno::NOEXEC | Errno::INVAL | Errno::OPNOTSUPP)) if compressed => {
-            Err(log.fail(msg!("the kernel cannot decompress this module format: "), path, Some(e)))
+            Err(log.fail("the kernel cannot decompress this module format: ", path, Some(e)))
         }
-        Err(e) => Err(log.fail(msg!("cannot load "), path, Some(e))),
+        Err(e) => Err(log.fail("cannot load ", path, Some(e))),
     }
 }
 
@@ -40,11 +40,11 @@ fn load(log: &mut Logger, dir: BorrowedFd<'_>, path: &[u8]) -> Result<(), Failed
 /// has no modules to offer, which is not an error.
 #[optimize(size)]
 fn open_module_dir(log: &mut Logger, parts: &[&[u8]]) -> Result<Option<(CPath, crate::sys::Fd)>, Failed> {
-    let path = CPath::new(parts).ok_or_else(|| log.fail(msg!("module folder name too long: "), CPath::lossy(parts).as_bytes(), None))?;
+    let path = CPath::new(parts).ok_or_else(|| log.fail("module folder name too long: ", CPath::lossy(parts).as_bytes(), None))?;
     match files::open_dir(CWD, path.as_cstr()) {
         Ok(dir) => Ok(Some((path, dir))),
         Err(Errno::NOENT) => Ok(None),
-        Err(e) => Err(log.fail(msg!("cannot open "), path.as_bytes(), Some(e))),
+        Err(e) => Err(log.fail("cannot open ", path.as_bytes(), Some(e))),
     }
 }
 
@@ -56,11 +56,11 @@ pub fn load_bundled(log: &mut Logger, kver: &[u8]) -> Result<(), Failed> {
     let mut buf = [0u8; 8192];
     let list = match files::read_small(dir.as_fd(), c"load-order", &mut buf) {
         Err(Errno::NOENT) => return Ok(()),
-        other => other.map_err(|e| log.fail(msg!("cannot read load-order in "), dir_path.as_bytes(), Some(e)))?,
+        other => other.map_err(|e| log.fail("cannot read load-order in ", dir_path.as_bytes(), Some(e)))?,
     };
     let mut count = 0u64;
     for entry in modlist::entries(list) {
-        let path = entry.map_err(|bad| log.fail_text(bad.reason, bad.line, None))?;
+        let path = entry.map_err(|bad| log.fail(bad.reason, bad.line, None))?;
         load(log, dir.as_fd(), path)?;
         count += 1;
     }
@@ -73,7 +73,7 @@ pub fn load_bundled(log: &mut Logger, kver: &[u8]) -> Result<(), Failed> {
 #[optimize(size)]
 fn load_any_variant(log: &mut Logger, dir: BorrowedFd<'_>, base: &[u8]) -> Result<bool, Failed> {
     for &suffix in &[&b""[..], b".xz", b".zst", b".gz"] {
-        let path = CPath::new(&[base, suffix]).ok_or_else(|| log.fail(msg!("bad module path "), base, None))?;
+        let path = CPath::new(&[base, suffix]).ok_or_else(|| log.fail("bad module path ", base, None))?;
         match rustix::fs::accessat(dir, path.as_cstr(), rustix::fs::Access::EXISTS, rustix::fs::AtFlags::empty()) {
             Ok(()) => {
                 load(log, dir, path.as_bytes())?;

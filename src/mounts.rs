@@ -4,7 +4,7 @@
 use crate::devices::{Found, Partition};
 use crate::entry::Start;
 use crate::files;
-use crate::logger::{msg, Failed, Logger};
+use crate::logger::{Failed, Logger};
 use crate::paths;
 use crate::sys;
 use core::ffi::CStr;
@@ -29,13 +29,13 @@ pub fn mount(
     data: Option<&CStr>,
 ) -> Result<(), Failed> {
     rustix::mount::mount(source, target, fstype, flags, data)
-        .map_err(|e| log.fail(msg!("cannot mount "), CPath::lossy(&[source.to_bytes(), b" on ", target.to_bytes()]).as_bytes(), Some(e)))
+        .map_err(|e| log.fail("cannot mount ", CPath::lossy(&[source.to_bytes(), b" on ", target.to_bytes()]).as_bytes(), Some(e)))
 }
 
 /// Opens one of our folders, reporting `cannot open <path> (ERRNO)`.
 #[optimize(size)]
 pub fn open_dir(log: &mut Logger, path: &CStr) -> Result<Fd, Failed> {
-    files::open_dir(CWD, path).map_err(|e| log.fail(msg!("cannot open "), path.to_bytes(), Some(e)))
+    files::open_dir(CWD, path).map_err(|e| log.fail("cannot open ", path.to_bytes(), Some(e)))
 }
 
 /// /dev, /proc and /sys, and a console on fds 0-2. Errors are reported but not fatal here: whatever
@@ -76,7 +76,7 @@ fn write_sysctl(path: &CStr, value: &[u8]) -> Result<usize, Errno> {
 pub fn handover_tmpfs(log: &mut Logger) -> Result<(), Failed> {
     mount(log, c"tmpfs", paths::RUN, c"tmpfs", MountFlags::NOSUID | MountFlags::NODEV, Some(c"mode=0755"))?;
     for &dir in &[paths::HANDOVER, paths::IMAGE, paths::OVERLAY, paths::LOWER, paths::SCRATCH, paths::ROOT] {
-        files::ensure_dir(CWD, dir).map_err(|e| log.fail(msg!("cannot create "), dir.to_bytes(), Some(e)))?;
+        files::ensure_dir(CWD, dir).map_err(|e| log.fail("cannot create ", dir.to_bytes(), Some(e)))?;
     }
     Ok(())
 }
@@ -100,7 +100,7 @@ pub fn image_partition(log: &mut Logger, found: &Found) -> Result<(), Failed> {
 pub fn squashfs_image(log: &mut Logger, config: &Config, status: &mut Status) -> Result<(), Failed> {
     let image_dir = open_dir(log, paths::IMAGE)?;
     let choice = update::choose_image(image_dir.as_fd(), config.image, log)
-        .map_err(|e| log.fail_text(e.what, CPath::lossy(&[b": ", config.image]).as_bytes(), e.errno))?;
+        .map_err(|e| log.fail(e.what, CPath::lossy(&[b": ", config.image]).as_bytes(), e.errno))?;
     let current = CPath::lossy(&[config.image]);
     let mut skipped = choice.current_error.map(|e| (&current, e));
     for candidate in &choice.candidates {
@@ -118,7 +118,7 @@ pub fn squashfs_image(log: &mut Logger, config: &Config, status: &mut Status) ->
             }
         }
     }
-    Err(log.fail(msg!("no bootable image in "), paths::IMAGE.to_bytes(), None))
+    Err(log.fail("no bootable image in ", paths::IMAGE.to_bytes(), None))
 }
 
 /// Attaches a checked image to a free loop device and mounts it read-only on the lower folder.
@@ -127,7 +127,7 @@ fn loop_mount(log: &mut Logger, file: BorrowedFd<'_>) -> Result<(), update::Erro
     // Keep the loop device open until the mount holds it: with AUTOCLEAR, the last close unbinds it.
     let (path, _device) = attach_loop(log, file).map_err(|_| update::Error { what: "no loop device", errno: None })?;
     rustix::mount::mount(path.as_cstr(), paths::LOWER, c"squashfs", MountFlags::RDONLY, None).map_err(|e| {
-        log.fail(msg!("cannot mount squashfs from "), path.as_bytes(), Some(e));
+        log.fail("cannot mount squashfs from ", path.as_bytes(), Some(e));
         update::Error { what: "squashfs mount failed", errno: Some(e) }
     })
     // From here the mount keeps the loop device; it clears itself when the mount goes away, or now,
@@ -138,16 +138,16 @@ fn loop_mount(log: &mut Logger, file: BorrowedFd<'_>) -> Result<(), update::Erro
 #[optimize(size)]
 fn attach_loop(log: &mut Logger, file: BorrowedFd<'_>) -> Result<(CPath, Fd), Failed> {
     let control = open(CWD, c"/dev/loop-control", OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())
-        .map_err(|e| log.fail_bare(msg!("cannot open /dev/loop-control (is the loop module loaded?)"), Some(e)))?;
+        .map_err(|e| log.fail_bare("cannot open /dev/loop-control (is the loop module loaded?)", Some(e)))?;
     // Another opener could take the device between GET_FREE and attach; ask again then.
     let mut last = Errno::BUSY;
     for _ in 0..4 {
-        let number = sys::loop_get_free(control.as_fd()).map_err(|e| log.fail_bare(msg!("no free loop device"), Some(e)))?;
+        let number = sys::loop_get_free(control.as_fd()).map_err(|e| log.fail_bare("no free loop device", Some(e)))?;
         let mut digits = [0; initramfs_overlay::numfmt::DEC_LEN];
         let path = CPath::new(&[b"/dev/loop", initramfs_overlay::numfmt::dec(number.into(), &mut digits)])
-            .ok_or_else(|| log.fail_bare(msg!("bad loop device number"), None))?;
+            .ok_or_else(|| log.fail_bare("bad loop device number", None))?;
         let device = open(CWD, path.as_cstr(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
-            .map_err(|e| log.fail(msg!("cannot open "), path.as_bytes(), Some(e)))?;
+            .map_err(|e| log.fail("cannot open ", path.as_bytes(), Some(e)))?;
         match sys::loop_attach(device.as_fd(), file) {
             Ok(()) => return Ok((path, device)),
             Err(e) => last = e,
@@ -156,7 +156,7 @@ fn attach_loop(log: &mut Logger, file: BorrowedFd<'_>) -> Result<(CPath, Fd), Fa
             break;
         }
     }
-    Err(log.fail_bare(msg!("cannot attach the image to a loop device"), Some(last)))
+    Err(log.fail_bare("cannot attach the image to a loop device", Some(last)))
 }
 
 /// The `overlay` partition, read-write, with `upper/`, `work/` and `persistent/`. `upper` and `work`
@@ -170,7 +170,7 @@ pub fn overlay_partition(log: &mut Logger, found: &Found, config: &Config) -> Re
         clear_upper_and_work(log, dir.as_fd())?;
     }
     for &name in &[c"upper", c"work", c"persistent"] {
-        files::ensure_dir(dir.as_fd(), name).map_err(|e| log.fail(msg!("cannot create directory "), name.to_bytes(), Some(e)))?;
+        files::ensure_dir(dir.as_fd(), name).map_err(|e| log.fail("cannot create directory ", name.to_bytes(), Some(e)))?;
     }
     Ok(())
 }
@@ -182,21 +182,21 @@ fn clear_upper_and_work(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<(),
     let trash = match files::ensure_dir(overlay, c"trash").and_then(|()| files::open_dir(overlay, c"trash")) {
         Ok(trash) => trash,
         Err(Errno::NOSPC) => return clear_in_place(log, overlay),
-        Err(e) => return Err(log.fail_bare(msg!("cannot create directory trash"), Some(e))),
+        Err(e) => return Err(log.fail_bare("cannot create directory trash", Some(e))),
     };
     for &name in &[c"upper", c"work"] {
         let stat = match initramfs_overlay::stat(overlay, name, AtFlags::SYMLINK_NOFOLLOW) {
             Err(Errno::NOENT) => continue,
-            other => other.map_err(|e| log.fail(msg!("cannot stat "), name.to_bytes(), Some(e)))?,
+            other => other.map_err(|e| log.fail("cannot stat ", name.to_bytes(), Some(e)))?,
         };
         // The inode number is unique on this filesystem while the folder exists: a free trash name.
         let mut digits = [0; initramfs_overlay::numfmt::DEC_LEN];
         let trash_name = CPath::new(&[initramfs_overlay::numfmt::dec(stat.st_ino as u64, &mut digits)])
-            .ok_or_else(|| log.fail_bare(msg!("bad trash name"), None))?;
+            .ok_or_else(|| log.fail_bare("bad trash name", None))?;
         match rustix::fs::renameat(overlay, name, &trash, trash_name.as_cstr()) {
             Ok(()) => {}
             Err(Errno::NOSPC) => return clear_in_place(log, overlay),
-            Err(e) => return Err(log.fail(msg!("cannot move to trash: "), name.to_bytes(), Some(e))),
+            Err(e) => return Err(log.fail("cannot move to trash: ", name.to_bytes(), Some(e))),
         }
     }
     empty_trash_in_background(log, trash.as_fd());
@@ -208,13 +208,13 @@ fn clear_upper_and_work(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<(),
 #[optimize(size)]
 fn clear_in_place(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<(), Failed> {
     log.warn(&[b"overlay partition: full; deleting the old upper and work now"]);
-    let device = initramfs_overlay::fstat(overlay).map_err(|e| log.fail(msg!("cannot stat "), paths::OVERLAY.to_bytes(), Some(e)))?.st_dev;
+    let device = initramfs_overlay::fstat(overlay).map_err(|e| log.fail("cannot stat ", paths::OVERLAY.to_bytes(), Some(e)))?.st_dev;
     // `trash` first: whatever was already moved there frees room for a new `upper` or `work`.
     for &name in &[c"trash", c"upper", c"work"] {
         let emptied = files::open_dir(overlay, name).and_then(|dir| files::empty_dir(dir.as_fd(), device));
         match emptied {
             Ok(()) | Err(Errno::NOENT) => {}
-            Err(e) => return Err(log.fail(msg!("cannot empty "), name.to_bytes(), Some(e))),
+            Err(e) => return Err(log.fail("cannot empty ", name.to_bytes(), Some(e))),
         }
     }
     Ok(())
@@ -235,7 +235,7 @@ fn empty_trash_in_background(log: &mut Logger, trash: BorrowedFd<'_>) {
         }
         Ok(Some(_)) => {}
         Err(e) => {
-            log.fail_bare(msg!("cannot start the trash cleaner, trash stays until next boot"), Some(e));
+            log.fail_bare("cannot start the trash cleaner, trash stays until next boot", Some(e));
         }
     }
 }
@@ -256,14 +256,14 @@ pub fn assemble_root(log: &mut Logger, config: &Config) -> Result<(), Failed> {
         lower,
         b",upperdir=/run/initramfs-overlay/overlay/upper,workdir=/run/initramfs-overlay/overlay/work",
     ])
-    .ok_or_else(|| log.fail_bare(msg!("overlay options too long"), None))?;
+    .ok_or_else(|| log.fail_bare("overlay options too long", None))?;
     let flags = if config.rw { MountFlags::empty() } else { MountFlags::RDONLY };
     rustix::mount::mount(c"overlay", paths::ROOT, c"overlay", flags, Some(options.as_cstr())).map_err(|e| {
         // ENODEV: the kernel has no overlayfs, which is a packaging problem worth naming.
         let what = if e == Errno::NODEV {
-            msg!("no overlayfs in this kernel (bundle overlay.ko, or ship it in the image's /lib/modules): cannot mount overlay on ")
+            "no overlayfs in this kernel (bundle overlay.ko, or ship it in the image's /lib/modules): cannot mount overlay on "
         } else {
-            msg!("cannot mount overlay on ")
+            "cannot mount overlay on "
         };
         log.fail(what, paths::ROOT.to_bytes(), Some(e))
     })
@@ -274,17 +274,17 @@ pub fn assemble_root(log: &mut Logger, config: &Config) -> Result<(), Failed> {
 #[optimize(size)]
 pub fn check_init(log: &mut Logger, config: &Config) -> Result<(), Failed> {
     let root = open_dir(log, paths::ROOT)?;
-    let init = CPath::new(&[config.init]).ok_or_else(|| log.fail(msg!("bad init path "), config.init, None))?;
+    let init = CPath::new(&[config.init]).ok_or_else(|| log.fail("bad init path ", config.init, None))?;
     // Resolve inside the new root, so absolute symlinks like /sbin/init -> /lib/systemd/systemd work.
     let how = rustix::fs::ResolveFlags::IN_ROOT;
     let file = match rustix::fs::openat2(&root, init.as_cstr(), OFlags::PATH | OFlags::CLOEXEC, Mode::empty(), how) {
         Err(Errno::NOSYS) => return Ok(()), // kernels before 5.6: exec will tell
-        other => other.map_err(|e| log.fail(msg!("cannot find init "), config.init, Some(e)))?,
+        other => other.map_err(|e| log.fail("cannot find init ", config.init, Some(e)))?,
     };
-    let stat = initramfs_overlay::fstat(file.as_fd()).map_err(|e| log.fail(msg!("cannot stat init "), config.init, Some(e)))?;
+    let stat = initramfs_overlay::fstat(file.as_fd()).map_err(|e| log.fail("cannot stat init ", config.init, Some(e)))?;
     let executable = FileType::from_raw_mode(stat.st_mode) == FileType::RegularFile && stat.st_mode & 0o111 != 0;
     if !executable {
-        return Err(log.fail(msg!("init is not an executable file: "), config.init, Some(Errno::ACCESS)));
+        return Err(log.fail("init is not an executable file: ", config.init, Some(Errno::ACCESS)));
     }
     Ok(())
 }
@@ -301,7 +301,7 @@ pub fn move_into_root(log: &mut Logger) -> Result<(), Failed> {
         match rustix::mount::mount_move(from, to) {
             // An image without one of these folders can still boot; its init will say what it misses.
             Err(Errno::NOENT) => log.warn(&[b"handover: the image has no mount point for ", from.to_bytes(), b", it stays behind"]),
-            Err(e) => return Err(log.fail(msg!("cannot move "), CPath::lossy(&[from.to_bytes(), b" to ", to.to_bytes()]).as_bytes(), Some(e))),
+            Err(e) => return Err(log.fail("cannot move ", CPath::lossy(&[from.to_bytes(), b" to ", to.to_bytes()]).as_bytes(), Some(e))),
             Ok(()) => {}
         }
     }
@@ -316,16 +316,16 @@ pub fn move_into_root(log: &mut Logger) -> Result<(), Failed> {
 /// onto / and chroot into it. Kernels with a pivotable root take the first path.
 #[optimize(size)]
 pub fn switch_root(log: &mut Logger, config: &Config, start: &Start) -> Result<(), Failed> {
-    rustix::process::chdir(paths::ROOT).map_err(|e| log.fail(msg!("cannot enter "), paths::ROOT.to_bytes(), Some(e)))?;
+    rustix::process::chdir(paths::ROOT).map_err(|e| log.fail("cannot enter ", paths::ROOT.to_bytes(), Some(e)))?;
     if rustix::process::pivot_root(c".", c".").is_ok() {
         // The old root is stacked under the new one; detach it.
         let _ = rustix::mount::unmount(c".", UnmountFlags::DETACH);
     } else {
         free_initramfs(log)?;
-        rustix::mount::mount_move(c".", c"/").map_err(|e| log.fail_bare(msg!("cannot move the new root onto /"), Some(e)))?;
+        rustix::mount::mount_move(c".", c"/").map_err(|e| log.fail_bare("cannot move the new root onto /", Some(e)))?;
     }
-    rustix::process::chroot(c".").map_err(|e| log.fail_bare(msg!("cannot chroot"), Some(e)))?;
-    rustix::process::chdir(c"/").map_err(|e| log.fail_bare(msg!("cannot chdir to /"), Some(e)))?;
+    rustix::process::chroot(c".").map_err(|e| log.fail_bare("cannot chroot", Some(e)))?;
+    rustix::process::chdir(c"/").map_err(|e| log.fail_bare("cannot chdir to /", Some(e)))?;
     exec_init(log, config, start)
 }
 
@@ -334,12 +334,12 @@ pub fn switch_root(log: &mut Logger, config: &Config, start: &Start) -> Result<(
 #[optimize(size)]
 fn free_initramfs(log: &mut Logger) -> Result<(), Failed> {
     let root = open_dir(log, c"/")?;
-    let fs = rustix::fs::fstatfs(&root).map_err(|e| log.fail_bare(msg!("cannot statfs /"), Some(e)))?;
+    let fs = rustix::fs::fstatfs(&root).map_err(|e| log.fail_bare("cannot statfs /", Some(e)))?;
     let magic = fs.f_type as u32;
     if magic != linux_raw_sys::general::RAMFS_MAGIC && magic != linux_raw_sys::general::TMPFS_MAGIC {
-        return Err(log.fail_bare(msg!("/ is not the initramfs (not ramfs or tmpfs)"), None));
+        return Err(log.fail_bare("/ is not the initramfs (not ramfs or tmpfs)", None));
     }
-    let device = initramfs_overlay::fstat(root.as_fd()).map_err(|e| log.fail_bare(msg!("cannot stat /"), Some(e)))?.st_dev;
+    let device = initramfs_overlay::fstat(root.as_fd()).map_err(|e| log.fail_bare("cannot stat /", Some(e)))?.st_dev;
     // Mount points (such as /mnt/root) stay behind and keep their folders: that is expected.
     let _ = files::empty_dir(root.as_fd(), device);
     Ok(())
@@ -348,7 +348,7 @@ fn free_initramfs(log: &mut Logger) -> Result<(), Failed> {
 /// Executes `init=` with argv[0] set to its path and the arguments and environment the kernel gave us.
 #[optimize(size)]
 fn exec_init(log: &mut Logger, config: &Config, start: &Start) -> Result<(), Failed> {
-    let init = CPath::new(&[config.init]).ok_or_else(|| log.fail(msg!("bad init path "), config.init, None))?;
+    let init = CPath::new(&[config.init]).ok_or_else(|| log.fail("bad init path ", config.init, None))?;
     let mut args = [c""; sys::ARGV_MAX - 2];
     let mut count = 0;
     while let (Some(slot), Some(arg)) = (args.get_mut(count), start.arg(count + 1)) {
@@ -356,5 +356,5 @@ fn exec_init(log: &mut Logger, config: &Config, start: &Start) -> Result<(), Fai
         count += 1;
     }
     let errno = sys::exec(init.as_cstr(), args.get(..count).unwrap_or(&[]), start.envp);
-    Err(log.fail(msg!("cannot execute "), config.init, Some(errno)))
+    Err(log.fail("cannot execute ", config.init, Some(errno)))
 }
