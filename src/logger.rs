@@ -25,14 +25,16 @@ pub struct Logger {
     pub quiet: bool,
     /// The step that is running: every message is about it.
     pub step: &'static str,
-    /// Milliseconds since boot when the current step started (see `step_done`).
-    step_start: u64,
+    /// Milliseconds since boot when the running step started, cut to 32 bits (a step's time is their
+    /// wrapping difference, right for any step shorter than 49 days; 32-bit targets do 64-bit
+    /// arithmetic in pairs of registers); `None` between steps (see `step_done`).
+    step_start: Option<u32>,
 }
 
 impl Logger {
     #[optimize(size)]
     pub const fn new() -> Logger {
-        Logger { kmsg: None, quiet: false, step: "start", step_start: 0 }
+        Logger { kmsg: None, quiet: false, step: "start", step_start: None }
     }
 
     /// Opens /dev/kmsg once devtmpfs is mounted; until then lines go to the console only.
@@ -84,21 +86,31 @@ impl Logger {
         Failed
     }
 
-    /// Starts a step: names it for messages and starts its clock.
+    /// Starts a step: ends the running one (see `step_done`), names the new one for messages and
+    /// starts its clock. Steps follow each other, so one call at each step instead of two.
     #[optimize(size)]
     #[inline(never)]
     pub fn step_start(&mut self, step: &'static str) {
+        self.step_done();
         self.step = step;
-        self.step_start = crate::sys::now_ms();
+        self.step_start = Some(crate::sys::now_ms() as u32);
     }
 
-    /// Logs `<step>: done in N ms`: the boot timeline that `dmesg` shows (not with `quiet`).
+    /// Ends the running step, if any, with `<step>: done in N ms`: the boot timeline that `dmesg`
+    /// shows (not with `quiet`).
     #[optimize(size)]
-    #[inline(never)]
     pub fn step_done(&mut self) {
+        let Some(start) = self.step_start.take() else { return };
         let mut number = [0; numfmt::DEC_LEN];
-        let ms = numfmt::dec(crate::sys::now_ms().saturating_sub(self.step_start), &mut number);
+        let ms = numfmt::dec((crate::sys::now_ms() as u32).wrapping_sub(start).into(), &mut number);
         self.info(&[self.step.as_bytes(), b": done in ", ms, b" ms"]);
+    }
+
+    /// A failed step is not done: the debug build's retry must not report it.
+    #[cfg(feature = "debug-shell")]
+    #[optimize(size)]
+    pub fn step_failed(&mut self) {
+        self.step_start = None;
     }
 }
 

@@ -103,8 +103,8 @@ fn read_cmdline<'b>(log: &mut Logger, buf: &'b mut [u8]) -> Config<'b> {
     }
 }
 
-/// Runs one step, timing it. On failure: the standard build runs the failure action; the debug build
-/// opens a shell and retries the step when the shell exits.
+/// Runs one step, timing it (the next step's start ends its clock). On failure: the standard build
+/// runs the failure action; the debug build opens a shell and retries the step when the shell exits.
 // In the standard build a failure never returns, so clippy sees a loop that cannot loop.
 #[cfg_attr(not(feature = "debug-shell"), allow(clippy::never_loop))]
 #[optimize(size)]
@@ -119,10 +119,7 @@ fn attempt<T>(
     loop {
         log.step_start(step);
         match run(log) {
-            Ok(value) => {
-                log.step_done();
-                return value;
-            }
+            Ok(value) => return value,
             Err(Failed) => on_failure(log, config),
         }
     }
@@ -130,6 +127,8 @@ fn attempt<T>(
 
 #[cfg(not(feature = "debug-shell"))]
 #[optimize(size)]
+// Inlined: the steps share one failure branch, which then calls `failure_action` directly.
+#[inline(always)]
 fn on_failure(log: &mut Logger, config: &Config) -> ! {
     failure_action(log, config.onerror)
 }
@@ -137,6 +136,7 @@ fn on_failure(log: &mut Logger, config: &Config) -> ! {
 #[cfg(feature = "debug-shell")]
 #[optimize(size)]
 fn on_failure(log: &mut Logger, _config: &Config) {
+    log.step_failed();
     shell(log, "exit to retry the failed step");
 }
 
@@ -149,6 +149,8 @@ fn preboot_shell(_log: &mut Logger, _config: &Config) {}
 #[optimize(size)]
 fn preboot_shell(log: &mut Logger, config: &Config) {
     if !config.noshell {
+        // The shell's time is not the last step's.
+        log.step_done();
         shell(log, "type exit to boot");
     }
 }
@@ -189,9 +191,11 @@ fn failure_action(log: &mut Logger, action: FailAction) -> ! {
         FailAction::Poweroff => Some(RebootCommand::PowerOff),
         FailAction::Halt => Some(RebootCommand::Halt),
     };
-    let Some(command) = command else { rustix::runtime_448b8ad740e2a26f::exit_group(1) };
-    rustix::fs::sync();
-    let _ = rustix::system::reboot(command);
-    // reboot(2) does not return on success; if it failed, exiting still stops the machine (panic).
+    if let Some(command) = command {
+        rustix::fs::sync();
+        let _ = rustix::system::reboot(command);
+    }
+    // `panic` exits right away; reboot(2) does not return on success, and if it failed, exiting still
+    // stops the machine (panic).
     rustix::runtime_448b8ad740e2a26f::exit_group(1)
 }
