@@ -681,9 +681,10 @@ fn reject(
         Mode::from(0o644),
     )
     .ctx(Msg::WriteReason)?;
-    let line = CPath::lossy(&[reason.as_bytes(), b"\n"]);
+    // The reason and its newline in one writev: no buffer to join them in.
+    let line = [io::IoSlice::new(reason.as_bytes()), io::IoSlice::new(b"\n")];
     // A short write to a regular file means the file system is full.
-    if io::write(&file, line.as_bytes()).ctx(Msg::WriteReason)? != line.as_bytes().len() {
+    if io::writev(&file, &line).ctx(Msg::WriteReason)? != reason.len() + 1 {
         return Err(Msg::WriteReason.errno(Errno::NOSPC));
     }
     sync(file.as_fd(), Msg::WriteReason)?;
