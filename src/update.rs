@@ -328,8 +328,9 @@ enum Note {
 #[optimize(size)]
 fn say(log: &mut impl Log, note: Note, a: &[u8], b: &[u8]) {
     let level = LEVELS.get(note as usize).copied().unwrap_or(Level::Info);
-    let part = |i| crate::nth(NOTES, note as usize * 3 + i).as_bytes();
-    log.line(level, &[b"update: ", part(0), a, part(1), b, part(2)]);
+    let first = note as usize * 3;
+    let part = |i| crate::nth(NOTES, i).as_bytes();
+    log.line(level, &[b"update: ", part(first), a, part(first + 1), b, part(first + 2)]);
 }
 
 /// Stops the promotion when the hook says so.
