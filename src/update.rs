@@ -808,7 +808,11 @@ pub fn choose_image(
     }
     // With no good image, the current one failed and said why.
     match choice.current_error {
-        Some(e) if good == 0 => Err(e),
+        Some(e) if good == 0 => {
+            // No candidate, so nothing to close: forgetting spares the drop code.
+            core::mem::forget(choice);
+            Err(e)
+        }
         _ => Ok(choice),
     }
 }
