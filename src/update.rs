@@ -833,12 +833,12 @@ fn stat(fd: BorrowedFd) -> Res<(u64, bool)> {
 #[optimize(size)]
 fn check_image(fd: BorrowedFd) -> Res<()> {
     let (size, _) = stat(fd)?;
-    let mut header = [0; squashfs::SUPERBLOCK_LEN];
-    // A whole superblock, or the file is shorter than one (pread reads all it can of a regular file).
-    if io::pread(fd, &mut header, 0).ctx(Msg::ReadImage)? < header.len() {
-        return Err(squashfs::Bad::TooShort.into());
-    }
-    squashfs::check(&header, size)?;
+    // Not zeroed first: pread hands back only the bytes it read.
+    let mut buf = [core::mem::MaybeUninit::uninit(); squashfs::SUPERBLOCK_LEN];
+    // A whole superblock, or the file is shorter than one (pread reads all it can of a regular file),
+    // which `check` refuses as too short.
+    let (header, _) = io::pread(fd, &mut buf, 0).ctx(Msg::ReadImage)?;
+    squashfs::check(header, size)?;
     Ok(())
 }
 
