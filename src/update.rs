@@ -570,11 +570,11 @@ fn verify(
         sidecar => sidecar?,
     };
     // 64 hex digits and the character after them are all that matters.
-    let mut line = [0; 65];
-    let got = io::read(&sidecar, &mut line).ctx(Msg::ReadSha)?;
+    // Not zeroed first: read hands back only the bytes it read.
+    let mut buf = [core::mem::MaybeUninit::uninit(); 65];
+    let (line, _) = io::read(&sidecar, &mut buf).ctx(Msg::ReadSha)?;
     drop(sidecar);
-    let expected =
-        sha256::parse_sidecar(line.get(..got).unwrap_or_default()).ok_or(Msg::ShaFormat.bad())?;
+    let expected = sha256::parse_sidecar(line).ok_or(Msg::ShaFormat.bad())?;
     let start = hooks.now_ms();
     let mut hash = sha256::Sha256::new();
     scan(src, size, None, Some(&mut hash))?;
