@@ -149,11 +149,13 @@ impl<const N: usize> Default for Text<N> {
 /// Writes `bytes` as hex, with a dash after byte `i` where bit `i` of `dashes` is set: the one
 /// formatter behind every UUID kind (ext4, GPT, MBR `SSSSSSSS-PP`, vfat `ABCD-EF01`). What does not
 /// fit in an `IdText` is cut.
-pub fn hex_text(bytes: &[u8], mut dashes: u32, upper: bool) -> IdText {
+pub fn hex_text(mut bytes: &[u8], mut dashes: u32, upper: bool) -> IdText {
     let letters = if upper { b'A' } else { b'a' } - 10;
     let mut text = IdText::new();
     let digit = |nibble: u8| nibble + if nibble < 10 { b'0' } else { letters };
-    for &b in bytes {
+    // A slice pattern, not a byte iterator (on ARM that is an out-of-line core helper).
+    while let [b, rest @ ..] = bytes {
+        bytes = rest;
         text.push_byte(digit(b >> 4));
         text.push_byte(digit(b & 15));
         if dashes & 1 != 0 {

@@ -328,8 +328,9 @@ enum Note {
 #[optimize(size)]
 fn say(log: &mut impl Log, note: Note, a: &[u8], b: &[u8]) {
     let level = LEVELS.get(note as usize).copied().unwrap_or(Level::Info);
-    let part = |i| crate::nth(NOTES, note as usize * 3 + i).as_bytes();
-    log.line(level, &[b"update: ", part(0), a, part(1), b, part(2)]);
+    let first = note as usize * 3;
+    let part = |i| crate::nth(NOTES, i).as_bytes();
+    log.line(level, &[b"update: ", part(first), a, part(first + 1), b, part(first + 2)]);
 }
 
 /// Stops the promotion when the hook says so.
@@ -569,11 +570,11 @@ fn verify(
         sidecar => sidecar?,
     };
     // 64 hex digits and the character after them are all that matters.
-    let mut line = [0; 65];
-    let got = io::read(&sidecar, &mut line).ctx(Msg::ReadSha)?;
+    // Not zeroed first: read hands back only the bytes it read.
+    let mut buf = [core::mem::MaybeUninit::uninit(); 65];
+    let (line, _) = io::read(&sidecar, &mut buf).ctx(Msg::ReadSha)?;
     drop(sidecar);
-    let expected =
-        sha256::parse_sidecar(line.get(..got).unwrap_or_default()).ok_or(Msg::ShaFormat.bad())?;
+    let expected = sha256::parse_sidecar(line).ok_or(Msg::ShaFormat.bad())?;
     let start = hooks.now_ms();
     let mut hash = sha256::Sha256::new();
     scan(src, size, None, Some(&mut hash))?;
@@ -681,9 +682,10 @@ fn reject(
         Mode::from(0o644),
     )
     .ctx(Msg::WriteReason)?;
-    let line = CPath::lossy(&[reason.as_bytes(), b"\n"]);
+    // The reason and its newline in one writev: no buffer to join them in.
+    let line = [io::IoSlice::new(reason.as_bytes()), io::IoSlice::new(b"\n")];
     // A short write to a regular file means the file system is full.
-    if io::write(&file, line.as_bytes()).ctx(Msg::WriteReason)? != line.as_bytes().len() {
+    if io::writev(&file, &line).ctx(Msg::WriteReason)? != reason.len() + 1 {
         return Err(Msg::WriteReason.errno(Errno::NOSPC));
     }
     sync(file.as_fd(), Msg::WriteReason)?;
@@ -806,7 +808,11 @@ pub fn choose_image(
     }
     // With no good image, the current one failed and said why.
     match choice.current_error {
-        Some(e) if good == 0 => Err(e),
+        Some(e) if good == 0 => {
+            // No candidate, so nothing to close: forgetting spares the drop code.
+            core::mem::forget(choice);
+            Err(e)
+        }
         _ => Ok(choice),
     }
 }
@@ -827,12 +833,12 @@ fn stat(fd: BorrowedFd) -> Res<(u64, bool)> {
 #[optimize(size)]
 fn check_image(fd: BorrowedFd) -> Res<()> {
     let (size, _) = stat(fd)?;
-    let mut header = [0; squashfs::SUPERBLOCK_LEN];
-    // A whole superblock, or the file is shorter than one (pread reads all it can of a regular file).
-    if io::pread(fd, &mut header, 0).ctx(Msg::ReadImage)? < header.len() {
-        return Err(squashfs::Bad::TooShort.into());
-    }
-    squashfs::check(&header, size)?;
+    // Not zeroed first: pread hands back only the bytes it read.
+    let mut buf = [core::mem::MaybeUninit::uninit(); squashfs::SUPERBLOCK_LEN];
+    // A whole superblock, or the file is shorter than one (pread reads all it can of a regular file),
+    // which `check` refuses as too short.
+    let (header, _) = io::pread(fd, &mut buf, 0).ctx(Msg::ReadImage)?;
+    squashfs::check(header, size)?;
     Ok(())
 }
 

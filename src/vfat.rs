@@ -35,7 +35,6 @@ pub struct BootSector<'a> {
 pub fn parse(sector: &[u8]) -> Option<BootSector<'_>> {
     // A whole sector, so that every field below is in bounds (the signature is at its end anyway).
     let sector: &[u8; BOOT_SECTOR_LEN] = sector.first_chunk()?;
-    let field = |at: usize, len: usize| sector.get(at..)?.get(..len);
     let byte = |at: usize| sector.get(at).copied();
     let le16 = |at: usize| Some(u16::from_le_bytes(*sector.get(at..)?.first_chunk()?));
     let le32 = |at: usize| Some(u32::from_le_bytes(*sector.get(at..)?.first_chunk()?));
@@ -65,7 +64,10 @@ pub fn parse(sector: &[u8]) -> Option<BootSector<'_>> {
     } else {
         (u32::from(fat16_size), 36)
     };
-    if fat_size == 0 || !matches!(field(ext + 18, 3)?, b"FAT") {
+    // The extended BPB through the start of its type field, taken once: its fields below are read at
+    // constant offsets without bounds checks.
+    let ebpb: &[u8; 21] = sector.get(ext..)?.first_chunk()?;
+    if fat_size == 0 || !matches!(ebpb, [.., b'F', b'A', b'T']) {
         return None;
     }
     // In sectors first, then one multiplication into bytes; every product is u32 x u32, a single
@@ -85,15 +87,19 @@ pub fn parse(sector: &[u8]) -> Option<BootSector<'_>> {
         offset: root_sector * u64::from(bytes_per_sector),
         len: len.min(ROOT_DIR_MAX),
     };
-    let has_serial = matches!(byte(ext + 2)?, 0x28 | 0x29);
+    let signature = ebpb[2];
     Some(BootSector {
         // Only the 0x29 signature promises the label and type fields.
-        label: if byte(ext + 2)? == 0x29 {
-            trimmed_label(field(ext + 7, 11)?)
+        label: if signature == 0x29 {
+            trimmed_label(&ebpb[7..18])
         } else {
             None
         },
-        serial: if has_serial { le32(ext + 3) } else { None },
+        serial: if matches!(signature, 0x28 | 0x29) {
+            Some(u32::from_le_bytes([ebpb[3], ebpb[4], ebpb[5], ebpb[6]]))
+        } else {
+            None
+        },
         root_dir,
     })
 }

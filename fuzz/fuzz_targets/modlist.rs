@@ -8,6 +8,8 @@ fuzz_target!(|list: &[u8]| {
         match entry {
             Ok(path) => {
                 assert!(!path.starts_with(b"/") && !path.contains(&b'\n') && !path.contains(&0));
+                assert!(!path.split(|&b| b == b'/').any(|part| part == b".."));
+                assert!(path.ends_with(b".ko") || modlist::is_compressed(path));
                 let _ = modlist::is_compressed(path);
             }
             Err(rejected) => assert!(!rejected.line.is_empty()),
