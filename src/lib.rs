@@ -3,7 +3,8 @@
 #![no_std]
 #![feature(optimize_attribute)]
 #![deny(unsafe_op_in_unsafe_fn)]
-// No unsafe code here, except one line that `cpath` explains: a C string from bytes it has checked.
+// No unsafe code here, except one line that `cpath` explains (a C string from bytes it has checked)
+// and the 32-bit fstatat64 syscall in `filestat`.
 #![deny(unsafe_code)]
 
 #[cfg(test)]
@@ -14,6 +15,7 @@ pub mod cpath;
 pub mod devspec;
 pub mod errnames;
 pub mod ext4;
+pub mod filestat;
 pub mod log;
 pub mod modlist;
 pub mod numfmt;
@@ -24,25 +26,7 @@ pub mod uevent;
 pub mod update;
 pub mod vfat;
 
-/// `fstatat(2)`, and `fstat(2)` as `stat(fd, c"", AtFlags::EMPTY_PATH)`: one call site for every
-/// stat, because on 32-bit targets rustix inlines statx with its fallback (~300 B) at each.
-#[inline(never)]
-pub fn stat(
-    dir: rustix::fd::BorrowedFd<'_>,
-    path: &core::ffi::CStr,
-    flags: rustix::fs::AtFlags,
-) -> rustix::io::Result<rustix::fs::Stat> {
-    rustix::fs::statat(dir, path, flags)
-}
-
-/// `fstat(2)` through [`stat`] on 32-bit targets; 64-bit ones have a plain fstat syscall.
-pub fn fstat(fd: rustix::fd::BorrowedFd<'_>) -> rustix::io::Result<rustix::fs::Stat> {
-    if cfg!(target_pointer_width = "32") {
-        stat(fd, c"", rustix::fs::AtFlags::EMPTY_PATH)
-    } else {
-        rustix::fs::fstat(fd)
-    }
-}
+pub use filestat::{Stat, fstat, stat};
 
 /// Whether `bytes` holds `byte`: a plain loop, shared, instead of `<[u8]>::contains` (which inlines a
 /// word-at-a-time memchr at each use).
