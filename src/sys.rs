@@ -36,8 +36,13 @@ pub fn now_ms() -> u64 {
             saved = out(reg) _, inlateout("r0") 1isize => _, in("r1") ptr, options(nostack));
     }
     let [sec, nsec] = ts;
-    // nsec is below 10^9: divided as a native long it needs no 64-bit division on 32-bit targets.
-    (sec as u64).wrapping_mul(1000).wrapping_add((nsec as usize / 1_000_000) as u64)
+    // nsec is below 10^9, so a native long divides it. Not on ARM: Thumb-1 has no divide instruction,
+    // and this was the last `/` that linked compiler_builtins' division routine (0.14 KB).
+    #[cfg(not(target_arch = "arm"))]
+    let ms = (nsec as usize / 1_000_000) as u64;
+    #[cfg(target_arch = "arm")]
+    let ms = initramfs_overlay::numfmt::div_rem(nsec as u64, 1_000_000).0;
+    (sec as u64).wrapping_mul(1000).wrapping_add(ms)
 }
 
 /// `fork()`: `Some(child)` in the parent, `None` in the child.
