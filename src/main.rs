@@ -162,7 +162,7 @@ fn shell(log: &mut Logger, hint: &str) {
     log.warn(&[b"debug shell: ", hint.as_bytes()]);
     match sys::fork() {
         Ok(None) => {
-            let errno = sys::exec(c"/bin/sh", &[], core::ptr::null());
+            let errno = sys::exec(c"/bin/sh");
             log.fail_bare("cannot run /bin/sh", Some(errno));
             rustix::runtime_448b8ad740e2a26f::exit_group(1)
         }

@@ -54,20 +54,14 @@ pub fn fork() -> Result<Option<Pid>, Errno> {
     }
 }
 
-/// Up to the kernel's MAX_INIT_ARGS (32) arguments, plus the program name and the NULL.
+/// `execve(path, [path], [])`: the debug shell, with no arguments and an empty environment (the real
+/// init goes through `Start::exec` with the kernel's own arrays). Returns only on failure.
 #[cfg(feature = "debug-shell")]
-pub const ARGV_MAX: usize = 34;
-
-/// `execve(path, argv, envp)` with `argv[0] = path` and `args` after it; returns only on failure.
-#[cfg(feature = "debug-shell")]
-pub fn exec(path: &CStr, args: &[&CStr], envp: *const *const u8) -> Errno {
-    let mut argv = [core::ptr::null::<u8>(); ARGV_MAX];
-    for (slot, arg) in argv.iter_mut().zip(core::iter::once(&path).chain(args)).take(ARGV_MAX - 1) {
-        *slot = arg.as_ptr().cast();
-    }
-    // SAFETY: `argv` holds pointers to NUL-terminated strings that outlive the call and ends in NULL
-    // (the last slot is never written); `envp` is the NULL-terminated environment the kernel gave us.
-    unsafe { runtime::execve(path, argv.as_ptr(), envp) }
+pub fn exec(path: &CStr) -> Errno {
+    let argv = [path.as_ptr().cast::<u8>(), core::ptr::null()];
+    // SAFETY: `argv` holds a pointer to the NUL-terminated `path`, which outlives the call, and ends in
+    // NULL; a NULL envp is an empty environment to Linux.
+    unsafe { runtime::execve(path, argv.as_ptr(), core::ptr::null()) }
 }
 
 /// A loop-device ioctl whose argument is a pointer or a plain integer, and whose result is the
