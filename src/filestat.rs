@@ -4,7 +4,7 @@
 //! rustix calls statx, converts every field of it with overflow checks, and falls back to fstatat64
 //! (with a second conversion) on kernels before 4.11: 1.1 KB of code on i686, 0.7 KB on ARM, for
 //! six numbers. fstatat64 itself exists on every kernel and its `stat64` already holds 64-bit sizes,
-//! so there it is called directly: the library's one raw syscall, in this module.
+//! so there it is called directly, through `rawsys`.
 
 use core::ffi::CStr;
 use rustix::fd::BorrowedFd;
@@ -70,30 +70,9 @@ mod raw {
     pub fn fstatat64(dir: BorrowedFd<'_>, path: &CStr, flags: AtFlags) -> io::Result<Stat> {
         let mut st = MaybeUninit::<stat64>::uninit();
         let args = [dir.as_raw_fd() as usize, path.as_ptr() as usize, st.as_mut_ptr() as usize, flags.bits() as usize];
-        let ret: isize;
         // SAFETY: fstatat64(dirfd, path, buf, flags) reads the NUL-terminated `path` and writes one
-        // `stat64` to `buf`, which points to one; it touches no other memory. The asm keeps every
-        // register the ABI asks it to keep.
-        unsafe {
-            // i686: arguments in ebx, ecx, edx, esi. LLVM reserves ebx and esi on i686 (they cannot
-            // be asm operands), so they are saved and loaded from `args` inside.
-            #[cfg(target_arch = "x86")]
-            core::arch::asm!(
-                "push ebx", "push esi", "mov ebx, [edi]", "mov ecx, [edi + 4]", "mov edx, [edi + 8]",
-                "mov esi, [edi + 12]", "int 0x80", "pop esi", "pop ebx",
-                in("edi") args.as_ptr(), inlateout("eax") __NR_fstatat64 as isize => ret,
-                out("ecx") _, out("edx") _,
-            );
-            // ARM: arguments in r0-r3, the number in r7, which Thumb code keeps as its frame
-            // pointer: swapped in and out as in `sys::now_ms`.
-            #[cfg(target_arch = "arm")]
-            core::arch::asm!(
-                "mov {saved}, r7", "mov r7, {nr}", "svc 0", "mov r7, {saved}",
-                nr = in(reg) __NR_fstatat64, saved = out(reg) _,
-                inlateout("r0") args[0] as isize => ret, in("r1") args[1], in("r2") args[2], in("r3") args[3],
-                options(nostack),
-            );
-        }
+        // `stat64` to `buf`, which points to one; it touches no other memory.
+        let ret = unsafe { crate::rawsys::syscall4(__NR_fstatat64, args) };
         // The kernel returns 0, or -errno (below 4096).
         if ret != 0 {
             return Err(io::Errno::from_raw_os_error(ret.wrapping_neg() as i32));

@@ -3,8 +3,8 @@
 #![no_std]
 #![feature(optimize_attribute)]
 #![deny(unsafe_op_in_unsafe_fn)]
-// No unsafe code here, except one line that `cpath` explains (a C string from bytes it has checked)
-// and the 32-bit fstatat64 syscall in `filestat`.
+// No unsafe code here, except one line that `cpath` explains (a C string from bytes it has checked),
+// the 32-bit raw syscall in `rawsys` and its use for fstatat64 in `filestat`.
 #![deny(unsafe_code)]
 
 #[cfg(test)]
@@ -20,6 +20,8 @@ pub mod log;
 pub mod modlist;
 pub mod numfmt;
 pub mod partitions;
+#[cfg(target_pointer_width = "32")]
+pub mod rawsys;
 pub mod sha256;
 pub mod squashfs;
 pub mod uevent;

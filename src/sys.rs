@@ -22,18 +22,15 @@ pub fn now_ms() -> u64 {
     let ptr = ts.as_mut_ptr();
     // SAFETY: clock_gettime(CLOCK_MONOTONIC, ptr) writes one native timespec to `ptr`, which points to
     // two writable longs; it touches no other memory and cannot fail for CLOCK_MONOTONIC.
+    #[cfg(target_arch = "x86_64")]
     unsafe {
-        #[cfg(target_arch = "x86_64")]
         core::arch::asm!("syscall", inlateout("rax") 228isize => _, in("rdi") 1, in("rsi") ptr,
             lateout("rcx") _, lateout("r11") _, options(nostack));
-        // ebx cannot be an asm operand on x86: swap the first argument in through edi.
-        #[cfg(target_arch = "x86")]
-        core::arch::asm!("xchg edi, ebx", "int 0x80", "xchg edi, ebx", inlateout("eax") 265isize => _,
-            in("edi") 1, in("ecx") ptr, options(nostack));
-        // Thumb code keeps its frame pointer in r7, the syscall-number register: swap it in and out.
-        #[cfg(target_arch = "arm")]
-        core::arch::asm!("mov {saved}, r7", "mov r7, {nr}", "svc 0", "mov r7, {saved}", nr = in(reg) 263,
-            saved = out(reg) _, inlateout("r0") 1isize => _, in("r1") ptr, options(nostack));
+    }
+    // SAFETY: as for x86_64; 32-bit targets make raw syscalls through the library's one asm block.
+    #[cfg(target_pointer_width = "32")]
+    unsafe {
+        initramfs_overlay::rawsys::syscall4(linux_raw_sys::general::__NR_clock_gettime, [1, ptr as usize, 0, 0]);
     }
     let [sec, nsec] = ts;
     // nsec is below 10^9, so a native long divides it. Not on ARM: Thumb-1 has no divide instruction,
