@@ -2057,7 +2057,19 @@ fn s17_overlay_full(sc: &mut Sc) -> R<()> {
                 !upper.iter().any(|n| n.starts_with("filler")),
                 format!("the old upper was not cleared: {upper:?}"),
             )?;
+            b.check(
+                !b.out.log.contains("root: read-only despite rw"),
+                "the init said the root is read-only, but it is writable",
+            )?;
         } else {
+            // overlayfs cannot create work/work and mounts read-only; the init must say so.
+            b.expect("writable", "no")?;
+            b.check(
+                b.out.log.contains(
+                    "root: read-only despite rw: overlayfs found no room for work (overlay partition full)",
+                ),
+                "the init did not say that the root is read-only although rw was asked",
+            )?;
             b.check(
                 kept.iter().any(|n| n == "filler")
                     && kept.iter().filter(|n| n.starts_with("filler-")).count() > 0,
