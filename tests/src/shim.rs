@@ -22,6 +22,11 @@ pub fn ok_line(answer: &str) -> String {
     format!("e2e-shim: LOOP_CONFIGURE now fails with {answer} (seccomp)")
 }
 
+/// What `ok_line` goes on with when LOOP_SET_STATUS64 fails too (built with `set_status`).
+pub fn set_status_note(errno: &str) -> String {
+    format!("(seccomp), LOOP_SET_STATUS64 with {errno}:")
+}
+
 /// The start of the shim's line when something did not work.
 pub const FAILED: &str = "e2e-shim: FAILED: ";
 
@@ -32,10 +37,15 @@ pub fn source() -> PathBuf {
 
 /// `gcc` as the shim needs it: static, no libc or start files (`_start` is in the source), no stack
 /// protector (it would call libc's `__stack_chk_fail`), one segment with no page padding, stripped.
-pub fn gcc(src: &Path, out: &Path, answer: &str) -> Command {
+/// `set_status`: the errno LOOP_SET_STATUS64 gets too, if any.
+pub fn gcc(src: &Path, out: &Path, answer: &str, set_status: Option<&str>) -> Command {
     let mut c = Command::new("gcc");
     c.arg(format!("-DANSWER={answer}"))
         .arg(format!("-DANSWER_NAME=\"{answer}\""));
+    if let Some(errno) = set_status {
+        c.arg(format!("-DSET_STATUS_ANSWER={errno}"))
+            .arg(format!("-DSET_STATUS_ANSWER_NAME=\"{errno}\""));
+    }
     c.args([
         "-static",
         "-Os",
@@ -56,11 +66,11 @@ pub fn gcc(src: &Path, out: &Path, answer: &str) -> Command {
     c
 }
 
-/// Compiles the shim answering `answer` (one of [`ANSWERS`]) and writes the gzip'd cpio that holds it
-/// (at [`PATH`], mode 0755) to `out`.
-pub fn build_archive(out: &Path, answer: &str) -> R<()> {
+/// Compiles the shim answering `answer` (one of [`ANSWERS`]; LOOP_SET_STATUS64 gets `set_status`)
+/// and writes the gzip'd cpio that holds it (at [`PATH`], mode 0755) to `out`.
+pub fn build_archive(out: &Path, answer: &str, set_status: Option<&str>) -> R<()> {
     let bin = out.with_extension("bin");
-    run(&mut gcc(&source(), &bin, answer))?;
+    run(&mut gcc(&source(), &bin, answer, set_status))?;
     let elf = crate::util::read(&bin)?;
     // An x86_64 ELF executable: the only kind the amd64 kernel's rdinit= may be here.
     ensure!(

@@ -214,9 +214,13 @@ impl World {
     }
 
     /// The seccomp shim of s18 ([`crate::shim`]) as a gzip'd cpio, compiled once per process.
-    pub fn shim_archive(&self, answer: &str) -> R<PathBuf> {
-        self.once(&format!("shim-no-loop-configure-{answer}.cpio.gz"), |out| {
-            crate::shim::build_archive(out, answer)
+    pub fn shim_archive(&self, answer: &str, set_status: Option<&str>) -> R<PathBuf> {
+        let name = match set_status {
+            Some(errno) => format!("shim-no-loop-configure-{answer}-set-status-{errno}.cpio.gz"),
+            None => format!("shim-no-loop-configure-{answer}.cpio.gz"),
+        };
+        self.once(&name, |out| {
+            crate::shim::build_archive(out, answer, set_status)
         })
     }
 

@@ -156,6 +156,11 @@ fn main() {
             KernelId::Amd64,
             s18_loop_fallback,
         ),
+        (
+            "s18_loop_fallback_cleanup",
+            KernelId::Amd64,
+            s18_loop_fallback_cleanup,
+        ),
     ];
     let bench = std::env::var_os("E2E_BENCH").is_some();
     let mut trials: Vec<Trial> = list
@@ -2361,11 +2366,77 @@ fn s18_loop_fallback(sc: &mut Sc) -> R<()> {
     Ok(())
 }
 
+/// s18's cleanup path: the shim also fails LOOP_SET_STATUS64 (EIO) after the init's LOOP_SET_FD
+/// bound the device. Without autoclear nothing would ever unbind it, so the init must (LOOP_CLR_FD).
+/// The debug image's error shell then looks for bound loop devices: there must be none.
+fn s18_loop_fallback_cleanup(sc: &mut Sc) -> R<()> {
+    ensure!(
+        sc.arch() == packer::Arch::X86_64,
+        "the shim is x86_64 code; {} boots {}",
+        sc.kernel.name(),
+        sc.arch().name()
+    );
+    let d = sc.std_disks()?;
+    let mut o = sc.boot_opts(d, &format!("rdinit={}", e2e::shim::PATH));
+    o.debug = true;
+    o.extra = vec![sc.w.shim_archive("EINVAL", Some("EIO"))?];
+    let mut run = sc.start("set-status-fails", &o)?;
+    let mut err = None;
+    match run.wait_for("exit to retry", Duration::from_secs(90)) {
+        Some(at) => {
+            std::thread::sleep(Duration::from_millis(500));
+            // The typed command is echoed: the markers only appear whole in the shell's output.
+            run.send("for d in /sys/block/loop*; do [ -e $d/loop ] && echo BOUND-${d##*/}; done; echo CHECKED-$((40+2))\n")?;
+            if run
+                .wait_for_from(at, "CHECKED-42", Instant::now() + Duration::from_secs(20))
+                .is_none()
+            {
+                err = Some("the error shell did not answer the loop device check");
+            }
+            run.send("poweroff -f\n")?;
+            run.deadline = run.deadline.min(Instant::now() + Duration::from_secs(20));
+        }
+        None => {
+            err = Some(
+                "the error shell (\"exit to retry\") did not appear after the failed loop setup",
+            )
+        }
+    }
+    let out = run.wait();
+    let b = sc.finish("set-status-fails", out);
+    if let Some(e) = err {
+        return b.check(false, e);
+    }
+    b.check(
+        b.out.log.contains(&e2e::shim::ok_line("EINVAL"))
+            && b.out.log.contains(&e2e::shim::set_status_note("EIO")),
+        "the seccomp shim's line (LOOP_CONFIGURE: EINVAL, LOOP_SET_STATUS64: EIO) is missing",
+    )?;
+    b.check(
+        b.out
+            .log
+            .contains("image: cannot attach the image to a loop device (EIO)"),
+        "the init did not report the failed LOOP_SET_STATUS64",
+    )?;
+    let bound: Vec<&str> = b
+        .out
+        .log
+        .lines()
+        .filter(|l| l.contains("BOUND-loop"))
+        .collect();
+    b.check(
+        bound.is_empty(),
+        format!("a loop device stayed bound after the failed LOOP_SET_STATUS64: {bound:?}"),
+    )?;
+    sc.note("LOOP_SET_STATUS64 failed (EIO): reported, no loop device left bound");
+    Ok(())
+}
+
 /// One boot of s18 with LOOP_CONFIGURE answered by `answer`; returns the note.
 fn loop_fallback_boot(sc: &mut Sc, answer: &str) -> R<String> {
     let d = sc.std_disks()?;
     let mut o = sc.boot_opts(d, &format!("rdinit={}", e2e::shim::PATH));
-    o.extra = vec![sc.w.shim_archive(answer)?];
+    o.extra = vec![sc.w.shim_archive(answer, None)?];
     let b = sc.boot(&format!("loop-fallback-{answer}"), &o)?;
 
     // The shim proved its filter (LOOP_CONFIGURE: EBADF on fd -1 before, `answer` after) and
