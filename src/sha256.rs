@@ -86,22 +86,21 @@ impl Sha256 {
 }
 
 fn compress(state: &mut [u32; 8], block: &[u8; 64]) {
+    // The message schedule in one loop: the block's 16 words, then each word made from earlier ones.
+    let (words, _) = block.as_chunks::<4>();
     let mut w = [0u32; 64];
-    for i in 0..16 {
-        w[i] = u32::from_be_bytes([
-            block[4 * i],
-            block[4 * i + 1],
-            block[4 * i + 2],
-            block[4 * i + 3],
-        ]);
-    }
-    for i in 16..64 {
-        let s0 = w[i - 15].rotate_right(7) ^ w[i - 15].rotate_right(18) ^ (w[i - 15] >> 3);
-        let s1 = w[i - 2].rotate_right(17) ^ w[i - 2].rotate_right(19) ^ (w[i - 2] >> 10);
-        w[i] = w[i - 16]
-            .wrapping_add(s0)
-            .wrapping_add(w[i - 7])
-            .wrapping_add(s1);
+    for i in 0..64 {
+        w[i] = match words.get(i) {
+            Some(&word) => u32::from_be_bytes(word),
+            None => {
+                let s0 = w[i - 15].rotate_right(7) ^ w[i - 15].rotate_right(18) ^ (w[i - 15] >> 3);
+                let s1 = w[i - 2].rotate_right(17) ^ w[i - 2].rotate_right(19) ^ (w[i - 2] >> 10);
+                w[i - 16]
+                    .wrapping_add(s0)
+                    .wrapping_add(w[i - 7])
+                    .wrapping_add(s1)
+            }
+        };
     }
     let mut v = *state;
     for i in 0..64 {
