@@ -330,7 +330,17 @@ fn say(log: &mut impl Log, note: Note, a: &[u8], b: &[u8]) {
     let level = LEVELS.get(note as usize).copied().unwrap_or(Level::Info);
     let first = note as usize * 3;
     let part = |i| crate::nth(NOTES, i).as_bytes();
-    log.line(level, &[b"update: ", part(first), a, part(first + 1), b, part(first + 2)]);
+    log.line(
+        level,
+        &[
+            b"update: ",
+            part(first),
+            a,
+            part(first + 1),
+            b,
+            part(first + 2),
+        ],
+    );
 }
 
 /// Stops the promotion when the hook says so.
@@ -738,7 +748,11 @@ fn log_rate(log: &mut impl Log, note: Note, bytes: u64, start: u64, hooks: &mut 
     let ms = hooks.now_ms().saturating_sub(start);
     // KiB per second, then MiB: KiB times 1000 cannot overflow a u64, so no saturating multiply
     // (a call on 32-bit targets).
-    let rate = numfmt::div_rem((bytes >> 10) * 1000, ms.max(1).min(u64::from(u32::MAX)) as u32).0 >> 10;
+    let rate = numfmt::div_rem(
+        (bytes >> 10) * 1000,
+        ms.max(1).min(u64::from(u32::MAX)) as u32,
+    )
+    .0 >> 10;
     let (mut a, mut b) = ([0; numfmt::DEC_LEN], [0; numfmt::DEC_LEN]);
     say(
         log,

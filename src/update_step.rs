@@ -52,7 +52,13 @@ fn promote(log: &mut Logger, config: &Config) -> Result<Outcome, Failed> {
     let new = mounts::open_dir(log, paths::SCRATCH)?;
     // Every outcome is logged by `promote` itself; even a failed update leaves the current image
     // bootable, so it never stops the boot.
-    Ok(update::promote(img.as_fd(), new.as_fd(), config.image, log, &mut BootHooks))
+    Ok(update::promote(
+        img.as_fd(),
+        new.as_fd(),
+        config.image,
+        log,
+        &mut BootHooks,
+    ))
 }
 
 /// Writes the status file the booted OS reads.
