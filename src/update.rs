@@ -695,10 +695,14 @@ fn reject(
     // The reason and its newline in one writev: no buffer to join them in.
     let line = [io::IoSlice::new(reason.as_bytes()), io::IoSlice::new(b"\n")];
     // A short write to a regular file means the file system is full.
-    if io::writev(&file, &line).ctx(Msg::WriteReason)? != reason.len() + 1 {
-        return Err(Msg::WriteReason.errno(Errno::NOSPC));
-    }
-    sync(file.as_fd(), Msg::WriteReason)?;
+    let written = match io::writev(&file, &line) {
+        Ok(n) if n == reason.len() + 1 => sync(file.as_fd(), Msg::WriteReason),
+        Ok(_) => Err(Msg::WriteReason.errno(Errno::NOSPC)),
+        Err(e) => Err(Msg::WriteReason.errno(e)),
+    };
+    // One close for every way out.
+    drop(file);
+    written?;
     step!(hooks, Step::ReasonWritten);
     let rejected = name(image, false, b".rejected");
     rename(new, current, rejected.as_cstr(), Msg::RenameRejected)?;
