@@ -244,8 +244,9 @@ pub enum Step {
 
 /// What `promote` needs from its caller besides the directories.
 pub trait Hooks {
-    /// Milliseconds since any fixed point, for durations and MiB/s.
-    fn now_ms(&mut self) -> u64;
+    /// Milliseconds since any fixed point, for durations and MiB/s; wrapping, as the boot's step times
+    /// (a copy takes far less than the 49 days of a u32), so 32-bit targets need no 64-bit arithmetic.
+    fn now_ms(&mut self) -> u32;
     /// Called after each step; `false` stops the promotion there (tests simulate a power cut).
     fn after(&mut self, _step: Step) -> bool {
         true
@@ -748,20 +749,16 @@ fn missing() -> Fail {
 /// Logs `note` with the milliseconds since `start` and the MiB/s they make for `bytes`.
 #[inline(never)]
 #[optimize(size)]
-fn log_rate(log: &mut impl Log, note: Note, bytes: u64, start: u64, hooks: &mut impl Hooks) {
-    let ms = hooks.now_ms().saturating_sub(start);
+fn log_rate(log: &mut impl Log, note: Note, bytes: u64, start: u32, hooks: &mut impl Hooks) {
+    let ms = hooks.now_ms().wrapping_sub(start);
     // KiB per second, then MiB: KiB times 1000 cannot overflow a u64, so no saturating multiply
     // (a call on 32-bit targets).
-    let rate = numfmt::div_rem(
-        (bytes >> 10) * 1000,
-        ms.max(1).min(u64::from(u32::MAX)) as u32,
-    )
-    .0 >> 10;
+    let rate = numfmt::div_rem((bytes >> 10) * 1000, ms.max(1)).0 >> 10;
     let (mut a, mut b) = ([0; numfmt::DEC_LEN], [0; numfmt::DEC_LEN]);
     say(
         log,
         note,
-        numfmt::dec(ms, &mut a),
+        numfmt::dec(ms.into(), &mut a),
         numfmt::dec(rate, &mut b),
     );
 }
@@ -1002,14 +999,14 @@ mod tests {
     /// A deterministic clock, a power cut after the `stop_at`-th step (1-based), and injected space.
     #[derive(Default)]
     struct TestHooks {
-        clock: u64,
+        clock: u32,
         stop_at: Option<usize>,
         steps: Vec<Step>,
         free: Option<u64>,
     }
 
     impl Hooks for TestHooks {
-        fn now_ms(&mut self) -> u64 {
+        fn now_ms(&mut self) -> u32 {
             self.clock += 25;
             self.clock
         }

@@ -18,8 +18,9 @@ struct BootHooks;
 
 impl Hooks for BootHooks {
     #[optimize(size)]
-    fn now_ms(&mut self) -> u64 {
-        sys::now_ms()
+    fn now_ms(&mut self) -> u32 {
+        // Cut to 32 bits like the logger's step times: only differences are used.
+        sys::now_ms() as u32
     }
 }
 
