@@ -802,8 +802,9 @@ pub fn choose_image(
         let name = name(image, old, b"");
         match open(img_dir, name.as_cstr()).and_then(|fd| check_image(fd.as_fd()).map(|()| fd)) {
             Ok(fd) => {
-                // `good` is at most `i`, so below 2 here: the mask only spares a bounds check.
-                choice.candidates[good & 1] = Some(Candidate { fd, name });
+                // `good` is at most `i`, so below 2 here: the mask only spares a bounds check. The
+                // slot is still empty: forgetting what it held spares a close that never runs.
+                core::mem::forget(choice.candidates[good & 1].replace(Candidate { fd, name }));
                 good += 1;
             }
             // A missing -old is normal.
