@@ -260,7 +260,8 @@ pub trait Hooks {
 /// Refuses names that are not a plain file name, or too long for the suffixes we add.
 #[optimize(size)]
 fn check_name(image: &[u8]) -> Res<()> {
-    if matches!(image, b"" | b"." | b"..")
+    // "", "." and "..": at most two bytes, all dots.
+    if image.len() <= 2 && image.iter().all(|&c| c == b'.')
         || image.len() > 255 - LONGEST_SUFFIX
         || image.iter().any(|&c| c == 0 || c == b'/')
     {
@@ -1186,6 +1187,10 @@ mod tests {
         // The longest name still fits with the longest suffix.
         let long = [b'x'; 255 - LONGEST_SUFFIX];
         assert_eq!(check_name(&long), Ok(()));
+        // Dots are refused only as "." and "..".
+        for good in [&b"..."[..], b".a", b"a.", b"a"] {
+            assert_eq!(check_name(good), Ok(()), "{good:?}");
+        }
         assert_eq!(
             name(&long, false, b".rejected.reason").as_bytes().len(),
             255
