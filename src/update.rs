@@ -195,7 +195,7 @@ impl<T> Context<T> for io::Result<T> {
     }
 }
 
-/// What a promotion did.
+/// What a promotion did, in the order of the status file's words (`UPDATE_WORDS`).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 // A tag byte of its own: otherwise the tag hides in a spare value of `Error`'s 16-bit errno field,
 // and every outcome is written and tested with 16-bit operations (+128 B on x86_64).
@@ -207,14 +207,14 @@ pub enum Outcome {
     Promoted,
     /// A promotion cut short after publishing was finished by removing the source.
     Recovered,
+    /// `Hooks::after` asked to stop after this step (tests simulate a power cut).
+    Interrupted(Step),
     /// The staged image is bad; it was renamed to `<image>.rejected`.
     Rejected(&'static str),
     /// `img` lacks this many bytes; nothing was changed.
     NoSpace { missing: u64 },
     /// A system call failed; the current image is untouched and the update is retried next boot.
     Failed(Error),
-    /// `Hooks::after` asked to stop after this step (tests simulate a power cut).
-    Interrupted(Step),
 }
 
 /// The points of a promotion after which `Hooks::after` is called.
