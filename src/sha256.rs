@@ -34,6 +34,7 @@ impl Default for Sha256 {
 }
 
 impl Sha256 {
+    #[optimize(size)]
     pub fn new() -> Self {
         Sha256 {
             state: H0,
@@ -73,6 +74,7 @@ impl Sha256 {
 
     /// Pads, and returns the digest as eight big-endian words (the form `parse_sidecar` gives); the
     /// hasher is spent after it. Taking `&mut self` spares a copy of the whole state.
+    #[optimize(size)]
     pub fn finish(&mut self) -> [u32; 8] {
         let bits = self.len.wrapping_mul(8);
         // 0x80, zeros up to 56 mod 64, then the length in bits.
@@ -140,6 +142,7 @@ pub fn digest(data: &[u8]) -> [u32; 8] {
 /// Reads a sidecar in `sha256sum` format: 64 hex digits (either case), then the end, or white space and
 /// a file name (which is not checked: the sidecar sits beside its image). A leading `\` (sha256sum's
 /// mark for an escaped name) is allowed. The digest comes as eight big-endian words, as `finish` gives it.
+#[optimize(size)]
 pub fn parse_sidecar(text: &[u8]) -> Option<[u32; 8]> {
     let text = match text {
         [b'\\', rest @ ..] => rest,
