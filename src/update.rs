@@ -735,9 +735,14 @@ fn remove(dir: BorrowedFd, name: &CStr) -> Res<()> {
 /// Opens a file to read; a missing one fails with `missing()`.
 #[optimize(size)]
 fn open(dir: BorrowedFd, name: &CStr) -> Res<OwnedFd> {
-    fs::openat(dir, name, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).map_err(|e| match e {
-        Errno::NOENT => missing(),
-        e => Msg::OpenImage.errno(e),
+    fs::openat(dir, name, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).map_err(|e| {
+        // For ENOENT this is `missing()`.
+        let msg = if e == Errno::NOENT {
+            Msg::Missing
+        } else {
+            Msg::OpenImage
+        };
+        msg.errno(e)
     })
 }
 
