@@ -18,8 +18,9 @@ use rustix::fs::{AtFlags, CWD, FileType, Mode, OFlags};
 use rustix::io::Errno;
 use rustix::mount::{MountFlags, MountPropagationFlags, UnmountFlags};
 
-/// `mount(2)`, reporting `mount: cannot mount <source> on <target> (ERRNO)`.
+/// `mount(2)`, reporting `cannot mount <source> on <target> (ERRNO)`.
 #[optimize(size)]
+#[inline(always)]
 pub fn mount(
     log: &mut Logger,
     source: &CStr,
@@ -28,8 +29,24 @@ pub fn mount(
     flags: MountFlags,
     data: Option<&CStr>,
 ) -> Result<(), Failed> {
-    rustix::mount::mount(source, target, fstype, flags, data)
-        .map_err(|e| log.fail("cannot mount ", CPath::lossy(&[source.to_bytes(), b" on ", target.to_bytes()]).as_bytes(), Some(e)))
+    mount_reporting(log, source, target, fstype, flags, data).map_err(|_| Failed)
+}
+
+/// `mount`, returning the errno for callers that record or explain it. Every mount(2) of the boot
+/// goes through here: one call, one message.
+#[optimize(size)]
+#[inline(never)]
+fn mount_reporting(
+    log: &mut Logger,
+    source: &CStr,
+    target: &CStr,
+    fstype: &CStr,
+    flags: MountFlags,
+    data: Option<&CStr>,
+) -> Result<(), Errno> {
+    rustix::mount::mount(source, target, fstype, flags, data).inspect_err(|&e| {
+        log.fail("cannot mount ", CPath::lossy(&[source.to_bytes(), b" on ", target.to_bytes()]).as_bytes(), Some(e));
+    })
 }
 
 /// Opens one of our folders, reporting `cannot open <path> (ERRNO)`.
@@ -144,10 +161,8 @@ fn loop_mount(log: &mut Logger, file: BorrowedFd<'_>) -> Result<(), update::Erro
     // Keep the loop device open until the mount holds it: with AUTOCLEAR, the last close unbinds it.
     let (number, _device) = attach_loop(log, file).map_err(|_| update::Error { what: "no loop device", errno: None })?;
     let path = loop_device_path(number);
-    rustix::mount::mount(path.as_cstr(), paths::LOWER, c"squashfs", MountFlags::RDONLY, None).map_err(|e| {
-        log.fail("cannot mount squashfs from ", path.as_bytes(), Some(e));
-        update::Error { what: "squashfs mount failed", errno: Some(e) }
-    })
+    mount_reporting(log, path.as_cstr(), paths::LOWER, c"squashfs", MountFlags::RDONLY, None)
+        .map_err(|e| update::Error { what: "squashfs mount failed", errno: Some(e) })
     // From here the mount keeps the loop device; it clears itself when the mount goes away, or now,
     // when the mount failed and our descriptors close.
 }
@@ -282,14 +297,12 @@ pub fn assemble_root(log: &mut Logger, config: &Config) -> Result<(), Failed> {
         b",upperdir=/run/initramfs-overlay/overlay/upper,workdir=/run/initramfs-overlay/overlay/work",
     ]);
     let flags = if config.rw { MountFlags::empty() } else { MountFlags::RDONLY };
-    rustix::mount::mount(c"overlay", paths::ROOT, c"overlay", flags, Some(options.as_cstr())).map_err(|e| {
+    mount_reporting(log, c"overlay", paths::ROOT, c"overlay", flags, Some(options.as_cstr())).map_err(|e| {
         // ENODEV: the kernel has no overlayfs, which is a packaging problem worth naming.
-        let what = if e == Errno::NODEV {
-            "no overlayfs in this kernel (bundle overlay.ko, or ship it in the image's /lib/modules): cannot mount overlay on "
-        } else {
-            "cannot mount overlay on "
-        };
-        log.fail(what, paths::ROOT.to_bytes(), Some(e))
+        if e == Errno::NODEV {
+            log.fail_bare("no overlayfs in this kernel: bundle overlay.ko, or ship it in the image's /lib/modules", None);
+        }
+        Failed
     })?;
     // When overlayfs cannot create its work folder (a partition filled by `persistent`) it mounts
     // read-only and says so only in the kernel log: a boot asked to be writeable must say it is not.
