@@ -342,13 +342,13 @@ pub fn check_init(log: &mut Logger, config: &Config) -> Result<(), Failed> {
 /// Moves /dev, /proc, /sys and the hand-over /run into the new root, where the OS expects them.
 #[optimize(size)]
 pub fn move_into_root(log: &mut Logger) -> Result<(), Failed> {
+    // From inside the new root, the same folder there is the path without its leading `/`.
+    enter_root(log)?;
     for &from in &[c"/dev", c"/proc", c"/sys", paths::RUN] {
-        // The same folder inside the new root; short constants, so the lossy join is exact.
-        let to = CPath::lossy(&[paths::ROOT.to_bytes(), from.to_bytes()]);
-        match rustix::mount::mount_move(from, to.as_cstr()) {
+        match rustix::mount::mount_move(from, &from[1..]) {
             // An image without one of these folders can still boot; its init will say what it misses.
             Err(Errno::NOENT) => log.warn(&[b"handover: the image has no mount point for ", from.to_bytes(), b", it stays behind"]),
-            Err(e) => return Err(log.fail("cannot move ", CPath::lossy(&[from.to_bytes(), b" to ", to.as_bytes()]).as_bytes(), Some(e))),
+            Err(e) => return Err(log.fail("cannot move into the new root: ", from.to_bytes(), Some(e))),
             Ok(()) => {}
         }
     }
@@ -363,7 +363,7 @@ pub fn move_into_root(log: &mut Logger) -> Result<(), Failed> {
 /// onto / and chroot into it. Kernels with a pivotable root take the first path.
 #[optimize(size)]
 pub fn switch_root(log: &mut Logger, config: &Config, start: &Start) -> Result<(), Failed> {
-    rustix::process::chdir(paths::ROOT).map_err(|e| log.fail("cannot enter ", paths::ROOT.to_bytes(), Some(e)))?;
+    enter_root(log)?;
     if rustix::process::pivot_root(c".", c".").is_ok() {
         // The old root is stacked under the new one; detach it.
         let _ = rustix::mount::unmount(c".", UnmountFlags::DETACH);
@@ -374,6 +374,12 @@ pub fn switch_root(log: &mut Logger, config: &Config, start: &Start) -> Result<(
     rustix::process::chroot(c".").map_err(|e| log.fail_bare("cannot chroot", Some(e)))?;
     rustix::process::chdir(c"/").map_err(|e| log.fail_bare("cannot chdir to /", Some(e)))?;
     exec_init(log, config, start)
+}
+
+/// Makes the new root the current folder.
+#[optimize(size)]
+fn enter_root(log: &mut Logger) -> Result<(), Failed> {
+    rustix::process::chdir(paths::ROOT).map_err(|e| log.fail("cannot enter ", paths::ROOT.to_bytes(), Some(e)))
 }
 
 /// Deletes the initramfs files to give their memory back, refusing anything but ramfs/tmpfs so a
