@@ -47,9 +47,9 @@ fn load_open(log: &mut Logger, file: BorrowedFd<'_>, path: &[u8]) -> Result<(), 
 /// has no modules to offer, which is not an error.
 #[optimize(size)]
 fn open_module_dir(log: &mut Logger, parts: &[&[u8]]) -> Result<Option<crate::sys::Fd>, Failed> {
-    let Some(path) = &CPath::new(parts) else {
-        return Err(log.fail("module folder name too long: ", CPath::lossy(parts).as_bytes(), None));
-    };
+    // Our constants and the kernel release (at most 64 bytes, no NUL): at most 126 bytes, so the
+    // lossy join is exact.
+    let path = &CPath::lossy(parts);
     match files::open_dir(CWD, path.as_cstr()) {
         Ok(dir) => Ok(Some(dir)),
         Err(Errno::NOENT) => Ok(None),
