@@ -5,7 +5,7 @@
 use core::ffi::{CStr, c_void};
 use linux_raw_sys::loop_device::{
     LO_FLAGS_AUTOCLEAR, LO_FLAGS_READ_ONLY, LOOP_CLR_FD, LOOP_CONFIGURE, LOOP_CTL_GET_FREE,
-    LOOP_SET_FD, LOOP_SET_STATUS64, loop_config, loop_info64,
+    LOOP_SET_FD, LOOP_SET_STATUS64, loop_config,
 };
 use rustix::fd::{AsFd, AsRawFd, BorrowedFd};
 use rustix::io::Errno;
@@ -114,8 +114,8 @@ pub fn loop_attach(device: BorrowedFd<'_>, file: BorrowedFd<'_>) -> Result<(), E
         other => return other.map(drop),
     }
     loop_ioctl(device, LOOP_SET_FD, file.as_fd().as_raw_fd() as usize as *mut c_void)?;
-    let mut info: loop_info64 = config.info;
-    loop_ioctl(device, LOOP_SET_STATUS64, (&raw mut info).cast()).map(drop).inspect_err(|_| {
+    // The same status as for LOOP_CONFIGURE, read in place (the kernel does not write it back).
+    loop_ioctl(device, LOOP_SET_STATUS64, (&raw mut config.info).cast()).map(drop).inspect_err(|_| {
         // Without autoclear nothing would ever release the device: unbind it now.
         let _ = loop_ioctl(device, LOOP_CLR_FD, core::ptr::null_mut());
     })
