@@ -11,7 +11,6 @@ use rustix::fd::{AsFd, AsRawFd, BorrowedFd};
 use rustix::io::Errno;
 use rustix::ioctl::{Ioctl, IoctlOutput, Opcode};
 use rustix::process::Pid;
-use rustix::runtime_448b8ad740e2a26f as runtime;
 
 /// Milliseconds on the monotonic clock (since boot), for the step timeline and wait bounds.
 /// A raw clock_gettime syscall: rustix would go through the vDSO, whose ELF parser costs ~1.5 KB.
@@ -42,13 +41,27 @@ pub fn now_ms() -> u64 {
     (sec as u64).wrapping_mul(1000).wrapping_add(ms)
 }
 
-/// `fork()`: `Some(child)` in the parent, `None` in the child.
+/// `fork()`: `Some(child)` in the parent, `None` in the child. The plain fork syscall: rustix's
+/// `kernel_fork` makes a clone that also stores the child's pid for the child, and converts it.
 pub fn fork() -> Result<Option<Pid>, Errno> {
-    // SAFETY: the init is single-threaded and holds no locks, so the child may run any code.
-    match unsafe { runtime::kernel_fork() }? {
-        runtime::Fork::Child(_) => Ok(None),
-        runtime::Fork::ParentOf(child) => Ok(Some(child)),
+    let ret: isize;
+    // SAFETY: fork touches none of our memory; the init is single-threaded and holds no locks, so the
+    // child (a copy of this process) may run any code.
+    #[cfg(target_arch = "x86_64")]
+    unsafe {
+        core::arch::asm!("syscall", inlateout("rax") linux_raw_sys::general::__NR_fork as isize => ret,
+            lateout("rcx") _, lateout("r11") _, options(nostack));
     }
+    // SAFETY: as for x86_64; 32-bit targets make raw syscalls through the library's one asm block.
+    #[cfg(target_pointer_width = "32")]
+    unsafe {
+        ret = initramfs_overlay::rawsys::syscall4(linux_raw_sys::general::__NR_fork, [0; 4]);
+    }
+    if ret < 0 {
+        return Err(Errno::from_raw_os_error(ret.wrapping_neg() as i32));
+    }
+    // 0 in the child: no pid.
+    Ok(Pid::from_raw(ret as i32))
 }
 
 /// `execve(path, [path], [])`: the debug shell, with no arguments and an empty environment (the real
@@ -58,7 +71,7 @@ pub fn exec(path: &CStr) -> Errno {
     let argv = [path.as_ptr().cast::<u8>(), core::ptr::null()];
     // SAFETY: `argv` holds a pointer to the NUL-terminated `path`, which outlives the call, and ends in
     // NULL; a NULL envp is an empty environment to Linux.
-    unsafe { runtime::execve(path, argv.as_ptr(), core::ptr::null()) }
+    unsafe { rustix::runtime_448b8ad740e2a26f::execve(path, argv.as_ptr(), core::ptr::null()) }
 }
 
 /// A loop-device ioctl whose argument is a pointer or a plain integer, and whose result is the
