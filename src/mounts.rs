@@ -18,7 +18,8 @@ use rustix::fs::{AtFlags, CWD, FileType, Mode, OFlags};
 use rustix::io::Errno;
 use rustix::mount::{MountFlags, MountPropagationFlags, UnmountFlags};
 
-/// `mount(2)`, reporting `cannot mount <source> on <target> (ERRNO)`.
+/// `mount(2)`, reporting `cannot mount <source> on <target> (ERRNO)`. `data` is always a string:
+/// an empty one is no options to every filesystem, as NULL is, and saves the optional argument.
 #[optimize(size)]
 #[inline(always)]
 pub fn mount(
@@ -27,7 +28,7 @@ pub fn mount(
     target: &CStr,
     fstype: &CStr,
     flags: MountFlags,
-    data: Option<&CStr>,
+    data: &CStr,
 ) -> Result<(), Failed> {
     mount_reporting(log, source, target, fstype, flags, data).map_err(|_| Failed)
 }
@@ -42,7 +43,7 @@ fn mount_reporting(
     target: &CStr,
     fstype: &CStr,
     flags: MountFlags,
-    data: Option<&CStr>,
+    data: &CStr,
 ) -> Result<(), Errno> {
     rustix::mount::mount(source, target, fstype, flags, data).inspect_err(|&e| {
         log.fail("cannot mount ", CPath::lossy(&[source.to_bytes(), b" on ", target.to_bytes()]).as_bytes(), Some(e));
@@ -62,7 +63,7 @@ pub fn kernel_filesystems(log: &mut Logger) {
     for &dir in &[c"/dev", c"/proc", c"/sys", c"/run", c"/mnt"] {
         let _ = files::ensure_dir(CWD, dir);
     }
-    let _ = mount(log, c"devtmpfs", c"/dev", c"devtmpfs", MountFlags::NOSUID, None);
+    let _ = mount(log, c"devtmpfs", c"/dev", c"devtmpfs", MountFlags::NOSUID, c"");
     // The kernel gives init /dev/console as fds 0-2 only when the archive has that node. Without
     // it fd 0 is free, so the console opens as fd 0: it is stdin from now on, for us and the real
     // init, and must stay open (not be closed at the end of this block); 1 and 2 are copies.
@@ -74,8 +75,8 @@ pub fn kernel_filesystems(log: &mut Logger) {
         core::mem::forget(console);
     }
     let quiet_flags = MountFlags::NOSUID | MountFlags::NOEXEC | MountFlags::NODEV;
-    let _ = mount(log, c"proc", c"/proc", c"proc", quiet_flags, None);
-    let _ = mount(log, c"sysfs", c"/sys", c"sysfs", quiet_flags, None);
+    let _ = mount(log, c"proc", c"/proc", c"proc", quiet_flags, c"");
+    let _ = mount(log, c"sysfs", c"/sys", c"sysfs", quiet_flags, c"");
     // Our step lines come faster than /dev/kmsg's default rate limit (10 lines per 5 s) allows. A
     // `printk.devkmsg=` given on the command line locks the setting, and then this write fails.
     set_devkmsg(b"on\n");
@@ -95,7 +96,7 @@ fn set_devkmsg(value: &[u8]) {
 /// A tmpfs on /run with the hand-over folders; it moves onto the new root's /run at the end.
 #[optimize(size)]
 pub fn handover_tmpfs(log: &mut Logger) -> Result<(), Failed> {
-    mount(log, c"tmpfs", paths::RUN, c"tmpfs", MountFlags::NOSUID | MountFlags::NODEV, Some(c"mode=0755"))?;
+    mount(log, c"tmpfs", paths::RUN, c"tmpfs", MountFlags::NOSUID | MountFlags::NODEV, c"mode=0755")?;
     for &dir in &[paths::HANDOVER, paths::IMAGE, paths::OVERLAY, paths::LOWER, paths::SCRATCH, paths::ROOT] {
         files::ensure_dir(CWD, dir).map_err(|e| log.fail("cannot create ", dir.to_bytes(), Some(e)))?;
     }
@@ -107,7 +108,7 @@ pub fn handover_tmpfs(log: &mut Logger) -> Result<(), Failed> {
 // Out of line (measured smaller): inlined, it adds to `boot`'s large frame and register pressure.
 #[inline(never)]
 pub fn mount_partition(log: &mut Logger, part: &Partition, target: &CStr, flags: MountFlags) -> Result<(), Failed> {
-    mount(log, part.dev.as_cstr(), target, part.fstype, flags, None)
+    mount(log, part.dev.as_cstr(), target, part.fstype, flags, c"")
 }
 
 /// The `img` partition: read-only, unless an update waits and must be promoted onto it.
@@ -161,7 +162,7 @@ fn loop_mount(log: &mut Logger, file: BorrowedFd<'_>) -> Result<(), update::Erro
     // Keep the loop device open until the mount holds it: with AUTOCLEAR, the last close unbinds it.
     let (number, _device) = attach_loop(log, file).map_err(|_| update::Error { what: "no loop device", errno: None })?;
     let path = loop_device_path(number);
-    mount_reporting(log, path.as_cstr(), paths::LOWER, c"squashfs", MountFlags::RDONLY, None)
+    mount_reporting(log, path.as_cstr(), paths::LOWER, c"squashfs", MountFlags::RDONLY, c"")
         .map_err(|e| update::Error { what: "squashfs mount failed", errno: Some(e) })
     // From here the mount keeps the loop device; it clears itself when the mount goes away, or now,
     // when the mount failed and our descriptors close.
@@ -285,7 +286,7 @@ fn empty_trash_in_background(log: &mut Logger, trash: BorrowedFd<'_>) {
 #[optimize(size)]
 pub fn assemble_root(log: &mut Logger, config: &Config) -> Result<(), Failed> {
     if config.no_overlay {
-        return mount(log, paths::LOWER, paths::ROOT, c"none", MountFlags::BIND, None);
+        return mount(log, paths::LOWER, paths::ROOT, c"none", MountFlags::BIND, c"");
     }
     // `persistent` above the image, unless left out.
     let persistent: &[u8] = if config.no_persistent { b"" } else { b"/run/initramfs-overlay/overlay/persistent:" };
@@ -297,7 +298,7 @@ pub fn assemble_root(log: &mut Logger, config: &Config) -> Result<(), Failed> {
         b",upperdir=/run/initramfs-overlay/overlay/upper,workdir=/run/initramfs-overlay/overlay/work",
     ]);
     let flags = if config.rw { MountFlags::empty() } else { MountFlags::RDONLY };
-    mount_reporting(log, c"overlay", paths::ROOT, c"overlay", flags, Some(options.as_cstr())).map_err(|e| {
+    mount_reporting(log, c"overlay", paths::ROOT, c"overlay", flags, options.as_cstr()).map_err(|e| {
         // ENODEV: the kernel has no overlayfs, which is a packaging problem worth naming.
         if e == Errno::NODEV {
             log.fail_bare("no overlayfs in this kernel: bundle overlay.ko, or ship it in the image's /lib/modules", None);
