@@ -79,9 +79,9 @@ pub fn load_bundled(log: &mut Logger, kver: &[u8]) -> Result<(), Failed> {
     Ok(())
 }
 
-/// Loads `<base>` or its first compressed variant that exists. `Ok(false)` when none exists.
+/// Loads `<base>` or its first compressed variant that exists, if any.
 #[optimize(size)]
-fn load_any_variant(log: &mut Logger, dir: BorrowedFd<'_>, base: &[u8]) -> Result<bool, Failed> {
+fn load_any_variant(log: &mut Logger, dir: BorrowedFd<'_>, base: &[u8]) -> Result<(), Failed> {
     for &suffix in &[&b""[..], b".xz", b".zst", b".gz"] {
         // Our own short constant names: the join always fits.
         let path = CPath::lossy(&[base, suffix]);
@@ -91,9 +91,9 @@ fn load_any_variant(log: &mut Logger, dir: BorrowedFd<'_>, base: &[u8]) -> Resul
         };
         load_open(log, file.as_fd(), path.as_bytes())?;
         log.info(&[b"modules: loaded ", path.as_bytes()]);
-        return Ok(true);
+        return Ok(());
     }
-    Ok(false)
+    Ok(())
 }
 
 /// The boot partition (vfat) may carry squashfs.ko and loop.ko for kernels that lack them: mount it
@@ -103,7 +103,7 @@ fn load_any_variant(log: &mut Logger, dir: BorrowedFd<'_>, base: &[u8]) -> Resul
 #[inline(never)]
 pub fn load_from_boot_partition(log: &mut Logger, boot: &Partition, kver: &[u8]) -> Result<(), Failed> {
     mounts::mount_partition(log, boot, paths::SCRATCH, MountFlags::RDONLY)?;
-    let result = load_boot_modules(log, kver);
+    let result = load_named(log, &[b"/mnt/scratch/modules/", kver], &[b"squashfs.ko", b"loop.ko"]);
     // Leaving it mounted would keep the device busy; a failed unmount is worth a warning only.
     if rustix::mount::unmount(paths::SCRATCH, UnmountFlags::empty()).is_err() {
         log.warn(&[b"boot: cannot unmount the boot partition"]);
@@ -111,10 +111,12 @@ pub fn load_from_boot_partition(log: &mut Logger, boot: &Partition, kver: &[u8])
     result
 }
 
+/// Loads each of `modules` (any variant of it, see `load_any_variant`) found in the folder named by
+/// `folder` joined; a missing folder or module is skipped.
 #[optimize(size)]
-fn load_boot_modules(log: &mut Logger, kver: &[u8]) -> Result<(), Failed> {
-    let Some(dir) = open_module_dir(log, &[b"/mnt/scratch/modules/", kver])? else { return Ok(()) };
-    for &module in &[&b"squashfs.ko"[..], b"loop.ko"] {
+fn load_named(log: &mut Logger, folder: &[&[u8]], modules: &[&[u8]]) -> Result<(), Failed> {
+    let Some(dir) = open_module_dir(log, folder)? else { return Ok(()) };
+    for &module in modules {
         load_any_variant(log, dir.as_fd(), module)?;
     }
     Ok(())
@@ -127,6 +129,5 @@ pub fn load_overlay_from_image(log: &mut Logger, kver: &[u8], config: &Config) -
         return Ok(());
     }
     let folder: [&[u8]; 4] = [paths::LOWER.to_bytes(), b"/lib/modules/", kver, b"/kernel/fs/overlayfs"];
-    let Some(dir) = open_module_dir(log, &folder)? else { return Ok(()) };
-    load_any_variant(log, dir.as_fd(), b"overlay.ko").map(drop)
+    load_named(log, &folder, &[b"overlay.ko"])
 }
