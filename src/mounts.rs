@@ -159,36 +159,32 @@ pub fn squashfs_image(log: &mut Logger, config: &Config, status: &mut Status) ->
 // Out of line (measured smaller): inlined, it adds to `boot`'s large frame and register pressure.
 #[inline(never)]
 fn loop_mount(log: &mut Logger, file: BorrowedFd<'_>) -> Result<(), update::Error> {
-    // Keep the loop device open until the mount holds it: with AUTOCLEAR, the last close unbinds it.
-    let (number, _device) = attach_loop(log, file).map_err(|_| update::Error { what: "no loop device", errno: None })?;
-    let path = loop_device_path(number);
-    mount_reporting(log, path.as_cstr(), paths::LOWER, c"squashfs", MountFlags::RDONLY, c"")
-        .map_err(|e| update::Error { what: "squashfs mount failed", errno: Some(e) })
-    // From here the mount keeps the loop device; it clears itself when the mount goes away, or now,
-    // when the mount failed and our descriptors close.
+    match attach_and_mount(log, file) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(update::Error { what: "squashfs mount failed", errno: Some(e) }),
+        Err(Failed) => Err(update::Error { what: "no loop device", errno: None }),
+    }
 }
 
-/// `/dev/loop<number>`. Digits never hold a NUL and always fit, so the lossy join is exact.
+/// Gets a free loop device, binds `file` to it and mounts it: `Err` when there is no loop device
+/// for the image, `Ok(Err)` when the mount failed.
 #[optimize(size)]
-fn loop_device_path(number: u32) -> CPath {
-    let mut digits = [0; initramfs_overlay::numfmt::DEC_LEN];
-    CPath::lossy(&[b"/dev/loop", initramfs_overlay::numfmt::dec(number.into(), &mut digits)])
-}
-
-/// Gets a free loop device and binds `file` to it, returning its number and open descriptor.
-#[optimize(size)]
-fn attach_loop(log: &mut Logger, file: BorrowedFd<'_>) -> Result<(u32, Fd), Failed> {
+fn attach_and_mount(log: &mut Logger, file: BorrowedFd<'_>) -> Result<Result<(), Errno>, Failed> {
     let control = open(CWD, c"/dev/loop-control", OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())
         .map_err(|e| log.fail_bare("cannot open /dev/loop-control (is the loop module loaded?)", Some(e)))?;
     // Another opener could take the device between GET_FREE and attach; ask again then.
     let mut last = Errno::BUSY;
     for _ in 0..4 {
         let number = sys::loop_get_free(control.as_fd()).map_err(|e| log.fail_bare("no free loop device", Some(e)))?;
-        let path = loop_device_path(number);
+        let mut digits = [0; initramfs_overlay::numfmt::DEC_LEN];
+        // Digits never hold a NUL and always fit, so the lossy join is exact.
+        let path = CPath::lossy(&[b"/dev/loop", initramfs_overlay::numfmt::dec(number.into(), &mut digits)]);
         let device = open(CWD, path.as_cstr(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
             .map_err(|e| log.fail("cannot open ", path.as_bytes(), Some(e)))?;
         match sys::loop_attach(device.as_fd(), file) {
-            Ok(()) => return Ok((number, device)),
+            // The device stays open until the mount holds it: with AUTOCLEAR, the last close unbinds
+            // it. From then on it clears itself when the mount goes away, or now if the mount failed.
+            Ok(()) => return Ok(mount_reporting(log, path.as_cstr(), paths::LOWER, c"squashfs", MountFlags::RDONLY, c"")),
             Err(e) => last = e,
         }
         if last != Errno::BUSY {
