@@ -194,6 +194,10 @@ fn attach_and_mount(log: &mut Logger, file: BorrowedFd<'_>) -> Result<Result<(),
     Err(log.fail_bare("cannot attach the image to a loop device", Some(last)))
 }
 
+/// The folders of the overlay partition: `trash` (see `clear_upper_and_work`), the overlay's `upper`
+/// and `work`, and `persistent`. One table, sliced where fewer are meant.
+const OVERLAY_FOLDERS: [&CStr; 4] = [c"trash", c"upper", c"work", c"persistent"];
+
 /// The `overlay` partition, read-write, with `upper/`, `work/` and `persistent/`. `upper` and `work`
 /// start empty on every boot: `work` too, because a stale index breaks the mount after an update.
 #[optimize(size)]
@@ -204,7 +208,7 @@ pub fn overlay_partition(log: &mut Logger, found: &Found, config: &Config) -> Re
     if !config.keep_upper {
         clear_upper_and_work(log, dir.as_fd())?;
     }
-    for &name in &[c"upper", c"work", c"persistent"] {
+    for &name in &OVERLAY_FOLDERS[1..] {
         files::ensure_dir(dir.as_fd(), name).map_err(|e| log.fail("cannot create directory ", name.to_bytes(), Some(e)))?;
     }
     Ok(())
@@ -221,7 +225,7 @@ fn clear_upper_and_work(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<(),
         Err(Errno::NOSPC) => return clear_in_place(log, overlay),
         Err(e) => return Err(log.fail_bare("cannot create directory trash", Some(e))),
     };
-    for &name in &[c"upper", c"work"] {
+    for &name in &OVERLAY_FOLDERS[1..3] {
         let stat = match initramfs_overlay::stat(overlay, name, AtFlags::SYMLINK_NOFOLLOW) {
             Err(Errno::NOENT) => continue,
             other => other.map_err(|e| log.fail("cannot stat ", name.to_bytes(), Some(e)))?,
@@ -247,7 +251,7 @@ fn clear_in_place(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<(), Faile
     log.warn(&[b"overlay partition: full; deleting the old upper and work now"]);
     let device = initramfs_overlay::fstat(overlay).map_err(|e| log.fail("cannot stat ", paths::OVERLAY.to_bytes(), Some(e)))?.st_dev;
     // `trash` first: whatever was already moved there frees room for a new `upper` or `work`.
-    for &name in &[c"trash", c"upper", c"work"] {
+    for &name in &OVERLAY_FOLDERS[..3] {
         let emptied = files::open_dir(overlay, name).and_then(|dir| files::empty_dir(dir.as_fd(), device));
         match emptied {
             Ok(()) | Err(Errno::NOENT) => {}
