@@ -56,11 +56,14 @@ pub fn open_dir(log: &mut Logger, path: &CStr) -> Result<Fd, Failed> {
     files::open_dir(CWD, path).map_err(|e| log.fail("cannot open ", path.to_bytes(), Some(e)))
 }
 
+/// The initramfs folders we mount on, /mnt last: the others move into the new root at the end.
+const MOUNT_POINTS: [&CStr; 5] = [c"/dev", c"/proc", c"/sys", paths::RUN, c"/mnt"];
+
 /// /dev, /proc and /sys, and a console on fds 0-2. Errors are reported but not fatal here: whatever
 /// is missing makes a later step fail with a precise message.
 #[optimize(size)]
 pub fn kernel_filesystems(log: &mut Logger) {
-    for &dir in &[c"/dev", c"/proc", c"/sys", c"/run", c"/mnt"] {
+    for &dir in &MOUNT_POINTS {
         let _ = files::ensure_dir(CWD, dir);
     }
     let _ = mount(log, c"devtmpfs", c"/dev", c"devtmpfs", MountFlags::NOSUID, c"");
@@ -345,7 +348,8 @@ pub fn check_init(log: &mut Logger, config: &Config) -> Result<(), Failed> {
 pub fn move_into_root(log: &mut Logger) -> Result<(), Failed> {
     // From inside the new root, the same folder there is the path without its leading `/`.
     enter_root(log)?;
-    for &from in &[c"/dev", c"/proc", c"/sys", paths::RUN] {
+    // All but /mnt, which holds the new root itself.
+    for &from in &MOUNT_POINTS[..4] {
         match rustix::mount::mount_move(from, &from[1..]) {
             // An image without one of these folders can still boot; its init will say what it misses.
             Err(Errno::NOENT) => log.warn(&[b"handover: the image has no mount point for ", from.to_bytes(), b", it stays behind"]),
