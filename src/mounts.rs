@@ -223,9 +223,11 @@ pub fn overlay_partition(log: &mut Logger, found: &Found, config: &Config) -> Re
 // Out of line (measured smaller): inlined, it adds to `boot`'s large frame and register pressure.
 #[inline(never)]
 fn clear_upper_and_work(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<(), Failed> {
+    // Deleting, now or in the background, never leaves this filesystem.
+    let device = initramfs_overlay::fstat(overlay).map_err(|e| log.fail("cannot stat ", paths::OVERLAY.to_bytes(), Some(e)))?.st_dev;
     let trash = match files::ensure_dir(overlay, c"trash").and_then(|()| files::open_dir(overlay, c"trash")) {
         Ok(trash) => trash,
-        Err(Errno::NOSPC) => return clear_in_place(log, overlay),
+        Err(Errno::NOSPC) => return clear_in_place(log, overlay, device),
         Err(e) => return Err(log.fail_bare("cannot create directory trash", Some(e))),
     };
     for &name in &OVERLAY_FOLDERS[1..3] {
@@ -239,20 +241,19 @@ fn clear_upper_and_work(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<(),
         let trash_name = CPath::lossy(&[initramfs_overlay::numfmt::dec(stat.st_ino as u64, &mut digits)]);
         match rustix::fs::renameat(overlay, name, &trash, trash_name.as_cstr()) {
             Ok(()) => {}
-            Err(Errno::NOSPC) => return clear_in_place(log, overlay),
+            Err(Errno::NOSPC) => return clear_in_place(log, overlay, device),
             Err(e) => return Err(log.fail("cannot move to trash: ", name.to_bytes(), Some(e))),
         }
     }
-    empty_trash_in_background(log, trash.as_fd());
+    empty_trash_in_background(log, trash.as_fd(), device);
     Ok(())
 }
 
 /// A full partition has no room for `trash` or for a new, empty `upper`: delete the old contents now
 /// (time per file, but it frees the space), so that a disk filled up by the last boot still boots.
 #[optimize(size)]
-fn clear_in_place(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<(), Failed> {
+fn clear_in_place(log: &mut Logger, overlay: BorrowedFd<'_>, device: u64) -> Result<(), Failed> {
     log.warn(&[b"overlay partition: full; deleting the old upper and work now"]);
-    let device = initramfs_overlay::fstat(overlay).map_err(|e| log.fail("cannot stat ", paths::OVERLAY.to_bytes(), Some(e)))?.st_dev;
     // `trash` first: whatever was already moved there frees room for a new `upper` or `work`.
     for &name in &OVERLAY_FOLDERS[..3] {
         let emptied = files::open_dir(overlay, name).and_then(|dir| files::empty_dir(dir.as_fd(), device));
@@ -264,14 +265,10 @@ fn clear_in_place(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<(), Faile
     Ok(())
 }
 
-/// Forks a child that deletes the trash (on this filesystem only) and exits. It outlives the switch:
-/// the real init reaps it. A failed fork only means the trash waits for the next boot.
+/// Forks a child that deletes the trash (on `device` only) and exits. It outlives the switch: the
+/// real init reaps it. A failed fork only means the trash waits for the next boot.
 #[optimize(size)]
-fn empty_trash_in_background(log: &mut Logger, trash: BorrowedFd<'_>) {
-    let device = match initramfs_overlay::fstat(trash) {
-        Ok(st) => st.st_dev,
-        Err(_) => return,
-    };
+fn empty_trash_in_background(log: &mut Logger, trash: BorrowedFd<'_>, device: u64) {
     match sys::fork() {
         Ok(None) => {
             let code = files::empty_dir(trash, device).is_err() as i32;
