@@ -66,7 +66,7 @@ pub fn load_bundled(log: &mut Logger, kver: &[u8]) -> Result<(), Failed> {
     let mut buf = [0u8; 8192];
     let list = match files::read_small(dir.as_fd(), c"load-order", &mut buf) {
         Err(Errno::NOENT) => return Ok(()),
-        other => other.map_err(|e| log.fail("cannot read load-order in ", CPath::lossy(&folder).as_bytes(), Some(e)))?,
+        other => other.map_err(|e| log.fail("cannot read the load-order of ", kver, Some(e)))?,
     };
     let mut count = 0u64;
     for entry in modlist::entries(list) {
