@@ -3,7 +3,7 @@
 
 use crate::sys::{Fd, open};
 use rustix::fd::{AsFd, BorrowedFd};
-use rustix::fs::{AtFlags, FileType, Mode, OFlags, RawDir};
+use rustix::fs::{AtFlags, Mode, OFlags, RawDir};
 use rustix::io::Errno;
 
 /// Opens a directory (relative to `dir`) for use as the base of `*at` calls.
@@ -36,10 +36,16 @@ pub fn ensure_dir(dir: BorrowedFd<'_>, path: &core::ffi::CStr) -> Result<(), Err
     match rustix::fs::mkdirat(dir, path, Mode::from_raw_mode(0o755)) {
         Err(Errno::EXIST) => {
             let st = initramfs_overlay::stat(dir, path, AtFlags::SYMLINK_NOFOLLOW)?;
-            if FileType::from_raw_mode(st.st_mode) == FileType::Directory { Ok(()) } else { Err(Errno::NOTDIR) }
+            if is_dir(st.st_mode) { Ok(()) } else { Err(Errno::NOTDIR) }
         }
         other => other,
     }
+}
+
+/// Whether a stat mode is a directory's. The bits compared in place: rustix's `FileType::from_raw_mode`
+/// is an out-of-line match over every file type.
+fn is_dir(mode: u32) -> bool {
+    mode & linux_raw_sys::general::S_IFMT == linux_raw_sys::general::S_IFDIR
 }
 
 /// Deletes everything inside `dir` without crossing into other filesystems (entries on another
@@ -72,7 +78,7 @@ fn remove_entry(dir: BorrowedFd<'_>, name: &core::ffi::CStr, device: u64) -> Res
         return Ok(());
     }
     let (mut flags, mut emptied) = (AtFlags::empty(), Ok(()));
-    if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
+    if is_dir(st.st_mode) {
         let child = open_dir(dir, name)?;
         (flags, emptied) = (AtFlags::REMOVEDIR, empty_dir(child.as_fd(), device));
     }
