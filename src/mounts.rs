@@ -321,8 +321,6 @@ pub fn assemble_root(log: &mut Logger, config: &Config) -> Result<(), Failed> {
 /// Refuses to switch to an init that does not exist or cannot run: after the switch the initramfs is
 /// gone, so this is the last moment a clear message (or the debug shell) can help.
 #[optimize(size)]
-// On x86 `Fd` is `OwnedFd` and the conversion does nothing; on ARM it closes through the shared call.
-#[allow(clippy::useless_conversion)]
 pub fn check_init(log: &mut Logger, config: &Config) -> Result<(), Failed> {
     let root = open_dir(log, paths::ROOT)?;
     let Some(init) = &CPath::new(&[config.init]) else { return Err(log.fail("bad init path ", config.init, None)) };
