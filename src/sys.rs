@@ -69,7 +69,8 @@ pub fn fork() -> Result<Option<Pid>, Errno> {
     unsafe {
         ret = initramfs_overlay::rawsys::syscall4(linux_raw_sys::general::__NR_fork, [0; 4]);
     }
-    if ret < 0 {
+    // Errors are -4095..-1: said as a range, it spares `Errno`'s own check of it (and its trap).
+    if (-4095..0).contains(&ret) {
         return Err(Errno::from_raw_os_error(ret.wrapping_neg() as i32));
     }
     // 0 in the child: no pid.
