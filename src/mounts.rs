@@ -142,7 +142,7 @@ pub fn squashfs_image(log: &mut Logger, config: &Config, status: &mut Status) ->
         match loop_mount(log, candidate.fd.as_fd()) {
             Ok(()) => {
                 if skipped_error.is_some() {
-                    log.line(Level::Error, &[b"image: FALLBACK: booting ", candidate.name.as_bytes(), b" because ", skipped_name.as_bytes(), b" cannot boot"]);
+                    log.line(Level::Error, &[b"image: FALLBACK: ", skipped_name.as_bytes(), b" cannot boot, booting ", candidate.name.as_bytes()]);
                 }
                 status.booted(&candidate.name, skipped_error.as_ref().map(|e| (skipped_name, e)));
                 return Ok(());
