@@ -347,7 +347,7 @@ pub fn move_into_root(log: &mut Logger) -> Result<(), Failed> {
     for &from in &MOUNT_POINTS[..4] {
         match rustix::mount::mount_move(from, &from[1..]) {
             // An image without one of these folders can still boot; its init will say what it misses.
-            Err(Errno::NOENT) => log.warn(&[b"handover: the image has no mount point for ", from.to_bytes(), b", it stays behind"]),
+            Err(Errno::NOENT) => log.warn(&[b"handover: not moved, the image has no mount point for ", from.to_bytes()]),
             Err(e) => return Err(log.fail("cannot move into the new root: ", from.to_bytes(), Some(e))),
             Ok(()) => {}
         }
