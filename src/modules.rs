@@ -103,8 +103,6 @@ fn load_any_variant(log: &mut Logger, dir: BorrowedFd<'_>, base: &[u8]) -> Resul
 /// The boot partition (vfat) may carry squashfs.ko and loop.ko for kernels that lack them: mount it
 /// read-only, load what is there, unmount.
 #[optimize(size)]
-// Out of line (measured smaller): inlined, it adds to `boot`'s large frame and register pressure.
-#[inline(never)]
 pub fn load_from_boot_partition(log: &mut Logger, boot: &Partition, kver: &[u8]) -> Result<(), Failed> {
     mounts::mount_partition(log, boot, paths::SCRATCH, MountFlags::RDONLY)?;
     let result = load_named(log, &[b"/mnt/scratch/modules/", kver], &[b"squashfs.ko", b"loop.ko"]);
