@@ -225,9 +225,20 @@ pub fn overlay_partition(log: &mut Logger, found: &Found, config: &Config) -> Re
 fn clear_upper_and_work(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<(), Failed> {
     // Deleting, now or in the background, never leaves this filesystem.
     let device = initramfs_overlay::fstat(overlay).map_err(|e| log.fail("cannot stat ", paths::OVERLAY.to_bytes(), Some(e)))?.st_dev;
+    match move_to_trash(log, overlay)? {
+        Some(trash) => empty_trash_in_background(log, trash.as_fd(), device),
+        None => clear_in_place(log, overlay, device)?,
+    }
+    Ok(())
+}
+
+/// Moves `upper` and `work` into `trash/` and returns it; `None` when the partition is too full for
+/// that.
+#[optimize(size)]
+fn move_to_trash(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<Option<Fd>, Failed> {
     let trash = match files::ensure_dir(overlay, c"trash").and_then(|()| files::open_dir(overlay, c"trash")) {
         Ok(trash) => trash,
-        Err(Errno::NOSPC) => return clear_in_place(log, overlay, device),
+        Err(Errno::NOSPC) => return Ok(None),
         Err(e) => return Err(log.fail_bare("cannot create directory trash", Some(e))),
     };
     for &name in &OVERLAY_FOLDERS[1..3] {
@@ -241,12 +252,11 @@ fn clear_upper_and_work(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<(),
         let trash_name = CPath::lossy(&[initramfs_overlay::numfmt::dec(stat.st_ino as u64, &mut digits)]);
         match rustix::fs::renameat(overlay, name, &trash, trash_name.as_cstr()) {
             Ok(()) => {}
-            Err(Errno::NOSPC) => return clear_in_place(log, overlay, device),
+            Err(Errno::NOSPC) => return Ok(None),
             Err(e) => return Err(log.fail("cannot move to trash: ", name.to_bytes(), Some(e))),
         }
     }
-    empty_trash_in_background(log, trash.as_fd(), device);
-    Ok(())
+    Ok(Some(trash))
 }
 
 /// A full partition has no room for `trash` or for a new, empty `upper`: delete the old contents now
