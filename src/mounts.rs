@@ -239,7 +239,7 @@ fn move_to_trash(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<Option<Fd>
     let trash = match files::ensure_dir(overlay, c"trash").and_then(|()| files::open_dir(overlay, c"trash")) {
         Ok(trash) => trash,
         Err(Errno::NOSPC) => return Ok(None),
-        Err(e) => return Err(log.fail_bare("cannot create directory trash", Some(e))),
+        Err(e) => return Err(log.fail("cannot create directory ", b"trash", Some(e))),
     };
     for &name in &OVERLAY_FOLDERS[1..3] {
         let stat = match initramfs_overlay::stat(overlay, name, AtFlags::SYMLINK_NOFOLLOW) {
