@@ -130,6 +130,8 @@ pub fn squashfs_image(log: &mut Logger, config: &Config, status: &mut Status) ->
     let image_dir = open_dir(log, paths::IMAGE)?;
     // Looked at in place: the choice holds two paths, too big to move around.
     let chosen = update::choose_image(image_dir.as_fd(), config.image, log);
+    // The candidates are open: the folder is not needed any more (one close, not one per return).
+    drop(image_dir);
     let choice = match &chosen {
         Ok(choice) => choice,
         Err(e) => return Err(log.fail(e.what, CPath::lossy(&[b": ", config.image]).as_bytes(), e.errno)),
