@@ -320,9 +320,8 @@ pub fn assemble_root(log: &mut Logger, config: &Config) -> Result<(), Failed> {
     // When overlayfs cannot create its work folder (a partition filled by `persistent`) it mounts
     // read-only and says so only in the kernel log: a boot asked to be writeable must say it is not.
     if config.rw {
-        // statfs's ST_RDONLY is the same bit as MS_RDONLY; f_flags is a long on x86, a u32 on ARM.
-        #[allow(clippy::unnecessary_cast)]
-        let read_only = rustix::fs::statfs(paths::ROOT).is_ok_and(|fs| fs.f_flags as u32 & linux_raw_sys::general::MS_RDONLY != 0);
+        // We are root, so a write check fails only with EROFS, when the mount is read-only.
+        let read_only = rustix::fs::access(paths::ROOT, rustix::fs::Access::WRITE_OK) == Err(Errno::ROFS);
         if read_only {
             log.warn(&[b"root: read-only despite rw: overlayfs found no room for work (overlay partition full)"]);
         }
