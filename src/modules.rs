@@ -70,14 +70,14 @@ pub fn load_bundled(log: &mut Logger, kver: &[u8]) -> Result<(), Failed> {
         Err(Errno::NOENT) => return Ok(()),
         other => other.map_err(|e| log.fail("cannot read the load-order of ", kver, Some(e)))?,
     };
-    let mut count = 0u64;
+    let mut count = 0u32;
     for entry in modlist::entries(list) {
         let path = entry.map_err(|bad| log.fail(bad.reason, bad.line, None))?;
         load(log, dir.as_fd(), path)?;
         count += 1;
     }
     let mut digits = [0; numfmt::DEC_LEN];
-    log.info(&[b"modules: ", numfmt::dec(count, &mut digits), b" loaded for ", kver]);
+    log.info(&[b"modules: ", numfmt::dec(count.into(), &mut digits), b" loaded for ", kver]);
     Ok(())
 }
 
