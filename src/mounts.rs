@@ -101,7 +101,7 @@ fn set_devkmsg(value: &[u8]) {
 pub fn handover_tmpfs(log: &mut Logger) -> Result<(), Failed> {
     mount(log, c"tmpfs", paths::RUN, c"tmpfs", MountFlags::NOSUID | MountFlags::NODEV, c"mode=0755")?;
     for &dir in &[paths::HANDOVER, paths::IMAGE, paths::OVERLAY, paths::LOWER, paths::SCRATCH, paths::ROOT] {
-        files::ensure_dir(CWD, dir).map_err(|e| log.fail("cannot create ", dir.to_bytes(), Some(e)))?;
+        files::ensure_dir(CWD, dir).map_err(|e| log.fail("cannot create directory ", dir.to_bytes(), Some(e)))?;
     }
     Ok(())
 }
