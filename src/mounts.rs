@@ -341,7 +341,7 @@ pub fn check_init(log: &mut Logger, config: &Config) -> Result<(), Failed> {
         Err(Errno::NOSYS) => return Ok(()), // kernels before 5.6: exec will tell
         other => other.map_err(|e| log.fail("cannot find init ", config.init, Some(e)))?,
     };
-    let stat = initramfs_overlay::fstat(file.as_fd()).map_err(|e| log.fail("cannot stat init ", config.init, Some(e)))?;
+    let stat = initramfs_overlay::fstat(file.as_fd()).map_err(|e| log.fail("cannot stat ", config.init, Some(e)))?;
     let executable = FileType::from_raw_mode(stat.st_mode) == FileType::RegularFile && stat.st_mode & 0o111 != 0;
     if !executable {
         return Err(log.fail("init is not an executable file: ", config.init, Some(Errno::ACCESS)));
