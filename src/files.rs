@@ -9,13 +9,22 @@ use rustix::io::Errno;
 /// Opens a directory (relative to `dir`) for use as the base of `*at` calls.
 #[optimize(size)]
 pub fn open_dir(dir: BorrowedFd<'_>, path: &core::ffi::CStr) -> Result<Fd, Errno> {
-    open(dir, path, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+    open(
+        dir,
+        path,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
 }
 
 /// Reads a whole small file into `buf` and returns its bytes; a file longer than `buf` is `EFBIG`,
 /// so a config list is never silently cut.
 #[optimize(size)]
-pub fn read_small<'b>(dir: BorrowedFd<'_>, path: &core::ffi::CStr, buf: &'b mut [u8]) -> Result<&'b [u8], Errno> {
+pub fn read_small<'b>(
+    dir: BorrowedFd<'_>,
+    path: &core::ffi::CStr,
+    buf: &'b mut [u8],
+) -> Result<&'b [u8], Errno> {
     let fd = open(dir, path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
     let mut len = 0;
     loop {
@@ -36,7 +45,11 @@ pub fn ensure_dir(dir: BorrowedFd<'_>, path: &core::ffi::CStr) -> Result<(), Err
     match rustix::fs::mkdirat(dir, path, Mode::from_raw_mode(0o755)) {
         Err(Errno::EXIST) => {
             let st = initramfs_overlay::stat(dir, path, AtFlags::SYMLINK_NOFOLLOW)?;
-            if is_dir(st.st_mode) { Ok(()) } else { Err(Errno::NOTDIR) }
+            if is_dir(st.st_mode) {
+                Ok(())
+            } else {
+                Err(Errno::NOTDIR)
+            }
         }
         other => other,
     }

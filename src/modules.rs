@@ -23,9 +23,16 @@ const COMPRESSED_FILE: i32 = 4;
 /// counts as loaded.
 #[optimize(size)]
 fn load(log: &mut Logger, dir: BorrowedFd<'_>, path: &[u8]) -> Result<(), Failed> {
-    let Some(name) = &CPath::new(&[path]) else { return Err(log.fail("bad module path ", path, None)) };
-    let file = crate::sys::open(dir, name.as_cstr(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
-        .map_err(|e| log.fail("cannot open ", path, Some(e)))?;
+    let Some(name) = &CPath::new(&[path]) else {
+        return Err(log.fail("bad module path ", path, None));
+    };
+    let file = crate::sys::open(
+        dir,
+        name.as_cstr(),
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| log.fail("cannot open ", path, Some(e)))?;
     load_open(log, file.as_fd(), path)
 }
 
@@ -36,9 +43,11 @@ fn load_open(log: &mut Logger, file: BorrowedFd<'_>, path: &[u8]) -> Result<(), 
     let flags = if compressed { COMPRESSED_FILE } else { 0 };
     match rustix::system::finit_module(file, c"", flags) {
         Ok(()) | Err(Errno::EXIST) => Ok(()),
-        Err(e @ (Errno::NOEXEC | Errno::INVAL | Errno::OPNOTSUPP)) if compressed => {
-            Err(log.fail("the kernel cannot decompress this module format: ", path, Some(e)))
-        }
+        Err(e @ (Errno::NOEXEC | Errno::INVAL | Errno::OPNOTSUPP)) if compressed => Err(log.fail(
+            "the kernel cannot decompress this module format: ",
+            path,
+            Some(e),
+        )),
         Err(e) => Err(log.fail("cannot load ", path, Some(e))),
     }
 }
@@ -64,7 +73,9 @@ fn open_module_dir(log: &mut Logger, parts: &[&[u8]]) -> Result<Option<crate::sy
 #[inline(never)]
 pub fn load_bundled(log: &mut Logger, kver: &[u8]) -> Result<(), Failed> {
     let folder: [&[u8]; 2] = [b"/lib/modules/", kver];
-    let Some(dir) = open_module_dir(log, &folder)? else { return Ok(()) };
+    let Some(dir) = open_module_dir(log, &folder)? else {
+        return Ok(());
+    };
     let mut buf = [0u8; 8192];
     let list = match files::read_small(dir.as_fd(), c"load-order", &mut buf) {
         Err(Errno::NOENT) => return Ok(()),
@@ -77,7 +88,12 @@ pub fn load_bundled(log: &mut Logger, kver: &[u8]) -> Result<(), Failed> {
         count += 1;
     }
     let mut digits = [0; numfmt::DEC_LEN];
-    log.info(&[b"modules: ", numfmt::dec(count.into(), &mut digits), b" loaded for ", kver]);
+    log.info(&[
+        b"modules: ",
+        numfmt::dec(count.into(), &mut digits),
+        b" loaded for ",
+        kver,
+    ]);
     Ok(())
 }
 
@@ -92,7 +108,12 @@ fn load_any_variant(log: &mut Logger, dir: BorrowedFd<'_>, base: &[u8]) -> Resul
         // Our own short constant names: the join always fits.
         let path = CPath::lossy(&[base, suffix]);
         // A variant that cannot be opened is one that is not there: try the next.
-        let Ok(file) = crate::sys::open(dir, path.as_cstr(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()) else {
+        let Ok(file) = crate::sys::open(
+            dir,
+            path.as_cstr(),
+            OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) else {
             continue;
         };
         load_open(log, file.as_fd(), path.as_bytes())?;
@@ -105,9 +126,17 @@ fn load_any_variant(log: &mut Logger, dir: BorrowedFd<'_>, base: &[u8]) -> Resul
 /// The boot partition (vfat) may carry squashfs.ko and loop.ko for kernels that lack them: mount it
 /// read-only, load what is there, unmount.
 #[optimize(size)]
-pub fn load_from_boot_partition(log: &mut Logger, boot: &Partition, kver: &[u8]) -> Result<(), Failed> {
+pub fn load_from_boot_partition(
+    log: &mut Logger,
+    boot: &Partition,
+    kver: &[u8],
+) -> Result<(), Failed> {
     mounts::mount_partition(log, boot, paths::SCRATCH, MountFlags::RDONLY)?;
-    let result = load_named(log, &[b"/mnt/scratch/modules/", kver], &[b"squashfs.ko", b"loop.ko"]);
+    let result = load_named(
+        log,
+        &[b"/mnt/scratch/modules/", kver],
+        &[b"squashfs.ko", b"loop.ko"],
+    );
     // Leaving it mounted would keep the device busy; a failed unmount is worth a warning only.
     if rustix::mount::unmount(paths::SCRATCH, UnmountFlags::empty()).is_err() {
         log.warn(&[b"boot: cannot unmount the boot partition"]);
@@ -119,7 +148,9 @@ pub fn load_from_boot_partition(log: &mut Logger, boot: &Partition, kver: &[u8])
 /// `folder` joined; a missing folder or module is skipped.
 #[optimize(size)]
 fn load_named(log: &mut Logger, folder: &[&[u8]], modules: &[&[u8]]) -> Result<(), Failed> {
-    let Some(dir) = open_module_dir(log, folder)? else { return Ok(()) };
+    let Some(dir) = open_module_dir(log, folder)? else {
+        return Ok(());
+    };
     for &module in modules {
         load_any_variant(log, dir.as_fd(), module)?;
     }
@@ -128,10 +159,19 @@ fn load_named(log: &mut Logger, folder: &[&[u8]], modules: &[&[u8]]) -> Result<(
 
 /// overlay.ko ships with the image's own kernel modules; load it from there when present.
 #[optimize(size)]
-pub fn load_overlay_from_image(log: &mut Logger, kver: &[u8], config: &Config) -> Result<(), Failed> {
+pub fn load_overlay_from_image(
+    log: &mut Logger,
+    kver: &[u8],
+    config: &Config,
+) -> Result<(), Failed> {
     if config.no_overlay {
         return Ok(());
     }
-    let folder: [&[u8]; 4] = [paths::LOWER.to_bytes(), b"/lib/modules/", kver, b"/kernel/fs/overlayfs"];
+    let folder: [&[u8]; 4] = [
+        paths::LOWER.to_bytes(),
+        b"/lib/modules/",
+        kver,
+        b"/kernel/fs/overlayfs",
+    ];
     load_named(log, &folder, &[b"overlay.ko"])
 }

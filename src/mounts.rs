@@ -7,12 +7,12 @@ use crate::files;
 use crate::logger::{Failed, Logger};
 use crate::paths;
 use crate::sys;
+use crate::sys::{Fd, open};
 use core::ffi::CStr;
 use initramfs_overlay::cmdline::Config;
 use initramfs_overlay::cpath::CPath;
 use initramfs_overlay::log::{Level, Log};
 use initramfs_overlay::update::{self, Status};
-use crate::sys::{Fd, open};
 use rustix::fd::{AsFd, BorrowedFd};
 use rustix::fs::{AtFlags, CWD, FileType, Mode, OFlags};
 use rustix::io::Errno;
@@ -46,7 +46,11 @@ fn mount_reporting(
     data: &CStr,
 ) -> Result<(), Errno> {
     rustix::mount::mount(source, target, fstype, flags, data).inspect_err(|&e| {
-        log.fail("cannot mount ", CPath::lossy(&[source.to_bytes(), b" on ", target.to_bytes()]).as_bytes(), Some(e));
+        log.fail(
+            "cannot mount ",
+            CPath::lossy(&[source.to_bytes(), b" on ", target.to_bytes()]).as_bytes(),
+            Some(e),
+        );
     })
 }
 
@@ -66,7 +70,14 @@ pub fn kernel_filesystems(log: &mut Logger) {
     for &dir in &MOUNT_POINTS {
         let _ = files::ensure_dir(CWD, dir);
     }
-    let _ = mount(log, c"devtmpfs", c"/dev", c"devtmpfs", MountFlags::NOSUID, c"");
+    let _ = mount(
+        log,
+        c"devtmpfs",
+        c"/dev",
+        c"devtmpfs",
+        MountFlags::NOSUID,
+        c"",
+    );
     // The kernel gives init /dev/console as fds 0-2 only when the archive has that node. Without
     // it fd 0 is free, so the console opens as fd 0: it is stdin from now on, for us and the real
     // init, and must stay open (not be closed at the end of this block); 1 and 2 are copies.
@@ -85,13 +96,21 @@ pub fn kernel_filesystems(log: &mut Logger) {
     set_devkmsg(b"on\n");
     log.open_kmsg();
     // Nothing mounted from here on may propagate anywhere once the root moves (as systemd's switch-root).
-    let _ = rustix::mount::mount_change(c"/", MountPropagationFlags::REC | MountPropagationFlags::PRIVATE);
+    let _ = rustix::mount::mount_change(
+        c"/",
+        MountPropagationFlags::REC | MountPropagationFlags::PRIVATE,
+    );
 }
 
 /// Sets /dev/kmsg's rate limit (`printk.devkmsg`). Best effort: see the callers.
 #[optimize(size)]
 fn set_devkmsg(value: &[u8]) {
-    if let Ok(file) = open(CWD, c"/proc/sys/kernel/printk_devkmsg", OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty()) {
+    if let Ok(file) = open(
+        CWD,
+        c"/proc/sys/kernel/printk_devkmsg",
+        OFlags::WRONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) {
         let _ = rustix::io::write(&file, value);
     }
 }
@@ -99,9 +118,24 @@ fn set_devkmsg(value: &[u8]) {
 /// A tmpfs on /run with the hand-over folders; it moves onto the new root's /run at the end.
 #[optimize(size)]
 pub fn handover_tmpfs(log: &mut Logger) -> Result<(), Failed> {
-    mount(log, c"tmpfs", paths::RUN, c"tmpfs", MountFlags::NOSUID | MountFlags::NODEV, c"mode=0755")?;
-    for &dir in &[paths::HANDOVER, paths::IMAGE, paths::OVERLAY, paths::LOWER, paths::SCRATCH, paths::ROOT] {
-        files::ensure_dir(CWD, dir).map_err(|e| log.fail("cannot create directory ", dir.to_bytes(), Some(e)))?;
+    mount(
+        log,
+        c"tmpfs",
+        paths::RUN,
+        c"tmpfs",
+        MountFlags::NOSUID | MountFlags::NODEV,
+        c"mode=0755",
+    )?;
+    for &dir in &[
+        paths::HANDOVER,
+        paths::IMAGE,
+        paths::OVERLAY,
+        paths::LOWER,
+        paths::SCRATCH,
+        paths::ROOT,
+    ] {
+        files::ensure_dir(CWD, dir)
+            .map_err(|e| log.fail("cannot create directory ", dir.to_bytes(), Some(e)))?;
     }
     Ok(())
 }
@@ -110,14 +144,23 @@ pub fn handover_tmpfs(log: &mut Logger) -> Result<(), Failed> {
 #[optimize(size)]
 // Out of line (measured smaller): inlined, it adds to `boot`'s large frame and register pressure.
 #[inline(never)]
-pub fn mount_partition(log: &mut Logger, part: &Partition, target: &CStr, flags: MountFlags) -> Result<(), Failed> {
+pub fn mount_partition(
+    log: &mut Logger,
+    part: &Partition,
+    target: &CStr,
+    flags: MountFlags,
+) -> Result<(), Failed> {
     mount(log, part.dev.as_cstr(), target, part.fstype, flags, c"")
 }
 
 /// The `img` partition: read-only, unless an update waits and must be promoted onto it.
 #[optimize(size)]
 pub fn image_partition(log: &mut Logger, found: &Found) -> Result<(), Failed> {
-    let flags = if found.newimg.is_some() { MountFlags::empty() } else { MountFlags::RDONLY };
+    let flags = if found.newimg.is_some() {
+        MountFlags::empty()
+    } else {
+        MountFlags::RDONLY
+    };
     mount_partition(log, &found.img, paths::IMAGE, flags)
 }
 
@@ -126,7 +169,11 @@ pub fn image_partition(log: &mut Logger, found: &Found) -> Result<(), Failed> {
 #[optimize(size)]
 // Out of line (measured smaller): inlined, it adds to `boot`'s large frame and register pressure.
 #[inline(never)]
-pub fn squashfs_image(log: &mut Logger, config: &Config, status: &mut Status) -> Result<(), Failed> {
+pub fn squashfs_image(
+    log: &mut Logger,
+    config: &Config,
+    status: &mut Status,
+) -> Result<(), Failed> {
     let image_dir = open_dir(log, paths::IMAGE)?;
     // Looked at in place: the choice holds two paths, too big to move around.
     let chosen = update::choose_image(image_dir.as_fd(), config.image, log);
@@ -134,7 +181,13 @@ pub fn squashfs_image(log: &mut Logger, config: &Config, status: &mut Status) ->
     drop(image_dir);
     let choice = match &chosen {
         Ok(choice) => choice,
-        Err(e) => return Err(log.fail(e.what, CPath::lossy(&[b": ", config.image]).as_bytes(), e.errno)),
+        Err(e) => {
+            return Err(log.fail(
+                e.what,
+                CPath::lossy(&[b": ", config.image]).as_bytes(),
+                e.errno,
+            ));
+        }
     };
     let current = CPath::lossy(&[config.image]);
     // The first image that could not boot and why: the current one when it failed its check.
@@ -144,9 +197,20 @@ pub fn squashfs_image(log: &mut Logger, config: &Config, status: &mut Status) ->
         match loop_mount(log, candidate.fd.as_fd()) {
             Ok(()) => {
                 if skipped_error.is_some() {
-                    log.line(Level::Error, &[b"image: FALLBACK: ", skipped_name.as_bytes(), b" cannot boot, booting ", candidate.name.as_bytes()]);
+                    log.line(
+                        Level::Error,
+                        &[
+                            b"image: FALLBACK: ",
+                            skipped_name.as_bytes(),
+                            b" cannot boot, booting ",
+                            candidate.name.as_bytes(),
+                        ],
+                    );
                 }
-                status.booted(&candidate.name, skipped_error.as_ref().map(|e| (skipped_name, e)));
+                status.booted(
+                    &candidate.name,
+                    skipped_error.as_ref().map(|e| (skipped_name, e)),
+                );
                 return Ok(());
             }
             Err(e) => {
@@ -166,8 +230,14 @@ pub fn squashfs_image(log: &mut Logger, config: &Config, status: &mut Status) ->
 fn loop_mount(log: &mut Logger, file: BorrowedFd<'_>) -> Result<(), update::Error> {
     match attach_and_mount(log, file) {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(update::Error { what: "squashfs mount failed", errno: Some(e) }),
-        Err(Failed) => Err(update::Error { what: "no loop device", errno: None }),
+        Ok(Err(e)) => Err(update::Error {
+            what: "squashfs mount failed",
+            errno: Some(e),
+        }),
+        Err(Failed) => Err(update::Error {
+            what: "no loop device",
+            errno: None,
+        }),
     }
 }
 
@@ -175,21 +245,49 @@ fn loop_mount(log: &mut Logger, file: BorrowedFd<'_>) -> Result<(), update::Erro
 /// for the image, `Ok(Err)` when the mount failed.
 #[optimize(size)]
 fn attach_and_mount(log: &mut Logger, file: BorrowedFd<'_>) -> Result<Result<(), Errno>, Failed> {
-    let control = open(CWD, c"/dev/loop-control", OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())
-        .map_err(|e| log.fail_bare("cannot open /dev/loop-control (is the loop module loaded?)", Some(e)))?;
+    let control = open(
+        CWD,
+        c"/dev/loop-control",
+        OFlags::RDWR | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| {
+        log.fail_bare(
+            "cannot open /dev/loop-control (is the loop module loaded?)",
+            Some(e),
+        )
+    })?;
     // Another opener could take the device between GET_FREE and attach; ask again then.
     let mut last = Errno::BUSY;
     for _ in 0..4 {
-        let number = sys::loop_get_free(control.as_fd()).map_err(|e| log.fail_bare("no free loop device", Some(e)))?;
+        let number = sys::loop_get_free(control.as_fd())
+            .map_err(|e| log.fail_bare("no free loop device", Some(e)))?;
         let mut digits = [0; initramfs_overlay::numfmt::DEC_LEN];
         // Digits never hold a NUL and always fit, so the lossy join is exact.
-        let path = CPath::lossy(&[b"/dev/loop", initramfs_overlay::numfmt::dec(number.into(), &mut digits)]);
-        let device = open(CWD, path.as_cstr(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
-            .map_err(|e| log.fail("cannot open ", path.as_bytes(), Some(e)))?;
+        let path = CPath::lossy(&[
+            b"/dev/loop",
+            initramfs_overlay::numfmt::dec(number.into(), &mut digits),
+        ]);
+        let device = open(
+            CWD,
+            path.as_cstr(),
+            OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| log.fail("cannot open ", path.as_bytes(), Some(e)))?;
         match sys::loop_attach(device.as_fd(), file) {
             // The device stays open until the mount holds it: with AUTOCLEAR, the last close unbinds
             // it. From then on it clears itself when the mount goes away, or now if the mount failed.
-            Ok(()) => return Ok(mount_reporting(log, path.as_cstr(), paths::LOWER, c"squashfs", MountFlags::RDONLY, c"")),
+            Ok(()) => {
+                return Ok(mount_reporting(
+                    log,
+                    path.as_cstr(),
+                    paths::LOWER,
+                    c"squashfs",
+                    MountFlags::RDONLY,
+                    c"",
+                ));
+            }
             Err(e) => last = e,
         }
         if last != Errno::BUSY {
@@ -207,14 +305,17 @@ const OVERLAY_FOLDERS: [&CStr; 4] = [c"trash", c"upper", c"work", c"persistent"]
 /// start empty on every boot: `work` too, because a stale index breaks the mount after an update.
 #[optimize(size)]
 pub fn overlay_partition(log: &mut Logger, found: &Found, config: &Config) -> Result<(), Failed> {
-    let Some(part) = &found.overlay else { return Ok(()) };
+    let Some(part) = &found.overlay else {
+        return Ok(());
+    };
     mount_partition(log, part, paths::OVERLAY, MountFlags::NOATIME)?;
     let dir = open_dir(log, paths::OVERLAY)?;
     if !config.keep_upper {
         clear_upper_and_work(log, dir.as_fd())?;
     }
     for &name in &OVERLAY_FOLDERS[1..] {
-        files::ensure_dir(dir.as_fd(), name).map_err(|e| log.fail("cannot create directory ", name.to_bytes(), Some(e)))?;
+        files::ensure_dir(dir.as_fd(), name)
+            .map_err(|e| log.fail("cannot create directory ", name.to_bytes(), Some(e)))?;
     }
     Ok(())
 }
@@ -226,7 +327,9 @@ pub fn overlay_partition(log: &mut Logger, found: &Found, config: &Config) -> Re
 #[inline(never)]
 fn clear_upper_and_work(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<(), Failed> {
     // Deleting, now or in the background, never leaves this filesystem.
-    let device = initramfs_overlay::fstat(overlay).map_err(|e| log.fail("cannot stat ", paths::OVERLAY.to_bytes(), Some(e)))?.st_dev;
+    let device = initramfs_overlay::fstat(overlay)
+        .map_err(|e| log.fail("cannot stat ", paths::OVERLAY.to_bytes(), Some(e)))?
+        .st_dev;
     match move_to_trash(log, overlay)? {
         Some(trash) => empty_trash_in_background(log, trash.as_fd(), device),
         None => clear_in_place(log, overlay, device)?,
@@ -238,7 +341,9 @@ fn clear_upper_and_work(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<(),
 /// that.
 #[optimize(size)]
 fn move_to_trash(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<Option<Fd>, Failed> {
-    let trash = match files::ensure_dir(overlay, c"trash").and_then(|()| files::open_dir(overlay, c"trash")) {
+    let trash = match files::ensure_dir(overlay, c"trash")
+        .and_then(|()| files::open_dir(overlay, c"trash"))
+    {
         Ok(trash) => trash,
         Err(Errno::NOSPC) => return Ok(None),
         Err(e) => return Err(log.fail("cannot create directory ", b"trash", Some(e))),
@@ -251,7 +356,10 @@ fn move_to_trash(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<Option<Fd>
         // The inode number is unique on this filesystem while the folder exists: a free trash name.
         let mut digits = [0; initramfs_overlay::numfmt::DEC_LEN];
         // Digits never hold a NUL and always fit, so the lossy join is exact.
-        let trash_name = CPath::lossy(&[initramfs_overlay::numfmt::dec(stat.st_ino as u64, &mut digits)]);
+        let trash_name = CPath::lossy(&[initramfs_overlay::numfmt::dec(
+            stat.st_ino as u64,
+            &mut digits,
+        )]);
         match rustix::fs::renameat(overlay, name, &trash, trash_name.as_cstr()) {
             Ok(()) => {}
             Err(Errno::NOSPC) => return Ok(None),
@@ -268,7 +376,8 @@ fn clear_in_place(log: &mut Logger, overlay: BorrowedFd<'_>, device: u64) -> Res
     log.warn(&[b"overlay partition: full; deleting the old upper and work now"]);
     // `trash` first: whatever was already moved there frees room for a new `upper` or `work`.
     for &name in &OVERLAY_FOLDERS[..3] {
-        let emptied = files::open_dir(overlay, name).and_then(|dir| files::empty_dir(dir.as_fd(), device));
+        let emptied =
+            files::open_dir(overlay, name).and_then(|dir| files::empty_dir(dir.as_fd(), device));
         match emptied {
             Ok(()) | Err(Errno::NOENT) => {}
             Err(e) => return Err(log.fail("cannot empty ", name.to_bytes(), Some(e))),
@@ -288,7 +397,10 @@ fn empty_trash_in_background(log: &mut Logger, trash: BorrowedFd<'_>, device: u6
         }
         Ok(Some(_)) => {}
         Err(e) => {
-            log.fail_bare("cannot start the trash cleaner, trash stays until next boot", Some(e));
+            log.fail_bare(
+                "cannot start the trash cleaner, trash stays until next boot",
+                Some(e),
+            );
         }
     }
 }
@@ -298,10 +410,21 @@ fn empty_trash_in_background(log: &mut Logger, trash: BorrowedFd<'_>, device: u6
 #[optimize(size)]
 pub fn assemble_root(log: &mut Logger, config: &Config) -> Result<(), Failed> {
     if config.no_overlay {
-        return mount(log, paths::LOWER, paths::ROOT, c"none", MountFlags::BIND, c"");
+        return mount(
+            log,
+            paths::LOWER,
+            paths::ROOT,
+            c"none",
+            MountFlags::BIND,
+            c"",
+        );
     }
     // `persistent` above the image, unless left out.
-    let persistent: &[u8] = if config.no_persistent { b"" } else { b"/run/initramfs-overlay/overlay/persistent:" };
+    let persistent: &[u8] = if config.no_persistent {
+        b""
+    } else {
+        b"/run/initramfs-overlay/overlay/persistent:"
+    };
     // Our own constants, well within a CPath: the lossy join is exact.
     let options = CPath::lossy(&[
         b"lowerdir=",
@@ -309,7 +432,11 @@ pub fn assemble_root(log: &mut Logger, config: &Config) -> Result<(), Failed> {
         paths::LOWER.to_bytes(),
         b",upperdir=/run/initramfs-overlay/overlay/upper,workdir=/run/initramfs-overlay/overlay/work",
     ]);
-    let flags = if config.rw { MountFlags::empty() } else { MountFlags::RDONLY };
+    let flags = if config.rw {
+        MountFlags::empty()
+    } else {
+        MountFlags::RDONLY
+    };
     mount_reporting(log, c"overlay", paths::ROOT, c"overlay", flags, options.as_cstr()).map_err(|e| {
         // ENODEV: the kernel has no overlayfs, which is a packaging problem worth naming.
         if e == Errno::NODEV {
@@ -321,7 +448,8 @@ pub fn assemble_root(log: &mut Logger, config: &Config) -> Result<(), Failed> {
     // read-only and says so only in the kernel log: a boot asked to be writeable must say it is not.
     if config.rw {
         // We are root, so a write check fails only with EROFS, when the mount is read-only.
-        let read_only = rustix::fs::access(paths::ROOT, rustix::fs::Access::WRITE_OK) == Err(Errno::ROFS);
+        let read_only =
+            rustix::fs::access(paths::ROOT, rustix::fs::Access::WRITE_OK) == Err(Errno::ROFS);
         if read_only {
             log.warn(&[b"root: read-only despite rw: overlayfs found no room for work (overlay partition full)"]);
         }
@@ -334,17 +462,33 @@ pub fn assemble_root(log: &mut Logger, config: &Config) -> Result<(), Failed> {
 #[optimize(size)]
 pub fn check_init(log: &mut Logger, config: &Config) -> Result<(), Failed> {
     let root = open_dir(log, paths::ROOT)?;
-    let Some(init) = &CPath::new(&[config.init]) else { return Err(log.fail("bad init path ", config.init, None)) };
+    let Some(init) = &CPath::new(&[config.init]) else {
+        return Err(log.fail("bad init path ", config.init, None));
+    };
     // Resolve inside the new root, so absolute symlinks like /sbin/init -> /lib/systemd/systemd work.
     let how = rustix::fs::ResolveFlags::IN_ROOT;
-    let file = match rustix::fs::openat2(&root, init.as_cstr(), OFlags::PATH | OFlags::CLOEXEC, Mode::empty(), how).map(Fd::from) {
+    let file = match rustix::fs::openat2(
+        &root,
+        init.as_cstr(),
+        OFlags::PATH | OFlags::CLOEXEC,
+        Mode::empty(),
+        how,
+    )
+    .map(Fd::from)
+    {
         Err(Errno::NOSYS) => return Ok(()), // kernels before 5.6: exec will tell
         other => other.map_err(|e| log.fail("cannot find init ", config.init, Some(e)))?,
     };
-    let stat = initramfs_overlay::fstat(file.as_fd()).map_err(|e| log.fail("cannot stat ", config.init, Some(e)))?;
-    let executable = FileType::from_raw_mode(stat.st_mode) == FileType::RegularFile && stat.st_mode & 0o111 != 0;
+    let stat = initramfs_overlay::fstat(file.as_fd())
+        .map_err(|e| log.fail("cannot stat ", config.init, Some(e)))?;
+    let executable =
+        FileType::from_raw_mode(stat.st_mode) == FileType::RegularFile && stat.st_mode & 0o111 != 0;
     if !executable {
-        return Err(log.fail("init is not an executable file: ", config.init, Some(Errno::ACCESS)));
+        return Err(log.fail(
+            "init is not an executable file: ",
+            config.init,
+            Some(Errno::ACCESS),
+        ));
     }
     Ok(())
 }
@@ -358,8 +502,13 @@ pub fn move_into_root(log: &mut Logger) -> Result<(), Failed> {
     for &from in &MOUNT_POINTS[..4] {
         match rustix::mount::mount_move(from, &from[1..]) {
             // An image without one of these folders can still boot; its init will say what it misses.
-            Err(Errno::NOENT) => log.warn(&[b"handover: not moved, the image has no mount point for ", from.to_bytes()]),
-            Err(e) => return Err(log.fail("cannot move into the new root: ", from.to_bytes(), Some(e))),
+            Err(Errno::NOENT) => log.warn(&[
+                b"handover: not moved, the image has no mount point for ",
+                from.to_bytes(),
+            ]),
+            Err(e) => {
+                return Err(log.fail("cannot move into the new root: ", from.to_bytes(), Some(e)));
+            }
             Ok(()) => {}
         }
     }
@@ -380,7 +529,8 @@ pub fn switch_root(log: &mut Logger, config: &Config, start: &Start) -> Result<(
         let _ = rustix::mount::unmount(c".", UnmountFlags::DETACH);
     } else {
         free_initramfs(log)?;
-        rustix::mount::mount_move(c".", c"/").map_err(|e| log.fail_bare("cannot move the new root onto /", Some(e)))?;
+        rustix::mount::mount_move(c".", c"/")
+            .map_err(|e| log.fail_bare("cannot move the new root onto /", Some(e)))?;
     }
     rustix::process::chroot(c".").map_err(|e| log.fail_bare("cannot chroot", Some(e)))?;
     rustix::process::chdir(c"/").map_err(|e| log.fail_bare("cannot chdir to /", Some(e)))?;
@@ -390,7 +540,8 @@ pub fn switch_root(log: &mut Logger, config: &Config, start: &Start) -> Result<(
 /// Makes the new root the current folder.
 #[optimize(size)]
 fn enter_root(log: &mut Logger) -> Result<(), Failed> {
-    rustix::process::chdir(paths::ROOT).map_err(|e| log.fail("cannot enter ", paths::ROOT.to_bytes(), Some(e)))
+    rustix::process::chdir(paths::ROOT)
+        .map_err(|e| log.fail("cannot enter ", paths::ROOT.to_bytes(), Some(e)))
 }
 
 /// Deletes the initramfs files to give their memory back, refusing anything but ramfs/tmpfs so a
@@ -400,10 +551,13 @@ fn free_initramfs(log: &mut Logger) -> Result<(), Failed> {
     let root = open_dir(log, c"/")?;
     let fs = rustix::fs::fstatfs(&root).map_err(|e| log.fail_bare("cannot statfs /", Some(e)))?;
     let magic = fs.f_type as u32;
-    if magic != linux_raw_sys::general::RAMFS_MAGIC && magic != linux_raw_sys::general::TMPFS_MAGIC {
+    if magic != linux_raw_sys::general::RAMFS_MAGIC && magic != linux_raw_sys::general::TMPFS_MAGIC
+    {
         return Err(log.fail_bare("/ is not the initramfs (not ramfs or tmpfs)", None));
     }
-    let device = initramfs_overlay::fstat(root.as_fd()).map_err(|e| log.fail_bare("cannot stat /", Some(e)))?.st_dev;
+    let device = initramfs_overlay::fstat(root.as_fd())
+        .map_err(|e| log.fail_bare("cannot stat /", Some(e)))?
+        .st_dev;
     // Mount points (such as /mnt/root) stay behind and keep their folders: that is expected.
     let _ = files::empty_dir(root.as_fd(), device);
     Ok(())

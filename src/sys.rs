@@ -29,7 +29,10 @@ pub fn now_ms() -> u64 {
     // SAFETY: as for x86_64; 32-bit targets make raw syscalls through the library's one asm block.
     #[cfg(target_pointer_width = "32")]
     unsafe {
-        initramfs_overlay::rawsys::syscall4(linux_raw_sys::general::__NR_clock_gettime, [1, ptr as usize, 0, 0]);
+        initramfs_overlay::rawsys::syscall4(
+            linux_raw_sys::general::__NR_clock_gettime,
+            [1, ptr as usize, 0, 0],
+        );
     }
     let [sec, nsec] = ts;
     // nsec is below 10^9, so a native long divides it. Not on ARM: Thumb-1 has no divide instruction,
@@ -115,7 +118,15 @@ unsafe impl Ioctl for LoopIoctl {
 
 fn loop_ioctl(fd: BorrowedFd<'_>, opcode: u32, arg: *mut c_void) -> Result<IoctlOutput, Errno> {
     // SAFETY: see the `Ioctl` impl: each caller pairs the opcode with its documented argument.
-    unsafe { rustix::ioctl::ioctl(fd, LoopIoctl { opcode: opcode as Opcode, arg }) }
+    unsafe {
+        rustix::ioctl::ioctl(
+            fd,
+            LoopIoctl {
+                opcode: opcode as Opcode,
+                arg,
+            },
+        )
+    }
 }
 
 /// LOOP_CTL_GET_FREE: the number of a free loop device, creating one when needed.
@@ -139,12 +150,18 @@ pub fn loop_attach(device: BorrowedFd<'_>, file: BorrowedFd<'_>) -> Result<(), E
         Err(Errno::INVAL | Errno::NOTTY) => {}
         other => return other.map(drop),
     }
-    loop_ioctl(device, LOOP_SET_FD, file.as_fd().as_raw_fd() as usize as *mut c_void)?;
+    loop_ioctl(
+        device,
+        LOOP_SET_FD,
+        file.as_fd().as_raw_fd() as usize as *mut c_void,
+    )?;
     // The same status as for LOOP_CONFIGURE, read in place (the kernel does not write it back).
-    loop_ioctl(device, LOOP_SET_STATUS64, (&raw mut config.info).cast()).map(drop).inspect_err(|_| {
-        // Without autoclear nothing would ever release the device: unbind it now.
-        let _ = loop_ioctl(device, LOOP_CLR_FD, core::ptr::null_mut());
-    })
+    loop_ioctl(device, LOOP_SET_STATUS64, (&raw mut config.info).cast())
+        .map(drop)
+        .inspect_err(|_| {
+            // Without autoclear nothing would ever release the device: unbind it now.
+            let _ = loop_ioctl(device, LOOP_CLR_FD, core::ptr::null_mut());
+        })
 }
 
 /// fd 2, which is /dev/console for init (see `mounts::kernel_filesystems`).
@@ -198,6 +215,11 @@ impl From<rustix::fd::OwnedFd> for Fd {
 }
 
 /// `openat(2)`, returning an [`Fd`].
-pub fn open(dir: BorrowedFd<'_>, path: &CStr, flags: rustix::fs::OFlags, mode: rustix::fs::Mode) -> Result<Fd, Errno> {
+pub fn open(
+    dir: BorrowedFd<'_>,
+    path: &CStr,
+    flags: rustix::fs::OFlags,
+    mode: rustix::fs::Mode,
+) -> Result<Fd, Errno> {
     rustix::fs::openat(dir, path, flags, mode).map(Fd::from)
 }
