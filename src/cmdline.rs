@@ -33,10 +33,9 @@ pub struct Config<'a> {
     pub quiet: bool,
     pub wait: Wait,
     pub rootdelay_ms: u64,
-    pub img: Spec<'a>,
-    pub overlay: Spec<'a>,
-    pub boot: Spec<'a>,
-    pub newimg: Spec<'a>,
+    /// How to find each partition, by role: img, overlay, boot, newimg (`iovl.img=` and so on). An
+    /// array, so the parser stores and the search reads them by index.
+    pub specs: [Spec<'a>; 4],
     /// The image file name on `img` and `newimg`: a plain name, never a path.
     pub image: &'a [u8],
     pub onerror: FailAction,
@@ -54,10 +53,12 @@ impl Config<'_> {
         quiet: false,
         wait: Wait::Bounded { ms: 10_000 },
         rootdelay_ms: 0,
-        img: Spec::Label(b"img"),
-        overlay: Spec::Label(b"overlay"),
-        boot: Spec::Label(b"boot"),
-        newimg: Spec::Label(b"newimg"),
+        specs: [
+            Spec::Label(b"img"),
+            Spec::Label(b"overlay"),
+            Spec::Label(b"boot"),
+            Spec::Label(b"newimg"),
+        ],
         image: b"root-squashfs.img",
         onerror: FailAction::Panic,
         keep_upper: false,
@@ -226,14 +227,11 @@ fn apply<'a>(
         }
         Opt::RootDelay => config.rootdelay_ms = seconds_ms(needed?)?,
         Opt::Img | Opt::Overlay | Opt::Boot | Opt::NewImg => {
-            let slot = match opt {
-                Opt::Img => &mut config.img,
-                Opt::Overlay => &mut config.overlay,
-                Opt::Boot => &mut config.boot,
-                _ => &mut config.newimg,
-            };
-            *slot = devspec::parse(needed?)
-                .ok_or(Problem::NotSpec)?;
+            // The four options are in the order of the roles.
+            let spec = devspec::parse(needed?).ok_or(Problem::NotSpec)?;
+            if let Some(slot) = config.specs.get_mut(opt as usize - Opt::Img as usize) {
+                *slot = spec;
+            }
         }
         Opt::Image => config.image = file_name(needed?)?,
         Opt::OnError => {
@@ -372,13 +370,13 @@ mod tests {
             )
         );
         assert_eq!(
-            (c.img, c.overlay, c.boot, c.newimg),
-            (
+            c.specs,
+            [
                 Spec::Label(b"img"),
                 Spec::Label(b"overlay"),
                 Spec::Label(b"boot"),
                 Spec::Label(b"newimg")
-            )
+            ]
         );
         assert_eq!(
             (c.onerror, c.rw, c.quiet, c.rootdelay_ms),
@@ -434,16 +432,24 @@ mod tests {
             iovl.newimg=PARTUUID=1234abcd-04 iovl.image=os.squashfs iovl.onerror=reboot \
             iovl.keep-upper iovl.no-persistent iovl.no-overlay iovl.noshell",
         );
-        assert_eq!(c.img, Spec::Uuid(b"ab-cd"));
-        assert_eq!(c.overlay, Spec::Path(b"vda2"));
-        assert_eq!(c.boot, Spec::PartLabel(b"EFI system"));
-        assert_eq!(c.newimg, Spec::PartUuid(b"1234abcd-04"));
+        assert_eq!(
+            c.specs,
+            [
+                Spec::Uuid(b"ab-cd"),
+                Spec::Path(b"vda2"),
+                Spec::PartLabel(b"EFI system"),
+                Spec::PartUuid(b"1234abcd-04")
+            ]
+        );
         assert_eq!(c.image, b"os.squashfs");
         assert_eq!(c.onerror, FailAction::Reboot);
         assert!(c.keep_upper && c.no_persistent && c.no_overlay && c.noshell);
-        assert_eq!(ok("iovl.img=mylabel").img, Spec::Label(b"mylabel"));
+        assert_eq!(ok("iovl.img=mylabel").specs[0], Spec::Label(b"mylabel"));
         // The kernel keeps inner quotes; the spec drops them, as blkid does.
-        assert_eq!(ok("iovl.img=LABEL=\"my os\"").img, Spec::Label(b"my os"));
+        assert_eq!(
+            ok("iovl.img=LABEL=\"my os\"").specs[0],
+            Spec::Label(b"my os")
+        );
         for (word, action) in [
             ("panic", FailAction::Panic),
             ("poweroff", FailAction::Poweroff),
@@ -543,6 +549,6 @@ mod tests {
             "y".repeat(5000)
         );
         let c = ok(&long);
-        assert_eq!((c.img.describe().1.len(), c.image.len()), (5000, 5000));
+        assert_eq!((c.specs[0].describe().1.len(), c.image.len()), (5000, 5000));
     }
 }

@@ -55,7 +55,7 @@ pub fn find(log: &mut Logger, config: &Config) -> Result<Found, Failed> {
     if config.rootdelay_ms > 0 {
         sleep_ms(config.rootdelay_ms);
     }
-    let specs = [&config.img, &config.overlay, &config.boot, &config.newimg];
+    let specs = &config.specs;
     let mut slots: [Option<Partition>; 4] = [None, None, None, None];
     let mut probed = Probed { inodes: [0; PROBED_MAX], count: 0 };
     // Every buffer of `probe`, here once for the whole search: stack probes run once, and probe's own
@@ -69,7 +69,7 @@ pub fn find(log: &mut Logger, config: &Config) -> Result<Found, Failed> {
     let start = now_ms();
     let mut required_since = None;
     loop {
-        scan(log, &specs, &mut slots, &mut probed, &mut bufs)?;
+        scan(log, specs, &mut slots, &mut probed, &mut bufs)?;
         let now = now_ms();
         // img is always required, overlay unless the boot does without one.
         let missing = if slots[0].is_none() {
@@ -92,7 +92,7 @@ pub fn find(log: &mut Logger, config: &Config) -> Result<Found, Failed> {
                 {
                     let mut digits = [0; numfmt::DEC_LEN];
                     let waited = numfmt::dec(now - start, &mut digits);
-                    return Err(fail_spec(log, role, specs[role], false, waited, b""));
+                    return Err(fail_spec(log, role, &specs[role], false, waited, b""));
                 }
             }
         }
@@ -158,7 +158,7 @@ impl Probed {
 /// same spec is an error naming both: picking one would boot at random.
 #[optimize(size)]
 #[inline(never)]
-fn scan(log: &mut Logger, specs: &[&Spec; 4], slots: &mut [Option<Partition>; 4], probed: &mut Probed, bufs: &mut Buffers) -> Result<(), Failed> {
+fn scan(log: &mut Logger, specs: &[Spec; 4], slots: &mut [Option<Partition>; 4], probed: &mut Probed, bufs: &mut Buffers) -> Result<(), Failed> {
     let class = files::open_dir(CWD, c"/sys/class/block").map_err(|e| log.fail_bare("cannot open /sys/class/block", Some(e)))?;
     // Room for the longest entry (a 255-byte name) and a dozen short ones per getdents call; a small
     // frame keeps every local within short reach of sp on Thumb.
@@ -188,7 +188,7 @@ fn scan(log: &mut Logger, specs: &[&Spec; 4], slots: &mut [Option<Partition>; 4]
         };
         let Some(slot) = slots.get_mut(role) else { continue };
         if let Some(first) = slot {
-            return Err(fail_spec(log, role, specs[role], true, first.dev.as_bytes(), dev.as_bytes()));
+            return Err(fail_spec(log, role, &specs[role], true, first.dev.as_bytes(), dev.as_bytes()));
         }
         *slot = made.map(|dev| Partition { dev, fstype });
     }
@@ -207,7 +207,7 @@ struct Buffers {
 /// matches, with its filesystem; `NO_ROLE` when there is none (the filesystem then means nothing).
 #[optimize(size)]
 #[inline(never)]
-fn probe(dev: &Fd, class: BorrowedFd<'_>, name: &CStr, specs: &[&Spec; 4], bufs: &mut Buffers) -> (usize, Filesystem) {
+fn probe(dev: &Fd, class: BorrowedFd<'_>, name: &CStr, specs: &[Spec; 4], bufs: &mut Buffers) -> (usize, Filesystem) {
     let Ok((head, _)) = rustix::io::pread(dev, &mut bufs.head, 0) else { return (NO_ROLE, Filesystem::Ext4) };
     let head = &*head;
     let mut id: Identity = [&[]; devspec::KINDS];

@@ -19,7 +19,7 @@ fuzz_target!(|line: &[u8]| {
     if let Ok(config) = cmdline::parse(line, &mut Discard) {
         assert!(config.init.starts_with(b"/"));
         assert!(!config.image.is_empty() && !config.image.contains(&b'/'));
-        for spec in [config.img, config.overlay, config.boot, config.newimg] {
+        for spec in config.specs {
             let _ = spec.describe();
         }
     }
