@@ -92,7 +92,7 @@ pub fn find(log: &mut Logger, config: &Config) -> Result<Found, Failed> {
                 {
                     let mut digits = [0; numfmt::DEC_LEN];
                     let waited = numfmt::dec(now - start, &mut digits);
-                    return Err(fail_spec(log, role, &specs[role], false, waited, b""));
+                    return Err(fail_spec(log, role, &specs[role], waited, b""));
                 }
             }
         }
@@ -112,14 +112,15 @@ pub fn find(log: &mut Logger, config: &Config) -> Result<Found, Failed> {
 }
 
 /// Fails with `<role> partition <spec as written>` and what is wrong with it: ` matches both <first>
-/// and <second>` for a duplicate, else ` not found after <first> ms`. Written straight from its parts
+/// and <second>` for a duplicate (`second` is a device path, never empty), else ` not found after
+/// <first> ms`. Written straight from its parts
 /// as `Logger::fail` writes a failure with no errno in this step (`find: `, like the info lines).
 #[optimize(size)]
 #[inline(never)]
-fn fail_spec(log: &mut Logger, role: usize, spec: &Spec, duplicate: bool, first: &[u8], second: &[u8]) -> Failed {
+fn fail_spec(log: &mut Logger, role: usize, spec: &Spec, first: &[u8], second: &[u8]) -> Failed {
     let (tag, value) = spec.describe();
     let role = ROLES.get(role).copied().unwrap_or_default();
-    let (what, and): (&[u8], &[u8]) = if duplicate { (b" matches both ", b" and ") } else { (b" not found after ", b" ms") };
+    let (what, and): (&[u8], &[u8]) = if !second.is_empty() { (b" matches both ", b" and ") } else { (b" not found after ", b" ms") };
     log.line(Level::Error, &[b"find: ", role.as_bytes(), b" partition ", tag.as_bytes(), value, what, first, and, second]);
     Failed
 }
@@ -188,7 +189,7 @@ fn scan(log: &mut Logger, specs: &[Spec; 4], slots: &mut [Option<Partition>; 4],
         };
         let Some(slot) = slots.get_mut(role) else { continue };
         if let Some(first) = slot {
-            return Err(fail_spec(log, role, &specs[role], true, first.dev.as_bytes(), dev.as_bytes()));
+            return Err(fail_spec(log, role, &specs[role], first.dev.as_bytes(), dev.as_bytes()));
         }
         *slot = made.map(|dev| Partition { dev, fstype });
     }
