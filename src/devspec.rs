@@ -14,14 +14,15 @@ pub enum Spec<'a> {
     Path(&'a [u8]),
 }
 
-/// The prefixes of the spec kinds, in the order of `Spec`'s variants.
-const TAGS: [&str; KINDS] = ["LABEL=", "UUID=", "PARTUUID=", "PARTLABEL=", "/dev/"];
+/// The prefixes of the spec kinds, in the order of `Spec`'s variants, each ended by a newline (the
+/// table format of `crate::nth`: no pointer and length per entry).
+const TAGS: &str = "LABEL=\nUUID=\nPARTUUID=\nPARTLABEL=\n/dev/\n";
 
 /// Parses a spec. `None` for an empty value, an unknown `TAG=` (a typo would otherwise wait for a label
 /// that never appears), or a path that is not a plain `/dev/NAME` (there is no udev, so no
 /// `/dev/disk/by-*` links).
 pub fn parse(value: &[u8]) -> Option<Spec<'_>> {
-    let tagged = (0..KINDS).find_map(|kind| Some((kind, value.strip_prefix(TAGS.get(kind)?.as_bytes())?)));
+    let tagged = (0..KINDS).find_map(|kind| Some((kind, value.strip_prefix(crate::nth(TAGS, kind).as_bytes())?)));
     let spec = match tagged {
         Some((DEV_NAME, name)) if crate::has(name, b'/') => return None,
         Some((DEV_NAME, name)) => Spec::Path(name),
@@ -93,7 +94,7 @@ impl<'a> Spec<'a> {
 
     /// The spec as the user wrote it, in two parts for a log line: `("LABEL=", b"img")`.
     pub fn describe(&self) -> (&'static str, &'a [u8]) {
-        (TAGS.get(self.kind()).copied().unwrap_or_default(), self.value())
+        (crate::nth(TAGS, self.kind()), self.value())
     }
 }
 
