@@ -84,18 +84,29 @@ pub struct Error<'a> {
 #[optimize(size)]
 pub fn parse<'a>(cmdline: &'a [u8], log: &mut dyn Log) -> Result<Config<'a>, Error<'a>> {
     let mut config = Config::DEFAULT;
+    parse_into(cmdline, &mut config, log).map(|()| config)
+}
+
+/// `parse` into `config`, which starts as the defaults: the init fills its config in place, since each
+/// move of a `Config` (out of a `Result`, out of a function) is a copy.
+#[optimize(size)]
+pub fn parse_into<'a>(
+    cmdline: &'a [u8],
+    config: &mut Config<'a>,
+    log: &mut dyn Log,
+) -> Result<(), Error<'a>> {
     // The first malformed option is the error; the rest are still read for `iovl.onerror`.
     let mut first_error = None;
     for (name, value) in params(cmdline) {
         if name == b"--" && value.is_none() {
             break;
         }
-        if let Err(problem) = apply(&mut config, name, value, log) {
+        if let Err(problem) = apply(config, name, value, log) {
             first_error.get_or_insert((name, problem));
         }
     }
     match first_error {
-        None => Ok(config),
+        None => Ok(()),
         Some((option, problem)) => Err(Error {
             option,
             problem: crate::nth(PROBLEMS, problem as usize),

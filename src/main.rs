@@ -45,7 +45,8 @@ fn boot(start: Start) -> ! {
     mounts::kernel_filesystems(&mut log);
     // /proc/cmdline holds at most COMMAND_LINE_SIZE (4 KiB on the largest arch) plus a newline.
     let mut cmdline_buf = [0u8; 8192];
-    let config = read_cmdline(&mut log, &mut cmdline_buf);
+    let mut config = Config::DEFAULT;
+    read_cmdline(&mut log, &mut cmdline_buf, &mut config);
     log.quiet = config.quiet;
     let kernel_release = rustix::system::uname();
     let kver = kernel_release.release().to_bytes();
@@ -82,9 +83,10 @@ fn boot(start: Start) -> ! {
     failure_action(&mut log, config.onerror)
 }
 
-/// Reads and parses /proc/cmdline. A malformed option stops the boot, with its name in the message.
+/// Reads and parses /proc/cmdline into `config`, which holds the defaults: filled in place, since each
+/// move of a `Config` is a copy. A malformed option stops the boot, with its name in the message.
 #[optimize(size)]
-fn read_cmdline<'b>(log: &mut Logger, buf: &'b mut [u8]) -> Config<'b> {
+fn read_cmdline<'b>(log: &mut Logger, buf: &'b mut [u8], config: &mut Config<'b>) {
     log.step = "cmdline";
     let text = match files::read_small(rustix::fs::CWD, c"/proc/cmdline", buf) {
         Ok(text) => text,
@@ -93,13 +95,10 @@ fn read_cmdline<'b>(log: &mut Logger, buf: &'b mut [u8]) -> Config<'b> {
             failure_action(log, FailAction::Panic)
         }
     };
-    match cmdline::parse(text, log) {
-        Ok(config) => config,
-        Err(e) => {
-            // e.g. `cmdline: iovl.wait is not a number of seconds`
-            log.fail("", CPath::lossy(&[e.option, b" ", e.problem.as_bytes()]).as_bytes(), None);
-            failure_action(log, e.onerror)
-        }
+    if let Err(e) = cmdline::parse_into(text, config, log) {
+        // e.g. `cmdline: iovl.wait is not a number of seconds`
+        log.fail("", CPath::lossy(&[e.option, b" ", e.problem.as_bytes()]).as_bytes(), None);
+        failure_action(log, e.onerror)
     }
 }
 
