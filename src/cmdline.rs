@@ -234,12 +234,14 @@ fn apply<'a>(
         Opt::Ro | Opt::Rw => {}
         Opt::Quiet => config.quiet = true,
         Opt::RootWait if value.is_none() => config.wait = Wait::Forever,
-        Opt::RootWait | Opt::Wait => {
-            config.wait = Wait::Bounded {
-                ms: seconds_ms(needed?)?,
+        Opt::RootWait | Opt::Wait | Opt::RootDelay => {
+            let ms = seconds_ms(needed?)?;
+            if matches!(opt, Opt::RootDelay) {
+                config.rootdelay_ms = ms;
+            } else {
+                config.wait = Wait::Bounded { ms };
             }
         }
-        Opt::RootDelay => config.rootdelay_ms = seconds_ms(needed?)?,
         Opt::Img | Opt::Overlay | Opt::Boot | Opt::NewImg => {
             // The four options are in the order of the roles.
             let spec = devspec::parse(needed?).ok_or(Problem::NotSpec)?;
