@@ -209,8 +209,7 @@ struct Buffers {
 #[optimize(size)]
 #[inline(never)]
 fn probe(dev: &Fd, class: BorrowedFd<'_>, name: &CStr, specs: &[Spec; 4], bufs: &mut Buffers) -> (usize, Filesystem) {
-    let Ok((head, _)) = rustix::io::pread(dev, &mut bufs.head, 0) else { return (NO_ROLE, Filesystem::Ext4) };
-    let head = &*head;
+    let head = read_at(dev.as_fd(), &mut bufs.head, 0);
     let mut id: Identity = [&[]; devspec::KINDS];
     id[devspec::DEV_NAME] = name.to_bytes();
     let uuid: IdText;
@@ -221,7 +220,7 @@ fn probe(dev: &Fd, class: BorrowedFd<'_>, name: &CStr, specs: &[Spec; 4], bufs: 
     } else if let Some(boot) = vfat::parse(head) {
         let region = boot.root_dir;
         let dir = bufs.root_dir.get_mut(..region.len as usize).unwrap_or(&mut []);
-        let dir = rustix::io::pread(dev, dir, region.offset).map_or(&[][..], |(read, _)| read);
+        let dir = read_at(dev.as_fd(), dir, region.offset);
         uuid = match boot.serial {
             Some(serial) => vfat::serial_text(serial),
             None => IdText::new(),
@@ -256,8 +255,16 @@ fn partition_entry(class: BorrowedFd<'_>, name: &CStr, head: &mut [MaybeUninit<u
     // Borrowed where it was made: moving the path out of the Option would copy it.
     let disk = CPath::new(&[b"/dev/", uevent_value(&sysfs, c"../uevent", b"DEVNAME", &mut buf)?]);
     let disk = open(CWD, disk.as_ref()?.as_cstr(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).ok()?;
-    let (head, _) = rustix::io::pread(&disk, head, 0).ok()?;
+    let head = read_at(disk.as_fd(), head, 0);
     partitions::find(head, u32::try_from(number).ok()?)
+}
+
+/// What one pread at `offset` gets into `buf`: empty when it fails. One copy of the syscall for the
+/// three reads of the probe.
+#[optimize(size)]
+#[inline(never)]
+fn read_at<'b>(fd: BorrowedFd<'_>, buf: &'b mut [MaybeUninit<u8>], offset: u64) -> &'b [u8] {
+    rustix::io::pread(fd, buf, offset).map_or(&[], |(read, _)| read)
 }
 
 /// The value of `key` in the sysfs uevent file `file` of the folder `dir`.
