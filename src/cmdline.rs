@@ -116,22 +116,23 @@ pub fn parse_into<'a>(
 }
 
 /// The options we read. One table lookup instead of a `match` on byte strings, which compiles to a
-/// byte-by-byte comparison per pattern.
+/// byte-by-byte comparison per pattern. Options handled alike are neighbours: `apply`'s `match` then
+/// tests one range per group.
 #[derive(Clone, Copy)]
 enum Opt {
     Init,
+    Image,
+    OnError,
+    Quiet,
     Ro,
     Rw,
-    Quiet,
     RootWait,
+    Wait,
     RootDelay,
     Img,
     Overlay,
     Boot,
     NewImg,
-    Image,
-    Wait,
-    OnError,
     KeepUpper,
     NoPersistent,
     NoOverlay,
@@ -140,23 +141,23 @@ enum Opt {
 
 /// The option names, each followed by a newline, in the order of `OPT`: one packed string instead of a
 /// table of slices (16 bytes of pointer and length per entry on 64-bit).
-const OPTION_NAMES: &[u8] = b"init\nro\nrw\nquiet\nrootwait\nrootdelay\niovl.img\niovl.overlay\niovl.boot\n\
-    iovl.newimg\niovl.image\niovl.wait\niovl.onerror\niovl.keep-upper\niovl.no-persistent\niovl.no-overlay\n\
-    iovl.noshell\n";
+const OPTION_NAMES: &[u8] = b"init\niovl.image\niovl.onerror\nquiet\nro\nrw\nrootwait\niovl.wait\n\
+    rootdelay\niovl.img\niovl.overlay\niovl.boot\niovl.newimg\niovl.keep-upper\niovl.no-persistent\n\
+    iovl.no-overlay\niovl.noshell\n";
 const OPT: [Opt; 17] = [
     Opt::Init,
+    Opt::Image,
+    Opt::OnError,
+    Opt::Quiet,
     Opt::Ro,
     Opt::Rw,
-    Opt::Quiet,
     Opt::RootWait,
+    Opt::Wait,
     Opt::RootDelay,
     Opt::Img,
     Opt::Overlay,
     Opt::Boot,
     Opt::NewImg,
-    Opt::Image,
-    Opt::Wait,
-    Opt::OnError,
     Opt::KeepUpper,
     Opt::NoPersistent,
     Opt::NoOverlay,
@@ -229,9 +230,12 @@ fn apply<'a>(
                 .filter(|path| path.starts_with(b"/"))
                 .ok_or(Problem::NotAbsolute)?
         }
-        // As the kernel: it ignores `ro=x` and `rw=x`.
-        Opt::Ro | Opt::Rw if value.is_none() => config.rw = matches!(opt, Opt::Rw),
-        Opt::Ro | Opt::Rw => {}
+        Opt::Ro | Opt::Rw => {
+            // As the kernel: it ignores `ro=x` and `rw=x`.
+            if value.is_none() {
+                config.rw = matches!(opt, Opt::Rw);
+            }
+        }
         Opt::Quiet => config.quiet = true,
         Opt::RootWait if value.is_none() => config.wait = Wait::Forever,
         Opt::RootWait | Opt::Wait | Opt::RootDelay => {
