@@ -6,7 +6,7 @@ use crate::files;
 use crate::sys::{Fd, open};
 use crate::logger::{Failed, Logger};
 use initramfs_overlay::log::{Level, Log};
-use crate::sys::now_ms;
+use crate::sys::{now_ms, sleep_ms};
 use core::ffi::CStr;
 use core::mem::MaybeUninit;
 use initramfs_overlay::cmdline::{Config, Wait};
@@ -123,13 +123,6 @@ fn fail_spec(log: &mut Logger, role: usize, spec: &Spec, first: &[u8], second: &
     let (what, and): (&[u8], &[u8]) = if !second.is_empty() { (b" matches both ", b" and ") } else { (b" not found after ", b" ms") };
     log.line(Level::Error, &[b"find: ", role.as_bytes(), b" partition ", tag.as_bytes(), value, what, first, and, second]);
     Failed
-}
-
-#[optimize(size)]
-fn sleep_ms(ms: u64) {
-    let (sec, rest) = initramfs_overlay::numfmt::div_rem(ms, 1000);
-    let t = rustix::thread::Timespec { tv_sec: sec as _, tv_nsec: (rest * 1_000_000) as _ };
-    let _ = rustix::thread::nanosleep(&t);
 }
 
 /// The sysfs inode numbers of the devices already probed: a number is one compare, and a device that

@@ -1,6 +1,7 @@
 //! The raw syscall of 32-bit targets, for the calls whose rustix form costs more than it does:
-//! `clock_gettime` (rustix parses the vDSO for it), `fstatat64` (see `filestat`) and `fork`. One
-//! asm block per arch, written once: i686 and ARM both keep registers the kernel wants for arguments.
+//! `clock_gettime` (rustix parses the vDSO for it), `fstatat64` (see `filestat`), `fork` and
+//! `nanosleep` (rustix tries the time64 call first, with a fallback). One asm block per arch, written
+//! once: i686 and ARM both keep registers the kernel wants for arguments.
 #![allow(unsafe_code)]
 
 /// `syscall(nr, args[0], args[1], args[2], args[3])`: the kernel's return value, `-errno` on failure.

@@ -56,6 +56,25 @@ pub fn now_ms() -> u64 {
     (sec as u64).wrapping_mul(1000).wrapping_add(ms)
 }
 
+/// Sleeps for `ms` milliseconds. On 32-bit targets a raw nanosleep with the kernel's native
+/// `timespec`: rustix tries clock_nanosleep_time64 first, with a fallback for older kernels.
+#[inline(never)]
+pub fn sleep_ms(ms: u64) {
+    let (sec, rest) = initramfs_overlay::numfmt::div_rem(ms, 1000);
+    #[cfg(target_arch = "x86_64")]
+    let _ = rustix::thread::nanosleep(&rustix::thread::Timespec { tv_sec: sec as _, tv_nsec: (rest * 1_000_000) as _ });
+    #[cfg(target_pointer_width = "32")]
+    {
+        // [seconds, nanoseconds]; a native long holds 68 years of seconds.
+        let ts = [sec.min(isize::MAX as u64) as isize, (rest * 1_000_000) as isize];
+        // SAFETY: nanosleep(ts, NULL) reads one native timespec from `ts`, two longs that outlive the
+        // call, and writes nothing (no remainder is asked for).
+        unsafe {
+            initramfs_overlay::rawsys::syscall4(linux_raw_sys::general::__NR_nanosleep, [ts.as_ptr() as usize, 0, 0, 0]);
+        }
+    }
+}
+
 /// `fork()`: `Some(child)` in the parent, `None` in the child. The plain fork syscall: rustix's
 /// `kernel_fork` makes a clone that also stores the child's pid for the child, and converts it.
 pub fn fork() -> Result<Option<Pid>, Errno> {
