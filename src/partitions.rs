@@ -69,7 +69,7 @@ pub fn find(head: &[u8], number: u32) -> Option<Partition> {
 fn gpt(head: &[u8], number: u32) -> Option<Partition> {
     // The header through the entry size: every field below is in bounds.
     let header: &[u8; 88] = head.get(SECTOR..)?.first_chunk()?;
-    if header[..8] != *b"EFI PART" {
+    if !header.starts_with(b"EFI PART") {
         return None;
     }
     // Constant offsets into the fixed-size header: no bounds checks are left.
