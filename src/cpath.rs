@@ -55,6 +55,27 @@ impl CPath {
     }
 }
 
+/// A `'static` C string as one pointer: `&CStr` is a pointer and a length, so every message passed
+/// as one costs a register (and its load) at each of the many call sites; the length is found once,
+/// where the text is used (`strlen` is a few bytes, see the init's mem.rs).
+#[derive(Clone, Copy)]
+pub struct CText(*const core::ffi::c_char);
+
+impl CText {
+    #[inline(always)]
+    pub const fn new(text: &'static CStr) -> CText {
+        CText(text.as_ptr())
+    }
+
+    #[inline(never)]
+    #[allow(unsafe_code)]
+    pub fn to_bytes(self) -> &'static [u8] {
+        // SAFETY: `new`, the only constructor, takes the pointer from a `&'static CStr`: it points to
+        // a NUL-terminated string that lives for the whole program.
+        unsafe { CStr::from_ptr(self.0) }.to_bytes()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,6 +101,12 @@ mod tests {
             assert_eq!(path.as_cstr().to_bytes(), path.as_bytes());
             assert_eq!(path.as_cstr().to_bytes_with_nul().len(), path.as_bytes().len() + 1);
         }
+    }
+
+    #[test]
+    fn c_text_is_its_c_string() {
+        assert_eq!(CText::new(c"cannot open ").to_bytes(), b"cannot open ");
+        assert_eq!(CText::new(c"").to_bytes(), b"");
     }
 
     #[test]

@@ -107,7 +107,7 @@ pub fn find(log: &mut Logger, config: &Config) -> Result<Found, Failed> {
     }
     let [img, overlay, boot, newimg] = slots;
     // The loop ends only once img is found; the `else` cannot happen but must not panic.
-    let Some(img) = img else { return Err(log.fail_bare("img partition vanished", None)) };
+    let Some(img) = img else { return Err(log.fail_bare(c"img partition vanished", None)) };
     Ok(Found { img, overlay, boot, newimg })
 }
 
@@ -153,7 +153,7 @@ impl Probed {
 #[optimize(size)]
 #[inline(never)]
 fn scan(log: &mut Logger, specs: &[Spec; 4], slots: &mut [Option<Partition>; 4], probed: &mut Probed, bufs: &mut Buffers) -> Result<(), Failed> {
-    let class = files::open_dir(CWD, c"/sys/class/block").map_err(|e| log.fail_bare("cannot open /sys/class/block", Some(e)))?;
+    let class = files::open_dir(CWD, c"/sys/class/block").map_err(|e| log.fail_bare(c"cannot open /sys/class/block", Some(e)))?;
     // Room for the longest entry (a 255-byte name) and a dozen short ones per getdents call; a small
     // frame keeps every local within short reach of sp on Thumb.
     let mut buf = [MaybeUninit::uninit(); 512];

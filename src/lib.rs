@@ -3,8 +3,9 @@
 #![no_std]
 #![feature(optimize_attribute)]
 #![deny(unsafe_op_in_unsafe_fn)]
-// No unsafe code here, except one line that `cpath` explains (a C string from bytes it has checked),
-// the 32-bit raw syscall in `rawsys` and its use for fstatat64 in `filestat`.
+// No unsafe code here, except two lines that `cpath` explains (a C string from bytes it has checked,
+// and one from a static C string's pointer), the 32-bit raw syscall in `rawsys` and its use for
+// fstatat64 in `filestat`.
 #![deny(unsafe_code)]
 
 #[cfg(test)]

@@ -2,6 +2,8 @@
 //! shows the boot), errors and warnings also straight to the console so they are seen whatever the
 //! kernel's loglevel. Failures are logged where they happen and travel up as the `Failed` marker.
 
+use core::ffi::CStr;
+use initramfs_overlay::cpath::CText;
 use initramfs_overlay::errnames;
 use initramfs_overlay::log::{Level, Log};
 use initramfs_overlay::numfmt;
@@ -24,7 +26,7 @@ pub struct Logger {
     kmsg: Option<Fd>,
     pub quiet: bool,
     /// The step that is running: every message is about it.
-    pub step: &'static str,
+    pub step: CText,
     /// Milliseconds since boot when the running step started, cut to 32 bits (a step's time is their
     /// wrapping difference, right for any step shorter than 49 days; 32-bit targets do 64-bit
     /// arithmetic in pairs of registers); `None` between steps (see `step_done`).
@@ -34,7 +36,7 @@ pub struct Logger {
 impl Logger {
     #[optimize(size)]
     pub const fn new() -> Logger {
-        Logger { kmsg: None, quiet: false, step: "start", step_start: None }
+        Logger { kmsg: None, quiet: false, step: CText::new(c"start"), step_start: None }
     }
 
     /// Opens /dev/kmsg once devtmpfs is mounted; until then lines go to the console only.
@@ -53,23 +55,24 @@ impl Logger {
         self.line(Level::Warning, parts);
     }
 
-    /// Logs `<step>: <what><subject> (<ERRNO>)` and returns the marker to propagate.
+    /// Logs `<step>: <what><subject> (<ERRNO>)` and returns the marker to propagate. `what` is a
+    /// C string literal (`c"cannot open "`): it reaches `fail_raw` as one pointer.
     #[inline(always)]
-    pub fn fail(&mut self, what: &str, subject: &[u8], errno: Option<Errno>) -> Failed {
+    pub fn fail(&mut self, what: &'static CStr, subject: &[u8], errno: Option<Errno>) -> Failed {
         // Negated and cut to 16 bits this is rustix's own representation (errno numbers are below
         // 4096), so callers pass the register they already hold; `fail_raw` undoes it once.
-        self.fail_raw(what, subject, errno.map_or(0, |e| e.raw_os_error().wrapping_neg() as u16))
+        self.fail_raw(CText::new(what), subject, errno.map_or(0, |e| e.raw_os_error().wrapping_neg() as u16))
     }
 
     /// `fail` for a message with no subject: two fewer arguments at each caller.
     #[inline(always)]
-    pub fn fail_bare(&mut self, what: &str, errno: Option<Errno>) -> Failed {
-        self.fail_bare_raw(what, errno.map_or(0, |e| e.raw_os_error().wrapping_neg() as u16))
+    pub fn fail_bare(&mut self, what: &'static CStr, errno: Option<Errno>) -> Failed {
+        self.fail_bare_raw(CText::new(what), errno.map_or(0, |e| e.raw_os_error().wrapping_neg() as u16))
     }
 
     #[optimize(size)]
     #[inline(never)]
-    fn fail_bare_raw(&mut self, what: &str, negated_errno: u16) -> Failed {
+    fn fail_bare_raw(&mut self, what: CText, negated_errno: u16) -> Failed {
         self.fail_raw(what, b"", negated_errno)
     }
 
@@ -77,10 +80,10 @@ impl Logger {
     /// each of the many callers.
     #[optimize(size)]
     #[inline(never)]
-    fn fail_raw(&mut self, what: &str, subject: &[u8], negated_errno: u16) -> Failed {
+    fn fail_raw(&mut self, what: CText, subject: &[u8], negated_errno: u16) -> Failed {
         let errno = (negated_errno as i16 as i32).wrapping_neg();
         let mut number = [0; numfmt::DEC_LEN];
-        let parts = [self.step.as_bytes(), b": ", what.as_bytes(), subject, b" (", errnames::text(errno, &mut number), b")"];
+        let parts = [self.step.to_bytes(), b": ", what.to_bytes(), subject, b" (", errnames::text(errno, &mut number), b")"];
         // Without an errno the line ends after the subject.
         self.line(Level::Error, if errno != 0 { &parts[..] } else { &parts[..4] });
         Failed
@@ -90,9 +93,9 @@ impl Logger {
     /// starts its clock. Steps follow each other, so one call at each step instead of two.
     #[optimize(size)]
     #[inline(never)]
-    pub fn step_start(&mut self, step: &'static str) {
+    pub fn step_start(&mut self, step: &'static CStr) {
         self.step_done();
-        self.step = step;
+        self.step = CText::new(step);
         self.step_start = Some(crate::sys::now_ms() as u32);
     }
 
@@ -103,7 +106,7 @@ impl Logger {
         let Some(start) = self.step_start.take() else { return };
         let mut number = [0; numfmt::DEC_LEN];
         let ms = numfmt::dec((crate::sys::now_ms() as u32).wrapping_sub(start).into(), &mut number);
-        self.info(&[self.step.as_bytes(), b": done in ", ms, b" ms"]);
+        self.info(&[self.step.to_bytes(), b": done in ", ms, b" ms"]);
     }
 
     /// A failed step is not done: the debug build's retry must not report it.

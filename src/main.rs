@@ -18,7 +18,7 @@ mod update_step;
 
 use entry::Start;
 use initramfs_overlay::cmdline::{self, Config, FailAction};
-use initramfs_overlay::cpath::CPath;
+use initramfs_overlay::cpath::{CPath, CText};
 use logger::{Failed, Logger};
 
 /// Where the initramfs mounts everything. `/run` is a tmpfs that moves into the new root, so the OS
@@ -52,32 +52,32 @@ fn boot(start: Start) -> ! {
     let kver = kernel_release.release().to_bytes();
 
     // Stock kernels have the disk, filesystem, loop and overlay drivers as modules.
-    attempt(&mut log, &config, "modules", |log| modules::load_bundled(log, kver));
+    attempt(&mut log, &config, c"modules", |log| modules::load_bundled(log, kver));
     // The tmpfs that will carry the partitions' mounts into the booted OS.
-    attempt(&mut log, &config, "handover dir", mounts::handover_tmpfs);
+    attempt(&mut log, &config, c"handover dir", mounts::handover_tmpfs);
     // Wait for the partitions: by label unless the command line says otherwise.
-    let found = attempt(&mut log, &config, "find", |log| devices::find(log, &config));
+    let found = attempt(&mut log, &config, c"find", |log| devices::find(log, &config));
     // Kernels without squashfs or loop built in get them from the boot partition.
     if let Some(boot_part) = &found.boot {
-        attempt(&mut log, &config, "boot", |log| modules::load_from_boot_partition(log, boot_part, kver));
+        attempt(&mut log, &config, c"boot", |log| modules::load_from_boot_partition(log, boot_part, kver));
     }
-    attempt(&mut log, &config, "image partition", |log| mounts::image_partition(log, &found));
+    attempt(&mut log, &config, c"image partition", |log| mounts::image_partition(log, &found));
     // A waiting update is promoted before any image is opened, so the new one boots right away.
-    let mut status = attempt(&mut log, &config, "update", |log| update_step::run(log, &found, &config));
+    let mut status = attempt(&mut log, &config, c"update", |log| update_step::run(log, &found, &config));
     // The current image, or `-old` when the current one is damaged.
-    attempt(&mut log, &config, "image", |log| mounts::squashfs_image(log, &config, &mut status));
+    attempt(&mut log, &config, c"image", |log| mounts::squashfs_image(log, &config, &mut status));
     // overlay.ko ships inside the image, matching the kernel it was built for.
-    attempt(&mut log, &config, "overlay module", |log| modules::load_overlay_from_image(log, kver, &config));
+    attempt(&mut log, &config, c"overlay module", |log| modules::load_overlay_from_image(log, kver, &config));
     if !config.no_overlay {
-        attempt(&mut log, &config, "overlay partition", |log| mounts::overlay_partition(log, &found, &config));
+        attempt(&mut log, &config, c"overlay partition", |log| mounts::overlay_partition(log, &found, &config));
     }
-    attempt(&mut log, &config, "root", |log| mounts::assemble_root(log, &config));
-    attempt(&mut log, &config, "status", |log| update_step::write_status(log, &status));
+    attempt(&mut log, &config, c"root", |log| mounts::assemble_root(log, &config));
+    attempt(&mut log, &config, c"status", |log| update_step::write_status(log, &status));
     // After the switch the initramfs is gone: check the init while an error can still be reported.
-    attempt(&mut log, &config, "init check", |log| mounts::check_init(log, &config));
+    attempt(&mut log, &config, c"init check", |log| mounts::check_init(log, &config));
     preboot_shell(&mut log, &config);
-    attempt(&mut log, &config, "handover", mounts::move_into_root);
-    attempt(&mut log, &config, "switch root", |log| mounts::switch_root(log, &config, &start));
+    attempt(&mut log, &config, c"handover", mounts::move_into_root);
+    attempt(&mut log, &config, c"switch root", |log| mounts::switch_root(log, &config, &start));
     // `switch_root` only returns by failing, and `attempt` does not return from a failure in the
     // standard build; in the debug build the retry loop above never ends either.
     failure_action(&mut log, config.onerror)
@@ -87,17 +87,17 @@ fn boot(start: Start) -> ! {
 /// move of a `Config` is a copy. A malformed option stops the boot, with its name in the message.
 #[optimize(size)]
 fn read_cmdline<'b>(log: &mut Logger, buf: &'b mut [u8], config: &mut Config<'b>) {
-    log.step = "cmdline";
+    log.step = CText::new(c"cmdline");
     let text = match files::read_small(rustix::fs::CWD, c"/proc/cmdline", buf) {
         Ok(text) => text,
         Err(e) => {
-            log.fail_bare("cannot read /proc/cmdline", Some(e));
+            log.fail_bare(c"cannot read /proc/cmdline", Some(e));
             failure_action(log, FailAction::Panic)
         }
     };
     if let Err(e) = cmdline::parse_into(text, config, log) {
         // e.g. `cmdline: iovl.wait is not a number of seconds`
-        log.fail("", CPath::lossy(&[e.option, b" ", e.problem.as_bytes()]).as_bytes(), None);
+        log.fail(c"", CPath::lossy(&[e.option, b" ", e.problem.as_bytes()]).as_bytes(), None);
         failure_action(log, e.onerror)
     }
 }
@@ -112,7 +112,7 @@ fn read_cmdline<'b>(log: &mut Logger, buf: &'b mut [u8], config: &mut Config<'b>
 fn attempt<T>(
     log: &mut Logger,
     config: &Config,
-    step: &'static str,
+    step: &'static core::ffi::CStr,
     mut run: impl FnMut(&mut Logger) -> Result<T, Failed>,
 ) -> T {
     loop {
@@ -162,7 +162,7 @@ fn shell(log: &mut Logger, hint: &str) {
     match sys::fork() {
         Ok(None) => {
             let errno = sys::exec(c"/bin/sh");
-            log.fail_bare("cannot run /bin/sh", Some(errno));
+            log.fail_bare(c"cannot run /bin/sh", Some(errno));
             rustix::runtime_448b8ad740e2a26f::exit_group(1)
         }
         Ok(Some(child)) => {
@@ -174,7 +174,7 @@ fn shell(log: &mut Logger, hint: &str) {
             }
         }
         Err(e) => {
-            log.fail_bare("cannot fork", Some(e));
+            log.fail_bare(c"cannot fork", Some(e));
         }
     }
 }

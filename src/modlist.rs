@@ -6,7 +6,8 @@
 #[cfg_attr(test, derive(Debug))]
 pub struct Rejected<'a> {
     pub line: &'a [u8],
-    pub reason: &'static str,
+    /// A C string: the log takes messages as one pointer.
+    pub reason: &'static core::ffi::CStr,
 }
 
 /// The entries of a load-order list, in order: a module path, or a line to report and skip.
@@ -47,13 +48,13 @@ impl<'a> Iterator for Entries<'a> {
 #[optimize(size)]
 fn check(path: &[u8]) -> Result<&[u8], Rejected<'_>> {
     let reason = if path.first() == Some(&b'/') {
-        "an absolute path"
+        c"an absolute path"
     } else if has_parent_part(path) {
-        "a path out of the modules folder"
+        c"a path out of the modules folder"
     } else if crate::has(path, 0) {
-        "a NUL byte"
+        c"a NUL byte"
     } else if !matches!(path, [.., b'.', b'k', b'o']) && !is_compressed(path) {
-        "not a .ko file"
+        c"not a .ko file"
     } else {
         return Ok(path);
     };
@@ -146,22 +147,22 @@ mod tests {
                 .and_then(Result::err)
                 .map(|r| r.reason)
         };
-        assert_eq!(rejected(b"/lib/modules/x.ko"), Some("an absolute path"));
+        assert_eq!(rejected(b"/lib/modules/x.ko"), Some(c"an absolute path"));
         assert_eq!(
             rejected(b"../../etc/x.ko"),
-            Some("a path out of the modules folder")
+            Some(c"a path out of the modules folder")
         );
         assert_eq!(
             rejected(b"kernel/../../x.ko"),
-            Some("a path out of the modules folder")
+            Some(c"a path out of the modules folder")
         );
         assert_eq!(
             rejected(b"kernel/..\n"),
-            Some("a path out of the modules folder")
+            Some(c"a path out of the modules folder")
         );
-        assert_eq!(rejected(b"a\0b.ko"), Some("a NUL byte"));
-        assert_eq!(rejected(b"kernel/fs/"), Some("not a .ko file"));
-        assert_eq!(rejected(b"modules.dep"), Some("not a .ko file"));
+        assert_eq!(rejected(b"a\0b.ko"), Some(c"a NUL byte"));
+        assert_eq!(rejected(b"kernel/fs/"), Some(c"not a .ko file"));
+        assert_eq!(rejected(b"modules.dep"), Some(c"not a .ko file"));
         assert_eq!(
             rejected(b"kernel/..ko/x.ko"),
             None,

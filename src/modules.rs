@@ -24,7 +24,7 @@ const COMPRESSED_FILE: i32 = 4;
 #[optimize(size)]
 fn load(log: &mut Logger, dir: BorrowedFd<'_>, path: &[u8]) -> Result<(), Failed> {
     let Some(name) = &CPath::new(&[path]) else {
-        return Err(log.fail("bad module path ", path, None));
+        return Err(log.fail(c"bad module path ", path, None));
     };
     let file = crate::sys::open(
         dir,
@@ -32,7 +32,7 @@ fn load(log: &mut Logger, dir: BorrowedFd<'_>, path: &[u8]) -> Result<(), Failed
         OFlags::RDONLY | OFlags::CLOEXEC,
         Mode::empty(),
     )
-    .map_err(|e| log.fail("cannot open ", path, Some(e)))?;
+    .map_err(|e| log.fail(c"cannot open ", path, Some(e)))?;
     load_open(log, file.as_fd(), path)
 }
 
@@ -44,11 +44,11 @@ fn load_open(log: &mut Logger, file: BorrowedFd<'_>, path: &[u8]) -> Result<(), 
     match rustix::system::finit_module(file, c"", flags) {
         Ok(()) | Err(Errno::EXIST) => Ok(()),
         Err(e @ (Errno::NOEXEC | Errno::INVAL | Errno::OPNOTSUPP)) if compressed => Err(log.fail(
-            "the kernel cannot decompress this module format: ",
+            c"the kernel cannot decompress this module format: ",
             path,
             Some(e),
         )),
-        Err(e) => Err(log.fail("cannot load ", path, Some(e))),
+        Err(e) => Err(log.fail(c"cannot load ", path, Some(e))),
     }
 }
 
@@ -62,7 +62,7 @@ fn open_module_dir(log: &mut Logger, parts: &[&[u8]]) -> Result<Option<crate::sy
     match files::open_dir(CWD, path.as_cstr()) {
         Ok(dir) => Ok(Some(dir)),
         Err(Errno::NOENT) => Ok(None),
-        Err(e) => Err(log.fail("cannot open ", path.as_bytes(), Some(e))),
+        Err(e) => Err(log.fail(c"cannot open ", path.as_bytes(), Some(e))),
     }
 }
 
@@ -80,7 +80,7 @@ pub fn load_bundled(log: &mut Logger, kver: &[u8]) -> Result<(), Failed> {
     let mut buf = [0u8; 8192];
     let list = match files::read_small(dir.as_fd(), c"load-order", &mut buf) {
         Err(Errno::NOENT) => return Ok(()),
-        other => other.map_err(|e| log.fail("cannot read the load-order of ", kver, Some(e)))?,
+        other => other.map_err(|e| log.fail(c"cannot read the load-order of ", kver, Some(e)))?,
     };
     let mut count = 0u32;
     for entry in modlist::entries(list) {

@@ -47,7 +47,7 @@ fn mount_reporting(
 ) -> Result<(), Errno> {
     rustix::mount::mount(source, target, fstype, flags, data).inspect_err(|&e| {
         log.fail(
-            "cannot mount ",
+            c"cannot mount ",
             CPath::lossy(&[source.to_bytes(), b" on ", target.to_bytes()]).as_bytes(),
             Some(e),
         );
@@ -57,7 +57,7 @@ fn mount_reporting(
 /// Opens one of our folders, reporting `cannot open <path> (ERRNO)`.
 #[optimize(size)]
 pub fn open_dir(log: &mut Logger, path: &CStr) -> Result<Fd, Failed> {
-    files::open_dir(CWD, path).map_err(|e| log.fail("cannot open ", path.to_bytes(), Some(e)))
+    files::open_dir(CWD, path).map_err(|e| log.fail(c"cannot open ", path.to_bytes(), Some(e)))
 }
 
 /// The initramfs folders we mount on, /mnt last: the others move into the new root at the end.
@@ -135,7 +135,7 @@ pub fn handover_tmpfs(log: &mut Logger) -> Result<(), Failed> {
         paths::ROOT,
     ] {
         files::ensure_dir(CWD, dir)
-            .map_err(|e| log.fail("cannot create directory ", dir.to_bytes(), Some(e)))?;
+            .map_err(|e| log.fail(c"cannot create directory ", dir.to_bytes(), Some(e)))?;
     }
     Ok(())
 }
@@ -183,8 +183,8 @@ pub fn squashfs_image(
         Ok(choice) => choice,
         Err(e) => {
             return Err(log.fail(
-                e.what,
-                CPath::lossy(&[b": ", config.image]).as_bytes(),
+                c"",
+                CPath::lossy(&[e.what.as_bytes(), b": ", config.image]).as_bytes(),
                 e.errno,
             ));
         }
@@ -220,7 +220,7 @@ pub fn squashfs_image(
             }
         }
     }
-    Err(log.fail("no bootable image in ", paths::IMAGE.to_bytes(), None))
+    Err(log.fail(c"no bootable image in ", paths::IMAGE.to_bytes(), None))
 }
 
 /// Attaches a checked image to a free loop device and mounts it read-only on the lower folder.
@@ -253,7 +253,7 @@ fn attach_and_mount(log: &mut Logger, file: BorrowedFd<'_>) -> Result<Result<(),
     )
     .map_err(|e| {
         log.fail_bare(
-            "cannot open /dev/loop-control (is the loop module loaded?)",
+            c"cannot open /dev/loop-control (is the loop module loaded?)",
             Some(e),
         )
     })?;
@@ -261,7 +261,7 @@ fn attach_and_mount(log: &mut Logger, file: BorrowedFd<'_>) -> Result<Result<(),
     let mut last = Errno::BUSY;
     for _ in 0..4 {
         let number = sys::loop_get_free(control.as_fd())
-            .map_err(|e| log.fail_bare("no free loop device", Some(e)))?;
+            .map_err(|e| log.fail_bare(c"no free loop device", Some(e)))?;
         let mut digits = [0; initramfs_overlay::numfmt::DEC_LEN];
         // Digits never hold a NUL and always fit, so the lossy join is exact.
         let path = CPath::lossy(&[
@@ -274,7 +274,7 @@ fn attach_and_mount(log: &mut Logger, file: BorrowedFd<'_>) -> Result<Result<(),
             OFlags::RDONLY | OFlags::CLOEXEC,
             Mode::empty(),
         )
-        .map_err(|e| log.fail("cannot open ", path.as_bytes(), Some(e)))?;
+        .map_err(|e| log.fail(c"cannot open ", path.as_bytes(), Some(e)))?;
         match sys::loop_attach(device.as_fd(), file) {
             // The device stays open until the mount holds it: with AUTOCLEAR, the last close unbinds
             // it. From then on it clears itself when the mount goes away, or now if the mount failed.
@@ -294,7 +294,7 @@ fn attach_and_mount(log: &mut Logger, file: BorrowedFd<'_>) -> Result<Result<(),
             break;
         }
     }
-    Err(log.fail_bare("cannot attach the image to a loop device", Some(last)))
+    Err(log.fail_bare(c"cannot attach the image to a loop device", Some(last)))
 }
 
 /// The folders of the overlay partition: `trash` (see `clear_upper_and_work`), the overlay's `upper`
@@ -315,7 +315,7 @@ pub fn overlay_partition(log: &mut Logger, found: &Found, config: &Config) -> Re
     }
     for &name in &OVERLAY_FOLDERS[1..] {
         files::ensure_dir(dir.as_fd(), name)
-            .map_err(|e| log.fail("cannot create directory ", name.to_bytes(), Some(e)))?;
+            .map_err(|e| log.fail(c"cannot create directory ", name.to_bytes(), Some(e)))?;
     }
     Ok(())
 }
@@ -328,7 +328,7 @@ pub fn overlay_partition(log: &mut Logger, found: &Found, config: &Config) -> Re
 fn clear_upper_and_work(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<(), Failed> {
     // Deleting, now or in the background, never leaves this filesystem.
     let device = initramfs_overlay::fstat(overlay)
-        .map_err(|e| log.fail("cannot stat ", paths::OVERLAY.to_bytes(), Some(e)))?
+        .map_err(|e| log.fail(c"cannot stat ", paths::OVERLAY.to_bytes(), Some(e)))?
         .st_dev;
     match move_to_trash(log, overlay)? {
         Some(trash) => empty_trash_in_background(log, trash.as_fd(), device),
@@ -346,12 +346,12 @@ fn move_to_trash(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<Option<Fd>
     {
         Ok(trash) => trash,
         Err(Errno::NOSPC) => return Ok(None),
-        Err(e) => return Err(log.fail("cannot create directory ", b"trash", Some(e))),
+        Err(e) => return Err(log.fail(c"cannot create directory ", b"trash", Some(e))),
     };
     for &name in &OVERLAY_FOLDERS[1..3] {
         let stat = match initramfs_overlay::stat(overlay, name, AtFlags::SYMLINK_NOFOLLOW) {
             Err(Errno::NOENT) => continue,
-            other => other.map_err(|e| log.fail("cannot stat ", name.to_bytes(), Some(e)))?,
+            other => other.map_err(|e| log.fail(c"cannot stat ", name.to_bytes(), Some(e)))?,
         };
         // The inode number is unique on this filesystem while the folder exists: a free trash name.
         let mut digits = [0; initramfs_overlay::numfmt::DEC_LEN];
@@ -363,7 +363,7 @@ fn move_to_trash(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<Option<Fd>
         match rustix::fs::renameat(overlay, name, &trash, trash_name.as_cstr()) {
             Ok(()) => {}
             Err(Errno::NOSPC) => return Ok(None),
-            Err(e) => return Err(log.fail("cannot move to trash: ", name.to_bytes(), Some(e))),
+            Err(e) => return Err(log.fail(c"cannot move to trash: ", name.to_bytes(), Some(e))),
         }
     }
     Ok(Some(trash))
@@ -380,7 +380,7 @@ fn clear_in_place(log: &mut Logger, overlay: BorrowedFd<'_>, device: u64) -> Res
             files::open_dir(overlay, name).and_then(|dir| files::empty_dir(dir.as_fd(), device));
         match emptied {
             Ok(()) | Err(Errno::NOENT) => {}
-            Err(e) => return Err(log.fail("cannot empty ", name.to_bytes(), Some(e))),
+            Err(e) => return Err(log.fail(c"cannot empty ", name.to_bytes(), Some(e))),
         }
     }
     Ok(())
@@ -398,7 +398,7 @@ fn empty_trash_in_background(log: &mut Logger, trash: BorrowedFd<'_>, device: u6
         Ok(Some(_)) => {}
         Err(e) => {
             log.fail_bare(
-                "cannot start the trash cleaner, trash stays until next boot",
+                c"cannot start the trash cleaner, trash stays until next boot",
                 Some(e),
             );
         }
@@ -440,7 +440,7 @@ pub fn assemble_root(log: &mut Logger, config: &Config) -> Result<(), Failed> {
     mount_reporting(log, c"overlay", paths::ROOT, c"overlay", flags, options.as_cstr()).map_err(|e| {
         // ENODEV: the kernel has no overlayfs, which is a packaging problem worth naming.
         if e == Errno::NODEV {
-            log.fail_bare("no overlayfs in this kernel: bundle overlay.ko, or ship it in the image's /lib/modules", None);
+            log.fail_bare(c"no overlayfs in this kernel: bundle overlay.ko, or ship it in the image's /lib/modules", None);
         }
         Failed
     })?;
@@ -463,7 +463,7 @@ pub fn assemble_root(log: &mut Logger, config: &Config) -> Result<(), Failed> {
 pub fn check_init(log: &mut Logger, config: &Config) -> Result<(), Failed> {
     let root = open_dir(log, paths::ROOT)?;
     let Some(init) = &CPath::new(&[config.init]) else {
-        return Err(log.fail("bad init path ", config.init, None));
+        return Err(log.fail(c"bad init path ", config.init, None));
     };
     // Resolve inside the new root, so absolute symlinks like /sbin/init -> /lib/systemd/systemd work.
     let how = rustix::fs::ResolveFlags::IN_ROOT;
@@ -477,15 +477,15 @@ pub fn check_init(log: &mut Logger, config: &Config) -> Result<(), Failed> {
     .map(Fd::from)
     {
         Err(Errno::NOSYS) => return Ok(()), // kernels before 5.6: exec will tell
-        other => other.map_err(|e| log.fail("cannot find init ", config.init, Some(e)))?,
+        other => other.map_err(|e| log.fail(c"cannot find init ", config.init, Some(e)))?,
     };
     let stat = initramfs_overlay::fstat(file.as_fd())
-        .map_err(|e| log.fail("cannot stat ", config.init, Some(e)))?;
+        .map_err(|e| log.fail(c"cannot stat ", config.init, Some(e)))?;
     let executable =
         FileType::from_raw_mode(stat.st_mode) == FileType::RegularFile && stat.st_mode & 0o111 != 0;
     if !executable {
         return Err(log.fail(
-            "init is not an executable file: ",
+            c"init is not an executable file: ",
             config.init,
             Some(Errno::ACCESS),
         ));
@@ -507,7 +507,7 @@ pub fn move_into_root(log: &mut Logger) -> Result<(), Failed> {
                 from.to_bytes(),
             ]),
             Err(e) => {
-                return Err(log.fail("cannot move into the new root: ", from.to_bytes(), Some(e)));
+                return Err(log.fail(c"cannot move into the new root: ", from.to_bytes(), Some(e)));
             }
             Ok(()) => {}
         }
@@ -530,10 +530,10 @@ pub fn switch_root(log: &mut Logger, config: &Config, start: &Start) -> Result<(
     } else {
         free_initramfs(log)?;
         rustix::mount::mount_move(c".", c"/")
-            .map_err(|e| log.fail_bare("cannot move the new root onto /", Some(e)))?;
+            .map_err(|e| log.fail_bare(c"cannot move the new root onto /", Some(e)))?;
     }
-    rustix::process::chroot(c".").map_err(|e| log.fail_bare("cannot chroot", Some(e)))?;
-    rustix::process::chdir(c"/").map_err(|e| log.fail_bare("cannot chdir to /", Some(e)))?;
+    rustix::process::chroot(c".").map_err(|e| log.fail_bare(c"cannot chroot", Some(e)))?;
+    rustix::process::chdir(c"/").map_err(|e| log.fail_bare(c"cannot chdir to /", Some(e)))?;
     exec_init(log, config, start)
 }
 
@@ -541,7 +541,7 @@ pub fn switch_root(log: &mut Logger, config: &Config, start: &Start) -> Result<(
 #[optimize(size)]
 fn enter_root(log: &mut Logger) -> Result<(), Failed> {
     rustix::process::chdir(paths::ROOT)
-        .map_err(|e| log.fail("cannot enter ", paths::ROOT.to_bytes(), Some(e)))
+        .map_err(|e| log.fail(c"cannot enter ", paths::ROOT.to_bytes(), Some(e)))
 }
 
 /// Deletes the initramfs files to give their memory back, refusing anything but ramfs/tmpfs so a
@@ -549,14 +549,14 @@ fn enter_root(log: &mut Logger) -> Result<(), Failed> {
 #[optimize(size)]
 fn free_initramfs(log: &mut Logger) -> Result<(), Failed> {
     let root = open_dir(log, c"/")?;
-    let fs = rustix::fs::fstatfs(&root).map_err(|e| log.fail_bare("cannot statfs /", Some(e)))?;
+    let fs = rustix::fs::fstatfs(&root).map_err(|e| log.fail_bare(c"cannot statfs /", Some(e)))?;
     let magic = fs.f_type as u32;
     if magic != linux_raw_sys::general::RAMFS_MAGIC && magic != linux_raw_sys::general::TMPFS_MAGIC
     {
-        return Err(log.fail_bare("/ is not the initramfs (not ramfs or tmpfs)", None));
+        return Err(log.fail_bare(c"/ is not the initramfs (not ramfs or tmpfs)", None));
     }
     let device = initramfs_overlay::fstat(root.as_fd())
-        .map_err(|e| log.fail_bare("cannot stat /", Some(e)))?
+        .map_err(|e| log.fail_bare(c"cannot stat /", Some(e)))?
         .st_dev;
     // Mount points (such as /mnt/root) stay behind and keep their folders: that is expected.
     let _ = files::empty_dir(root.as_fd(), device);
@@ -569,5 +569,5 @@ fn exec_init(log: &mut Logger, config: &Config, start: &Start) -> Result<(), Fai
     // `check_init`, which always runs first, refused a path with a NUL or too long: the join is exact.
     let init = &CPath::lossy(&[config.init]);
     let errno = start.exec(init.as_cstr());
-    Err(log.fail("cannot execute ", config.init, Some(errno)))
+    Err(log.fail(c"cannot execute ", config.init, Some(errno)))
 }

@@ -37,7 +37,7 @@ pub fn run(log: &mut Logger, found: &Found, config: &Config) -> Result<Status, F
             }
             // The image partition was mounted writeable only for the promotion.
             if let Err(e) = rustix::mount::mount_remount(paths::IMAGE, MountFlags::RDONLY, c"") {
-                log.fail_bare("cannot remount the image partition read-only", Some(e));
+                log.fail_bare(c"cannot remount the image partition read-only", Some(e));
             }
             outcome?
         }
@@ -69,6 +69,6 @@ pub fn write_status(log: &mut Logger, status: &Status) -> Result<(), Failed> {
     // One message for creating and writing it: the errno tells them apart.
     crate::sys::open(CWD, paths::STATUS, flags, Mode::from_raw_mode(0o644))
         .and_then(|file| rustix::io::write(&file, status.as_bytes()))
-        .map_err(|e| log.fail("cannot write ", paths::STATUS.to_bytes(), Some(e)))?;
+        .map_err(|e| log.fail(c"cannot write ", paths::STATUS.to_bytes(), Some(e)))?;
     Ok(())
 }
