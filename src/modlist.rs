@@ -1,7 +1,7 @@
 //! The module list `/lib/modules/<kver>/load-order`: one path per line, relative to that folder, loaded
 //! in order. `#` starts a comment; blank lines and surrounding whitespace are ignored.
 
-/// A line that names no loadable module, with why, for the log.
+/// A line that names no loadable module, with why: the log line is `reason` then `line`.
 #[derive(Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(test, derive(Debug))]
 pub struct Rejected<'a> {
@@ -48,13 +48,13 @@ impl<'a> Iterator for Entries<'a> {
 #[optimize(size)]
 fn check(path: &[u8]) -> Result<&[u8], Rejected<'_>> {
     let reason = if path.first() == Some(&b'/') {
-        c"an absolute path"
+        c"load-order: an absolute path: "
     } else if has_parent_part(path) {
-        c"a path out of the modules folder"
+        c"load-order: a path out of the modules folder: "
     } else if crate::has(path, 0) {
-        c"a NUL byte"
+        c"load-order: a NUL byte in "
     } else if !matches!(path, [.., b'.', b'k', b'o']) && !is_compressed(path) {
-        c"not a .ko file"
+        c"load-order: not a .ko file: "
     } else {
         return Ok(path);
     };
@@ -147,22 +147,22 @@ mod tests {
                 .and_then(Result::err)
                 .map(|r| r.reason)
         };
-        assert_eq!(rejected(b"/lib/modules/x.ko"), Some(c"an absolute path"));
+        assert_eq!(rejected(b"/lib/modules/x.ko"), Some(c"load-order: an absolute path: "));
         assert_eq!(
             rejected(b"../../etc/x.ko"),
-            Some(c"a path out of the modules folder")
+            Some(c"load-order: a path out of the modules folder: ")
         );
         assert_eq!(
             rejected(b"kernel/../../x.ko"),
-            Some(c"a path out of the modules folder")
+            Some(c"load-order: a path out of the modules folder: ")
         );
         assert_eq!(
             rejected(b"kernel/..\n"),
-            Some(c"a path out of the modules folder")
+            Some(c"load-order: a path out of the modules folder: ")
         );
-        assert_eq!(rejected(b"a\0b.ko"), Some(c"a NUL byte"));
-        assert_eq!(rejected(b"kernel/fs/"), Some(c"not a .ko file"));
-        assert_eq!(rejected(b"modules.dep"), Some(c"not a .ko file"));
+        assert_eq!(rejected(b"a\0b.ko"), Some(c"load-order: a NUL byte in "));
+        assert_eq!(rejected(b"kernel/fs/"), Some(c"load-order: not a .ko file: "));
+        assert_eq!(rejected(b"modules.dep"), Some(c"load-order: not a .ko file: "));
         assert_eq!(
             rejected(b"kernel/..ko/x.ko"),
             None,

@@ -151,6 +151,7 @@ fn main() {
         ("s17_no_loop_module", KernelId::Amd64, s17_no_loop_module),
         ("s17_no_overlayfs", KernelId::Amd64, s17_no_overlayfs),
         ("s17_no_console_node", KernelId::Amd64, s17_no_console_node),
+        ("s17_bad_load_order", KernelId::Amd64, s17_bad_load_order),
         (
             "s18_loop_fallback_pre_5_8",
             KernelId::Amd64,
@@ -2349,6 +2350,35 @@ fn s17_no_console_node(sc: &mut Sc) -> R<()> {
     b.expect("stdin", "/dev/console")?;
     sc.note("no /dev/console in the archive: the real init has the console as stdin");
     Ok(())
+}
+
+/// A bundled load-order naming a path outside the modules folder: the modules step refuses it and
+/// says which line, as `<reason><line>`, before it loads anything.
+fn s17_bad_load_order(sc: &mut Sc) -> R<()> {
+    let d = sc.std_disks()?;
+    let kver = sc.w.kernel(sc.kernel).kver.clone();
+    // Appended after the modules archive, so its load-order replaces the good one.
+    let mut a = packer::cpio::Archive::new(0);
+    a.file(
+        format!("lib/modules/{kver}/load-order"),
+        0o644,
+        b"/lib/evil.ko\n".to_vec(),
+    )
+    .map_err(|e| e.0)?;
+    let extra = sc.path("bad-load-order.cpio.gz");
+    e2e::util::write(&extra, packer::gzip::gzip(&a.write().map_err(|e| e.0)?))?;
+    let mut o = sc.boot_opts(d.clone(), "");
+    o.extra = vec![extra];
+    error_case(
+        sc,
+        &d,
+        &[0, 1],
+        "bad-load-order",
+        o,
+        Action::Poweroff,
+        10.0,
+        &["modules: load-order: an absolute path: /lib/evil.ko"],
+    )
 }
 
 fn s18_loop_fallback(sc: &mut Sc) -> R<()> {
