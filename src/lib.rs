@@ -5,7 +5,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 // No unsafe code here, except two lines that `cpath` explains (a C string from bytes it has checked,
 // and one from a static C string's pointer), the 32-bit raw syscall in `rawsys` and its use for
-// fstatat64 in `filestat`.
+// fstatat64 in `filestat`, and the two lines of `fd` (an owned descriptor held in borrowed form).
 #![deny(unsafe_code)]
 
 #[cfg(test)]
@@ -16,6 +16,7 @@ pub mod cpath;
 pub mod devspec;
 pub mod errnames;
 pub mod ext4;
+pub mod fd;
 pub mod filestat;
 pub mod log;
 pub mod modlist;

@@ -1,8 +1,9 @@
-//! The syscalls rustix does not wrap safely: fork, execve and the loop-device ioctls, and the shared
-//! close of `Fd`. Every unsafe block of the boot lives here (plus the stack split in `entry`), each
-//! with its reason.
+//! The syscalls rustix does not wrap safely: fork, execve and the loop-device ioctls. Every unsafe
+//! block of the boot lives here (plus the stack split in `entry`), each with its reason. Open files are
+//! the library's `Fd` (see `initramfs_overlay::fd`), shared with `update`.
 
-use core::ffi::{CStr, c_void};
+use core::ffi::c_void;
+pub use initramfs_overlay::fd::{Fd, open};
 use linux_raw_sys::loop_device::{
     LO_FLAGS_AUTOCLEAR, LO_FLAGS_READ_ONLY, LOOP_CLR_FD, LOOP_CONFIGURE, LOOP_CTL_GET_FREE,
     LOOP_SET_FD, LOOP_SET_STATUS64, loop_config,
@@ -102,7 +103,7 @@ pub fn fork() -> Result<Option<Pid>, Errno> {
 /// `execve(path, [path], [])`: the debug shell, with no arguments and an empty environment (the real
 /// init goes through `Start::exec` with the kernel's own arrays). Returns only on failure.
 #[cfg(feature = "debug-shell")]
-pub fn exec(path: &CStr) -> Errno {
+pub fn exec(path: &core::ffi::CStr) -> Errno {
     let argv = [path.as_ptr().cast::<u8>(), core::ptr::null()];
     // SAFETY: `argv` holds a pointer to the NUL-terminated `path`, which outlives the call, and ends in
     // NULL; a NULL envp is an empty environment to Linux.
@@ -195,50 +196,4 @@ pub fn has_stdin() -> bool {
     // SAFETY: as for `console`: fd 0 is never closed by us (a console opened there stays open);
     // fcntl on a closed fd fails with EBADF.
     rustix::io::fcntl_getfd(unsafe { rustix::stdio::stdin() }).is_ok()
-}
-
-/// An open file, closed when dropped. Not rustix's `OwnedFd`, for two costs: without std its `as_fd`
-/// asserts at every use that the descriptor is not -1 (a compare and a trap each, about 0.3 KB over
-/// the boot), while this one holds the borrowed form, checked once when made; and on ARM its drop
-/// inlines a 20-byte close syscall wherever a descriptor goes out of scope (every `?` that leaves a
-/// function with files open: about 50 places), while this one closes through one shared call there.
-/// On x86 the inline syscall is as short as a call.
-pub struct Fd(BorrowedFd<'static>);
-
-impl Drop for Fd {
-    fn drop(&mut self) {
-        close(self.0.as_raw_fd());
-    }
-}
-
-#[cfg_attr(target_arch = "arm", inline(never))]
-fn close(fd: rustix::fd::RawFd) {
-    // SAFETY: only `Fd::drop` calls this, once: the descriptor is the `Fd`'s own, open until now, and
-    // never used again.
-    unsafe { rustix::io::close(fd) }
-}
-
-impl AsFd for Fd {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.0
-    }
-}
-
-impl From<rustix::fd::OwnedFd> for Fd {
-    fn from(fd: rustix::fd::OwnedFd) -> Fd {
-        use rustix::fd::IntoRawFd;
-        // SAFETY: `into_raw_fd` hands over an open descriptor (never -1) and its ownership: it stays
-        // open until `Fd::drop` closes it, and `as_fd` lends it for no longer than the `Fd` lives.
-        Fd(unsafe { BorrowedFd::borrow_raw(fd.into_raw_fd()) })
-    }
-}
-
-/// `openat(2)`, returning an [`Fd`].
-pub fn open(
-    dir: BorrowedFd<'_>,
-    path: &CStr,
-    flags: rustix::fs::OFlags,
-    mode: rustix::fs::Mode,
-) -> Result<Fd, Errno> {
-    rustix::fs::openat(dir, path, flags, mode).map(Fd::from)
 }

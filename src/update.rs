@@ -21,11 +21,12 @@
 //! tried again at the next boot. Failures travel inside the module as one packed number (`Fail`).
 
 use crate::cpath::CPath;
+use crate::fd::Fd;
 use crate::log::{Level, Log};
 use crate::{errnames, numfmt, sha256, squashfs};
 use core::ffi::CStr;
 use core::num::NonZeroU32;
-use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use rustix::fd::{AsFd, BorrowedFd};
 use rustix::fs::{self, AtFlags, FileType, Mode, OFlags};
 use rustix::io::{self, Errno};
 
@@ -470,7 +471,7 @@ fn run(
             }
         }
 
-        let tmp = fs::openat(
+        let tmp = crate::fd::open(
             img,
             TMP,
             OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC,
@@ -688,7 +689,7 @@ fn reject(
     say(log, Note::Rejected, reason.as_bytes(), b"");
     // The reason first: a cut before the rename only means the update is checked and rejected again.
     let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::CLOEXEC;
-    let file = fs::openat(
+    let file = crate::fd::open(
         new,
         name(image, false, b".rejected.reason").as_cstr(),
         flags,
@@ -735,8 +736,8 @@ fn remove(dir: BorrowedFd, name: &CStr) -> Res<()> {
 
 /// Opens a file to read; a missing one fails with `missing()`.
 #[optimize(size)]
-fn open(dir: BorrowedFd, name: &CStr) -> Res<OwnedFd> {
-    fs::openat(dir, name, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).map_err(|e| {
+fn open(dir: BorrowedFd, name: &CStr) -> Res<Fd> {
+    crate::fd::open(dir, name, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).map_err(|e| {
         // For ENOENT this is `missing()`.
         let msg = if e == Errno::NOENT {
             Msg::Missing
@@ -772,7 +773,7 @@ fn log_rate(log: &mut impl Log, note: Note, bytes: u64, start: u32, hooks: &mut 
 
 /// An image that passed the superblock check, opened read-only for the loop device.
 pub struct Candidate {
-    pub fd: OwnedFd,
+    pub fd: Fd,
     pub name: CPath,
 }
 
@@ -980,6 +981,7 @@ impl Status {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rustix::fd::OwnedFd;
     use std::path::PathBuf;
     use std::string::{String, ToString};
     use std::sync::OnceLock;
