@@ -19,6 +19,7 @@ mod update_step;
 use entry::Start;
 use initramfs_overlay::cmdline::{self, Config, FailAction};
 use initramfs_overlay::cpath::{CPath, CText};
+use initramfs_overlay::update::Status;
 use logger::{Failed, Logger};
 
 /// Where the initramfs mounts everything. `/run` is a tmpfs that moves into the new root, so the OS
@@ -63,7 +64,8 @@ fn boot(start: Start) -> ! {
     }
     attempt(&mut log, &config, c"image partition", |log| mounts::image_partition(log, &found));
     // A waiting update is promoted before any image is opened, so the new one boots right away.
-    let mut status = attempt(&mut log, &config, c"update", |log| update_step::run(log, &found, &config));
+    let mut status = Status::new();
+    attempt(&mut log, &config, c"update", |log| update_step::run(log, &found, &config, &mut status));
     // The current image, or `-old` when the current one is damaged.
     attempt(&mut log, &config, c"image", |log| mounts::squashfs_image(log, &config, &mut status));
     // overlay.ko ships inside the image, matching the kernel it was built for.

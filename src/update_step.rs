@@ -24,9 +24,15 @@ impl Hooks for BootHooks {
     }
 }
 
-/// Promotes a waiting update (if any) and returns the status so far (`update=` line).
+/// Promotes a waiting update (if any) and adds its `update=` line to `status` (filled in place: a
+/// `Status` is 1 KiB, and returning one copies it).
 #[optimize(size)]
-pub fn run(log: &mut Logger, found: &Found, config: &Config) -> Result<Status, Failed> {
+pub fn run(
+    log: &mut Logger,
+    found: &Found,
+    config: &Config,
+    status: &mut Status,
+) -> Result<(), Failed> {
     let outcome = match &found.newimg {
         None => Outcome::NoUpdate,
         Some(newimg) => {
@@ -42,9 +48,8 @@ pub fn run(log: &mut Logger, found: &Found, config: &Config) -> Result<Status, F
             outcome?
         }
     };
-    let mut status = Status::new();
     status.update(&outcome);
-    Ok(status)
+    Ok(())
 }
 
 #[optimize(size)]
