@@ -24,12 +24,32 @@ pub struct Partition {
     pub fstype: &'static CStr,
 }
 
+/// The partitions of each role, in the order of `ROLES`. `find` fills it in place: a `Partition` is
+/// about 270 bytes, and moving four out of the search into a returned struct copied them all.
 pub struct Found {
-    pub img: Partition,
+    slots: [Option<Partition>; 4],
+}
+
+impl Found {
+    pub const NONE: Found = Found { slots: [None, None, None, None] };
+
+    /// Always there once `find` succeeded.
+    pub fn img(&self) -> Option<&Partition> {
+        self.slots[0].as_ref()
+    }
+
     /// `None` only with `iovl.no-overlay`, which needs no overlay partition.
-    pub overlay: Option<Partition>,
-    pub boot: Option<Partition>,
-    pub newimg: Option<Partition>,
+    pub fn overlay(&self) -> Option<&Partition> {
+        self.slots[1].as_ref()
+    }
+
+    pub fn boot(&self) -> Option<&Partition> {
+        self.slots[2].as_ref()
+    }
+
+    pub fn newimg(&self) -> Option<&Partition> {
+        self.slots[3].as_ref()
+    }
 }
 
 const ROLES: [&str; 4] = ["img", "overlay", "boot", "newimg"];
@@ -49,14 +69,15 @@ const OPTIONAL_GRACE_MS: u64 = 100;
 const PROBED_MAX: usize = 64;
 
 /// Looks for all four roles until the required ones are there, or fails naming what is missing.
+/// `found` starts empty.
 #[optimize(size)]
 #[inline(never)]
-pub fn find(log: &mut Logger, config: &Config) -> Result<Found, Failed> {
+pub fn find(log: &mut Logger, config: &Config, found: &mut Found) -> Result<(), Failed> {
     if config.rootdelay_ms > 0 {
         sleep_ms(config.rootdelay_ms);
     }
     let specs = &config.specs;
-    let mut slots: [Option<Partition>; 4] = [None, None, None, None];
+    let slots = &mut found.slots;
     let mut probed = Probed { inodes: [0; PROBED_MAX], count: 0 };
     // Every buffer of `probe`, here once for the whole search: stack probes run once, and probe's own
     // frame stays small enough for Thumb's short sp-relative forms. Uninitialised, since pread hands
@@ -69,7 +90,7 @@ pub fn find(log: &mut Logger, config: &Config) -> Result<Found, Failed> {
     let start = now_ms();
     let mut required_since = None;
     loop {
-        scan(log, specs, &mut slots, &mut probed, &mut bufs)?;
+        scan(log, specs, slots, &mut probed, &mut bufs)?;
         let now = now_ms();
         // img is always required, overlay unless the boot does without one.
         let missing = if slots[0].is_none() {
@@ -105,10 +126,7 @@ pub fn find(log: &mut Logger, config: &Config) -> Result<Found, Failed> {
         };
         log.info(&[b"find: ", no, ROLES[role].as_bytes(), is, dev]);
     }
-    let [img, overlay, boot, newimg] = slots;
-    // The loop ends only once img is found; the `else` cannot happen but must not panic.
-    let Some(img) = img else { return Err(log.fail_bare(c"img partition vanished", None)) };
-    Ok(Found { img, overlay, boot, newimg })
+    Ok(())
 }
 
 /// Fails with `<role> partition <spec as written>` and what is wrong with it: ` matches both <first>

@@ -16,6 +16,7 @@ mod mounts;
 mod sys;
 mod update_step;
 
+use devices::Found;
 use entry::Start;
 use initramfs_overlay::cmdline::{self, Config, FailAction};
 use initramfs_overlay::cpath::{CPath, CText};
@@ -57,9 +58,10 @@ fn boot(start: Start) -> ! {
     // The tmpfs that will carry the partitions' mounts into the booted OS.
     attempt(&mut log, &config, c"handover dir", mounts::handover_tmpfs);
     // Wait for the partitions: by label unless the command line says otherwise.
-    let found = attempt(&mut log, &config, c"find", |log| devices::find(log, &config));
+    let mut found = Found::NONE;
+    attempt(&mut log, &config, c"find", |log| devices::find(log, &config, &mut found));
     // Kernels without squashfs or loop built in get them from the boot partition.
-    if let Some(boot_part) = &found.boot {
+    if let Some(boot_part) = found.boot() {
         attempt(&mut log, &config, c"boot", |log| modules::load_from_boot_partition(log, boot_part, kver));
     }
     attempt(&mut log, &config, c"image partition", |log| mounts::image_partition(log, &found));

@@ -156,12 +156,16 @@ pub fn mount_partition(
 /// The `img` partition: read-only, unless an update waits and must be promoted onto it.
 #[optimize(size)]
 pub fn image_partition(log: &mut Logger, found: &Found) -> Result<(), Failed> {
-    let flags = if found.newimg.is_some() {
+    // `find` ends only once img is found; the `else` cannot happen but must not panic.
+    let Some(img) = found.img() else {
+        return Err(log.fail_bare(c"img partition vanished", None));
+    };
+    let flags = if found.newimg().is_some() {
         MountFlags::empty()
     } else {
         MountFlags::RDONLY
     };
-    mount_partition(log, &found.img, paths::IMAGE, flags)
+    mount_partition(log, img, paths::IMAGE, flags)
 }
 
 /// Loop-mounts the first good image: the current one, else `-old` (the automatic fallback). Images
@@ -305,7 +309,7 @@ const OVERLAY_FOLDERS: [&CStr; 4] = [c"trash", c"upper", c"work", c"persistent"]
 /// start empty on every boot: `work` too, because a stale index breaks the mount after an update.
 #[optimize(size)]
 pub fn overlay_partition(log: &mut Logger, found: &Found, config: &Config) -> Result<(), Failed> {
-    let Some(part) = &found.overlay else {
+    let Some(part) = found.overlay() else {
         return Ok(());
     };
     mount_partition(log, part, paths::OVERLAY, MountFlags::NOATIME)?;

@@ -33,7 +33,7 @@ pub fn run(
     config: &Config,
     status: &mut Status,
 ) -> Result<(), Failed> {
-    let outcome = match &found.newimg {
+    let outcome = match found.newimg() {
         None => Outcome::NoUpdate,
         Some(newimg) => {
             mounts::mount_partition(log, newimg, paths::SCRATCH, MountFlags::NOATIME)?;
