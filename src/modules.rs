@@ -69,9 +69,6 @@ fn open_module_dir(log: &mut Logger, parts: &[&[u8]]) -> Result<Option<crate::sy
 /// Loads the initramfs bundle for the running kernel, in the order the packer wrote. No bundle is
 /// fine: the kernel may have everything built in.
 #[optimize(size)]
-// Out of line on x86 (measured smaller): inlined, it adds to `boot`'s large frame and register
-// pressure. On ARM inlined measured smaller.
-#[cfg_attr(not(target_arch = "arm"), inline(never))]
 pub fn load_bundled(log: &mut Logger, kver: &[u8]) -> Result<(), Failed> {
     let folder: [&[u8]; 2] = [b"/lib/modules/", kver];
     let Some(dir) = open_module_dir(log, &folder)? else {
