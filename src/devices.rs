@@ -71,7 +71,6 @@ const PROBED_MAX: usize = 64;
 /// Looks for all four roles until the required ones are there, or fails naming what is missing.
 /// `found` starts empty.
 #[optimize(size)]
-#[inline(never)]
 pub fn find(log: &mut Logger, config: &Config, found: &mut Found) -> Result<(), Failed> {
     if config.rootdelay_ms > 0 {
         sleep_ms(config.rootdelay_ms);
