@@ -565,7 +565,6 @@ fn plan_space(free: u64, needed: u64, old_bytes: u64) -> Space {
 }
 
 /// Checks the squashfs superblock and, when `<image>.sha256` exists on newimg, the SHA-256.
-#[inline(never)]
 #[optimize(size)]
 fn verify(
     src: BorrowedFd,
