@@ -788,7 +788,6 @@ pub struct Choice {
 /// Checks `<image>` and its `-old` in `img_dir` (squashfs superblock against the size), logs what is
 /// wrong with either, and lists the bootable ones, current first. Fails with the current image's
 /// error when neither is good.
-#[inline(never)]
 #[optimize(size)]
 pub fn choose_image(
     img_dir: BorrowedFd,
