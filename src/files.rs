@@ -83,8 +83,6 @@ pub fn empty_dir(dir: BorrowedFd<'_>, device: u64) -> Result<(), Errno> {
 }
 
 /// Removes one entry of `dir` (a folder with its contents), unless it lives on another device.
-// Out of line: measured 48 B smaller on ARM, the same elsewhere.
-#[inline(never)]
 fn remove_entry(dir: BorrowedFd<'_>, name: &core::ffi::CStr, device: u64) -> Result<(), Errno> {
     let st = initramfs_overlay::stat(dir, name, AtFlags::SYMLINK_NOFOLLOW)?;
     if st.st_dev != device {
