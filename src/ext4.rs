@@ -18,7 +18,6 @@ pub struct Ext4<'a> {
 }
 
 /// Parses the superblock; `sb` starts at `SUPERBLOCK_OFFSET`. `None` if it is not an ext2/3/4 filesystem.
-#[inline(never)]
 pub fn parse(sb: &[u8]) -> Option<Ext4<'_>> {
     // The needed bytes as one fixed-size array: the fields below are read at constant offsets without
     // bounds checks.
