@@ -31,7 +31,6 @@ pub struct BootSector<'a> {
 /// Parses a boot sector; `None` unless it is sanely a FAT one, so that other data (an MBR, ext4,
 /// squashfs, random bytes) is not taken for vfat.
 #[optimize(size)]
-#[inline(never)]
 pub fn parse(sector: &[u8]) -> Option<BootSector<'_>> {
     // A whole sector, so that every field below is in bounds (the signature is at its end anyway).
     let sector: &[u8; BOOT_SECTOR_LEN] = sector.first_chunk()?;
