@@ -105,7 +105,6 @@ pub fn parse(sector: &[u8]) -> Option<BootSector<'_>> {
 
 /// The label of the volume-label entry in (the start of) a root directory, trailing spaces trimmed.
 #[optimize(size)]
-#[inline(never)]
 pub fn volume_label(root_dir: &[u8]) -> Option<&[u8]> {
     const DELETED: u8 = 0xE5;
     const LONG_NAME: u8 = 0x0F;
