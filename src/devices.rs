@@ -256,7 +256,6 @@ fn probe(dev: &Fd, class: BorrowedFd<'_>, name: &CStr, specs: &[Spec; 4], bufs: 
 
 /// The partition-table entry of partition `name`, from its parent disk (named in sysfs).
 #[optimize(size)]
-#[inline(never)]
 fn partition_entry(class: BorrowedFd<'_>, name: &CStr, head: &mut [MaybeUninit<u8>; partitions::HEAD_LEN]) -> Option<partitions::Partition> {
     // The sysfs folder of the partition; its parent folder is the disk's.
     let sysfs = files::open_dir(class, name).ok()?;
