@@ -12,7 +12,7 @@ use core::ffi::CStr;
 use initramfs_overlay::cmdline::Config;
 use initramfs_overlay::cpath::CPath;
 use initramfs_overlay::log::{Level, Log};
-use initramfs_overlay::update::{self, Status};
+use initramfs_overlay::update::{self, Choice, Status};
 use rustix::fd::{AsFd, BorrowedFd};
 use rustix::fs::{AtFlags, CWD, FileType, Mode, OFlags};
 use rustix::io::Errno;
@@ -179,20 +179,18 @@ pub fn squashfs_image(
     status: &mut Status,
 ) -> Result<(), Failed> {
     let image_dir = open_dir(log, paths::IMAGE)?;
-    // Looked at in place: the choice holds two paths, too big to move around.
-    let chosen = update::choose_image(image_dir.as_fd(), config.image, log);
+    // Filled in place: the choice holds two paths, too big to move around.
+    let mut choice = Choice::empty();
+    let chosen = update::choose_image(image_dir.as_fd(), config.image, log, &mut choice);
     // The candidates are open: the folder is not needed any more (one close, not one per return).
     drop(image_dir);
-    let choice = match &chosen {
-        Ok(choice) => choice,
-        Err(e) => {
-            return Err(log.fail(
-                c"",
-                CPath::lossy(&[e.what.as_bytes(), b": ", config.image]).as_bytes(),
-                e.errno,
-            ));
-        }
-    };
+    if let Err(e) = chosen {
+        return Err(log.fail(
+            c"",
+            CPath::lossy(&[e.what.as_bytes(), b": ", config.image]).as_bytes(),
+            e.errno,
+        ));
+    }
     let current = CPath::lossy(&[config.image]);
     // The first image that could not boot and why: the current one when it failed its check.
     let mut skipped_name = &current;

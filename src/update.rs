@@ -785,20 +785,29 @@ pub struct Choice {
     pub current_error: Option<Error>,
 }
 
+impl Choice {
+    /// No candidates yet. A function, not a constant: a constant would be 0.6 KB in .rodata to copy.
+    #[optimize(size)]
+    pub fn empty() -> Choice {
+        Choice {
+            candidates: [None, None],
+            current_error: None,
+        }
+    }
+}
+
 /// Checks `<image>` and its `-old` in `img_dir` (squashfs superblock against the size), logs what is
-/// wrong with either, and lists the bootable ones, current first. Fails with the current image's
-/// error when neither is good.
+/// wrong with either, and lists the bootable ones, current first, in `choice` (which starts as
+/// `Choice::empty()`; filled in place, since a `Choice` holds two paths and each move copies them).
+/// Fails with the current image's error when neither is good.
 #[optimize(size)]
 pub fn choose_image(
     img_dir: BorrowedFd,
     image: &[u8],
     log: &mut impl Log,
-) -> Result<Choice, Error> {
+    choice: &mut Choice,
+) -> Result<(), Error> {
     check_name(image)?;
-    let mut choice = Choice {
-        candidates: [None, None],
-        current_error: None,
-    };
     // The good images fill the candidates in order.
     let (mut good, mut ignored) = (0, None);
     // A range, not an array of bools: iterating an array by value calls an ARM-mode core helper
@@ -830,12 +839,8 @@ pub fn choose_image(
     }
     // With no good image, the current one failed and said why.
     match choice.current_error {
-        Some(e) if good == 0 => {
-            // No candidate, so nothing to close: forgetting spares the drop code.
-            core::mem::forget(choice);
-            Err(e)
-        }
-        _ => Ok(choice),
+        Some(e) if good == 0 => Err(e),
+        _ => Ok(()),
     }
 }
 
@@ -987,6 +992,12 @@ mod tests {
     use std::{format, vec};
 
     const IMAGE: &str = "root-squashfs.img";
+
+    /// `choose_image` into a fresh `Choice`, returned.
+    fn choose(img: BorrowedFd, log: &mut TestLog) -> Result<Choice, Error> {
+        let mut choice = Choice::empty();
+        choose_image(img, IMAGE.as_bytes(), log, &mut choice).map(|()| choice)
+    }
     const OLD: &str = "root-squashfs-old.img";
 
     struct TestLog(Vec<String>);
@@ -1668,8 +1679,7 @@ mod tests {
         );
         if !matches!(scenario, Start::Empty) || current.is_some() {
             // The boot side agrees: the current image verifies and is the first candidate.
-            let choice =
-                choose_image(fx.img.as_fd(), IMAGE.as_bytes(), &mut TestLog(Vec::new())).unwrap();
+            let choice = choose(fx.img.as_fd(), &mut TestLog(Vec::new())).unwrap();
             assert_eq!(
                 choice.candidates[0].as_ref().map(|c| c.name.as_bytes()),
                 Some(IMAGE.as_bytes()),
@@ -1810,7 +1820,7 @@ mod tests {
 
         let fx = Fixture::new(&[(IMAGE, b()), (OLD, a())], &[]);
         let mut log = TestLog(Vec::new());
-        let choice = choose_image(fx.img.as_fd(), IMAGE.as_bytes(), &mut log).unwrap();
+        let choice = choose(fx.img.as_fd(), &mut log).unwrap();
         assert_eq!(
             names(&choice),
             [Some(IMAGE.to_string()), Some(OLD.to_string())]
@@ -1824,7 +1834,7 @@ mod tests {
         corrupt[..4].copy_from_slice(b"junk");
         fx.put("img", IMAGE, &corrupt);
         let mut log = TestLog(Vec::new());
-        let choice = choose_image(fx.img.as_fd(), IMAGE.as_bytes(), &mut log).unwrap();
+        let choice = choose(fx.img.as_fd(), &mut log).unwrap();
         assert_eq!(names(&choice), [Some(OLD.to_string()), None]);
         assert!(read(choice.candidates[0].as_ref().unwrap()) == a());
         let error = choice.current_error.unwrap();
@@ -1844,7 +1854,7 @@ mod tests {
         // A missing current image.
         std::fs::remove_file(fx.root.join("img").join(IMAGE)).unwrap();
         let mut log = TestLog(Vec::new());
-        let choice = choose_image(fx.img.as_fd(), IMAGE.as_bytes(), &mut log).unwrap();
+        let choice = choose(fx.img.as_fd(), &mut log).unwrap();
         assert_eq!(names(&choice), [Some(OLD.to_string()), None]);
         assert!(log.has("image: root-squashfs.img: image missing (ENOENT)"));
 
@@ -1852,14 +1862,14 @@ mod tests {
         fx.put("img", IMAGE, b());
         fx.put("img", OLD, &a()[..1000]);
         let mut log = TestLog(Vec::new());
-        let choice = choose_image(fx.img.as_fd(), IMAGE.as_bytes(), &mut log).unwrap();
+        let choice = choose(fx.img.as_fd(), &mut log).unwrap();
         assert_eq!(names(&choice), [Some(IMAGE.to_string()), None]);
         assert_eq!(choice.current_error, None);
         assert!(log.has("image: root-squashfs-old.img: truncated squashfs image"));
 
         // Nothing bootable: the current image's error.
         fx.put("img", IMAGE, &b()[..1000]);
-        let got = choose_image(fx.img.as_fd(), IMAGE.as_bytes(), &mut TestLog(Vec::new())).err();
+        let got = choose(fx.img.as_fd(), &mut TestLog(Vec::new())).err();
         assert_eq!(
             got,
             Some(Error::bad(
@@ -1868,7 +1878,7 @@ mod tests {
         );
         std::fs::remove_file(fx.root.join("img").join(OLD)).unwrap();
         let mut log = TestLog(Vec::new());
-        assert!(choose_image(fx.img.as_fd(), IMAGE.as_bytes(), &mut log).is_err());
+        assert!(choose(fx.img.as_fd(), &mut log).is_err());
         assert_eq!(
             log.0.len(),
             1,
