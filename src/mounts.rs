@@ -191,9 +191,8 @@ pub fn squashfs_image(
             e.errno,
         ));
     }
-    let current = CPath::lossy(&[config.image]);
     // The first image that could not boot and why: the current one when it failed its check.
-    let mut skipped_name = &current;
+    let mut skipped_name = config.image;
     let mut skipped_error = choice.current_error;
     for candidate in choice.candidates.iter().flatten() {
         match loop_mount(log, candidate.fd.as_fd()) {
@@ -203,21 +202,21 @@ pub fn squashfs_image(
                         Level::Error,
                         &[
                             b"image: FALLBACK: ",
-                            skipped_name.as_bytes(),
+                            skipped_name,
                             b" cannot boot, booting ",
                             candidate.name.as_bytes(),
                         ],
                     );
                 }
                 status.booted(
-                    &candidate.name,
+                    candidate.name.as_bytes(),
                     skipped_error.as_ref().map(|e| (skipped_name, e)),
                 );
                 return Ok(());
             }
             Err(e) => {
                 if skipped_error.is_none() {
-                    (skipped_name, skipped_error) = (&candidate.name, Some(e));
+                    (skipped_name, skipped_error) = (candidate.name.as_bytes(), Some(e));
                 }
             }
         }

@@ -944,11 +944,11 @@ impl Status {
 
     /// `booted=<name>` and `reason=`: `current`, or why `skipped` (the image not booted) could not boot.
     #[optimize(size)]
-    pub fn booted(&mut self, booted: &CPath, skipped: Option<(&CPath, &Error)>) {
-        self.line(&[b"booted=", booted.as_bytes()]);
+    pub fn booted(&mut self, booted: &[u8], skipped: Option<(&[u8], &Error)>) {
+        self.line(&[b"booted=", booted]);
         let mut num = [0; numfmt::DEC_LEN];
         match skipped {
-            Some((name, e)) => self.line(&error_parts(b"reason=", name.as_bytes(), e, &mut num)),
+            Some((name, e)) => self.line(&error_parts(b"reason=", name, e, &mut num)),
             None => self.line(&[b"reason=current"]),
         }
     }
@@ -1842,8 +1842,8 @@ mod tests {
         assert!(log.has("image: root-squashfs.img: not a squashfs image (bad magic)"));
         let mut status = Status::new();
         status.booted(
-            &choice.candidates[0].as_ref().unwrap().name,
-            Some((&name(IMAGE.as_bytes(), false, b""), &error)),
+            choice.candidates[0].as_ref().unwrap().name.as_bytes(),
+            Some((IMAGE.as_bytes(), &error)),
         );
         status.update(&Outcome::NoUpdate);
         assert_eq!(
@@ -1889,9 +1889,9 @@ mod tests {
 
     #[test]
     fn status_text() {
-        let name = name(IMAGE.as_bytes(), false, b"");
+        let name = IMAGE.as_bytes();
         let mut status = Status::new();
-        status.booted(&name, None);
+        status.booted(name, None);
         status.update(&Outcome::Promoted);
         status.update(&Outcome::Recovered);
         let failed = Error {
@@ -1902,9 +1902,9 @@ mod tests {
         status.update(&Outcome::Interrupted(Step::Copied));
         status.update(&Outcome::NoUpdate);
         status.booted(
-            &name,
+            name,
             Some((
-                &name,
+                name,
                 &Error {
                     what: "mount failed",
                     errno: Some(Errno::INVAL),
