@@ -10,7 +10,7 @@ use rustix::io::Errno;
 /// asserts at every use that the descriptor is not -1 (a compare and a trap each, about 0.3 KB over
 /// the boot), while this one holds the borrowed form, checked once when made; and on ARM its drop
 /// inlines a 20-byte close syscall wherever a descriptor goes out of scope (every `?` that leaves a
-/// function with files open: about 60 places), while this one closes through one shared call there.
+/// function with files open: about 40 places), while this one closes through one shared call there.
 /// On x86 the inline syscall is as short as a call.
 pub struct Fd(BorrowedFd<'static>);
 
