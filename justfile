@@ -30,9 +30,11 @@ profile arch:
 size:
     cargo run --release -q -p size-report
 
-# Lints: clippy on the host crates, the init's library and the init for every target; warnings are
-# errors. The init binary itself only builds for the musl targets, hence the exclusion on the host.
+# Lints: rustfmt's default style everywhere, then clippy on the host crates, the init's library and the
+# init for every target; warnings are errors. The init binary itself only builds for the musl targets,
+# hence the exclusion on the host.
 lint:
+    cargo fmt --all --check
     cargo clippy --workspace --all-targets --exclude initramfs-overlay -q -- -D warnings
     cargo clippy -p initramfs-overlay --lib --tests -q -- -D warnings
     for arch in {{arches}}; do cargo "clippy-$arch" -q -- -D warnings; done

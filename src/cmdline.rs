@@ -182,7 +182,6 @@ const FAIL_ACTIONS: [FailAction; 4] = [
     FailAction::Halt,
 ];
 
-
 /// What is wrong with an option's value; `PROBLEMS` has the words, in this order.
 #[derive(Clone, Copy)]
 enum Problem {
@@ -216,10 +215,7 @@ fn apply<'a>(
 ) -> Result<(), Problem> {
     let Some(&opt) = crate::lookup(OPTION_NAMES, name).and_then(|i| OPT.get(i)) else {
         if name.starts_with(b"iovl.") {
-            log.line(
-                Level::Warning,
-                &[b"cmdline: unknown option ", name],
-            );
+            log.line(Level::Warning, &[b"cmdline: unknown option ", name]);
         }
         return Ok(());
     };
@@ -255,8 +251,9 @@ fn apply<'a>(
         }
         Opt::Image => config.image = file_name(needed?)?,
         Opt::OnError => {
-            config.onerror =
-                crate::lookup(FAIL_ACTION_NAMES.as_bytes(), needed?).and_then(|i| FAIL_ACTIONS.get(i).copied()).ok_or(Problem::NotAction)?
+            config.onerror = crate::lookup(FAIL_ACTION_NAMES.as_bytes(), needed?)
+                .and_then(|i| FAIL_ACTIONS.get(i).copied())
+                .ok_or(Problem::NotAction)?
         }
         Opt::KeepUpper | Opt::NoPersistent | Opt::NoOverlay | Opt::NoShell => {
             if value.is_some() {
@@ -344,7 +341,8 @@ mod tests {
 
     impl Log for Captured {
         fn line(&mut self, level: Level, parts: &[&[u8]]) {
-            self.0.push((level, String::from_utf8_lossy(&parts.concat()).into_owned()));
+            self.0
+                .push((level, String::from_utf8_lossy(&parts.concat()).into_owned()));
         }
     }
 
@@ -370,7 +368,10 @@ mod tests {
     #[test]
     fn every_problem_has_its_text() {
         assert_eq!(PROBLEMS.lines().count(), Problem::TakesNoValue as usize + 1);
-        assert_eq!(crate::nth(PROBLEMS, Problem::NotSeconds as usize), "is not a number of seconds");
+        assert_eq!(
+            crate::nth(PROBLEMS, Problem::NotSeconds as usize),
+            "is not a number of seconds"
+        );
     }
 
     #[test]
@@ -513,9 +514,20 @@ mod tests {
         assert_eq!(ok("iovl.image=..img").image, b"..img");
         assert_eq!(err("iovl.onerror=explode").0, "iovl.onerror");
         // A malformed option still reports the failure action asked for anywhere on the line.
-        let e = parse(b"iovl.wait=x iovl.onerror=poweroff iovl.image=a/b", &mut Captured::default()).unwrap_err();
-        assert_eq!((e.option, e.onerror), (&b"iovl.wait"[..], FailAction::Poweroff));
-        let e = parse(b"iovl.onerror=halt iovl.onerror=explode", &mut Captured::default()).unwrap_err();
+        let e = parse(
+            b"iovl.wait=x iovl.onerror=poweroff iovl.image=a/b",
+            &mut Captured::default(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            (e.option, e.onerror),
+            (&b"iovl.wait"[..], FailAction::Poweroff)
+        );
+        let e = parse(
+            b"iovl.onerror=halt iovl.onerror=explode",
+            &mut Captured::default(),
+        )
+        .unwrap_err();
         assert_eq!(e.onerror, FailAction::Halt);
         assert_eq!(err("iovl.onerror").0, "iovl.onerror");
         assert_eq!(
@@ -535,7 +547,10 @@ mod tests {
             log.0,
             [
                 (Level::Warning, "cmdline: unknown option iovl.typo".into()),
-                (Level::Warning, "cmdline: unknown option iovl.\u{fffd}".into()),
+                (
+                    Level::Warning,
+                    "cmdline: unknown option iovl.\u{fffd}".into()
+                ),
             ]
         );
     }

@@ -17,7 +17,9 @@ impl CPath {
     #[inline(never)]
     pub fn new(parts: &[&[u8]]) -> Option<CPath> {
         // The lossy join drops NULs and cuts what does not fit: whole means neither happened.
-        let total = parts.iter().fold(0usize, |sum, part| sum.saturating_add(part.len()));
+        let total = parts
+            .iter()
+            .fold(0usize, |sum, part| sum.saturating_add(part.len()));
         let path = CPath::lossy(parts);
         (path.len == total).then_some(path)
     }
@@ -96,10 +98,20 @@ mod tests {
     #[test]
     fn every_join_is_a_c_string_of_its_bytes() {
         let long = [b'x'; 2 * CAP];
-        for parts in [&[][..], &[&b""[..]], &[b"\0\0"], &[b"a", b"\0b\0"], &[&long[..CAP - 1]], &[&long[..]]] {
+        for parts in [
+            &[][..],
+            &[&b""[..]],
+            &[b"\0\0"],
+            &[b"a", b"\0b\0"],
+            &[&long[..CAP - 1]],
+            &[&long[..]],
+        ] {
             let path = CPath::lossy(parts);
             assert_eq!(path.as_cstr().to_bytes(), path.as_bytes());
-            assert_eq!(path.as_cstr().to_bytes_with_nul().len(), path.as_bytes().len() + 1);
+            assert_eq!(
+                path.as_cstr().to_bytes_with_nul().len(),
+                path.as_bytes().len() + 1
+            );
         }
     }
 

@@ -3,15 +3,15 @@
 //! awaited with a bounded wait, polling every few milliseconds; the optional ones get a short grace.
 
 use crate::files;
-use crate::sys::{Fd, open};
 use crate::logger::{Failed, Logger};
-use initramfs_overlay::log::{Level, Log};
+use crate::sys::{Fd, open};
 use crate::sys::{now_ms, sleep_ms};
 use core::ffi::CStr;
 use core::mem::MaybeUninit;
 use initramfs_overlay::cmdline::{Config, Wait};
 use initramfs_overlay::cpath::CPath;
 use initramfs_overlay::devspec::{self, IdText, Identity, Spec};
+use initramfs_overlay::log::{Level, Log};
 use initramfs_overlay::numfmt;
 use initramfs_overlay::{ext4, partitions, uevent, vfat};
 use rustix::fd::{AsFd, BorrowedFd};
@@ -31,7 +31,9 @@ pub struct Found {
 }
 
 impl Found {
-    pub const NONE: Found = Found { slots: [None, None, None, None] };
+    pub const NONE: Found = Found {
+        slots: [None, None, None, None],
+    };
 
     /// Always there once `find` succeeded.
     pub fn img(&self) -> Option<&Partition> {
@@ -77,7 +79,10 @@ pub fn find(log: &mut Logger, config: &Config, found: &mut Found) -> Result<(), 
     }
     let specs = &config.specs;
     let slots = &mut found.slots;
-    let mut probed = Probed { inodes: [0; PROBED_MAX], count: 0 };
+    let mut probed = Probed {
+        inodes: [0; PROBED_MAX],
+        count: 0,
+    };
     // Every buffer of `probe`, here once for the whole search: stack probes run once, and probe's own
     // frame stays small enough for Thumb's short sp-relative forms. Uninitialised, since pread hands
     // back only the bytes it read.
@@ -137,8 +142,25 @@ pub fn find(log: &mut Logger, config: &Config, found: &mut Found) -> Result<(), 
 fn fail_spec(log: &mut Logger, role: usize, spec: &Spec, first: &[u8], second: &[u8]) -> Failed {
     let (tag, value) = spec.describe();
     let role = ROLES.get(role).copied().unwrap_or_default();
-    let (what, and): (&[u8], &[u8]) = if !second.is_empty() { (b" matches both ", b" and ") } else { (b" not found after ", b" ms") };
-    log.line(Level::Error, &[b"find: ", role.as_bytes(), b" partition ", tag.as_bytes(), value, what, first, and, second]);
+    let (what, and): (&[u8], &[u8]) = if !second.is_empty() {
+        (b" matches both ", b" and ")
+    } else {
+        (b" not found after ", b" ms")
+    };
+    log.line(
+        Level::Error,
+        &[
+            b"find: ",
+            role.as_bytes(),
+            b" partition ",
+            tag.as_bytes(),
+            value,
+            what,
+            first,
+            and,
+            second,
+        ],
+    );
     Failed
 }
 
@@ -153,7 +175,10 @@ impl Probed {
     #[optimize(size)]
     fn contains(&self, ino: usize) -> bool {
         // Over the whole array, ignoring the unused tail: a simpler loop than one cut at `count`.
-        self.inodes.iter().enumerate().any(|(i, &n)| i < self.count && n == ino)
+        self.inodes
+            .iter()
+            .enumerate()
+            .any(|(i, &n)| i < self.count && n == ino)
     }
 
     #[optimize(size)]
@@ -169,8 +194,15 @@ impl Probed {
 /// same spec is an error naming both: picking one would boot at random.
 #[optimize(size)]
 #[inline(never)]
-fn scan(log: &mut Logger, specs: &[Spec; 4], slots: &mut [Option<Partition>; 4], probed: &mut Probed, bufs: &mut Buffers) -> Result<(), Failed> {
-    let class = files::open_dir(CWD, c"/sys/class/block").map_err(|e| log.fail_bare(c"cannot open /sys/class/block", Some(e)))?;
+fn scan(
+    log: &mut Logger,
+    specs: &[Spec; 4],
+    slots: &mut [Option<Partition>; 4],
+    probed: &mut Probed,
+    bufs: &mut Buffers,
+) -> Result<(), Failed> {
+    let class = files::open_dir(CWD, c"/sys/class/block")
+        .map_err(|e| log.fail_bare(c"cannot open /sys/class/block", Some(e)))?;
     // Room for the longest entry (a 255-byte name) and a dozen short ones per getdents call; a small
     // frame keeps every local within short reach of sp on Thumb.
     let mut buf = [MaybeUninit::uninit(); 512];
@@ -185,7 +217,12 @@ fn scan(log: &mut Logger, specs: &[Spec; 4], slots: &mut [Option<Partition>; 4],
         // Borrowed where it was made: moving the path out of the Option would copy it once more.
         let made = CPath::new(&[b"/dev/", name.to_bytes()]);
         let Some(dev) = &made else { continue };
-        let node = match open(CWD, dev.as_cstr(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()) {
+        let node = match open(
+            CWD,
+            dev.as_cstr(),
+            OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) {
             // The /dev node may lag behind sysfs for a moment: look again on the next pass.
             Err(Errno::NOENT) => continue,
             node => node,
@@ -197,9 +234,17 @@ fn scan(log: &mut Logger, specs: &[Spec; 4], slots: &mut [Option<Partition>; 4],
             Filesystem::Ext4 => c"ext4",
             Filesystem::Vfat => c"vfat",
         };
-        let Some(slot) = slots.get_mut(role) else { continue };
+        let Some(slot) = slots.get_mut(role) else {
+            continue;
+        };
         if let Some(first) = slot {
-            return Err(fail_spec(log, role, &specs[role], first.dev.as_bytes(), dev.as_bytes()));
+            return Err(fail_spec(
+                log,
+                role,
+                &specs[role],
+                first.dev.as_bytes(),
+                dev.as_bytes(),
+            ));
         }
         *slot = made.map(|dev| Partition { dev, fstype });
     }
@@ -218,18 +263,30 @@ struct Buffers {
 /// matches, with its filesystem; `NO_ROLE` when there is none (the filesystem then means nothing).
 #[optimize(size)]
 #[inline(never)]
-fn probe(dev: &Fd, class: BorrowedFd<'_>, name: &CStr, specs: &[Spec; 4], bufs: &mut Buffers) -> (usize, Filesystem) {
+fn probe(
+    dev: &Fd,
+    class: BorrowedFd<'_>,
+    name: &CStr,
+    specs: &[Spec; 4],
+    bufs: &mut Buffers,
+) -> (usize, Filesystem) {
     let head = read_at(dev.as_fd(), &mut bufs.head, 0);
     let mut id: Identity = [&[]; devspec::KINDS];
     id[devspec::DEV_NAME] = name.to_bytes();
     let uuid: IdText;
-    let filesystem = if let Some(fs) = head.get(ext4::SUPERBLOCK_OFFSET as usize..).and_then(ext4::parse) {
+    let filesystem = if let Some(fs) = head
+        .get(ext4::SUPERBLOCK_OFFSET as usize..)
+        .and_then(ext4::parse)
+    {
         uuid = ext4::uuid_text(&fs);
         id[devspec::LABEL] = fs.label;
         Filesystem::Ext4
     } else if let Some(boot) = vfat::parse(head) {
         let region = boot.root_dir;
-        let dir = bufs.root_dir.get_mut(..region.len as usize).unwrap_or(&mut []);
+        let dir = bufs
+            .root_dir
+            .get_mut(..region.len as usize)
+            .unwrap_or(&mut []);
         let dir = read_at(dev.as_fd(), dir, region.offset);
         uuid = match boot.serial {
             Some(serial) => vfat::serial_text(serial),
@@ -242,28 +299,54 @@ fn probe(dev: &Fd, class: BorrowedFd<'_>, name: &CStr, specs: &[Spec; 4], bufs: 
     };
     id[devspec::UUID] = uuid.as_bytes();
     // PARTUUID and PARTLABEL come from the parent disk's table: read it only when a spec asks.
-    let part = if specs.iter().any(|s| matches!(s, Spec::PartUuid(_) | Spec::PartLabel(_))) {
+    let part = if specs
+        .iter()
+        .any(|s| matches!(s, Spec::PartUuid(_) | Spec::PartLabel(_)))
+    {
         partition_entry(class, name, &mut bufs.disk_head)
     } else {
         None
     };
     if let Some(part) = &part {
         id[devspec::PARTUUID] = part.uuid.as_bytes();
-        id[devspec::PARTLABEL] = part.label.as_ref().map(|l| l.as_bytes()).unwrap_or_default();
+        id[devspec::PARTLABEL] = part
+            .label
+            .as_ref()
+            .map(|l| l.as_bytes())
+            .unwrap_or_default();
     }
-    (specs.iter().position(|spec| spec.matches(&id)).unwrap_or(NO_ROLE), filesystem)
+    (
+        specs
+            .iter()
+            .position(|spec| spec.matches(&id))
+            .unwrap_or(NO_ROLE),
+        filesystem,
+    )
 }
 
 /// The partition-table entry of partition `name`, from its parent disk (named in sysfs).
 #[optimize(size)]
-fn partition_entry(class: BorrowedFd<'_>, name: &CStr, head: &mut [MaybeUninit<u8>; partitions::HEAD_LEN]) -> Option<partitions::Partition> {
+fn partition_entry(
+    class: BorrowedFd<'_>,
+    name: &CStr,
+    head: &mut [MaybeUninit<u8>; partitions::HEAD_LEN],
+) -> Option<partitions::Partition> {
     // The sysfs folder of the partition; its parent folder is the disk's.
     let sysfs = files::open_dir(class, name).ok()?;
     let mut buf = [0u8; 512];
     let number = numfmt::parse_dec(uevent_value(&sysfs, c"uevent", b"PARTN", &mut buf)?)?;
     // Borrowed where it was made: moving the path out of the Option would copy it.
-    let disk = CPath::new(&[b"/dev/", uevent_value(&sysfs, c"../uevent", b"DEVNAME", &mut buf)?]);
-    let disk = open(CWD, disk.as_ref()?.as_cstr(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).ok()?;
+    let disk = CPath::new(&[
+        b"/dev/",
+        uevent_value(&sysfs, c"../uevent", b"DEVNAME", &mut buf)?,
+    ]);
+    let disk = open(
+        CWD,
+        disk.as_ref()?.as_cstr(),
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()?;
     let head = read_at(disk.as_fd(), head, 0);
     partitions::find(head, u32::try_from(number).ok()?)
 }

@@ -22,7 +22,8 @@ const TAGS: &str = "LABEL=\nUUID=\nPARTUUID=\nPARTLABEL=\n/dev/\n";
 /// that never appears), or a path that is not a plain `/dev/NAME` (there is no udev, so no
 /// `/dev/disk/by-*` links).
 pub fn parse(value: &[u8]) -> Option<Spec<'_>> {
-    let tagged = (0..KINDS).find_map(|kind| Some((kind, value.strip_prefix(crate::nth(TAGS, kind).as_bytes())?)));
+    let tagged = (0..KINDS)
+        .find_map(|kind| Some((kind, value.strip_prefix(crate::nth(TAGS, kind).as_bytes())?)));
     let spec = match tagged {
         Some((DEV_NAME, name)) if crate::has(name, b'/') => return None,
         Some((DEV_NAME, name)) => Spec::Path(name),
@@ -69,7 +70,11 @@ impl<'a> Spec<'a> {
     /// The value after the tag (for a path, the device name after `/dev/`).
     fn value(&self) -> &'a [u8] {
         match *self {
-            Spec::Label(v) | Spec::Uuid(v) | Spec::PartUuid(v) | Spec::PartLabel(v) | Spec::Path(v) => v,
+            Spec::Label(v)
+            | Spec::Uuid(v)
+            | Spec::PartUuid(v)
+            | Spec::PartLabel(v)
+            | Spec::Path(v) => v,
         }
     }
 
@@ -89,7 +94,8 @@ impl<'a> Spec<'a> {
     pub fn matches(&self, id: &Identity) -> bool {
         let kind = self.kind();
         let fold_case = kind == UUID || kind == PARTUUID;
-        id.get(kind).is_some_and(|have| same(have, self.value(), fold_case))
+        id.get(kind)
+            .is_some_and(|have| same(have, self.value(), fold_case))
     }
 
     /// The spec as the user wrote it, in two parts for a log line: `("LABEL=", b"img")`.
@@ -294,12 +300,21 @@ mod tests {
             hex_text(&[0xab, 0xcd, 0x0f, 0x91], 1 << 1, true).as_bytes(),
             b"ABCD-0F91"
         );
-        assert_eq!(hex_text(&[0x1a, 2], 1 << 0 | 1 << 1, false).as_bytes(), b"1a-02-");
+        assert_eq!(
+            hex_text(&[0x1a, 2], 1 << 0 | 1 << 1, false).as_bytes(),
+            b"1a-02-"
+        );
         // Dashes beyond the bytes are never written; a text longer than an IdText is cut.
         assert_eq!(hex_text(&[1], 1 << 3, false).as_bytes(), b"01");
         assert_eq!(hex_text(&[], UUID_DASHES, false).as_bytes(), b"");
-        assert_eq!(hex_text(&[0xff; 30], u32::MAX, false).as_bytes(), &b"ff-".repeat(30)[..]);
-        assert_eq!(hex_text(&[0xff; 60], 0, false).as_bytes(), &b"ff".repeat(60)[..108]);
+        assert_eq!(
+            hex_text(&[0xff; 30], u32::MAX, false).as_bytes(),
+            &b"ff-".repeat(30)[..]
+        );
+        assert_eq!(
+            hex_text(&[0xff; 60], 0, false).as_bytes(),
+            &b"ff".repeat(60)[..108]
+        );
     }
 
     /// The whole probe of a real GPT disk: partition table, then the filesystem in each partition.

@@ -65,7 +65,10 @@ unsafe extern "C" fn start(stack: *const usize) -> ! {
     let start = unsafe {
         let argc = *stack;
         let argv = stack.add(1).cast::<*const u8>();
-        Start { argv, envp: argv.add(argc + 1) }
+        Start {
+            argv,
+            envp: argv.add(argc + 1),
+        }
     };
     // i686: rustix reads the syscall entry point from the auxv behind envp instead of probing /proc,
     // which is not mounted yet.

@@ -69,7 +69,12 @@ mod raw {
 
     pub fn fstatat64(dir: BorrowedFd<'_>, path: &CStr, flags: AtFlags) -> io::Result<Stat> {
         let mut st = MaybeUninit::<stat64>::uninit();
-        let args = [dir.as_raw_fd() as usize, path.as_ptr() as usize, st.as_mut_ptr() as usize, flags.bits() as usize];
+        let args = [
+            dir.as_raw_fd() as usize,
+            path.as_ptr() as usize,
+            st.as_mut_ptr() as usize,
+            flags.bits() as usize,
+        ];
         // SAFETY: fstatat64(dirfd, path, buf, flags) reads the NUL-terminated `path` and writes one
         // `stat64` to `buf`, which points to one; it touches no other memory.
         let ret = unsafe { crate::rawsys::syscall4(__NR_fstatat64, args) };
@@ -97,7 +102,14 @@ mod tests {
 
     /// The fields the init reads, as numbers of one type, to compare with std's view.
     fn fields(st: &Stat) -> [u64; 6] {
-        [st.st_dev, st.st_ino, st.st_mode.into(), st.st_nlink, st.st_size as u64, st.st_blocks as u64]
+        [
+            st.st_dev,
+            st.st_ino,
+            st.st_mode.into(),
+            st.st_nlink,
+            st.st_size as u64,
+            st.st_blocks as u64,
+        ]
     }
 
     #[test]
@@ -105,11 +117,29 @@ mod tests {
         use std::os::unix::fs::MetadataExt;
         for path in [c"/proc/self/exe", c"/", c"/dev/null"] {
             let std = std::fs::metadata(path.to_str().unwrap()).unwrap();
-            let theirs = [std.dev(), std.ino(), std.mode().into(), std.nlink(), std.size(), std.blocks()];
-            assert_eq!(fields(&stat(CWD, path, AtFlags::empty()).unwrap()), theirs, "{path:?}");
+            let theirs = [
+                std.dev(),
+                std.ino(),
+                std.mode().into(),
+                std.nlink(),
+                std.size(),
+                std.blocks(),
+            ];
+            assert_eq!(
+                fields(&stat(CWD, path, AtFlags::empty()).unwrap()),
+                theirs,
+                "{path:?}"
+            );
             let file = std::fs::File::open(path.to_str().unwrap()).unwrap();
-            assert_eq!(fields(&fstat(rustix::fd::AsFd::as_fd(&file)).unwrap()), theirs, "{path:?}");
+            assert_eq!(
+                fields(&fstat(rustix::fd::AsFd::as_fd(&file)).unwrap()),
+                theirs,
+                "{path:?}"
+            );
         }
-        assert_eq!(stat(CWD, c"/no/such/file", AtFlags::empty()).unwrap_err(), io::Errno::NOENT);
+        assert_eq!(
+            stat(CWD, c"/no/such/file", AtFlags::empty()).unwrap_err(),
+            io::Errno::NOENT
+        );
     }
 }

@@ -2,12 +2,12 @@
 //! shows the boot), errors and warnings also straight to the console so they are seen whatever the
 //! kernel's loglevel. Failures are logged where they happen and travel up as the `Failed` marker.
 
+use crate::sys::Fd;
 use core::ffi::CStr;
 use initramfs_overlay::cpath::CText;
 use initramfs_overlay::errnames;
 use initramfs_overlay::log::{Level, Log};
 use initramfs_overlay::numfmt;
-use crate::sys::Fd;
 use rustix::fd::{AsFd, BorrowedFd};
 use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
@@ -36,13 +36,24 @@ pub struct Logger {
 impl Logger {
     #[optimize(size)]
     pub const fn new() -> Logger {
-        Logger { kmsg: None, quiet: false, step: CText::new(c"start"), step_start: None }
+        Logger {
+            kmsg: None,
+            quiet: false,
+            step: CText::new(c"start"),
+            step_start: None,
+        }
     }
 
     /// Opens /dev/kmsg once devtmpfs is mounted; until then lines go to the console only.
     #[optimize(size)]
     pub fn open_kmsg(&mut self) {
-        self.kmsg = crate::sys::open(rustix::fs::CWD, c"/dev/kmsg", OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty()).ok();
+        self.kmsg = crate::sys::open(
+            rustix::fs::CWD,
+            c"/dev/kmsg",
+            OFlags::WRONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .ok();
     }
 
     #[optimize(size)]
@@ -61,13 +72,20 @@ impl Logger {
     pub fn fail(&mut self, what: &'static CStr, subject: &[u8], errno: Option<Errno>) -> Failed {
         // Negated and cut to 16 bits this is rustix's own representation (errno numbers are below
         // 4096), so callers pass the register they already hold; `fail_raw` undoes it once.
-        self.fail_raw(CText::new(what), subject, errno.map_or(0, |e| e.raw_os_error().wrapping_neg() as u16))
+        self.fail_raw(
+            CText::new(what),
+            subject,
+            errno.map_or(0, |e| e.raw_os_error().wrapping_neg() as u16),
+        )
     }
 
     /// `fail` for a message with no subject: two fewer arguments at each caller.
     #[inline(always)]
     pub fn fail_bare(&mut self, what: &'static CStr, errno: Option<Errno>) -> Failed {
-        self.fail_bare_raw(CText::new(what), errno.map_or(0, |e| e.raw_os_error().wrapping_neg() as u16))
+        self.fail_bare_raw(
+            CText::new(what),
+            errno.map_or(0, |e| e.raw_os_error().wrapping_neg() as u16),
+        )
     }
 
     #[optimize(size)]
@@ -83,9 +101,20 @@ impl Logger {
     fn fail_raw(&mut self, what: CText, subject: &[u8], negated_errno: u16) -> Failed {
         let errno = (negated_errno as i16 as i32).wrapping_neg();
         let mut number = [0; numfmt::DEC_LEN];
-        let parts = [self.step.to_bytes(), b": ", what.to_bytes(), subject, b" (", errnames::text(errno, &mut number), b")"];
+        let parts = [
+            self.step.to_bytes(),
+            b": ",
+            what.to_bytes(),
+            subject,
+            b" (",
+            errnames::text(errno, &mut number),
+            b")",
+        ];
         // Without an errno the line ends after the subject.
-        self.line(Level::Error, if errno != 0 { &parts[..] } else { &parts[..4] });
+        self.line(
+            Level::Error,
+            if errno != 0 { &parts[..] } else { &parts[..4] },
+        );
         Failed
     }
 
@@ -103,9 +132,14 @@ impl Logger {
     /// shows (not with `quiet`).
     #[optimize(size)]
     pub fn step_done(&mut self) {
-        let Some(start) = self.step_start.take() else { return };
+        let Some(start) = self.step_start.take() else {
+            return;
+        };
         let mut number = [0; numfmt::DEC_LEN];
-        let ms = numfmt::dec((crate::sys::now_ms() as u32).wrapping_sub(start).into(), &mut number);
+        let ms = numfmt::dec(
+            (crate::sys::now_ms() as u32).wrapping_sub(start).into(),
+            &mut number,
+        );
         self.info(&[self.step.to_bytes(), b": done in ", ms, b" ms"]);
     }
 

@@ -54,34 +54,58 @@ fn boot(start: Start) -> ! {
     let kver = kernel_release.release().to_bytes();
 
     // Stock kernels have the disk, filesystem, loop and overlay drivers as modules.
-    attempt(&mut log, &config, c"modules", |log| modules::load_bundled(log, kver));
+    attempt(&mut log, &config, c"modules", |log| {
+        modules::load_bundled(log, kver)
+    });
     // The tmpfs that will carry the partitions' mounts into the booted OS.
     attempt(&mut log, &config, c"handover dir", mounts::handover_tmpfs);
     // Wait for the partitions: by label unless the command line says otherwise.
     let mut found = Found::NONE;
-    attempt(&mut log, &config, c"find", |log| devices::find(log, &config, &mut found));
+    attempt(&mut log, &config, c"find", |log| {
+        devices::find(log, &config, &mut found)
+    });
     // Kernels without squashfs or loop built in get them from the boot partition.
     if let Some(boot_part) = found.boot() {
-        attempt(&mut log, &config, c"boot", |log| modules::load_from_boot_partition(log, boot_part, kver));
+        attempt(&mut log, &config, c"boot", |log| {
+            modules::load_from_boot_partition(log, boot_part, kver)
+        });
     }
-    attempt(&mut log, &config, c"image partition", |log| mounts::image_partition(log, &found));
+    attempt(&mut log, &config, c"image partition", |log| {
+        mounts::image_partition(log, &found)
+    });
     // A waiting update is promoted before any image is opened, so the new one boots right away.
     let mut status = Status::new();
-    attempt(&mut log, &config, c"update", |log| update_step::run(log, &found, &config, &mut status));
+    attempt(&mut log, &config, c"update", |log| {
+        update_step::run(log, &found, &config, &mut status)
+    });
     // The current image, or `-old` when the current one is damaged.
-    attempt(&mut log, &config, c"image", |log| mounts::squashfs_image(log, &config, &mut status));
+    attempt(&mut log, &config, c"image", |log| {
+        mounts::squashfs_image(log, &config, &mut status)
+    });
     // overlay.ko ships inside the image, matching the kernel it was built for.
-    attempt(&mut log, &config, c"overlay module", |log| modules::load_overlay_from_image(log, kver, &config));
+    attempt(&mut log, &config, c"overlay module", |log| {
+        modules::load_overlay_from_image(log, kver, &config)
+    });
     if !config.no_overlay {
-        attempt(&mut log, &config, c"overlay partition", |log| mounts::overlay_partition(log, &found, &config));
+        attempt(&mut log, &config, c"overlay partition", |log| {
+            mounts::overlay_partition(log, &found, &config)
+        });
     }
-    attempt(&mut log, &config, c"root", |log| mounts::assemble_root(log, &config));
-    attempt(&mut log, &config, c"status", |log| update_step::write_status(log, &status));
+    attempt(&mut log, &config, c"root", |log| {
+        mounts::assemble_root(log, &config)
+    });
+    attempt(&mut log, &config, c"status", |log| {
+        update_step::write_status(log, &status)
+    });
     // After the switch the initramfs is gone: check the init while an error can still be reported.
-    attempt(&mut log, &config, c"init check", |log| mounts::check_init(log, &config));
+    attempt(&mut log, &config, c"init check", |log| {
+        mounts::check_init(log, &config)
+    });
     preboot_shell(&mut log, &config);
     attempt(&mut log, &config, c"handover", mounts::move_into_root);
-    attempt(&mut log, &config, c"switch root", |log| mounts::switch_root(log, &config, &start));
+    attempt(&mut log, &config, c"switch root", |log| {
+        mounts::switch_root(log, &config, &start)
+    });
     // `switch_root` only returns by failing, and `attempt` does not return from a failure in the
     // standard build; in the debug build the retry loop above never ends either.
     failure_action(&mut log, config.onerror)
@@ -101,7 +125,11 @@ fn read_cmdline<'b>(log: &mut Logger, buf: &'b mut [u8], config: &mut Config<'b>
     };
     if let Err(e) = cmdline::parse_into(text, config, log) {
         // e.g. `cmdline: iovl.wait is not a number of seconds`
-        log.fail(c"", CPath::lossy(&[e.option, b" ", e.problem.as_bytes()]).as_bytes(), None);
+        log.fail(
+            c"",
+            CPath::lossy(&[e.option, b" ", e.problem.as_bytes()]).as_bytes(),
+            None,
+        );
         failure_action(log, e.onerror)
     }
 }
@@ -171,7 +199,9 @@ fn shell(log: &mut Logger, hint: &str) {
         }
         Ok(Some(child)) => {
             // Reap every exited process until the shell itself is gone.
-            while let Ok(Some((pid, _))) = rustix::process::wait(rustix::process::WaitOptions::empty()) {
+            while let Ok(Some((pid, _))) =
+                rustix::process::wait(rustix::process::WaitOptions::empty())
+            {
                 if pid == child {
                     break;
                 }

@@ -21,7 +21,14 @@ mod arch {
     #[unsafe(naked)]
     #[unsafe(no_mangle)]
     unsafe extern "C" fn memset(dst: *mut u8, byte: i32, n: usize) -> *mut u8 {
-        core::arch::naked_asm!("mov r8, rdi", "mov eax, esi", "mov rcx, rdx", "rep stosb", "mov rax, r8", "ret")
+        core::arch::naked_asm!(
+            "mov r8, rdi",
+            "mov eax, esi",
+            "mov rcx, rdx",
+            "rep stosb",
+            "mov rax, r8",
+            "ret"
+        )
     }
 
     /// Nonzero when the two ranges differ; the sign carries no meaning (unlike memcmp).
@@ -29,14 +36,27 @@ mod arch {
     #[unsafe(no_mangle)]
     unsafe extern "C" fn bcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
         // With n = 0 the compare does not run and ZF stays set from the xor: equal.
-        core::arch::naked_asm!("mov rcx, rdx", "xor eax, eax", "repe cmpsb", "setne al", "ret")
+        core::arch::naked_asm!(
+            "mov rcx, rdx",
+            "xor eax, eax",
+            "repe cmpsb",
+            "setne al",
+            "ret"
+        )
     }
 
     #[unsafe(naked)]
     #[unsafe(no_mangle)]
     unsafe extern "C" fn strlen(s: *const u8) -> usize {
         // Scan for the NUL with rcx counting down from -1: it ends at -(len + 2).
-        core::arch::naked_asm!("xor eax, eax", "or rcx, -1", "repne scasb", "not rcx", "lea rax, [rcx - 1]", "ret")
+        core::arch::naked_asm!(
+            "xor eax, eax",
+            "or rcx, -1",
+            "repne scasb",
+            "not rcx",
+            "lea rax, [rcx - 1]",
+            "ret"
+        )
     }
 }
 
@@ -47,8 +67,16 @@ mod arch {
     #[unsafe(no_mangle)]
     unsafe extern "C" fn memcpy(dst: *mut u8, src: *const u8, n: usize) -> *mut u8 {
         core::arch::naked_asm!(
-            "push edi", "push esi", "mov edi, [esp + 12]", "mov esi, [esp + 16]", "mov ecx, [esp + 20]",
-            "mov eax, edi", "rep movsb", "pop esi", "pop edi", "ret"
+            "push edi",
+            "push esi",
+            "mov edi, [esp + 12]",
+            "mov esi, [esp + 16]",
+            "mov ecx, [esp + 20]",
+            "mov eax, edi",
+            "rep movsb",
+            "pop esi",
+            "pop edi",
+            "ret"
         )
     }
 
@@ -56,8 +84,14 @@ mod arch {
     #[unsafe(no_mangle)]
     unsafe extern "C" fn memset(dst: *mut u8, byte: i32, n: usize) -> *mut u8 {
         core::arch::naked_asm!(
-            "push edi", "mov edi, [esp + 8]", "mov eax, [esp + 12]", "mov ecx, [esp + 16]", "rep stosb",
-            "mov eax, [esp + 8]", "pop edi", "ret"
+            "push edi",
+            "mov edi, [esp + 8]",
+            "mov eax, [esp + 12]",
+            "mov ecx, [esp + 16]",
+            "rep stosb",
+            "mov eax, [esp + 8]",
+            "pop edi",
+            "ret"
         )
     }
 
@@ -67,8 +101,17 @@ mod arch {
     unsafe extern "C" fn bcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
         // With n = 0 the compare does not run and ZF stays set from the xor: equal.
         core::arch::naked_asm!(
-            "push edi", "push esi", "mov esi, [esp + 12]", "mov edi, [esp + 16]", "mov ecx, [esp + 20]",
-            "xor eax, eax", "repe cmpsb", "setne al", "pop esi", "pop edi", "ret"
+            "push edi",
+            "push esi",
+            "mov esi, [esp + 12]",
+            "mov edi, [esp + 16]",
+            "mov ecx, [esp + 20]",
+            "xor eax, eax",
+            "repe cmpsb",
+            "setne al",
+            "pop esi",
+            "pop edi",
+            "ret"
         )
     }
 
@@ -77,8 +120,15 @@ mod arch {
     unsafe extern "C" fn strlen(s: *const u8) -> usize {
         // Scan for the NUL with ecx counting down from -1: it ends at -(len + 2).
         core::arch::naked_asm!(
-            "push edi", "mov edi, [esp + 8]", "xor eax, eax", "or ecx, -1", "repne scasb", "not ecx",
-            "lea eax, [ecx - 1]", "pop edi", "ret"
+            "push edi",
+            "mov edi, [esp + 8]",
+            "xor eax, eax",
+            "or ecx, -1",
+            "repne scasb",
+            "not ecx",
+            "lea eax, [ecx - 1]",
+            "pop edi",
+            "ret"
         )
     }
 }
@@ -91,14 +141,29 @@ mod arch {
     #[unsafe(no_mangle)]
     unsafe extern "C" fn memcpy(dst: *mut u8, src: *const u8, n: usize) -> *mut u8 {
         core::arch::naked_asm!(
-            "1:", "subs r2, r2, #1", "bcc 2f", "ldrb r3, [r1, r2]", "strb r3, [r0, r2]", "b 1b", "2:", "bx lr"
+            "1:",
+            "subs r2, r2, #1",
+            "bcc 2f",
+            "ldrb r3, [r1, r2]",
+            "strb r3, [r0, r2]",
+            "b 1b",
+            "2:",
+            "bx lr"
         )
     }
 
     #[unsafe(naked)]
     #[unsafe(no_mangle)]
     unsafe extern "C" fn memset(dst: *mut u8, byte: i32, n: usize) -> *mut u8 {
-        core::arch::naked_asm!("1:", "subs r2, r2, #1", "bcc 2f", "strb r1, [r0, r2]", "b 1b", "2:", "bx lr")
+        core::arch::naked_asm!(
+            "1:",
+            "subs r2, r2, #1",
+            "bcc 2f",
+            "strb r1, [r0, r2]",
+            "b 1b",
+            "2:",
+            "bx lr"
+        )
     }
 
     /// Nonzero when the two ranges differ; the sign carries no meaning (unlike memcmp).
@@ -107,8 +172,18 @@ mod arch {
     unsafe extern "C" fn bcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
         // The result is index + 1: 0 when the count ran out (index -1), else where they differ + 1.
         core::arch::naked_asm!(
-            "push {{r4}}", "1:", "subs r2, r2, #1", "bcc 2f", "ldrb r3, [r0, r2]", "ldrb r4, [r1, r2]",
-            "cmp r3, r4", "beq 1b", "2:", "adds r0, r2, #1", "pop {{r4}}", "bx lr"
+            "push {{r4}}",
+            "1:",
+            "subs r2, r2, #1",
+            "bcc 2f",
+            "ldrb r3, [r0, r2]",
+            "ldrb r4, [r1, r2]",
+            "cmp r3, r4",
+            "beq 1b",
+            "2:",
+            "adds r0, r2, #1",
+            "pop {{r4}}",
+            "bx lr"
         )
     }
 
@@ -116,8 +191,14 @@ mod arch {
     #[unsafe(no_mangle)]
     unsafe extern "C" fn strlen(s: *const u8) -> usize {
         core::arch::naked_asm!(
-            "subs r1, r0, #1", "1:", "adds r1, r1, #1", "ldrb r2, [r1]", "cmp r2, #0", "bne 1b",
-            "subs r0, r1, r0", "bx lr"
+            "subs r1, r0, #1",
+            "1:",
+            "adds r1, r1, #1",
+            "ldrb r2, [r1]",
+            "cmp r2, #0",
+            "bne 1b",
+            "subs r0, r1, r0",
+            "bx lr"
         )
     }
 }

@@ -113,7 +113,12 @@ mod tests {
             paths.extend(longest.iter().cloned());
         }
         for p in &paths {
-            assert_eq!(has_parent_part(p), by_split(p), "{:?}", std::string::String::from_utf8_lossy(p));
+            assert_eq!(
+                has_parent_part(p),
+                by_split(p),
+                "{:?}",
+                std::string::String::from_utf8_lossy(p)
+            );
         }
     }
 
@@ -147,7 +152,10 @@ mod tests {
                 .and_then(Result::err)
                 .map(|r| r.reason)
         };
-        assert_eq!(rejected(b"/lib/modules/x.ko"), Some(c"load-order: an absolute path: "));
+        assert_eq!(
+            rejected(b"/lib/modules/x.ko"),
+            Some(c"load-order: an absolute path: ")
+        );
         assert_eq!(
             rejected(b"../../etc/x.ko"),
             Some(c"load-order: a path out of the modules folder: ")
@@ -161,8 +169,14 @@ mod tests {
             Some(c"load-order: a path out of the modules folder: ")
         );
         assert_eq!(rejected(b"a\0b.ko"), Some(c"load-order: a NUL byte in "));
-        assert_eq!(rejected(b"kernel/fs/"), Some(c"load-order: not a .ko file: "));
-        assert_eq!(rejected(b"modules.dep"), Some(c"load-order: not a .ko file: "));
+        assert_eq!(
+            rejected(b"kernel/fs/"),
+            Some(c"load-order: not a .ko file: ")
+        );
+        assert_eq!(
+            rejected(b"modules.dep"),
+            Some(c"load-order: not a .ko file: ")
+        );
         assert_eq!(
             rejected(b"kernel/..ko/x.ko"),
             None,

@@ -83,9 +83,35 @@ mod tests {
 
     #[test]
     fn divides_by_bits_as_the_cpu_does() {
-        let numbers = [0, 1, 9, 10, 11, 999, 1000, 65_535, 1 << 32, (1 << 32) + 7, u64::MAX - 1, u64::MAX];
-        for n in numbers.into_iter().chain((0..2000).map(|i: u64| i.wrapping_mul(0x9E37_79B9_7F4A_7C15))) {
-            for d in [1, 2, 3, 10, 1000, 1_000_000, 0x7FFF_FFFF, 0x8000_0001, u32::MAX] {
+        let numbers = [
+            0,
+            1,
+            9,
+            10,
+            11,
+            999,
+            1000,
+            65_535,
+            1 << 32,
+            (1 << 32) + 7,
+            u64::MAX - 1,
+            u64::MAX,
+        ];
+        for n in numbers
+            .into_iter()
+            .chain((0..2000).map(|i: u64| i.wrapping_mul(0x9E37_79B9_7F4A_7C15)))
+        {
+            for d in [
+                1,
+                2,
+                3,
+                10,
+                1000,
+                1_000_000,
+                0x7FFF_FFFF,
+                0x8000_0001,
+                u32::MAX,
+            ] {
                 let expected = (n / u64::from(d), (n % u64::from(d)) as u32);
                 assert_eq!(div_rem_by_bits(n, d), expected, "{n} / {d}");
                 assert_eq!(div_rem(n, d), expected, "{n} / {d}");

@@ -73,7 +73,9 @@ fn gpt(head: &[u8], number: u32) -> Option<Partition> {
         return None;
     }
     // Constant offsets into the fixed-size header: no bounds checks are left.
-    let le32 = |at: usize| u32::from_le_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]]);
+    let le32 = |at: usize| {
+        u32::from_le_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]])
+    };
     // Offsets as usize: whatever does not fit is beyond `head` anyway (no u64 helper calls on 32-bit).
     let entries_lba = usize::try_from(u64::from(le32(72)) | u64::from(le32(76)) << 32).ok()?;
     let (count, entry_size) = (le32(80), le32(84));
@@ -137,7 +139,9 @@ pub fn guid_text(guid: &[u8; 16]) -> IdText {
     if let Some((low, rest)) = rfc.split_first_chunk_mut::<4>() {
         *low = u32::from_be_bytes([a, b, c, d]).to_le_bytes();
         if let Some((mid_high, _)) = rest.split_first_chunk_mut::<4>() {
-            *mid_high = u32::from_be_bytes([e, f, g, h]).rotate_left(16).to_le_bytes();
+            *mid_high = u32::from_be_bytes([e, f, g, h])
+                .rotate_left(16)
+                .to_le_bytes();
         }
     }
     uuid_text(&rfc)

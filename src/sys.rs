@@ -63,15 +63,24 @@ pub fn now_ms() -> u64 {
 pub fn sleep_ms(ms: u64) {
     let (sec, rest) = initramfs_overlay::numfmt::div_rem(ms, 1000);
     #[cfg(target_arch = "x86_64")]
-    let _ = rustix::thread::nanosleep(&rustix::thread::Timespec { tv_sec: sec as _, tv_nsec: (rest * 1_000_000) as _ });
+    let _ = rustix::thread::nanosleep(&rustix::thread::Timespec {
+        tv_sec: sec as _,
+        tv_nsec: (rest * 1_000_000) as _,
+    });
     #[cfg(target_pointer_width = "32")]
     {
         // [seconds, nanoseconds]; a native long holds 68 years of seconds.
-        let ts = [sec.min(isize::MAX as u64) as isize, (rest * 1_000_000) as isize];
+        let ts = [
+            sec.min(isize::MAX as u64) as isize,
+            (rest * 1_000_000) as isize,
+        ];
         // SAFETY: nanosleep(ts, NULL) reads one native timespec from `ts`, two longs that outlive the
         // call, and writes nothing (no remainder is asked for).
         unsafe {
-            initramfs_overlay::rawsys::syscall4(linux_raw_sys::general::__NR_nanosleep, [ts.as_ptr() as usize, 0, 0, 0]);
+            initramfs_overlay::rawsys::syscall4(
+                linux_raw_sys::general::__NR_nanosleep,
+                [ts.as_ptr() as usize, 0, 0, 0],
+            );
         }
     }
 }

@@ -3,10 +3,11 @@
 
 /// The value of `key` in `text`, e.g. `value(b"DEVNAME=vda\nPARTN=1\n", b"PARTN") == Some(b"1")`.
 pub fn value<'t>(text: &'t [u8], key: &[u8]) -> Option<&'t [u8]> {
-    text.split(|&b| b == b'\n').find_map(|line| match line.strip_prefix(key)? {
-        [b'=', value @ ..] => Some(value),
-        _ => None,
-    })
+    text.split(|&b| b == b'\n')
+        .find_map(|line| match line.strip_prefix(key)? {
+            [b'=', value @ ..] => Some(value),
+            _ => None,
+        })
 }
 
 #[cfg(test)]

@@ -135,7 +135,10 @@ pub fn target_dir() -> PathBuf {
 
 /// Where cargo builds the init in `target`: `<target>/<triple>/<profile>/init`.
 pub fn init_binary(target: &Path, arch: Arch) -> PathBuf {
-    target.join(arch.triple()).join(arch.init_profile()).join("init")
+    target
+        .join(arch.triple())
+        .join(arch.init_profile())
+        .join("init")
 }
 
 /// The init binary in the workspace's target folder.

@@ -219,7 +219,11 @@ fn report(o: &Opts, b: &budgets::Budgets) -> (String, bool) {
         match &r.traps {
             Ok(sites) if sites.is_empty() => out.push_str("trap sites (panic paths): none\n"),
             Ok(sites) => {
-                let shown: Vec<String> = sites.iter().take(o.top).map(|(f, n)| format!("{f} x{n}")).collect();
+                let shown: Vec<String> = sites
+                    .iter()
+                    .take(o.top)
+                    .map(|(f, n)| format!("{f} x{n}"))
+                    .collect();
                 out.push_str(&format!("trap sites (panic paths): {}\n", shown.join(", ")));
             }
             Err(e) => out.push_str(&format!("trap sites: cannot count: {e}\n")),

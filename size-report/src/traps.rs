@@ -10,19 +10,33 @@ use std::process::Command;
 /// llvm-objdump from the toolchain's `llvm-tools` component (see rust-toolchain.toml): it
 /// disassembles all three arches, which the host's binutils objdump does not.
 fn objdump() -> Result<PathBuf, String> {
-    let out = Command::new("rustc").args(["--print", "target-libdir"]).output().map_err(|e| format!("rustc: {e}"))?;
+    let out = Command::new("rustc")
+        .args(["--print", "target-libdir"])
+        .output()
+        .map_err(|e| format!("rustc: {e}"))?;
     let libdir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-    let tool = libdir.parent().map(|p| p.join("bin/llvm-objdump")).unwrap_or_default();
+    let tool = libdir
+        .parent()
+        .map(|p| p.join("bin/llvm-objdump"))
+        .unwrap_or_default();
     if tool.is_file() {
         Ok(tool)
     } else {
-        Err(format!("{} missing: rustup component add llvm-tools", tool.display()))
+        Err(format!(
+            "{} missing: rustup component add llvm-tools",
+            tool.display()
+        ))
     }
 }
 
 /// (function, trap count) for every function that holds a trap, most first.
 pub fn sites(elf: &Path) -> Result<Vec<(String, usize)>, String> {
-    let out = Command::new(objdump()?).arg("-d").arg("--demangle").arg(elf).output().map_err(|e| format!("llvm-objdump: {e}"))?;
+    let out = Command::new(objdump()?)
+        .arg("-d")
+        .arg("--demangle")
+        .arg(elf)
+        .output()
+        .map_err(|e| format!("llvm-objdump: {e}"))?;
     if !out.status.success() {
         return Err(format!("llvm-objdump failed on {}", elf.display()));
     }
@@ -35,11 +49,20 @@ pub fn count(disassembly: &str) -> Vec<(String, usize)> {
     let mut function = String::from("?");
     for line in disassembly.lines() {
         // A function starts with `<address> <name>:`.
-        if let Some(name) = line.strip_suffix(">:").and_then(|l| l.split_once(" <")).map(|(_, n)| n) {
+        if let Some(name) = line
+            .strip_suffix(">:")
+            .and_then(|l| l.split_once(" <"))
+            .map(|(_, n)| n)
+        {
             function = name.to_string();
             continue;
         }
-        let is_trap = line.split('\t').any(|field| matches!(field.split_whitespace().next(), Some("ud2" | "udf" | "trap")));
+        let is_trap = line.split('\t').any(|field| {
+            matches!(
+                field.split_whitespace().next(),
+                Some("ud2" | "udf" | "trap")
+            )
+        });
         if is_trap {
             match sites.iter_mut().find(|(f, _)| *f == function) {
                 Some((_, n)) => *n += 1,
@@ -61,7 +84,11 @@ mod tests {
         let sites = super::count(dis);
         assert_eq!(
             sites,
-            vec![("init::probe".to_string(), 2), ("_start".to_string(), 1), ("init::boot".to_string(), 1)]
+            vec![
+                ("init::probe".to_string(), 2),
+                ("_start".to_string(), 1),
+                ("init::boot".to_string(), 1)
+            ]
         );
         assert!(super::count("0000 <f>:\n 0: 90\tnop\n").is_empty());
     }
