@@ -754,25 +754,12 @@ fn s12_debug_shell(sc: &mut Sc) -> R<()> {
     let mut o = sc.boot_opts(vec![d[0].clone()], "iovl.wait=2");
     o.debug = true;
     let mut run = sc.start("error-shell", &o)?;
-    let mut err = None;
-    match run.wait_for("exit to retry", Duration::from_secs(60)) {
-        Some(at) => {
-            std::thread::sleep(Duration::from_millis(500));
-            run.send("echo ERR-$((6*7))\n")?;
-            if run
-                .wait_for_from(at, "ERR-42", Instant::now() + Duration::from_secs(20))
-                .is_none()
-            {
-                err = Some("the error shell did not answer `echo ERR-$((6*7))`");
-            }
-            run.send("poweroff -f\n")?;
-            run.deadline = run.deadline.min(Instant::now() + Duration::from_secs(20));
-        }
-        None => {
-            err =
-                Some("the error shell (\"exit to retry\") did not appear after the missing overlay")
-        }
-    }
+    let err = error_shell(
+        &mut run,
+        "after the missing overlay",
+        "echo ERR-$((6*7))\n",
+        "ERR-42",
+    )?;
     let out = run.wait();
     let b = sc.finish("error-shell", out);
     if let Some(e) = err {
@@ -786,6 +773,25 @@ fn s12_debug_shell(sc: &mut Sc) -> R<()> {
 
 /// Waits for the init's first line, then `delay`, then hot-adds `disk` as a virtio disk over the
 /// QEMU monitor. `Some(problem)` when that could not be done.
+/// In the debug image's error shell ("exit to retry"): types `command`, waits for `answer` (a marker
+/// the command computes, so the echoed command line cannot match it), then powers off. Returns what
+/// went wrong, if anything; `when` says what should have brought the shell up.
+fn error_shell(run: &mut Running, when: &str, command: &str, answer: &str) -> R<Option<String>> {
+    let Some(at) = run.wait_for("exit to retry", Duration::from_secs(90)) else {
+        return Ok(Some(format!(
+            "the error shell (\"exit to retry\") did not appear {when}"
+        )));
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    run.send(command)?;
+    let answered = run
+        .wait_for_from(at, answer, Instant::now() + Duration::from_secs(20))
+        .is_some();
+    run.send("poweroff -f\n")?;
+    run.deadline = run.deadline.min(Instant::now() + Duration::from_secs(20));
+    Ok((!answered).then(|| format!("the error shell did not answer `{}`", command.trim_end())))
+}
+
 fn hot_add_disk(run: &mut Running, disk: &Path, delay: Duration) -> R<Option<String>> {
     if run
         .wait_for("] initramfs-overlay: ", Duration::from_secs(60))
@@ -2411,27 +2417,12 @@ fn s18_loop_fallback_cleanup(sc: &mut Sc) -> R<()> {
     o.debug = true;
     o.extra = vec![sc.w.shim_archive("EINVAL", Some("EIO"))?];
     let mut run = sc.start("set-status-fails", &o)?;
-    let mut err = None;
-    match run.wait_for("exit to retry", Duration::from_secs(90)) {
-        Some(at) => {
-            std::thread::sleep(Duration::from_millis(500));
-            // The typed command is echoed: the markers only appear whole in the shell's output.
-            run.send("for d in /sys/block/loop*; do [ -e $d/loop ] && echo BOUND-${d##*/}; done; echo CHECKED-$((40+2))\n")?;
-            if run
-                .wait_for_from(at, "CHECKED-42", Instant::now() + Duration::from_secs(20))
-                .is_none()
-            {
-                err = Some("the error shell did not answer the loop device check");
-            }
-            run.send("poweroff -f\n")?;
-            run.deadline = run.deadline.min(Instant::now() + Duration::from_secs(20));
-        }
-        None => {
-            err = Some(
-                "the error shell (\"exit to retry\") did not appear after the failed loop setup",
-            )
-        }
-    }
+    let err = error_shell(
+        &mut run,
+        "after the failed loop setup",
+        "for d in /sys/block/loop*; do [ -e $d/loop ] && echo BOUND-${d##*/}; done; echo CHECKED-$((40+2))\n",
+        "CHECKED-42",
+    )?;
     let out = run.wait();
     let b = sc.finish("set-status-fails", out);
     if let Some(e) = err {
