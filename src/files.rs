@@ -2,6 +2,7 @@
 //! may already exist, and a bounded recursive delete that never leaves its filesystem.
 
 use crate::sys::{Fd, open};
+use linux_raw_sys::general::S_IFDIR;
 use rustix::fd::{AsFd, BorrowedFd};
 use rustix::fs::{AtFlags, Mode, OFlags, RawDir};
 use rustix::io::Errno;
@@ -45,7 +46,7 @@ pub fn ensure_dir(dir: BorrowedFd<'_>, path: &core::ffi::CStr) -> Result<(), Err
     match rustix::fs::mkdirat(dir, path, Mode::from_raw_mode(0o755)) {
         Err(Errno::EXIST) => {
             let st = initramfs_overlay::stat(dir, path, AtFlags::SYMLINK_NOFOLLOW)?;
-            if is_dir(st.st_mode) {
+            if initramfs_overlay::is_type(st.st_mode, S_IFDIR) {
                 Ok(())
             } else {
                 Err(Errno::NOTDIR)
@@ -53,12 +54,6 @@ pub fn ensure_dir(dir: BorrowedFd<'_>, path: &core::ffi::CStr) -> Result<(), Err
         }
         other => other,
     }
-}
-
-/// Whether a stat mode is a directory's. The bits compared in place: rustix's `FileType::from_raw_mode`
-/// is an out-of-line match over every file type.
-fn is_dir(mode: u32) -> bool {
-    mode & linux_raw_sys::general::S_IFMT == linux_raw_sys::general::S_IFDIR
 }
 
 /// Deletes everything inside `dir` without crossing into other filesystems (entries on another
@@ -89,7 +84,7 @@ fn remove_entry(dir: BorrowedFd<'_>, name: &core::ffi::CStr, device: u64) -> Res
         return Ok(());
     }
     let (mut flags, mut emptied) = (AtFlags::empty(), Ok(()));
-    if is_dir(st.st_mode) {
+    if initramfs_overlay::is_type(st.st_mode, S_IFDIR) {
         let child = open_dir(dir, name)?;
         (flags, emptied) = (AtFlags::REMOVEDIR, empty_dir(child.as_fd(), device));
     }

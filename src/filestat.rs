@@ -22,12 +22,18 @@ pub use rustix::fs::Stat;
 pub struct Stat {
     pub st_dev: u64,
     pub st_ino: u64,
-    /// File type and permission bits (`FileType::from_raw_mode` reads the type).
+    /// File type and permission bits (`is_type` reads the type).
     pub st_mode: u32,
     pub st_nlink: u32,
     pub st_size: i64,
     /// 512-byte units actually allocated.
     pub st_blocks: u64,
+}
+
+/// Whether a stat mode's file-type bits are `kind` (`S_IFDIR`, `S_IFREG`, ...), compared in place:
+/// rustix's `FileType::from_raw_mode` is an out-of-line match over every file type.
+pub fn is_type(mode: u32, kind: u32) -> bool {
+    mode & linux_raw_sys::general::S_IFMT == kind
 }
 
 /// `fstatat(2)`. One shared call: every stat of the init goes through here.

@@ -30,7 +30,7 @@ pub mod uevent;
 pub mod update;
 pub mod vfat;
 
-pub use filestat::{Stat, fstat, stat};
+pub use filestat::{Stat, fstat, is_type, stat};
 
 /// Whether `bytes` holds `byte`: a plain loop, shared, instead of `<[u8]>::contains` (which inlines a
 /// word-at-a-time memchr at each use).

@@ -14,7 +14,7 @@ use initramfs_overlay::cpath::CPath;
 use initramfs_overlay::log::{Level, Log};
 use initramfs_overlay::update::{self, Choice, Status};
 use rustix::fd::{AsFd, BorrowedFd};
-use rustix::fs::{AtFlags, CWD, FileType, Mode, OFlags};
+use rustix::fs::{AtFlags, CWD, Mode, OFlags};
 use rustix::io::Errno;
 use rustix::mount::{MountFlags, MountPropagationFlags, UnmountFlags};
 
@@ -482,8 +482,8 @@ pub fn check_init(log: &mut Logger, config: &Config) -> Result<(), Failed> {
     };
     let stat = initramfs_overlay::fstat(file.as_fd())
         .map_err(|e| log.fail(c"cannot stat ", config.init, Some(e)))?;
-    let executable =
-        FileType::from_raw_mode(stat.st_mode) == FileType::RegularFile && stat.st_mode & 0o111 != 0;
+    let executable = initramfs_overlay::is_type(stat.st_mode, linux_raw_sys::general::S_IFREG)
+        && stat.st_mode & 0o111 != 0;
     if !executable {
         return Err(log.fail(
             c"init is not an executable file: ",

@@ -27,7 +27,7 @@ use crate::{errnames, numfmt, sha256, squashfs};
 use core::ffi::CStr;
 use core::num::NonZeroU32;
 use rustix::fd::{AsFd, BorrowedFd};
-use rustix::fs::{self, AtFlags, FileType, Mode, OFlags};
+use rustix::fs::{self, AtFlags, Mode, OFlags};
 use rustix::io::{self, Errno};
 
 /// Bytes moved per copy call: large enough for full speed, small enough to report progress.
@@ -852,7 +852,7 @@ fn stat(fd: BorrowedFd) -> Res<(u64, bool)> {
     let st = crate::fstat(fd).ctx(Msg::StatImage)?;
     Ok((
         st.st_size as u64,
-        FileType::from_raw_mode(st.st_mode) == FileType::RegularFile,
+        crate::is_type(st.st_mode, linux_raw_sys::general::S_IFREG),
     ))
 }
 
