@@ -1,7 +1,8 @@
-//! The raw syscall of 32-bit targets, for the calls whose rustix form costs more than it does:
-//! `clock_gettime` (rustix parses the vDSO for it), `fstatat64` (see `filestat`), `fork` and
-//! `nanosleep` (rustix tries the time64 call first, with a fallback). One asm block per arch, written
-//! once: i686 and ARM both keep registers the kernel wants for arguments.
+//! The raw syscall, for the calls whose rustix form costs more than it does: `clock_gettime` (rustix
+//! parses the vDSO for it on 32-bit targets), `fstatat64` (see `filestat`), `fork` (rustix's is a
+//! clone that also stores the child's pid) and, on 32-bit targets, `nanosleep` (rustix tries the
+//! time64 call first, with a fallback). One asm block per arch, written once: i686 and ARM both keep
+//! registers the kernel wants for arguments.
 #![allow(unsafe_code)]
 
 /// `syscall(nr, args[0], args[1], args[2], args[3])`: the kernel's return value, `-errno` on failure.
@@ -13,6 +14,13 @@ pub unsafe fn syscall4(nr: u32, args: [usize; 4]) -> isize {
     let ret: isize;
     // SAFETY: the caller vouches for the syscall; the asm keeps every register the ABI asks it to keep.
     unsafe {
+        // x86_64: arguments in rdi, rsi, rdx, r10; the syscall instruction overwrites rcx and r11.
+        #[cfg(target_arch = "x86_64")]
+        core::arch::asm!(
+            "syscall",
+            inlateout("rax") nr as isize => ret, in("rdi") args[0], in("rsi") args[1], in("rdx") args[2],
+            in("r10") args[3], lateout("rcx") _, lateout("r11") _, options(nostack),
+        );
         // i686: arguments in ebx, ecx, edx, esi. LLVM reserves ebx and esi on i686 (they cannot be asm
         // operands), so they are saved and loaded from `args` inside.
         #[cfg(target_arch = "x86")]

@@ -19,20 +19,12 @@ use rustix::process::Pid;
 pub fn now_ms() -> u64 {
     // [seconds, nanoseconds] as the kernel's native `timespec` (two longs).
     let mut ts = [0isize; 2];
-    let ptr = ts.as_mut_ptr();
-    // SAFETY: clock_gettime(CLOCK_MONOTONIC, ptr) writes one native timespec to `ptr`, which points to
-    // two writable longs; it touches no other memory and cannot fail for CLOCK_MONOTONIC.
-    #[cfg(target_arch = "x86_64")]
-    unsafe {
-        core::arch::asm!("syscall", inlateout("rax") 228isize => _, in("rdi") 1, in("rsi") ptr,
-            lateout("rcx") _, lateout("r11") _, options(nostack));
-    }
-    // SAFETY: as for x86_64; 32-bit targets make raw syscalls through the library's one asm block.
-    #[cfg(target_pointer_width = "32")]
+    // SAFETY: clock_gettime(CLOCK_MONOTONIC, ts) writes one native timespec to `ts`, two writable
+    // longs; it touches no other memory and cannot fail for CLOCK_MONOTONIC.
     unsafe {
         initramfs_overlay::rawsys::syscall4(
             linux_raw_sys::general::__NR_clock_gettime,
-            [1, ptr as usize, 0, 0],
+            [1, ts.as_mut_ptr() as usize, 0, 0],
         );
     }
     let [sec, nsec] = ts;
@@ -88,19 +80,10 @@ pub fn sleep_ms(ms: u64) {
 /// `fork()`: `Some(child)` in the parent, `None` in the child. The plain fork syscall: rustix's
 /// `kernel_fork` makes a clone that also stores the child's pid for the child, and converts it.
 pub fn fork() -> Result<Option<Pid>, Errno> {
-    let ret: isize;
     // SAFETY: fork touches none of our memory; the init is single-threaded and holds no locks, so the
     // child (a copy of this process) may run any code.
-    #[cfg(target_arch = "x86_64")]
-    unsafe {
-        core::arch::asm!("syscall", inlateout("rax") linux_raw_sys::general::__NR_fork as isize => ret,
-            lateout("rcx") _, lateout("r11") _, options(nostack));
-    }
-    // SAFETY: as for x86_64; 32-bit targets make raw syscalls through the library's one asm block.
-    #[cfg(target_pointer_width = "32")]
-    unsafe {
-        ret = initramfs_overlay::rawsys::syscall4(linux_raw_sys::general::__NR_fork, [0; 4]);
-    }
+    let ret =
+        unsafe { initramfs_overlay::rawsys::syscall4(linux_raw_sys::general::__NR_fork, [0; 4]) };
     // Errors are -4095..-1: said as a range, it spares `Errno`'s own check of it (and its trap).
     if (-4095..0).contains(&ret) {
         return Err(Errno::from_raw_os_error(ret.wrapping_neg() as i32));
