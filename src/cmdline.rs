@@ -33,9 +33,9 @@ pub struct Config<'a> {
     pub quiet: bool,
     pub wait: Wait,
     pub rootdelay_ms: u64,
-    /// How to find each partition, by role: img, overlay, boot, newimg (`iovl.img=` and so on). An
-    /// array, so the parser stores and the search reads them by index.
-    pub specs: [Spec<'a>; 4],
+    /// How to find each partition, by role (see `role`; `iovl.img=` and so on). An array, so the
+    /// parser stores and the search reads them by index.
+    pub specs: [Spec<'a>; role::COUNT],
     /// The image file name on `img` and `newimg`: a plain name, never a path.
     pub image: &'a [u8],
     pub onerror: FailAction,
@@ -43,6 +43,15 @@ pub struct Config<'a> {
     pub no_persistent: bool,
     pub no_overlay: bool,
     pub noshell: bool,
+}
+
+/// The partition roles, in their fixed order: indices into `Config::specs` and the boot's partitions.
+pub mod role {
+    pub const IMG: usize = 0;
+    pub const OVERLAY: usize = 1;
+    pub const BOOT: usize = 2;
+    pub const NEWIMG: usize = 3;
+    pub const COUNT: usize = 4;
 }
 
 impl Config<'_> {

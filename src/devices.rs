@@ -8,7 +8,7 @@ use crate::sys::{Fd, open};
 use crate::sys::{now_ms, sleep_ms};
 use core::ffi::CStr;
 use core::mem::MaybeUninit;
-use initramfs_overlay::cmdline::{Config, Wait};
+use initramfs_overlay::cmdline::{Config, Wait, role};
 use initramfs_overlay::cpath::CPath;
 use initramfs_overlay::devspec::{self, IdText, Identity, Spec};
 use initramfs_overlay::log::{Level, Log};
@@ -27,7 +27,7 @@ pub struct Partition {
 /// The partitions of each role, in the order of `ROLES`. `find` fills it in place: a `Partition` is
 /// about 270 bytes, and moving four out of the search into a returned struct copied them all.
 pub struct Found {
-    slots: [Option<Partition>; 4],
+    slots: [Option<Partition>; role::COUNT],
 }
 
 impl Found {
@@ -37,24 +37,25 @@ impl Found {
 
     /// Always there once `find` succeeded.
     pub fn img(&self) -> Option<&Partition> {
-        self.slots[0].as_ref()
+        self.slots[role::IMG].as_ref()
     }
 
     /// `None` only with `iovl.no-overlay`, which needs no overlay partition.
     pub fn overlay(&self) -> Option<&Partition> {
-        self.slots[1].as_ref()
+        self.slots[role::OVERLAY].as_ref()
     }
 
     pub fn boot(&self) -> Option<&Partition> {
-        self.slots[2].as_ref()
+        self.slots[role::BOOT].as_ref()
     }
 
     pub fn newimg(&self) -> Option<&Partition> {
-        self.slots[3].as_ref()
+        self.slots[role::NEWIMG].as_ref()
     }
 }
 
-const ROLES: [&str; 4] = ["img", "overlay", "boot", "newimg"];
+/// The roles' names, in `role` order.
+const ROLES: [&str; role::COUNT] = ["img", "overlay", "boot", "newimg"];
 /// The filesystems `probe` knows (a small value to return; `scan` names it for `mount`).
 #[derive(Clone, Copy)]
 enum Filesystem {
@@ -97,10 +98,10 @@ pub fn find(log: &mut Logger, config: &Config, found: &mut Found) -> Result<(), 
         scan(log, specs, slots, &mut probed, &mut bufs)?;
         let now = now_ms();
         // img is always required, overlay unless the boot does without one.
-        let missing = if slots[0].is_none() {
-            Some(0)
-        } else if slots[1].is_none() && !config.no_overlay {
-            Some(1)
+        let missing = if slots[role::IMG].is_none() {
+            Some(role::IMG)
+        } else if slots[role::OVERLAY].is_none() && !config.no_overlay {
+            Some(role::OVERLAY)
         } else {
             None
         };
@@ -196,8 +197,8 @@ impl Probed {
 #[inline(never)]
 fn scan(
     log: &mut Logger,
-    specs: &[Spec; 4],
-    slots: &mut [Option<Partition>; 4],
+    specs: &[Spec; role::COUNT],
+    slots: &mut [Option<Partition>; role::COUNT],
     probed: &mut Probed,
     bufs: &mut Buffers,
 ) -> Result<(), Failed> {
@@ -267,7 +268,7 @@ fn probe(
     dev: &Fd,
     class: BorrowedFd<'_>,
     name: &CStr,
-    specs: &[Spec; 4],
+    specs: &[Spec; role::COUNT],
     bufs: &mut Buffers,
 ) -> (usize, Filesystem) {
     let head = read_at(dev.as_fd(), &mut bufs.head, 0);
