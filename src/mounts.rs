@@ -186,7 +186,7 @@ pub fn squashfs_image(
     drop(image_dir);
     if let Err(e) = chosen {
         return Err(log.fail(
-            c"",
+            e.head(),
             CPath::lossy(&[e.what.as_bytes(), b": ", config.image]).as_bytes(),
             e.errno,
         ));
@@ -232,7 +232,7 @@ fn loop_mount(log: &mut Logger, file: BorrowedFd<'_>) -> Result<(), update::Erro
     match attach_and_mount(log, file) {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(update::Error {
-            what: "squashfs mount failed",
+            what: "mount the squashfs image",
             errno: Some(e),
         }),
         Err(Failed) => Err(update::Error {

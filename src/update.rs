@@ -17,7 +17,7 @@
 //! A power cut between any two steps leaves a state from which the next run finishes the update.
 //!
 //! Every outcome is logged (`update: ...` lines from one table, `NOTES`); a failed system call as
-//! `update: <what failed> (<ERRNO>)`, after which the current image is untouched and the update is
+//! `update: cannot <what> (<ERRNO>)`, after which the current image is untouched and the update is
 //! tried again at the next boot. Failures travel inside the module as one packed number (`Fail`).
 
 use crate::cpath::CPath;
@@ -43,6 +43,7 @@ const LONGEST_SUFFIX: usize = 16;
 
 /// A failure: what went wrong and, for a failed system call, the kernel's answer. Without an errno it
 /// is a problem with the data (a bad image or name): a staged image with one is rejected, not retried.
+/// With one, `what` is what could not be done, said after `cannot ` (stored once, see `head`).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Error {
     pub what: &'static str,
@@ -54,6 +55,17 @@ impl Error {
     #[optimize(size)]
     fn bad(what: &'static str) -> Self {
         Error { what, errno: None }
+    }
+
+    /// What goes before `what`: `cannot ` for a failed system call (`error_parts` joins it to the
+    /// colon before it instead).
+    #[optimize(size)]
+    pub fn head(&self) -> &'static CStr {
+        if self.errno.is_some() {
+            c"cannot "
+        } else {
+            c""
+        }
     }
 }
 
@@ -96,29 +108,31 @@ enum Msg {
     StatImage,
 }
 
+/// Those that go with an errno (`Msg::errno`) say what could not be done: `cannot ` is added when
+/// they are written (see `Error::head`); those of data problems (`Msg::bad`) say what is wrong.
 const MESSAGES: &str = "bad image name
 not a regular file
 sha256 mismatch
 malformed .sha256 file
-cannot statfs img
-cannot delete the -old image
-cannot fsync img
-cannot create the copy on img
-cannot fsync the copy
-cannot link the current image
-cannot rename the current image to -old
-cannot rename the copy to the image name
-cannot read the .sha256 file
-cannot read an image
-an image shrank while being read
-cannot copy the update to img
-cannot write the reason file
-cannot rename the rejected update
-cannot fsync newimg
-cannot remove a file
-cannot open an image
-image missing
-cannot stat an image
+statfs img
+delete the -old image
+fsync img
+create the copy on img
+fsync the copy
+link the current image
+rename the current image to -old
+rename the copy to the image name
+read the .sha256 file
+read an image
+read all of an image: it shrank
+copy the update to img
+write the reason file
+rename the rejected update
+fsync newimg
+remove a file
+open an image
+find the image
+stat an image
 ";
 
 impl Msg {
@@ -357,7 +371,7 @@ macro_rules! step {
 
 /// Promotes `new_dir/<image>` to `img_dir/<image>` (both mounted read-write), keeping the previous
 /// image as `-old`, or finishes an interrupted promotion. Never leaves `img_dir` without a complete
-/// image. Logs every outcome, a failure as `update: <what failed> (<ERRNO>)`.
+/// image. Logs every outcome, a failure as `update: cannot <what> (<ERRNO>)`.
 #[inline(never)]
 #[optimize(size)]
 pub fn promote(
@@ -869,7 +883,7 @@ fn check_image(fd: BorrowedFd) -> Res<()> {
     Ok(())
 }
 
-/// Logs `<head><name>: <what> (<ERRNO>)` as an error.
+/// Logs `<head><name>: cannot <what> (<ERRNO>)` as an error.
 #[inline(never)]
 #[optimize(size)]
 fn report(log: &mut impl Log, head: &'static [u8], name: &[u8], e: &Error) {
@@ -877,8 +891,8 @@ fn report(log: &mut impl Log, head: &'static [u8], name: &[u8], e: &Error) {
     log.line(Level::Error, &error_parts(head, name, e, &mut num));
 }
 
-/// `<head><name>: <what> (<ERRNO>)`, or without ` (<ERRNO>)` for a content problem: the parts of
-/// every error line, made in one place.
+/// `<head><name>: cannot <what> (<ERRNO>)`, or `<head><name>: <what>` for a content problem: the
+/// parts of every error line, made in one place.
 #[inline(never)]
 #[optimize(size)]
 fn error_parts<'a>(
@@ -887,11 +901,17 @@ fn error_parts<'a>(
     e: &Error,
     num: &'a mut [u8; numfmt::DEC_LEN],
 ) -> [&'a [u8]; 7] {
-    let (open, errno, close): (&[u8], &[u8], &[u8]) = match e.errno {
-        Some(errno) => (b" (", errnames::text(errno.raw_os_error(), num), b")"),
-        None => (b"", b"", b""),
+    // `cannot ` (`Error::head`) rides on the colon: no part of its own.
+    let (colon, open, errno, close): (&[u8], &[u8], &[u8], &[u8]) = match e.errno {
+        Some(errno) => (
+            b": cannot ",
+            b" (",
+            errnames::text(errno.raw_os_error(), num),
+            b")",
+        ),
+        None => (b": ", b"", b"", b""),
     };
-    [head, name, b": ", e.what.as_bytes(), open, errno, close]
+    [head, name, colon, e.what.as_bytes(), open, errno, close]
 }
 
 /// The values of the status file's `update=` line, in the order `Status::update` numbers them.
@@ -1234,14 +1254,11 @@ mod tests {
             Error::from(Msg::BadName.bad()),
             Error::bad("bad image name")
         );
-        assert_eq!(
-            Error::from(Msg::StatImage.bad()).what,
-            "cannot stat an image"
-        );
+        assert_eq!(Error::from(Msg::StatImage.bad()).what, "stat an image");
         assert_eq!(
             Error::from(Msg::Remove.errno(Errno::NOENT)),
             Error {
-                what: "cannot remove a file",
+                what: "remove a file",
                 errno: Some(Errno::NOENT)
             }
         );
@@ -1388,7 +1405,7 @@ mod tests {
         assert_eq!(
             got.map_err(Error::from),
             Err(Error {
-                what: "an image shrank while being read",
+                what: "read all of an image: it shrank",
                 errno: Some(Errno::IO)
             })
         );
@@ -1398,7 +1415,7 @@ mod tests {
         assert_eq!(
             got.map_err(Error::from),
             Err(Error {
-                what: "cannot copy the update to img",
+                what: "copy the update to img",
                 errno: Some(Errno::BADF)
             })
         );
@@ -1426,7 +1443,7 @@ mod tests {
         std::fs::create_dir(fx.root.join("img").join(".iovl-new.tmp")).unwrap();
         let (outcome, log) = fx.promote(&mut TestHooks::default());
         let failed = Error {
-            what: "cannot remove a file",
+            what: "remove a file",
             errno: Some(Errno::ISDIR),
         };
         assert_eq!(outcome, Outcome::Failed(failed));
@@ -1856,7 +1873,7 @@ mod tests {
         let mut log = TestLog(Vec::new());
         let choice = choose(fx.img.as_fd(), &mut log).unwrap();
         assert_eq!(names(&choice), [Some(OLD.to_string()), None]);
-        assert!(log.has("image: root-squashfs.img: image missing (ENOENT)"));
+        assert!(log.has("image: root-squashfs.img: cannot find the image (ENOENT)"));
 
         // A good current image and a damaged -old: no fallback, with a warning.
         fx.put("img", IMAGE, b());
@@ -1895,7 +1912,7 @@ mod tests {
         status.update(&Outcome::Promoted);
         status.update(&Outcome::Recovered);
         let failed = Error {
-            what: "cannot write the copy on img",
+            what: "write the copy on img",
             errno: Some(Errno::NOENT),
         };
         status.update(&Outcome::Failed(failed));
@@ -1906,7 +1923,7 @@ mod tests {
             Some((
                 name,
                 &Error {
-                    what: "mount failed",
+                    what: "mount the image",
                     errno: Some(Errno::INVAL),
                 },
             )),
@@ -1915,7 +1932,7 @@ mod tests {
             std::str::from_utf8(status.as_bytes()).unwrap(),
             "booted=root-squashfs.img\nreason=current\nupdate=promoted\nupdate=recovered\n\
              update=failed: cannot write the copy on img (ENOENT)\nupdate=interrupted\nupdate=none\n\
-             booted=root-squashfs.img\nreason=root-squashfs.img: mount failed (EINVAL)\n"
+             booted=root-squashfs.img\nreason=root-squashfs.img: cannot mount the image (EINVAL)\n"
         );
         // A line that does not fit is left out whole; shorter ones still go in.
         let before = status.as_bytes().len();
