@@ -34,7 +34,7 @@ pub fn run(
     status: &mut Status,
 ) -> Result<(), Failed> {
     let outcome = match found.newimg() {
-        None => Outcome::NoUpdate,
+        None => Ok(Outcome::NoUpdate),
         Some(newimg) => {
             mounts::mount_partition(log, newimg, paths::SCRATCH, MountFlags::NOATIME)?;
             let outcome = promote(log, config);
@@ -45,10 +45,11 @@ pub fn run(
             if let Err(e) = rustix::mount::mount_remount(paths::IMAGE, MountFlags::RDONLY, c"") {
                 log.fail_bare(c"cannot remount the image partition read-only", Some(e));
             }
-            outcome?
+            outcome
         }
     };
-    status.update(&outcome);
+    // By reference: `?` on the result would copy the outcome out first.
+    status.update(outcome.as_ref().map_err(|_| Failed)?);
     Ok(())
 }
 
