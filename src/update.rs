@@ -498,7 +498,7 @@ fn run(
             Ok(false) => return Ok(Outcome::Interrupted(Step::Copying)),
             Err(e) => {
                 // Give the space back; the error that matters is the copy's.
-                let _ = fs::unlinkat(img, TMP, AtFlags::empty());
+                let _ = remove(img, TMP);
                 return Err(e);
             }
         };
