@@ -171,6 +171,13 @@ impl Fail {
         (self.0.get() >> 8) as u16
     }
 
+    /// A problem with the data: no errno, so nothing above the message byte (one compare with a
+    /// small constant, where a test of the errno's bits needs a mask from a literal pool on Thumb).
+    #[optimize(size)]
+    fn is_data(self) -> bool {
+        self.0.get() <= 0xff
+    }
+
     #[optimize(size)]
     fn what(self) -> &'static str {
         match self.msg().checked_sub(Msg::FIRST) {
@@ -193,7 +200,7 @@ impl From<Fail> for Error {
     fn from(f: Fail) -> Error {
         Error {
             what: f.what(),
-            errno: (f.errno() != 0).then(|| Errno::from_raw_os_error(-i32::from(f.errno() as i16))),
+            errno: (!f.is_data()).then(|| Errno::from_raw_os_error(-i32::from(f.errno() as i16))),
         }
     }
 }
@@ -445,7 +452,7 @@ fn run(
         };
         match verdict {
             Ok(()) => {}
-            Err(f) if f.errno() == 0 => {
+            Err(f) if f.is_data() => {
                 return reject(new, current, image, f.what(), log, hooks);
             }
             Err(e) => return Err(e),
@@ -1271,6 +1278,7 @@ mod tests {
         ] {
             let f = Fail::new(msg, errno);
             assert_eq!((f.msg(), f.errno()), (msg, errno));
+            assert_eq!(f.is_data(), errno == 0);
         }
         let truncated = Fail::from(squashfs::Bad::Truncated);
         assert_eq!(
