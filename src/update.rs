@@ -171,6 +171,13 @@ impl Fail {
         (self.0.get() >> 8) as u16
     }
 
+    /// How `open` fails for a missing file: `Msg::Missing` comes only with ENOENT, so its number
+    /// alone tells (a compare of one byte, not of the whole packed value).
+    #[optimize(size)]
+    fn is_missing(self) -> bool {
+        self.msg() == Msg::Missing as u8
+    }
+
     /// A problem with the data: no errno, so nothing above the message byte (one compare with a
     /// small constant, where a test of the errno's bits needs a mask from a literal pool on Thumb).
     #[optimize(size)]
@@ -400,7 +407,7 @@ pub fn promote(
             log,
             hooks,
         ),
-        Err(f) if f == missing() => Ok(Outcome::NoUpdate),
+        Err(f) if f.is_missing() => Ok(Outcome::NoUpdate),
         Err(f) => Err(f),
     });
     outcome.unwrap_or_else(|f| {
@@ -438,7 +445,7 @@ fn run(
             same = current_size == size && scan(fd.as_fd(), size, Some(src), None)?;
             keep_current = check_image(fd.as_fd()).is_ok();
         }
-        Err(f) if f == missing() => {}
+        Err(f) if f.is_missing() => {}
         Err(f) => return Err(f),
     }
     let outcome = if same {
@@ -597,7 +604,7 @@ fn verify(
 ) -> Res<()> {
     check_image(src)?;
     let sidecar = match open(new, name(image, false, b".sha256").as_cstr()) {
-        Err(f) if f == missing() => {
+        Err(f) if f.is_missing() => {
             say(log, Note::NoSidecar, b"", b"");
             return Ok(());
         }
@@ -754,11 +761,10 @@ fn remove(dir: BorrowedFd, name: &CStr) -> Res<()> {
     }
 }
 
-/// Opens a file to read; a missing one fails with `missing()`.
+/// Opens a file to read; a missing one fails with `Msg::Missing` (see `Fail::is_missing`).
 #[optimize(size)]
 fn open(dir: BorrowedFd, name: &CStr) -> Res<Fd> {
     crate::fd::open(dir, name, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).map_err(|e| {
-        // For ENOENT this is `missing()`.
         let msg = if e == Errno::NOENT {
             Msg::Missing
         } else {
@@ -766,12 +772,6 @@ fn open(dir: BorrowedFd, name: &CStr) -> Res<Fd> {
         };
         msg.errno(e)
     })
-}
-
-/// `image missing (ENOENT)`: how `open` fails for a missing file.
-#[optimize(size)]
-fn missing() -> Fail {
-    Msg::Missing.errno(Errno::NOENT)
 }
 
 /// Logs `note` with the milliseconds since `start` and the MiB/s they make for `bytes`.
@@ -844,7 +844,7 @@ pub fn choose_image(
                 good += 1;
             }
             // A missing -old is normal.
-            Err(f) if old && f == missing() => {}
+            Err(f) if old && f.is_missing() => {}
             Err(f) => {
                 let e = Error::from(f);
                 report(log, b"image: ", name.as_bytes(), &e);
