@@ -187,8 +187,8 @@ pub fn squashfs_image(
     if let Err(e) = chosen {
         return Err(log.fail(
             e.head(),
-            CPath::lossy(&[e.what.as_bytes(), b": ", config.image]).as_bytes(),
-            e.errno,
+            CPath::lossy(&[e.what().as_bytes(), b": ", config.image]).as_bytes(),
+            e.errno(),
         ));
     }
     // The first image that could not boot and why: the current one when it failed its check.
@@ -210,7 +210,7 @@ pub fn squashfs_image(
                 }
                 status.booted(
                     candidate.name.as_bytes(),
-                    skipped_error.as_ref().map(|e| (skipped_name, e)),
+                    skipped_error.map(|e| (skipped_name, e)),
                 );
                 return Ok(());
             }
@@ -231,14 +231,8 @@ pub fn squashfs_image(
 fn loop_mount(log: &mut Logger, file: BorrowedFd<'_>) -> Result<(), update::Error> {
     match attach_and_mount(log, file) {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(update::Error {
-            what: "mount the squashfs image",
-            errno: Some(e),
-        }),
-        Err(Failed) => Err(update::Error {
-            what: "no loop device",
-            errno: None,
-        }),
+        Ok(Err(e)) => Err(update::Error::mount_failed(e)),
+        Err(Failed) => Err(update::Error::no_loop_device()),
     }
 }
 

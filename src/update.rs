@@ -44,34 +44,47 @@ const LONGEST_SUFFIX: usize = 16;
 /// A failure: what went wrong and, for a failed system call, the kernel's answer. Without an errno it
 /// is a problem with the data (a bad image or name): a staged image with one is rejected, not retried.
 /// With one, `what` is what could not be done, said after `cannot ` (stored once, see `head`).
+/// It is the packed `Fail` itself, not its texts: one register to pass, store and compare (an
+/// `Option<Error>` too), the texts looked up only when a line is written.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub struct Error {
-    pub what: &'static str,
-    pub errno: Option<Errno>,
-}
+pub struct Error(Fail);
 
 impl Error {
-    #[cfg(test)]
+    /// A checked image that the kernel refused to mount.
     #[optimize(size)]
-    fn bad(what: &'static str) -> Self {
-        Error { what, errno: None }
+    pub fn mount_failed(errno: Errno) -> Error {
+        Error(Msg::MountImage.errno(errno))
+    }
+
+    /// No loop device could take a checked image.
+    #[optimize(size)]
+    pub fn no_loop_device() -> Error {
+        Error(Msg::NoLoopDevice.bad())
+    }
+
+    /// What went wrong, or what could not be done (see `head`).
+    #[optimize(size)]
+    pub fn what(self) -> &'static str {
+        self.0.what()
+    }
+
+    /// The kernel's answer to a failed system call; none for a data problem.
+    #[optimize(size)]
+    pub fn errno(self) -> Option<Errno> {
+        (!self.0.is_data()).then(|| Errno::from_raw_os_error(-i32::from(self.0.errno() as i16)))
     }
 
     /// What goes before `what`: `cannot ` for a failed system call (`error_parts` joins it to the
     /// colon before it instead).
     #[optimize(size)]
-    pub fn head(&self) -> &'static CStr {
-        if self.errno.is_some() {
-            c"cannot "
-        } else {
-            c""
-        }
+    pub fn head(self) -> &'static CStr {
+        if self.0.is_data() { c"" } else { c"cannot " }
     }
 }
 
 /// The failures inside this module: a message number and the errno negated and cut to 16 bits, as
 /// rustix holds it (0: a data problem), packed as `errno << 8 | (message + 1)`. Never zero, so a
-/// `Res<()>` is one register and each `?` is a test; it becomes an `Error` at the public functions.
+/// `Res<()>` is one register and each `?` is a test; the public functions hand it out as an `Error`.
 /// The message in the low byte keeps the constants small (Thumb-1 loads anything above 255 from a
 /// literal pool).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -106,6 +119,8 @@ enum Msg {
     OpenImage,
     Missing,
     StatImage,
+    MountImage,
+    NoLoopDevice,
 }
 
 /// Those that go with an errno (`Msg::errno`) say what could not be done: `cannot ` is added when
@@ -133,6 +148,8 @@ remove a file
 open an image
 find the image
 stat an image
+mount the squashfs image
+no loop device
 ";
 
 impl Msg {
@@ -202,13 +219,9 @@ impl From<squashfs::Bad> for Fail {
 }
 
 impl From<Fail> for Error {
-    #[inline(never)]
     #[optimize(size)]
     fn from(f: Fail) -> Error {
-        Error {
-            what: f.what(),
-            errno: (!f.is_data()).then(|| Errno::from_raw_os_error(-i32::from(f.errno() as i16))),
-        }
+        Error(f)
     }
 }
 
@@ -411,8 +424,8 @@ pub fn promote(
         Err(f) => Err(f),
     });
     outcome.unwrap_or_else(|f| {
-        let e = Error::from(f);
-        report(log, b"update", b"", &e);
+        let e = Error(f);
+        report(log, b"update", b"", e);
         Outcome::Failed(e)
     })
 }
@@ -846,8 +859,8 @@ pub fn choose_image(
             // A missing -old is normal.
             Err(f) if old && f.is_missing() => {}
             Err(f) => {
-                let e = Error::from(f);
-                report(log, b"image: ", name.as_bytes(), &e);
+                let e = Error(f);
+                report(log, b"image: ", name.as_bytes(), e);
                 // Only the current image's error is kept (a store through either slot, so that the
                 // report above is not compiled twice).
                 *if old {
@@ -893,7 +906,7 @@ fn check_image(fd: BorrowedFd) -> Res<()> {
 /// Logs `<head><name>: cannot <what> (<ERRNO>)` as an error.
 #[inline(never)]
 #[optimize(size)]
-fn report(log: &mut impl Log, head: &'static [u8], name: &[u8], e: &Error) {
+fn report(log: &mut impl Log, head: &'static [u8], name: &[u8], e: Error) {
     let mut num = [0; numfmt::DEC_LEN];
     log.line(Level::Error, &error_parts(head, name, e, &mut num));
 }
@@ -905,11 +918,11 @@ fn report(log: &mut impl Log, head: &'static [u8], name: &[u8], e: &Error) {
 fn error_parts<'a>(
     head: &'static [u8],
     name: &'a [u8],
-    e: &Error,
+    e: Error,
     num: &'a mut [u8; numfmt::DEC_LEN],
 ) -> [&'a [u8]; 7] {
     // `cannot ` (`Error::head`) rides on the colon: no part of its own.
-    let (colon, open, errno, close): (&[u8], &[u8], &[u8], &[u8]) = match e.errno {
+    let (colon, open, errno, close): (&[u8], &[u8], &[u8], &[u8]) = match e.errno() {
         Some(errno) => (
             b": cannot ",
             b" (",
@@ -918,7 +931,7 @@ fn error_parts<'a>(
         ),
         None => (b": ", b"", b"", b""),
     };
-    [head, name, colon, e.what.as_bytes(), open, errno, close]
+    [head, name, colon, e.what().as_bytes(), open, errno, close]
 }
 
 /// The values of the status file's `update=` line, in the order `Status::update` numbers them.
@@ -971,7 +984,7 @@ impl Status {
 
     /// `booted=<name>` and `reason=`: `current`, or why `skipped` (the image not booted) could not boot.
     #[optimize(size)]
-    pub fn booted(&mut self, booted: &[u8], skipped: Option<(&[u8], &Error)>) {
+    pub fn booted(&mut self, booted: &[u8], skipped: Option<(&[u8], Error)>) {
         self.line(&[b"booted=", booted]);
         let mut num = [0; numfmt::DEC_LEN];
         match skipped {
@@ -988,7 +1001,7 @@ impl Status {
         let mut num = [0; numfmt::DEC_LEN];
         // The words of `UPDATE_WORDS` by number, and what follows them.
         let (word, detail, tail): (usize, &[u8], &[u8]) = match *outcome {
-            Outcome::Failed(ref e) => {
+            Outcome::Failed(e) => {
                 return self.line(&error_parts(b"update=failed", b"", e, &mut num));
             }
             Outcome::NoUpdate => (0, b"", b""),
@@ -1019,6 +1032,11 @@ mod tests {
     use std::{format, vec};
 
     const IMAGE: &str = "root-squashfs.img";
+
+    /// An error's text and errno, as its lines say them.
+    fn parts(e: Error) -> (&'static str, Option<Errno>) {
+        (e.what(), e.errno())
+    }
 
     /// `choose_image` into a fresh `Choice`, returned.
     fn choose(img: BorrowedFd, log: &mut TestLog) -> Result<Choice, Error> {
@@ -1223,8 +1241,8 @@ mod tests {
         );
         for bad in [&b""[..], b".", b"..", b"a/b", b"a\0b", &[b'x'; 255 - 15]] {
             assert_eq!(
-                check_name(bad).map_err(Error::from),
-                Err(Error::bad("bad image name")),
+                check_name(bad).map_err(|f| parts(Error(f))),
+                Err(("bad image name", None)),
                 "{bad:?}"
             );
         }
@@ -1248,27 +1266,29 @@ mod tests {
             &mut TestLog(Vec::new()),
             &mut TestHooks::default(),
         );
-        assert_eq!(bad, Outcome::Failed(Error::bad("bad image name")));
+        assert_eq!(bad, Outcome::Failed(Error(Msg::BadName.bad())));
     }
 
     #[test]
     fn every_message_has_its_text() {
         assert_eq!(
             MESSAGES.lines().count(),
-            usize::from(Msg::StatImage as u8 - Msg::FIRST) + 1
+            usize::from(Msg::NoLoopDevice as u8 - Msg::FIRST) + 1
+        );
+        assert_eq!(parts(Error(Msg::BadName.bad())), ("bad image name", None));
+        assert_eq!(Error(Msg::StatImage.bad()).what(), "stat an image");
+        assert_eq!(
+            parts(Error(Msg::Remove.errno(Errno::NOENT))),
+            ("remove a file", Some(Errno::NOENT))
         );
         assert_eq!(
-            Error::from(Msg::BadName.bad()),
-            Error::bad("bad image name")
+            parts(Error::mount_failed(Errno::INVAL)),
+            ("mount the squashfs image", Some(Errno::INVAL))
         );
-        assert_eq!(Error::from(Msg::StatImage.bad()).what, "stat an image");
-        assert_eq!(
-            Error::from(Msg::Remove.errno(Errno::NOENT)),
-            Error {
-                what: "remove a file",
-                errno: Some(Errno::NOENT)
-            }
-        );
+        assert_eq!(parts(Error::no_loop_device()), ("no loop device", None));
+        // `cannot ` goes with the errno, and never before a data problem.
+        assert_eq!(Error::mount_failed(Errno::INVAL).head(), c"cannot ");
+        assert_eq!(Error::no_loop_device().head(), c"");
         for (msg, errno) in [
             (0, 0),
             (0, 0xFFFF),
@@ -1411,21 +1431,15 @@ mod tests {
             &mut TestHooks::default(),
         );
         assert_eq!(
-            got.map_err(Error::from),
-            Err(Error {
-                what: "read all of an image: it shrank",
-                errno: Some(Errno::IO)
-            })
+            got.map_err(|f| parts(Error(f))),
+            Err(("read all of an image: it shrank", Some(Errno::IO)))
         );
         // A refused copy (here: a read-only destination) names the copy and the kernel's answer.
         let ro = fs::openat(&fx.img, "copy", OFlags::RDONLY, Mode::empty()).unwrap();
         let got = copy(src.as_fd(), ro.as_fd(), size, &mut TestHooks::default());
         assert_eq!(
-            got.map_err(Error::from),
-            Err(Error {
-                what: "copy the update to img",
-                errno: Some(Errno::BADF)
-            })
+            got.map_err(|f| parts(Error(f))),
+            Err(("copy the update to img", Some(Errno::BADF)))
         );
     }
 
@@ -1450,10 +1464,7 @@ mod tests {
         // A directory where the temporary copy goes: unlinking it fails with EISDIR.
         std::fs::create_dir(fx.root.join("img").join(".iovl-new.tmp")).unwrap();
         let (outcome, log) = fx.promote(&mut TestHooks::default());
-        let failed = Error {
-            what: "remove a file",
-            errno: Some(Errno::ISDIR),
-        };
+        let failed = Error(Msg::Remove.errno(Errno::ISDIR));
         assert_eq!(outcome, Outcome::Failed(failed));
         assert!(
             log.has("update: cannot remove a file (EISDIR)"),
@@ -1863,12 +1874,12 @@ mod tests {
         assert_eq!(names(&choice), [Some(OLD.to_string()), None]);
         assert!(read(choice.candidates[0].as_ref().unwrap()) == a());
         let error = choice.current_error.unwrap();
-        assert_eq!(error, Error::bad("not a squashfs image (bad magic)"));
+        assert_eq!(parts(error), ("not a squashfs image (bad magic)", None));
         assert!(log.has("image: root-squashfs.img: not a squashfs image (bad magic)"));
         let mut status = Status::new();
         status.booted(
             choice.candidates[0].as_ref().unwrap().name.as_bytes(),
-            Some((IMAGE.as_bytes(), &error)),
+            Some((IMAGE.as_bytes(), error)),
         );
         status.update(&Outcome::NoUpdate);
         assert_eq!(
@@ -1896,10 +1907,8 @@ mod tests {
         fx.put("img", IMAGE, &b()[..1000]);
         let got = choose(fx.img.as_fd(), &mut TestLog(Vec::new())).err();
         assert_eq!(
-            got,
-            Some(Error::bad(
-                "truncated squashfs image (bytes_used > file size)"
-            ))
+            got.map(parts),
+            Some(("truncated squashfs image (bytes_used > file size)", None))
         );
         std::fs::remove_file(fx.root.join("img").join(OLD)).unwrap();
         let mut log = TestLog(Vec::new());
@@ -1919,28 +1928,16 @@ mod tests {
         status.booted(name, None);
         status.update(&Outcome::Promoted);
         status.update(&Outcome::Recovered);
-        let failed = Error {
-            what: "write the copy on img",
-            errno: Some(Errno::NOENT),
-        };
+        let failed = Error(Msg::WriteCopy.errno(Errno::NOENT));
         status.update(&Outcome::Failed(failed));
         status.update(&Outcome::Interrupted(Step::Copied));
         status.update(&Outcome::NoUpdate);
-        status.booted(
-            name,
-            Some((
-                name,
-                &Error {
-                    what: "mount the image",
-                    errno: Some(Errno::INVAL),
-                },
-            )),
-        );
+        status.booted(name, Some((name, Error::mount_failed(Errno::INVAL))));
         assert_eq!(
             std::str::from_utf8(status.as_bytes()).unwrap(),
             "booted=root-squashfs.img\nreason=current\nupdate=promoted\nupdate=recovered\n\
-             update=failed: cannot write the copy on img (ENOENT)\nupdate=interrupted\nupdate=none\n\
-             booted=root-squashfs.img\nreason=root-squashfs.img: cannot mount the image (EINVAL)\n"
+             update=failed: cannot copy the update to img (ENOENT)\nupdate=interrupted\nupdate=none\n\
+             booted=root-squashfs.img\nreason=root-squashfs.img: cannot mount the squashfs image (EINVAL)\n"
         );
         // A line that does not fit is left out whole; shorter ones still go in.
         let before = status.as_bytes().len();
