@@ -181,16 +181,11 @@ pub fn squashfs_image(
     let image_dir = open_dir(log, paths::IMAGE)?;
     // Filled in place: the choice holds two paths, too big to move around.
     let mut choice = Choice::empty();
-    let chosen = update::choose_image(image_dir.as_fd(), config.image, log, &mut choice);
+    // Logs why each image that cannot boot cannot; with neither good there is no candidate, and the
+    // boot fails below.
+    update::choose_image(image_dir.as_fd(), config.image, log, &mut choice);
     // The candidates are open: the folder is not needed any more (one close, not one per return).
     drop(image_dir);
-    if let Err(e) = chosen {
-        return Err(log.fail(
-            e.head(),
-            CPath::lossy(&[e.what().as_bytes(), b": ", config.image]).as_bytes(),
-            e.errno(),
-        ));
-    }
     // The first image that could not boot and why: the current one when it failed its check.
     let mut skipped_name = config.image;
     let mut skipped_error = choice.current_error;

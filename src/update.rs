@@ -43,7 +43,7 @@ const LONGEST_SUFFIX: usize = 16;
 
 /// A failure: what went wrong and, for a failed system call, the kernel's answer. Without an errno it
 /// is a problem with the data (a bad image or name): a staged image with one is rejected, not retried.
-/// With one, `what` is what could not be done, said after `cannot ` (stored once, see `head`).
+/// With one, `what` is what could not be done, said after `cannot ` (stored once, see `error_parts`).
 /// It is the packed `Fail` itself, not its texts: one register to pass, store and compare (an
 /// `Option<Error>` too), the texts looked up only when a line is written.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -62,7 +62,7 @@ impl Error {
         Error(Msg::NoLoopDevice.bad())
     }
 
-    /// What went wrong, or what could not be done (see `head`).
+    /// What went wrong, or what could not be done (with an errno).
     #[optimize(size)]
     pub fn what(self) -> &'static str {
         self.0.what()
@@ -71,14 +71,7 @@ impl Error {
     /// The kernel's answer to a failed system call; none for a data problem.
     #[optimize(size)]
     pub fn errno(self) -> Option<Errno> {
-        (!self.0.is_data()).then(|| Errno::from_raw_os_error(-i32::from(self.0.errno() as i16)))
-    }
-
-    /// What goes before `what`: `cannot ` for a failed system call (`error_parts` joins it to the
-    /// colon before it instead).
-    #[optimize(size)]
-    pub fn head(self) -> &'static CStr {
-        if self.0.is_data() { c"" } else { c"cannot " }
+        (!self.0.is_data()).then(|| Errno::from_raw_os_error(self.0.errno_number()))
     }
 }
 
@@ -124,7 +117,7 @@ enum Msg {
 }
 
 /// Those that go with an errno (`Msg::errno`) say what could not be done: `cannot ` is added when
-/// they are written (see `Error::head`); those of data problems (`Msg::bad`) say what is wrong.
+/// they are written (see `error_parts`); those of data problems (`Msg::bad`) say what is wrong.
 const MESSAGES: &str = "bad image name
 not a regular file
 sha256 mismatch
@@ -186,6 +179,12 @@ impl Fail {
     #[optimize(size)]
     fn errno(self) -> u16 {
         (self.0.get() >> 8) as u16
+    }
+
+    /// The errno as the kernel numbers it, 0 for none.
+    #[optimize(size)]
+    fn errno_number(self) -> i32 {
+        -i32::from(self.errno() as i16)
     }
 
     /// How `open` fails for a missing file: `Msg::Missing` comes only with ENOENT, so its number
@@ -833,15 +832,9 @@ impl Choice {
 /// Checks `<image>` and its `-old` in `img_dir` (squashfs superblock against the size), logs what is
 /// wrong with either, and lists the bootable ones, current first, in `choice` (which starts as
 /// `Choice::empty()`; filled in place, since a `Choice` holds two paths and each move copies them).
-/// Fails with the current image's error when neither is good.
+/// With neither good, no candidate is listed and the current image's error says why.
 #[optimize(size)]
-pub fn choose_image(
-    img_dir: BorrowedFd,
-    image: &[u8],
-    log: &mut impl Log,
-    choice: &mut Choice,
-) -> Result<(), Error> {
-    check_name(image)?;
+pub fn choose_image(img_dir: BorrowedFd, image: &[u8], log: &mut impl Log, choice: &mut Choice) {
     // The good images fill the candidates in order.
     let (mut good, mut ignored) = (0, None);
     // A range, not an array of bools: iterating an array by value calls an ARM-mode core helper
@@ -849,7 +842,10 @@ pub fn choose_image(
     for i in 0..2 {
         let old = i != 0;
         let name = name(image, old, b"");
-        match open(img_dir, name.as_cstr()).and_then(|fd| check_image(fd.as_fd()).map(|()| fd)) {
+        let checked = check_name(image)
+            .and_then(|()| open(img_dir, name.as_cstr()))
+            .and_then(|fd| check_image(fd.as_fd()).map(|()| fd));
+        match checked {
             Ok(fd) => {
                 // `good` is at most `i`, so below 2 here: the mask only spares a bounds check. The
                 // slot is still empty: forgetting what it held spares a close that never runs.
@@ -870,11 +866,6 @@ pub fn choose_image(
                 } = Some(e);
             }
         }
-    }
-    // With no good image, the current one failed and said why.
-    match choice.current_error {
-        Some(e) if good == 0 => Err(e),
-        _ => Ok(()),
     }
 }
 
@@ -921,11 +912,11 @@ fn error_parts<'a>(
     e: Error,
     num: &'a mut [u8; numfmt::DEC_LEN],
 ) -> [&'a [u8]; 7] {
-    // The errno as packed, negated (see `Fail`). Named even for a data problem, where it is then left
-    // out: with no branch around the calls, fewer values wait in registers across them.
-    let errno = errnames::text(-i32::from(e.0.errno() as i16), num);
+    // Named even for a data problem, where it is then left out: with no branch around the calls,
+    // fewer values wait in registers across them.
+    let errno = errnames::text(e.0.errno_number(), num);
     let what = e.what().as_bytes();
-    // `cannot ` (`Error::head`) rides on the colon: no part of its own.
+    // `cannot ` rides on the colon: no part of its own.
     let [colon, open, errno, close] = if e.0.is_data() {
         [&b": "[..], b"", b"", b""]
     } else {
@@ -1038,10 +1029,14 @@ mod tests {
         (e.what(), e.errno())
     }
 
-    /// `choose_image` into a fresh `Choice`, returned.
+    /// `choose_image` into a fresh `Choice`, returned; the current image's error when none is good.
     fn choose(img: BorrowedFd, log: &mut TestLog) -> Result<Choice, Error> {
         let mut choice = Choice::empty();
-        choose_image(img, IMAGE.as_bytes(), log, &mut choice).map(|()| choice)
+        choose_image(img, IMAGE.as_bytes(), log, &mut choice);
+        match choice.current_error {
+            Some(e) if choice.candidates[0].is_none() => Err(e),
+            _ => Ok(choice),
+        }
     }
     const OLD: &str = "root-squashfs-old.img";
 
@@ -1267,6 +1262,16 @@ mod tests {
             &mut TestHooks::default(),
         );
         assert_eq!(bad, Outcome::Failed(Error(Msg::BadName.bad())));
+        // The boot side logs a bad name and lists nothing, with the name as the current image's error.
+        let mut log = TestLog(Vec::new());
+        let mut choice = Choice::empty();
+        choose_image(fx.img.as_fd(), &[b'x'; 255 - 15], &mut log, &mut choice);
+        assert!(choice.candidates.iter().all(Option::is_none));
+        assert_eq!(
+            choice.current_error.map(parts),
+            Some(("bad image name", None))
+        );
+        assert!(log.has(": bad image name"), "{:?}", log.0);
     }
 
     #[test]
@@ -1286,9 +1291,6 @@ mod tests {
             ("mount the squashfs image", Some(Errno::INVAL))
         );
         assert_eq!(parts(Error::no_loop_device()), ("no loop device", None));
-        // `cannot ` goes with the errno, and never before a data problem.
-        assert_eq!(Error::mount_failed(Errno::INVAL).head(), c"cannot ");
-        assert_eq!(Error::no_loop_device().head(), c"");
         for (msg, errno) in [
             (0, 0),
             (0, 0xFFFF),
