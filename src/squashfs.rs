@@ -30,14 +30,21 @@ pub enum Bad {
     Truncated,
 }
 
-/// The texts of `Bad`, in its order, each ended by a newline (see `crate::nth`).
-pub const REASONS: &str = "image too short for a squashfs superblock
+/// The texts of `Bad`, in its order, each ended by a newline (see `crate::nth`). A macro as well, so
+/// that the update's table of messages can start with them (`concat!` takes only literals).
+macro_rules! reasons {
+    () => {
+        "image too short for a squashfs superblock
 not a squashfs image (bad magic)
 unsupported squashfs version (not 4.x)
 corrupt squashfs superblock (bad block size)
 corrupt squashfs superblock (bytes_used is 0)
 truncated squashfs image (bytes_used > file size)
-";
+"
+    };
+}
+pub(crate) use reasons;
+pub const REASONS: &str = reasons!();
 
 impl Bad {
     pub fn text(self) -> &'static str {

@@ -85,7 +85,7 @@ struct Fail(NonZeroU32);
 
 type Res<T> = Result<T, Fail>;
 
-/// The messages of `Fail`, in the order of `MESSAGES`.
+/// The messages of `Fail` after the squashfs reasons, in the order of `MESSAGES`.
 #[derive(Clone, Copy)]
 #[repr(u8)]
 enum Msg {
@@ -116,9 +116,12 @@ enum Msg {
     NoLoopDevice,
 }
 
-/// Those that go with an errno (`Msg::errno`) say what could not be done: `cannot ` is added when
-/// they are written (see `error_parts`); those of data problems (`Msg::bad`) say what is wrong.
-const MESSAGES: &str = "bad image name
+/// The texts of `Fail` by number: the squashfs reasons (`squashfs::Bad`), then those of `Msg`. Those
+/// that go with an errno (`Msg::errno`) say what could not be done: `cannot ` is added when they are
+/// written (see `error_parts`); those of data problems (`Msg::bad`) say what is wrong.
+const MESSAGES: &str = concat!(
+    squashfs::reasons!(),
+    "bad image name
 not a regular file
 sha256 mismatch
 malformed .sha256 file
@@ -143,11 +146,12 @@ find the image
 stat an image
 mount the squashfs image
 no loop device
-";
+"
+);
 
 impl Msg {
-    /// Leaves room for the `squashfs::Bad` numbers.
-    const FIRST: u8 = 8;
+    /// After the `squashfs::Bad` numbers, whose texts start `MESSAGES`.
+    const FIRST: u8 = squashfs::Bad::Truncated as u8 + 1;
 
     /// A problem with the data, with no errno.
     #[optimize(size)]
@@ -203,10 +207,7 @@ impl Fail {
 
     #[optimize(size)]
     fn what(self) -> &'static str {
-        match self.msg().checked_sub(Msg::FIRST) {
-            Some(i) => crate::nth(MESSAGES, usize::from(i)),
-            None => crate::nth(squashfs::REASONS, usize::from(self.msg())),
-        }
+        crate::nth(MESSAGES, usize::from(self.msg()))
     }
 }
 
@@ -1278,7 +1279,7 @@ mod tests {
     fn every_message_has_its_text() {
         assert_eq!(
             MESSAGES.lines().count(),
-            usize::from(Msg::NoLoopDevice as u8 - Msg::FIRST) + 1
+            usize::from(Msg::NoLoopDevice as u8) + 1
         );
         assert_eq!(parts(Error(Msg::BadName.bad())), ("bad image name", None));
         assert_eq!(Error(Msg::StatImage.bad()).what(), "stat an image");
