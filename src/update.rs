@@ -917,13 +917,22 @@ fn error_parts<'a>(
     // fewer values wait in registers across them.
     let errno = errnames::text(e.0.errno_number(), num);
     let what = e.what().as_bytes();
-    // `cannot ` rides on the colon: no part of its own.
-    let [colon, open, errno, close] = if e.0.is_data() {
-        [&b": "[..], b"", b"", b""]
-    } else {
-        [&b": cannot "[..], b" (", errno, b")"]
+    // A failed call's parts, `: cannot ` and ` (<ERRNO>)`, cut to `: ` and nothing for a data
+    // problem: a length is chosen per part, not a whole slice.
+    let failed_call = !e.0.is_data();
+    let shown = |part: &'a [u8], data_len: usize| {
+        part.get(..if failed_call { part.len() } else { data_len })
+            .unwrap_or_default()
     };
-    [head, name, colon, what, open, errno, close]
+    [
+        head,
+        name,
+        shown(b": cannot ", 2),
+        what,
+        shown(b" (", 0),
+        shown(errno, 0),
+        shown(b")", 0),
+    ]
 }
 
 /// The values of the status file's `update=` line, in the order `Status::update` numbers them.
