@@ -323,7 +323,9 @@ fn name(image: &[u8], old: bool, suffix: &[u8]) -> CPath {
         .filter(|&i| i > 0 && old)
         .unwrap_or(image.len());
     let (stem, ext) = image.split_at_checked(dot).unwrap_or((image, b""));
-    CPath::lossy(&[stem, if old { b"-old" } else { b"" }, ext, suffix])
+    // A length chosen, not a whole slice (as in `error_parts`).
+    let marker = b"-old".get(..if old { 4 } else { 0 }).unwrap_or_default();
+    CPath::lossy(&[stem, marker, ext, suffix])
 }
 
 /// The update's own log lines, in the order of `Note`: the text after `update: `, one line per
