@@ -1003,17 +1003,21 @@ impl Status {
     pub fn update(&mut self, outcome: &Outcome) {
         let mut num = [0; numfmt::DEC_LEN];
         // The words of `UPDATE_WORDS` by number, and what follows them.
-        let (word, detail, tail): (usize, &[u8], &[u8]) = match *outcome {
+        let (word, detail): (usize, &[u8]) = match *outcome {
             Outcome::Failed(e) => {
                 return self.line(&error_parts(b"update=failed", b"", e, &mut num));
             }
-            Outcome::NoUpdate => (0, b"", b""),
-            Outcome::Promoted => (1, b"", b""),
-            Outcome::Recovered => (2, b"", b""),
-            Outcome::Interrupted(_) => (3, b"", b""),
-            Outcome::Rejected(why) => (4, why.as_bytes(), b""),
-            Outcome::NoSpace { missing } => (5, numfmt::dec(missing, &mut num), b" bytes"),
+            Outcome::NoUpdate => (0, b""),
+            Outcome::Promoted => (1, b""),
+            Outcome::Recovered => (2, b""),
+            Outcome::Interrupted(_) => (3, b""),
+            Outcome::Rejected(why) => (4, why.as_bytes()),
+            Outcome::NoSpace { missing } => (5, numfmt::dec(missing, &mut num)),
         };
+        // Only the missing bytes have a unit.
+        let tail = b" bytes"
+            .get(..if word == 5 { 6 } else { 0 })
+            .unwrap_or_default();
         let word = crate::nth(UPDATE_WORDS, word).as_bytes();
         self.line(&[b"update=", word, detail, tail]);
     }
