@@ -70,13 +70,6 @@ unsafe extern "C" fn start(stack: *const usize) -> ! {
             envp: argv.add(argc + 1),
         }
     };
-    // i686: rustix reads the syscall entry point from the auxv behind envp instead of probing /proc,
-    // which is not mounted yet.
-    #[cfg(target_arch = "x86")]
-    // SAFETY: envp is the kernel-provided environment block, followed by the auxv, as `init` expects.
-    unsafe {
-        rustix::param::init(start.envp as *mut *mut u8)
-    };
     crate::boot(start)
 }
 
