@@ -42,6 +42,13 @@ fn main() {
         ),
         ("s06_init_and_rw", KernelId::Amd64, s06_init_rw),
         ("s15_update_promoted", KernelId::Amd64, s15_update_promoted),
+        // i686 makes its syscalls with int 0x80 (vendor/rustix-1.1.6-i686-int80): the promotion's
+        // preads, sendfile, fsyncs and renames go through that path only here.
+        (
+            "s15_update_promoted_i686",
+            KernelId::I386,
+            s15_update_promoted,
+        ),
         ("s15_update_rejected", KernelId::Amd64, s15_update_rejected),
         ("s00_reference_shell_init", KernelId::Amd64, s00_reference),
         ("s01_standard_boot_x86_64", KernelId::Amd64, s01_standard),
