@@ -330,7 +330,7 @@ fn clear_upper_and_work(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<(),
     // Deleting, now or in the background, never leaves this filesystem.
     let device = initramfs_overlay::fstat(overlay)
         .map_err(|e| log.fail(c"cannot stat ", paths::OVERLAY.to_bytes(), Some(e)))?
-        .st_dev;
+        .st_dev as u32;
     match move_to_trash(log, overlay)? {
         Some(trash) => empty_trash_in_background(log, trash.as_fd(), device),
         None => clear_in_place(log, overlay, device)?,
@@ -373,7 +373,7 @@ fn move_to_trash(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<Option<Fd>
 /// A full partition has no room for `trash` or for a new, empty `upper`: delete the old contents now
 /// (time per file, but it frees the space), so that a disk filled up by the last boot still boots.
 #[optimize(size)]
-fn clear_in_place(log: &mut Logger, overlay: BorrowedFd<'_>, device: u64) -> Result<(), Failed> {
+fn clear_in_place(log: &mut Logger, overlay: BorrowedFd<'_>, device: u32) -> Result<(), Failed> {
     log.warn(&[b"overlay partition: full; deleting the old upper and work now"]);
     // `trash` first: whatever was already moved there frees room for a new `upper` or `work`.
     for &name in &OVERLAY_FOLDERS[..3] {
@@ -390,7 +390,7 @@ fn clear_in_place(log: &mut Logger, overlay: BorrowedFd<'_>, device: u64) -> Res
 /// Forks a child that deletes the trash (on `device` only) and exits. It outlives the switch: the
 /// real init reaps it. A failed fork only means the trash waits for the next boot.
 #[optimize(size)]
-fn empty_trash_in_background(log: &mut Logger, trash: BorrowedFd<'_>, device: u64) {
+fn empty_trash_in_background(log: &mut Logger, trash: BorrowedFd<'_>, device: u32) {
     match sys::fork() {
         Ok(None) => {
             let code = files::empty_dir(trash, device).is_err() as i32;
@@ -558,7 +558,7 @@ fn free_initramfs(log: &mut Logger) -> Result<(), Failed> {
     }
     let device = initramfs_overlay::fstat(root.as_fd())
         .map_err(|e| log.fail_bare(c"cannot stat /", Some(e)))?
-        .st_dev;
+        .st_dev as u32;
     // Mount points (such as /mnt/root) stay behind and keep their folders: that is expected.
     let _ = files::empty_dir(root.as_fd(), device);
     Ok(())
