@@ -63,6 +63,10 @@ pub fn open_dir(log: &mut Logger, path: &CStr) -> Result<Fd, Failed> {
 /// The initramfs folders we mount on, /mnt last: the others move into the new root at the end.
 const MOUNT_POINTS: [&CStr; 5] = [c"/dev", c"/proc", c"/sys", paths::RUN, c"/mnt"];
 
+/// The kernel's own filesystems, mounted on the first three `MOUNT_POINTS`; each one's name is its
+/// source too.
+const KERNEL_FILESYSTEMS: [&CStr; 3] = [c"devtmpfs", c"proc", c"sysfs"];
+
 /// /dev, /proc and /sys, and a console on fds 0-2. Errors are reported but not fatal here: whatever
 /// is missing makes a later step fail with a precise message.
 #[optimize(size)]
@@ -70,27 +74,18 @@ pub fn kernel_filesystems(log: &mut Logger) {
     for &dir in &MOUNT_POINTS {
         let _ = files::ensure_dir(CWD, dir);
     }
-    let _ = mount(
-        log,
-        c"devtmpfs",
-        c"/dev",
-        c"devtmpfs",
-        MountFlags::NOSUID,
-        c"",
-    );
-    // The kernel gives init /dev/console as fds 0-2 only when the archive has that node. Without
-    // it fd 0 is free, so the console opens as fd 0: it is stdin from now on, for us and the real
-    // init, and must stay open (not be closed at the end of this block); 1 and 2 are copies.
-    if !sys::has_stdin()
-        && let Ok(console) = open(CWD, c"/dev/console", OFlags::RDWR, Mode::empty())
-    {
-        let _ = rustix::stdio::dup2_stdout(&console);
-        let _ = rustix::stdio::dup2_stderr(&console);
-        core::mem::forget(console);
+    for (i, (&fstype, &dir)) in KERNEL_FILESYSTEMS.iter().zip(&MOUNT_POINTS).enumerate() {
+        // /dev holds the device nodes; /proc and /sys need neither devices nor programs.
+        let flags = if i == 0 {
+            MountFlags::NOSUID
+        } else {
+            MountFlags::NOSUID | MountFlags::NOEXEC | MountFlags::NODEV
+        };
+        let _ = mount(log, fstype, dir, fstype, flags, c"");
+        // Right after /dev, so that a failing /proc or /sys can be reported. Tried again after each
+        // mount only while there is no console (devtmpfs failed): then it fails again, harmlessly.
+        open_console();
     }
-    let quiet_flags = MountFlags::NOSUID | MountFlags::NOEXEC | MountFlags::NODEV;
-    let _ = mount(log, c"proc", c"/proc", c"proc", quiet_flags, c"");
-    let _ = mount(log, c"sysfs", c"/sys", c"sysfs", quiet_flags, c"");
     // Our step lines come faster than /dev/kmsg's default rate limit (10 lines per 5 s) allows. A
     // `printk.devkmsg=` given on the command line locks the setting, and then this write fails.
     set_devkmsg(b"on\n");
@@ -100,6 +95,21 @@ pub fn kernel_filesystems(log: &mut Logger) {
         c"/",
         MountPropagationFlags::REC | MountPropagationFlags::PRIVATE,
     );
+}
+
+/// The kernel gives init /dev/console as fds 0-2 only when the archive has that node. Without it fd
+/// 0 is free, so the console opens as fd 0: it is stdin from now on, for us and the real init, and
+/// must stay open (not be closed at the end of this function); 1 and 2 are copies.
+#[optimize(size)]
+#[inline(always)]
+fn open_console() {
+    if !sys::has_stdin()
+        && let Ok(console) = open(CWD, c"/dev/console", OFlags::RDWR, Mode::empty())
+    {
+        let _ = rustix::stdio::dup2_stdout(&console);
+        let _ = rustix::stdio::dup2_stderr(&console);
+        core::mem::forget(console);
+    }
 }
 
 /// Sets /dev/kmsg's rate limit (`printk.devkmsg`). Best effort: see the callers.
