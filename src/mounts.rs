@@ -360,19 +360,19 @@ fn move_to_trash(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<Option<Fd>
         Err(e) => return Err(log.fail(c"cannot create directory ", b"trash", Some(e))),
     };
     for &name in &OVERLAY_FOLDERS[1..3] {
-        let stat = match initramfs_overlay::stat(overlay, name, AtFlags::SYMLINK_NOFOLLOW) {
-            Err(Errno::NOENT) => continue,
-            other => other.map_err(|e| log.fail(c"cannot stat ", name.to_bytes(), Some(e)))?,
-        };
         // The inode number is unique on this filesystem while the folder exists: a free trash name.
         let mut digits = [0; initramfs_overlay::numfmt::DEC_LEN];
-        // Digits never hold a NUL and always fit, so the lossy join is exact.
-        let trash_name = CPath::lossy(&[initramfs_overlay::numfmt::dec(
-            stat.st_ino as u64,
-            &mut digits,
-        )]);
-        match rustix::fs::renameat(overlay, name, &trash, trash_name.as_cstr()) {
-            Ok(()) => {}
+        let moved =
+            initramfs_overlay::stat(overlay, name, AtFlags::SYMLINK_NOFOLLOW).and_then(|stat| {
+                // Digits never hold a NUL and always fit, so the lossy join is exact.
+                let trash_name =
+                    CPath::lossy(&[initramfs_overlay::numfmt::dec(stat.st_ino, &mut digits)]);
+                rustix::fs::renameat(overlay, name, &trash, trash_name.as_cstr())
+            });
+        // One message for the stat and the rename: either way the folder could not go to the trash.
+        match moved {
+            // No such folder (a first boot, say): nothing to clear.
+            Ok(()) | Err(Errno::NOENT) => {}
             Err(Errno::NOSPC) => return Ok(None),
             Err(e) => return Err(log.fail(c"cannot move to trash: ", name.to_bytes(), Some(e))),
         }
