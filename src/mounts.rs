@@ -560,15 +560,17 @@ fn enter_root(log: &mut Logger) -> Result<(), Failed> {
 #[optimize(size)]
 fn free_initramfs(log: &mut Logger) -> Result<(), Failed> {
     let root = open_dir(log, c"/")?;
-    let fs = rustix::fs::fstatfs(&root).map_err(|e| log.fail_bare(c"cannot statfs /", Some(e)))?;
-    let magic = fs.f_type as u32;
+    // Its filesystem type and device, with one message: stat calls on an open folder do not fail
+    // on a working kernel.
+    let (magic, device) = rustix::fs::fstatfs(&root)
+        .and_then(|fs| {
+            initramfs_overlay::fstat(root.as_fd()).map(|st| (fs.f_type as u32, st.st_dev as u32))
+        })
+        .map_err(|e| log.fail_bare(c"cannot stat /", Some(e)))?;
     if magic != linux_raw_sys::general::RAMFS_MAGIC && magic != linux_raw_sys::general::TMPFS_MAGIC
     {
         return Err(log.fail_bare(c"/ is not the initramfs (not ramfs or tmpfs)", None));
     }
-    let device = initramfs_overlay::fstat(root.as_fd())
-        .map_err(|e| log.fail_bare(c"cannot stat /", Some(e)))?
-        .st_dev as u32;
     // Mount points (such as /mnt/root) stay behind and keep their folders: that is expected.
     let _ = files::empty_dir(root.as_fd(), device);
     Ok(())
