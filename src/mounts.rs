@@ -543,8 +543,10 @@ pub fn switch_root(log: &mut Logger, config: &Config, start: &Start) -> Result<(
         rustix::mount::mount_move(c".", c"/")
             .map_err(|e| log.fail_bare(c"cannot move the new root onto /", Some(e)))?;
     }
-    rustix::process::chroot(c".").map_err(|e| log.fail_bare(c"cannot chroot", Some(e)))?;
-    rustix::process::chdir(c"/").map_err(|e| log.fail_bare(c"cannot chdir to /", Some(e)))?;
+    // Into the new root, and to its top (chroot leaves the current folder where it is).
+    rustix::process::chroot(c".")
+        .and_then(|()| rustix::process::chdir(c"/"))
+        .map_err(|e| log.fail_bare(c"cannot chroot", Some(e)))?;
     exec_init(log, config, start)
 }
 
