@@ -507,6 +507,9 @@ pub fn check_init(log: &mut Logger, config: &Config) -> Result<(), Failed> {
 /// Moves /dev, /proc, /sys and the hand-over /run into the new root, where the OS expects them.
 #[optimize(size)]
 pub fn move_into_root(log: &mut Logger) -> Result<(), Failed> {
+    // Give the OS the kernel's default rate limit on /dev/kmsg back (see `kernel_filesystems`).
+    // Before /proc moves: the path is the initramfs's /proc.
+    set_devkmsg(b"ratelimit\n");
     // From inside the new root, the same folder there is the path without its leading `/`.
     enter_root(log)?;
     // All but /mnt, which holds the new root itself.
@@ -523,8 +526,6 @@ pub fn move_into_root(log: &mut Logger) -> Result<(), Failed> {
             Ok(()) => {}
         }
     }
-    // Give the OS the kernel's default rate limit on /dev/kmsg back (see `kernel_filesystems`).
-    set_devkmsg(b"ratelimit\n");
     Ok(())
 }
 
