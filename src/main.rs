@@ -102,6 +102,7 @@ fn boot(start: Start) -> ! {
         mounts::check_init(log, &config)
     });
     preboot_shell(&mut log, &config);
+    // /dev, /proc, /sys and /run move into the new root, which becomes the current folder.
     attempt(&mut log, &config, c"handover", mounts::move_into_root);
     attempt(&mut log, &config, c"switch root", |log| {
         mounts::switch_root(log, &config, &start)

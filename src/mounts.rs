@@ -504,14 +504,16 @@ pub fn check_init(log: &mut Logger, config: &Config) -> Result<(), Failed> {
     Ok(())
 }
 
-/// Moves /dev, /proc, /sys and the hand-over /run into the new root, where the OS expects them.
+/// Moves /dev, /proc, /sys and the hand-over /run into the new root, where the OS expects them, and
+/// leaves the new root as the current folder for `switch_root`.
 #[optimize(size)]
 pub fn move_into_root(log: &mut Logger) -> Result<(), Failed> {
     // Give the OS the kernel's default rate limit on /dev/kmsg back (see `kernel_filesystems`).
     // Before /proc moves: the path is the initramfs's /proc.
     set_devkmsg(b"ratelimit\n");
     // From inside the new root, the same folder there is the path without its leading `/`.
-    enter_root(log)?;
+    rustix::process::chdir(paths::ROOT)
+        .map_err(|e| log.fail(c"cannot enter ", paths::ROOT.to_bytes(), Some(e)))?;
     // All but /mnt, which holds the new root itself.
     for &from in &MOUNT_POINTS[..4] {
         match rustix::mount::mount_move(from, &from[1..]) {
@@ -535,7 +537,7 @@ pub fn move_into_root(log: &mut Logger) -> Result<(), Failed> {
 /// onto / and chroot into it. Kernels with a pivotable root take the first path.
 #[optimize(size)]
 pub fn switch_root(log: &mut Logger, config: &Config, start: &Start) -> Result<(), Failed> {
-    enter_root(log)?;
+    // The current folder is the new root: `move_into_root`, the step before, went there.
     if rustix::process::pivot_root(c".", c".").is_ok() {
         // The old root is stacked under the new one; detach it.
         let _ = rustix::mount::unmount(c".", UnmountFlags::DETACH);
@@ -549,13 +551,6 @@ pub fn switch_root(log: &mut Logger, config: &Config, start: &Start) -> Result<(
         .and_then(|()| rustix::process::chdir(c"/"))
         .map_err(|e| log.fail_bare(c"cannot chroot", Some(e)))?;
     exec_init(log, config, start)
-}
-
-/// Makes the new root the current folder.
-#[optimize(size)]
-fn enter_root(log: &mut Logger) -> Result<(), Failed> {
-    rustix::process::chdir(paths::ROOT)
-        .map_err(|e| log.fail(c"cannot enter ", paths::ROOT.to_bytes(), Some(e)))
 }
 
 /// Deletes the initramfs files to give their memory back, refusing anything but ramfs/tmpfs so a
