@@ -478,30 +478,30 @@ pub fn check_init(log: &mut Logger, config: &Config) -> Result<(), Failed> {
     };
     // Resolve inside the new root, so absolute symlinks like /sbin/init -> /lib/systemd/systemd work.
     let how = rustix::fs::ResolveFlags::IN_ROOT;
-    let file = match rustix::fs::openat2(
+    let found = rustix::fs::openat2(
         &root,
         init.as_cstr(),
         OFlags::PATH | OFlags::CLOEXEC,
         Mode::empty(),
         how,
     )
-    .map(Fd::from)
-    {
+    .map(Fd::from);
+    // What is wrong with it, told in one place below.
+    let (what, errno) = match found {
         Err(Errno::NOSYS) => return Ok(()), // kernels before 5.6: exec will tell
-        other => other.map_err(|e| log.fail(c"cannot find init ", config.init, Some(e)))?,
+        Err(e) => (c"cannot find init ", e),
+        Ok(file) => match initramfs_overlay::fstat(file.as_fd()) {
+            Err(e) => (c"cannot stat ", e),
+            Ok(stat)
+                if initramfs_overlay::is_type(stat.st_mode, linux_raw_sys::general::S_IFREG)
+                    && stat.st_mode & 0o111 != 0 =>
+            {
+                return Ok(());
+            }
+            Ok(_) => (c"init is not an executable file: ", Errno::ACCESS),
+        },
     };
-    let stat = initramfs_overlay::fstat(file.as_fd())
-        .map_err(|e| log.fail(c"cannot stat ", config.init, Some(e)))?;
-    let executable = initramfs_overlay::is_type(stat.st_mode, linux_raw_sys::general::S_IFREG)
-        && stat.st_mode & 0o111 != 0;
-    if !executable {
-        return Err(log.fail(
-            c"init is not an executable file: ",
-            config.init,
-            Some(Errno::ACCESS),
-        ));
-    }
-    Ok(())
+    Err(log.fail(what, config.init, Some(errno)))
 }
 
 /// Moves /dev, /proc, /sys and the hand-over /run into the new root, where the OS expects them, and
