@@ -59,8 +59,10 @@ pub fn ensure_dir(dir: BorrowedFd<'_>, path: &core::ffi::CStr) -> Result<(), Err
 /// Deletes everything inside `dir` without crossing into other filesystems (entries on another
 /// device are mount points and stay), like klibc's run-init does to free the initramfs. It goes on
 /// past an entry it cannot delete (a folder that holds a mount point, say) and returns the first error.
+/// `device` is `st_dev` cut to 32 bits: the kernel's device numbers have 32 (12 major, 20 minor), so
+/// the cut is exact and spares 32-bit targets their 64-bit compares and register pairs.
 #[optimize(size)]
-pub fn empty_dir(dir: BorrowedFd<'_>, device: u64) -> Result<(), Errno> {
+pub fn empty_dir(dir: BorrowedFd<'_>, device: u32) -> Result<(), Errno> {
     let mut buf = [core::mem::MaybeUninit::uninit(); 1024];
     let mut entries = RawDir::new(dir, &mut buf);
     let mut first_error = Ok(());
@@ -78,9 +80,9 @@ pub fn empty_dir(dir: BorrowedFd<'_>, device: u64) -> Result<(), Errno> {
 }
 
 /// Removes one entry of `dir` (a folder with its contents), unless it lives on another device.
-fn remove_entry(dir: BorrowedFd<'_>, name: &core::ffi::CStr, device: u64) -> Result<(), Errno> {
+fn remove_entry(dir: BorrowedFd<'_>, name: &core::ffi::CStr, device: u32) -> Result<(), Errno> {
     let st = initramfs_overlay::stat(dir, name, AtFlags::SYMLINK_NOFOLLOW)?;
-    if st.st_dev != device {
+    if st.st_dev as u32 != device {
         return Ok(());
     }
     let (mut flags, mut emptied) = (AtFlags::empty(), Ok(()));

@@ -102,6 +102,7 @@ fn boot(start: Start) -> ! {
         mounts::check_init(log, &config)
     });
     preboot_shell(&mut log, &config);
+    // /dev, /proc, /sys and /run move into the new root, which becomes the current folder.
     attempt(&mut log, &config, c"handover", mounts::move_into_root);
     attempt(&mut log, &config, c"switch root", |log| {
         mounts::switch_root(log, &config, &start)
@@ -116,22 +117,26 @@ fn boot(start: Start) -> ! {
 #[optimize(size)]
 fn read_cmdline<'b>(log: &mut Logger, buf: &'b mut [u8], config: &mut Config<'b>) {
     log.step = CText::new(c"cmdline");
-    let text = match files::read_small(rustix::fs::CWD, c"/proc/cmdline", buf) {
-        Ok(text) => text,
+    // Without a command line there is no failure action asked for: the default, panic.
+    let onerror = match files::read_small(rustix::fs::CWD, c"/proc/cmdline", buf) {
         Err(e) => {
             log.fail_bare(c"cannot read /proc/cmdline", Some(e));
-            failure_action(log, FailAction::Panic)
+            FailAction::Panic
         }
+        Ok(text) => match cmdline::parse_into(text, config, log) {
+            Ok(()) => return,
+            Err(e) => {
+                // e.g. `cmdline: iovl.wait is not a number of seconds`
+                log.fail(
+                    c"",
+                    CPath::lossy(&[e.option, b" ", e.problem.as_bytes()]).as_bytes(),
+                    None,
+                );
+                e.onerror
+            }
+        },
     };
-    if let Err(e) = cmdline::parse_into(text, config, log) {
-        // e.g. `cmdline: iovl.wait is not a number of seconds`
-        log.fail(
-            c"",
-            CPath::lossy(&[e.option, b" ", e.problem.as_bytes()]).as_bytes(),
-            None,
-        );
-        failure_action(log, e.onerror)
-    }
+    failure_action(log, onerror)
 }
 
 /// Runs one step, timing it (the next step's start ends its clock). On failure: the standard build

@@ -63,6 +63,10 @@ pub fn open_dir(log: &mut Logger, path: &CStr) -> Result<Fd, Failed> {
 /// The initramfs folders we mount on, /mnt last: the others move into the new root at the end.
 const MOUNT_POINTS: [&CStr; 5] = [c"/dev", c"/proc", c"/sys", paths::RUN, c"/mnt"];
 
+/// The kernel's own filesystems, mounted on the first three `MOUNT_POINTS`; each one's name is its
+/// source too.
+const KERNEL_FILESYSTEMS: [&CStr; 3] = [c"devtmpfs", c"proc", c"sysfs"];
+
 /// /dev, /proc and /sys, and a console on fds 0-2. Errors are reported but not fatal here: whatever
 /// is missing makes a later step fail with a precise message.
 #[optimize(size)]
@@ -70,27 +74,18 @@ pub fn kernel_filesystems(log: &mut Logger) {
     for &dir in &MOUNT_POINTS {
         let _ = files::ensure_dir(CWD, dir);
     }
-    let _ = mount(
-        log,
-        c"devtmpfs",
-        c"/dev",
-        c"devtmpfs",
-        MountFlags::NOSUID,
-        c"",
-    );
-    // The kernel gives init /dev/console as fds 0-2 only when the archive has that node. Without
-    // it fd 0 is free, so the console opens as fd 0: it is stdin from now on, for us and the real
-    // init, and must stay open (not be closed at the end of this block); 1 and 2 are copies.
-    if !sys::has_stdin()
-        && let Ok(console) = open(CWD, c"/dev/console", OFlags::RDWR, Mode::empty())
-    {
-        let _ = rustix::stdio::dup2_stdout(&console);
-        let _ = rustix::stdio::dup2_stderr(&console);
-        core::mem::forget(console);
+    for (i, (&fstype, &dir)) in KERNEL_FILESYSTEMS.iter().zip(&MOUNT_POINTS).enumerate() {
+        // /dev holds the device nodes; /proc and /sys need neither devices nor programs.
+        let flags = if i == 0 {
+            MountFlags::NOSUID
+        } else {
+            MountFlags::NOSUID | MountFlags::NOEXEC | MountFlags::NODEV
+        };
+        let _ = mount(log, fstype, dir, fstype, flags, c"");
+        // Right after /dev, so that a failing /proc or /sys can be reported. Tried again after each
+        // mount only while there is no console (devtmpfs failed): then it fails again, harmlessly.
+        open_console();
     }
-    let quiet_flags = MountFlags::NOSUID | MountFlags::NOEXEC | MountFlags::NODEV;
-    let _ = mount(log, c"proc", c"/proc", c"proc", quiet_flags, c"");
-    let _ = mount(log, c"sysfs", c"/sys", c"sysfs", quiet_flags, c"");
     // Our step lines come faster than /dev/kmsg's default rate limit (10 lines per 5 s) allows. A
     // `printk.devkmsg=` given on the command line locks the setting, and then this write fails.
     set_devkmsg(b"on\n");
@@ -100,6 +95,21 @@ pub fn kernel_filesystems(log: &mut Logger) {
         c"/",
         MountPropagationFlags::REC | MountPropagationFlags::PRIVATE,
     );
+}
+
+/// The kernel gives init /dev/console as fds 0-2 only when the archive has that node. Without it fd
+/// 0 is free, so the console opens as fd 0: it is stdin from now on, for us and the real init, and
+/// must stay open (not be closed at the end of this function); 1 and 2 are copies.
+#[optimize(size)]
+#[inline(always)]
+fn open_console() {
+    if !sys::has_stdin()
+        && let Ok(console) = open(CWD, c"/dev/console", OFlags::RDWR, Mode::empty())
+    {
+        let _ = rustix::stdio::dup2_stdout(&console);
+        let _ = rustix::stdio::dup2_stderr(&console);
+        core::mem::forget(console);
+    }
 }
 
 /// Sets /dev/kmsg's rate limit (`printk.devkmsg`). Best effort: see the callers.
@@ -319,7 +329,7 @@ fn clear_upper_and_work(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<(),
     // Deleting, now or in the background, never leaves this filesystem.
     let device = initramfs_overlay::fstat(overlay)
         .map_err(|e| log.fail(c"cannot stat ", paths::OVERLAY.to_bytes(), Some(e)))?
-        .st_dev;
+        .st_dev as u32;
     match move_to_trash(log, overlay)? {
         Some(trash) => empty_trash_in_background(log, trash.as_fd(), device),
         None => clear_in_place(log, overlay, device)?,
@@ -339,19 +349,19 @@ fn move_to_trash(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<Option<Fd>
         Err(e) => return Err(log.fail(c"cannot create directory ", b"trash", Some(e))),
     };
     for &name in &OVERLAY_FOLDERS[1..3] {
-        let stat = match initramfs_overlay::stat(overlay, name, AtFlags::SYMLINK_NOFOLLOW) {
-            Err(Errno::NOENT) => continue,
-            other => other.map_err(|e| log.fail(c"cannot stat ", name.to_bytes(), Some(e)))?,
-        };
         // The inode number is unique on this filesystem while the folder exists: a free trash name.
         let mut digits = [0; initramfs_overlay::numfmt::DEC_LEN];
-        // Digits never hold a NUL and always fit, so the lossy join is exact.
-        let trash_name = CPath::lossy(&[initramfs_overlay::numfmt::dec(
-            stat.st_ino as u64,
-            &mut digits,
-        )]);
-        match rustix::fs::renameat(overlay, name, &trash, trash_name.as_cstr()) {
-            Ok(()) => {}
+        let moved =
+            initramfs_overlay::stat(overlay, name, AtFlags::SYMLINK_NOFOLLOW).and_then(|stat| {
+                // Digits never hold a NUL and always fit, so the lossy join is exact.
+                let trash_name =
+                    CPath::lossy(&[initramfs_overlay::numfmt::dec(stat.st_ino, &mut digits)]);
+                rustix::fs::renameat(overlay, name, &trash, trash_name.as_cstr())
+            });
+        // One message for the stat and the rename: either way the folder could not go to the trash.
+        match moved {
+            // No such folder (a first boot, say): nothing to clear.
+            Ok(()) | Err(Errno::NOENT) => {}
             Err(Errno::NOSPC) => return Ok(None),
             Err(e) => return Err(log.fail(c"cannot move to trash: ", name.to_bytes(), Some(e))),
         }
@@ -362,7 +372,7 @@ fn move_to_trash(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<Option<Fd>
 /// A full partition has no room for `trash` or for a new, empty `upper`: delete the old contents now
 /// (time per file, but it frees the space), so that a disk filled up by the last boot still boots.
 #[optimize(size)]
-fn clear_in_place(log: &mut Logger, overlay: BorrowedFd<'_>, device: u64) -> Result<(), Failed> {
+fn clear_in_place(log: &mut Logger, overlay: BorrowedFd<'_>, device: u32) -> Result<(), Failed> {
     log.warn(&[b"overlay partition: full; deleting the old upper and work now"]);
     // `trash` first: whatever was already moved there frees room for a new `upper` or `work`.
     for &name in &OVERLAY_FOLDERS[..3] {
@@ -379,7 +389,7 @@ fn clear_in_place(log: &mut Logger, overlay: BorrowedFd<'_>, device: u64) -> Res
 /// Forks a child that deletes the trash (on `device` only) and exits. It outlives the switch: the
 /// real init reaps it. A failed fork only means the trash waits for the next boot.
 #[optimize(size)]
-fn empty_trash_in_background(log: &mut Logger, trash: BorrowedFd<'_>, device: u64) {
+fn empty_trash_in_background(log: &mut Logger, trash: BorrowedFd<'_>, device: u32) {
     match sys::fork() {
         Ok(None) => {
             let code = files::empty_dir(trash, device).is_err() as i32;
@@ -457,37 +467,42 @@ pub fn check_init(log: &mut Logger, config: &Config) -> Result<(), Failed> {
     };
     // Resolve inside the new root, so absolute symlinks like /sbin/init -> /lib/systemd/systemd work.
     let how = rustix::fs::ResolveFlags::IN_ROOT;
-    let file = match rustix::fs::openat2(
+    let found = rustix::fs::openat2(
         &root,
         init.as_cstr(),
         OFlags::PATH | OFlags::CLOEXEC,
         Mode::empty(),
         how,
     )
-    .map(Fd::from)
-    {
+    .map(Fd::from);
+    // What is wrong with it, told in one place below.
+    let (what, errno) = match found {
         Err(Errno::NOSYS) => return Ok(()), // kernels before 5.6: exec will tell
-        other => other.map_err(|e| log.fail(c"cannot find init ", config.init, Some(e)))?,
+        Err(e) => (c"cannot find init ", e),
+        Ok(file) => match initramfs_overlay::fstat(file.as_fd()) {
+            Err(e) => (c"cannot stat ", e),
+            Ok(stat)
+                if initramfs_overlay::is_type(stat.st_mode, linux_raw_sys::general::S_IFREG)
+                    && stat.st_mode & 0o111 != 0 =>
+            {
+                return Ok(());
+            }
+            Ok(_) => (c"init is not an executable file: ", Errno::ACCESS),
+        },
     };
-    let stat = initramfs_overlay::fstat(file.as_fd())
-        .map_err(|e| log.fail(c"cannot stat ", config.init, Some(e)))?;
-    let executable = initramfs_overlay::is_type(stat.st_mode, linux_raw_sys::general::S_IFREG)
-        && stat.st_mode & 0o111 != 0;
-    if !executable {
-        return Err(log.fail(
-            c"init is not an executable file: ",
-            config.init,
-            Some(Errno::ACCESS),
-        ));
-    }
-    Ok(())
+    Err(log.fail(what, config.init, Some(errno)))
 }
 
-/// Moves /dev, /proc, /sys and the hand-over /run into the new root, where the OS expects them.
+/// Moves /dev, /proc, /sys and the hand-over /run into the new root, where the OS expects them, and
+/// leaves the new root as the current folder for `switch_root`.
 #[optimize(size)]
 pub fn move_into_root(log: &mut Logger) -> Result<(), Failed> {
+    // Give the OS the kernel's default rate limit on /dev/kmsg back (see `kernel_filesystems`).
+    // Before /proc moves: the path is the initramfs's /proc.
+    set_devkmsg(b"ratelimit\n");
     // From inside the new root, the same folder there is the path without its leading `/`.
-    enter_root(log)?;
+    rustix::process::chdir(paths::ROOT)
+        .map_err(|e| log.fail(c"cannot enter ", paths::ROOT.to_bytes(), Some(e)))?;
     // All but /mnt, which holds the new root itself.
     for &from in &MOUNT_POINTS[..4] {
         match rustix::mount::mount_move(from, &from[1..]) {
@@ -502,8 +517,6 @@ pub fn move_into_root(log: &mut Logger) -> Result<(), Failed> {
             Ok(()) => {}
         }
     }
-    // Give the OS the kernel's default rate limit on /dev/kmsg back (see `kernel_filesystems`).
-    set_devkmsg(b"ratelimit\n");
     Ok(())
 }
 
@@ -513,7 +526,7 @@ pub fn move_into_root(log: &mut Logger) -> Result<(), Failed> {
 /// onto / and chroot into it. Kernels with a pivotable root take the first path.
 #[optimize(size)]
 pub fn switch_root(log: &mut Logger, config: &Config, start: &Start) -> Result<(), Failed> {
-    enter_root(log)?;
+    // The current folder is the new root: `move_into_root`, the step before, went there.
     if rustix::process::pivot_root(c".", c".").is_ok() {
         // The old root is stacked under the new one; detach it.
         let _ = rustix::mount::unmount(c".", UnmountFlags::DETACH);
@@ -522,16 +535,11 @@ pub fn switch_root(log: &mut Logger, config: &Config, start: &Start) -> Result<(
         rustix::mount::mount_move(c".", c"/")
             .map_err(|e| log.fail_bare(c"cannot move the new root onto /", Some(e)))?;
     }
-    rustix::process::chroot(c".").map_err(|e| log.fail_bare(c"cannot chroot", Some(e)))?;
-    rustix::process::chdir(c"/").map_err(|e| log.fail_bare(c"cannot chdir to /", Some(e)))?;
+    // Into the new root, and to its top (chroot leaves the current folder where it is).
+    rustix::process::chroot(c".")
+        .and_then(|()| rustix::process::chdir(c"/"))
+        .map_err(|e| log.fail_bare(c"cannot chroot", Some(e)))?;
     exec_init(log, config, start)
-}
-
-/// Makes the new root the current folder.
-#[optimize(size)]
-fn enter_root(log: &mut Logger) -> Result<(), Failed> {
-    rustix::process::chdir(paths::ROOT)
-        .map_err(|e| log.fail(c"cannot enter ", paths::ROOT.to_bytes(), Some(e)))
 }
 
 /// Deletes the initramfs files to give their memory back, refusing anything but ramfs/tmpfs so a
@@ -539,15 +547,17 @@ fn enter_root(log: &mut Logger) -> Result<(), Failed> {
 #[optimize(size)]
 fn free_initramfs(log: &mut Logger) -> Result<(), Failed> {
     let root = open_dir(log, c"/")?;
-    let fs = rustix::fs::fstatfs(&root).map_err(|e| log.fail_bare(c"cannot statfs /", Some(e)))?;
-    let magic = fs.f_type as u32;
+    // Its filesystem type and device, with one message: stat calls on an open folder do not fail
+    // on a working kernel.
+    let (magic, device) = rustix::fs::fstatfs(&root)
+        .and_then(|fs| {
+            initramfs_overlay::fstat(root.as_fd()).map(|st| (fs.f_type as u32, st.st_dev as u32))
+        })
+        .map_err(|e| log.fail_bare(c"cannot stat /", Some(e)))?;
     if magic != linux_raw_sys::general::RAMFS_MAGIC && magic != linux_raw_sys::general::TMPFS_MAGIC
     {
         return Err(log.fail_bare(c"/ is not the initramfs (not ramfs or tmpfs)", None));
     }
-    let device = initramfs_overlay::fstat(root.as_fd())
-        .map_err(|e| log.fail_bare(c"cannot stat /", Some(e)))?
-        .st_dev;
     // Mount points (such as /mnt/root) stay behind and keep their folders: that is expected.
     let _ = files::empty_dir(root.as_fd(), device);
     Ok(())

@@ -49,30 +49,36 @@ pub fn now_ms() -> u64 {
     (sec as u64).wrapping_mul(1000).wrapping_add(ms)
 }
 
-/// Sleeps for `ms` milliseconds. On 32-bit targets a raw nanosleep with the kernel's native
-/// `timespec`: rustix tries clock_nanosleep_time64 first, with a fallback for older kernels.
+/// Sleeps for `ms` milliseconds.
 #[inline(never)]
 pub fn sleep_ms(ms: u64) {
-    let (sec, rest) = initramfs_overlay::numfmt::div_rem(ms, 1000);
     #[cfg(target_arch = "x86_64")]
-    let _ = rustix::thread::nanosleep(&rustix::thread::Timespec {
-        tv_sec: sec as _,
-        tv_nsec: (rest * 1_000_000) as _,
-    });
+    {
+        let (sec, rest) = initramfs_overlay::numfmt::div_rem(ms, 1000);
+        let _ = rustix::thread::nanosleep(&rustix::thread::Timespec {
+            tv_sec: sec as _,
+            tv_nsec: (rest * 1_000_000) as _,
+        });
+    }
+    // 32-bit targets: a raw nanosleep with the kernel's native `timespec` (rustix tries
+    // clock_nanosleep_time64 first, with a fallback for older kernels), in slices under a second:
+    // nanoseconds only, with no 64-bit division by 1000 (a bit-by-bit loop there).
     #[cfg(target_pointer_width = "32")]
     {
-        // [seconds, nanoseconds]; a native long holds 68 years of seconds.
-        let ts = [
-            sec.min(isize::MAX as u64) as isize,
-            (rest * 1_000_000) as isize,
-        ];
-        // SAFETY: nanosleep(ts, NULL) reads one native timespec from `ts`, two longs that outlive the
-        // call, and writes nothing (no remainder is asked for).
-        unsafe {
-            initramfs_overlay::rawsys::syscall4(
-                linux_raw_sys::general::__NR_nanosleep,
-                [ts.as_ptr() as usize, 0, 0, 0],
-            );
+        let mut ms = ms;
+        while ms > 0 {
+            let slice = ms.min(999);
+            ms -= slice;
+            // [seconds, nanoseconds].
+            let ts = [0, slice as isize * 1_000_000];
+            // SAFETY: nanosleep(ts, NULL) reads one native timespec from `ts`, two longs that outlive
+            // the call, and writes nothing (no remainder is asked for).
+            unsafe {
+                initramfs_overlay::rawsys::syscall4(
+                    linux_raw_sys::general::__NR_nanosleep,
+                    [ts.as_ptr() as usize, 0, 0, 0],
+                );
+            }
         }
     }
 }
