@@ -67,7 +67,7 @@ const NO_ROLE: usize = ROLES.len();
 /// How often to look again while waiting: a late USB or MMC device is taken within milliseconds.
 const POLL_MS: u64 = 5;
 /// How long optional partitions may lag behind the required ones (separate disks probe a bit later).
-const OPTIONAL_GRACE_MS: u64 = 100;
+const OPTIONAL_GRACE_MS: u32 = 100;
 /// Device names remembered as probed; more devices are simply probed again on each pass.
 const PROBED_MAX: usize = 64;
 
@@ -92,11 +92,14 @@ pub fn find(log: &mut Logger, config: &Config, found: &mut Found) -> Result<(), 
         root_dir: [MaybeUninit::uninit(); vfat::ROOT_DIR_MAX as usize],
         disk_head: [MaybeUninit::uninit(); partitions::HEAD_LEN],
     };
-    let start = now_ms();
+    // Milliseconds cut to 32 bits, as the logger's step times: their wrapping differences are right
+    // for any wait shorter than 49 days, and 32-bit targets do 64-bit arithmetic in register pairs.
+    let start = now_ms() as u32;
     let mut required_since = None;
     loop {
         scan(log, specs, slots, &mut probed, &mut bufs)?;
-        let now = now_ms();
+        let now = now_ms() as u32;
+        let waited = now.wrapping_sub(start);
         // img is always required, overlay unless the boot does without one.
         let missing = if slots[role::IMG].is_none() {
             Some(role::IMG)
@@ -108,16 +111,17 @@ pub fn find(log: &mut Logger, config: &Config, found: &mut Found) -> Result<(), 
         match missing {
             None => {
                 let since = *required_since.get_or_insert(now);
-                if slots.iter().all(Option::is_some) || now - since >= OPTIONAL_GRACE_MS {
+                if slots.iter().all(Option::is_some) || now.wrapping_sub(since) >= OPTIONAL_GRACE_MS
+                {
                     break;
                 }
             }
             Some(role) => {
                 if let Wait::Bounded { ms } = config.wait
-                    && now - start >= ms
+                    && u64::from(waited) >= ms
                 {
                     let mut digits = [0; numfmt::DEC_LEN];
-                    let waited = numfmt::dec(now - start, &mut digits);
+                    let waited = numfmt::dec(waited.into(), &mut digits);
                     return Err(fail_spec(log, role, &specs[role], waited, b""));
                 }
             }
