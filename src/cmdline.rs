@@ -152,7 +152,7 @@ const OPTION_NAMES: &[u8] = b"init\niovl.image\niovl.onerror\nquiet\nro\nrw\nroo
     rootdelay\niovl.img\niovl.overlay\niovl.boot\niovl.newimg\niovl.keep-upper\niovl.no-persistent\n\
     iovl.no-overlay\niovl.noshell\n";
 
-/// The `iovl.onerror=` words in the order of `FAIL_ACTIONS` (and of the enum): read by `lookup` when
+/// The `iovl.onerror=` words in the order of the enum: read by `lookup` when
 /// parsing and by `nth` for messages.
 const FAIL_ACTION_NAMES: &str = "panic\nreboot\npoweroff\nhalt\n";
 
@@ -163,12 +163,6 @@ impl FailAction {
         crate::nth(FAIL_ACTION_NAMES, self as usize)
     }
 }
-const FAIL_ACTIONS: [FailAction; 4] = [
-    FailAction::Panic,
-    FailAction::Reboot,
-    FailAction::Poweroff,
-    FailAction::Halt,
-];
 
 /// What is wrong with an option's value; `PROBLEMS` has the words, in this order.
 #[derive(Clone, Copy)]
@@ -238,9 +232,13 @@ fn apply<'a>(
         }
         opt::IMAGE => config.image = file_name(needed?)?,
         opt::ON_ERROR => {
-            config.onerror = crate::lookup(FAIL_ACTION_NAMES.as_bytes(), needed?)
-                .and_then(|i| FAIL_ACTIONS.get(i).copied())
-                .ok_or(Problem::NotAction)?
+            config.onerror = match crate::lookup(FAIL_ACTION_NAMES.as_bytes(), needed?) {
+                Some(0) => FailAction::Panic,
+                Some(1) => FailAction::Reboot,
+                Some(2) => FailAction::Poweroff,
+                Some(3) => FailAction::Halt,
+                _ => return Err(Problem::NotAction),
+            }
         }
         // KEEP_UPPER and after: the flags (`lookup` finds no index beyond them).
         _ => {
