@@ -279,8 +279,9 @@ fn probe(
     let mut id: Identity = [&[]; devspec::KINDS];
     id[devspec::DEV_NAME] = name.to_bytes();
     let uuid: IdText;
+    let superblock = ext4::SUPERBLOCK_OFFSET as usize;
     let filesystem = if let Some(fs) = head
-        .get(ext4::SUPERBLOCK_OFFSET as usize..)
+        .get(superblock..superblock + ext4::SUPERBLOCK_NEEDED)
         .and_then(ext4::parse)
     {
         uuid = ext4::uuid_text(&fs);
