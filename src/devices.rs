@@ -285,6 +285,7 @@ fn probe(
         .and_then(ext4::parse)
     {
         uuid = ext4::uuid_text(&fs);
+        id[devspec::UUID] = uuid.as_bytes();
         id[devspec::LABEL] = fs.label;
         Filesystem::Ext4
     } else if let Some(boot) = vfat::parse(head) {
@@ -294,16 +295,16 @@ fn probe(
             .get_mut(..region.len as usize)
             .unwrap_or(&mut []);
         let dir = read_at(dev.as_fd(), dir, region.offset);
-        uuid = match boot.serial {
-            Some(serial) => vfat::serial_text(serial),
-            None => IdText::new(),
-        };
+        // Old boot sectors have no serial: then no UUID either.
+        if let Some(serial) = boot.serial {
+            uuid = vfat::serial_text(serial);
+            id[devspec::UUID] = uuid.as_bytes();
+        }
         id[devspec::LABEL] = vfat::label(&boot, vfat::volume_label(dir)).unwrap_or_default();
         Filesystem::Vfat
     } else {
         return (NO_ROLE, Filesystem::Ext4);
     };
-    id[devspec::UUID] = uuid.as_bytes();
     // PARTUUID and PARTLABEL come from the parent disk's table: read it only when a spec asks.
     let part = if specs
         .iter()
