@@ -205,7 +205,7 @@ fn apply<'a>(
     match opt {
         opt::INIT => {
             config.init = Some(needed?)
-                .filter(|path| path.starts_with(b"/"))
+                .filter(|path| path.first() == Some(&b'/'))
                 .ok_or(Problem::NotAbsolute)?
         }
         opt::RO | opt::RW => {
