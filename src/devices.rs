@@ -91,6 +91,7 @@ pub fn find(log: &mut Logger, config: &Config, found: &mut Found) -> Result<(), 
         head: [MaybeUninit::uninit(); 4096],
         root_dir: [MaybeUninit::uninit(); vfat::ROOT_DIR_MAX as usize],
         disk_head: [MaybeUninit::uninit(); partitions::HEAD_LEN],
+        uevent: [0; 512],
     };
     // Milliseconds cut to 32 bits, as the logger's step times: their wrapping differences are right
     // for any wait shorter than 49 days, and 32-bit targets do 64-bit arithmetic in register pairs.
@@ -256,12 +257,14 @@ fn scan(
     Ok(())
 }
 
-/// The sectors `probe` reads: the device's first ones, the start of a FAT root directory and the
-/// start of the parent disk (its partition table).
+/// What `probe` reads into: the device's first sectors, the start of a FAT root directory, the start
+/// of the parent disk (its partition table) and a sysfs uevent file.
 struct Buffers {
     head: [MaybeUninit<u8>; 4096],
     root_dir: [MaybeUninit<u8>; vfat::ROOT_DIR_MAX as usize],
     disk_head: [MaybeUninit<u8>; partitions::HEAD_LEN],
+    /// Here, not in `probe`'s own frame: that keeps its locals within Thumb's short sp-relative reach.
+    uevent: [u8; 512],
 }
 
 /// Reads the identity of device `name` (open as `dev`) and returns the first role whose spec it
@@ -310,7 +313,7 @@ fn probe(
         .iter()
         .any(|s| matches!(s, Spec::PartUuid(_) | Spec::PartLabel(_)))
     {
-        partition_entry(class, name, &mut bufs.disk_head)
+        partition_entry(class, name, &mut bufs.disk_head, &mut bufs.uevent)
     } else {
         None
     };
@@ -337,15 +340,15 @@ fn partition_entry(
     class: BorrowedFd<'_>,
     name: &CStr,
     head: &mut [MaybeUninit<u8>; partitions::HEAD_LEN],
+    buf: &mut [u8; 512],
 ) -> Option<partitions::Partition> {
     // The sysfs folder of the partition; its parent folder is the disk's.
     let sysfs = files::open_dir(class, name).ok()?;
-    let mut buf = [0u8; 512];
-    let number = numfmt::parse_dec(uevent_value(&sysfs, c"uevent", b"PARTN", &mut buf)?)?;
+    let number = numfmt::parse_dec(uevent_value(&sysfs, c"uevent", b"PARTN", buf)?)?;
     // Borrowed where it was made: moving the path out of the Option would copy it.
     let disk = CPath::new(&[
         b"/dev/",
-        uevent_value(&sysfs, c"../uevent", b"DEVNAME", &mut buf)?,
+        uevent_value(&sysfs, c"../uevent", b"DEVNAME", buf)?,
     ]);
     let disk = open(
         CWD,
