@@ -266,7 +266,8 @@ fn seconds_ms(value: &[u8]) -> Result<u64, Problem> {
 
 #[optimize(size)]
 fn file_name(value: &[u8]) -> Result<&[u8], Problem> {
-    if value.is_empty() || crate::has(value, b'/') || value == b"." || value == b".." {
+    // "", "." and "..": the names of at most two bytes that are all dots.
+    if value.len() <= 2 && value.iter().all(|&b| b == b'.') || crate::has(value, b'/') {
         Err(Problem::NotFileName)
     } else {
         Ok(value)
