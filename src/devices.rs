@@ -344,7 +344,8 @@ fn partition_entry(
 ) -> Option<partitions::Partition> {
     // The sysfs folder of the partition; its parent folder is the disk's.
     let sysfs = files::open_dir(class, name).ok()?;
-    let number = numfmt::parse_dec(uevent_value(&sysfs, c"uevent", b"PARTN", buf)?)?;
+    let partn = uevent_value(&sysfs, c"uevent", b"PARTN", buf)?;
+    let number = u32::try_from(numfmt::parse_dec(partn)?).ok()?;
     // Borrowed where it was made: moving the path out of the Option would copy it.
     let disk = CPath::new(&[
         b"/dev/",
@@ -358,7 +359,7 @@ fn partition_entry(
     )
     .ok()?;
     let head = read_at(disk.as_fd(), head, 0);
-    partitions::find(head, u32::try_from(number).ok()?)
+    partitions::find(head, number)
 }
 
 /// What one pread at `offset` gets into `buf`: empty when it fails. One copy of the syscall for the
