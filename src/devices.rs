@@ -75,9 +75,8 @@ const PROBED_MAX: usize = 64;
 /// `found` starts empty.
 #[optimize(size)]
 pub fn find(log: &mut Logger, config: &Config, found: &mut Found) -> Result<(), Failed> {
-    if config.rootdelay_ms > 0 {
-        sleep_ms(config.rootdelay_ms);
-    }
+    // `rootdelay=`; without it a sleep of 0 ms returns at once.
+    sleep_ms(config.rootdelay_ms);
     let specs = &config.specs;
     let slots = &mut found.slots;
     let mut probed = Probed {
