@@ -124,56 +124,35 @@ pub fn parse_into<'a>(
     }
 }
 
-/// The options we read. One table lookup instead of a `match` on byte strings, which compiles to a
-/// byte-by-byte comparison per pattern. Options handled alike are neighbours: `apply`'s `match` then
-/// tests one range per group.
-#[derive(Clone, Copy)]
-enum Opt {
-    Init,
-    Image,
-    OnError,
-    Quiet,
-    Ro,
-    Rw,
-    RootWait,
-    Wait,
-    RootDelay,
-    Img,
-    Overlay,
-    Boot,
-    NewImg,
-    KeepUpper,
-    NoPersistent,
-    NoOverlay,
-    NoShell,
+/// The options we read, as their index in `OPTION_NAMES`: one table lookup instead of a `match` on
+/// byte strings, which compiles to a byte-by-byte comparison per pattern. Options handled alike are
+/// neighbours: `apply`'s `match` then tests one range per group.
+mod opt {
+    pub const INIT: usize = 0;
+    pub const IMAGE: usize = 1;
+    pub const ON_ERROR: usize = 2;
+    pub const QUIET: usize = 3;
+    pub const RO: usize = 4;
+    pub const RW: usize = 5;
+    pub const ROOT_WAIT: usize = 6;
+    pub const WAIT: usize = 7;
+    pub const ROOT_DELAY: usize = 8;
+    /// `iovl.img` through `iovl.newimg`, the four partition specs in the order of the roles.
+    pub const IMG: usize = 9;
+    pub const NEW_IMG: usize = 12;
+    pub const KEEP_UPPER: usize = 13;
+    pub const NO_PERSISTENT: usize = 14;
+    pub const NO_OVERLAY: usize = 15;
+    // 16, the last: iovl.noshell.
 }
 
-/// The option names, each followed by a newline, in the order of `OPT`: one packed string instead of a
+/// The option names, each followed by a newline, in the order of `opt`: one packed string instead of a
 /// table of slices (16 bytes of pointer and length per entry on 64-bit).
 const OPTION_NAMES: &[u8] = b"init\niovl.image\niovl.onerror\nquiet\nro\nrw\nrootwait\niovl.wait\n\
     rootdelay\niovl.img\niovl.overlay\niovl.boot\niovl.newimg\niovl.keep-upper\niovl.no-persistent\n\
     iovl.no-overlay\niovl.noshell\n";
-const OPT: [Opt; 17] = [
-    Opt::Init,
-    Opt::Image,
-    Opt::OnError,
-    Opt::Quiet,
-    Opt::Ro,
-    Opt::Rw,
-    Opt::RootWait,
-    Opt::Wait,
-    Opt::RootDelay,
-    Opt::Img,
-    Opt::Overlay,
-    Opt::Boot,
-    Opt::NewImg,
-    Opt::KeepUpper,
-    Opt::NoPersistent,
-    Opt::NoOverlay,
-    Opt::NoShell,
-];
 
-/// The `iovl.onerror=` words in the order of `FAIL_ACTIONS` (and of the enum): read by `lookup` when
+/// The `iovl.onerror=` words in the order of the enum: read by `lookup` when
 /// parsing and by `nth` for messages.
 const FAIL_ACTION_NAMES: &str = "panic\nreboot\npoweroff\nhalt\n";
 
@@ -184,12 +163,6 @@ impl FailAction {
         crate::nth(FAIL_ACTION_NAMES, self as usize)
     }
 }
-const FAIL_ACTIONS: [FailAction; 4] = [
-    FailAction::Panic,
-    FailAction::Reboot,
-    FailAction::Poweroff,
-    FailAction::Halt,
-];
 
 /// What is wrong with an option's value; `PROBLEMS` has the words, in this order.
 #[derive(Clone, Copy)]
@@ -222,56 +195,61 @@ fn apply<'a>(
     value: Option<&'a [u8]>,
     log: &mut dyn Log,
 ) -> Result<(), Problem> {
-    let Some(&opt) = crate::lookup(OPTION_NAMES, name).and_then(|i| OPT.get(i)) else {
-        if name.starts_with(b"iovl.") {
+    let Some(opt) = crate::lookup(OPTION_NAMES, name) else {
+        // Not `starts_with`: a core function linked for this one test.
+        if name.get(..5) == Some(b"iovl.") {
             log.line(Level::Warning, &[b"cmdline: unknown option ", name]);
         }
         return Ok(());
     };
     let needed = value.ok_or(Problem::NeedsValue);
     match opt {
-        Opt::Init => {
+        opt::INIT => {
             config.init = Some(needed?)
-                .filter(|path| path.starts_with(b"/"))
+                .filter(|path| path.first() == Some(&b'/'))
                 .ok_or(Problem::NotAbsolute)?
         }
-        Opt::Ro | Opt::Rw => {
+        opt::RO | opt::RW => {
             // As the kernel: it ignores `ro=x` and `rw=x`.
             if value.is_none() {
-                config.rw = matches!(opt, Opt::Rw);
+                config.rw = opt == opt::RW;
             }
         }
-        Opt::Quiet => config.quiet = true,
-        Opt::RootWait if value.is_none() => config.wait = Wait::Forever,
-        Opt::RootWait | Opt::Wait | Opt::RootDelay => {
+        opt::QUIET => config.quiet = true,
+        opt::ROOT_WAIT if value.is_none() => config.wait = Wait::Forever,
+        opt::ROOT_WAIT | opt::WAIT | opt::ROOT_DELAY => {
             let ms = seconds_ms(needed?)?;
-            if matches!(opt, Opt::RootDelay) {
+            if opt == opt::ROOT_DELAY {
                 config.rootdelay_ms = ms;
             } else {
                 config.wait = Wait::Bounded { ms };
             }
         }
-        Opt::Img | Opt::Overlay | Opt::Boot | Opt::NewImg => {
-            // The four options are in the order of the roles.
+        opt::IMG..=opt::NEW_IMG => {
             let spec = devspec::parse(needed?).ok_or(Problem::NotSpec)?;
-            if let Some(slot) = config.specs.get_mut(opt as usize - Opt::Img as usize) {
+            if let Some(slot) = config.specs.get_mut(opt - opt::IMG) {
                 *slot = spec;
             }
         }
-        Opt::Image => config.image = file_name(needed?)?,
-        Opt::OnError => {
-            config.onerror = crate::lookup(FAIL_ACTION_NAMES.as_bytes(), needed?)
-                .and_then(|i| FAIL_ACTIONS.get(i).copied())
-                .ok_or(Problem::NotAction)?
+        opt::IMAGE => config.image = file_name(needed?)?,
+        opt::ON_ERROR => {
+            config.onerror = match crate::lookup(FAIL_ACTION_NAMES.as_bytes(), needed?) {
+                Some(0) => FailAction::Panic,
+                Some(1) => FailAction::Reboot,
+                Some(2) => FailAction::Poweroff,
+                Some(3) => FailAction::Halt,
+                _ => return Err(Problem::NotAction),
+            }
         }
-        Opt::KeepUpper | Opt::NoPersistent | Opt::NoOverlay | Opt::NoShell => {
+        // KEEP_UPPER and after: the flags (`lookup` finds no index beyond them).
+        _ => {
             if value.is_some() {
                 return Err(Problem::TakesNoValue);
             }
             *match opt {
-                Opt::KeepUpper => &mut config.keep_upper,
-                Opt::NoPersistent => &mut config.no_persistent,
-                Opt::NoOverlay => &mut config.no_overlay,
+                opt::KEEP_UPPER => &mut config.keep_upper,
+                opt::NO_PERSISTENT => &mut config.no_persistent,
+                opt::NO_OVERLAY => &mut config.no_overlay,
                 _ => &mut config.noshell,
             } = true;
         }
@@ -288,7 +266,8 @@ fn seconds_ms(value: &[u8]) -> Result<u64, Problem> {
 
 #[optimize(size)]
 fn file_name(value: &[u8]) -> Result<&[u8], Problem> {
-    if value.is_empty() || crate::has(value, b'/') || value == b"." || value == b".." {
+    // "", "." and "..": the names of at most two bytes that are all dots.
+    if value.len() <= 2 && value.iter().all(|&b| b == b'.') || crate::has(value, b'/') {
         Err(Problem::NotFileName)
     } else {
         Ok(value)
@@ -380,6 +359,38 @@ mod tests {
         assert_eq!(
             crate::nth(PROBLEMS, Problem::NotSeconds as usize),
             "is not a number of seconds"
+        );
+    }
+
+    #[test]
+    fn option_indices_name_their_options() {
+        for (name, index) in [
+            ("init", opt::INIT),
+            ("iovl.image", opt::IMAGE),
+            ("iovl.onerror", opt::ON_ERROR),
+            ("quiet", opt::QUIET),
+            ("ro", opt::RO),
+            ("rw", opt::RW),
+            ("rootwait", opt::ROOT_WAIT),
+            ("iovl.wait", opt::WAIT),
+            ("rootdelay", opt::ROOT_DELAY),
+            ("iovl.img", opt::IMG),
+            ("iovl.newimg", opt::NEW_IMG),
+            ("iovl.keep-upper", opt::KEEP_UPPER),
+            ("iovl.no-persistent", opt::NO_PERSISTENT),
+            ("iovl.no-overlay", opt::NO_OVERLAY),
+            ("iovl.noshell", opt::NO_OVERLAY + 1),
+        ] {
+            assert_eq!(
+                crate::lookup(OPTION_NAMES, name.as_bytes()),
+                Some(index),
+                "{name}"
+            );
+        }
+        assert_eq!(
+            OPTION_NAMES.iter().filter(|&&b| b == b'\n').count(),
+            opt::NO_OVERLAY + 2,
+            "iovl.noshell is the last option"
         );
     }
 

@@ -67,7 +67,7 @@ const NO_ROLE: usize = ROLES.len();
 /// How often to look again while waiting: a late USB or MMC device is taken within milliseconds.
 const POLL_MS: u64 = 5;
 /// How long optional partitions may lag behind the required ones (separate disks probe a bit later).
-const OPTIONAL_GRACE_MS: u64 = 100;
+const OPTIONAL_GRACE_MS: u32 = 100;
 /// Device names remembered as probed; more devices are simply probed again on each pass.
 const PROBED_MAX: usize = 64;
 
@@ -75,9 +75,8 @@ const PROBED_MAX: usize = 64;
 /// `found` starts empty.
 #[optimize(size)]
 pub fn find(log: &mut Logger, config: &Config, found: &mut Found) -> Result<(), Failed> {
-    if config.rootdelay_ms > 0 {
-        sleep_ms(config.rootdelay_ms);
-    }
+    // `rootdelay=`; without it a sleep of 0 ms returns at once.
+    sleep_ms(config.rootdelay_ms);
     let specs = &config.specs;
     let slots = &mut found.slots;
     let mut probed = Probed {
@@ -91,12 +90,16 @@ pub fn find(log: &mut Logger, config: &Config, found: &mut Found) -> Result<(), 
         head: [MaybeUninit::uninit(); 4096],
         root_dir: [MaybeUninit::uninit(); vfat::ROOT_DIR_MAX as usize],
         disk_head: [MaybeUninit::uninit(); partitions::HEAD_LEN],
+        uevent: [0; 512],
     };
-    let start = now_ms();
+    // Milliseconds cut to 32 bits, as the logger's step times: their wrapping differences are right
+    // for any wait shorter than 49 days, and 32-bit targets do 64-bit arithmetic in register pairs.
+    let start = now_ms() as u32;
     let mut required_since = None;
     loop {
         scan(log, specs, slots, &mut probed, &mut bufs)?;
-        let now = now_ms();
+        let now = now_ms() as u32;
+        let waited = now.wrapping_sub(start);
         // img is always required, overlay unless the boot does without one.
         let missing = if slots[role::IMG].is_none() {
             Some(role::IMG)
@@ -108,16 +111,17 @@ pub fn find(log: &mut Logger, config: &Config, found: &mut Found) -> Result<(), 
         match missing {
             None => {
                 let since = *required_since.get_or_insert(now);
-                if slots.iter().all(Option::is_some) || now - since >= OPTIONAL_GRACE_MS {
+                if slots.iter().all(Option::is_some) || now.wrapping_sub(since) >= OPTIONAL_GRACE_MS
+                {
                     break;
                 }
             }
             Some(role) => {
                 if let Wait::Bounded { ms } = config.wait
-                    && now - start >= ms
+                    && u64::from(waited) >= ms
                 {
                     let mut digits = [0; numfmt::DEC_LEN];
-                    let waited = numfmt::dec(now - start, &mut digits);
+                    let waited = numfmt::dec(waited.into(), &mut digits);
                     return Err(fail_spec(log, role, &specs[role], waited, b""));
                 }
             }
@@ -252,12 +256,14 @@ fn scan(
     Ok(())
 }
 
-/// The sectors `probe` reads: the device's first ones, the start of a FAT root directory and the
-/// start of the parent disk (its partition table).
+/// What `probe` reads into: the device's first sectors, the start of a FAT root directory, the start
+/// of the parent disk (its partition table) and a sysfs uevent file.
 struct Buffers {
     head: [MaybeUninit<u8>; 4096],
     root_dir: [MaybeUninit<u8>; vfat::ROOT_DIR_MAX as usize],
     disk_head: [MaybeUninit<u8>; partitions::HEAD_LEN],
+    /// Here, not in `probe`'s own frame: that keeps its locals within Thumb's short sp-relative reach.
+    uevent: [u8; 512],
 }
 
 /// Reads the identity of device `name` (open as `dev`) and returns the first role whose spec it
@@ -275,11 +281,13 @@ fn probe(
     let mut id: Identity = [&[]; devspec::KINDS];
     id[devspec::DEV_NAME] = name.to_bytes();
     let uuid: IdText;
+    let superblock = ext4::SUPERBLOCK_OFFSET as usize;
     let filesystem = if let Some(fs) = head
-        .get(ext4::SUPERBLOCK_OFFSET as usize..)
+        .get(superblock..superblock + ext4::SUPERBLOCK_NEEDED)
         .and_then(ext4::parse)
     {
         uuid = ext4::uuid_text(&fs);
+        id[devspec::UUID] = uuid.as_bytes();
         id[devspec::LABEL] = fs.label;
         Filesystem::Ext4
     } else if let Some(boot) = vfat::parse(head) {
@@ -289,22 +297,22 @@ fn probe(
             .get_mut(..region.len as usize)
             .unwrap_or(&mut []);
         let dir = read_at(dev.as_fd(), dir, region.offset);
-        uuid = match boot.serial {
-            Some(serial) => vfat::serial_text(serial),
-            None => IdText::new(),
-        };
+        // Old boot sectors have no serial: then no UUID either.
+        if let Some(serial) = boot.serial {
+            uuid = vfat::serial_text(serial);
+            id[devspec::UUID] = uuid.as_bytes();
+        }
         id[devspec::LABEL] = vfat::label(&boot, vfat::volume_label(dir)).unwrap_or_default();
         Filesystem::Vfat
     } else {
         return (NO_ROLE, Filesystem::Ext4);
     };
-    id[devspec::UUID] = uuid.as_bytes();
     // PARTUUID and PARTLABEL come from the parent disk's table: read it only when a spec asks.
     let part = if specs
         .iter()
         .any(|s| matches!(s, Spec::PartUuid(_) | Spec::PartLabel(_)))
     {
-        partition_entry(class, name, &mut bufs.disk_head)
+        partition_entry(class, name, &mut bufs.disk_head, &mut bufs.uevent)
     } else {
         None
     };
@@ -331,15 +339,16 @@ fn partition_entry(
     class: BorrowedFd<'_>,
     name: &CStr,
     head: &mut [MaybeUninit<u8>; partitions::HEAD_LEN],
+    buf: &mut [u8; 512],
 ) -> Option<partitions::Partition> {
     // The sysfs folder of the partition; its parent folder is the disk's.
     let sysfs = files::open_dir(class, name).ok()?;
-    let mut buf = [0u8; 512];
-    let number = numfmt::parse_dec(uevent_value(&sysfs, c"uevent", b"PARTN", &mut buf)?)?;
+    let partn = uevent_value(&sysfs, c"uevent", b"PARTN", buf)?;
+    let number = u32::try_from(numfmt::parse_dec(partn)?).ok()?;
     // Borrowed where it was made: moving the path out of the Option would copy it.
     let disk = CPath::new(&[
         b"/dev/",
-        uevent_value(&sysfs, c"../uevent", b"DEVNAME", &mut buf)?,
+        uevent_value(&sysfs, c"../uevent", b"DEVNAME", buf)?,
     ]);
     let disk = open(
         CWD,
@@ -349,7 +358,7 @@ fn partition_entry(
     )
     .ok()?;
     let head = read_at(disk.as_fd(), head, 0);
-    partitions::find(head, u32::try_from(number).ok()?)
+    partitions::find(head, number)
 }
 
 /// What one pread at `offset` gets into `buf`: empty when it fails. One copy of the syscall for the

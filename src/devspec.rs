@@ -22,22 +22,26 @@ const TAGS: &str = "LABEL=\nUUID=\nPARTUUID=\nPARTLABEL=\n/dev/\n";
 /// that never appears), or a path that is not a plain `/dev/NAME` (there is no udev, so no
 /// `/dev/disk/by-*` links).
 pub fn parse(value: &[u8]) -> Option<Spec<'_>> {
-    let tagged = (0..KINDS)
-        .find_map(|kind| Some((kind, value.strip_prefix(crate::nth(TAGS, kind).as_bytes())?)));
-    let spec = match tagged {
-        Some((DEV_NAME, name)) if crate::has(name, b'/') => return None,
-        Some((DEV_NAME, name)) => Spec::Path(name),
-        Some((kind, v)) => {
-            let v = unquote(v);
-            match kind {
-                LABEL => Spec::Label(v),
-                UUID => Spec::Uuid(v),
-                PARTUUID => Spec::PartUuid(v),
-                _ => Spec::PartLabel(v),
-            }
+    let spec = if let Some(name) = value.strip_prefix(b"/dev/") {
+        if crate::has(name, b'/') {
+            return None;
         }
-        None if crate::has(value, b'=') || value.first() == Some(&b'/') => return None,
-        None => Spec::Label(value),
+        Spec::Path(name)
+    } else if let Some(eq) = value.iter().position(|&b| b == b'=') {
+        // The tag through its '=', as `TAGS` spells it (so never `/dev/`); the value may itself
+        // hold '='.
+        let (tag, v) = value.split_at_checked(eq + 1)?;
+        let v = unquote(v);
+        match crate::lookup(TAGS.as_bytes(), tag)? {
+            LABEL => Spec::Label(v),
+            UUID => Spec::Uuid(v),
+            PARTUUID => Spec::PartUuid(v),
+            _ => Spec::PartLabel(v),
+        }
+    } else if value.first() == Some(&b'/') {
+        return None;
+    } else {
+        Spec::Label(value)
     };
     // Every variant needs a non-empty value after its tag (or after "/dev/").
     (!spec.value().is_empty()).then_some(spec)

@@ -14,7 +14,7 @@ const INCOMPAT_JOURNAL_DEV: u32 = 0x0008;
 pub struct Ext4<'a> {
     /// Up to 16 bytes, cut at the first NUL; empty when there is no label.
     pub label: &'a [u8],
-    pub uuid: [u8; 16],
+    pub uuid: &'a [u8; 16],
 }
 
 /// Parses the superblock; `sb` starts at `SUPERBLOCK_OFFSET`. `None` if it is not an ext2/3/4 filesystem.
@@ -38,7 +38,7 @@ pub fn parse(sb: &[u8]) -> Option<Ext4<'_>> {
 
 /// The filesystem UUID as blkid prints it.
 pub fn uuid_text(fs: &Ext4) -> crate::devspec::IdText {
-    crate::devspec::uuid_text(&fs.uuid)
+    crate::devspec::uuid_text(fs.uuid)
 }
 
 #[cfg(test)]

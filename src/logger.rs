@@ -29,7 +29,7 @@ pub struct Logger {
     pub step: CText,
     /// Milliseconds since boot when the running step started, cut to 32 bits (a step's time is their
     /// wrapping difference, right for any step shorter than 49 days; 32-bit targets do 64-bit
-    /// arithmetic in pairs of registers); `None` between steps (see `step_done`).
+    /// arithmetic in pairs of registers); `None` between steps (see `end_step`).
     step_start: Option<u32>,
 }
 
@@ -118,28 +118,34 @@ impl Logger {
         Failed
     }
 
-    /// Starts a step: ends the running one (see `step_done`), names the new one for messages and
-    /// starts its clock. Steps follow each other, so one call at each step instead of two.
+    /// Starts a step: ends the running one (see `end_step`), names the new one for messages and
+    /// starts its clock. Steps follow each other, so one call at each step instead of two, and one
+    /// clock reading both ends the old step and starts the new.
     #[optimize(size)]
     #[inline(never)]
     pub fn step_start(&mut self, step: &'static CStr) {
-        self.step_done();
+        let now = crate::sys::now_ms() as u32;
+        self.end_step(now);
         self.step = CText::new(step);
-        self.step_start = Some(crate::sys::now_ms() as u32);
+        self.step_start = Some(now);
     }
 
-    /// Ends the running step, if any, with `<step>: done in N ms`: the boot timeline that `dmesg`
-    /// shows (not with `quiet`).
+    /// Ends the running step now (the debug build's shell: its time is not the step's).
+    #[cfg(feature = "debug-shell")]
     #[optimize(size)]
     pub fn step_done(&mut self) {
+        self.end_step(crate::sys::now_ms() as u32);
+    }
+
+    /// Ends the running step, if any, at `now` with `<step>: done in N ms`: the boot timeline that
+    /// `dmesg` shows (not with `quiet`).
+    #[optimize(size)]
+    fn end_step(&mut self, now: u32) {
         let Some(start) = self.step_start.take() else {
             return;
         };
         let mut number = [0; numfmt::DEC_LEN];
-        let ms = numfmt::dec(
-            (crate::sys::now_ms() as u32).wrapping_sub(start).into(),
-            &mut number,
-        );
+        let ms = numfmt::dec(now.wrapping_sub(start).into(), &mut number);
         self.info(&[self.step.to_bytes(), b": done in ", ms, b" ms"]);
     }
 

@@ -76,11 +76,11 @@ fn gpt(head: &[u8], number: u32) -> Option<Partition> {
     let le32 = |at: usize| {
         u32::from_le_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]])
     };
-    // Offsets as usize: whatever does not fit is beyond `head` anyway (no u64 helper calls on 32-bit).
-    let entries_lba = usize::try_from(u64::from(le32(72)) | u64::from(le32(76)) << 32).ok()?;
+    // The entries' LBA is 64-bit; one with a high half is far beyond `head` anyway.
+    let entries_lba = le32(72) as usize;
     let (count, entry_size) = (le32(80), le32(84));
     // The spec wants 128 * 2^n bytes per entry; the name ends at byte 128.
-    if number == 0 || number > count || entry_size < 128 || entry_size % 8 != 0 {
+    if le32(76) != 0 || number == 0 || number > count || entry_size < 128 || entry_size % 8 != 0 {
         return None;
     }
     let offset = (number as usize - 1)

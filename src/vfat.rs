@@ -66,7 +66,7 @@ pub fn parse(sector: &[u8]) -> Option<BootSector<'_>> {
     // The extended BPB through the start of its type field, taken once: its fields below are read at
     // constant offsets without bounds checks.
     let ebpb: &[u8; 21] = sector.get(ext..)?.first_chunk()?;
-    if fat_size == 0 || !matches!(ebpb, [.., b'F', b'A', b'T']) {
+    if fat_size == 0 || ebpb[18..] != *b"FAT" {
         return None;
     }
     // In sectors first, then one multiplication into bytes; every product is u32 x u32, a single
