@@ -29,6 +29,7 @@ pub fn div_rem(n: u64, d: u32) -> (u64, u32) {
 /// general division (0.3 KB on i686, 0.7 KB on ARM, which has no divide instruction at all); the few
 /// divisions here are for log lines and sleeps, so one bit per step is fast enough.
 #[cfg(not(target_pointer_width = "64"))]
+#[inline(never)]
 pub fn div_rem(n: u64, d: u32) -> (u64, u32) {
     div_rem_by_bits(n, d)
 }
