@@ -29,6 +29,7 @@ pub fn div_rem(n: u64, d: u32) -> (u64, u32) {
 /// general division (0.3 KB on i686, 0.7 KB on ARM, which has no divide instruction at all); the few
 /// divisions here are for log lines and sleeps, so one bit per step is fast enough.
 #[cfg(not(target_pointer_width = "64"))]
+#[inline(never)]
 pub fn div_rem(n: u64, d: u32) -> (u64, u32) {
     div_rem_by_bits(n, d)
 }
@@ -37,16 +38,19 @@ pub fn div_rem(n: u64, d: u32) -> (u64, u32) {
 /// quotient bits in at the bottom.
 #[cfg_attr(target_pointer_width = "64", allow(dead_code))]
 fn div_rem_by_bits(mut n: u64, d: u32) -> (u64, u32) {
-    let mut rem = 0u64;
+    let mut rem = 0u32;
     for _ in 0..64 {
-        rem = (rem << 1) | (n >> 63);
+        // `rem` is below `d`, so doubled it needs 33 bits: `carry` is the 33rd. With it set, the
+        // remainder is 2^32 + `rem` > `d`, and the difference fits 32 bits again.
+        let carry = rem >> 31;
+        rem = (rem << 1) | (n >> 63) as u32;
         n <<= 1;
-        if rem >= u64::from(d) {
-            rem -= u64::from(d);
+        if carry != 0 || rem >= d {
+            rem = rem.wrapping_sub(d);
             n |= 1;
         }
     }
-    (n, rem as u32)
+    (n, rem)
 }
 
 /// Parses an unsigned decimal with no sign, spaces or overflow.

@@ -29,23 +29,12 @@ pub fn now_ms() -> u64 {
     }
     let [sec, nsec] = ts;
     // nsec is below 10^9, so a native long divides it. Not on ARM: Thumb-1 has no divide instruction,
-    // and this was the last `/` that linked compiler_builtins' division routine (0.14 KB).
+    // and this was the last `/` that linked compiler_builtins' division routine (0.14 KB). There the
+    // shared bitwise `div_rem` does it.
     #[cfg(not(target_arch = "arm"))]
     let ms = (nsec as usize / 1_000_000) as u64;
-    // There the quotient, below 1000, has 10 bits: long division in base 2 from bit 9 down, in one
-    // 32-bit register (the general 64-bit `div_rem` loops 64 times on register pairs).
     #[cfg(target_arch = "arm")]
-    let ms = {
-        let (mut quotient, mut rest, mut bit) = (0u32, nsec as u32, 10);
-        while bit > 0 {
-            bit -= 1;
-            if rest >= 1_000_000 << bit {
-                rest -= 1_000_000 << bit;
-                quotient |= 1 << bit;
-            }
-        }
-        quotient as u64
-    };
+    let (ms, _) = initramfs_overlay::numfmt::div_rem(nsec as u64, 1_000_000);
     (sec as u64).wrapping_mul(1000).wrapping_add(ms)
 }
 
