@@ -42,38 +42,12 @@ impl From<rustix::fd::OwnedFd> for Fd {
     }
 }
 
-/// `openat(2)`, returning an [`Fd`]. Inlined into each caller around one shared call that returns
-/// a plain integer: a `Result<Fd, Errno>` is 8 bytes, which 32-bit targets return through memory (a
-/// stack slot, a pointer argument and loads of the tag and value at every call), while an `i32`
-/// comes back in a register.
-#[cfg_attr(target_pointer_width = "32", inline(always))]
+/// `openat(2)`, returning an [`Fd`].
 pub fn open(
     dir: BorrowedFd<'_>,
     path: &CStr,
     flags: rustix::fs::OFlags,
     mode: rustix::fs::Mode,
 ) -> Result<Fd, Errno> {
-    let fd_or_errno = openat_raw(dir, path, flags, mode);
-    // Errors are -4095..-1: said as a range, it spares `Errno`'s own check of it (and its trap).
-    if (-4095..0).contains(&fd_or_errno) {
-        return Err(Errno::from_raw_os_error(fd_or_errno.wrapping_neg()));
-    }
-    // SAFETY: any other value is the descriptor `openat_raw` just opened and handed over with
-    // `into_raw_fd` (never negative): it stays open until `Fd::drop` closes it, as in `From<OwnedFd>`.
-    Ok(Fd(unsafe { BorrowedFd::borrow_raw(fd_or_errno) }))
-}
-
-/// `openat(2)`: the new descriptor, now the caller's to close, or the negated errno (-4095..-1).
-#[cfg_attr(target_pointer_width = "32", inline(never))]
-fn openat_raw(
-    dir: BorrowedFd<'_>,
-    path: &CStr,
-    flags: rustix::fs::OFlags,
-    mode: rustix::fs::Mode,
-) -> i32 {
-    use rustix::fd::IntoRawFd;
-    match rustix::fs::openat(dir, path, flags, mode) {
-        Ok(fd) => fd.into_raw_fd(),
-        Err(e) => e.raw_os_error().wrapping_neg(),
-    }
+    rustix::fs::openat(dir, path, flags, mode).map(Fd::from)
 }
