@@ -23,7 +23,8 @@ const COMPRESSED_FILE: i32 = 4;
 /// counts as loaded.
 #[optimize(size)]
 fn load(log: &mut Logger, dir: BorrowedFd<'_>, path: &[u8]) -> Result<(), Failed> {
-    let Some(name) = &CPath::new(&[path]) else {
+    let name = CPath::new(&[path]);
+    let Some(name) = name.whole() else {
         return Err(log.fail(c"bad module path ", path, None));
     };
     let file = crate::sys::open(
