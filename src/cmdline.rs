@@ -226,7 +226,9 @@ fn apply<'a>(
             }
         }
         opt::IMG..=opt::NEW_IMG => {
-            let spec = devspec::parse(needed?).ok_or(Problem::NotSpec)?;
+            let Some(spec) = devspec::parse(needed?) else {
+                return Err(Problem::NotSpec);
+            };
             if let Some(slot) = config.specs.get_mut(opt - opt::IMG) {
                 *slot = spec;
             }
