@@ -226,7 +226,9 @@ fn apply<'a>(
             }
         }
         opt::IMG..=opt::NEW_IMG => {
-            let spec = devspec::parse(needed?).ok_or(Problem::NotSpec)?;
+            let Some(spec) = devspec::parse(needed?) else {
+                return Err(Problem::NotSpec);
+            };
             if let Some(slot) = config.specs.get_mut(opt - opt::IMG) {
                 *slot = spec;
             }
@@ -276,8 +278,10 @@ fn file_name(value: &[u8]) -> Result<&[u8], Problem> {
 
 /// The kernel's `isspace`, which counts Latin-1 NBSP (0xA0) too.
 #[optimize(size)]
+#[inline(never)]
 fn is_space(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\n' | 0x0B | 0x0C | b'\r' | 0xA0)
+    // ' ' and 0xA0 differ only in the top bit; '\t', '\n', 0x0B, 0x0C and '\r' are 9 through 13.
+    b & 0x7F == b' ' || (9..=13).contains(&b)
 }
 
 /// The parameters as `(name, value)`, split as the kernel's `next_arg` does: whitespace separates them
@@ -423,6 +427,17 @@ mod tests {
             (c.onerror, c.rw, c.quiet, c.rootdelay_ms),
             (FailAction::Panic, false, false, 0)
         );
+    }
+
+    #[test]
+    fn spaces_are_the_kernels() {
+        for b in 0..=255u8 {
+            assert_eq!(
+                is_space(b),
+                matches!(b, b' ' | b'\t' | b'\n' | 0x0B | 0x0C | b'\r' | 0xA0),
+                "{b:#x}"
+            );
+        }
     }
 
     #[test]

@@ -219,9 +219,8 @@ fn scan(
         if name.to_bytes().first() == Some(&b'.') || probed.contains(ino) {
             continue;
         }
-        // Borrowed where it was made: moving the path out of the Option would copy it once more.
         let made = CPath::new(&[b"/dev/", name.to_bytes()]);
-        let Some(dev) = &made else { continue };
+        let Some(dev) = made.whole() else { continue };
         let node = match open(
             CWD,
             dev.as_cstr(),
@@ -251,7 +250,7 @@ fn scan(
                 dev.as_bytes(),
             ));
         }
-        *slot = made.map(|dev| Partition { dev, fstype });
+        *slot = Some(Partition { dev: made, fstype });
     }
     Ok(())
 }
@@ -345,14 +344,13 @@ fn partition_entry(
     let sysfs = files::open_dir(class, name).ok()?;
     let partn = uevent_value(&sysfs, c"uevent", b"PARTN", buf)?;
     let number = u32::try_from(numfmt::parse_dec(partn)?).ok()?;
-    // Borrowed where it was made: moving the path out of the Option would copy it.
     let disk = CPath::new(&[
         b"/dev/",
         uevent_value(&sysfs, c"../uevent", b"DEVNAME", buf)?,
     ]);
     let disk = open(
         CWD,
-        disk.as_ref()?.as_cstr(),
+        disk.whole()?.as_cstr(),
         OFlags::RDONLY | OFlags::CLOEXEC,
         Mode::empty(),
     )

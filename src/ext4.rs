@@ -37,6 +37,7 @@ pub fn parse(sb: &[u8]) -> Option<Ext4<'_>> {
 }
 
 /// The filesystem UUID as blkid prints it.
+#[inline(always)]
 pub fn uuid_text(fs: &Ext4) -> crate::devspec::IdText {
     crate::devspec::uuid_text(fs.uuid)
 }

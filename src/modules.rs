@@ -23,16 +23,19 @@ const COMPRESSED_FILE: i32 = 4;
 /// counts as loaded.
 #[optimize(size)]
 fn load(log: &mut Logger, dir: BorrowedFd<'_>, path: &[u8]) -> Result<(), Failed> {
-    let Some(name) = &CPath::new(&[path]) else {
-        return Err(log.fail(c"bad module path ", path, None));
+    let name = CPath::new(&[path]);
+    // `modlist` refuses a NUL, so a path that does not go in whole is one too long to open: told as
+    // the kernel tells a name too long, by the one failure message of the open.
+    let opened = match name.whole() {
+        Some(name) => crate::sys::open(
+            dir,
+            name.as_cstr(),
+            OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        ),
+        None => Err(Errno::NAMETOOLONG),
     };
-    let file = crate::sys::open(
-        dir,
-        name.as_cstr(),
-        OFlags::RDONLY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| log.fail(c"cannot open ", path, Some(e)))?;
+    let file = opened.map_err(|e| log.fail(c"cannot open ", path, Some(e)))?;
     load_open(log, file.as_fd(), path)
 }
 

@@ -462,7 +462,8 @@ pub fn assemble_root(log: &mut Logger, config: &Config) -> Result<(), Failed> {
 #[optimize(size)]
 pub fn check_init(log: &mut Logger, config: &Config) -> Result<(), Failed> {
     let root = open_dir(log, paths::ROOT)?;
-    let Some(init) = &CPath::new(&[config.init]) else {
+    let init = CPath::new(&[config.init]);
+    let Some(init) = init.whole() else {
         return Err(log.fail(c"bad init path ", config.init, None));
     };
     // Resolve inside the new root, so absolute symlinks like /sbin/init -> /lib/systemd/systemd work.
