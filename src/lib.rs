@@ -59,11 +59,13 @@ pub(crate) fn lookup(words: &[u8], key: &[u8]) -> Option<usize> {
 }
 
 /// Entry `index` of `list`, texts each ended by a newline (one string holds a whole table of messages
-/// without a pointer per entry); empty when there is no such entry.
+/// without a pointer per entry); empty when there is no such entry. As bytes, which is how every
+/// message is written: a `str` slice would check both ends for a char boundary.
 #[inline(never)]
-pub(crate) fn nth(list: &'static str, mut index: usize) -> &'static str {
+pub(crate) fn nth(list: &'static str, mut index: usize) -> &'static [u8] {
+    let list = list.as_bytes();
     let mut start = 0;
-    for (i, &b) in list.as_bytes().iter().enumerate() {
+    for (i, &b) in list.iter().enumerate() {
         if b == b'\n' {
             if index == 0 {
                 return list.get(start..i).unwrap_or_default();
@@ -72,7 +74,7 @@ pub(crate) fn nth(list: &'static str, mut index: usize) -> &'static str {
             start = i + 1;
         }
     }
-    ""
+    b""
 }
 
 #[cfg(test)]
@@ -86,8 +88,8 @@ mod tests {
         for absent in [&b""[..], b"r", b"roo", b"rootwaitx", b"ro\nrw", b"\n"] {
             assert_eq!(super::lookup(words, absent), None, "{absent:?}");
         }
-        assert_eq!(super::nth("a\nbc\n", 0), "a");
-        assert_eq!(super::nth("a\nbc\n", 1), "bc");
-        assert_eq!(super::nth("a\nbc\n", 2), "");
+        assert_eq!(super::nth("a\nbc\n", 0), b"a");
+        assert_eq!(super::nth("a\nbc\n", 1), b"bc");
+        assert_eq!(super::nth("a\nbc\n", 2), b"");
     }
 }

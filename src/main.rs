@@ -129,7 +129,7 @@ fn read_cmdline<'b>(log: &mut Logger, buf: &'b mut [u8], config: &mut Config<'b>
                 // e.g. `cmdline: iovl.wait is not a number of seconds`
                 log.fail(
                     c"",
-                    CPath::lossy(&[e.option, b" ", e.problem.as_bytes()]).as_bytes(),
+                    CPath::lossy(&[e.option, b" ", e.problem]).as_bytes(),
                     None,
                 );
                 e.onerror
@@ -222,7 +222,7 @@ fn shell(log: &mut Logger, hint: &str) {
 #[optimize(size)]
 fn failure_action(log: &mut Logger, action: FailAction) -> ! {
     use rustix::system::RebootCommand;
-    log.warn(&[b"failure action: ", action.name().as_bytes()]);
+    log.warn(&[b"failure action: ", action.name()]);
     let command = match action {
         FailAction::Panic => None,
         FailAction::Reboot => Some(RebootCommand::Restart),
