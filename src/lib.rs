@@ -63,16 +63,15 @@ pub(crate) fn lookup(words: &[u8], key: &[u8]) -> Option<usize> {
 /// message is written: a `str` slice would check both ends for a char boundary.
 #[inline(never)]
 pub(crate) fn nth(list: &'static str, mut index: usize) -> &'static [u8] {
-    let list = list.as_bytes();
-    let mut start = 0;
-    for (i, &b) in list.iter().enumerate() {
-        if b == b'\n' {
-            if index == 0 {
-                return list.get(start..i).unwrap_or_default();
-            }
-            index -= 1;
-            start = i + 1;
+    // The list from the current entry on: each newline found drops one entry (one search loop, the
+    // entry's end found as its length, no running start index).
+    let mut rest = list.as_bytes();
+    while let Some(end) = rest.iter().position(|&b| b == b'\n') {
+        if index == 0 {
+            return rest.get(..end).unwrap_or_default();
         }
+        index -= 1;
+        rest = rest.get(end + 1..).unwrap_or_default();
     }
     b""
 }
