@@ -62,7 +62,7 @@ pub(crate) fn lookup(words: &[u8], key: &[u8]) -> Option<usize> {
 /// without a pointer per entry); empty when there is no such entry. As bytes, which is how every
 /// message is written: a `str` slice would check both ends for a char boundary.
 #[inline(never)]
-pub(crate) fn nth(list: &'static str, mut index: usize) -> &'static [u8] {
+pub fn nth(list: &'static str, mut index: usize) -> &'static [u8] {
     // The list from the current entry on: each newline found drops one entry (one search loop, the
     // entry's end found as its length, no running start index).
     let mut rest = list.as_bytes();
