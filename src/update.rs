@@ -76,10 +76,11 @@ impl Error {
 }
 
 /// The failures inside this module: a message number and the errno negated and cut to 16 bits, as
-/// rustix holds it (0: a data problem), packed as `errno << 8 | (message + 1)`. Never zero, so a
+/// rustix holds it (0: a data problem), packed as `errno << 16 | (message + 1)`. Never zero, so a
 /// `Res<()>` is one register and each `?` is a test; the public functions hand it out as an `Error`.
 /// The message in the low byte keeps the constants small (Thumb-1 loads anything above 255 from a
-/// literal pool).
+/// literal pool); the errno in the high half needs no zero extension (the shift drops what lies above
+/// its 16 bits), and is where rustix's `Result<(), Errno>` already holds it.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 struct Fail(NonZeroU32);
 
@@ -170,7 +171,7 @@ impl Fail {
     #[optimize(size)]
     fn new(msg: u8, errno: u16) -> Fail {
         // `msg` stays below 255 (the messages and reasons are far fewer), so the 1 never carries.
-        Fail(NonZeroU32::MIN.saturating_add(u32::from(errno) << 8 | u32::from(msg)))
+        Fail(NonZeroU32::MIN.saturating_add(u32::from(errno) << 16 | u32::from(msg)))
     }
 
     /// Below `Msg::FIRST`: a `squashfs::Bad`; from it on: a `Msg`.
@@ -182,7 +183,7 @@ impl Fail {
     /// The errno as packed: negated, 0 for none.
     #[optimize(size)]
     fn errno(self) -> u16 {
-        (self.0.get() >> 8) as u16
+        (self.0.get() >> 16) as u16
     }
 
     /// The errno as the kernel numbers it, 0 for none.
