@@ -11,7 +11,7 @@ use linux_raw_sys::loop_device::{
     LO_FLAGS_AUTOCLEAR, LO_FLAGS_READ_ONLY, LOOP_CLR_FD, LOOP_CONFIGURE, LOOP_CTL_GET_FREE,
     LOOP_SET_FD, LOOP_SET_STATUS64, loop_config,
 };
-use rustix::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd};
+use rustix::fd::{AsFd, AsRawFd, BorrowedFd};
 use rustix::io::Errno;
 use rustix::ioctl::{Ioctl, IoctlOutput, Opcode};
 use rustix::process::Pid;
@@ -198,21 +198,23 @@ static KMSG: AtomicI32 = AtomicI32::new(-1);
 /// Opens /dev/kmsg for the logger, for the rest of the boot (it closes when the real init is
 /// executed: O_CLOEXEC).
 pub fn open_kmsg() {
-    if let Ok(fd) = rustix::fs::openat(
+    if let Ok(fd) = open(
         rustix::fs::CWD,
         c"/dev/kmsg",
         rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CLOEXEC,
         rustix::fs::Mode::empty(),
     ) {
-        KMSG.store(fd.into_raw_fd(), Relaxed);
+        KMSG.store(fd.as_fd().as_raw_fd(), Relaxed);
+        // Never closed: `kmsg` lends it from now on.
+        core::mem::forget(fd);
     }
 }
 
 /// /dev/kmsg, once `open_kmsg` opened it.
 pub fn kmsg() -> Option<BorrowedFd<'static>> {
     let fd = KMSG.load(Relaxed);
-    // SAFETY: a descriptor in KMSG came from `into_raw_fd`, which gave up its ownership, and nothing
-    // closes it: it stays open for the whole process.
+    // SAFETY: a descriptor in KMSG is the one `open_kmsg` opened and forgot without closing: it stays
+    // open for the whole process.
     (fd >= 0).then(|| unsafe { BorrowedFd::borrow_raw(fd) })
 }
 
