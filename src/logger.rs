@@ -190,16 +190,18 @@ impl Logger {
     #[optimize(size)]
     pub fn step_done(&mut self) {
         self.end_step(crate::sys::now_ms() as u32);
+        // Stopped: the next `step_start` must not report it again.
+        TIMED.store(false, Relaxed);
     }
 
     /// Ends the running step, if any, at `now` with `<step>: done in N ms`: the boot timeline that
-    /// `dmesg` shows (not with `quiet`).
+    /// `dmesg` shows (not with `quiet`). Its clock is left running: `step_start` starts the next one
+    /// right after.
     #[optimize(size)]
     fn end_step(&mut self, now: u32) {
         if !TIMED.load(Relaxed) {
             return;
         }
-        TIMED.store(false, Relaxed);
         let start = STEP_START.load(Relaxed);
         let mut number = [0; numfmt::DEC_LEN];
         let ms = numfmt::dec(now.wrapping_sub(start).into(), &mut number);
