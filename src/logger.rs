@@ -128,8 +128,8 @@ impl Logger {
         // 4096), so callers pass the register they already hold; `fail_raw` undoes it once.
         self.fail_raw(
             CText::new(what),
-            subject,
             errno.map_or(0, |e| e.raw_os_error().wrapping_neg() as u16),
+            subject,
         )
     }
 
@@ -145,14 +145,15 @@ impl Logger {
     #[optimize(size)]
     #[inline(never)]
     fn fail_bare_raw(&mut self, what: CText, negated_errno: u16) -> Failed {
-        self.fail_raw(what, b"", negated_errno)
+        self.fail_raw(what, negated_errno, b"")
     }
 
     /// `fail` with the errno as its negated 16-bit value, 0 for none: one register, no arithmetic at
-    /// each of the many callers.
+    /// each of the many callers. The errno comes before the subject (a pointer and a length): that
+    /// order measured smaller on all three arches.
     #[optimize(size)]
     #[inline(never)]
-    fn fail_raw(&mut self, what: CText, subject: &[u8], negated_errno: u16) -> Failed {
+    fn fail_raw(&mut self, what: CText, negated_errno: u16, subject: &[u8]) -> Failed {
         let errno = (negated_errno as i16 as i32).wrapping_neg();
         let mut number = [0; numfmt::DEC_LEN];
         let parts = [
