@@ -82,7 +82,7 @@ impl Config<'_> {
 #[cfg_attr(test, derive(Debug))]
 pub struct Error<'a> {
     pub option: &'a [u8],
-    pub problem: &'static str,
+    pub problem: &'static [u8],
     /// The failure action the rest of the line asks for, so even this error honours `iovl.onerror`.
     pub onerror: FailAction,
 }
@@ -159,7 +159,7 @@ const FAIL_ACTION_NAMES: &str = "panic\nreboot\npoweroff\nhalt\n";
 impl FailAction {
     /// The name as `iovl.onerror=` spells it, for messages.
     #[optimize(size)]
-    pub fn name(self) -> &'static str {
+    pub fn name(self) -> &'static [u8] {
         crate::nth(FAIL_ACTION_NAMES, self as usize)
     }
 }
@@ -345,7 +345,8 @@ mod tests {
 
     fn err(cmdline: &str) -> (String, &'static str) {
         let e = parse(cmdline.as_bytes(), &mut Captured::default()).expect_err(cmdline);
-        (String::from_utf8(e.option.to_vec()).unwrap(), e.problem)
+        let problem = core::str::from_utf8(e.problem).unwrap();
+        (String::from_utf8(e.option.to_vec()).unwrap(), problem)
     }
 
     fn split(cmdline: &str) -> Vec<(&str, Option<&str>)> {
@@ -362,7 +363,7 @@ mod tests {
         assert_eq!(PROBLEMS.lines().count(), Problem::TakesNoValue as usize + 1);
         assert_eq!(
             crate::nth(PROBLEMS, Problem::NotSeconds as usize),
-            "is not a number of seconds"
+            b"is not a number of seconds"
         );
     }
 
@@ -513,7 +514,7 @@ mod tests {
             ("reboot", FailAction::Reboot),
         ] {
             assert_eq!(ok(&std::format!("iovl.onerror={word}")).onerror, action);
-            assert_eq!(action.name(), word);
+            assert_eq!(action.name(), word.as_bytes());
         }
     }
 

@@ -158,7 +158,7 @@ fn fail_spec(log: &mut Logger, role: usize, spec: &Spec, first: &[u8], second: &
             b"find: ",
             role.as_bytes(),
             b" partition ",
-            tag.as_bytes(),
+            tag,
             value,
             what,
             first,

@@ -103,7 +103,7 @@ impl<'a> Spec<'a> {
     }
 
     /// The spec as the user wrote it, in two parts for a log line: `("LABEL=", b"img")`.
-    pub fn describe(&self) -> (&'static str, &'a [u8]) {
+    pub fn describe(&self) -> (&'static [u8], &'a [u8]) {
         (crate::nth(TAGS, self.kind()), self.value())
     }
 }
@@ -246,9 +246,12 @@ mod tests {
             b"/dev/sda2",
         ] {
             let (tag, value) = parse(text).unwrap().describe();
-            assert_eq!([tag.as_bytes(), value].concat(), text);
+            assert_eq!([tag, value].concat(), text);
         }
-        assert_eq!(parse(b"bare").unwrap().describe(), ("LABEL=", &b"bare"[..]));
+        assert_eq!(
+            parse(b"bare").unwrap().describe(),
+            (&b"LABEL="[..], &b"bare"[..])
+        );
     }
 
     #[test]

@@ -59,20 +59,21 @@ pub(crate) fn lookup(words: &[u8], key: &[u8]) -> Option<usize> {
 }
 
 /// Entry `index` of `list`, texts each ended by a newline (one string holds a whole table of messages
-/// without a pointer per entry); empty when there is no such entry.
+/// without a pointer per entry); empty when there is no such entry. As bytes, which is how every
+/// message is written: a `str` slice would check both ends for a char boundary.
 #[inline(never)]
-pub(crate) fn nth(list: &'static str, mut index: usize) -> &'static str {
-    let mut start = 0;
-    for (i, &b) in list.as_bytes().iter().enumerate() {
-        if b == b'\n' {
-            if index == 0 {
-                return list.get(start..i).unwrap_or_default();
-            }
-            index -= 1;
-            start = i + 1;
+pub fn nth(list: &'static str, mut index: usize) -> &'static [u8] {
+    // The list from the current entry on: each newline found drops one entry (one search loop, the
+    // entry's end found as its length, no running start index).
+    let mut rest = list.as_bytes();
+    while let Some(end) = rest.iter().position(|&b| b == b'\n') {
+        if index == 0 {
+            return rest.get(..end).unwrap_or_default();
         }
+        index -= 1;
+        rest = rest.get(end + 1..).unwrap_or_default();
     }
-    ""
+    b""
 }
 
 #[cfg(test)]
@@ -86,8 +87,8 @@ mod tests {
         for absent in [&b""[..], b"r", b"roo", b"rootwaitx", b"ro\nrw", b"\n"] {
             assert_eq!(super::lookup(words, absent), None, "{absent:?}");
         }
-        assert_eq!(super::nth("a\nbc\n", 0), "a");
-        assert_eq!(super::nth("a\nbc\n", 1), "bc");
-        assert_eq!(super::nth("a\nbc\n", 2), "");
+        assert_eq!(super::nth("a\nbc\n", 0), b"a");
+        assert_eq!(super::nth("a\nbc\n", 1), b"bc");
+        assert_eq!(super::nth("a\nbc\n", 2), b"");
     }
 }

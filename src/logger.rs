@@ -1,15 +1,16 @@
 //! Where messages go: one line per write to /dev/kmsg (it keeps each write as one record, so `dmesg`
 //! shows the boot), errors and warnings also straight to the console so they are seen whatever the
 //! kernel's loglevel. Failures are logged where they happen and travel up as the `Failed` marker.
+//! Its state is global (see `QUIET` and the statics after it): the `Logger` passed along is a handle.
 
-use crate::sys::Fd;
 use core::ffi::CStr;
+use core::sync::atomic::Ordering::Relaxed;
+use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU32};
 use initramfs_overlay::cpath::CText;
 use initramfs_overlay::errnames;
 use initramfs_overlay::log::{Level, Log};
 use initramfs_overlay::numfmt;
-use rustix::fd::{AsFd, BorrowedFd};
-use rustix::fs::{Mode, OFlags};
+use rustix::fd::BorrowedFd;
 use rustix::io::Errno;
 
 /// `<N>` (the kmsg level, N filled in per line) and the prefix every line carries.
@@ -22,38 +23,91 @@ const LINE_MAX: usize = 512;
 /// A failure that has already been reported. The boot decides what happens next.
 pub struct Failed;
 
-pub struct Logger {
-    kmsg: Option<Fd>,
-    pub quiet: bool,
-    /// The step that is running: every message is about it.
-    pub step: CText,
-    /// Milliseconds since boot when the running step started, cut to 32 bits (a step's time is their
-    /// wrapping difference, right for any step shorter than 49 days; 32-bit targets do 64-bit
-    /// arithmetic in pairs of registers); `None` between steps (see `end_step`).
-    step_start: Option<u32>,
+/// The boot's steps, which every message names: numbers into `STEP_NAMES`.
+#[derive(Clone, Copy)]
+#[repr(u8)]
+pub enum Step {
+    Start,
+    Cmdline,
+    Modules,
+    HandoverDir,
+    Find,
+    Boot,
+    ImagePartition,
+    Update,
+    Image,
+    OverlayModule,
+    OverlayPartition,
+    Root,
+    Status,
+    InitCheck,
+    Handover,
+    SwitchRoot,
 }
+
+/// The names of `Step`, in its order, as messages say them (see `initramfs_overlay::nth`).
+const STEP_NAMES: &str = "start
+cmdline
+modules
+handover dir
+find
+boot
+image partition
+update
+image
+overlay module
+overlay partition
+root
+status
+init check
+handover
+switch root
+";
+
+// The logger's state is global: the `Logger` that every function of the boot passes along is an
+// empty handle, so no call passes or keeps a pointer for it. The init runs one thread; the atomics
+// are only what makes a static safe to change, their relaxed loads and stores plain moves.
+/// Info lines are left out (`quiet` on the command line).
+static QUIET: AtomicBool = AtomicBool::new(false);
+/// The running `Step`: every message is about it.
+static STEP: AtomicU8 = AtomicU8::new(Step::Start as u8);
+/// Whether a step's clock runs (see `end_step`).
+static TIMED: AtomicBool = AtomicBool::new(false);
+/// Milliseconds since boot when the running step started, cut to 32 bits (a step's time is their
+/// wrapping difference, right for any step shorter than 49 days; 32-bit targets do 64-bit
+/// arithmetic in pairs of registers).
+static STEP_START: AtomicU32 = AtomicU32::new(0);
+
+/// The handle to the boot's log (see the statics above).
+pub struct Logger(());
 
 impl Logger {
     #[optimize(size)]
     pub const fn new() -> Logger {
-        Logger {
-            kmsg: None,
-            quiet: false,
-            step: CText::new(c"start"),
-            step_start: None,
-        }
+        Logger(())
     }
 
     /// Opens /dev/kmsg once devtmpfs is mounted; until then lines go to the console only.
     #[optimize(size)]
     pub fn open_kmsg(&mut self) {
-        self.kmsg = crate::sys::open(
-            rustix::fs::CWD,
-            c"/dev/kmsg",
-            OFlags::WRONLY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .ok();
+        crate::sys::open_kmsg();
+    }
+
+    /// Leaves info lines out from now on (`quiet`).
+    #[optimize(size)]
+    pub fn set_quiet(&mut self, quiet: bool) {
+        QUIET.store(quiet, Relaxed);
+    }
+
+    /// Names the running step without starting its clock.
+    #[optimize(size)]
+    pub fn set_step(&mut self, step: Step) {
+        STEP.store(step as u8, Relaxed);
+    }
+
+    #[optimize(size)]
+    fn step_name(&self) -> &'static [u8] {
+        initramfs_overlay::nth(STEP_NAMES, usize::from(STEP.load(Relaxed)))
     }
 
     #[optimize(size)]
@@ -74,8 +128,8 @@ impl Logger {
         // 4096), so callers pass the register they already hold; `fail_raw` undoes it once.
         self.fail_raw(
             CText::new(what),
-            subject,
             errno.map_or(0, |e| e.raw_os_error().wrapping_neg() as u16),
+            subject,
         )
     }
 
@@ -91,18 +145,19 @@ impl Logger {
     #[optimize(size)]
     #[inline(never)]
     fn fail_bare_raw(&mut self, what: CText, negated_errno: u16) -> Failed {
-        self.fail_raw(what, b"", negated_errno)
+        self.fail_raw(what, negated_errno, b"")
     }
 
     /// `fail` with the errno as its negated 16-bit value, 0 for none: one register, no arithmetic at
-    /// each of the many callers.
+    /// each of the many callers. The errno comes before the subject (a pointer and a length): that
+    /// order measured smaller on all three arches.
     #[optimize(size)]
     #[inline(never)]
-    fn fail_raw(&mut self, what: CText, subject: &[u8], negated_errno: u16) -> Failed {
+    fn fail_raw(&mut self, what: CText, negated_errno: u16, subject: &[u8]) -> Failed {
         let errno = (negated_errno as i16 as i32).wrapping_neg();
         let mut number = [0; numfmt::DEC_LEN];
         let parts = [
-            self.step.to_bytes(),
+            self.step_name(),
             b": ",
             what.to_bytes(),
             subject,
@@ -123,11 +178,12 @@ impl Logger {
     /// clock reading both ends the old step and starts the new.
     #[optimize(size)]
     #[inline(never)]
-    pub fn step_start(&mut self, step: &'static CStr) {
+    pub fn step_start(&mut self, step: Step) {
         let now = crate::sys::now_ms() as u32;
         self.end_step(now);
-        self.step = CText::new(step);
-        self.step_start = Some(now);
+        self.set_step(step);
+        STEP_START.store(now, Relaxed);
+        TIMED.store(true, Relaxed);
     }
 
     /// Ends the running step now (the debug build's shell: its time is not the step's).
@@ -135,32 +191,36 @@ impl Logger {
     #[optimize(size)]
     pub fn step_done(&mut self) {
         self.end_step(crate::sys::now_ms() as u32);
+        // Stopped: the next `step_start` must not report it again.
+        TIMED.store(false, Relaxed);
     }
 
     /// Ends the running step, if any, at `now` with `<step>: done in N ms`: the boot timeline that
-    /// `dmesg` shows (not with `quiet`).
+    /// `dmesg` shows (not with `quiet`). Its clock is left running: `step_start` starts the next one
+    /// right after.
     #[optimize(size)]
     fn end_step(&mut self, now: u32) {
-        let Some(start) = self.step_start.take() else {
+        if !TIMED.load(Relaxed) {
             return;
-        };
+        }
+        let start = STEP_START.load(Relaxed);
         let mut number = [0; numfmt::DEC_LEN];
         let ms = numfmt::dec(now.wrapping_sub(start).into(), &mut number);
-        self.info(&[self.step.to_bytes(), b": done in ", ms, b" ms"]);
+        self.info(&[self.step_name(), b": done in ", ms, b" ms"]);
     }
 
     /// A failed step is not done: the debug build's retry must not report it.
     #[cfg(feature = "debug-shell")]
     #[optimize(size)]
     pub fn step_failed(&mut self) {
-        self.step_start = None;
+        TIMED.store(false, Relaxed);
     }
 }
 
 impl Log for Logger {
     #[optimize(size)]
     fn line(&mut self, level: Level, parts: &[&[u8]]) {
-        if self.quiet && level == Level::Info {
+        if QUIET.load(Relaxed) && level == Level::Info {
             return;
         }
         // "<N>" + prefix + parts + "\n", assembled so that each line is a single write.
@@ -182,9 +242,9 @@ impl Log for Logger {
         len += 1;
         let line = &buf[..len];
         let console_line = &line[LEVEL_TAG_LEN..];
-        match &self.kmsg {
+        match crate::sys::kmsg() {
             Some(kmsg) => {
-                write_all(kmsg.as_fd(), line);
+                write_all(kmsg, line);
                 if level as u8 <= Level::Warning as u8 {
                     write_all(console(), console_line);
                 }

@@ -19,9 +19,9 @@ mod update_step;
 use devices::Found;
 use entry::Start;
 use initramfs_overlay::cmdline::{self, Config, FailAction};
-use initramfs_overlay::cpath::{CPath, CText};
+use initramfs_overlay::cpath::CPath;
 use initramfs_overlay::update::Status;
-use logger::{Failed, Logger};
+use logger::{Failed, Logger, Step};
 
 /// Where the initramfs mounts everything. `/run` is a tmpfs that moves into the new root, so the OS
 /// finds the partitions under `/run/initramfs-overlay/` (see README).
@@ -49,62 +49,62 @@ fn boot(start: Start) -> ! {
     let mut cmdline_buf = [0u8; 8192];
     let mut config = Config::DEFAULT;
     read_cmdline(&mut log, &mut cmdline_buf, &mut config);
-    log.quiet = config.quiet;
+    log.set_quiet(config.quiet);
     let kernel_release = rustix::system::uname();
     let kver = kernel_release.release().to_bytes();
 
     // Stock kernels have the disk, filesystem, loop and overlay drivers as modules.
-    attempt(&mut log, &config, c"modules", |log| {
+    attempt(&mut log, &config, Step::Modules, |log| {
         modules::load_bundled(log, kver)
     });
     // The tmpfs that will carry the partitions' mounts into the booted OS.
-    attempt(&mut log, &config, c"handover dir", mounts::handover_tmpfs);
+    attempt(&mut log, &config, Step::HandoverDir, mounts::handover_tmpfs);
     // Wait for the partitions: by label unless the command line says otherwise.
     let mut found = Found::NONE;
-    attempt(&mut log, &config, c"find", |log| {
+    attempt(&mut log, &config, Step::Find, |log| {
         devices::find(log, &config, &mut found)
     });
     // Kernels without squashfs or loop built in get them from the boot partition.
     if let Some(boot_part) = found.boot() {
-        attempt(&mut log, &config, c"boot", |log| {
+        attempt(&mut log, &config, Step::Boot, |log| {
             modules::load_from_boot_partition(log, boot_part, kver)
         });
     }
-    attempt(&mut log, &config, c"image partition", |log| {
+    attempt(&mut log, &config, Step::ImagePartition, |log| {
         mounts::image_partition(log, &found)
     });
     // A waiting update is promoted before any image is opened, so the new one boots right away.
     let mut status = Status::new();
-    attempt(&mut log, &config, c"update", |log| {
+    attempt(&mut log, &config, Step::Update, |log| {
         update_step::run(log, &found, &config, &mut status)
     });
     // The current image, or `-old` when the current one is damaged.
-    attempt(&mut log, &config, c"image", |log| {
+    attempt(&mut log, &config, Step::Image, |log| {
         mounts::squashfs_image(log, &config, &mut status)
     });
     // overlay.ko ships inside the image, matching the kernel it was built for.
-    attempt(&mut log, &config, c"overlay module", |log| {
+    attempt(&mut log, &config, Step::OverlayModule, |log| {
         modules::load_overlay_from_image(log, kver, &config)
     });
     if !config.no_overlay {
-        attempt(&mut log, &config, c"overlay partition", |log| {
+        attempt(&mut log, &config, Step::OverlayPartition, |log| {
             mounts::overlay_partition(log, &found, &config)
         });
     }
-    attempt(&mut log, &config, c"root", |log| {
+    attempt(&mut log, &config, Step::Root, |log| {
         mounts::assemble_root(log, &config)
     });
-    attempt(&mut log, &config, c"status", |log| {
+    attempt(&mut log, &config, Step::Status, |log| {
         update_step::write_status(log, &status)
     });
     // After the switch the initramfs is gone: check the init while an error can still be reported.
-    attempt(&mut log, &config, c"init check", |log| {
+    attempt(&mut log, &config, Step::InitCheck, |log| {
         mounts::check_init(log, &config)
     });
     preboot_shell(&mut log, &config);
     // /dev, /proc, /sys and /run move into the new root, which becomes the current folder.
-    attempt(&mut log, &config, c"handover", mounts::move_into_root);
-    attempt(&mut log, &config, c"switch root", |log| {
+    attempt(&mut log, &config, Step::Handover, mounts::move_into_root);
+    attempt(&mut log, &config, Step::SwitchRoot, |log| {
         mounts::switch_root(log, &config, &start)
     });
     // `switch_root` only returns by failing, and `attempt` does not return from a failure in the
@@ -116,7 +116,7 @@ fn boot(start: Start) -> ! {
 /// move of a `Config` is a copy. A malformed option stops the boot, with its name in the message.
 #[optimize(size)]
 fn read_cmdline<'b>(log: &mut Logger, buf: &'b mut [u8], config: &mut Config<'b>) {
-    log.step = CText::new(c"cmdline");
+    log.set_step(Step::Cmdline);
     // Without a command line there is no failure action asked for: the default, panic.
     let onerror = match files::read_small(rustix::fs::CWD, c"/proc/cmdline", buf) {
         Err(e) => {
@@ -129,7 +129,7 @@ fn read_cmdline<'b>(log: &mut Logger, buf: &'b mut [u8], config: &mut Config<'b>
                 // e.g. `cmdline: iovl.wait is not a number of seconds`
                 log.fail(
                     c"",
-                    CPath::lossy(&[e.option, b" ", e.problem.as_bytes()]).as_bytes(),
+                    CPath::lossy(&[e.option, b" ", e.problem]).as_bytes(),
                     None,
                 );
                 e.onerror
@@ -149,7 +149,7 @@ fn read_cmdline<'b>(log: &mut Logger, buf: &'b mut [u8], config: &mut Config<'b>
 fn attempt<T>(
     log: &mut Logger,
     config: &Config,
-    step: &'static core::ffi::CStr,
+    step: Step,
     mut run: impl FnMut(&mut Logger) -> Result<T, Failed>,
 ) -> T {
     loop {
@@ -222,7 +222,7 @@ fn shell(log: &mut Logger, hint: &str) {
 #[optimize(size)]
 fn failure_action(log: &mut Logger, action: FailAction) -> ! {
     use rustix::system::RebootCommand;
-    log.warn(&[b"failure action: ", action.name().as_bytes()]);
+    log.warn(&[b"failure action: ", action.name()]);
     let command = match action {
         FailAction::Panic => None,
         FailAction::Reboot => Some(RebootCommand::Restart),

@@ -47,7 +47,7 @@ pub(crate) use reasons;
 pub const REASONS: &str = reasons!();
 
 impl Bad {
-    pub fn text(self) -> &'static str {
+    pub fn text(self) -> &'static [u8] {
         crate::nth(REASONS, self as usize)
     }
 }
@@ -101,6 +101,11 @@ mod tests {
     use std::path::{Path, PathBuf};
     use std::vec::Vec;
 
+    /// A reason as text, to compare with literals.
+    fn text(bad: Bad) -> &'static str {
+        core::str::from_utf8(bad.text()).unwrap()
+    }
+
     fn temp_dir(tag: &str) -> PathBuf {
         let d = std::env::temp_dir().join(std::format!("iovl-sqfs-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
@@ -152,19 +157,19 @@ mod tests {
         let img = make_image(&dir, &[]);
         let sb = parse(&img).unwrap();
         assert_eq!(
-            check(&img, sb.bytes_used - 1).map_err(Bad::text),
+            check(&img, sb.bytes_used - 1).map_err(text),
             Err("truncated squashfs image (bytes_used > file size)")
         );
         for len in [0, 1, 40, 47, 95] {
             assert_eq!(
-                parse(&img[..len]).map_err(Bad::text),
+                parse(&img[..len]).map_err(text),
                 Err("image too short for a squashfs superblock")
             );
         }
         let corrupt = |at: usize, val: &[u8]| {
             let mut b = img[..SUPERBLOCK_LEN].to_vec();
             b[at..at + val.len()].copy_from_slice(val);
-            check(&b, img.len() as u64).map_err(Bad::text)
+            check(&b, img.len() as u64).map_err(text)
         };
         assert_eq!(corrupt(0, b"hsqt"), Err("not a squashfs image (bad magic)"));
         assert_eq!(corrupt(0, b"sqsh"), Err("not a squashfs image (bad magic)")); // big-endian squashfs 3

@@ -1,8 +1,11 @@
-//! The syscalls rustix does not wrap safely: fork, execve and the loop-device ioctls. Every unsafe
+//! The syscalls rustix does not wrap safely: fork, execve and the loop-device ioctls; and the
+//! descriptors kept for the whole boot (the console, /dev/kmsg for the logger). Every unsafe
 //! block of the boot lives here (plus the stack split in `entry`), each with its reason. Open files are
 //! the library's `Fd` (see `initramfs_overlay::fd`), shared with `update`.
 
 use core::ffi::c_void;
+use core::sync::atomic::AtomicI32;
+use core::sync::atomic::Ordering::Relaxed;
 pub use initramfs_overlay::fd::{Fd, open};
 use linux_raw_sys::loop_device::{
     LO_FLAGS_AUTOCLEAR, LO_FLAGS_READ_ONLY, LOOP_CLR_FD, LOOP_CONFIGURE, LOOP_CTL_GET_FREE,
@@ -176,6 +179,32 @@ pub fn console() -> BorrowedFd<'static> {
     // SAFETY: the init never closes fds 0-2, so fd 2 stays valid (open or not) for the whole process;
     // writes to a closed fd just fail with EBADF.
     unsafe { rustix::stdio::stderr() }
+}
+
+/// /dev/kmsg once `open_kmsg` opened it, -1 before (or when it cannot be opened).
+static KMSG: AtomicI32 = AtomicI32::new(-1);
+
+/// Opens /dev/kmsg for the logger, for the rest of the boot (it closes when the real init is
+/// executed: O_CLOEXEC).
+pub fn open_kmsg() {
+    if let Ok(fd) = open(
+        rustix::fs::CWD,
+        c"/dev/kmsg",
+        rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    ) {
+        KMSG.store(fd.as_fd().as_raw_fd(), Relaxed);
+        // Never closed: `kmsg` lends it from now on.
+        core::mem::forget(fd);
+    }
+}
+
+/// /dev/kmsg, once `open_kmsg` opened it.
+pub fn kmsg() -> Option<BorrowedFd<'static>> {
+    let fd = KMSG.load(Relaxed);
+    // SAFETY: a descriptor in KMSG is the one `open_kmsg` opened and forgot without closing: it stays
+    // open for the whole process.
+    (fd >= 0).then(|| unsafe { BorrowedFd::borrow_raw(fd) })
 }
 
 /// Whether the kernel gave us a standard input (it does only when the archive has /dev/console).

@@ -64,7 +64,7 @@ impl Error {
 
     /// What went wrong, or what could not be done (with an errno).
     #[optimize(size)]
-    pub fn what(self) -> &'static str {
+    pub fn what(self) -> &'static [u8] {
         self.0.what()
     }
 
@@ -76,10 +76,11 @@ impl Error {
 }
 
 /// The failures inside this module: a message number and the errno negated and cut to 16 bits, as
-/// rustix holds it (0: a data problem), packed as `errno << 8 | (message + 1)`. Never zero, so a
+/// rustix holds it (0: a data problem), packed as `errno << 16 | (message + 1)`. Never zero, so a
 /// `Res<()>` is one register and each `?` is a test; the public functions hand it out as an `Error`.
 /// The message in the low byte keeps the constants small (Thumb-1 loads anything above 255 from a
-/// literal pool).
+/// literal pool); the errno in the high half needs no zero extension (the shift drops what lies above
+/// its 16 bits), and is where rustix's `Result<(), Errno>` already holds it.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 struct Fail(NonZeroU32);
 
@@ -170,7 +171,7 @@ impl Fail {
     #[optimize(size)]
     fn new(msg: u8, errno: u16) -> Fail {
         // `msg` stays below 255 (the messages and reasons are far fewer), so the 1 never carries.
-        Fail(NonZeroU32::MIN.saturating_add(u32::from(errno) << 8 | u32::from(msg)))
+        Fail(NonZeroU32::MIN.saturating_add(u32::from(errno) << 16 | u32::from(msg)))
     }
 
     /// Below `Msg::FIRST`: a `squashfs::Bad`; from it on: a `Msg`.
@@ -182,7 +183,7 @@ impl Fail {
     /// The errno as packed: negated, 0 for none.
     #[optimize(size)]
     fn errno(self) -> u16 {
-        (self.0.get() >> 8) as u16
+        (self.0.get() >> 16) as u16
     }
 
     /// The errno as the kernel numbers it, 0 for none.
@@ -206,7 +207,7 @@ impl Fail {
     }
 
     #[optimize(size)]
-    fn what(self) -> &'static str {
+    fn what(self) -> &'static [u8] {
         crate::nth(MESSAGES, usize::from(self.msg()))
     }
 }
@@ -252,7 +253,7 @@ pub enum Outcome {
     /// `Hooks::after` asked to stop after this step (tests simulate a power cut).
     Interrupted(Step),
     /// The staged image is bad; it was renamed to `<image>.rejected`.
-    Rejected(&'static str),
+    Rejected(&'static [u8]),
     /// `img` lacks this many bytes; nothing was changed.
     NoSpace { missing: u64 },
     /// A system call failed; the current image is untouched and the update is retried next boot.
@@ -375,7 +376,7 @@ enum Note {
 fn say(log: &mut impl Log, note: Note, a: &[u8], b: &[u8]) {
     let level = LEVELS.get(note as usize).copied().unwrap_or(Level::Info);
     let first = note as usize * 3;
-    let part = |i| crate::nth(NOTES, i).as_bytes();
+    let part = |i| crate::nth(NOTES, i);
     log.line(
         level,
         &[
@@ -724,11 +725,11 @@ fn reject(
     new: BorrowedFd,
     current: &CStr,
     image: &[u8],
-    reason: &'static str,
+    reason: &'static [u8],
     log: &mut impl Log,
     hooks: &mut impl Hooks,
 ) -> Res<Outcome> {
-    say(log, Note::Rejected, reason.as_bytes(), b"");
+    say(log, Note::Rejected, reason, b"");
     // The reason first: a cut before the rename only means the update is checked and rejected again.
     let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::CLOEXEC;
     let file = crate::fd::open(
@@ -739,7 +740,7 @@ fn reject(
     )
     .ctx(Msg::WriteReason)?;
     // The reason and its newline in one writev: no buffer to join them in.
-    let line = [io::IoSlice::new(reason.as_bytes()), io::IoSlice::new(b"\n")];
+    let line = [io::IoSlice::new(reason), io::IoSlice::new(b"\n")];
     // A short write to a regular file means the file system is full.
     let written = match io::writev(&file, &line) {
         Ok(n) if n == reason.len() + 1 => sync(file.as_fd(), Msg::WriteReason),
@@ -918,7 +919,7 @@ fn error_parts<'a>(
     // Named even for a data problem, where it is then left out: with no branch around the calls,
     // fewer values wait in registers across them.
     let errno = errnames::text(e.0.errno_number(), num);
-    let what = e.what().as_bytes();
+    let what = e.what();
     // A failed call's parts, `: cannot ` and ` (<ERRNO>)`, cut to `: ` and nothing for a data
     // problem: a length is chosen per part, not a whole slice.
     let failed_call = !e.0.is_data();
@@ -1011,14 +1012,14 @@ impl Status {
             Outcome::Promoted => (1, b""),
             Outcome::Recovered => (2, b""),
             Outcome::Interrupted(_) => (3, b""),
-            Outcome::Rejected(why) => (4, why.as_bytes()),
+            Outcome::Rejected(why) => (4, why),
             Outcome::NoSpace { missing } => (5, numfmt::dec(missing, &mut num)),
         };
         // Only the missing bytes have a unit.
         let tail = b" bytes"
             .get(..if word == 5 { 6 } else { 0 })
             .unwrap_or_default();
-        let word = crate::nth(UPDATE_WORDS, word).as_bytes();
+        let word = crate::nth(UPDATE_WORDS, word);
         self.line(&[b"update=", word, detail, tail]);
     }
 
@@ -1040,9 +1041,13 @@ mod tests {
 
     const IMAGE: &str = "root-squashfs.img";
 
+    fn text(bytes: &'static [u8]) -> &'static str {
+        core::str::from_utf8(bytes).unwrap()
+    }
+
     /// An error's text and errno, as its lines say them.
     fn parts(e: Error) -> (&'static str, Option<Errno>) {
-        (e.what(), e.errno())
+        (text(e.what()), e.errno())
     }
 
     /// `choose_image` into a fresh `Choice`, returned; the current image's error when none is good.
@@ -1297,7 +1302,7 @@ mod tests {
             usize::from(Msg::NoLoopDevice as u8) + 1
         );
         assert_eq!(parts(Error(Msg::BadName.bad())), ("bad image name", None));
-        assert_eq!(Error(Msg::StatImage.bad()).what(), "stat an image");
+        assert_eq!(Error(Msg::StatImage.bad()).what(), b"stat an image");
         assert_eq!(
             parts(Error(Msg::Remove.errno(Errno::NOENT))),
             ("remove a file", Some(Errno::NOENT))
@@ -1321,7 +1326,7 @@ mod tests {
         let truncated = Fail::from(squashfs::Bad::Truncated);
         assert_eq!(
             truncated.what(),
-            "truncated squashfs image (bytes_used > file size)"
+            b"truncated squashfs image (bytes_used > file size)"
         );
         assert_eq!(
             squashfs::REASONS.lines().count(),
@@ -1531,7 +1536,7 @@ mod tests {
         let mut hooks = TestHooks::default();
         let (outcome, log) = fx.promote(&mut hooks);
         assert!(
-            matches!(outcome, Outcome::Rejected(r) if r == reason),
+            matches!(outcome, Outcome::Rejected(r) if r == reason.as_bytes()),
             "{outcome:?} {:?}",
             log.0
         );
@@ -1607,7 +1612,7 @@ mod tests {
         std::fs::create_dir(fx.root.join("new").join(IMAGE)).unwrap();
         assert_eq!(
             fx.promote(&mut TestHooks::default()).0,
-            Outcome::Rejected("not a regular file")
+            Outcome::Rejected(b"not a regular file")
         );
         assert_eq!(
             fx.list("new"),
@@ -1845,7 +1850,7 @@ mod tests {
         );
         assert_eq!(
             fx.promote(&mut TestHooks::default()).0,
-            Outcome::Rejected(reason)
+            Outcome::Rejected(reason.as_bytes())
         );
         assert_eq!(
             fx.list("new"),
