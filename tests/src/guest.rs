@@ -21,6 +21,7 @@ e env_E2EENV "${E2EENV:-unset}"
 e kernel "$(cat /proc/sys/kernel/osrelease)"
 e uptime "$(cut -d' ' -f1 /proc/uptime)"
 e cmdline "$(cat /proc/cmdline)"
+e devkmsg "$(cat /proc/sys/kernel/printk_devkmsg 2>/dev/null || echo unreadable)"
 boot=0
 hash=
 dd=

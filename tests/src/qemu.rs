@@ -28,6 +28,9 @@ pub struct Vm {
     pub log: PathBuf,
 }
 
+/// A word for `Vm::append`: boot without `printk.devkmsg=on`, the kernel's default.
+pub const DEVKMSG_DEFAULT: &str = "e2e.devkmsg=default";
+
 /// The default bound of one boot (scaled by `E2E_TIMEOUT_SCALE`).
 pub fn default_timeout(id: KernelId) -> Duration {
     let base = match id.arch() {
@@ -95,8 +98,15 @@ impl Vm {
             .arg(&k.image)
             .arg("-initrd")
             .arg(&self.initrd);
+        // printk.devkmsg=on keeps every kmsg line (the init's own and the test OS's) and locks the
+        // setting; `e2e.devkmsg=default` leaves it out, to see what the init hands the OS.
+        let devkmsg = if self.append.contains(DEVKMSG_DEFAULT) {
+            ""
+        } else {
+            "printk.devkmsg=on "
+        };
         c.arg("-append").arg(format!(
-            "console={console} panic=-1 printk.devkmsg=on {}",
+            "console={console} panic=-1 {devkmsg}{}",
             self.append.trim()
         ));
         Ok(c)

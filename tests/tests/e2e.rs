@@ -88,6 +88,11 @@ fn main() {
         ),
         ("s15_fallback_to_old", KernelId::Amd64, s15_fallback_to_old),
         ("s16_quiet", KernelId::Amd64, s16_quiet),
+        (
+            "s16_devkmsg_handed_back",
+            KernelId::Amd64,
+            s16_devkmsg_handed_back,
+        ),
         ("s16_keep_upper", KernelId::Amd64, s16_keep_upper),
         (
             "s16_rootwait_hotplug",
@@ -1563,6 +1568,15 @@ const FAIL_BOUND: f64 = FAIL_WAIT as f64 + 8.0;
 // 16: the command-line options of issue "The boot" not covered above.
 
 /// `quiet`: no step timings in dmesg, but errors still on the console and in dmesg.
+/// The init lifts /dev/kmsg's rate limit for its own lines and gives the kernel's default,
+/// `ratelimit`, back to the OS. Every other scenario locks the setting with `printk.devkmsg=on`.
+fn s16_devkmsg_handed_back(sc: &mut Sc) -> R<()> {
+    let d = sc.std_disks()?;
+    let b = sc.boot("devkmsg", &sc.boot_opts(d, e2e::qemu::DEVKMSG_DEFAULT))?;
+    expect_standard(&b)?;
+    b.expect("devkmsg", "ratelimit")
+}
+
 fn s16_quiet(sc: &mut Sc) -> R<()> {
     let d = sc.std_disks()?;
     let b = sc.boot("quiet", &sc.boot_opts(d.clone(), "quiet"))?;
