@@ -8,7 +8,8 @@ use rustix::fs::{AtFlags, Mode, OFlags, RawDir};
 use rustix::io::Errno;
 
 /// Opens a directory (relative to `dir`) for use as the base of `*at` calls. Inlined on 32-bit
-/// targets, where its 8-byte `Result` would come back through memory (see `fd::open`).
+/// targets, where its 8-byte `Result<Fd, Errno>` would come back through memory: a stack slot and
+/// tag loads at each caller.
 #[cfg_attr(target_pointer_width = "32", inline(always))]
 #[optimize(size)]
 pub fn open_dir(dir: BorrowedFd<'_>, path: &core::ffi::CStr) -> Result<Fd, Errno> {
