@@ -20,7 +20,7 @@ build:
 
 # The rust target triple of an arch name.
 triple arch:
-    @case "{{arch}}" in x86_64) echo x86_64-unknown-linux-musl;; i686) echo i686-unknown-linux-musl;; armv6l) echo arm-unknown-linux-musleabihf;; *) echo "unknown arch {{arch}}" >&2; exit 1;; esac
+    @case "{{arch}}" in x86_64) echo x86_64-unknown-linux-musl;; i686) echo i586-unknown-linux-musl;; armv6l) echo arm-unknown-linux-musleabihf;; *) echo "unknown arch {{arch}}" >&2; exit 1;; esac
 
 # The cargo profile the init is built with (ARM is Thumb code, see Cargo.toml).
 profile arch:

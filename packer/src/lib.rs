@@ -76,7 +76,7 @@ impl Arch {
     pub fn triple(self) -> &'static str {
         match self {
             Arch::Armv6l => "arm-unknown-linux-musleabihf",
-            Arch::I686 => "i686-unknown-linux-musl",
+            Arch::I686 => "i586-unknown-linux-musl",
             Arch::X86_64 => "x86_64-unknown-linux-musl",
         }
     }

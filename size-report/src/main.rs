@@ -5,6 +5,7 @@
 
 mod budgets;
 mod elfinfo;
+mod isa;
 mod traps;
 
 use budgets::{Item, Status};
@@ -70,6 +71,8 @@ struct Row {
     panic: String,
     /// Functions with trap instructions: the panic paths left (see traps.rs).
     traps: Result<Vec<(String, usize)>, String>,
+    /// i686 only: instructions an i686 without SSE cannot run (see isa.rs); must be none.
+    beyond_i686: Vec<String>,
     info: Option<elfinfo::ElfInfo>,
     init_path: PathBuf,
 }
@@ -96,13 +99,19 @@ fn measure(o: &Opts, b: &budgets::Budgets, arch: Arch) -> Row {
         Some(i) => format!("YES ({} symbols)", i.panic_symbols.len()),
     };
     let gz = |debug| file_size(&o.target.join(packer::image_name(arch, debug)));
+    let disassembly = traps::disassemble(&init_path);
+    let beyond_i686 = match (&disassembly, arch) {
+        (Ok(d), Arch::I686) => isa::beyond_i686(d),
+        _ => Vec::new(),
+    };
     Row {
         arch,
         init: budgets::check(b, arch.name(), Item::Init, stripped),
         image: budgets::check(b, arch.name(), Item::Image, gz(false)),
         debug: budgets::check(b, arch.name(), Item::DebugImage, gz(true)),
         panic,
-        traps: traps::sites(&init_path),
+        traps: disassembly.map(|d| traps::count(&d)),
+        beyond_i686,
         info,
         init_path,
     }
@@ -192,6 +201,14 @@ fn report(o: &Opts, b: &budgets::Budgets) -> (String, bool) {
     for r in &rows {
         // The panic-path listing is part of the report: a missing disassembler is an error.
         failed |= r.traps.is_err();
+        if let Some(first) = r.beyond_i686.first() {
+            failed = true;
+            out.push_str(&format!(
+                "NOT I686 {}: {} instructions need SSE or MMX (first: {first}); check its target-cpu in .cargo/config.toml\n",
+                r.arch,
+                r.beyond_i686.len()
+            ));
+        }
     }
     for r in &rows {
         let Some(info) = &r.info else { continue };
