@@ -115,11 +115,6 @@ impl Logger {
         self.line(Level::Info, parts);
     }
 
-    #[optimize(size)]
-    pub fn warn(&mut self, parts: &[&[u8]]) {
-        self.line(Level::Warning, parts);
-    }
-
     /// Logs `<step>: <what><subject> (<ERRNO>)` and returns the marker to propagate. `what` is a
     /// C string literal (`c"cannot open "`): it reaches `fail_raw` as one pointer.
     #[inline(always)]
@@ -148,12 +143,35 @@ impl Logger {
         self.fail_raw(what, negated_errno, b"")
     }
 
+    /// A warning about the running step, `<step>: <what><subject>`, written like a failure without
+    /// an errno: `what` is one pointer at the caller, and its text need not repeat the step's name.
+    #[inline(always)]
+    pub fn warn(&mut self, what: &'static CStr, subject: &[u8]) {
+        self.step_line(CText::new(what), 0, subject, Level::Warning);
+    }
+
+    /// `warn` for a warning with no subject: two fewer arguments at each caller.
+    #[optimize(size)]
+    #[inline(never)]
+    pub fn warn_bare(&mut self, what: &'static CStr) {
+        self.step_line(CText::new(what), 0, b"", Level::Warning);
+    }
+
     /// `fail` with the errno as its negated 16-bit value, 0 for none: one register, no arithmetic at
     /// each of the many callers. The errno comes before the subject (a pointer and a length): that
     /// order measured smaller on all three arches.
     #[optimize(size)]
     #[inline(never)]
     fn fail_raw(&mut self, what: CText, negated_errno: u16, subject: &[u8]) -> Failed {
+        self.step_line(what, negated_errno, subject, Level::Error);
+        Failed
+    }
+
+    /// Writes `<step>: <what><subject> (<ERRNO>)` at `level`, the part in parentheses only with an
+    /// errno: the line of every failure and of the warnings about a step.
+    #[optimize(size)]
+    #[inline(never)]
+    fn step_line(&mut self, what: CText, negated_errno: u16, subject: &[u8], level: Level) {
         let errno = (negated_errno as i16 as i32).wrapping_neg();
         let mut number = [0; numfmt::DEC_LEN];
         let parts = [
@@ -166,11 +184,7 @@ impl Logger {
             b")",
         ];
         // Without an errno the line ends after the subject.
-        self.line(
-            Level::Error,
-            if errno != 0 { &parts[..] } else { &parts[..4] },
-        );
-        Failed
+        self.line(level, if errno != 0 { &parts[..] } else { &parts[..4] });
     }
 
     /// Starts a step: ends the running one (see `end_step`), names the new one for messages and

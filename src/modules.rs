@@ -140,7 +140,7 @@ pub fn load_from_boot_partition(
     );
     // Leaving it mounted would keep the device busy; a failed unmount is worth a warning only.
     if rustix::mount::unmount(paths::SCRATCH, UnmountFlags::empty()).is_err() {
-        log.warn(&[b"boot: cannot unmount the boot partition"]);
+        log.warn_bare(c"cannot unmount the boot partition");
     }
     result
 }

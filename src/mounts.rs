@@ -373,7 +373,7 @@ fn move_to_trash(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<Option<Fd>
 /// (time per file, but it frees the space), so that a disk filled up by the last boot still boots.
 #[optimize(size)]
 fn clear_in_place(log: &mut Logger, overlay: BorrowedFd<'_>, device: u32) -> Result<(), Failed> {
-    log.warn(&[b"overlay partition: full; deleting the old upper and work now"]);
+    log.warn_bare(c"full; deleting the old upper and work now");
     // `trash` first: whatever was already moved there frees room for a new `upper` or `work`.
     for &name in &OVERLAY_FOLDERS[..3] {
         let emptied =
@@ -451,7 +451,9 @@ pub fn assemble_root(log: &mut Logger, config: &Config) -> Result<(), Failed> {
         let read_only =
             rustix::fs::access(paths::ROOT, rustix::fs::Access::WRITE_OK) == Err(Errno::ROFS);
         if read_only {
-            log.warn(&[b"root: read-only despite rw: overlayfs found no room for work (overlay partition full)"]);
+            log.warn_bare(
+                c"read-only despite rw: overlayfs found no room for work (overlay partition full)",
+            );
         }
     }
     Ok(())
@@ -508,10 +510,10 @@ pub fn move_into_root(log: &mut Logger) -> Result<(), Failed> {
     for &from in &MOUNT_POINTS[..4] {
         match rustix::mount::mount_move(from, &from[1..]) {
             // An image without one of these folders can still boot; its init will say what it misses.
-            Err(Errno::NOENT) => log.warn(&[
-                b"handover: not moved, the image has no mount point for ",
+            Err(Errno::NOENT) => log.warn(
+                c"not moved, the image has no mount point for ",
                 from.to_bytes(),
-            ]),
+            ),
             Err(e) => {
                 return Err(log.fail(c"cannot move into the new root: ", from.to_bytes(), Some(e)));
             }
