@@ -133,7 +133,7 @@ pub fn find(log: &mut Logger, config: &Config, found: &mut Found) -> Result<(), 
             Some(part) => (b"", b" is ", part.dev.as_bytes()),
             None => (b"no ", b" partition", b""),
         };
-        log.info(&[b"find: ", no, ROLES[role].as_bytes(), is, dev]);
+        log.info_parts(&[b"find: ", no, ROLES[role].as_bytes(), is, dev]);
     }
     Ok(())
 }

@@ -111,8 +111,14 @@ impl Logger {
     }
 
     #[optimize(size)]
-    pub fn info(&mut self, parts: &[&[u8]]) {
+    pub fn info_parts(&mut self, parts: &[&[u8]]) {
         self.line(Level::Info, parts);
+    }
+
+    /// An info line about the running step, `<step>: <what><subject>` (see `warn`).
+    #[inline(always)]
+    pub fn info(&mut self, what: &'static CStr, subject: &[u8]) {
+        self.step_line(CText::new(what), 0, subject, Level::Info);
     }
 
     /// Logs `<step>: <what><subject> (<ERRNO>)` and returns the marker to propagate. `what` is a
@@ -220,7 +226,7 @@ impl Logger {
         let start = STEP_START.load(Relaxed);
         let mut number = [0; numfmt::DEC_LEN];
         let ms = numfmt::dec(now.wrapping_sub(start).into(), &mut number);
-        self.info(&[self.step_name(), b": done in ", ms, b" ms"]);
+        self.info_parts(&[self.step_name(), b": done in ", ms, b" ms"]);
     }
 
     /// A failed step is not done: the debug build's retry must not report it.

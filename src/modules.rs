@@ -89,7 +89,7 @@ pub fn load_bundled(log: &mut Logger, kver: &[u8]) -> Result<(), Failed> {
         count += 1;
     }
     let mut digits = [0; numfmt::DEC_LEN];
-    log.info(&[
+    log.info_parts(&[
         b"modules: ",
         numfmt::dec(count.into(), &mut digits),
         b" loaded for ",
@@ -118,7 +118,7 @@ fn load_any_variant(log: &mut Logger, dir: BorrowedFd<'_>, base: &[u8]) -> Resul
             continue;
         };
         load_open(log, file.as_fd(), path.as_bytes())?;
-        log.info(&[b"modules: loaded ", path.as_bytes()]);
+        log.info(c"loaded ", path.as_bytes());
         return Ok(());
     }
     Ok(())
