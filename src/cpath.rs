@@ -26,24 +26,28 @@ impl CPath {
     /// which a C string cannot carry.
     #[inline(never)]
     pub fn lossy(parts: &[&[u8]]) -> CPath {
-        let mut buf = [0; CAP];
-        let mut len = 0;
-        let mut whole = true;
+        // Filled in the struct that is returned: a local buffer moved into it was one more copy (ARM).
+        let mut path = CPath {
+            buf: [0; CAP],
+            len: 0,
+            whole: true,
+        };
         for part in parts {
             for &byte in *part {
                 // The last byte stays 0: the terminator.
-                if let Some(slot) = buf
-                    .get_mut(usize::from(len))
-                    .filter(|_| byte != 0 && usize::from(len) < CAP - 1)
+                if let Some(slot) = path
+                    .buf
+                    .get_mut(usize::from(path.len))
+                    .filter(|_| byte != 0 && usize::from(path.len) < CAP - 1)
                 {
                     *slot = byte;
-                    len += 1;
+                    path.len += 1;
                 } else {
-                    whole = false;
+                    path.whole = false;
                 }
             }
         }
-        CPath { buf, len, whole }
+        path
     }
 
     /// The path when all of its parts went in, `None` when one held a NUL or it did not fit. A check
