@@ -32,21 +32,11 @@ impl CPath {
             len: 0,
             whole: true,
         };
-        for part in parts {
-            for &byte in *part {
-                // The last byte stays 0: the terminator.
-                if let Some(slot) = path
-                    .buf
-                    .get_mut(usize::from(path.len))
-                    .filter(|_| byte != 0 && usize::from(path.len) < CAP - 1)
-                {
-                    *slot = byte;
-                    path.len += 1;
-                } else {
-                    path.whole = false;
-                }
-            }
-        }
+        // The last byte stays 0: the terminator.
+        let (len, whole) = append(&mut path.buf, 0, parts);
+        // `append` leaves the last byte free: below `CAP`, the length fits a byte.
+        path.len = len as u8;
+        path.whole = whole;
         path
     }
 
@@ -74,6 +64,32 @@ impl CPath {
         // bytes again: 0.1 to 0.25 KB of core code for a fact this type already guarantees.)
         unsafe { CStr::from_bytes_with_nul_unchecked(with_nul) }
     }
+}
+
+/// Appends `parts` to `buf` from `len` on, as much as fits with the last byte left free, dropping NULs
+/// (a C string or a log line cannot carry them): the join behind paths, log lines and the status
+/// file. Returns the new length and whether every byte went in.
+#[inline(never)]
+pub fn append(buf: &mut [u8], mut len: usize, parts: &[&[u8]]) -> (usize, bool) {
+    let mut whole = true;
+    let room = match buf.split_last_mut() {
+        Some((_, room)) => room,
+        None => &mut [],
+    };
+    for &(mut part) in parts {
+        // A slice pattern, not a byte iterator (on ARM that is an out-of-line core helper).
+        while let [byte, rest @ ..] = part {
+            match room.get_mut(len) {
+                Some(slot) if *byte != 0 => {
+                    *slot = *byte;
+                    len += 1;
+                }
+                _ => whole = false,
+            }
+            part = rest;
+        }
+    }
+    (len, whole)
 }
 
 /// A `'static` C string as one pointer: `&CStr` is a pointer and a length, so every message passed

@@ -6,7 +6,7 @@
 use core::ffi::CStr;
 use core::sync::atomic::Ordering::Relaxed;
 use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU32};
-use initramfs_overlay::cpath::CText;
+use initramfs_overlay::cpath::{CText, append};
 use initramfs_overlay::errnames;
 use initramfs_overlay::log::{Level, Log};
 use initramfs_overlay::numfmt;
@@ -249,15 +249,8 @@ impl Log for Logger {
         let (head, _) = buf.split_at_mut(HEAD.len());
         head.copy_from_slice(HEAD);
         head[1] = b'0' + level as u8;
-        let mut len = HEAD.len();
-        for part in parts {
-            for &byte in *part {
-                if len < LINE_MAX - 1 {
-                    buf[len] = byte;
-                    len += 1;
-                }
-            }
-        }
+        // Cut when too long, leaving room for the newline.
+        let (mut len, _) = append(&mut buf, HEAD.len(), parts);
         buf[len] = b'\n';
         len += 1;
         let line = &buf[..len];
