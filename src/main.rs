@@ -19,7 +19,6 @@ mod update_step;
 use devices::Found;
 use entry::Start;
 use initramfs_overlay::cmdline::{self, Config, FailAction};
-use initramfs_overlay::cpath::CPath;
 use initramfs_overlay::log::{Level, Log};
 use initramfs_overlay::update::Status;
 use logger::{Failed, Logger, Step};
@@ -128,11 +127,7 @@ fn read_cmdline<'b>(log: &mut Logger, buf: &'b mut [u8], config: &mut Config<'b>
             Ok(()) => return,
             Err(e) => {
                 // e.g. `cmdline: iovl.wait is not a number of seconds`
-                log.fail(
-                    c"",
-                    CPath::lossy(&[e.option, b" ", e.problem]).as_bytes(),
-                    None,
-                );
+                log.line(Level::Error, &[b"cmdline: ", e.option, b" ", e.problem]);
                 e.onerror
             }
         },
