@@ -257,12 +257,12 @@ impl Log for Logger {
         let console_line = &line[LEVEL_TAG_LEN..];
         match crate::sys::kmsg() {
             Some(kmsg) => {
-                write_all(kmsg, line);
+                write_line(kmsg, line);
                 if level as u8 <= Level::Warning as u8 {
-                    write_all(console(), console_line);
+                    write_line(console(), console_line);
                 }
             }
-            None => write_all(console(), console_line),
+            None => write_line(console(), console_line),
         }
     }
 }
@@ -272,13 +272,9 @@ fn console() -> BorrowedFd<'static> {
     crate::sys::console()
 }
 
-/// Best effort: a log line that cannot be written has nowhere else to go.
+/// Best effort: a log line that cannot be written has nowhere else to go. One write: /dev/kmsg takes a
+/// record whole or not at all, and a blocking terminal writes all of it before returning.
 #[optimize(size)]
-fn write_all(fd: BorrowedFd<'_>, mut bytes: &[u8]) {
-    while !bytes.is_empty() {
-        match rustix::io::write(fd, bytes) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => bytes = bytes.get(n..).unwrap_or(&[]),
-        }
-    }
+fn write_line(fd: BorrowedFd<'_>, bytes: &[u8]) {
+    let _ = rustix::io::write(fd, bytes);
 }
