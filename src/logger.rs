@@ -110,15 +110,17 @@ impl Logger {
         initramfs_overlay::nth(STEP_NAMES, usize::from(STEP.load(Relaxed)))
     }
 
-    #[optimize(size)]
-    pub fn info_parts(&mut self, parts: &[&[u8]]) {
-        self.line(Level::Info, parts);
-    }
-
     /// An info line about the running step, `<step>: <what><subject>` (see `warn`).
     #[inline(always)]
     pub fn info(&mut self, what: &'static CStr, subject: &[u8]) {
-        self.step_line(CText::new(what), 0, subject, Level::Info);
+        self.say(Level::Info, what, subject, b"");
+    }
+
+    /// A line about the running step with two values: `<step>: <what>` with `first` in place of its
+    /// `%` and `second` after it, e.g. `c"% loaded for "` (see `step_line`).
+    #[inline(always)]
+    pub fn say(&mut self, level: Level, what: &'static CStr, first: &[u8], second: &[u8]) {
+        self.step_line(CText::new(what), 0, first, level, second);
     }
 
     /// Logs `<step>: <what><subject> (<ERRNO>)` and returns the marker to propagate. `what` is a
@@ -132,6 +134,25 @@ impl Logger {
             errno.map_or(0, |e| e.raw_os_error().wrapping_neg() as u16),
             subject,
         )
+    }
+
+    /// `fail` with two values, placed as `say` places them (`c"cannot mount % on "`).
+    #[inline(always)]
+    pub fn fail_two(
+        &mut self,
+        what: &'static CStr,
+        first: &[u8],
+        second: &[u8],
+        errno: Option<Errno>,
+    ) -> Failed {
+        self.step_line(
+            CText::new(what),
+            errno.map_or(0, |e| e.raw_os_error().wrapping_neg() as u16),
+            first,
+            Level::Error,
+            second,
+        );
+        Failed
     }
 
     /// `fail` for a message with no subject: two fewer arguments at each caller.
@@ -153,14 +174,14 @@ impl Logger {
     /// an errno: `what` is one pointer at the caller, and its text need not repeat the step's name.
     #[inline(always)]
     pub fn warn(&mut self, what: &'static CStr, subject: &[u8]) {
-        self.step_line(CText::new(what), 0, subject, Level::Warning);
+        self.say(Level::Warning, what, subject, b"");
     }
 
     /// `warn` for a warning with no subject: two fewer arguments at each caller.
     #[optimize(size)]
     #[inline(never)]
     pub fn warn_bare(&mut self, what: &'static CStr) {
-        self.step_line(CText::new(what), 0, b"", Level::Warning);
+        self.step_line(CText::new(what), 0, b"", Level::Warning, b"");
     }
 
     /// `fail` with the errno as its negated 16-bit value, 0 for none: one register, no arithmetic at
@@ -169,28 +190,44 @@ impl Logger {
     #[optimize(size)]
     #[inline(never)]
     fn fail_raw(&mut self, what: CText, negated_errno: u16, subject: &[u8]) -> Failed {
-        self.step_line(what, negated_errno, subject, Level::Error);
+        self.step_line(what, negated_errno, subject, Level::Error, b"");
         Failed
     }
 
-    /// Writes `<step>: <what><subject> (<ERRNO>)` at `level`, the part in parentheses only with an
-    /// errno: the line of every failure and of the warnings about a step.
+    /// Writes `<step>: <what><first><second> (<ERRNO>)` at `level`, the part in parentheses only
+    /// with an errno: the line of every failure and of the other messages about a step. A `%` in
+    /// `what` is where `first` goes instead (`c"FALLBACK: % cannot boot, booting "`): a line with
+    /// two values is one pointer and two slices at its caller, not an array of its pieces.
     #[optimize(size)]
     #[inline(never)]
-    fn step_line(&mut self, what: CText, negated_errno: u16, subject: &[u8], level: Level) {
+    fn step_line(
+        &mut self,
+        what: CText,
+        negated_errno: u16,
+        first: &[u8],
+        level: Level,
+        second: &[u8],
+    ) {
         let errno = (negated_errno as i16 as i32).wrapping_neg();
         let mut number = [0; numfmt::DEC_LEN];
+        let what = what.to_bytes();
+        let (before, after) = match what.iter().position(|&b| b == b'%') {
+            Some(at) => (what.get(..at), what.get(at + 1..)),
+            None => (Some(what), None),
+        };
         let parts = [
             self.step_name(),
             b": ",
-            what.to_bytes(),
-            subject,
+            before.unwrap_or_default(),
+            first,
+            after.unwrap_or_default(),
+            second,
             b" (",
             errnames::text(errno, &mut number),
             b")",
         ];
-        // Without an errno the line ends after the subject.
-        self.line(level, if errno != 0 { &parts[..] } else { &parts[..4] });
+        // Without an errno the line ends after the values.
+        self.line(level, if errno != 0 { &parts[..] } else { &parts[..6] });
     }
 
     /// Starts a step: ends the running one (see `end_step`), names the new one for messages and
@@ -226,7 +263,7 @@ impl Logger {
         let start = STEP_START.load(Relaxed);
         let mut number = [0; numfmt::DEC_LEN];
         let ms = numfmt::dec(now.wrapping_sub(start).into(), &mut number);
-        self.info_parts(&[self.step_name(), b": done in ", ms, b" ms"]);
+        self.say(Level::Info, c"done in % ms", ms, b"");
     }
 
     /// A failed step is not done: the debug build's retry must not report it.

@@ -127,7 +127,7 @@ fn read_cmdline<'b>(log: &mut Logger, buf: &'b mut [u8], config: &mut Config<'b>
             Ok(()) => return,
             Err(e) => {
                 // e.g. `cmdline: iovl.wait is not a number of seconds`
-                log.line(Level::Error, &[b"cmdline: ", e.option, b" ", e.problem]);
+                log.say(Level::Error, c"% ", e.option, e.problem);
                 e.onerror
             }
         },

@@ -9,6 +9,7 @@ use crate::mounts;
 use crate::paths;
 use initramfs_overlay::cmdline::Config;
 use initramfs_overlay::cpath::CPath;
+use initramfs_overlay::log::Level;
 use initramfs_overlay::modlist;
 use initramfs_overlay::numfmt;
 use rustix::fd::{AsFd, BorrowedFd};
@@ -89,12 +90,12 @@ pub fn load_bundled(log: &mut Logger, kver: &[u8]) -> Result<(), Failed> {
         count += 1;
     }
     let mut digits = [0; numfmt::DEC_LEN];
-    log.info_parts(&[
-        b"modules: ",
+    log.say(
+        Level::Info,
+        c"% loaded for ",
         numfmt::dec(count.into(), &mut digits),
-        b" loaded for ",
         kver,
-    ]);
+    );
     Ok(())
 }
 

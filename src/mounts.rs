@@ -11,7 +11,7 @@ use crate::sys::{Fd, open};
 use core::ffi::CStr;
 use initramfs_overlay::cmdline::Config;
 use initramfs_overlay::cpath::CPath;
-use initramfs_overlay::log::{Level, Log};
+use initramfs_overlay::log::Level;
 use initramfs_overlay::update::{self, Choice, Status};
 use rustix::fd::{AsFd, BorrowedFd};
 use rustix::fs::{AtFlags, CWD, Mode, OFlags};
@@ -46,9 +46,10 @@ fn mount_reporting(
     data: &CStr,
 ) -> Result<(), Errno> {
     rustix::mount::mount(source, target, fstype, flags, data).inspect_err(|&e| {
-        log.fail(
-            c"cannot mount ",
-            CPath::lossy(&[source.to_bytes(), b" on ", target.to_bytes()]).as_bytes(),
+        log.fail_two(
+            c"cannot mount % on ",
+            source.to_bytes(),
+            target.to_bytes(),
             Some(e),
         );
     })
@@ -203,14 +204,11 @@ pub fn squashfs_image(
         match loop_mount(log, candidate.fd.as_fd()) {
             Ok(()) => {
                 if skipped_error.is_some() {
-                    log.line(
+                    log.say(
                         Level::Error,
-                        &[
-                            b"image: FALLBACK: ",
-                            skipped_name,
-                            b" cannot boot, booting ",
-                            candidate.name.as_bytes(),
-                        ],
+                        c"FALLBACK: % cannot boot, booting ",
+                        skipped_name,
+                        candidate.name.as_bytes(),
                     );
                 }
                 status.booted(
