@@ -292,14 +292,13 @@ impl Log for Logger {
         len += 1;
         let line = &buf[..len];
         let console_line = &line[LEVEL_TAG_LEN..];
-        match crate::sys::kmsg() {
-            Some(kmsg) => {
-                write_line(kmsg, line);
-                if level as u8 <= Level::Warning as u8 {
-                    write_line(console(), console_line);
-                }
-            }
-            None => write_line(console(), console_line),
+        let kmsg = crate::sys::kmsg();
+        if let Some(kmsg) = kmsg {
+            write_line(kmsg, line);
+        }
+        // Before /dev/kmsg is open every line, after it errors and warnings only.
+        if kmsg.is_none() || level as u8 <= Level::Warning as u8 {
+            write_line(console(), console_line);
         }
     }
 }
