@@ -152,6 +152,16 @@ mod tests {
     }
 
     #[test]
+    fn append_keeps_the_last_byte_free_and_drops_nuls() {
+        let mut buf = [0u8; 5];
+        assert_eq!(append(&mut buf, 1, &[b"ab", b"cd"]), (4, false));
+        assert_eq!(&buf, b"\0abc\0");
+        assert_eq!(append(&mut buf, 0, &[b"x\0y"]), (2, false));
+        assert_eq!(append(&mut buf, 0, &[b"x", b"", b"y"]), (2, true));
+        assert_eq!(append(&mut [], 0, &[b"x"]), (0, false));
+    }
+
+    #[test]
     fn c_text_is_its_c_string() {
         assert_eq!(CText::new(c"cannot open ").to_bytes(), b"cannot open ");
         assert_eq!(CText::new(c"").to_bytes(), b"");
