@@ -124,7 +124,8 @@ impl Logger {
     }
 
     /// Logs `<step>: <what><subject> (<ERRNO>)` and returns the marker to propagate. `what` is a
-    /// C string literal (`c"cannot open "`): it reaches `fail_raw` as one pointer.
+    /// C string literal (`c"cannot open "`): it reaches `fail_raw` as one pointer. (A `%` in it would
+    /// be the subject's place, see `step_line`.)
     #[inline(always)]
     pub fn fail(&mut self, what: &'static CStr, subject: &[u8], errno: Option<Errno>) -> Failed {
         // Negated and cut to 16 bits this is rustix's own representation (errno numbers are below
