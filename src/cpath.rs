@@ -26,24 +26,18 @@ impl CPath {
     /// which a C string cannot carry.
     #[inline(never)]
     pub fn lossy(parts: &[&[u8]]) -> CPath {
-        let mut buf = [0; CAP];
-        let mut len = 0;
-        let mut whole = true;
-        for part in parts {
-            for &byte in *part {
-                // The last byte stays 0: the terminator.
-                if let Some(slot) = buf
-                    .get_mut(usize::from(len))
-                    .filter(|_| byte != 0 && usize::from(len) < CAP - 1)
-                {
-                    *slot = byte;
-                    len += 1;
-                } else {
-                    whole = false;
-                }
-            }
-        }
-        CPath { buf, len, whole }
+        // Filled in the struct that is returned: a local buffer moved into it was one more copy (ARM).
+        let mut path = CPath {
+            buf: [0; CAP],
+            len: 0,
+            whole: true,
+        };
+        // The last byte stays 0: the terminator.
+        let (len, whole) = append(&mut path.buf, 0, parts);
+        // `append` leaves the last byte free: below `CAP`, the length fits a byte.
+        path.len = len as u8;
+        path.whole = whole;
+        path
     }
 
     /// The path when all of its parts went in, `None` when one held a NUL or it did not fit. A check
@@ -70,6 +64,32 @@ impl CPath {
         // bytes again: 0.1 to 0.25 KB of core code for a fact this type already guarantees.)
         unsafe { CStr::from_bytes_with_nul_unchecked(with_nul) }
     }
+}
+
+/// Appends `parts` to `buf` from `len` on, as much as fits with the last byte left free, dropping NULs
+/// (a C string or a log line cannot carry them): the join behind paths, log lines and the status
+/// file. Returns the new length and whether every byte went in.
+#[inline(never)]
+pub fn append(buf: &mut [u8], mut len: usize, parts: &[&[u8]]) -> (usize, bool) {
+    let mut whole = true;
+    let room = match buf.split_last_mut() {
+        Some((_, room)) => room,
+        None => &mut [],
+    };
+    for &(mut part) in parts {
+        // A slice pattern, not a byte iterator (on ARM that is an out-of-line core helper).
+        while let [byte, rest @ ..] = part {
+            match room.get_mut(len) {
+                Some(slot) if *byte != 0 => {
+                    *slot = *byte;
+                    len += 1;
+                }
+                _ => whole = false,
+            }
+            part = rest;
+        }
+    }
+    (len, whole)
 }
 
 /// A `'static` C string as one pointer: `&CStr` is a pointer and a length, so every message passed
@@ -129,6 +149,16 @@ mod tests {
                 path.as_bytes().len() + 1
             );
         }
+    }
+
+    #[test]
+    fn append_keeps_the_last_byte_free_and_drops_nuls() {
+        let mut buf = [0u8; 5];
+        assert_eq!(append(&mut buf, 1, &[b"ab", b"cd"]), (4, false));
+        assert_eq!(&buf, b"\0abc\0");
+        assert_eq!(append(&mut buf, 0, &[b"x\0y"]), (2, false));
+        assert_eq!(append(&mut buf, 0, &[b"x", b"", b"y"]), (2, true));
+        assert_eq!(append(&mut [], 0, &[b"x"]), (0, false));
     }
 
     #[test]

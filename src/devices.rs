@@ -129,11 +129,11 @@ pub fn find(log: &mut Logger, config: &Config, found: &mut Found) -> Result<(), 
         sleep_ms(POLL_MS);
     }
     for (role, slot) in slots.iter().enumerate() {
-        let (no, is, dev): (&[u8], &[u8], &[u8]) = match slot {
-            Some(part) => (b"", b" is ", part.dev.as_bytes()),
-            None => (b"no ", b" partition", b""),
+        let (what, dev): (&'static CStr, &[u8]) = match slot {
+            Some(part) => (c"% is ", part.dev.as_bytes()),
+            None => (c"no % partition", b""),
         };
-        log.info(&[b"find: ", no, ROLES[role].as_bytes(), is, dev]);
+        log.say(Level::Info, what, ROLES[role].as_bytes(), dev);
     }
     Ok(())
 }

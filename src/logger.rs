@@ -6,7 +6,7 @@
 use core::ffi::CStr;
 use core::sync::atomic::Ordering::Relaxed;
 use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU32};
-use initramfs_overlay::cpath::CText;
+use initramfs_overlay::cpath::{CText, append};
 use initramfs_overlay::errnames;
 use initramfs_overlay::log::{Level, Log};
 use initramfs_overlay::numfmt;
@@ -110,18 +110,22 @@ impl Logger {
         initramfs_overlay::nth(STEP_NAMES, usize::from(STEP.load(Relaxed)))
     }
 
-    #[optimize(size)]
-    pub fn info(&mut self, parts: &[&[u8]]) {
-        self.line(Level::Info, parts);
+    /// An info line about the running step, `<step>: <what><subject>` (see `warn`).
+    #[inline(always)]
+    pub fn info(&mut self, what: &'static CStr, subject: &[u8]) {
+        self.say(Level::Info, what, subject, b"");
     }
 
-    #[optimize(size)]
-    pub fn warn(&mut self, parts: &[&[u8]]) {
-        self.line(Level::Warning, parts);
+    /// A line about the running step with two values: `<step>: <what>` with `first` in place of its
+    /// `%` and `second` after it, e.g. `c"% loaded for "` (see `step_line`).
+    #[inline(always)]
+    pub fn say(&mut self, level: Level, what: &'static CStr, first: &[u8], second: &[u8]) {
+        self.step_line(CText::new(what), 0, first, level, second);
     }
 
     /// Logs `<step>: <what><subject> (<ERRNO>)` and returns the marker to propagate. `what` is a
-    /// C string literal (`c"cannot open "`): it reaches `fail_raw` as one pointer.
+    /// C string literal (`c"cannot open "`): it reaches `fail_raw` as one pointer. (A `%` in it would
+    /// be the subject's place, see `step_line`.)
     #[inline(always)]
     pub fn fail(&mut self, what: &'static CStr, subject: &[u8], errno: Option<Errno>) -> Failed {
         // Negated and cut to 16 bits this is rustix's own representation (errno numbers are below
@@ -131,6 +135,25 @@ impl Logger {
             errno.map_or(0, |e| e.raw_os_error().wrapping_neg() as u16),
             subject,
         )
+    }
+
+    /// `fail` with two values, placed as `say` places them (`c"cannot mount % on "`).
+    #[inline(always)]
+    pub fn fail_two(
+        &mut self,
+        what: &'static CStr,
+        first: &[u8],
+        second: &[u8],
+        errno: Option<Errno>,
+    ) -> Failed {
+        self.step_line(
+            CText::new(what),
+            errno.map_or(0, |e| e.raw_os_error().wrapping_neg() as u16),
+            first,
+            Level::Error,
+            second,
+        );
+        Failed
     }
 
     /// `fail` for a message with no subject: two fewer arguments at each caller.
@@ -148,29 +171,64 @@ impl Logger {
         self.fail_raw(what, negated_errno, b"")
     }
 
+    /// A warning about the running step, `<step>: <what><subject>`, written like a failure without
+    /// an errno: `what` is one pointer at the caller, and its text need not repeat the step's name.
+    #[inline(always)]
+    pub fn warn(&mut self, what: &'static CStr, subject: &[u8]) {
+        self.say(Level::Warning, what, subject, b"");
+    }
+
+    /// `warn` for a warning with no subject: two fewer arguments at each caller.
+    #[optimize(size)]
+    #[inline(never)]
+    pub fn warn_bare(&mut self, what: &'static CStr) {
+        self.step_line(CText::new(what), 0, b"", Level::Warning, b"");
+    }
+
     /// `fail` with the errno as its negated 16-bit value, 0 for none: one register, no arithmetic at
     /// each of the many callers. The errno comes before the subject (a pointer and a length): that
     /// order measured smaller on all three arches.
     #[optimize(size)]
     #[inline(never)]
     fn fail_raw(&mut self, what: CText, negated_errno: u16, subject: &[u8]) -> Failed {
+        self.step_line(what, negated_errno, subject, Level::Error, b"");
+        Failed
+    }
+
+    /// Writes `<step>: <what><first><second> (<ERRNO>)` at `level`, the part in parentheses only
+    /// with an errno: the line of every failure and of the other messages about a step. A `%` in
+    /// `what` is where `first` goes instead (`c"FALLBACK: % cannot boot, booting "`): a line with
+    /// two values is one pointer and two slices at its caller, not an array of its pieces.
+    #[optimize(size)]
+    #[inline(never)]
+    fn step_line(
+        &mut self,
+        what: CText,
+        negated_errno: u16,
+        first: &[u8],
+        level: Level,
+        second: &[u8],
+    ) {
         let errno = (negated_errno as i16 as i32).wrapping_neg();
         let mut number = [0; numfmt::DEC_LEN];
+        let what = what.to_bytes();
+        let (before, after) = match what.iter().position(|&b| b == b'%') {
+            Some(at) => (what.get(..at), what.get(at + 1..)),
+            None => (Some(what), None),
+        };
         let parts = [
             self.step_name(),
             b": ",
-            what.to_bytes(),
-            subject,
+            before.unwrap_or_default(),
+            first,
+            after.unwrap_or_default(),
+            second,
             b" (",
             errnames::text(errno, &mut number),
             b")",
         ];
-        // Without an errno the line ends after the subject.
-        self.line(
-            Level::Error,
-            if errno != 0 { &parts[..] } else { &parts[..4] },
-        );
-        Failed
+        // Without an errno the line ends after the values.
+        self.line(level, if errno != 0 { &parts[..] } else { &parts[..6] });
     }
 
     /// Starts a step: ends the running one (see `end_step`), names the new one for messages and
@@ -206,7 +264,7 @@ impl Logger {
         let start = STEP_START.load(Relaxed);
         let mut number = [0; numfmt::DEC_LEN];
         let ms = numfmt::dec(now.wrapping_sub(start).into(), &mut number);
-        self.info(&[self.step_name(), b": done in ", ms, b" ms"]);
+        self.say(Level::Info, c"done in % ms", ms, b"");
     }
 
     /// A failed step is not done: the debug build's retry must not report it.
@@ -229,27 +287,19 @@ impl Log for Logger {
         let (head, _) = buf.split_at_mut(HEAD.len());
         head.copy_from_slice(HEAD);
         head[1] = b'0' + level as u8;
-        let mut len = HEAD.len();
-        for part in parts {
-            for &byte in *part {
-                if len < LINE_MAX - 1 {
-                    buf[len] = byte;
-                    len += 1;
-                }
-            }
-        }
+        // Cut when too long, leaving room for the newline.
+        let (mut len, _) = append(&mut buf, HEAD.len(), parts);
         buf[len] = b'\n';
         len += 1;
         let line = &buf[..len];
         let console_line = &line[LEVEL_TAG_LEN..];
-        match crate::sys::kmsg() {
-            Some(kmsg) => {
-                write_all(kmsg, line);
-                if level as u8 <= Level::Warning as u8 {
-                    write_all(console(), console_line);
-                }
-            }
-            None => write_all(console(), console_line),
+        let kmsg = crate::sys::kmsg();
+        if let Some(kmsg) = kmsg {
+            write_line(kmsg, line);
+        }
+        // Before /dev/kmsg is open every line, after it errors and warnings only.
+        if kmsg.is_none() || level as u8 <= Level::Warning as u8 {
+            write_line(console(), console_line);
         }
     }
 }
@@ -259,13 +309,9 @@ fn console() -> BorrowedFd<'static> {
     crate::sys::console()
 }
 
-/// Best effort: a log line that cannot be written has nowhere else to go.
+/// Best effort: a log line that cannot be written has nowhere else to go. One write: /dev/kmsg takes a
+/// record whole or not at all, and a blocking terminal writes all of it before returning.
 #[optimize(size)]
-fn write_all(fd: BorrowedFd<'_>, mut bytes: &[u8]) {
-    while !bytes.is_empty() {
-        match rustix::io::write(fd, bytes) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => bytes = bytes.get(n..).unwrap_or(&[]),
-        }
-    }
+fn write_line(fd: BorrowedFd<'_>, bytes: &[u8]) {
+    let _ = rustix::io::write(fd, bytes);
 }

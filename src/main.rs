@@ -19,7 +19,7 @@ mod update_step;
 use devices::Found;
 use entry::Start;
 use initramfs_overlay::cmdline::{self, Config, FailAction};
-use initramfs_overlay::cpath::CPath;
+use initramfs_overlay::log::{Level, Log};
 use initramfs_overlay::update::Status;
 use logger::{Failed, Logger, Step};
 
@@ -127,11 +127,7 @@ fn read_cmdline<'b>(log: &mut Logger, buf: &'b mut [u8], config: &mut Config<'b>
             Ok(()) => return,
             Err(e) => {
                 // e.g. `cmdline: iovl.wait is not a number of seconds`
-                log.fail(
-                    c"",
-                    CPath::lossy(&[e.option, b" ", e.problem]).as_bytes(),
-                    None,
-                );
+                log.say(Level::Error, c"% ", e.option, e.problem);
                 e.onerror
             }
         },
@@ -195,7 +191,7 @@ fn preboot_shell(log: &mut Logger, config: &Config) {
 #[cfg(feature = "debug-shell")]
 #[optimize(size)]
 fn shell(log: &mut Logger, hint: &str) {
-    log.warn(&[b"debug shell: ", hint.as_bytes()]);
+    log.line(Level::Warning, &[b"debug shell: ", hint.as_bytes()]);
     match sys::fork() {
         Ok(None) => {
             let errno = sys::exec(c"/bin/sh");
@@ -222,7 +218,7 @@ fn shell(log: &mut Logger, hint: &str) {
 #[optimize(size)]
 fn failure_action(log: &mut Logger, action: FailAction) -> ! {
     use rustix::system::RebootCommand;
-    log.warn(&[b"failure action: ", action.name()]);
+    log.line(Level::Warning, &[b"failure action: ", action.name()]);
     let command = match action {
         FailAction::Panic => None,
         FailAction::Reboot => Some(RebootCommand::Restart),

@@ -9,6 +9,7 @@ use crate::mounts;
 use crate::paths;
 use initramfs_overlay::cmdline::Config;
 use initramfs_overlay::cpath::CPath;
+use initramfs_overlay::log::Level;
 use initramfs_overlay::modlist;
 use initramfs_overlay::numfmt;
 use rustix::fd::{AsFd, BorrowedFd};
@@ -89,12 +90,12 @@ pub fn load_bundled(log: &mut Logger, kver: &[u8]) -> Result<(), Failed> {
         count += 1;
     }
     let mut digits = [0; numfmt::DEC_LEN];
-    log.info(&[
-        b"modules: ",
+    log.say(
+        Level::Info,
+        c"% loaded for ",
         numfmt::dec(count.into(), &mut digits),
-        b" loaded for ",
         kver,
-    ]);
+    );
     Ok(())
 }
 
@@ -118,7 +119,7 @@ fn load_any_variant(log: &mut Logger, dir: BorrowedFd<'_>, base: &[u8]) -> Resul
             continue;
         };
         load_open(log, file.as_fd(), path.as_bytes())?;
-        log.info(&[b"modules: loaded ", path.as_bytes()]);
+        log.info(c"loaded ", path.as_bytes());
         return Ok(());
     }
     Ok(())
@@ -140,7 +141,7 @@ pub fn load_from_boot_partition(
     );
     // Leaving it mounted would keep the device busy; a failed unmount is worth a warning only.
     if rustix::mount::unmount(paths::SCRATCH, UnmountFlags::empty()).is_err() {
-        log.warn(&[b"boot: cannot unmount the boot partition"]);
+        log.warn_bare(c"cannot unmount the boot partition");
     }
     result
 }

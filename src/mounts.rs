@@ -11,7 +11,7 @@ use crate::sys::{Fd, open};
 use core::ffi::CStr;
 use initramfs_overlay::cmdline::Config;
 use initramfs_overlay::cpath::CPath;
-use initramfs_overlay::log::{Level, Log};
+use initramfs_overlay::log::Level;
 use initramfs_overlay::update::{self, Choice, Status};
 use rustix::fd::{AsFd, BorrowedFd};
 use rustix::fs::{AtFlags, CWD, Mode, OFlags};
@@ -46,9 +46,10 @@ fn mount_reporting(
     data: &CStr,
 ) -> Result<(), Errno> {
     rustix::mount::mount(source, target, fstype, flags, data).inspect_err(|&e| {
-        log.fail(
-            c"cannot mount ",
-            CPath::lossy(&[source.to_bytes(), b" on ", target.to_bytes()]).as_bytes(),
+        log.fail_two(
+            c"cannot mount % on ",
+            source.to_bytes(),
+            target.to_bytes(),
             Some(e),
         );
     })
@@ -203,14 +204,11 @@ pub fn squashfs_image(
         match loop_mount(log, candidate.fd.as_fd()) {
             Ok(()) => {
                 if skipped_error.is_some() {
-                    log.line(
+                    log.say(
                         Level::Error,
-                        &[
-                            b"image: FALLBACK: ",
-                            skipped_name,
-                            b" cannot boot, booting ",
-                            candidate.name.as_bytes(),
-                        ],
+                        c"FALLBACK: % cannot boot, booting ",
+                        skipped_name,
+                        candidate.name.as_bytes(),
                     );
                 }
                 status.booted(
@@ -373,7 +371,7 @@ fn move_to_trash(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<Option<Fd>
 /// (time per file, but it frees the space), so that a disk filled up by the last boot still boots.
 #[optimize(size)]
 fn clear_in_place(log: &mut Logger, overlay: BorrowedFd<'_>, device: u32) -> Result<(), Failed> {
-    log.warn(&[b"overlay partition: full; deleting the old upper and work now"]);
+    log.warn_bare(c"full; deleting the old upper and work now");
     // `trash` first: whatever was already moved there frees room for a new `upper` or `work`.
     for &name in &OVERLAY_FOLDERS[..3] {
         let emptied =
@@ -451,7 +449,9 @@ pub fn assemble_root(log: &mut Logger, config: &Config) -> Result<(), Failed> {
         let read_only =
             rustix::fs::access(paths::ROOT, rustix::fs::Access::WRITE_OK) == Err(Errno::ROFS);
         if read_only {
-            log.warn(&[b"root: read-only despite rw: overlayfs found no room for work (overlay partition full)"]);
+            log.warn_bare(
+                c"read-only despite rw: overlayfs found no room for work (overlay partition full)",
+            );
         }
     }
     Ok(())
@@ -508,10 +508,10 @@ pub fn move_into_root(log: &mut Logger) -> Result<(), Failed> {
     for &from in &MOUNT_POINTS[..4] {
         match rustix::mount::mount_move(from, &from[1..]) {
             // An image without one of these folders can still boot; its init will say what it misses.
-            Err(Errno::NOENT) => log.warn(&[
-                b"handover: not moved, the image has no mount point for ",
+            Err(Errno::NOENT) => log.warn(
+                c"not moved, the image has no mount point for ",
                 from.to_bytes(),
-            ]),
+            ),
             Err(e) => {
                 return Err(log.fail(c"cannot move into the new root: ", from.to_bytes(), Some(e)));
             }

@@ -964,23 +964,13 @@ impl Status {
         }
     }
 
-    /// Appends one line made of `parts`; a line that does not fit is left out whole.
+    /// Appends one line made of `parts`; a line that does not fit is left out whole (so would one
+    /// holding a NUL, which no name or error text has).
     #[optimize(size)]
     pub fn line(&mut self, parts: &[&[u8]]) {
-        let mut len = self.len;
-        for &(mut part) in parts {
-            // A slice pattern, not a byte iterator (on ARM that is an out-of-line core helper).
-            while let [byte, rest @ ..] = part {
-                let Some(slot) = self.buf.get_mut(len) else {
-                    return;
-                };
-                *slot = *byte;
-                len += 1;
-                part = rest;
-            }
-        }
-        // Room for the newline too, or the line is left out.
-        if let Some(slot) = self.buf.get_mut(len) {
+        // `append` leaves the last byte free: room for the newline.
+        let (len, whole) = crate::cpath::append(&mut self.buf, self.len, parts);
+        if let Some(slot) = self.buf.get_mut(len).filter(|_| whole) {
             *slot = b'\n';
             self.len = len + 1;
         }

@@ -39,7 +39,7 @@ pub fn run(
             mounts::mount_partition(log, newimg, paths::SCRATCH, MountFlags::NOATIME)?;
             let outcome = promote(log, config);
             if rustix::mount::unmount(paths::SCRATCH, UnmountFlags::empty()).is_err() {
-                log.warn(&[b"update: cannot unmount newimg"]);
+                log.warn_bare(c"cannot unmount newimg");
             }
             // The image partition was mounted writeable only for the promotion.
             if let Err(e) = rustix::mount::mount_remount(paths::IMAGE, MountFlags::RDONLY, c"") {
