@@ -317,11 +317,10 @@ fn probe(
     };
     if let Some(part) = &part {
         id[devspec::PARTUUID] = part.uuid.as_bytes();
-        id[devspec::PARTLABEL] = part
-            .label
-            .as_ref()
-            .map(|l| l.as_bytes())
-            .unwrap_or_default();
+        // GPT only: an MBR has no partition labels.
+        if let Some(label) = &part.label {
+            id[devspec::PARTLABEL] = label.as_bytes();
+        }
     }
     (
         specs
