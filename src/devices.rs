@@ -210,8 +210,8 @@ fn scan(
         .map_err(|e| log.fail_bare(c"cannot open /sys/class/block", Some(e)))?;
     // Room for the longest entry (a 255-byte name) and a dozen short ones per getdents call; a small
     // frame keeps every local within short reach of sp on Thumb.
-    let mut buf = [MaybeUninit::uninit(); 512];
-    let mut entries = RawDir::new(&class, &mut buf);
+    let mut buf = files::DirBuf([MaybeUninit::uninit(); 512]);
+    let mut entries = RawDir::new(&class, &mut buf.0);
     while let Some(Ok(entry)) = entries.next() {
         let name = entry.file_name();
         // The kernel's own numbers: usize keeps all that matters (the node id) on 32-bit targets too.
