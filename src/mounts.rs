@@ -255,10 +255,21 @@ fn attach_and_mount(log: &mut Logger, file: BorrowedFd<'_>) -> Result<Result<(),
             Some(e),
         )
     })?;
+    // Every way out of the attempts closes the control device here, once.
+    attach_free_device(log, control.as_fd(), file)
+}
+
+/// Binds `file` to a free loop device (from `control`) and mounts it, as `attach_and_mount` returns.
+#[optimize(size)]
+fn attach_free_device(
+    log: &mut Logger,
+    control: BorrowedFd<'_>,
+    file: BorrowedFd<'_>,
+) -> Result<Result<(), Errno>, Failed> {
     // Another opener could take the device between GET_FREE and attach; ask again then.
     let mut last = Errno::BUSY;
     for _ in 0..4 {
-        let number = sys::loop_get_free(control.as_fd())
+        let number = sys::loop_get_free(control)
             .map_err(|e| log.fail_bare(c"no free loop device", Some(e)))?;
         let mut digits = [0; initramfs_overlay::numfmt::DEC_LEN];
         // Digits never hold a NUL and always fit, so the lossy join is exact.
