@@ -201,6 +201,7 @@ pub fn squashfs_image(
     let mut skipped_name = config.image;
     let mut skipped_error = choice.current_error;
     for candidate in choice.candidates.iter().flatten() {
+        let name = candidate.name.as_bytes();
         match loop_mount(log, candidate.fd.as_fd()) {
             Ok(()) => {
                 if skipped_error.is_some() {
@@ -208,18 +209,15 @@ pub fn squashfs_image(
                         Level::Error,
                         c"FALLBACK: % cannot boot, booting ",
                         skipped_name,
-                        candidate.name.as_bytes(),
+                        name,
                     );
                 }
-                status.booted(
-                    candidate.name.as_bytes(),
-                    skipped_error.map(|e| (skipped_name, e)),
-                );
+                status.booted(name, skipped_error.map(|e| (skipped_name, e)));
                 return Ok(());
             }
             Err(e) => {
                 if skipped_error.is_none() {
-                    (skipped_name, skipped_error) = (candidate.name.as_bytes(), Some(e));
+                    (skipped_name, skipped_error) = (name, Some(e));
                 }
             }
         }
