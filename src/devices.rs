@@ -341,11 +341,11 @@ fn partition_entry(
 ) -> Option<partitions::Partition> {
     // The sysfs folder of the partition; its parent folder is the disk's.
     let sysfs = files::open_dir(class, name).ok()?;
-    let partn = uevent_value(&sysfs, c"uevent", b"PARTN", buf)?;
+    let partn = uevent_value(&sysfs, c"uevent", b"PARTN=", buf)?;
     let number = u32::try_from(numfmt::parse_dec(partn)?).ok()?;
     let disk = CPath::new(&[
         b"/dev/",
-        uevent_value(&sysfs, c"../uevent", b"DEVNAME", buf)?,
+        uevent_value(&sysfs, c"../uevent", b"DEVNAME=", buf)?,
     ]);
     let disk = open(
         CWD,
@@ -366,9 +366,14 @@ fn read_at<'b>(fd: BorrowedFd<'_>, buf: &'b mut [MaybeUninit<u8>], offset: u64) 
     rustix::io::pread(fd, buf, offset).map_or(&[], |(read, _)| read)
 }
 
-/// The value of `key` in the sysfs uevent file `file` of the folder `dir`.
+/// The value after `key_eq` (`KEY=`) in the sysfs uevent file `file` of the folder `dir`.
 #[optimize(size)]
 #[inline(never)]
-fn uevent_value<'b>(dir: &Fd, file: &CStr, key: &[u8], buf: &'b mut [u8; 512]) -> Option<&'b [u8]> {
-    uevent::value(files::read_small(dir.as_fd(), file, buf).ok()?, key)
+fn uevent_value<'b>(
+    dir: &Fd,
+    file: &CStr,
+    key_eq: &[u8],
+    buf: &'b mut [u8; 512],
+) -> Option<&'b [u8]> {
+    uevent::value(files::read_small(dir.as_fd(), file, buf).ok()?, key_eq)
 }
