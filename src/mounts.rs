@@ -426,16 +426,19 @@ pub fn assemble_root(log: &mut Logger, config: &Config) -> Result<(), Failed> {
             c"",
         );
     }
-    // `persistent` above the image, unless left out.
-    let persistent: &[u8] = if config.no_persistent {
-        b""
+    // `persistent` above the image, unless left out: then only the option's name is taken (a
+    // length chosen, one part fewer to join).
+    const NAME: &[u8] = b"lowerdir=";
+    const WITH_PERSISTENT: &[u8] = b"lowerdir=/run/initramfs-overlay/overlay/persistent:";
+    let len = if config.no_persistent {
+        NAME.len()
     } else {
-        b"/run/initramfs-overlay/overlay/persistent:"
+        WITH_PERSISTENT.len()
     };
+    let lowerdir = WITH_PERSISTENT.get(..len).unwrap_or_default();
     // Our own constants, well within a CPath: the lossy join is exact.
     let options = CPath::lossy(&[
-        b"lowerdir=",
-        persistent,
+        lowerdir,
         paths::LOWER.to_bytes(),
         b",upperdir=/run/initramfs-overlay/overlay/upper,workdir=/run/initramfs-overlay/overlay/work",
     ]);
