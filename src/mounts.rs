@@ -348,12 +348,13 @@ fn clear_upper_and_work(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<(),
 /// that.
 #[optimize(size)]
 fn move_to_trash(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<Option<Fd>, Failed> {
-    let trash = match files::ensure_dir(overlay, c"trash")
-        .and_then(|()| files::open_dir(overlay, c"trash"))
+    // One literal for the calls and the message: a C string, whose bytes are the message's too.
+    let name = c"trash";
+    let trash = match files::ensure_dir(overlay, name).and_then(|()| files::open_dir(overlay, name))
     {
         Ok(trash) => trash,
         Err(Errno::NOSPC) => return Ok(None),
-        Err(e) => return Err(log.fail(c"cannot create directory ", b"trash", Some(e))),
+        Err(e) => return Err(log.fail(c"cannot create directory ", name.to_bytes(), Some(e))),
     };
     for &name in &OVERLAY_FOLDERS[1..3] {
         // The inode number is unique on this filesystem while the folder exists: a free trash name.
