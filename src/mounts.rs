@@ -427,21 +427,22 @@ pub fn assemble_root(log: &mut Logger, config: &Config) -> Result<(), Failed> {
             c"",
         );
     }
-    // `persistent` above the image, unless left out: then only the option's name is taken (a
-    // length chosen, one part fewer to join).
-    const NAME: &[u8] = b"lowerdir=";
-    const WITH_PERSISTENT: &[u8] = b"lowerdir=/run/initramfs-overlay/overlay/persistent:";
+    // lowerdir last, so that one constant holds all options up to the image: `persistent` above
+    // the image, unless left out (then the constant is cut before it: a length chosen, one part
+    // fewer to join). The kernel shows the options in its own order anyway.
+    const PERSISTENT: &[u8] = b"/run/initramfs-overlay/overlay/persistent:";
+    const OPTIONS: &[u8] = b"upperdir=/run/initramfs-overlay/overlay/upper,\
+        workdir=/run/initramfs-overlay/overlay/work,\
+        lowerdir=/run/initramfs-overlay/overlay/persistent:";
     let len = if config.no_persistent {
-        NAME.len()
+        OPTIONS.len() - PERSISTENT.len()
     } else {
-        WITH_PERSISTENT.len()
+        OPTIONS.len()
     };
-    let lowerdir = WITH_PERSISTENT.get(..len).unwrap_or_default();
     // Our own constants, well within a CPath: the lossy join is exact.
     let options = CPath::lossy(&[
-        lowerdir,
+        OPTIONS.get(..len).unwrap_or_default(),
         paths::LOWER.to_bytes(),
-        b",upperdir=/run/initramfs-overlay/overlay/upper,workdir=/run/initramfs-overlay/overlay/work",
     ]);
     let flags = if config.rw {
         MountFlags::empty()
