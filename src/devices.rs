@@ -178,12 +178,12 @@ struct Probed {
 
 impl Probed {
     #[optimize(size)]
+    #[allow(clippy::manual_contains)]
     fn contains(&self, ino: usize) -> bool {
-        // Over the whole array, ignoring the unused tail: a simpler loop than one cut at `count`.
-        self.inodes
-            .iter()
-            .enumerate()
-            .any(|(i, &n)| i < self.count && n == ino)
+        // Over the whole array, with no compare against `count`: the unused tail holds 0, which no
+        // sysfs inode number is (kernfs numbers its nodes from 1, in the low 32 bits that a 32-bit
+        // usize keeps). `any`, not `contains`: smaller here.
+        self.inodes.iter().any(|&n| n == ino)
     }
 
     #[optimize(size)]
@@ -210,8 +210,8 @@ fn scan(
         .map_err(|e| log.fail_bare(c"cannot open /sys/class/block", Some(e)))?;
     // Room for the longest entry (a 255-byte name) and a dozen short ones per getdents call; a small
     // frame keeps every local within short reach of sp on Thumb.
-    let mut buf = [MaybeUninit::uninit(); 512];
-    let mut entries = RawDir::new(&class, &mut buf);
+    let mut buf = files::DirBuf([MaybeUninit::uninit(); 512]);
+    let mut entries = RawDir::new(&class, &mut buf.0);
     while let Some(Ok(entry)) = entries.next() {
         let name = entry.file_name();
         // The kernel's own numbers: usize keeps all that matters (the node id) on 32-bit targets too.
@@ -317,11 +317,10 @@ fn probe(
     };
     if let Some(part) = &part {
         id[devspec::PARTUUID] = part.uuid.as_bytes();
-        id[devspec::PARTLABEL] = part
-            .label
-            .as_ref()
-            .map(|l| l.as_bytes())
-            .unwrap_or_default();
+        // GPT only: an MBR has no partition labels.
+        if let Some(label) = &part.label {
+            id[devspec::PARTLABEL] = label.as_bytes();
+        }
     }
     (
         specs
@@ -342,11 +341,11 @@ fn partition_entry(
 ) -> Option<partitions::Partition> {
     // The sysfs folder of the partition; its parent folder is the disk's.
     let sysfs = files::open_dir(class, name).ok()?;
-    let partn = uevent_value(&sysfs, c"uevent", b"PARTN", buf)?;
+    let partn = uevent_value(&sysfs, c"uevent", b"PARTN=", buf)?;
     let number = u32::try_from(numfmt::parse_dec(partn)?).ok()?;
     let disk = CPath::new(&[
         b"/dev/",
-        uevent_value(&sysfs, c"../uevent", b"DEVNAME", buf)?,
+        uevent_value(&sysfs, c"../uevent", b"DEVNAME=", buf)?,
     ]);
     let disk = open(
         CWD,
@@ -367,9 +366,14 @@ fn read_at<'b>(fd: BorrowedFd<'_>, buf: &'b mut [MaybeUninit<u8>], offset: u64) 
     rustix::io::pread(fd, buf, offset).map_or(&[], |(read, _)| read)
 }
 
-/// The value of `key` in the sysfs uevent file `file` of the folder `dir`.
+/// The value after `key_eq` (`KEY=`) in the sysfs uevent file `file` of the folder `dir`.
 #[optimize(size)]
 #[inline(never)]
-fn uevent_value<'b>(dir: &Fd, file: &CStr, key: &[u8], buf: &'b mut [u8; 512]) -> Option<&'b [u8]> {
-    uevent::value(files::read_small(dir.as_fd(), file, buf).ok()?, key)
+fn uevent_value<'b>(
+    dir: &Fd,
+    file: &CStr,
+    key_eq: &[u8],
+    buf: &'b mut [u8; 512],
+) -> Option<&'b [u8]> {
+    uevent::value(files::read_small(dir.as_fd(), file, buf).ok()?, key_eq)
 }

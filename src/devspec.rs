@@ -167,10 +167,14 @@ pub fn hex_text(mut bytes: &[u8], mut dashes: u32, upper: bool) -> IdText {
     // A slice pattern, not a byte iterator (on ARM that is an out-of-line core helper).
     while let [b, rest @ ..] = bytes {
         bytes = rest;
-        text.push_byte(digit(b >> 4));
-        text.push_byte(digit(b & 15));
-        if dashes & 1 != 0 {
-            text.push_byte(b'-');
+        // The byte's two digits and its dash, if any, queued lowest first in one word (none of
+        // them is 0): one append site, not three.
+        let mut queued = u32::from(digit(b >> 4))
+            | u32::from(digit(b & 15)) << 8
+            | ((dashes & 1) * u32::from(b'-')) << 16;
+        while queued != 0 {
+            text.push_byte(queued as u8);
+            queued >>= 8;
         }
         dashes >>= 1;
     }

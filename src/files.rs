@@ -66,8 +66,8 @@ pub fn ensure_dir(dir: BorrowedFd<'_>, path: &core::ffi::CStr) -> Result<(), Err
 /// the cut is exact and spares 32-bit targets their 64-bit compares and register pairs.
 #[optimize(size)]
 pub fn empty_dir(dir: BorrowedFd<'_>, device: u32) -> Result<(), Errno> {
-    let mut buf = [core::mem::MaybeUninit::uninit(); 1024];
-    let mut entries = RawDir::new(dir, &mut buf);
+    let mut buf = DirBuf([core::mem::MaybeUninit::uninit(); 1024]);
+    let mut entries = RawDir::new(dir, &mut buf.0);
     let mut first_error = Ok(());
     while let Some(entry) = entries.next() {
         let entry = entry?;
@@ -81,6 +81,11 @@ pub fn empty_dir(dir: BorrowedFd<'_>, device: u32) -> Result<(), Errno> {
     }
     first_error
 }
+
+/// A getdents buffer aligned as the kernel's entries are: `RawDir::new` then has no start to skip,
+/// and the alignment arithmetic folds away.
+#[repr(C, align(8))]
+pub struct DirBuf<const N: usize>(pub [core::mem::MaybeUninit<u8>; N]);
 
 /// Removes one entry of `dir` (a folder with its contents), unless it lives on another device.
 fn remove_entry(dir: BorrowedFd<'_>, name: &core::ffi::CStr, device: u32) -> Result<(), Errno> {

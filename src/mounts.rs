@@ -201,6 +201,7 @@ pub fn squashfs_image(
     let mut skipped_name = config.image;
     let mut skipped_error = choice.current_error;
     for candidate in choice.candidates.iter().flatten() {
+        let name = candidate.name.as_bytes();
         match loop_mount(log, candidate.fd.as_fd()) {
             Ok(()) => {
                 if skipped_error.is_some() {
@@ -208,18 +209,15 @@ pub fn squashfs_image(
                         Level::Error,
                         c"FALLBACK: % cannot boot, booting ",
                         skipped_name,
-                        candidate.name.as_bytes(),
+                        name,
                     );
                 }
-                status.booted(
-                    candidate.name.as_bytes(),
-                    skipped_error.map(|e| (skipped_name, e)),
-                );
+                status.booted(name, skipped_error.map(|e| (skipped_name, e)));
                 return Ok(());
             }
             Err(e) => {
                 if skipped_error.is_none() {
-                    (skipped_name, skipped_error) = (candidate.name.as_bytes(), Some(e));
+                    (skipped_name, skipped_error) = (name, Some(e));
                 }
             }
         }
@@ -255,10 +253,21 @@ fn attach_and_mount(log: &mut Logger, file: BorrowedFd<'_>) -> Result<Result<(),
             Some(e),
         )
     })?;
+    // Every way out of the attempts closes the control device here, once.
+    attach_free_device(log, control.as_fd(), file)
+}
+
+/// Binds `file` to a free loop device (from `control`) and mounts it, as `attach_and_mount` returns.
+#[optimize(size)]
+fn attach_free_device(
+    log: &mut Logger,
+    control: BorrowedFd<'_>,
+    file: BorrowedFd<'_>,
+) -> Result<Result<(), Errno>, Failed> {
     // Another opener could take the device between GET_FREE and attach; ask again then.
     let mut last = Errno::BUSY;
     for _ in 0..4 {
-        let number = sys::loop_get_free(control.as_fd())
+        let number = sys::loop_get_free(control)
             .map_err(|e| log.fail_bare(c"no free loop device", Some(e)))?;
         let mut digits = [0; initramfs_overlay::numfmt::DEC_LEN];
         // Digits never hold a NUL and always fit, so the lossy join is exact.
@@ -339,12 +348,13 @@ fn clear_upper_and_work(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<(),
 /// that.
 #[optimize(size)]
 fn move_to_trash(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<Option<Fd>, Failed> {
-    let trash = match files::ensure_dir(overlay, c"trash")
-        .and_then(|()| files::open_dir(overlay, c"trash"))
+    // One literal for the calls and the message: a C string, whose bytes are the message's too.
+    let name = c"trash";
+    let trash = match files::ensure_dir(overlay, name).and_then(|()| files::open_dir(overlay, name))
     {
         Ok(trash) => trash,
         Err(Errno::NOSPC) => return Ok(None),
-        Err(e) => return Err(log.fail(c"cannot create directory ", b"trash", Some(e))),
+        Err(e) => return Err(log.fail(c"cannot create directory ", name.to_bytes(), Some(e))),
     };
     for &name in &OVERLAY_FOLDERS[1..3] {
         // The inode number is unique on this filesystem while the folder exists: a free trash name.
@@ -417,18 +427,22 @@ pub fn assemble_root(log: &mut Logger, config: &Config) -> Result<(), Failed> {
             c"",
         );
     }
-    // `persistent` above the image, unless left out.
-    let persistent: &[u8] = if config.no_persistent {
-        b""
+    // lowerdir last, so that one constant holds all options up to the image: `persistent` above
+    // the image, unless left out (then the constant is cut before it: a length chosen, one part
+    // fewer to join). The kernel shows the options in its own order anyway.
+    const PERSISTENT: &[u8] = b"/run/initramfs-overlay/overlay/persistent:";
+    const OPTIONS: &[u8] = b"upperdir=/run/initramfs-overlay/overlay/upper,\
+        workdir=/run/initramfs-overlay/overlay/work,\
+        lowerdir=/run/initramfs-overlay/overlay/persistent:";
+    let len = if config.no_persistent {
+        OPTIONS.len() - PERSISTENT.len()
     } else {
-        b"/run/initramfs-overlay/overlay/persistent:"
+        OPTIONS.len()
     };
     // Our own constants, well within a CPath: the lossy join is exact.
     let options = CPath::lossy(&[
-        b"lowerdir=",
-        persistent,
+        OPTIONS.get(..len).unwrap_or_default(),
         paths::LOWER.to_bytes(),
-        b",upperdir=/run/initramfs-overlay/overlay/upper,workdir=/run/initramfs-overlay/overlay/work",
     ]);
     let flags = if config.rw {
         MountFlags::empty()

@@ -110,13 +110,14 @@ pub fn volume_label(root_dir: &[u8]) -> Option<&[u8]> {
     const LONG_NAME: u8 = 0x0F;
     const VOLUME_ID: u8 = 0x08;
     const DIRECTORY: u8 = 0x10;
-    for entry in root_dir.chunks_exact(32) {
-        let (first, attr) = (*entry.first()?, *entry.get(11)?);
+    // Whole 32-byte entries as arrays: the constant offsets below are checked at compile time.
+    for entry in root_dir.as_chunks::<32>().0 {
+        let (first, attr) = (entry[0], entry[11]);
         if first == 0 {
             break; // the end of the directory
         }
         if first != DELETED && attr != LONG_NAME && attr & (VOLUME_ID | DIRECTORY) == VOLUME_ID {
-            return trimmed_label(entry.get(..11)?);
+            return trimmed_label(&entry[..11]);
         }
     }
     None
