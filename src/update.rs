@@ -448,8 +448,10 @@ fn run(
     let mut num = [0; numfmt::DEC_LEN];
     say(log, Note::Holds, image, numfmt::dec(size, &mut num));
 
-    remove(img, TMP)?;
-    remove(img, OLD_TMP)?;
+    // One call site for both (a loop over references: by value is an ARM-mode helper on Thumb).
+    for temporary in &[TMP, OLD_TMP] {
+        remove(img, temporary)?;
+    }
     step!(hooks, Step::Cleaned);
 
     // A power cut after publishing leaves the source behind: finish without copying, and keep -old.
