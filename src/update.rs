@@ -460,7 +460,10 @@ fn run(
     match open(img, current) {
         Ok(fd) => {
             let (current_size, _) = stat(fd.as_fd())?;
-            same = current_size == size && scan(fd.as_fd(), size, Some(src), None)?;
+            same = current_size == size;
+            if same {
+                scan(fd.as_fd(), size, Some((src, &mut same)), None)?;
+            }
             keep_current = check_image(fd.as_fd()).is_ok();
         }
         Err(f) if f.is_missing() => {}
@@ -645,15 +648,16 @@ fn verify(
 }
 
 /// Reads `size` bytes of `fd`: hashes them into `hash` and compares them with the same bytes of
-/// `other`, each when given (false at the first difference). One read loop for the recovery check
-/// and the SHA-256. Either file ending early is an error.
+/// `other`, each when given (the comparison clears `other`'s flag at the first difference, and stops
+/// there). One read loop for the recovery check and the SHA-256. Either file ending early is an
+/// error. A flag, not a `Res<bool>`: each caller then tests one packed value, not two.
 #[optimize(size)]
 fn scan(
     fd: BorrowedFd,
     size: u64,
-    other: Option<BorrowedFd>,
+    mut other: Option<(BorrowedFd, &mut bool)>,
     mut hash: Option<&mut sha256::Sha256>,
-) -> Res<bool> {
+) -> Res<()> {
     // One buffer in two halves: one memset, not two.
     let mut buf = [0; 64 * 1024];
     let (ours, theirs) = buf.split_at_mut(32 * 1024);
@@ -665,16 +669,17 @@ fn scan(
         if let Some(hash) = hash.as_deref_mut() {
             hash.update(part);
         }
-        if let Some(other) = other {
+        if let Some((other, same)) = other.as_mut() {
             let their_part = theirs.get_mut(..len).unwrap_or_default();
-            read_exact_at(other, their_part, done)?;
+            read_exact_at(*other, their_part, done)?;
             if part != their_part {
-                return Ok(false);
+                **same = false;
+                break;
             }
         }
         done += len as u64;
     }
-    Ok(true)
+    Ok(())
 }
 
 /// Fills `buf` from `offset` of `fd`; the file ending first is an error.
