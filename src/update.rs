@@ -370,7 +370,8 @@ enum Note {
     Copied,
 }
 
-/// Logs line `note` of `NOTES` with its arguments: one call shape for every line of the update.
+/// Logs line `note` of `NOTES` with its arguments: one function for every line of the update (those
+/// with at most one argument call it through `say_one`).
 #[inline(never)]
 #[optimize(size)]
 fn say(log: &mut impl Log, note: Note, a: &[u8], b: &[u8]) {
@@ -388,6 +389,13 @@ fn say(log: &mut impl Log, note: Note, a: &[u8], b: &[u8]) {
             part(first + 2),
         ],
     );
+}
+
+/// `say` for the lines with at most one argument: a call passes two values fewer.
+#[inline(never)]
+#[optimize(size)]
+fn say_one(log: &mut impl Log, note: Note, a: &[u8]) {
+    say(log, note, a, b"");
 }
 
 /// Stops the promotion when the hook says so.
@@ -470,7 +478,7 @@ fn run(
         Err(f) => return Err(f),
     }
     let outcome = if same {
-        say(log, Note::AlreadyHolds, b"", b"");
+        say_one(log, Note::AlreadyHolds, b"");
         Outcome::Recovered
     } else {
         let verdict = if regular {
@@ -509,13 +517,13 @@ fn run(
         match plan_space(free, needed, old_bytes) {
             Space::Fits => {}
             Space::FitsWithoutOld => {
-                say(log, Note::DeletingOld, old_name.as_bytes(), b"");
+                say_one(log, Note::DeletingOld, old_name.as_bytes());
                 fs::unlinkat(img, old, AtFlags::empty()).ctx(Msg::DeleteOld)?;
                 sync(img, Msg::FsyncImg)?;
                 step!(hooks, Step::OldDeleted);
             }
             Space::Short { missing } => {
-                say(log, Note::Lacks, numfmt::dec(missing, &mut num), b"");
+                say_one(log, Note::Lacks, numfmt::dec(missing, &mut num));
                 return Ok(Outcome::NoSpace { missing });
             }
         }
@@ -626,7 +634,7 @@ fn verify(
     check_image(src)?;
     let sidecar = match open(new, name(image, false, b".sha256").as_cstr()) {
         Err(f) if f.is_missing() => {
-            say(log, Note::NoSidecar, b"", b"");
+            say_one(log, Note::NoSidecar, b"");
             return Ok(());
         }
         sidecar => sidecar?,
@@ -736,7 +744,7 @@ fn reject(
     log: &mut impl Log,
     hooks: &mut impl Hooks,
 ) -> Res<Outcome> {
-    say(log, Note::Rejected, reason, b"");
+    say_one(log, Note::Rejected, reason);
     // The reason first: a cut before the rename only means the update is checked and rejected again.
     let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::CLOEXEC;
     let file = crate::fd::open(
