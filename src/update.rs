@@ -1040,7 +1040,10 @@ impl Status {
 
     #[optimize(size)]
     pub fn as_bytes(&self) -> &[u8] {
-        self.buf.get(..self.len).unwrap_or_default()
+        // `len` never passes the buffer's end: the clamp lets the compiler drop the fallback.
+        self.buf
+            .get(..self.len.min(self.buf.len()))
+            .unwrap_or_default()
     }
 }
 
