@@ -697,7 +697,8 @@ fn read_exact_at(fd: BorrowedFd, mut buf: &mut [u8], mut offset: u64) -> Res<()>
         match io::pread(fd, &mut *buf, offset) {
             Ok(0) => return Err(Msg::Shrank.errno(Errno::IO)),
             Ok(got) => {
-                buf = buf.get_mut(got..).unwrap_or_default();
+                // pread reads at most the buffer: the clamp lets the compiler drop the fallback.
+                buf = buf.get_mut(got.min(buf.len())..).unwrap_or_default();
                 offset += got as u64;
             }
             Err(e) => return Err(Msg::ReadImage.errno(e)),
