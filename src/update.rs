@@ -495,12 +495,15 @@ fn run(
         }
 
         let vfs = fs::fstatfs(img).ctx(Msg::StatfsImg)?;
-        // Block sizes are powers of two from 512 B to 64 KiB, and no file system has 2^40 blocks:
-        // the clamps only keep absurd values from overflowing the products below (a checked 64-bit
-        // multiply is a call on 32-bit targets). statfs itself, not rustix's statvfs made from it: the
-        // kernel already puts f_bsize in a zero f_frsize. (f_frsize is i64 or u32 by arch.)
+        // Block sizes are powers of two from 512 B to 64 KiB: the clamps only keep absurd values
+        // from overflowing the products below (a checked 64-bit multiply is a call on 32-bit
+        // targets). Free blocks are counted up to 2^32 - 1, at least 2 TiB, far more than any image:
+        // 32-bit factors make one multiply instruction there. statfs itself, not rustix's statvfs
+        // made from it: the kernel already puts f_bsize in a zero f_frsize. (f_frsize is i64 or u32
+        // by arch.)
         let block = (vfs.f_frsize as u64).min(1 << 20) as u32;
-        let free = hooks.free_bytes(vfs.f_bfree.min(1 << 40) * u64::from(block));
+        let free_blocks = vfs.f_bfree.min(u32::MAX.into()) as u32;
+        let free = hooks.free_bytes(u64::from(free_blocks) * u64::from(block));
         // Room for the data (rounded up to whole blocks, no division: at most one block more) plus
         // slack for the file system's own blocks (extent tree, journal credits). The size of a file
         // is below 2^63.
