@@ -77,10 +77,14 @@ impl Sha256 {
     #[optimize(size)]
     pub fn finish(&mut self) -> [u32; 8] {
         let bits = self.len.wrapping_mul(8);
-        // 0x80, zeros up to 56 mod 64, then the length in bits.
-        self.update(&[0x80]);
-        while self.len % 64 != 56 {
-            self.update(&[0]);
+        // 0x80, zeros up to 56 mod 64, then the length in bits. One call for both kinds of byte.
+        let mut byte = 0x80;
+        loop {
+            self.update(&[byte]);
+            byte = 0;
+            if self.len % 64 == 56 {
+                break;
+            }
         }
         self.update(&bits.to_be_bytes());
         self.state

@@ -370,7 +370,8 @@ enum Note {
     Copied,
 }
 
-/// Logs line `note` of `NOTES` with its arguments: one call shape for every line of the update.
+/// Logs line `note` of `NOTES` with its arguments: one function for every line of the update (those
+/// with at most one argument call it through `say_one`).
 #[inline(never)]
 #[optimize(size)]
 fn say(log: &mut impl Log, note: Note, a: &[u8], b: &[u8]) {
@@ -388,6 +389,13 @@ fn say(log: &mut impl Log, note: Note, a: &[u8], b: &[u8]) {
             part(first + 2),
         ],
     );
+}
+
+/// `say` for the lines with at most one argument: a call passes two values fewer.
+#[inline(never)]
+#[optimize(size)]
+fn say_one(log: &mut impl Log, note: Note, a: &[u8]) {
+    say(log, note, a, b"");
 }
 
 /// Stops the promotion when the hook says so.
@@ -448,8 +456,10 @@ fn run(
     let mut num = [0; numfmt::DEC_LEN];
     say(log, Note::Holds, image, numfmt::dec(size, &mut num));
 
-    remove(img, TMP)?;
-    remove(img, OLD_TMP)?;
+    // One call site for both (a loop over references: by value is an ARM-mode helper on Thumb).
+    for temporary in &[TMP, OLD_TMP] {
+        remove(img, temporary)?;
+    }
     step!(hooks, Step::Cleaned);
 
     // A power cut after publishing leaves the source behind: finish without copying, and keep -old.
@@ -458,14 +468,17 @@ fn run(
     match open(img, current) {
         Ok(fd) => {
             let (current_size, _) = stat(fd.as_fd())?;
-            same = current_size == size && scan(fd.as_fd(), size, Some(src), None)?;
+            same = current_size == size;
+            if same {
+                scan(fd.as_fd(), size, Some((src, &mut same)), None)?;
+            }
             keep_current = check_image(fd.as_fd()).is_ok();
         }
         Err(f) if f.is_missing() => {}
         Err(f) => return Err(f),
     }
     let outcome = if same {
-        say(log, Note::AlreadyHolds, b"", b"");
+        say_one(log, Note::AlreadyHolds, b"");
         Outcome::Recovered
     } else {
         let verdict = if regular {
@@ -482,12 +495,15 @@ fn run(
         }
 
         let vfs = fs::fstatfs(img).ctx(Msg::StatfsImg)?;
-        // Block sizes are powers of two from 512 B to 64 KiB, and no file system has 2^40 blocks:
-        // the clamps only keep absurd values from overflowing the products below (a checked 64-bit
-        // multiply is a call on 32-bit targets). statfs itself, not rustix's statvfs made from it: the
-        // kernel already puts f_bsize in a zero f_frsize. (f_frsize is i64 or u32 by arch.)
+        // Block sizes are powers of two from 512 B to 64 KiB: the clamps only keep absurd values
+        // from overflowing the products below (a checked 64-bit multiply is a call on 32-bit
+        // targets). Free blocks are counted up to 2^32 - 1, at least 2 TiB, far more than any image:
+        // 32-bit factors make one multiply instruction there. statfs itself, not rustix's statvfs
+        // made from it: the kernel already puts f_bsize in a zero f_frsize. (f_frsize is i64 or u32
+        // by arch.)
         let block = (vfs.f_frsize as u64).min(1 << 20) as u32;
-        let free = hooks.free_bytes(vfs.f_bfree.min(1 << 40) * u64::from(block));
+        let free_blocks = vfs.f_bfree.min(u32::MAX.into()) as u32;
+        let free = hooks.free_bytes(u64::from(free_blocks) * u64::from(block));
         // Room for the data (rounded up to whole blocks, no division: at most one block more) plus
         // slack for the file system's own blocks (extent tree, journal credits). The size of a file
         // is below 2^63.
@@ -504,13 +520,13 @@ fn run(
         match plan_space(free, needed, old_bytes) {
             Space::Fits => {}
             Space::FitsWithoutOld => {
-                say(log, Note::DeletingOld, old_name.as_bytes(), b"");
+                say_one(log, Note::DeletingOld, old_name.as_bytes());
                 fs::unlinkat(img, old, AtFlags::empty()).ctx(Msg::DeleteOld)?;
                 sync(img, Msg::FsyncImg)?;
                 step!(hooks, Step::OldDeleted);
             }
             Space::Short { missing } => {
-                say(log, Note::Lacks, numfmt::dec(missing, &mut num), b"");
+                say_one(log, Note::Lacks, numfmt::dec(missing, &mut num));
                 return Ok(Outcome::NoSpace { missing });
             }
         }
@@ -621,7 +637,7 @@ fn verify(
     check_image(src)?;
     let sidecar = match open(new, name(image, false, b".sha256").as_cstr()) {
         Err(f) if f.is_missing() => {
-            say(log, Note::NoSidecar, b"", b"");
+            say_one(log, Note::NoSidecar, b"");
             return Ok(());
         }
         sidecar => sidecar?,
@@ -643,15 +659,16 @@ fn verify(
 }
 
 /// Reads `size` bytes of `fd`: hashes them into `hash` and compares them with the same bytes of
-/// `other`, each when given (false at the first difference). One read loop for the recovery check
-/// and the SHA-256. Either file ending early is an error.
+/// `other`, each when given (the comparison clears `other`'s flag at the first difference, and stops
+/// there). One read loop for the recovery check and the SHA-256. Either file ending early is an
+/// error. A flag, not a `Res<bool>`: each caller then tests one packed value, not two.
 #[optimize(size)]
 fn scan(
     fd: BorrowedFd,
     size: u64,
-    other: Option<BorrowedFd>,
+    mut other: Option<(BorrowedFd, &mut bool)>,
     mut hash: Option<&mut sha256::Sha256>,
-) -> Res<bool> {
+) -> Res<()> {
     // One buffer in two halves: one memset, not two.
     let mut buf = [0; 64 * 1024];
     let (ours, theirs) = buf.split_at_mut(32 * 1024);
@@ -663,16 +680,17 @@ fn scan(
         if let Some(hash) = hash.as_deref_mut() {
             hash.update(part);
         }
-        if let Some(other) = other {
+        if let Some((other, same)) = other.as_mut() {
             let their_part = theirs.get_mut(..len).unwrap_or_default();
-            read_exact_at(other, their_part, done)?;
+            read_exact_at(*other, their_part, done)?;
             if part != their_part {
-                return Ok(false);
+                **same = false;
+                break;
             }
         }
         done += len as u64;
     }
-    Ok(true)
+    Ok(())
 }
 
 /// Fills `buf` from `offset` of `fd`; the file ending first is an error.
@@ -682,7 +700,8 @@ fn read_exact_at(fd: BorrowedFd, mut buf: &mut [u8], mut offset: u64) -> Res<()>
         match io::pread(fd, &mut *buf, offset) {
             Ok(0) => return Err(Msg::Shrank.errno(Errno::IO)),
             Ok(got) => {
-                buf = buf.get_mut(got..).unwrap_or_default();
+                // pread reads at most the buffer: the clamp lets the compiler drop the fallback.
+                buf = buf.get_mut(got.min(buf.len())..).unwrap_or_default();
                 offset += got as u64;
             }
             Err(e) => return Err(Msg::ReadImage.errno(e)),
@@ -729,7 +748,7 @@ fn reject(
     log: &mut impl Log,
     hooks: &mut impl Hooks,
 ) -> Res<Outcome> {
-    say(log, Note::Rejected, reason, b"");
+    say_one(log, Note::Rejected, reason);
     // The reason first: a cut before the rename only means the update is checked and rejected again.
     let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::CLOEXEC;
     let file = crate::fd::open(
@@ -1015,7 +1034,10 @@ impl Status {
 
     #[optimize(size)]
     pub fn as_bytes(&self) -> &[u8] {
-        self.buf.get(..self.len).unwrap_or_default()
+        // `len` never passes the buffer's end: the clamp lets the compiler drop the fallback.
+        self.buf
+            .get(..self.len.min(self.buf.len()))
+            .unwrap_or_default()
     }
 }
 

@@ -33,39 +33,34 @@ pub fn run(
     config: &Config,
     status: &mut Status,
 ) -> Result<(), Failed> {
-    let outcome = match found.newimg() {
-        None => Ok(Outcome::NoUpdate),
-        Some(newimg) => {
-            mounts::mount_partition(log, newimg, paths::SCRATCH, MountFlags::NOATIME)?;
-            let outcome = promote(log, config);
-            if rustix::mount::unmount(paths::SCRATCH, UnmountFlags::empty()).is_err() {
-                log.warn_bare(c"cannot unmount newimg");
-            }
-            // The image partition was mounted writeable only for the promotion.
-            if let Err(e) = rustix::mount::mount_remount(paths::IMAGE, MountFlags::RDONLY, c"") {
-                log.fail_bare(c"cannot remount the image partition read-only", Some(e));
-            }
-            outcome
+    // Filled in place by `promote`: one slot for every outcome, never copied.
+    let mut outcome = Outcome::NoUpdate;
+    if let Some(newimg) = found.newimg() {
+        mounts::mount_partition(log, newimg, paths::SCRATCH, MountFlags::NOATIME)?;
+        let promoted = promote(log, config, &mut outcome);
+        if rustix::mount::unmount(paths::SCRATCH, UnmountFlags::empty()).is_err() {
+            log.warn_bare(c"cannot unmount newimg");
         }
-    };
-    // By reference: `?` on the result would copy the outcome out first.
-    status.update(outcome.as_ref().map_err(|_| Failed)?);
+        // The image partition was mounted writeable only for the promotion.
+        if let Err(e) = rustix::mount::mount_remount(paths::IMAGE, MountFlags::RDONLY, c"") {
+            log.fail_bare(c"cannot remount the image partition read-only", Some(e));
+        }
+        promoted?;
+    }
+    status.update(&outcome);
     Ok(())
 }
 
+/// Opens both folders and promotes, writing what happened into `outcome` (untouched when a folder
+/// cannot be opened). In place: a returned outcome was copied into `run`'s slot (-80 B on x86_64).
 #[optimize(size)]
-fn promote(log: &mut Logger, config: &Config) -> Result<Outcome, Failed> {
+fn promote(log: &mut Logger, config: &Config, outcome: &mut Outcome) -> Result<(), Failed> {
     let img = mounts::open_dir(log, paths::IMAGE)?;
     let new = mounts::open_dir(log, paths::SCRATCH)?;
     // Every outcome is logged by `promote` itself; even a failed update leaves the current image
     // bootable, so it never stops the boot.
-    Ok(update::promote(
-        img.as_fd(),
-        new.as_fd(),
-        config.image,
-        log,
-        &mut BootHooks,
-    ))
+    *outcome = update::promote(img.as_fd(), new.as_fd(), config.image, log, &mut BootHooks);
+    Ok(())
 }
 
 /// Writes the status file the booted OS reads.
