@@ -292,11 +292,8 @@ pub fn params<'a>(cmdline: &'a [u8]) -> impl Iterator<Item = (&'a [u8], Option<&
     core::iter::from_fn(move || {
         let start = rest.iter().position(|&b| !is_space(b))?;
         let arg = rest.get(start..)?;
-        let (quoted, arg) = match arg.strip_prefix(b"\"") {
-            Some(inner) => (true, inner),
-            None => (false, arg),
-        };
-        let mut in_quote = quoted;
+        // Inside double quotes a space does not end the parameter.
+        let mut in_quote = false;
         let end = arg
             .iter()
             .position(|&b| {
@@ -306,17 +303,23 @@ pub fn params<'a>(cmdline: &'a [u8]) -> impl Iterator<Item = (&'a [u8], Option<&
             .unwrap_or(arg.len());
         let (arg, tail) = arg.split_at_checked(end)?;
         rest = tail;
-        let unquote = |s: &'a [u8]| s.strip_suffix(b"\"").unwrap_or(s);
-        Some(match arg.iter().position(|&b| b == b'=') {
-            None if quoted => (unquote(arg), None),
+        // A quote opening the parameter or its value is dropped, and so is one closing the parameter.
+        let (quoted, arg) = match arg.strip_prefix(b"\"") {
+            Some(inner) => (true, inner),
+            None => (false, arg),
+        };
+        let eq = arg.iter().position(|&b| b == b'=');
+        let value_quoted = eq.and_then(|eq| arg.get(eq + 1)) == Some(&b'"');
+        let arg = match arg {
+            [inner @ .., b'"'] if quoted || value_quoted => inner,
+            _ => arg,
+        };
+        Some(match eq {
             None => (arg, None),
             Some(eq) => {
-                let (name, value) = (arg.get(..eq)?, arg.get(eq + 1..)?);
-                match value.strip_prefix(b"\"") {
-                    Some(inner) => (name, Some(unquote(inner))),
-                    None if quoted => (name, Some(unquote(value))),
-                    None => (name, Some(value)),
-                }
+                // Past the end when the value was a lone quote, now dropped: then it is empty.
+                let value = arg.get(eq + 1 + usize::from(value_quoted)..);
+                (arg.get(..eq)?, Some(value.unwrap_or_default()))
             }
         })
     })
@@ -459,6 +462,16 @@ mod tests {
         assert_eq!(split("k=v=w ="), [("k", Some("v=w")), ("", Some(""))]);
         assert_eq!(split("k=\" \""), [("k", Some(" "))]);
         assert_eq!(split("\""), [("", None)]);
+        assert_eq!(
+            split("k=\""),
+            [("k", Some(""))],
+            "a lone quote opens the value"
+        );
+        assert_eq!(
+            split("\"k=\"v\"\""),
+            [("k", Some("v\""))],
+            "one closing quote is dropped"
+        );
         assert_eq!(split("a\0b c"), [("a", None)], "a NUL ends the line");
         assert!(split(" \n\t ").is_empty());
         // The kernel's isspace counts the byte 0xA0, even inside UTF-8 ("à" is C3 A0).
