@@ -110,8 +110,10 @@ pub fn parse_into<'a>(
         if name == b"--" && value.is_none() {
             break;
         }
-        if let Err(problem) = apply(config, name, value, log) {
-            first_error.get_or_insert((name, problem));
+        if let Err(problem) = apply(config, name, value, log)
+            && first_error.is_none()
+        {
+            first_error = Some((name, problem));
         }
     }
     match first_error {
