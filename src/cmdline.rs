@@ -310,19 +310,21 @@ pub fn params<'a>(cmdline: &'a [u8]) -> impl Iterator<Item = (&'a [u8], Option<&
             Some(inner) => (true, inner),
             None => (false, arg),
         };
-        let eq = arg.iter().position(|&b| b == b'=');
-        let value_quoted = eq.and_then(|eq| arg.get(eq + 1)) == Some(&b'"');
-        let arg = match arg {
-            [inner @ .., b'"'] if quoted || value_quoted => inner,
-            _ => arg,
-        };
-        Some(match eq {
+        let (name, value) = match arg.iter().position(|&b| b == b'=') {
+            Some(eq) => (arg.get(..eq)?, arg.get(eq + 1..)),
             None => (arg, None),
-            Some(eq) => {
-                // Past the end when the value was a lone quote, now dropped: then it is empty.
-                let value = arg.get(eq + 1 + usize::from(value_quoted)..);
-                (arg.get(..eq)?, Some(value.unwrap_or_default()))
-            }
+        };
+        let (value_quoted, value) = match value {
+            Some([b'"', inner @ ..]) => (true, Some(inner)),
+            value => (false, value),
+        };
+        let unquote = |s: &'a [u8]| match s {
+            [inner @ .., b'"'] if quoted || value_quoted => inner,
+            _ => s,
+        };
+        Some(match value {
+            None => (unquote(name), None),
+            Some(value) => (name, Some(unquote(value))),
         })
     })
 }
