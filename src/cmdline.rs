@@ -306,9 +306,9 @@ pub fn params<'a>(cmdline: &'a [u8]) -> impl Iterator<Item = (&'a [u8], Option<&
         let (arg, tail) = arg.split_at_checked(end)?;
         rest = tail;
         // A quote opening the parameter or its value is dropped, and so is one closing the parameter.
-        let (quoted, arg) = match arg.strip_prefix(b"\"") {
-            Some(inner) => (true, inner),
-            None => (false, arg),
+        let (quoted, arg) = match arg {
+            [b'"', inner @ ..] => (true, inner),
+            _ => (false, arg),
         };
         let (name, value) = match arg.iter().position(|&b| b == b'=') {
             Some(eq) => (arg.get(..eq)?, arg.get(eq + 1..)),
