@@ -204,23 +204,40 @@ fn apply<'a>(
         }
         return Ok(());
     };
-    let needed = value.ok_or(Problem::NeedsValue);
+    // `quiet` takes any value or none; the other options are read in two groups, without a value
+    // and with one, so each tests for the value once.
+    if opt == opt::QUIET {
+        config.quiet = true;
+        return Ok(());
+    }
+    let Some(value) = value else {
+        match opt {
+            opt::RO | opt::RW => config.rw = opt == opt::RW,
+            opt::ROOT_WAIT => config.wait = Wait::Forever,
+            // KEEP_UPPER and after: the flags (`lookup` finds no index beyond them).
+            opt::KEEP_UPPER.. => {
+                *match opt {
+                    opt::KEEP_UPPER => &mut config.keep_upper,
+                    opt::NO_PERSISTENT => &mut config.no_persistent,
+                    opt::NO_OVERLAY => &mut config.no_overlay,
+                    _ => &mut config.noshell,
+                } = true
+            }
+            _ => return Err(Problem::NeedsValue),
+        }
+        return Ok(());
+    };
     match opt {
         opt::INIT => {
-            config.init = Some(needed?)
-                .filter(|path| path.first() == Some(&b'/'))
-                .ok_or(Problem::NotAbsolute)?
-        }
-        opt::RO | opt::RW => {
-            // As the kernel: it ignores `ro=x` and `rw=x`.
-            if value.is_none() {
-                config.rw = opt == opt::RW;
+            if value.first() != Some(&b'/') {
+                return Err(Problem::NotAbsolute);
             }
+            config.init = value;
         }
-        opt::QUIET => config.quiet = true,
-        opt::ROOT_WAIT if value.is_none() => config.wait = Wait::Forever,
+        // As the kernel: it ignores `ro=x` and `rw=x`.
+        opt::RO | opt::RW => {}
         opt::ROOT_WAIT | opt::WAIT | opt::ROOT_DELAY => {
-            let ms = seconds_ms(needed?)?;
+            let ms = seconds_ms(value)?;
             if opt == opt::ROOT_DELAY {
                 config.rootdelay_ms = ms;
             } else {
@@ -228,16 +245,16 @@ fn apply<'a>(
             }
         }
         opt::IMG..=opt::NEW_IMG => {
-            let Some(spec) = devspec::parse(needed?) else {
+            let Some(spec) = devspec::parse(value) else {
                 return Err(Problem::NotSpec);
             };
             if let Some(slot) = config.specs.get_mut(opt - opt::IMG) {
                 *slot = spec;
             }
         }
-        opt::IMAGE => config.image = file_name(needed?)?,
+        opt::IMAGE => config.image = file_name(value)?,
         opt::ON_ERROR => {
-            config.onerror = match crate::lookup(FAIL_ACTION_NAMES.as_bytes(), needed?) {
+            config.onerror = match crate::lookup(FAIL_ACTION_NAMES.as_bytes(), value) {
                 Some(0) => FailAction::Panic,
                 Some(1) => FailAction::Reboot,
                 Some(2) => FailAction::Poweroff,
@@ -245,18 +262,7 @@ fn apply<'a>(
                 _ => return Err(Problem::NotAction),
             }
         }
-        // KEEP_UPPER and after: the flags (`lookup` finds no index beyond them).
-        _ => {
-            if value.is_some() {
-                return Err(Problem::TakesNoValue);
-            }
-            *match opt {
-                opt::KEEP_UPPER => &mut config.keep_upper,
-                opt::NO_PERSISTENT => &mut config.no_persistent,
-                opt::NO_OVERLAY => &mut config.no_overlay,
-                _ => &mut config.noshell,
-            } = true;
-        }
+        _ => return Err(Problem::TakesNoValue),
     }
     Ok(())
 }
