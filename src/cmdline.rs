@@ -269,8 +269,10 @@ fn apply<'a>(
 
 #[optimize(size)]
 fn seconds_ms(value: &[u8]) -> Result<u64, Problem> {
+    // Compared first, not `checked_mul`, whose overflow test costs ARM a second 64-bit multiply.
     parse_dec(value)
-        .and_then(|s| s.checked_mul(1000))
+        .filter(|&s| s <= u64::MAX / 1000)
+        .map(|s| s * 1000)
         .ok_or(Problem::NotSeconds)
 }
 
