@@ -126,19 +126,22 @@ pub fn parse_into<'a>(
     }
 }
 
-/// The options we read, as their index in `OPTION_NAMES`: one table lookup instead of a `match` on
-/// byte strings, which compiles to a byte-by-byte comparison per pattern. Options handled alike are
-/// neighbours: `apply`'s `match` then tests one range per group.
+/// The options we read: the kernel's as their index in `KERNEL_OPTION_NAMES`, our own `iovl.` ones as
+/// `OWN` plus their index in `OWN_OPTION_NAMES`. One table lookup instead of a `match` on byte strings,
+/// which compiles to a byte-by-byte comparison per pattern. Options handled alike are neighbours:
+/// `apply`'s `match` then tests one range per group.
 mod opt {
     pub const INIT: usize = 0;
-    pub const IMAGE: usize = 1;
-    pub const ON_ERROR: usize = 2;
-    pub const QUIET: usize = 3;
-    pub const RO: usize = 4;
-    pub const RW: usize = 5;
-    pub const ROOT_WAIT: usize = 6;
-    pub const WAIT: usize = 7;
-    pub const ROOT_DELAY: usize = 8;
+    pub const QUIET: usize = 1;
+    pub const RO: usize = 2;
+    pub const RW: usize = 3;
+    pub const ROOT_WAIT: usize = 4;
+    pub const ROOT_DELAY: usize = 5;
+    /// The first of our own options, after the kernel's.
+    pub const OWN: usize = 6;
+    pub const WAIT: usize = 6;
+    pub const IMAGE: usize = 7;
+    pub const ON_ERROR: usize = 8;
     /// `iovl.img` through `iovl.newimg`, the four partition specs in the order of the roles.
     pub const IMG: usize = 9;
     pub const NEW_IMG: usize = 12;
@@ -148,11 +151,11 @@ mod opt {
     // 16, the last: iovl.noshell.
 }
 
-/// The option names, each followed by a newline, in the order of `opt`: one packed string instead of a
-/// table of slices (16 bytes of pointer and length per entry on 64-bit).
-const OPTION_NAMES: &[u8] = b"init\niovl.image\niovl.onerror\nquiet\nro\nrw\nrootwait\niovl.wait\n\
-    rootdelay\niovl.img\niovl.overlay\niovl.boot\niovl.newimg\niovl.keep-upper\niovl.no-persistent\n\
-    iovl.no-overlay\niovl.noshell\n";
+/// The option names, each followed by a newline, in the order of `opt`: packed strings instead of a
+/// table of slices (16 bytes of pointer and length per entry on 64-bit); ours without their `iovl.`.
+const KERNEL_OPTION_NAMES: &[u8] = b"init\nquiet\nro\nrw\nrootwait\nrootdelay\n";
+const OWN_OPTION_NAMES: &[u8] = b"wait\nimage\nonerror\nimg\noverlay\nboot\nnewimg\nkeep-upper\n\
+    no-persistent\nno-overlay\nnoshell\n";
 
 /// The `iovl.onerror=` words in the order of the enum: read by `lookup` when
 /// parsing and by `nth` for messages.
@@ -197,12 +200,15 @@ fn apply<'a>(
     value: Option<&'a [u8]>,
     log: &mut dyn Log,
 ) -> Result<(), Problem> {
-    let Some(opt) = crate::lookup(OPTION_NAMES, name) else {
-        // Not `starts_with`: a core function linked for this one test.
-        if name.get(..5) == Some(b"iovl.") {
-            log.line(Level::Warning, &[b"cmdline: unknown option ", name]);
+    let opt = match lookup_option(name) {
+        Ok(opt) => opt,
+        // Other unknown parameters belong to the kernel or the real init.
+        Err(ours) => {
+            if ours {
+                log.line(Level::Warning, &[b"cmdline: unknown option ", name]);
+            }
+            return Ok(());
         }
-        return Ok(());
     };
     // `quiet` takes any value or none; the other options are read in two groups, without a value
     // and with one, so each tests for the value once.
@@ -265,6 +271,19 @@ fn apply<'a>(
         _ => return Err(Problem::TakesNoValue),
     }
     Ok(())
+}
+
+/// The `opt` index of the option `name`, or whether it is an unknown one of ours (`iovl.`): those are
+/// looked up without their prefix.
+#[optimize(size)]
+fn lookup_option(name: &[u8]) -> Result<usize, bool> {
+    let (names, key, first) = match name.strip_prefix(b"iovl.") {
+        Some(own) => (OWN_OPTION_NAMES, own, opt::OWN),
+        None => (KERNEL_OPTION_NAMES, name, 0),
+    };
+    crate::lookup(names, key)
+        .map(|index| first + index)
+        .ok_or(first == opt::OWN)
 }
 
 #[optimize(size)]
@@ -401,17 +420,23 @@ mod tests {
             ("iovl.no-overlay", opt::NO_OVERLAY),
             ("iovl.noshell", opt::NO_OVERLAY + 1),
         ] {
-            assert_eq!(
-                crate::lookup(OPTION_NAMES, name.as_bytes()),
-                Some(index),
-                "{name}"
-            );
+            assert_eq!(lookup_option(name.as_bytes()), Ok(index), "{name}");
         }
+        let count = |names: &[u8]| names.iter().filter(|&&b| b == b'\n').count();
+        assert_eq!(count(KERNEL_OPTION_NAMES), opt::OWN);
         assert_eq!(
-            OPTION_NAMES.iter().filter(|&&b| b == b'\n').count(),
+            opt::OWN + count(OWN_OPTION_NAMES),
             opt::NO_OVERLAY + 2,
             "iovl.noshell is the last option"
         );
+        for (unknown, ours) in [
+            ("iovl.x", true),
+            ("iovl.init", true),
+            ("image", false),
+            ("x", false),
+        ] {
+            assert_eq!(lookup_option(unknown.as_bytes()), Err(ours), "{unknown}");
+        }
     }
 
     #[test]
