@@ -89,13 +89,15 @@ pub fn load_bundled(log: &mut Logger, kver: &[u8]) -> Result<(), Failed> {
         load(log, dir.as_fd(), path)?;
         count += 1;
     }
-    let mut digits = [0; numfmt::DEC_LEN];
-    log.say(
-        Level::Info,
-        c"% loaded for ",
-        numfmt::dec(count.into(), &mut digits),
-        kver,
-    );
+    // The digits go into the list's buffer, read to the end: a fresh array is zeroed first.
+    if let Some(digits) = buf.first_chunk_mut() {
+        log.say(
+            Level::Info,
+            c"% loaded for ",
+            numfmt::dec(count.into(), digits),
+            kver,
+        );
+    }
     Ok(())
 }
 
