@@ -107,7 +107,7 @@ pub fn parse_into<'a>(
     // The first malformed option is the error; the rest are still read for `iovl.onerror`.
     let mut first_error = None;
     for (name, value) in params(cmdline) {
-        if name == b"--" && value.is_none() {
+        if value.is_none() && name == b"--" {
             break;
         }
         if let Err(problem) = apply(config, name, value, log)
