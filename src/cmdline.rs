@@ -129,12 +129,13 @@ pub fn parse_into<'a>(
 /// The options we read: the kernel's as their index in `KERNEL_OPTION_NAMES`, our own `iovl.` ones as
 /// `OWN` plus their index in `OWN_OPTION_NAMES`. One table lookup instead of a `match` on byte strings,
 /// which compiles to a byte-by-byte comparison per pattern. Options handled alike are neighbours:
-/// `apply`'s `match` then tests one range per group.
+/// `apply`'s `match` then tests one range per group. (The order within is measured: `ro` and `rw`
+/// first compiled smallest.)
 mod opt {
-    pub const INIT: usize = 0;
-    pub const QUIET: usize = 1;
-    pub const RO: usize = 2;
-    pub const RW: usize = 3;
+    pub const RO: usize = 0;
+    pub const RW: usize = 1;
+    pub const INIT: usize = 2;
+    pub const QUIET: usize = 3;
     pub const ROOT_WAIT: usize = 4;
     pub const ROOT_DELAY: usize = 5;
     /// The first of our own options, after the kernel's.
@@ -153,7 +154,7 @@ mod opt {
 
 /// The option names, each followed by a newline, in the order of `opt`: packed strings instead of a
 /// table of slices (16 bytes of pointer and length per entry on 64-bit); ours without their `iovl.`.
-const KERNEL_OPTION_NAMES: &[u8] = b"init\nquiet\nro\nrw\nrootwait\nrootdelay\n";
+const KERNEL_OPTION_NAMES: &[u8] = b"ro\nrw\ninit\nquiet\nrootwait\nrootdelay\n";
 const OWN_OPTION_NAMES: &[u8] = b"wait\nimage\nonerror\nimg\noverlay\nboot\nnewimg\nkeep-upper\n\
     no-persistent\nno-overlay\nnoshell\n";
 
