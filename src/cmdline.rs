@@ -107,11 +107,13 @@ pub fn parse_into<'a>(
     // The first malformed option is the error; the rest are still read for `iovl.onerror`.
     let mut first_error = None;
     for (name, value) in params(cmdline) {
-        if name == b"--" && value.is_none() {
+        if value.is_none() && name == b"--" {
             break;
         }
-        if let Err(problem) = apply(config, name, value, log) {
-            first_error.get_or_insert((name, problem));
+        if let Err(problem) = apply(config, name, value, log)
+            && first_error.is_none()
+        {
+            first_error = Some((name, problem));
         }
     }
     match first_error {
@@ -124,19 +126,23 @@ pub fn parse_into<'a>(
     }
 }
 
-/// The options we read, as their index in `OPTION_NAMES`: one table lookup instead of a `match` on
-/// byte strings, which compiles to a byte-by-byte comparison per pattern. Options handled alike are
-/// neighbours: `apply`'s `match` then tests one range per group.
+/// The options we read: the kernel's as their index in `KERNEL_OPTION_NAMES`, our own `iovl.` ones as
+/// `OWN` plus their index in `OWN_OPTION_NAMES`. One table lookup instead of a `match` on byte strings,
+/// which compiles to a byte-by-byte comparison per pattern. Options handled alike are neighbours:
+/// `apply`'s `match` then tests one range per group. (The order within is measured: `ro` and `rw`
+/// first compiled smallest.)
 mod opt {
-    pub const INIT: usize = 0;
-    pub const IMAGE: usize = 1;
-    pub const ON_ERROR: usize = 2;
+    pub const RO: usize = 0;
+    pub const RW: usize = 1;
+    pub const INIT: usize = 2;
     pub const QUIET: usize = 3;
-    pub const RO: usize = 4;
-    pub const RW: usize = 5;
-    pub const ROOT_WAIT: usize = 6;
-    pub const WAIT: usize = 7;
-    pub const ROOT_DELAY: usize = 8;
+    pub const ROOT_WAIT: usize = 4;
+    pub const ROOT_DELAY: usize = 5;
+    /// The first of our own options, after the kernel's.
+    pub const OWN: usize = 6;
+    pub const WAIT: usize = 6;
+    pub const IMAGE: usize = 7;
+    pub const ON_ERROR: usize = 8;
     /// `iovl.img` through `iovl.newimg`, the four partition specs in the order of the roles.
     pub const IMG: usize = 9;
     pub const NEW_IMG: usize = 12;
@@ -146,11 +152,11 @@ mod opt {
     // 16, the last: iovl.noshell.
 }
 
-/// The option names, each followed by a newline, in the order of `opt`: one packed string instead of a
-/// table of slices (16 bytes of pointer and length per entry on 64-bit).
-const OPTION_NAMES: &[u8] = b"init\niovl.image\niovl.onerror\nquiet\nro\nrw\nrootwait\niovl.wait\n\
-    rootdelay\niovl.img\niovl.overlay\niovl.boot\niovl.newimg\niovl.keep-upper\niovl.no-persistent\n\
-    iovl.no-overlay\niovl.noshell\n";
+/// The option names, each followed by a newline, in the order of `opt`: packed strings instead of a
+/// table of slices (16 bytes of pointer and length per entry on 64-bit); ours without their `iovl.`.
+const KERNEL_OPTION_NAMES: &[u8] = b"ro\nrw\ninit\nquiet\nrootwait\nrootdelay\n";
+const OWN_OPTION_NAMES: &[u8] = b"wait\nimage\nonerror\nimg\noverlay\nboot\nnewimg\nkeep-upper\n\
+    no-persistent\nno-overlay\nnoshell\n";
 
 /// The `iovl.onerror=` words in the order of the enum: read by `lookup` when
 /// parsing and by `nth` for messages.
@@ -195,30 +201,50 @@ fn apply<'a>(
     value: Option<&'a [u8]>,
     log: &mut dyn Log,
 ) -> Result<(), Problem> {
-    let Some(opt) = crate::lookup(OPTION_NAMES, name) else {
-        // Not `starts_with`: a core function linked for this one test.
-        if name.get(..5) == Some(b"iovl.") {
-            log.line(Level::Warning, &[b"cmdline: unknown option ", name]);
+    let opt = match lookup_option(name) {
+        Ok(opt) => opt,
+        // Other unknown parameters belong to the kernel or the real init.
+        Err(ours) => {
+            if ours {
+                log.line(Level::Warning, &[b"cmdline: unknown option ", name]);
+            }
+            return Ok(());
+        }
+    };
+    // `quiet` takes any value or none; the other options are read in two groups, without a value
+    // and with one, so each tests for the value once.
+    if opt == opt::QUIET {
+        config.quiet = true;
+        return Ok(());
+    }
+    let Some(value) = value else {
+        match opt {
+            opt::RO | opt::RW => config.rw = opt == opt::RW,
+            opt::ROOT_WAIT => config.wait = Wait::Forever,
+            // KEEP_UPPER and after: the flags (`lookup` finds no index beyond them).
+            opt::KEEP_UPPER.. => {
+                *match opt {
+                    opt::KEEP_UPPER => &mut config.keep_upper,
+                    opt::NO_PERSISTENT => &mut config.no_persistent,
+                    opt::NO_OVERLAY => &mut config.no_overlay,
+                    _ => &mut config.noshell,
+                } = true
+            }
+            _ => return Err(Problem::NeedsValue),
         }
         return Ok(());
     };
-    let needed = value.ok_or(Problem::NeedsValue);
     match opt {
         opt::INIT => {
-            config.init = Some(needed?)
-                .filter(|path| path.first() == Some(&b'/'))
-                .ok_or(Problem::NotAbsolute)?
-        }
-        opt::RO | opt::RW => {
-            // As the kernel: it ignores `ro=x` and `rw=x`.
-            if value.is_none() {
-                config.rw = opt == opt::RW;
+            if value.first() != Some(&b'/') {
+                return Err(Problem::NotAbsolute);
             }
+            config.init = value;
         }
-        opt::QUIET => config.quiet = true,
-        opt::ROOT_WAIT if value.is_none() => config.wait = Wait::Forever,
+        // As the kernel: it ignores `ro=x` and `rw=x`.
+        opt::RO | opt::RW => {}
         opt::ROOT_WAIT | opt::WAIT | opt::ROOT_DELAY => {
-            let ms = seconds_ms(needed?)?;
+            let ms = seconds_ms(value)?;
             if opt == opt::ROOT_DELAY {
                 config.rootdelay_ms = ms;
             } else {
@@ -226,16 +252,16 @@ fn apply<'a>(
             }
         }
         opt::IMG..=opt::NEW_IMG => {
-            let Some(spec) = devspec::parse(needed?) else {
+            let Some(spec) = devspec::parse(value) else {
                 return Err(Problem::NotSpec);
             };
             if let Some(slot) = config.specs.get_mut(opt - opt::IMG) {
                 *slot = spec;
             }
         }
-        opt::IMAGE => config.image = file_name(needed?)?,
+        opt::IMAGE => config.image = file_name(value)?,
         opt::ON_ERROR => {
-            config.onerror = match crate::lookup(FAIL_ACTION_NAMES.as_bytes(), needed?) {
+            config.onerror = match crate::lookup(FAIL_ACTION_NAMES.as_bytes(), value) {
                 Some(0) => FailAction::Panic,
                 Some(1) => FailAction::Reboot,
                 Some(2) => FailAction::Poweroff,
@@ -243,26 +269,30 @@ fn apply<'a>(
                 _ => return Err(Problem::NotAction),
             }
         }
-        // KEEP_UPPER and after: the flags (`lookup` finds no index beyond them).
-        _ => {
-            if value.is_some() {
-                return Err(Problem::TakesNoValue);
-            }
-            *match opt {
-                opt::KEEP_UPPER => &mut config.keep_upper,
-                opt::NO_PERSISTENT => &mut config.no_persistent,
-                opt::NO_OVERLAY => &mut config.no_overlay,
-                _ => &mut config.noshell,
-            } = true;
-        }
+        _ => return Err(Problem::TakesNoValue),
     }
     Ok(())
 }
 
+/// The `opt` index of the option `name`, or whether it is an unknown one of ours (`iovl.`): those are
+/// looked up without their prefix.
+#[optimize(size)]
+fn lookup_option(name: &[u8]) -> Result<usize, bool> {
+    let (names, key, first) = match name.strip_prefix(b"iovl.") {
+        Some(own) => (OWN_OPTION_NAMES, own, opt::OWN),
+        None => (KERNEL_OPTION_NAMES, name, 0),
+    };
+    crate::lookup(names, key)
+        .map(|index| first + index)
+        .ok_or(first == opt::OWN)
+}
+
 #[optimize(size)]
 fn seconds_ms(value: &[u8]) -> Result<u64, Problem> {
+    // Compared first, not `checked_mul`, whose overflow test costs ARM a second 64-bit multiply.
     parse_dec(value)
-        .and_then(|s| s.checked_mul(1000))
+        .filter(|&s| s <= u64::MAX / 1000)
+        .map(|s| s * 1000)
         .ok_or(Problem::NotSeconds)
 }
 
@@ -292,11 +322,8 @@ pub fn params<'a>(cmdline: &'a [u8]) -> impl Iterator<Item = (&'a [u8], Option<&
     core::iter::from_fn(move || {
         let start = rest.iter().position(|&b| !is_space(b))?;
         let arg = rest.get(start..)?;
-        let (quoted, arg) = match arg.strip_prefix(b"\"") {
-            Some(inner) => (true, inner),
-            None => (false, arg),
-        };
-        let mut in_quote = quoted;
+        // Inside double quotes a space does not end the parameter.
+        let mut in_quote = false;
         let end = arg
             .iter()
             .position(|&b| {
@@ -306,18 +333,26 @@ pub fn params<'a>(cmdline: &'a [u8]) -> impl Iterator<Item = (&'a [u8], Option<&
             .unwrap_or(arg.len());
         let (arg, tail) = arg.split_at_checked(end)?;
         rest = tail;
-        let unquote = |s: &'a [u8]| s.strip_suffix(b"\"").unwrap_or(s);
-        Some(match arg.iter().position(|&b| b == b'=') {
-            None if quoted => (unquote(arg), None),
+        // A quote opening the parameter or its value is dropped, and so is one closing the parameter.
+        let (quoted, arg) = match arg {
+            [b'"', inner @ ..] => (true, inner),
+            _ => (false, arg),
+        };
+        let (name, value) = match arg.iter().position(|&b| b == b'=') {
+            Some(eq) => (arg.get(..eq)?, arg.get(eq + 1..)),
             None => (arg, None),
-            Some(eq) => {
-                let (name, value) = (arg.get(..eq)?, arg.get(eq + 1..)?);
-                match value.strip_prefix(b"\"") {
-                    Some(inner) => (name, Some(unquote(inner))),
-                    None if quoted => (name, Some(unquote(value))),
-                    None => (name, Some(value)),
-                }
-            }
+        };
+        let (value_quoted, value) = match value {
+            Some([b'"', inner @ ..]) => (true, Some(inner)),
+            value => (false, value),
+        };
+        let unquote = |s: &'a [u8]| match s {
+            [inner @ .., b'"'] if quoted || value_quoted => inner,
+            _ => s,
+        };
+        Some(match value {
+            None => (unquote(name), None),
+            Some(value) => (name, Some(unquote(value))),
         })
     })
 }
@@ -386,17 +421,23 @@ mod tests {
             ("iovl.no-overlay", opt::NO_OVERLAY),
             ("iovl.noshell", opt::NO_OVERLAY + 1),
         ] {
-            assert_eq!(
-                crate::lookup(OPTION_NAMES, name.as_bytes()),
-                Some(index),
-                "{name}"
-            );
+            assert_eq!(lookup_option(name.as_bytes()), Ok(index), "{name}");
         }
+        let count = |names: &[u8]| names.iter().filter(|&&b| b == b'\n').count();
+        assert_eq!(count(KERNEL_OPTION_NAMES), opt::OWN);
         assert_eq!(
-            OPTION_NAMES.iter().filter(|&&b| b == b'\n').count(),
+            opt::OWN + count(OWN_OPTION_NAMES),
             opt::NO_OVERLAY + 2,
             "iovl.noshell is the last option"
         );
+        for (unknown, ours) in [
+            ("iovl.x", true),
+            ("iovl.init", true),
+            ("image", false),
+            ("x", false),
+        ] {
+            assert_eq!(lookup_option(unknown.as_bytes()), Err(ours), "{unknown}");
+        }
     }
 
     #[test]
@@ -459,6 +500,16 @@ mod tests {
         assert_eq!(split("k=v=w ="), [("k", Some("v=w")), ("", Some(""))]);
         assert_eq!(split("k=\" \""), [("k", Some(" "))]);
         assert_eq!(split("\""), [("", None)]);
+        assert_eq!(
+            split("k=\""),
+            [("k", Some(""))],
+            "a lone quote opens the value"
+        );
+        assert_eq!(
+            split("\"k=\"v\"\""),
+            [("k", Some("v\""))],
+            "one closing quote is dropped"
+        );
         assert_eq!(split("a\0b c"), [("a", None)], "a NUL ends the line");
         assert!(split(" \n\t ").is_empty());
         // The kernel's isspace counts the byte 0xA0, even inside UTF-8 ("à" is C3 A0).

@@ -17,8 +17,9 @@ const NAMES: &str = "EPERM\nENOENT\nEIO\nENXIO\nE2BIG\nENOEXEC\nEBADF\nENOMEM\nE
 #[inline(never)]
 #[optimize(size)]
 pub fn text(number: i32, buf: &mut [u8; crate::numfmt::DEC_LEN]) -> &[u8] {
-    match name(number) {
-        Some(name) => name,
+    // Not through `name`: its `Option` would be tested again.
+    match index(number) {
+        Some(index) => crate::nth(NAMES, index),
         None => crate::numfmt::dec(u64::from(number.unsigned_abs()), buf),
     }
 }
@@ -26,8 +27,13 @@ pub fn text(number: i32, buf: &mut [u8; crate::numfmt::DEC_LEN]) -> &[u8] {
 /// The symbolic name of errno `number`, when it is one we name.
 #[optimize(size)]
 pub fn name(number: i32) -> Option<&'static [u8]> {
-    let index = NUMBERS.iter().position(|&n| i32::from(n) == number)?;
-    Some(crate::nth(NAMES, index))
+    Some(crate::nth(NAMES, index(number)?))
+}
+
+/// The position of errno `number` in `NUMBERS` and `NAMES`, when we name it.
+#[optimize(size)]
+fn index(number: i32) -> Option<usize> {
+    NUMBERS.iter().position(|&n| i32::from(n) == number)
 }
 
 #[cfg(test)]

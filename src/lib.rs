@@ -43,16 +43,18 @@ pub(crate) fn has(bytes: &[u8], byte: u8) -> bool {
 /// The position of `key` among the newline-terminated words of `words` (the table format `nth` reads).
 #[inline(never)]
 pub(crate) fn lookup(words: &[u8], key: &[u8]) -> Option<usize> {
-    let (mut index, mut at, mut same) = (0, 0, true);
+    // The bytes of `key` the current word matches so far; `usize::MAX` once it differs.
+    let (mut index, mut matched) = (0, 0);
     for &b in words {
         if b == b'\n' {
-            if same && at == key.len() {
+            if matched == key.len() {
                 return Some(index);
             }
-            (index, at, same) = (index + 1, 0, true);
+            (index, matched) = (index + 1, 0);
+        } else if key.get(matched) == Some(&b) {
+            matched += 1;
         } else {
-            same &= key.get(at) == Some(&b);
-            at += 1;
+            matched = usize::MAX;
         }
     }
     None

@@ -86,9 +86,17 @@ pub fn is_compressed(path: &[u8]) -> bool {
     path.iter().rposition(|&b| b == b'.').is_some_and(|dot| {
         let (stem, ext) = path.split_at(dot);
         // A slice pattern, not `ends_with` (on ARM an out-of-line core helper).
-        matches!(stem, [.., b'.', b'k', b'o']) && crate::lookup(b".xz\n.zst\n.gz\n", ext).is_some()
+        // `ext` starts with its dot, so it is never the empty first entry.
+        matches!(stem, [.., b'.', b'k', b'o']) && crate::lookup(SUFFIXES.as_bytes(), ext).is_some()
     })
 }
+
+/// The endings of a module file, each followed by a newline: none (the plain `.ko`), then those the
+/// kernel decompresses. One packed string, read by `nth` and `lookup`.
+pub const SUFFIXES: &str = "\n.xz\n.zst\n.gz\n";
+
+/// How many entries `SUFFIXES` has.
+pub const SUFFIX_COUNT: usize = 4;
 
 #[cfg(test)]
 mod tests {
@@ -194,6 +202,10 @@ mod tests {
         assert!(!is_compressed(b"b.ko"));
         assert!(!is_compressed(b"b.xz"));
         assert!(!is_compressed(b""));
+        assert!(!is_compressed(b"b.ko."));
+        assert_eq!(SUFFIXES.lines().count(), SUFFIX_COUNT);
+        assert_eq!(crate::nth(SUFFIXES, 0), b"");
+        assert_eq!(crate::nth(SUFFIXES, SUFFIX_COUNT - 1), b".gz");
     }
 
     #[test]

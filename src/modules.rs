@@ -89,24 +89,24 @@ pub fn load_bundled(log: &mut Logger, kver: &[u8]) -> Result<(), Failed> {
         load(log, dir.as_fd(), path)?;
         count += 1;
     }
-    let mut digits = [0; numfmt::DEC_LEN];
-    log.say(
-        Level::Info,
-        c"% loaded for ",
-        numfmt::dec(count.into(), &mut digits),
-        kver,
-    );
+    // The digits go into the list's buffer, read to the end: a fresh array is zeroed first.
+    if let Some(digits) = buf.first_chunk_mut() {
+        log.say(
+            Level::Info,
+            c"% loaded for ",
+            numfmt::dec(count.into(), digits),
+            kver,
+        );
+    }
     Ok(())
 }
-
-/// The plain module file first, then the compressed ones. A static, read in place: as a local array
-/// it is built on the stack at each call.
-static VARIANTS: [&[u8]; 4] = [b"", b".xz", b".zst", b".gz"];
 
 /// Loads `<base>` or its first compressed variant that exists, if any.
 #[optimize(size)]
 fn load_any_variant(log: &mut Logger, dir: BorrowedFd<'_>, base: &[u8]) -> Result<(), Failed> {
-    for &suffix in &VARIANTS {
+    // The plain module file first, then the compressed ones.
+    for index in 0..modlist::SUFFIX_COUNT {
+        let suffix = initramfs_overlay::nth(modlist::SUFFIXES, index);
         // Our own short constant names: the join always fits.
         let path = CPath::lossy(&[base, suffix]);
         // A variant that cannot be opened is one that is not there: try the next.

@@ -58,19 +58,15 @@ pub fn parse_dec(s: &[u8]) -> Option<u64> {
     if s.is_empty() {
         return None;
     }
-    let mut n = 0u64;
-    let mut i = 0;
-    while let Some(&c) = s.get(i) {
-        let digit = c.checked_sub(b'0').filter(|d| *d < 10)?;
+    s.iter().try_fold(0u64, |n, &c| {
+        let digit = c.wrapping_sub(b'0');
         // Compared first so the multiply cannot overflow: 32-bit targets then need no overflow-checked
         // 64-bit multiply.
-        if n > u64::MAX / 10 {
+        if digit >= 10 || n > u64::MAX / 10 {
             return None;
         }
-        n = (n * 10).checked_add(u64::from(digit))?;
-        i += 1;
-    }
-    Some(n)
+        (n * 10).checked_add(u64::from(digit))
+    })
 }
 
 #[cfg(test)]
