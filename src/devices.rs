@@ -92,13 +92,13 @@ pub fn find(log: &mut Logger, config: &Config, found: &mut Found) -> Result<(), 
         disk_head: [MaybeUninit::uninit(); partitions::HEAD_LEN],
         uevent: [0; 512],
     };
-    // Milliseconds cut to 32 bits, as the logger's step times: their wrapping differences are right
-    // for any wait shorter than 49 days, and 32-bit targets do 64-bit arithmetic in register pairs.
-    let start = now_ms() as u32;
+    // Milliseconds in 32 bits (see `now_ms`): their wrapping differences are right for any wait
+    // shorter than 49 days.
+    let start = now_ms();
     let mut required_since = None;
     loop {
         scan(log, specs, slots, &mut probed, &mut bufs)?;
-        let now = now_ms() as u32;
+        let now = now_ms();
         let waited = now.wrapping_sub(start);
         // img is always required, overlay unless the boot does without one.
         let missing = if slots[role::IMG].is_none() {

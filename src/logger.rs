@@ -237,7 +237,7 @@ impl Logger {
     #[optimize(size)]
     #[inline(never)]
     pub fn step_start(&mut self, step: Step) {
-        let now = crate::sys::now_ms() as u32;
+        let now = crate::sys::now_ms();
         self.end_step(now);
         self.set_step(step);
         STEP_START.store(now, Relaxed);
@@ -248,7 +248,7 @@ impl Logger {
     #[cfg(feature = "debug-shell")]
     #[optimize(size)]
     pub fn step_done(&mut self) {
-        self.end_step(crate::sys::now_ms() as u32);
+        self.end_step(crate::sys::now_ms());
         // Stopped: the next `step_start` must not report it again.
         TIMED.store(false, Relaxed);
     }

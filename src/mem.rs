@@ -8,6 +8,8 @@
 //!
 //! These four are what the link asks for without compiler_builtins' `mem` feature (x86 inlines its
 //! memsets today, but another opt-level calls it); an unused one is dropped by `--gc-sections`.
+//! ARM also gets its 64-bit multiply here (`__aeabi_lmul`, at the end), in place of
+//! compiler_builtins' weak one.
 
 // x86_64, System V: dst rdi, src rsi, n rdx; result rax.
 #[cfg(target_arch = "x86_64")]
@@ -201,4 +203,27 @@ mod arch {
             "bx lr"
         )
     }
+
+    // `__aeabi_lmul`, the 64-bit multiply LLVM calls for every u64 `*` (Thumb-1 multiplies only 32 by
+    // 32 bits): compiler_builtins' weak one is 84 B of 16-bit partial products. The ARM1176 has
+    // UMULL in ARM state, so this one is five ARM instructions, and lld turns each Thumb `bl` to it
+    // into a `blx`, as it did for compiler_builtins' (ARM code too). a is r1:r0, b r3:r2, the low 64
+    // bits of the product r1:r0, the same for signed and unsigned.
+    core::arch::global_asm!(
+        ".pushsection .text.__aeabi_lmul, \"ax\", %progbits",
+        ".balign 4",
+        ".arm",
+        ".global __aeabi_lmul",
+        ".type __aeabi_lmul, %function",
+        "__aeabi_lmul:",
+        // The high word's cross terms, a.lo * b.hi + a.hi * b.lo, each only in its low 32 bits.
+        "mul r3, r0, r3",
+        "mla r3, r2, r1, r3",
+        // a.lo * b.lo in full, then the cross terms added to its high word.
+        "umull r0, r1, r2, r0",
+        "add r1, r1, r3",
+        "bx lr",
+        ".size __aeabi_lmul, . - __aeabi_lmul",
+        ".popsection",
+    );
 }

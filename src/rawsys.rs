@@ -30,13 +30,12 @@ pub unsafe fn syscall4(nr: u32, args: [usize; 4]) -> isize {
             in("edi") args.as_ptr(), inlateout("eax") nr as isize => ret, out("ecx") _, out("edx") _,
         );
         // ARM: arguments in r0-r3, the number in r7, which Thumb code keeps as its frame pointer:
-        // swapped in and out.
+        // saved on the stack around the call (no register held for it, as the patched rustix does).
         #[cfg(target_arch = "arm")]
         core::arch::asm!(
-            "mov {saved}, r7", "mov r7, {nr}", "svc 0", "mov r7, {saved}",
-            nr = in(reg) nr, saved = out(reg) _,
+            "push {{r7}}", "mov r7, {nr}", "svc 0", "pop {{r7}}",
+            nr = in(reg) nr,
             inlateout("r0") args[0] as isize => ret, in("r1") args[1], in("r2") args[2], in("r3") args[3],
-            options(nostack),
         );
     }
     ret

@@ -16,10 +16,13 @@ use rustix::io::Errno;
 use rustix::ioctl::{Ioctl, IoctlOutput, Opcode};
 use rustix::process::Pid;
 
-/// Milliseconds on the monotonic clock (since boot), for the step timeline and wait bounds.
-/// A raw clock_gettime syscall: rustix would go through the vDSO, whose ELF parser costs ~1.5 KB.
+/// Milliseconds on the monotonic clock (since boot), for the step timeline and wait bounds, cut to
+/// 32 bits: every user takes differences, which wrap right for any span under 49 days, and a 32-bit
+/// product is one multiply on 32-bit targets (a 64-bit one is a call on ARM, with no widening multiply
+/// in Thumb-1). A raw clock_gettime syscall: rustix would go through the vDSO, whose ELF parser costs
+/// ~1.5 KB.
 #[inline(never)]
-pub fn now_ms() -> u64 {
+pub fn now_ms() -> u32 {
     // [seconds, nanoseconds] as the kernel's native `timespec` (two longs).
     let mut ts = [0isize; 2];
     // SAFETY: clock_gettime(CLOCK_MONOTONIC, ts) writes one native timespec to `ts`, two writable
@@ -35,10 +38,10 @@ pub fn now_ms() -> u64 {
     // and this was the last `/` that linked compiler_builtins' division routine (0.14 KB). There the
     // shared bitwise `div_rem` does it.
     #[cfg(not(target_arch = "arm"))]
-    let ms = (nsec as usize / 1_000_000) as u64;
+    let ms = (nsec as usize / 1_000_000) as u32;
     #[cfg(target_arch = "arm")]
-    let (ms, _) = initramfs_overlay::numfmt::div_rem(nsec as u64, 1_000_000);
-    (sec as u64).wrapping_mul(1000).wrapping_add(ms)
+    let ms = initramfs_overlay::numfmt::div_rem(nsec as u64, 1_000_000).0 as u32;
+    (sec as u32).wrapping_mul(1000).wrapping_add(ms)
 }
 
 /// Sleeps for `ms` milliseconds.

@@ -19,8 +19,8 @@ struct BootHooks;
 impl Hooks for BootHooks {
     #[optimize(size)]
     fn now_ms(&mut self) -> u32 {
-        // Cut to 32 bits like the logger's step times: only differences are used.
-        sys::now_ms() as u32
+        // Already 32 bits, as the update wants: only differences are used.
+        sys::now_ms()
     }
 }
 

@@ -1,8 +1,9 @@
 //! arm Linux system calls, using thumb-mode.
 //!
 //! In thumb-mode, r7 is the frame pointer and is not permitted to be used in
-//! an inline asm operand, so we have to use a different register and copy it
-//! into r7 inside the inline asm.
+//! an inline asm operand, so the inline asm pushes r7, copies the syscall
+//! number into it and pops it back (patched: upstream copies r7 to a spare
+//! register instead; see PATCHES.md).
 
 use crate::backend::reg::{
     ArgReg, FromAsm, RetReg, SyscallNumber, ToAsm as _, A0, A1, A2, A3, A4, A5, R0,
@@ -13,14 +14,13 @@ use core::arch::asm;
 pub(in crate::backend) unsafe fn syscall0_readonly(nr: SyscallNumber<'_>) -> RetReg<R0> {
     let r0;
     asm!(
-        "mov {tmp}, r7",
+        "push {{r7}}",
         "mov r7, {nr}",
         "svc 0",
-        "mov r7, {tmp}",
+        "pop {{r7}}",
         nr = in(reg) nr.to_asm(),
-        tmp = out(reg) _,
         lateout("r0") r0,
-        options(nostack, preserves_flags, readonly)
+        options(preserves_flags, readonly)
     );
     FromAsm::from_asm(r0)
 }
@@ -29,14 +29,13 @@ pub(in crate::backend) unsafe fn syscall0_readonly(nr: SyscallNumber<'_>) -> Ret
 pub(in crate::backend) unsafe fn syscall1(nr: SyscallNumber<'_>, a0: ArgReg<'_, A0>) -> RetReg<R0> {
     let r0;
     asm!(
-        "mov {tmp}, r7",
+        "push {{r7}}",
         "mov r7, {nr}",
         "svc 0",
-        "mov r7, {tmp}",
+        "pop {{r7}}",
         nr = in(reg) nr.to_asm(),
-        tmp = out(reg) _,
         inlateout("r0") a0.to_asm() => r0,
-        options(nostack, preserves_flags)
+        options(preserves_flags)
     );
     FromAsm::from_asm(r0)
 }
@@ -48,14 +47,13 @@ pub(in crate::backend) unsafe fn syscall1_readonly(
 ) -> RetReg<R0> {
     let r0;
     asm!(
-        "mov {tmp}, r7",
+        "push {{r7}}",
         "mov r7, {nr}",
         "svc 0",
-        "mov r7, {tmp}",
+        "pop {{r7}}",
         nr = in(reg) nr.to_asm(),
-        tmp = out(reg) _,
         inlateout("r0") a0.to_asm() => r0,
-        options(nostack, preserves_flags, readonly)
+        options(preserves_flags, readonly)
     );
     FromAsm::from_asm(r0)
 }
@@ -80,15 +78,14 @@ pub(in crate::backend) unsafe fn syscall2(
 ) -> RetReg<R0> {
     let r0;
     asm!(
-        "mov {tmp}, r7",
+        "push {{r7}}",
         "mov r7, {nr}",
         "svc 0",
-        "mov r7, {tmp}",
+        "pop {{r7}}",
         nr = in(reg) nr.to_asm(),
-        tmp = out(reg) _,
         inlateout("r0") a0.to_asm() => r0,
         in("r1") a1.to_asm(),
-        options(nostack, preserves_flags)
+        options(preserves_flags)
     );
     FromAsm::from_asm(r0)
 }
@@ -101,15 +98,14 @@ pub(in crate::backend) unsafe fn syscall2_readonly(
 ) -> RetReg<R0> {
     let r0;
     asm!(
-        "mov {tmp}, r7",
+        "push {{r7}}",
         "mov r7, {nr}",
         "svc 0",
-        "mov r7, {tmp}",
+        "pop {{r7}}",
         nr = in(reg) nr.to_asm(),
-        tmp = out(reg) _,
         inlateout("r0") a0.to_asm() => r0,
         in("r1") a1.to_asm(),
-        options(nostack, preserves_flags, readonly)
+        options(preserves_flags, readonly)
     );
     FromAsm::from_asm(r0)
 }
@@ -123,16 +119,15 @@ pub(in crate::backend) unsafe fn syscall3(
 ) -> RetReg<R0> {
     let r0;
     asm!(
-        "mov {tmp}, r7",
+        "push {{r7}}",
         "mov r7, {nr}",
         "svc 0",
-        "mov r7, {tmp}",
+        "pop {{r7}}",
         nr = in(reg) nr.to_asm(),
-        tmp = out(reg) _,
         inlateout("r0") a0.to_asm() => r0,
         in("r1") a1.to_asm(),
         in("r2") a2.to_asm(),
-        options(nostack, preserves_flags)
+        options(preserves_flags)
     );
     FromAsm::from_asm(r0)
 }
@@ -146,16 +141,15 @@ pub(in crate::backend) unsafe fn syscall3_readonly(
 ) -> RetReg<R0> {
     let r0;
     asm!(
-        "mov {tmp}, r7",
+        "push {{r7}}",
         "mov r7, {nr}",
         "svc 0",
-        "mov r7, {tmp}",
+        "pop {{r7}}",
         nr = in(reg) nr.to_asm(),
-        tmp = out(reg) _,
         inlateout("r0") a0.to_asm() => r0,
         in("r1") a1.to_asm(),
         in("r2") a2.to_asm(),
-        options(nostack, preserves_flags, readonly)
+        options(preserves_flags, readonly)
     );
     FromAsm::from_asm(r0)
 }
@@ -170,17 +164,16 @@ pub(in crate::backend) unsafe fn syscall4(
 ) -> RetReg<R0> {
     let r0;
     asm!(
-        "mov {tmp}, r7",
+        "push {{r7}}",
         "mov r7, {nr}",
         "svc 0",
-        "mov r7, {tmp}",
+        "pop {{r7}}",
         nr = in(reg) nr.to_asm(),
-        tmp = out(reg) _,
         inlateout("r0") a0.to_asm() => r0,
         in("r1") a1.to_asm(),
         in("r2") a2.to_asm(),
         in("r3") a3.to_asm(),
-        options(nostack, preserves_flags)
+        options(preserves_flags)
     );
     FromAsm::from_asm(r0)
 }
@@ -195,17 +188,16 @@ pub(in crate::backend) unsafe fn syscall4_readonly(
 ) -> RetReg<R0> {
     let r0;
     asm!(
-        "mov {tmp}, r7",
+        "push {{r7}}",
         "mov r7, {nr}",
         "svc 0",
-        "mov r7, {tmp}",
+        "pop {{r7}}",
         nr = in(reg) nr.to_asm(),
-        tmp = out(reg) _,
         inlateout("r0") a0.to_asm() => r0,
         in("r1") a1.to_asm(),
         in("r2") a2.to_asm(),
         in("r3") a3.to_asm(),
-        options(nostack, preserves_flags, readonly)
+        options(preserves_flags, readonly)
     );
     FromAsm::from_asm(r0)
 }
@@ -221,18 +213,17 @@ pub(in crate::backend) unsafe fn syscall5(
 ) -> RetReg<R0> {
     let r0;
     asm!(
-        "mov {tmp}, r7",
+        "push {{r7}}",
         "mov r7, {nr}",
         "svc 0",
-        "mov r7, {tmp}",
+        "pop {{r7}}",
         nr = in(reg) nr.to_asm(),
-        tmp = out(reg) _,
         inlateout("r0") a0.to_asm() => r0,
         in("r1") a1.to_asm(),
         in("r2") a2.to_asm(),
         in("r3") a3.to_asm(),
         in("r4") a4.to_asm(),
-        options(nostack, preserves_flags)
+        options(preserves_flags)
     );
     FromAsm::from_asm(r0)
 }
@@ -248,18 +239,17 @@ pub(in crate::backend) unsafe fn syscall5_readonly(
 ) -> RetReg<R0> {
     let r0;
     asm!(
-        "mov {tmp}, r7",
+        "push {{r7}}",
         "mov r7, {nr}",
         "svc 0",
-        "mov r7, {tmp}",
+        "pop {{r7}}",
         nr = in(reg) nr.to_asm(),
-        tmp = out(reg) _,
         inlateout("r0") a0.to_asm() => r0,
         in("r1") a1.to_asm(),
         in("r2") a2.to_asm(),
         in("r3") a3.to_asm(),
         in("r4") a4.to_asm(),
-        options(nostack, preserves_flags, readonly)
+        options(preserves_flags, readonly)
     );
     FromAsm::from_asm(r0)
 }
@@ -276,19 +266,18 @@ pub(in crate::backend) unsafe fn syscall6(
 ) -> RetReg<R0> {
     let r0;
     asm!(
-        "mov {tmp}, r7",
+        "push {{r7}}",
         "mov r7, {nr}",
         "svc 0",
-        "mov r7, {tmp}",
+        "pop {{r7}}",
         nr = in(reg) nr.to_asm(),
-        tmp = out(reg) _,
         inlateout("r0") a0.to_asm() => r0,
         in("r1") a1.to_asm(),
         in("r2") a2.to_asm(),
         in("r3") a3.to_asm(),
         in("r4") a4.to_asm(),
         in("r5") a5.to_asm(),
-        options(nostack, preserves_flags)
+        options(preserves_flags)
     );
     FromAsm::from_asm(r0)
 }
@@ -305,19 +294,18 @@ pub(in crate::backend) unsafe fn syscall6_readonly(
 ) -> RetReg<R0> {
     let r0;
     asm!(
-        "mov {tmp}, r7",
+        "push {{r7}}",
         "mov r7, {nr}",
         "svc 0",
-        "mov r7, {tmp}",
+        "pop {{r7}}",
         nr = in(reg) nr.to_asm(),
-        tmp = out(reg) _,
         inlateout("r0") a0.to_asm() => r0,
         in("r1") a1.to_asm(),
         in("r2") a2.to_asm(),
         in("r3") a3.to_asm(),
         in("r4") a4.to_asm(),
         in("r5") a5.to_asm(),
-        options(nostack, preserves_flags, readonly)
+        options(preserves_flags, readonly)
     );
     FromAsm::from_asm(r0)
 }
