@@ -10,7 +10,7 @@ use crate::sys;
 use crate::sys::{Fd, open};
 use core::ffi::CStr;
 use initramfs_overlay::cmdline::Config;
-use initramfs_overlay::cpath::CPath;
+use initramfs_overlay::cpath::{CPath, CText};
 use initramfs_overlay::log::Level;
 use initramfs_overlay::update::{self, Choice, Status};
 use rustix::fd::{AsFd, BorrowedFd};
@@ -36,7 +36,7 @@ pub fn mount(
 /// `mount`, returning the errno for callers that record or explain it. Every mount(2) of the boot
 /// goes through here: one call, one message.
 #[optimize(size)]
-#[inline(never)]
+#[inline(always)]
 fn mount_reporting(
     log: &mut Logger,
     source: &CStr,
@@ -45,6 +45,29 @@ fn mount_reporting(
     flags: MountFlags,
     data: &CStr,
 ) -> Result<(), Errno> {
+    mount_texts(
+        log,
+        CText::new(source),
+        CText::new(target),
+        fstype,
+        flags,
+        data,
+    )
+}
+
+/// `mount_reporting` with the two strings it names as one pointer each: their lengths are counted
+/// once, in here, not loaded at each caller.
+#[optimize(size)]
+#[inline(never)]
+fn mount_texts(
+    log: &mut Logger,
+    source: CText<'_>,
+    target: CText<'_>,
+    fstype: &CStr,
+    flags: MountFlags,
+    data: &CStr,
+) -> Result<(), Errno> {
+    let (source, target) = (source.as_c_str(), target.as_c_str());
     rustix::mount::mount(source, target, fstype, flags, data).inspect_err(|&e| {
         log.fail_two(
             c"cannot mount % on ",
