@@ -80,7 +80,16 @@ fn mount_texts(
 
 /// Opens one of our folders, reporting `cannot open <path> (ERRNO)`.
 #[optimize(size)]
+#[inline(always)]
 pub fn open_dir(log: &mut Logger, path: &CStr) -> Result<Fd, Failed> {
+    open_dir_text(log, CText::new(path))
+}
+
+/// `open_dir` with the path as one pointer: its length is counted once, in here.
+#[optimize(size)]
+#[inline(never)]
+fn open_dir_text(log: &mut Logger, path: CText<'_>) -> Result<Fd, Failed> {
+    let path = path.as_c_str();
     files::open_dir(CWD, path).map_err(|e| log.fail(c"cannot open ", path.to_bytes(), Some(e)))
 }
 
