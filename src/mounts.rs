@@ -158,6 +158,16 @@ fn set_devkmsg(value: &[u8]) {
     }
 }
 
+/// The folders `handover_tmpfs` makes, one pointer each: a table half the size of one of `&CStr`s.
+const HANDOVER_DIRS: [CText<'static>; 6] = [
+    CText::new(paths::HANDOVER),
+    CText::new(paths::IMAGE),
+    CText::new(paths::OVERLAY),
+    CText::new(paths::LOWER),
+    CText::new(paths::SCRATCH),
+    CText::new(paths::ROOT),
+];
+
 /// A tmpfs on /run with the hand-over folders; it moves onto the new root's /run at the end.
 #[optimize(size)]
 pub fn handover_tmpfs(log: &mut Logger) -> Result<(), Failed> {
@@ -169,14 +179,8 @@ pub fn handover_tmpfs(log: &mut Logger) -> Result<(), Failed> {
         MountFlags::NOSUID | MountFlags::NODEV,
         c"mode=0755",
     )?;
-    for &dir in &[
-        paths::HANDOVER,
-        paths::IMAGE,
-        paths::OVERLAY,
-        paths::LOWER,
-        paths::SCRATCH,
-        paths::ROOT,
-    ] {
+    for &dir in &HANDOVER_DIRS {
+        let dir = dir.as_c_str();
         files::ensure_dir(CWD, dir)
             .map_err(|e| log.fail(c"cannot create directory ", dir.to_bytes(), Some(e)))?;
     }
