@@ -94,18 +94,29 @@ fn open_dir_text(log: &mut Logger, path: CText<'_>) -> Result<Fd, Failed> {
 }
 
 /// The initramfs folders we mount on, /mnt last: the others move into the new root at the end.
-const MOUNT_POINTS: [&CStr; 5] = [c"/dev", c"/proc", c"/sys", paths::RUN, c"/mnt"];
+/// One pointer each, as in the tables below: half the size of a table of `&CStr`s.
+const MOUNT_POINTS: [CText<'static>; 5] = [
+    CText::new(c"/dev"),
+    CText::new(c"/proc"),
+    CText::new(c"/sys"),
+    CText::new(paths::RUN),
+    CText::new(c"/mnt"),
+];
 
 /// The kernel's own filesystems, mounted on the first three `MOUNT_POINTS`; each one's name is its
 /// source too.
-const KERNEL_FILESYSTEMS: [&CStr; 3] = [c"devtmpfs", c"proc", c"sysfs"];
+const KERNEL_FILESYSTEMS: [CText<'static>; 3] = [
+    CText::new(c"devtmpfs"),
+    CText::new(c"proc"),
+    CText::new(c"sysfs"),
+];
 
 /// /dev, /proc and /sys, and a console on fds 0-2. Errors are reported but not fatal here: whatever
 /// is missing makes a later step fail with a precise message.
 #[optimize(size)]
 pub fn kernel_filesystems(log: &mut Logger) {
     for &dir in &MOUNT_POINTS {
-        let _ = files::ensure_dir(CWD, dir);
+        let _ = files::ensure_dir(CWD, dir.as_c_str());
     }
     for (i, (&fstype, &dir)) in KERNEL_FILESYSTEMS.iter().zip(&MOUNT_POINTS).enumerate() {
         // /dev holds the device nodes; /proc and /sys need neither devices nor programs.
@@ -114,7 +125,7 @@ pub fn kernel_filesystems(log: &mut Logger) {
         } else {
             MountFlags::NOSUID | MountFlags::NOEXEC | MountFlags::NODEV
         };
-        let _ = mount(log, fstype, dir, fstype, flags, c"");
+        let _ = mount_texts(log, fstype, dir, fstype.as_c_str(), flags, c"");
         // Right after /dev, so that a failing /proc or /sys can be reported. Tried again after each
         // mount only while there is no console (devtmpfs failed): then it fails again, harmlessly.
         open_console();
@@ -556,6 +567,7 @@ pub fn move_into_root(log: &mut Logger) -> Result<(), Failed> {
         .map_err(|e| log.fail(c"cannot enter ", paths::ROOT.to_bytes(), Some(e)))?;
     // All but /mnt, which holds the new root itself.
     for &from in &MOUNT_POINTS[..4] {
+        let from = from.as_c_str();
         match rustix::mount::mount_move(from, &from[1..]) {
             // An image without one of these folders can still boot; its init will say what it misses.
             Err(Errno::NOENT) => log.warn(
