@@ -528,15 +528,7 @@ pub fn check_init(log: &mut Logger, config: &Config) -> Result<(), Failed> {
         return Err(log.fail(c"bad init path ", config.init, None));
     };
     // Resolve inside the new root, so absolute symlinks like /sbin/init -> /lib/systemd/systemd work.
-    let how = rustix::fs::ResolveFlags::IN_ROOT;
-    let found = rustix::fs::openat2(
-        &root,
-        init.as_cstr(),
-        OFlags::PATH | OFlags::CLOEXEC,
-        Mode::empty(),
-        how,
-    )
-    .map(Fd::from);
+    let found = sys::open_path_in_root(root.as_fd(), init.as_cstr());
     // What is wrong with it, told in one place below.
     let (what, errno) = match found {
         Err(Errno::NOSYS) => return Ok(()), // kernels before 5.6: exec will tell
