@@ -33,8 +33,7 @@ pub fn mount(
     mount_reporting(log, source, target, fstype, flags, data).map_err(|_| Failed)
 }
 
-/// `mount`, returning the errno for callers that record or explain it. Every mount(2) of the boot
-/// goes through here: one call, one message.
+/// `mount`, returning the errno for callers that record or explain it.
 #[optimize(size)]
 #[inline(always)]
 fn mount_reporting(
@@ -49,26 +48,27 @@ fn mount_reporting(
         log,
         CText::new(source),
         CText::new(target),
-        fstype,
+        CText::new(fstype),
         flags,
         data,
     )
 }
 
-/// `mount_reporting` with the two strings it names as one pointer each: their lengths are counted
-/// once, in here, not loaded at each caller.
+/// `mount_reporting` with the two strings it names and the filesystem type as one pointer each: their
+/// lengths are counted once, in here, not loaded at each caller. Every mount(2) of the boot goes
+/// through here: one call, one message.
 #[optimize(size)]
 #[inline(never)]
 fn mount_texts(
     log: &mut Logger,
     source: CText<'_>,
     target: CText<'_>,
-    fstype: &CStr,
+    fstype: CText<'_>,
     flags: MountFlags,
     data: &CStr,
 ) -> Result<(), Errno> {
     let (source, target) = (source.as_c_str(), target.as_c_str());
-    rustix::mount::mount(source, target, fstype, flags, data).inspect_err(|&e| {
+    rustix::mount::mount(source, target, fstype.as_c_str(), flags, data).inspect_err(|&e| {
         log.fail_two(
             c"cannot mount % on ",
             source.to_bytes(),
@@ -125,7 +125,7 @@ pub fn kernel_filesystems(log: &mut Logger) {
         } else {
             MountFlags::NOSUID | MountFlags::NOEXEC | MountFlags::NODEV
         };
-        let _ = mount_texts(log, fstype, dir, fstype.as_c_str(), flags, c"");
+        let _ = mount_texts(log, fstype, dir, fstype, flags, c"");
         // Right after /dev, so that a failing /proc or /sys can be reported. Tried again after each
         // mount only while there is no console (devtmpfs failed): then it fails again, harmlessly.
         open_console();
