@@ -93,7 +93,7 @@ pub fn fork() -> Result<Option<Pid>, Errno> {
 /// `openat2(dir, path, O_PATH | O_CLOEXEC, RESOLVE_IN_ROOT)`: `path` looked up as if `dir` were the
 /// root, so that absolute symlinks stay inside it. The raw syscall, as `fork`: rustix's `openat2`
 /// hands its result back packed with the errno, and unpacking it cost 72 bytes more on x86_64 (on
-/// i686 and ARM this is 20 and 8 bytes larger: smaller over the three).
+/// i686 and ARM this is 4 and 8 bytes larger: smaller over the three).
 pub fn open_path_in_root(dir: BorrowedFd<'_>, path: &core::ffi::CStr) -> Result<Fd, Errno> {
     use linux_raw_sys::general::{O_CLOEXEC, O_PATH, RESOLVE_IN_ROOT, open_how};
     // A constant in .rodata: no stores to build it on the stack.
