@@ -1,6 +1,7 @@
 //! Paths and other NUL-terminated strings built on the stack, since the init has no allocator.
 
 use core::ffi::CStr;
+use core::marker::PhantomData;
 
 /// Longest string we build: PATH_MAX would waste stack, and our paths are short.
 const CAP: usize = 256;
@@ -92,24 +93,30 @@ pub fn append(buf: &mut [u8], mut len: usize, parts: &[&[u8]]) -> (usize, bool) 
     (len, whole)
 }
 
-/// A `'static` C string as one pointer: `&CStr` is a pointer and a length, so every message passed
-/// as one costs a register (and its load) at each of the many call sites; the length is found once,
-/// where the text is used (`strlen` is a few bytes, see the init's mem.rs).
+/// A C string as one pointer: `&CStr` is a pointer and a length, so every message passed as one
+/// costs a register (and its load) at each of the many call sites; the length is found once, where
+/// the text is used (`strlen` is a few bytes, see the init's mem.rs).
 #[derive(Clone, Copy)]
-pub struct CText(*const core::ffi::c_char);
+pub struct CText<'a>(*const core::ffi::c_char, PhantomData<&'a CStr>);
 
-impl CText {
+impl<'a> CText<'a> {
     #[inline(always)]
-    pub const fn new(text: &'static CStr) -> CText {
-        CText(text.as_ptr())
+    pub const fn new(text: &'a CStr) -> CText<'a> {
+        CText(text.as_ptr(), PhantomData)
+    }
+
+    /// The C string again: its length is counted here, so only where it is used.
+    #[inline(always)]
+    #[allow(unsafe_code)]
+    pub fn as_c_str(self) -> &'a CStr {
+        // SAFETY: `new`, the only constructor, takes the pointer from a `&'a CStr`: it points to a
+        // NUL-terminated string that lives for 'a.
+        unsafe { CStr::from_ptr(self.0) }
     }
 
     #[inline(never)]
-    #[allow(unsafe_code)]
-    pub fn to_bytes(self) -> &'static [u8] {
-        // SAFETY: `new`, the only constructor, takes the pointer from a `&'static CStr`: it points to
-        // a NUL-terminated string that lives for the whole program.
-        unsafe { CStr::from_ptr(self.0) }.to_bytes()
+    pub fn to_bytes(self) -> &'a [u8] {
+        self.as_c_str().to_bytes()
     }
 }
 

@@ -4,7 +4,7 @@
 #![feature(optimize_attribute)]
 #![deny(unsafe_op_in_unsafe_fn)]
 // No unsafe code here, except two lines that `cpath` explains (a C string from bytes it has checked,
-// and one from a static C string's pointer), the raw syscall in `rawsys` and its use for
+// and one from a C string's pointer), the raw syscall in `rawsys` and its use for
 // fstatat64 in `filestat`, and the two lines of `fd` (an owned descriptor held in borrowed form).
 #![deny(unsafe_code)]
 

@@ -78,6 +78,13 @@ static TIMED: AtomicBool = AtomicBool::new(false);
 /// arithmetic in pairs of registers).
 static STEP_START: AtomicU32 = AtomicU32::new(0);
 
+/// A line's level and errno (negated, 16 bits, 0 for none; see `Logger::fail`) as `step_line`'s one
+/// argument: its callers pass one value fewer (on x86_64 all of them in registers then).
+#[inline(always)]
+fn level_errno(level: Level, negated_errno: u16) -> u32 {
+    u32::from(negated_errno) << 8 | level as u32
+}
+
 /// The handle to the boot's log (see the statics above).
 pub struct Logger(());
 
@@ -120,7 +127,7 @@ impl Logger {
     /// `%` and `second` after it, e.g. `c"% loaded for "` (see `step_line`).
     #[inline(always)]
     pub fn say(&mut self, level: Level, what: &'static CStr, first: &[u8], second: &[u8]) {
-        self.step_line(CText::new(what), 0, first, level, second);
+        self.step_line(CText::new(what), level_errno(level, 0), first, second);
     }
 
     /// Logs `<step>: <what><subject> (<ERRNO>)` and returns the marker to propagate. `what` is a
@@ -148,9 +155,11 @@ impl Logger {
     ) -> Failed {
         self.step_line(
             CText::new(what),
-            errno.map_or(0, |e| e.raw_os_error().wrapping_neg() as u16),
+            level_errno(
+                Level::Error,
+                errno.map_or(0, |e| e.raw_os_error().wrapping_neg() as u16),
+            ),
             first,
-            Level::Error,
             second,
         );
         Failed
@@ -182,7 +191,7 @@ impl Logger {
     #[optimize(size)]
     #[inline(never)]
     pub fn warn_bare(&mut self, what: &'static CStr) {
-        self.step_line(CText::new(what), 0, b"", Level::Warning, b"");
+        self.step_line(CText::new(what), level_errno(Level::Warning, 0), b"", b"");
     }
 
     /// `fail` with the errno as its negated 16-bit value, 0 for none: one register, no arithmetic at
@@ -191,25 +200,25 @@ impl Logger {
     #[optimize(size)]
     #[inline(never)]
     fn fail_raw(&mut self, what: CText, negated_errno: u16, subject: &[u8]) -> Failed {
-        self.step_line(what, negated_errno, subject, Level::Error, b"");
+        self.step_line(what, level_errno(Level::Error, negated_errno), subject, b"");
         Failed
     }
 
-    /// Writes `<step>: <what><first><second> (<ERRNO>)` at `level`, the part in parentheses only
-    /// with an errno: the line of every failure and of the other messages about a step. A `%` in
+    /// Writes `<step>: <what><first><second> (<ERRNO>)` at the level and with the errno packed in
+    /// `level_errno` (see `level_errno`), the part in parentheses only with an errno: the line of every failure and of the other messages about a step. A `%` in
     /// `what` is where `first` goes instead (`c"FALLBACK: % cannot boot, booting "`): a line with
     /// two values is one pointer and two slices at its caller, not an array of its pieces.
     #[optimize(size)]
     #[inline(never)]
-    fn step_line(
-        &mut self,
-        what: CText,
-        negated_errno: u16,
-        first: &[u8],
-        level: Level,
-        second: &[u8],
-    ) {
-        let errno = (negated_errno as i16 as i32).wrapping_neg();
+    fn step_line(&mut self, what: CText, level_errno: u32, first: &[u8], second: &[u8]) {
+        let errno = ((level_errno >> 8) as u16 as i16 as i32).wrapping_neg();
+        // Back from the byte `level_errno` packed (Notice last: measured smallest).
+        let level = match level_errno as u8 {
+            3 => Level::Error,
+            4 => Level::Warning,
+            6 => Level::Info,
+            _ => Level::Notice,
+        };
         let mut number = [0; numfmt::DEC_LEN];
         let what = what.to_bytes();
         let (before, after) = match what.iter().position(|&b| b == b'%') {

@@ -10,7 +10,7 @@ use crate::sys;
 use crate::sys::{Fd, open};
 use core::ffi::CStr;
 use initramfs_overlay::cmdline::Config;
-use initramfs_overlay::cpath::CPath;
+use initramfs_overlay::cpath::{CPath, CText};
 use initramfs_overlay::log::Level;
 use initramfs_overlay::update::{self, Choice, Status};
 use rustix::fd::{AsFd, BorrowedFd};
@@ -33,10 +33,9 @@ pub fn mount(
     mount_reporting(log, source, target, fstype, flags, data).map_err(|_| Failed)
 }
 
-/// `mount`, returning the errno for callers that record or explain it. Every mount(2) of the boot
-/// goes through here: one call, one message.
+/// `mount`, returning the errno for callers that record or explain it.
 #[optimize(size)]
-#[inline(never)]
+#[inline(always)]
 fn mount_reporting(
     log: &mut Logger,
     source: &CStr,
@@ -45,7 +44,31 @@ fn mount_reporting(
     flags: MountFlags,
     data: &CStr,
 ) -> Result<(), Errno> {
-    rustix::mount::mount(source, target, fstype, flags, data).inspect_err(|&e| {
+    mount_texts(
+        log,
+        CText::new(source),
+        CText::new(target),
+        CText::new(fstype),
+        flags,
+        data,
+    )
+}
+
+/// `mount_reporting` with the two strings it names and the filesystem type as one pointer each: their
+/// lengths are counted once, in here, not loaded at each caller. Every mount(2) of the boot goes
+/// through here: one call, one message.
+#[optimize(size)]
+#[inline(never)]
+fn mount_texts(
+    log: &mut Logger,
+    source: CText<'_>,
+    target: CText<'_>,
+    fstype: CText<'_>,
+    flags: MountFlags,
+    data: &CStr,
+) -> Result<(), Errno> {
+    let (source, target) = (source.as_c_str(), target.as_c_str());
+    rustix::mount::mount(source, target, fstype.as_c_str(), flags, data).inspect_err(|&e| {
         log.fail_two(
             c"cannot mount % on ",
             source.to_bytes(),
@@ -57,23 +80,43 @@ fn mount_reporting(
 
 /// Opens one of our folders, reporting `cannot open <path> (ERRNO)`.
 #[optimize(size)]
+#[inline(always)]
 pub fn open_dir(log: &mut Logger, path: &CStr) -> Result<Fd, Failed> {
+    open_dir_text(log, CText::new(path))
+}
+
+/// `open_dir` with the path as one pointer: its length is counted once, in here.
+#[optimize(size)]
+#[inline(never)]
+fn open_dir_text(log: &mut Logger, path: CText<'_>) -> Result<Fd, Failed> {
+    let path = path.as_c_str();
     files::open_dir(CWD, path).map_err(|e| log.fail(c"cannot open ", path.to_bytes(), Some(e)))
 }
 
 /// The initramfs folders we mount on, /mnt last: the others move into the new root at the end.
-const MOUNT_POINTS: [&CStr; 5] = [c"/dev", c"/proc", c"/sys", paths::RUN, c"/mnt"];
+/// One pointer each, as in the tables below: half the size of a table of `&CStr`s.
+const MOUNT_POINTS: [CText<'static>; 5] = [
+    CText::new(c"/dev"),
+    CText::new(c"/proc"),
+    CText::new(c"/sys"),
+    CText::new(paths::RUN),
+    CText::new(c"/mnt"),
+];
 
 /// The kernel's own filesystems, mounted on the first three `MOUNT_POINTS`; each one's name is its
 /// source too.
-const KERNEL_FILESYSTEMS: [&CStr; 3] = [c"devtmpfs", c"proc", c"sysfs"];
+const KERNEL_FILESYSTEMS: [CText<'static>; 3] = [
+    CText::new(c"devtmpfs"),
+    CText::new(c"proc"),
+    CText::new(c"sysfs"),
+];
 
 /// /dev, /proc and /sys, and a console on fds 0-2. Errors are reported but not fatal here: whatever
 /// is missing makes a later step fail with a precise message.
 #[optimize(size)]
 pub fn kernel_filesystems(log: &mut Logger) {
     for &dir in &MOUNT_POINTS {
-        let _ = files::ensure_dir(CWD, dir);
+        let _ = files::ensure_dir(CWD, dir.as_c_str());
     }
     for (i, (&fstype, &dir)) in KERNEL_FILESYSTEMS.iter().zip(&MOUNT_POINTS).enumerate() {
         // /dev holds the device nodes; /proc and /sys need neither devices nor programs.
@@ -82,7 +125,7 @@ pub fn kernel_filesystems(log: &mut Logger) {
         } else {
             MountFlags::NOSUID | MountFlags::NOEXEC | MountFlags::NODEV
         };
-        let _ = mount(log, fstype, dir, fstype, flags, c"");
+        let _ = mount_texts(log, fstype, dir, fstype, flags, c"");
         // Right after /dev, so that a failing /proc or /sys can be reported. Tried again after each
         // mount only while there is no console (devtmpfs failed): then it fails again, harmlessly.
         open_console();
@@ -126,6 +169,16 @@ fn set_devkmsg(value: &[u8]) {
     }
 }
 
+/// The folders `handover_tmpfs` makes, one pointer each: a table half the size of one of `&CStr`s.
+const HANDOVER_DIRS: [CText<'static>; 6] = [
+    CText::new(paths::HANDOVER),
+    CText::new(paths::IMAGE),
+    CText::new(paths::OVERLAY),
+    CText::new(paths::LOWER),
+    CText::new(paths::SCRATCH),
+    CText::new(paths::ROOT),
+];
+
 /// A tmpfs on /run with the hand-over folders; it moves onto the new root's /run at the end.
 #[optimize(size)]
 pub fn handover_tmpfs(log: &mut Logger) -> Result<(), Failed> {
@@ -137,14 +190,8 @@ pub fn handover_tmpfs(log: &mut Logger) -> Result<(), Failed> {
         MountFlags::NOSUID | MountFlags::NODEV,
         c"mode=0755",
     )?;
-    for &dir in &[
-        paths::HANDOVER,
-        paths::IMAGE,
-        paths::OVERLAY,
-        paths::LOWER,
-        paths::SCRATCH,
-        paths::ROOT,
-    ] {
+    for &dir in &HANDOVER_DIRS {
+        let dir = dir.as_c_str();
         files::ensure_dir(CWD, dir)
             .map_err(|e| log.fail(c"cannot create directory ", dir.to_bytes(), Some(e)))?;
     }
@@ -481,15 +528,7 @@ pub fn check_init(log: &mut Logger, config: &Config) -> Result<(), Failed> {
         return Err(log.fail(c"bad init path ", config.init, None));
     };
     // Resolve inside the new root, so absolute symlinks like /sbin/init -> /lib/systemd/systemd work.
-    let how = rustix::fs::ResolveFlags::IN_ROOT;
-    let found = rustix::fs::openat2(
-        &root,
-        init.as_cstr(),
-        OFlags::PATH | OFlags::CLOEXEC,
-        Mode::empty(),
-        how,
-    )
-    .map(Fd::from);
+    let found = sys::open_path_in_root(root.as_fd(), init.as_cstr());
     // What is wrong with it, told in one place below.
     let (what, errno) = match found {
         Err(Errno::NOSYS) => return Ok(()), // kernels before 5.6: exec will tell
@@ -520,6 +559,7 @@ pub fn move_into_root(log: &mut Logger) -> Result<(), Failed> {
         .map_err(|e| log.fail(c"cannot enter ", paths::ROOT.to_bytes(), Some(e)))?;
     // All but /mnt, which holds the new root itself.
     for &from in &MOUNT_POINTS[..4] {
+        let from = from.as_c_str();
         match rustix::mount::mount_move(from, &from[1..]) {
             // An image without one of these folders can still boot; its init will say what it misses.
             Err(Errno::NOENT) => log.warn(

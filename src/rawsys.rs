@@ -1,8 +1,8 @@
 //! The raw syscall, for the calls whose rustix form costs more than it does: `clock_gettime` (rustix
 //! parses the vDSO for it on 32-bit targets), `fstatat64` (see `filestat`), `fork` (rustix's is a
-//! clone that also stores the child's pid) and, on 32-bit targets, `nanosleep` (rustix tries the
-//! time64 call first, with a fallback). One asm block per arch, written once: i686 and ARM both keep
-//! registers the kernel wants for arguments.
+//! clone that also stores the child's pid), `openat2` (see the init's sys.rs) and, on 32-bit
+//! targets, `nanosleep` (rustix tries the time64 call first, with a fallback). One asm block per
+//! arch, written once: i686 and ARM both keep registers the kernel wants for arguments.
 #![allow(unsafe_code)]
 
 /// `syscall(nr, args[0], args[1], args[2], args[3])`: the kernel's return value, `-errno` on failure.
@@ -21,13 +21,14 @@ pub unsafe fn syscall4(nr: u32, args: [usize; 4]) -> isize {
             inlateout("rax") nr as isize => ret, in("rdi") args[0], in("rsi") args[1], in("rdx") args[2],
             in("r10") args[3], lateout("rcx") _, lateout("r11") _, options(nostack),
         );
-        // i686: arguments in ebx, ecx, edx, esi. LLVM reserves ebx and esi on i686 (they cannot be asm
-        // operands), so they are saved and loaded from `args` inside.
+        // i686: arguments in ebx, ecx, edx, esi, all as operands (no array in memory): esi cannot be
+        // named as one (LLVM may keep its base pointer there), so the fourth is swapped in and out of
+        // it, as rustix does (`inout`: its own register holds esi's value during the call).
         #[cfg(target_arch = "x86")]
         core::arch::asm!(
-            "push ebx", "push esi", "mov ebx, [edi]", "mov ecx, [edi + 4]", "mov edx, [edi + 8]",
-            "mov esi, [edi + 12]", "int 0x80", "pop esi", "pop ebx",
-            in("edi") args.as_ptr(), inlateout("eax") nr as isize => ret, out("ecx") _, out("edx") _,
+            "xchg esi, {a3}", "int 0x80", "xchg esi, {a3}",
+            a3 = inout(reg) args[3] => _, inlateout("eax") nr as isize => ret, in("ebx") args[0],
+            in("ecx") args[1], in("edx") args[2], options(nostack),
         );
         // ARM: arguments in r0-r3, the number in r7, which Thumb code keeps as its frame pointer:
         // saved on the stack around the call (no register held for it, as the patched rustix does).
