@@ -376,19 +376,12 @@ enum Note {
 #[optimize(size)]
 fn say(log: &mut impl Log, note: Note, a: &[u8], b: &[u8]) {
     let level = LEVELS.get(note as usize).copied().unwrap_or(Level::Info);
-    let first = note as usize * 3;
-    let part = |i| crate::nth(NOTES, i);
-    log.line(
-        level,
-        &[
-            b"update: ",
-            part(first),
-            a,
-            part(first + 1),
-            b,
-            part(first + 2),
-        ],
-    );
+    let mut parts = [&b"update: "[..], b"", a, b"", b, b""];
+    // The note's three texts go around the arguments: one call site for the lookup.
+    for i in 0..3 {
+        parts[2 * i + 1] = crate::nth(NOTES, note as usize * 3 + i);
+    }
+    log.line(level, &parts);
 }
 
 /// `say` for the lines with at most one argument: a call passes two values fewer.
