@@ -376,8 +376,10 @@ enum Note {
 #[optimize(size)]
 fn say(log: &mut impl Log, note: Note, a: &[u8], b: &[u8]) {
     let level = LEVELS.get(note as usize).copied().unwrap_or(Level::Info);
-    let mut parts = [&b"update: "[..], b"", a, b"", b, b""];
-    // The note's three texts go around the arguments: one call site for the lookup.
+    // The texts' slots start as copies of the arguments, stored from the registers that hold them
+    // (cheaper than empty slices); the loop fills them with the note's three texts, around the
+    // arguments: one call site for the lookup.
+    let mut parts = [&b"update: "[..], a, a, b, b, b];
     for i in 0..3 {
         parts[2 * i + 1] = crate::nth(NOTES, note as usize * 3 + i);
     }
