@@ -318,10 +318,11 @@ fn check_name(image: &[u8]) -> Res<()> {
 /// holds no NUL, so the lossy join loses nothing.
 #[optimize(size)]
 fn name(image: &[u8], old: bool, suffix: &[u8]) -> CPath {
+    // Only the -old form splits at a dot: the plain one finds none.
     let dot = image
         .iter()
-        .rposition(|&c| c == b'.')
-        .filter(|&i| i > 0 && old)
+        .rposition(|&c| c == b'.' && old)
+        .filter(|&i| i > 0)
         .unwrap_or(image.len());
     let (stem, ext) = image.split_at_checked(dot).unwrap_or((image, b""));
     // A length chosen, not a whole slice (as in `error_parts`).
