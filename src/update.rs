@@ -918,7 +918,7 @@ fn check_image(fd: BorrowedFd) -> Res<()> {
 #[optimize(size)]
 fn report(log: &mut impl Log, head: &'static [u8], name: &[u8], e: Error) {
     let mut num = [0; numfmt::DEC_LEN];
-    log.line(Level::Error, &error_parts(head, name, e, &mut num));
+    log.line(Level::Error, &error_parts(e, &mut num, head, name));
 }
 
 /// `<head><name>: cannot <what> (<ERRNO>)`, or `<head><name>: <what>` for a content problem: the
@@ -926,10 +926,10 @@ fn report(log: &mut impl Log, head: &'static [u8], name: &[u8], e: Error) {
 #[inline(never)]
 #[optimize(size)]
 fn error_parts<'a>(
-    head: &'static [u8],
-    name: &'a [u8],
     e: Error,
     num: &'a mut [u8; numfmt::DEC_LEN],
+    head: &'static [u8],
+    name: &'a [u8],
 ) -> [&'a [u8]; 7] {
     // Named even for a data problem, where it is then left out: with no branch around the calls,
     // fewer values wait in registers across them.
@@ -997,7 +997,7 @@ impl Status {
         self.line(&[b"booted=", booted]);
         let mut num = [0; numfmt::DEC_LEN];
         match skipped {
-            Some((name, e)) => self.line(&error_parts(b"reason=", name, e, &mut num)),
+            Some((name, e)) => self.line(&error_parts(e, &mut num, b"reason=", name)),
             None => self.line(&[b"reason=current"]),
         }
     }
@@ -1011,7 +1011,7 @@ impl Status {
         // The words of `UPDATE_WORDS` by number, and what follows them.
         let (word, detail): (usize, &[u8]) = match *outcome {
             Outcome::Failed(e) => {
-                return self.line(&error_parts(b"update=failed", b"", e, &mut num));
+                return self.line(&error_parts(e, &mut num, b"update=failed", b""));
             }
             Outcome::NoUpdate => (0, b""),
             Outcome::Promoted => (1, b""),
