@@ -546,7 +546,7 @@ fn run(
         };
         sync(tmp.as_fd(), Msg::FsyncCopy)?;
         drop(tmp);
-        log_rate(log, Note::Copied, size, start, hooks);
+        log_rate(log, size, Note::Copied, start, hooks);
         step!(hooks, Step::Copied);
 
         // Give the current image the -old name through a link and an atomic rename, so that it never
@@ -650,7 +650,7 @@ fn verify(
     if hash.finish() != expected {
         return Err(Msg::ShaMismatch.bad());
     }
-    log_rate(log, Note::ShaOk, size, start, hooks);
+    log_rate(log, size, Note::ShaOk, start, hooks);
     Ok(())
 }
 
@@ -808,7 +808,7 @@ fn open(dir: BorrowedFd, name: &CStr) -> Res<Fd> {
 /// Logs `note` with the milliseconds since `start` and the MiB/s they make for `bytes`.
 #[inline(never)]
 #[optimize(size)]
-fn log_rate(log: &mut impl Log, note: Note, bytes: u64, start: u32, hooks: &mut impl Hooks) {
+fn log_rate(log: &mut impl Log, bytes: u64, note: Note, start: u32, hooks: &mut impl Hooks) {
     let ms = hooks.now_ms().wrapping_sub(start);
     // KiB per second, then MiB: KiB times 1000 cannot overflow a u64, so no saturating multiply
     // (a call on 32-bit targets).
