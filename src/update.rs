@@ -960,9 +960,11 @@ const UPDATE_WORDS: &str =
     "none\npromoted\nrecovered\ninterrupted\nrejected: \nno-space: missing \n";
 
 /// The text of `/run/initramfs-overlay/status`, built in a fixed buffer: `key=value` lines.
+// `len` first: at offset 0 it needs no offset past the buffer (x86_64 has a shorter form for it).
+#[repr(C)]
 pub struct Status {
-    buf: [u8; 1024],
     len: usize,
+    buf: [u8; 1024],
 }
 
 impl Default for Status {
@@ -976,8 +978,8 @@ impl Status {
     #[optimize(size)]
     pub const fn new() -> Self {
         Status {
-            buf: [0; 1024],
             len: 0,
+            buf: [0; 1024],
         }
     }
 
