@@ -824,9 +824,11 @@ fn log_rate(log: &mut impl Log, bytes: u64, note: Note, start: u32, hooks: &mut 
 }
 
 /// An image that passed the superblock check, opened read-only for the loop device.
+// The name first (repr(C)), at the candidate's own address: measured smaller on all three arches.
+#[repr(C)]
 pub struct Candidate {
-    pub fd: Fd,
     pub name: CPath,
+    pub fd: Fd,
 }
 
 /// The images to try, in order.
