@@ -7,12 +7,15 @@ use core::marker::PhantomData;
 const CAP: usize = 256;
 
 /// A NUL-terminated byte string assembled from parts.
+// The two bytes before the buffer (repr(C)): at offsets 0 and 1 they are reached with the shortest
+// forms, not past 256 bytes (on Thumb that offset takes a register of its own).
+#[repr(C)]
 pub struct CPath {
-    buf: [u8; CAP],
-    /// At most `CAP - 1`: a byte, which with `whole` keeps the struct as small as with one `usize`.
-    len: u8,
     /// Every byte of the parts went in: none was a NUL, nothing was cut.
     whole: bool,
+    /// At most `CAP - 1`: a byte, which with `whole` keeps the struct as small as with one `usize`.
+    len: u8,
+    buf: [u8; CAP],
 }
 
 impl CPath {

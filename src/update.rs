@@ -318,10 +318,11 @@ fn check_name(image: &[u8]) -> Res<()> {
 /// holds no NUL, so the lossy join loses nothing.
 #[optimize(size)]
 fn name(image: &[u8], old: bool, suffix: &[u8]) -> CPath {
+    // Only the -old form splits at a dot: the plain one finds none.
     let dot = image
         .iter()
-        .rposition(|&c| c == b'.')
-        .filter(|&i| i > 0 && old)
+        .rposition(|&c| c == b'.' && old)
+        .filter(|&i| i > 0)
         .unwrap_or(image.len());
     let (stem, ext) = image.split_at_checked(dot).unwrap_or((image, b""));
     // A length chosen, not a whole slice (as in `error_parts`).
@@ -376,19 +377,14 @@ enum Note {
 #[optimize(size)]
 fn say(log: &mut impl Log, note: Note, a: &[u8], b: &[u8]) {
     let level = LEVELS.get(note as usize).copied().unwrap_or(Level::Info);
-    let first = note as usize * 3;
-    let part = |i| crate::nth(NOTES, i);
-    log.line(
-        level,
-        &[
-            b"update: ",
-            part(first),
-            a,
-            part(first + 1),
-            b,
-            part(first + 2),
-        ],
-    );
+    // The texts' slots start as copies of the arguments, stored from the registers that hold them
+    // (cheaper than empty slices); the loop fills them with the note's three texts, around the
+    // arguments: one call site for the lookup.
+    let mut parts = [&b"update: "[..], a, a, b, b, b];
+    for i in 0..3 {
+        parts[2 * i + 1] = crate::nth(NOTES, note as usize * 3 + i);
+    }
+    log.line(level, &parts);
 }
 
 /// `say` for the lines with at most one argument: a call passes two values fewer.
@@ -550,7 +546,7 @@ fn run(
         };
         sync(tmp.as_fd(), Msg::FsyncCopy)?;
         drop(tmp);
-        log_rate(log, Note::Copied, size, start, hooks);
+        log_rate(log, size, Note::Copied, start, hooks);
         step!(hooks, Step::Copied);
 
         // Give the current image the -old name through a link and an atomic rename, so that it never
@@ -654,7 +650,7 @@ fn verify(
     if hash.finish() != expected {
         return Err(Msg::ShaMismatch.bad());
     }
-    log_rate(log, Note::ShaOk, size, start, hooks);
+    log_rate(log, size, Note::ShaOk, start, hooks);
     Ok(())
 }
 
@@ -809,10 +805,11 @@ fn open(dir: BorrowedFd, name: &CStr) -> Res<Fd> {
     })
 }
 
-/// Logs `note` with the milliseconds since `start` and the MiB/s they make for `bytes`.
+/// Logs `note` with the milliseconds since `start` and the MiB/s they make for `bytes`. (The byte
+/// count before the note: that order measured smallest.)
 #[inline(never)]
 #[optimize(size)]
-fn log_rate(log: &mut impl Log, note: Note, bytes: u64, start: u32, hooks: &mut impl Hooks) {
+fn log_rate(log: &mut impl Log, bytes: u64, note: Note, start: u32, hooks: &mut impl Hooks) {
     let ms = hooks.now_ms().wrapping_sub(start);
     // KiB per second, then MiB: KiB times 1000 cannot overflow a u64, so no saturating multiply
     // (a call on 32-bit targets).
@@ -827,9 +824,11 @@ fn log_rate(log: &mut impl Log, note: Note, bytes: u64, start: u32, hooks: &mut 
 }
 
 /// An image that passed the superblock check, opened read-only for the loop device.
+// The name first (repr(C)), at the candidate's own address: measured smaller on all three arches.
+#[repr(C)]
 pub struct Candidate {
-    pub fd: Fd,
     pub name: CPath,
+    pub fd: Fd,
 }
 
 /// The images to try, in order.
@@ -922,18 +921,19 @@ fn check_image(fd: BorrowedFd) -> Res<()> {
 #[optimize(size)]
 fn report(log: &mut impl Log, head: &'static [u8], name: &[u8], e: Error) {
     let mut num = [0; numfmt::DEC_LEN];
-    log.line(Level::Error, &error_parts(head, name, e, &mut num));
+    log.line(Level::Error, &error_parts(e, &mut num, head, name));
 }
 
 /// `<head><name>: cannot <what> (<ERRNO>)`, or `<head><name>: <what>` for a content problem: the
-/// parts of every error line, made in one place.
+/// parts of every error line, made in one place. The error and the buffer for its number come first:
+/// that order measured smallest on all three arches.
 #[inline(never)]
 #[optimize(size)]
 fn error_parts<'a>(
-    head: &'static [u8],
-    name: &'a [u8],
     e: Error,
     num: &'a mut [u8; numfmt::DEC_LEN],
+    head: &'static [u8],
+    name: &'a [u8],
 ) -> [&'a [u8]; 7] {
     // Named even for a data problem, where it is then left out: with no branch around the calls,
     // fewer values wait in registers across them.
@@ -962,9 +962,11 @@ const UPDATE_WORDS: &str =
     "none\npromoted\nrecovered\ninterrupted\nrejected: \nno-space: missing \n";
 
 /// The text of `/run/initramfs-overlay/status`, built in a fixed buffer: `key=value` lines.
+// `len` first: at offset 0 it needs no offset past the buffer (x86_64 has a shorter form for it).
+#[repr(C)]
 pub struct Status {
-    buf: [u8; 1024],
     len: usize,
+    buf: [u8; 1024],
 }
 
 impl Default for Status {
@@ -978,8 +980,8 @@ impl Status {
     #[optimize(size)]
     pub const fn new() -> Self {
         Status {
-            buf: [0; 1024],
             len: 0,
+            buf: [0; 1024],
         }
     }
 
@@ -1001,7 +1003,7 @@ impl Status {
         self.line(&[b"booted=", booted]);
         let mut num = [0; numfmt::DEC_LEN];
         match skipped {
-            Some((name, e)) => self.line(&error_parts(b"reason=", name, e, &mut num)),
+            Some((name, e)) => self.line(&error_parts(e, &mut num, b"reason=", name)),
             None => self.line(&[b"reason=current"]),
         }
     }
@@ -1015,7 +1017,7 @@ impl Status {
         // The words of `UPDATE_WORDS` by number, and what follows them.
         let (word, detail): (usize, &[u8]) = match *outcome {
             Outcome::Failed(e) => {
-                return self.line(&error_parts(b"update=failed", b"", e, &mut num));
+                return self.line(&error_parts(e, &mut num, b"update=failed", b""));
             }
             Outcome::NoUpdate => (0, b""),
             Outcome::Promoted => (1, b""),
