@@ -83,7 +83,7 @@ impl Vm {
             arch => {
                 c.args(["-M", "pc", "-m", "256", "-nic", "none"]);
                 // A Pentium II: an i686 with neither SSE nor SSE2 (as a Geode LX or a Pentium III
-                // lacks SSE2), so a pre-SSE2 instruction in the i686 init stops these boots.
+                // lacks SSE2), so an SSE or SSE2 instruction in the i686 init stops these boots.
                 if arch == Arch::I686 {
                     c.args(["-cpu", "pentium2"]);
                 }
