@@ -78,8 +78,15 @@ static TIMED: AtomicBool = AtomicBool::new(false);
 /// arithmetic in pairs of registers).
 static STEP_START: AtomicU32 = AtomicU32::new(0);
 
-/// A line's level and errno (negated, 16 bits, 0 for none; see `Logger::fail`) as `step_line`'s one
-/// argument: its callers pass one value fewer (on x86_64 all of them in registers then).
+/// An errno negated and cut to 16 bits, 0 for none: rustix's own representation (errno numbers are
+/// below 4096), so callers pass the register they already hold; `step_line` undoes it once.
+#[inline(always)]
+fn negated(errno: Option<Errno>) -> u16 {
+    errno.map_or(0, |e| e.raw_os_error().wrapping_neg() as u16)
+}
+
+/// A line's level and errno (`negated`) as `step_line`'s one argument: its callers pass one value
+/// fewer (on x86_64 all of them in registers then).
 #[inline(always)]
 fn level_errno(level: Level, negated_errno: u16) -> u32 {
     u32::from(negated_errno) << 8 | level as u32
@@ -135,13 +142,7 @@ impl Logger {
     /// be the subject's place, see `step_line`.)
     #[inline(always)]
     pub fn fail(&mut self, what: &'static CStr, subject: &[u8], errno: Option<Errno>) -> Failed {
-        // Negated and cut to 16 bits this is rustix's own representation (errno numbers are below
-        // 4096), so callers pass the register they already hold; `fail_raw` undoes it once.
-        self.fail_raw(
-            CText::new(what),
-            errno.map_or(0, |e| e.raw_os_error().wrapping_neg() as u16),
-            subject,
-        )
+        self.fail_raw(CText::new(what), negated(errno), subject)
     }
 
     /// `fail` with two values, placed as `say` places them (`c"cannot mount % on "`).
@@ -155,10 +156,7 @@ impl Logger {
     ) -> Failed {
         self.step_line(
             CText::new(what),
-            level_errno(
-                Level::Error,
-                errno.map_or(0, |e| e.raw_os_error().wrapping_neg() as u16),
-            ),
+            level_errno(Level::Error, negated(errno)),
             first,
             second,
         );
@@ -168,10 +166,7 @@ impl Logger {
     /// `fail` for a message with no subject: two fewer arguments at each caller.
     #[inline(always)]
     pub fn fail_bare(&mut self, what: &'static CStr, errno: Option<Errno>) -> Failed {
-        self.fail_bare_raw(
-            CText::new(what),
-            errno.map_or(0, |e| e.raw_os_error().wrapping_neg() as u16),
-        )
+        self.fail_bare_raw(CText::new(what), negated(errno))
     }
 
     #[optimize(size)]
@@ -204,21 +199,16 @@ impl Logger {
         Failed
     }
 
-    /// Writes `<step>: <what><first><second> (<ERRNO>)` at the level and with the errno packed in
-    /// `level_errno` (see `level_errno`), the part in parentheses only with an errno: the line of every failure and of the other messages about a step. A `%` in
-    /// `what` is where `first` goes instead (`c"FALLBACK: % cannot boot, booting "`): a line with
-    /// two values is one pointer and two slices at its caller, not an array of its pieces.
+    /// Writes `<step>: <what><first><second> (<ERRNO>)` at the level and with the errno that
+    /// `level_errno()` packed into one `u32`, the part in parentheses only with an errno: the line of
+    /// every failure and of the other messages about a step. A `%` in `what` is where `first` goes
+    /// instead (`c"FALLBACK: % cannot boot, booting "`): a line with two values is one pointer and
+    /// two slices at its caller, not an array of its pieces.
     #[optimize(size)]
     #[inline(never)]
     fn step_line(&mut self, what: CText, level_errno: u32, first: &[u8], second: &[u8]) {
         let errno = ((level_errno >> 8) as u16 as i16 as i32).wrapping_neg();
-        // Back from the byte `level_errno` packed (Notice last: measured smallest).
-        let level = match level_errno as u8 {
-            3 => Level::Error,
-            4 => Level::Warning,
-            6 => Level::Info,
-            _ => Level::Notice,
-        };
+        let level = Level::from_number(level_errno as u8);
         let mut number = [0; numfmt::DEC_LEN];
         let what = what.to_bytes();
         let (before, after) = match what.iter().position(|&b| b == b'%') {

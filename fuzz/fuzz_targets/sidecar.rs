@@ -9,7 +9,12 @@ fuzz_target!(|text: &[u8]| {
         assert!(text.len() >= 64);
         let _ = digest;
     }
-    if let Some(value) = uevent::value(text, b"PARTN") {
+    // The key as the init passes it, with its `=`: the value is the rest of a line that starts
+    // with exactly `PARTN=` (so never a `PARTNAME=` line's).
+    if let Some(value) = uevent::value(text, b"PARTN=") {
         assert!(!value.contains(&b'\n'));
+        let start = value.as_ptr() as usize - text.as_ptr() as usize;
+        assert_eq!(&text[start - 6..start], b"PARTN=");
+        assert!(start == 6 || text[start - 7] == b'\n');
     }
 });
