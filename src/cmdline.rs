@@ -274,8 +274,8 @@ fn apply<'a>(
     Ok(())
 }
 
-/// The `opt` index of the option `name`, or whether it is an unknown one of ours (`iovl.`): those are
-/// looked up without their prefix.
+/// The `opt` index of the option `name`. For an unknown option, `Err(ours)`: whether it is one of
+/// ours (`iovl.`), which earns a warning. Ours are looked up without their prefix.
 #[optimize(size)]
 fn lookup_option(name: &[u8]) -> Result<usize, bool> {
     let (names, key, first) = match name.strip_prefix(b"iovl.") {

@@ -86,7 +86,7 @@ mod raw {
         let ret = unsafe { crate::rawsys::syscall4(__NR_fstatat64, args) };
         // The kernel returns 0, or -errno (below 4096).
         if ret != 0 {
-            return Err(io::Errno::from_raw_os_error(ret.wrapping_neg() as i32));
+            return Err(crate::rawsys::errno(ret));
         }
         // SAFETY: the syscall succeeded, so it filled `st`.
         let st = unsafe { st.assume_init() };

@@ -89,7 +89,8 @@ pub fn load_bundled(log: &mut Logger, kver: &[u8]) -> Result<(), Failed> {
         load(log, dir.as_fd(), path)?;
         count += 1;
     }
-    // The digits go into the list's buffer, read to the end: a fresh array is zeroed first.
+    // The list is done with, so its buffer holds the count's digits: a fresh array would be zeroed
+    // first, in code. (Always `Some`: the buffer is 8 KiB.)
     if let Some(digits) = buf.first_chunk_mut() {
         log.say(
             Level::Info,

@@ -23,7 +23,8 @@ pub unsafe fn syscall4(nr: u32, args: [usize; 4]) -> isize {
         );
         // i686: arguments in ebx, ecx, edx, esi, all as operands (no array in memory): esi cannot be
         // named as one (LLVM may keep its base pointer there), so the fourth is swapped in and out of
-        // it, as rustix does (`inout`: its own register holds esi's value during the call).
+        // it. `inout`, as in the patched rustix (vendor/…/PATCHES.md, item 2): an `in` register may
+        // be shared with another input of equal value, which the xchg would then clobber.
         #[cfg(target_arch = "x86")]
         core::arch::asm!(
             "xchg esi, {a3}", "int 0x80", "xchg esi, {a3}",
@@ -40,4 +41,10 @@ pub unsafe fn syscall4(nr: u32, args: [usize; 4]) -> isize {
         );
     }
     ret
+}
+
+/// The errno of a raw syscall that failed: it returned `-errno`.
+#[inline(always)]
+pub fn errno(ret: isize) -> rustix::io::Errno {
+    rustix::io::Errno::from_raw_os_error(ret.wrapping_neg() as i32)
 }

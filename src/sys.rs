@@ -87,7 +87,7 @@ pub fn fork() -> Result<Option<Pid>, Errno> {
         unsafe { initramfs_overlay::rawsys::syscall4(linux_raw_sys::general::__NR_fork, [0; 4]) };
     // Errors are -4095..-1: said as a range, it spares `Errno`'s own check of it (and its trap).
     if (-4095..0).contains(&ret) {
-        return Err(Errno::from_raw_os_error(ret.wrapping_neg() as i32));
+        return Err(initramfs_overlay::rawsys::errno(ret));
     }
     // 0 in the child: no pid.
     Ok(Pid::from_raw(ret as i32))
@@ -120,7 +120,7 @@ pub fn open_path_in_root(dir: BorrowedFd<'_>, path: &core::ffi::CStr) -> Result<
     };
     // A descriptor is never negative: anything below 0 is -errno.
     if ret < 0 {
-        return Err(Errno::from_raw_os_error(ret.wrapping_neg() as i32));
+        return Err(initramfs_overlay::rawsys::errno(ret));
     }
     // SAFETY: openat2 returned a new descriptor: open, and ours alone.
     Ok(Fd::from(unsafe {
