@@ -13,7 +13,6 @@ use linux_raw_sys::loop_device::{
 };
 use rustix::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd};
 use rustix::io::Errno;
-use rustix::ioctl::{Ioctl, IoctlOutput, Opcode};
 use rustix::process::Pid;
 
 /// Milliseconds on the monotonic clock (since boot), for the step timeline and wait bounds, cut to
@@ -138,48 +137,28 @@ pub fn exec(path: &core::ffi::CStr) -> Errno {
     unsafe { rustix::runtime_448b8ad740e2a26f::execve(path, argv.as_ptr(), core::ptr::null()) }
 }
 
-/// A loop-device ioctl whose argument is a pointer or a plain integer, and whose result is the
-/// syscall's return value (LOOP_CTL_GET_FREE returns the device number; rustix's NoArg drops it).
-struct LoopIoctl {
-    opcode: Opcode,
-    arg: *mut c_void,
-}
-
-// SAFETY: the opcodes used below take exactly the argument kinds passed with them, and the pointed-to
-// structs are `repr(C)` kernel ABI types that live across the call.
-unsafe impl Ioctl for LoopIoctl {
-    type Output = IoctlOutput;
-    const IS_MUTATING: bool = true;
-
-    fn opcode(&self) -> Opcode {
-        self.opcode
-    }
-
-    fn as_ptr(&mut self) -> *mut c_void {
-        self.arg
-    }
-
-    unsafe fn output_from_ptr(out: IoctlOutput, _: *mut c_void) -> rustix::io::Result<IoctlOutput> {
-        Ok(out)
-    }
-}
-
-fn loop_ioctl(fd: BorrowedFd<'_>, opcode: u32, arg: *mut c_void) -> Result<IoctlOutput, Errno> {
-    // SAFETY: see the `Ioctl` impl: each caller pairs the opcode with its documented argument.
-    unsafe {
-        rustix::ioctl::ioctl(
-            fd,
-            LoopIoctl {
-                opcode: opcode as Opcode,
-                arg,
-            },
+/// A loop-device ioctl whose argument is a pointer or a plain integer, returning the syscall's value
+/// (LOOP_CTL_GET_FREE returns the device number). The raw syscall, as `fork`: rustix's `ioctl` packs
+/// its result with the errno, and unpacking that at each of the four calls cost more.
+fn loop_ioctl(fd: BorrowedFd<'_>, opcode: u32, arg: *mut c_void) -> Result<u32, Errno> {
+    // SAFETY: each caller pairs the opcode with its documented argument: a plain integer, or a pointer
+    // to a `repr(C)` kernel ABI struct that lives across the call; the ioctl touches no other memory.
+    let ret = unsafe {
+        initramfs_overlay::rawsys::syscall4(
+            linux_raw_sys::general::__NR_ioctl,
+            [fd.as_raw_fd() as usize, opcode as usize, arg as usize, 0],
         )
+    };
+    // Errors are -4095..-1: said as a range, it spares `Errno`'s own check of it (and its trap).
+    if (-4095..0).contains(&ret) {
+        return Err(Errno::from_raw_os_error(ret.wrapping_neg() as i32));
     }
+    Ok(ret as u32)
 }
 
 /// LOOP_CTL_GET_FREE: the number of a free loop device, creating one when needed.
 pub fn loop_get_free(control: BorrowedFd<'_>) -> Result<u32, Errno> {
-    loop_ioctl(control, LOOP_CTL_GET_FREE, core::ptr::null_mut()).map(|n| n as u32)
+    loop_ioctl(control, LOOP_CTL_GET_FREE, core::ptr::null_mut())
 }
 
 const READ_ONLY_AUTOCLEAR: u32 = LO_FLAGS_READ_ONLY as u32 | LO_FLAGS_AUTOCLEAR as u32;
