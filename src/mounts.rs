@@ -305,11 +305,11 @@ fn attach_free_device(
     let no_device = |_: Failed| update::Error::no_loop_device();
     // Another opener could take the device between GET_FREE and attach; ask again then.
     let mut last = Errno::BUSY;
+    let mut digits = [0; initramfs_overlay::numfmt::DEC_LEN];
     for _ in 0..4 {
         let number = sys::loop_get_free(control)
             .map_err(|e| log.fail_bare(c"no free loop device", Some(e)))
             .map_err(no_device)?;
-        let mut digits = [0; initramfs_overlay::numfmt::DEC_LEN];
         // Digits never hold a NUL and always fit, so the lossy join is exact.
         let path = CPath::lossy(&[
             b"/dev/loop",
@@ -401,9 +401,9 @@ fn move_to_trash(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<Option<Fd>
         Err(Errno::NOSPC) => return Ok(None),
         Err(e) => return Err(log.fail(c"cannot create directory ", name.to_bytes(), Some(e))),
     };
+    let mut digits = [0; initramfs_overlay::numfmt::DEC_LEN];
     for &name in &OVERLAY_FOLDERS[1..3] {
         // The inode number is unique on this filesystem while the folder exists: a free trash name.
-        let mut digits = [0; initramfs_overlay::numfmt::DEC_LEN];
         let moved =
             initramfs_overlay::stat(overlay, name, AtFlags::SYMLINK_NOFOLLOW).and_then(|stat| {
                 // Digits never hold a NUL and always fit, so the lossy join is exact.
