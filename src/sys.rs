@@ -143,19 +143,25 @@ pub fn exec(path: &core::ffi::CStr) -> Errno {
 /// 32-bit targets, where its 8-byte `Result` would come back through memory (as `files::open_dir`).
 #[cfg_attr(target_pointer_width = "32", inline(always))]
 fn loop_ioctl(fd: BorrowedFd<'_>, opcode: u32, arg: *mut c_void) -> Result<u32, Errno> {
-    // SAFETY: each caller pairs the opcode with its documented argument: a plain integer, or a pointer
-    // to a `repr(C)` kernel ABI struct that lives across the call; the ioctl touches no other memory.
-    let ret = unsafe {
-        initramfs_overlay::rawsys::syscall4(
-            linux_raw_sys::general::__NR_ioctl,
-            [fd.as_raw_fd() as usize, opcode as usize, arg as usize, 0],
-        )
-    };
+    let ret = loop_ioctl_raw(fd, opcode, arg);
     // Errors are -4095..-1: said as a range, it spares `Errno`'s own check of it (and its trap).
     if (-4095..0).contains(&ret) {
         return Err(Errno::from_raw_os_error(ret.wrapping_neg() as i32));
     }
     Ok(ret as u32)
+}
+
+/// `loop_ioctl`'s syscall alone: the kernel's return value, `-errno` on failure.
+#[inline(always)]
+fn loop_ioctl_raw(fd: BorrowedFd<'_>, opcode: u32, arg: *mut c_void) -> isize {
+    // SAFETY: each caller pairs the opcode with its documented argument: a plain integer, or a pointer
+    // to a `repr(C)` kernel ABI struct that lives across the call; the ioctl touches no other memory.
+    unsafe {
+        initramfs_overlay::rawsys::syscall4(
+            linux_raw_sys::general::__NR_ioctl,
+            [fd.as_raw_fd() as usize, opcode as usize, arg as usize, 0],
+        )
+    }
 }
 
 /// LOOP_CTL_GET_FREE: the number of a free loop device, creating one when needed.
@@ -188,8 +194,9 @@ pub fn loop_attach(device: BorrowedFd<'_>, file: BorrowedFd<'_>) -> Result<(), E
     loop_ioctl(device, LOOP_SET_STATUS64, (&raw mut config.info).cast())
         .map(drop)
         .inspect_err(|_| {
-            // Without autoclear nothing would ever release the device: unbind it now.
-            let _ = loop_ioctl(device, LOOP_CLR_FD, core::ptr::null_mut());
+            // Without autoclear nothing would ever release the device: unbind it now. Its result
+            // is not read: nothing more could be done if it failed.
+            loop_ioctl_raw(device, LOOP_CLR_FD, core::ptr::null_mut());
         })
 }
 
