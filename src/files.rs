@@ -75,9 +75,8 @@ pub fn empty_dir(dir: BorrowedFd<'_>, device: u32) -> Result<(), Errno> {
         if matches!(name.to_bytes(), b"." | b"..") {
             continue;
         }
-        if let Err(e) = remove_entry(dir, name, device) {
-            first_error = first_error.and(Err(e));
-        }
+        // `and` keeps an earlier error, but the entry is removed either way.
+        first_error = first_error.and(remove_entry(dir, name, device));
     }
     first_error
 }

@@ -277,17 +277,6 @@ pub fn squashfs_image(
 // Out of line (measured smaller): inlined, it adds to `boot`'s large frame and register pressure.
 #[inline(never)]
 fn loop_mount(log: &mut Logger, file: BorrowedFd<'_>) -> Result<(), update::Error> {
-    match attach_and_mount(log, file) {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(update::Error::mount_failed(e)),
-        Err(Failed) => Err(update::Error::no_loop_device()),
-    }
-}
-
-/// Gets a free loop device, binds `file` to it and mounts it: `Err` when there is no loop device
-/// for the image, `Ok(Err)` when the mount failed.
-#[optimize(size)]
-fn attach_and_mount(log: &mut Logger, file: BorrowedFd<'_>) -> Result<Result<(), Errno>, Failed> {
     let control = open(
         CWD,
         c"/dev/loop-control",
@@ -298,25 +287,29 @@ fn attach_and_mount(log: &mut Logger, file: BorrowedFd<'_>) -> Result<Result<(),
         log.fail_bare(
             c"cannot open /dev/loop-control (is the loop module loaded?)",
             Some(e),
-        )
+        );
+        update::Error::no_loop_device()
     })?;
     // Every way out of the attempts closes the control device here, once.
     attach_free_device(log, control.as_fd(), file)
 }
 
-/// Binds `file` to a free loop device (from `control`) and mounts it, as `attach_and_mount` returns.
+/// Binds `file` to a free loop device (from `control`) and mounts it, as `loop_mount` does.
 #[optimize(size)]
 fn attach_free_device(
     log: &mut Logger,
     control: BorrowedFd<'_>,
     file: BorrowedFd<'_>,
-) -> Result<Result<(), Errno>, Failed> {
+) -> Result<(), update::Error> {
+    // Every failure before the mount leaves the image without a loop device.
+    let no_device = |_: Failed| update::Error::no_loop_device();
     // Another opener could take the device between GET_FREE and attach; ask again then.
     let mut last = Errno::BUSY;
+    let mut digits = [0; initramfs_overlay::numfmt::DEC_LEN];
     for _ in 0..4 {
         let number = sys::loop_get_free(control)
-            .map_err(|e| log.fail_bare(c"no free loop device", Some(e)))?;
-        let mut digits = [0; initramfs_overlay::numfmt::DEC_LEN];
+            .map_err(|e| log.fail_bare(c"no free loop device", Some(e)))
+            .map_err(no_device)?;
         // Digits never hold a NUL and always fit, so the lossy join is exact.
         let path = CPath::lossy(&[
             b"/dev/loop",
@@ -328,19 +321,21 @@ fn attach_free_device(
             OFlags::RDONLY | OFlags::CLOEXEC,
             Mode::empty(),
         )
-        .map_err(|e| log.fail(c"cannot open ", path.as_bytes(), Some(e)))?;
+        .map_err(|e| log.fail(c"cannot open ", path.as_bytes(), Some(e)))
+        .map_err(no_device)?;
         match sys::loop_attach(device.as_fd(), file) {
             // The device stays open until the mount holds it: with AUTOCLEAR, the last close unbinds
             // it. From then on it clears itself when the mount goes away, or now if the mount failed.
             Ok(()) => {
-                return Ok(mount_reporting(
+                return mount_reporting(
                     log,
                     path.as_cstr(),
                     paths::LOWER,
                     c"squashfs",
                     MountFlags::RDONLY,
                     c"",
-                ));
+                )
+                .map_err(update::Error::mount_failed);
             }
             Err(e) => last = e,
         }
@@ -348,7 +343,10 @@ fn attach_free_device(
             break;
         }
     }
-    Err(log.fail_bare(c"cannot attach the image to a loop device", Some(last)))
+    Err(no_device(log.fail_bare(
+        c"cannot attach the image to a loop device",
+        Some(last),
+    )))
 }
 
 /// The folders of the overlay partition: `trash` (see `clear_upper_and_work`), the overlay's `upper`
@@ -403,9 +401,9 @@ fn move_to_trash(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<Option<Fd>
         Err(Errno::NOSPC) => return Ok(None),
         Err(e) => return Err(log.fail(c"cannot create directory ", name.to_bytes(), Some(e))),
     };
+    let mut digits = [0; initramfs_overlay::numfmt::DEC_LEN];
     for &name in &OVERLAY_FOLDERS[1..3] {
         // The inode number is unique on this filesystem while the folder exists: a free trash name.
-        let mut digits = [0; initramfs_overlay::numfmt::DEC_LEN];
         let moved =
             initramfs_overlay::stat(overlay, name, AtFlags::SYMLINK_NOFOLLOW).and_then(|stat| {
                 // Digits never hold a NUL and always fit, so the lossy join is exact.

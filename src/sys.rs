@@ -13,7 +13,6 @@ use linux_raw_sys::loop_device::{
 };
 use rustix::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd};
 use rustix::io::Errno;
-use rustix::ioctl::{Ioctl, IoctlOutput, Opcode};
 use rustix::process::Pid;
 
 /// Milliseconds on the monotonic clock (since boot), for the step timeline and wait bounds, cut to
@@ -138,48 +137,36 @@ pub fn exec(path: &core::ffi::CStr) -> Errno {
     unsafe { rustix::runtime_448b8ad740e2a26f::execve(path, argv.as_ptr(), core::ptr::null()) }
 }
 
-/// A loop-device ioctl whose argument is a pointer or a plain integer, and whose result is the
-/// syscall's return value (LOOP_CTL_GET_FREE returns the device number; rustix's NoArg drops it).
-struct LoopIoctl {
-    opcode: Opcode,
-    arg: *mut c_void,
+/// A loop-device ioctl whose argument is a pointer or a plain integer, returning the syscall's value
+/// (LOOP_CTL_GET_FREE returns the device number). The raw syscall, as `fork`: rustix's `ioctl` packs
+/// its result with the errno, and unpacking that at each of the four calls cost more. Inlined on
+/// 32-bit targets, where its 8-byte `Result` would come back through memory (as `files::open_dir`).
+#[cfg_attr(target_pointer_width = "32", inline(always))]
+fn loop_ioctl(fd: BorrowedFd<'_>, opcode: u32, arg: *mut c_void) -> Result<u32, Errno> {
+    let ret = loop_ioctl_raw(fd, opcode, arg);
+    // Errors are -4095..-1: said as a range, it spares `Errno`'s own check of it (and its trap).
+    if (-4095..0).contains(&ret) {
+        return Err(Errno::from_raw_os_error(ret.wrapping_neg() as i32));
+    }
+    Ok(ret as u32)
 }
 
-// SAFETY: the opcodes used below take exactly the argument kinds passed with them, and the pointed-to
-// structs are `repr(C)` kernel ABI types that live across the call.
-unsafe impl Ioctl for LoopIoctl {
-    type Output = IoctlOutput;
-    const IS_MUTATING: bool = true;
-
-    fn opcode(&self) -> Opcode {
-        self.opcode
-    }
-
-    fn as_ptr(&mut self) -> *mut c_void {
-        self.arg
-    }
-
-    unsafe fn output_from_ptr(out: IoctlOutput, _: *mut c_void) -> rustix::io::Result<IoctlOutput> {
-        Ok(out)
-    }
-}
-
-fn loop_ioctl(fd: BorrowedFd<'_>, opcode: u32, arg: *mut c_void) -> Result<IoctlOutput, Errno> {
-    // SAFETY: see the `Ioctl` impl: each caller pairs the opcode with its documented argument.
+/// `loop_ioctl`'s syscall alone: the kernel's return value, `-errno` on failure.
+#[inline(always)]
+fn loop_ioctl_raw(fd: BorrowedFd<'_>, opcode: u32, arg: *mut c_void) -> isize {
+    // SAFETY: each caller pairs the opcode with its documented argument: a plain integer, or a pointer
+    // to a `repr(C)` kernel ABI struct that lives across the call; the ioctl touches no other memory.
     unsafe {
-        rustix::ioctl::ioctl(
-            fd,
-            LoopIoctl {
-                opcode: opcode as Opcode,
-                arg,
-            },
+        initramfs_overlay::rawsys::syscall4(
+            linux_raw_sys::general::__NR_ioctl,
+            [fd.as_raw_fd() as usize, opcode as usize, arg as usize, 0],
         )
     }
 }
 
 /// LOOP_CTL_GET_FREE: the number of a free loop device, creating one when needed.
 pub fn loop_get_free(control: BorrowedFd<'_>) -> Result<u32, Errno> {
-    loop_ioctl(control, LOOP_CTL_GET_FREE, core::ptr::null_mut()).map(|n| n as u32)
+    loop_ioctl(control, LOOP_CTL_GET_FREE, core::ptr::null_mut())
 }
 
 const READ_ONLY_AUTOCLEAR: u32 = LO_FLAGS_READ_ONLY as u32 | LO_FLAGS_AUTOCLEAR as u32;
@@ -207,8 +194,9 @@ pub fn loop_attach(device: BorrowedFd<'_>, file: BorrowedFd<'_>) -> Result<(), E
     loop_ioctl(device, LOOP_SET_STATUS64, (&raw mut config.info).cast())
         .map(drop)
         .inspect_err(|_| {
-            // Without autoclear nothing would ever release the device: unbind it now.
-            let _ = loop_ioctl(device, LOOP_CLR_FD, core::ptr::null_mut());
+            // Without autoclear nothing would ever release the device: unbind it now. Its result
+            // is not read: nothing more could be done if it failed.
+            loop_ioctl_raw(device, LOOP_CLR_FD, core::ptr::null_mut());
         })
 }
 
