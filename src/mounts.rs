@@ -55,8 +55,8 @@ fn mount_reporting(
 }
 
 /// `mount_reporting` with the two strings it names and the filesystem type as one pointer each: their
-/// lengths are counted once, in here, not loaded at each caller. Every mount(2) of the boot goes
-/// through here: one call, one message.
+/// lengths are counted once, in here, not loaded at each caller. Every new mount of the boot goes
+/// through here (moves, remounts and binds call mount(2) themselves): one call, one message.
 #[optimize(size)]
 #[inline(never)]
 fn mount_texts(
@@ -394,12 +394,13 @@ fn clear_upper_and_work(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<(),
 #[optimize(size)]
 fn move_to_trash(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<Option<Fd>, Failed> {
     // One literal for the calls and the message: a C string, whose bytes are the message's too.
-    let name = c"trash";
-    let trash = match files::ensure_dir(overlay, name).and_then(|()| files::open_dir(overlay, name))
+    let trash_dir = OVERLAY_FOLDERS[0];
+    let trash = match files::ensure_dir(overlay, trash_dir)
+        .and_then(|()| files::open_dir(overlay, trash_dir))
     {
         Ok(trash) => trash,
         Err(Errno::NOSPC) => return Ok(None),
-        Err(e) => return Err(log.fail(c"cannot create directory ", name.to_bytes(), Some(e))),
+        Err(e) => return Err(log.fail(c"cannot create directory ", trash_dir.to_bytes(), Some(e))),
     };
     let mut digits = [0; initramfs_overlay::numfmt::DEC_LEN];
     for &name in &OVERLAY_FOLDERS[1..3] {
@@ -475,10 +476,20 @@ pub fn assemble_root(log: &mut Logger, config: &Config) -> Result<(), Failed> {
     // lowerdir last, so that one constant holds all options up to the image: `persistent` above
     // the image, unless left out (then the constant is cut before it: a length chosen, one part
     // fewer to join). The kernel shows the options in its own order anyway.
-    const PERSISTENT: &[u8] = b"/run/initramfs-overlay/overlay/persistent:";
-    const OPTIONS: &[u8] = b"upperdir=/run/initramfs-overlay/overlay/upper,\
-        workdir=/run/initramfs-overlay/overlay/work,\
-        lowerdir=/run/initramfs-overlay/overlay/persistent:";
+    // `OPTIONS` ends with `PERSISTENT` by construction, so the cut can only drop that layer.
+    macro_rules! persistent {
+        () => {
+            "/run/initramfs-overlay/overlay/persistent:"
+        };
+    }
+    const PERSISTENT: &[u8] = persistent!().as_bytes();
+    const OPTIONS: &[u8] = concat!(
+        "upperdir=/run/initramfs-overlay/overlay/upper,",
+        "workdir=/run/initramfs-overlay/overlay/work,",
+        "lowerdir=",
+        persistent!()
+    )
+    .as_bytes();
     let len = if config.no_persistent {
         OPTIONS.len() - PERSISTENT.len()
     } else {

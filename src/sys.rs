@@ -146,7 +146,7 @@ fn loop_ioctl(fd: BorrowedFd<'_>, opcode: u32, arg: *mut c_void) -> Result<u32, 
     let ret = loop_ioctl_raw(fd, opcode, arg);
     // Errors are -4095..-1: said as a range, it spares `Errno`'s own check of it (and its trap).
     if (-4095..0).contains(&ret) {
-        return Err(Errno::from_raw_os_error(ret.wrapping_neg() as i32));
+        return Err(initramfs_overlay::rawsys::errno(ret));
     }
     Ok(ret as u32)
 }
