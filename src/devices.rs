@@ -198,7 +198,7 @@ impl Probed {
 /// One pass over /sys/class/block, probing the devices not seen before. Two devices answering the
 /// same spec is an error naming both: picking one would boot at random.
 #[optimize(size)]
-#[inline(never)]
+#[inline(always)]
 fn scan(
     log: &mut Logger,
     specs: &[Spec; role::COUNT],
