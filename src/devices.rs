@@ -84,13 +84,12 @@ pub fn find(log: &mut Logger, config: &Config, found: &mut Found) -> Result<(), 
         count: 0,
     };
     // Every buffer of `probe`, here once for the whole search: stack probes run once, and probe's own
-    // frame stays small enough for Thumb's short sp-relative forms. Uninitialised, since pread hands
-    // back only the bytes it read.
+    // frame stays small enough for Thumb's short sp-relative forms. Zeroed bytes, not uninitialised:
+    // the sysfs uevent files are read into `disk_head` too, and one fill of the whole is no more code.
     let mut bufs = Buffers {
-        head: [MaybeUninit::uninit(); 4096],
-        root_dir: [MaybeUninit::uninit(); vfat::ROOT_DIR_MAX as usize],
-        disk_head: [MaybeUninit::uninit(); partitions::HEAD_LEN],
-        uevent: [0; 512],
+        head: [0; 4096],
+        root_dir: [0; vfat::ROOT_DIR_MAX as usize],
+        disk_head: [0; partitions::HEAD_LEN],
     };
     // Milliseconds in 32 bits (see `now_ms`): their wrapping differences are right for any wait
     // shorter than 49 days.
@@ -255,14 +254,12 @@ fn scan(
     Ok(())
 }
 
-/// What `probe` reads into: the device's first sectors, the start of a FAT root directory, the start
-/// of the parent disk (its partition table) and a sysfs uevent file.
+/// What `probe` reads into: the device's first sectors, the start of a FAT root directory and the
+/// start of the parent disk (its partition table; before that, the sysfs uevent files that name it).
 struct Buffers {
-    head: [MaybeUninit<u8>; 4096],
-    root_dir: [MaybeUninit<u8>; vfat::ROOT_DIR_MAX as usize],
-    disk_head: [MaybeUninit<u8>; partitions::HEAD_LEN],
-    /// Here, not in `probe`'s own frame: that keeps its locals within Thumb's short sp-relative reach.
-    uevent: [u8; 512],
+    head: [u8; 4096],
+    root_dir: [u8; vfat::ROOT_DIR_MAX as usize],
+    disk_head: [u8; partitions::HEAD_LEN],
 }
 
 /// Reads the identity of device `name` (open as `dev`) and returns the first role whose spec it
@@ -311,7 +308,7 @@ fn probe(
         .iter()
         .any(|s| matches!(s, Spec::PartUuid(_) | Spec::PartLabel(_)))
     {
-        partition_entry(class, name, &mut bufs.disk_head, &mut bufs.uevent)
+        partition_entry(class, name, &mut bufs.disk_head)
     } else {
         None
     };
@@ -331,21 +328,21 @@ fn probe(
     )
 }
 
-/// The partition-table entry of partition `name`, from its parent disk (named in sysfs).
+/// The partition-table entry of partition `name`, from its parent disk (named in sysfs). `head`
+/// holds the uevent files first: what they say is parsed or copied before the disk is read.
 #[optimize(size)]
 fn partition_entry(
     class: BorrowedFd<'_>,
     name: &CStr,
-    head: &mut [MaybeUninit<u8>; partitions::HEAD_LEN],
-    buf: &mut [u8; 512],
+    head: &mut [u8; partitions::HEAD_LEN],
 ) -> Option<partitions::Partition> {
     // The sysfs folder of the partition; its parent folder is the disk's.
     let sysfs = files::open_dir(class, name).ok()?;
-    let partn = uevent_value(&sysfs, c"uevent", b"PARTN=", buf)?;
+    let partn = uevent_value(&sysfs, c"uevent", b"PARTN=", head)?;
     let number = u32::try_from(numfmt::parse_dec(partn)?).ok()?;
     let disk = CPath::new(&[
         b"/dev/",
-        uevent_value(&sysfs, c"../uevent", b"DEVNAME=", buf)?,
+        uevent_value(&sysfs, c"../uevent", b"DEVNAME=", head)?,
     ]);
     let disk = open(
         CWD,
@@ -362,18 +359,14 @@ fn partition_entry(
 /// three reads of the probe.
 #[optimize(size)]
 #[inline(never)]
-fn read_at<'b>(fd: BorrowedFd<'_>, buf: &'b mut [MaybeUninit<u8>], offset: u64) -> &'b [u8] {
-    rustix::io::pread(fd, buf, offset).map_or(&[], |(read, _)| read)
+fn read_at<'b>(fd: BorrowedFd<'_>, buf: &'b mut [u8], offset: u64) -> &'b [u8] {
+    let read = rustix::io::pread(fd, &mut *buf, offset).unwrap_or(0);
+    buf.get(..read).unwrap_or_default()
 }
 
 /// The value after `key_eq` (`KEY=`) in the sysfs uevent file `file` of the folder `dir`.
 #[optimize(size)]
 #[inline(never)]
-fn uevent_value<'b>(
-    dir: &Fd,
-    file: &CStr,
-    key_eq: &[u8],
-    buf: &'b mut [u8; 512],
-) -> Option<&'b [u8]> {
+fn uevent_value<'b>(dir: &Fd, file: &CStr, key_eq: &[u8], buf: &'b mut [u8]) -> Option<&'b [u8]> {
     uevent::value(files::read_small(dir.as_fd(), file, buf).ok()?, key_eq)
 }
