@@ -127,12 +127,12 @@ pub fn find(log: &mut Logger, config: &Config, found: &mut Found) -> Result<(), 
         }
         sleep_ms(POLL_MS);
     }
-    for (role, slot) in slots.iter().enumerate() {
+    for (role, slot) in ROLES.iter().zip(slots.iter()) {
         let (what, dev): (&'static CStr, &[u8]) = match slot {
             Some(part) => (c"% is ", part.dev.as_bytes()),
             None => (c"no % partition", b""),
         };
-        log.say(Level::Info, what, ROLES[role].as_bytes(), dev);
+        log.say(Level::Info, what, role.as_bytes(), dev);
     }
     Ok(())
 }
