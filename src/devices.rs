@@ -79,24 +79,27 @@ pub fn find(log: &mut Logger, config: &Config, found: &mut Found) -> Result<(), 
     sleep_ms(config.rootdelay_ms);
     let specs = &config.specs;
     let slots = &mut found.slots;
-    let mut probed = Probed {
-        inodes: [0; PROBED_MAX],
-        count: 0,
-    };
     // Every buffer of `probe`, here once for the whole search: stack probes run once, and probe's own
     // frame stays small enough for Thumb's short sp-relative forms. Zeroed bytes, not uninitialised:
-    // the sysfs uevent files are read into `disk_head` too, and one fill of the whole is no more code.
-    let mut bufs = Buffers {
-        head: [0; 4096],
-        root_dir: [0; vfat::ROOT_DIR_MAX as usize],
-        disk_head: [0; partitions::HEAD_LEN],
+    // the sysfs uevent files are read into `disk_head` too, and all of `state` starts as zeros, so
+    // one fill sets it up.
+    let mut state = SearchState {
+        probed: Probed {
+            inodes: [0; PROBED_MAX],
+            count: 0,
+        },
+        bufs: Buffers {
+            head: [0; 4096],
+            root_dir: [0; vfat::ROOT_DIR_MAX as usize],
+            disk_head: [0; partitions::HEAD_LEN],
+        },
     };
     // Milliseconds in 32 bits (see `now_ms`): their wrapping differences are right for any wait
     // shorter than 49 days.
     let start = now_ms();
     let mut required_since = None;
     loop {
-        scan(log, specs, slots, &mut probed, &mut bufs)?;
+        scan(log, specs, slots, &mut state.probed, &mut state.bufs)?;
         let now = now_ms();
         let waited = now.wrapping_sub(start);
         // img is always required, overlay unless the boot does without one.
@@ -166,6 +169,12 @@ fn fail_spec(log: &mut Logger, role: usize, spec: &Spec, first: &[u8], second: &
         ],
     );
     Failed
+}
+
+/// What the search keeps across its passes, in one struct so that a single fill zeroes it.
+struct SearchState {
+    probed: Probed,
+    bufs: Buffers,
 }
 
 /// The sysfs inode numbers of the devices already probed: a number is one compare, and a device that
