@@ -93,6 +93,7 @@ pub fn find(log: &mut Logger, config: &Config, found: &mut Found) -> Result<(), 
             root_dir: [0; vfat::ROOT_DIR_MAX as usize],
             disk_head: [0; partitions::HEAD_LEN],
         },
+        digits: [0; numfmt::DEC_LEN],
     };
     // Milliseconds in 32 bits (see `now_ms`): their wrapping differences are right for any wait
     // shorter than 49 days.
@@ -122,8 +123,7 @@ pub fn find(log: &mut Logger, config: &Config, found: &mut Found) -> Result<(), 
                 if let Wait::Bounded { ms } = config.wait
                     && u64::from(waited) >= ms
                 {
-                    let mut digits = [0; numfmt::DEC_LEN];
-                    let waited = numfmt::dec(waited.into(), &mut digits);
+                    let waited = numfmt::dec(waited.into(), &mut state.digits);
                     return Err(fail_spec(log, role, &specs[role], waited, b""));
                 }
             }
@@ -171,10 +171,12 @@ fn fail_spec(log: &mut Logger, role: usize, spec: &Spec, first: &[u8], second: &
     Failed
 }
 
-/// What the search keeps across its passes, in one struct so that a single fill zeroes it.
+/// What the search works in, all starting as zeros: one struct, so that a single fill sets it up.
 struct SearchState {
     probed: Probed,
     bufs: Buffers,
+    /// The waited milliseconds in the failure message.
+    digits: [u8; numfmt::DEC_LEN],
 }
 
 /// The sysfs inode numbers of the devices already probed: a number is one compare, and a device that
