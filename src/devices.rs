@@ -172,11 +172,13 @@ fn fail_spec(log: &mut Logger, role: usize, spec: &Spec, first: &[u8], second: &
 }
 
 /// What the search works in, all starting as zeros: one struct, so that a single fill sets it up.
+/// The small fields first (repr(C)), at short offsets from its start.
+#[repr(C)]
 struct SearchState {
     probed: Probed,
-    bufs: Buffers,
     /// The waited milliseconds in the failure message.
     digits: [u8; numfmt::DEC_LEN],
+    bufs: Buffers,
 }
 
 /// The sysfs inode numbers of the devices already probed: a number is one compare, and a device that
