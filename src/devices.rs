@@ -183,9 +183,11 @@ struct SearchState {
 
 /// The sysfs inode numbers of the devices already probed: a number is one compare, and a device that
 /// goes away and comes back gets a new one. More devices than fit are simply probed again on each pass.
+/// The count first (repr(C)): at offset 0, not past the array.
+#[repr(C)]
 struct Probed {
-    inodes: [usize; PROBED_MAX],
     count: usize,
+    inodes: [usize; PROBED_MAX],
 }
 
 impl Probed {
