@@ -222,8 +222,7 @@ fn scan(
 ) -> Result<(), Failed> {
     let class = files::open_dir(CWD, c"/sys/class/block")
         .map_err(|e| log.fail_bare(c"cannot open /sys/class/block", Some(e)))?;
-    // Room for the longest entry (a 255-byte name) and a dozen short ones per getdents call; a small
-    // frame keeps every local within short reach of sp on Thumb.
+    // Room for the longest entry (a 255-byte name) and a dozen short ones per getdents call.
     let mut buf = files::DirBuf([MaybeUninit::uninit(); 512]);
     let mut entries = RawDir::new(&class, &mut buf.0);
     while let Some(Ok(entry)) = entries.next() {
