@@ -79,25 +79,28 @@ pub fn find(log: &mut Logger, config: &Config, found: &mut Found) -> Result<(), 
     sleep_ms(config.rootdelay_ms);
     let specs = &config.specs;
     let slots = &mut found.slots;
-    let mut probed = Probed {
-        inodes: [0; PROBED_MAX],
-        count: 0,
-    };
     // Every buffer of `probe`, here once for the whole search: stack probes run once, and probe's own
-    // frame stays small enough for Thumb's short sp-relative forms. Uninitialised, since pread hands
-    // back only the bytes it read.
-    let mut bufs = Buffers {
-        head: [MaybeUninit::uninit(); 4096],
-        root_dir: [MaybeUninit::uninit(); vfat::ROOT_DIR_MAX as usize],
-        disk_head: [MaybeUninit::uninit(); partitions::HEAD_LEN],
-        uevent: [0; 512],
+    // frame stays small enough for Thumb's short sp-relative forms. Zeroed bytes, not uninitialised:
+    // the sysfs uevent files are read into `disk_head` too, and all of `state` starts as zeros, so
+    // one fill sets it up.
+    let mut state = SearchState {
+        probed: Probed {
+            inodes: [0; PROBED_MAX],
+            count: 0,
+        },
+        bufs: Buffers {
+            head: [0; 4096],
+            root_dir: [0; vfat::ROOT_DIR_MAX as usize],
+            disk_head: [0; partitions::HEAD_LEN],
+        },
+        digits: [0; numfmt::DEC_LEN],
     };
     // Milliseconds in 32 bits (see `now_ms`): their wrapping differences are right for any wait
     // shorter than 49 days.
     let start = now_ms();
     let mut required_since = None;
     loop {
-        scan(log, specs, slots, &mut probed, &mut bufs)?;
+        scan(log, specs, slots, &mut state.probed, &mut state.bufs)?;
         let now = now_ms();
         let waited = now.wrapping_sub(start);
         // img is always required, overlay unless the boot does without one.
@@ -120,20 +123,19 @@ pub fn find(log: &mut Logger, config: &Config, found: &mut Found) -> Result<(), 
                 if let Wait::Bounded { ms } = config.wait
                     && u64::from(waited) >= ms
                 {
-                    let mut digits = [0; numfmt::DEC_LEN];
-                    let waited = numfmt::dec(waited.into(), &mut digits);
+                    let waited = numfmt::dec(waited.into(), &mut state.digits);
                     return Err(fail_spec(log, role, &specs[role], waited, b""));
                 }
             }
         }
         sleep_ms(POLL_MS);
     }
-    for (role, slot) in slots.iter().enumerate() {
+    for (role, slot) in ROLES.iter().zip(slots.iter()) {
         let (what, dev): (&'static CStr, &[u8]) = match slot {
             Some(part) => (c"% is ", part.dev.as_bytes()),
             None => (c"no % partition", b""),
         };
-        log.say(Level::Info, what, ROLES[role].as_bytes(), dev);
+        log.say(Level::Info, what, role.as_bytes(), dev);
     }
     Ok(())
 }
@@ -169,11 +171,23 @@ fn fail_spec(log: &mut Logger, role: usize, spec: &Spec, first: &[u8], second: &
     Failed
 }
 
+/// What the search works in, all starting as zeros: one struct, so that a single fill sets it up.
+/// The small fields first (repr(C)), at short offsets from its start.
+#[repr(C)]
+struct SearchState {
+    probed: Probed,
+    /// The waited milliseconds in the failure message.
+    digits: [u8; numfmt::DEC_LEN],
+    bufs: Buffers,
+}
+
 /// The sysfs inode numbers of the devices already probed: a number is one compare, and a device that
 /// goes away and comes back gets a new one. More devices than fit are simply probed again on each pass.
+/// The count first (repr(C)): at offset 0, not past the array.
+#[repr(C)]
 struct Probed {
-    inodes: [usize; PROBED_MAX],
     count: usize,
+    inodes: [usize; PROBED_MAX],
 }
 
 impl Probed {
@@ -198,7 +212,7 @@ impl Probed {
 /// One pass over /sys/class/block, probing the devices not seen before. Two devices answering the
 /// same spec is an error naming both: picking one would boot at random.
 #[optimize(size)]
-#[inline(never)]
+#[inline(always)]
 fn scan(
     log: &mut Logger,
     specs: &[Spec; role::COUNT],
@@ -208,8 +222,7 @@ fn scan(
 ) -> Result<(), Failed> {
     let class = files::open_dir(CWD, c"/sys/class/block")
         .map_err(|e| log.fail_bare(c"cannot open /sys/class/block", Some(e)))?;
-    // Room for the longest entry (a 255-byte name) and a dozen short ones per getdents call; a small
-    // frame keeps every local within short reach of sp on Thumb.
+    // Room for the longest entry (a 255-byte name) and a dozen short ones per getdents call.
     let mut buf = files::DirBuf([MaybeUninit::uninit(); 512]);
     let mut entries = RawDir::new(&class, &mut buf.0);
     while let Some(Ok(entry)) = entries.next() {
@@ -255,20 +268,21 @@ fn scan(
     Ok(())
 }
 
-/// What `probe` reads into: the device's first sectors, the start of a FAT root directory, the start
-/// of the parent disk (its partition table) and a sysfs uevent file.
+/// What `probe` reads into: the device's first sectors, the start of a FAT root directory and the
+/// start of the parent disk (its partition table; before that, the sysfs uevent files that name it).
 struct Buffers {
-    head: [MaybeUninit<u8>; 4096],
-    root_dir: [MaybeUninit<u8>; vfat::ROOT_DIR_MAX as usize],
-    disk_head: [MaybeUninit<u8>; partitions::HEAD_LEN],
-    /// Here, not in `probe`'s own frame: that keeps its locals within Thumb's short sp-relative reach.
-    uevent: [u8; 512],
+    head: [u8; 4096],
+    root_dir: [u8; vfat::ROOT_DIR_MAX as usize],
+    disk_head: [u8; partitions::HEAD_LEN],
 }
 
 /// Reads the identity of device `name` (open as `dev`) and returns the first role whose spec it
 /// matches, with its filesystem; `NO_ROLE` when there is none (the filesystem then means nothing).
 #[optimize(size)]
-#[inline(never)]
+// Inlined into `scan` (and so `boot`) on x86: no call, no frame of its own. On ARM out of line: in
+// boot's large frame its locals would be out of Thumb's short sp-relative reach (measured +72 B).
+#[cfg_attr(target_arch = "arm", inline(never))]
+#[cfg_attr(not(target_arch = "arm"), inline(always))]
 fn probe(
     dev: &Fd,
     class: BorrowedFd<'_>,
@@ -311,7 +325,7 @@ fn probe(
         .iter()
         .any(|s| matches!(s, Spec::PartUuid(_) | Spec::PartLabel(_)))
     {
-        partition_entry(class, name, &mut bufs.disk_head, &mut bufs.uevent)
+        partition_entry(class, name, &mut bufs.disk_head)
     } else {
         None
     };
@@ -331,21 +345,21 @@ fn probe(
     )
 }
 
-/// The partition-table entry of partition `name`, from its parent disk (named in sysfs).
+/// The partition-table entry of partition `name`, from its parent disk (named in sysfs). `head`
+/// holds the uevent files first: what they say is parsed or copied before the disk is read.
 #[optimize(size)]
 fn partition_entry(
     class: BorrowedFd<'_>,
     name: &CStr,
-    head: &mut [MaybeUninit<u8>; partitions::HEAD_LEN],
-    buf: &mut [u8; 512],
+    head: &mut [u8; partitions::HEAD_LEN],
 ) -> Option<partitions::Partition> {
     // The sysfs folder of the partition; its parent folder is the disk's.
     let sysfs = files::open_dir(class, name).ok()?;
-    let partn = uevent_value(&sysfs, c"uevent", b"PARTN=", buf)?;
+    let partn = uevent_value(&sysfs, c"uevent", b"PARTN=", head)?;
     let number = u32::try_from(numfmt::parse_dec(partn)?).ok()?;
     let disk = CPath::new(&[
         b"/dev/",
-        uevent_value(&sysfs, c"../uevent", b"DEVNAME=", buf)?,
+        uevent_value(&sysfs, c"../uevent", b"DEVNAME=", head)?,
     ]);
     let disk = open(
         CWD,
@@ -362,18 +376,14 @@ fn partition_entry(
 /// three reads of the probe.
 #[optimize(size)]
 #[inline(never)]
-fn read_at<'b>(fd: BorrowedFd<'_>, buf: &'b mut [MaybeUninit<u8>], offset: u64) -> &'b [u8] {
-    rustix::io::pread(fd, buf, offset).map_or(&[], |(read, _)| read)
+fn read_at<'b>(fd: BorrowedFd<'_>, buf: &'b mut [u8], offset: u64) -> &'b [u8] {
+    let read = rustix::io::pread(fd, &mut *buf, offset).unwrap_or(0);
+    buf.get(..read).unwrap_or_default()
 }
 
 /// The value after `key_eq` (`KEY=`) in the sysfs uevent file `file` of the folder `dir`.
 #[optimize(size)]
 #[inline(never)]
-fn uevent_value<'b>(
-    dir: &Fd,
-    file: &CStr,
-    key_eq: &[u8],
-    buf: &'b mut [u8; 512],
-) -> Option<&'b [u8]> {
+fn uevent_value<'b>(dir: &Fd, file: &CStr, key_eq: &[u8], buf: &'b mut [u8]) -> Option<&'b [u8]> {
     uevent::value(files::read_small(dir.as_fd(), file, buf).ok()?, key_eq)
 }

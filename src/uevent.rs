@@ -4,8 +4,15 @@
 /// The value after `key_eq` (a key with its `=`) in `text`, e.g.
 /// `value(b"DEVNAME=vda\nPARTN=1\n", b"PARTN=") == Some(b"1")`.
 pub fn value<'t>(text: &'t [u8], key_eq: &[u8]) -> Option<&'t [u8]> {
-    text.split(|&b| b == b'\n')
-        .find_map(|line| line.strip_prefix(key_eq))
+    // At the start of each line in turn: the key there, or on to the next line.
+    let mut line = text;
+    loop {
+        if let Some(rest) = line.strip_prefix(key_eq) {
+            return rest.split(|&b| b == b'\n').next();
+        }
+        let end = line.iter().position(|&b| b == b'\n')?;
+        line = line.get(end + 1..)?;
+    }
 }
 
 #[cfg(test)]
@@ -18,5 +25,10 @@ mod tests {
         assert_eq!(super::value(text, b"PART="), None);
         assert_eq!(super::value(text, b"MISSING="), None);
         assert_eq!(super::value(b"", b"X="), None);
+        // Only at the start of a line; the last line needs no newline.
+        assert_eq!(
+            super::value(b"XPARTN=9\nPARTN=2", b"PARTN="),
+            Some(&b"2"[..])
+        );
     }
 }
