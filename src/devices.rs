@@ -255,6 +255,10 @@ fn scan(
             continue;
         };
         if let Some(first) = slot {
+            // Past PROBED_MAX devices, one is probed again on each pass: itself is no duplicate.
+            if first.dev.as_bytes() == dev.as_bytes() {
+                continue;
+            }
             return Err(fail_spec(
                 log,
                 role,

@@ -78,6 +78,11 @@ fn main() {
             KernelId::Amd64,
             s05_separate,
         ),
+        (
+            "s05_layout_many_block_devices",
+            KernelId::Amd64,
+            s05_many_devices,
+        ),
         ("s09_missing_overlay", KernelId::Amd64, s09_missing_overlay),
         ("s11_duplicate_label", KernelId::Amd64, s11_duplicate_label),
         ("s13_hotplug_img", KernelId::Amd64, s13_hotplug),
@@ -513,6 +518,36 @@ fn s05_separate(sc: &mut Sc) -> R<()> {
     d.push(boot);
     let b = sc.boot("separate-devname", &sc.boot_opts(d, "iovl.img=/dev/vda"))?;
     expect_standard(&b)
+}
+
+/// More block devices than the init remembers as probed (64): the ones past that are probed again
+/// on every pass, and a device that already holds its role must not count as its own duplicate
+/// ("img partition LABEL=img matches both /dev/vda and /dev/vda"). With no boot partition the search
+/// makes passes for its 100 ms grace after img and overlay are found, so a re-probe always happens.
+fn s05_many_devices(sc: &mut Sc) -> R<()> {
+    let mut d = sc.std_disks()?;
+    let blank = sc.path("blank.fs");
+    std::fs::write(&blank, vec![0u8; 1 << 20]).map_err(|e| e.to_string())?;
+    let names: Vec<String> = (1..=120).map(|n| format!("filler-{n}")).collect();
+    let parts: Vec<Part> = names
+        .iter()
+        .map(|name| Part {
+            fs: &blank,
+            name,
+            kind: "linux",
+            uuid: None,
+        })
+        .collect();
+    let filler = sc.path("filler.img");
+    images::gpt(&filler, &parts, "6d6d6d6d-0000-4000-8000-000000000001")?;
+    d.push(filler);
+    let b = sc.boot("many-devices", &sc.boot_opts(d, ""))?;
+    expect_standard(&b)?;
+    let log = b.out.log.as_str();
+    b.check(
+        !log.contains("matches both"),
+        "a device re-probed past the probed list was taken for its own duplicate",
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
