@@ -87,7 +87,7 @@ fn gpt(head: &[u8], number: u32) -> Option<Partition> {
         .checked_mul(entry_size as usize)?
         .checked_add(entries_lba.checked_mul(SECTOR)?)?;
     let entry: &[u8; 128] = head.get(offset..)?.first_chunk()?;
-    if entry.get(..16)?.iter().all(|&b| b == 0) {
+    if u128::from_ne_bytes(*entry.first_chunk()?) == 0 {
         return None; // an unused entry: no partition type
     }
     let mut label = PartLabel::new();
