@@ -138,9 +138,11 @@ pub fn serial_text(serial: u32) -> IdText {
 /// An 11-byte label without its padding; `NO NAME` is what formatters write for "no label".
 #[optimize(size)]
 fn trimmed_label(raw: &[u8]) -> Option<&[u8]> {
-    let end = raw.iter().rposition(|&b| b != b' ' && b != 0)? + 1;
-    let label = raw.get(..end)?;
-    (!matches!(label, b"NO NAME")).then_some(label)
+    let mut label = raw;
+    while let [rest @ .., b' ' | 0] = label {
+        label = rest;
+    }
+    (!matches!(label, [] | b"NO NAME")).then_some(label)
 }
 
 #[cfg(test)]
