@@ -133,15 +133,12 @@ fn gpt(head: &[u8], number: u32) -> Option<Partition> {
 #[optimize(size)]
 pub fn guid_text(guid: &[u8; 16]) -> IdText {
     let mut rfc = *guid;
-    let [a, b, c, d, e, f, g, h, ..] = *guid;
-    // Byte swaps (one instruction each): the 32-bit field whole, the two 16-bit ones as a 32-bit swap
-    // turned by 16 bits. Stored as whole arrays: on ARM, copy_from_slice is an out-of-line core helper.
+    // Byte swaps in place (one instruction each): the 32-bit field whole, the two 16-bit ones as a
+    // 32-bit swap turned by 16 bits.
     if let Some((low, rest)) = rfc.split_first_chunk_mut::<4>() {
-        *low = u32::from_be_bytes([a, b, c, d]).to_le_bytes();
+        *low = u32::from_le_bytes(*low).to_be_bytes();
         if let Some((mid_high, _)) = rest.split_first_chunk_mut::<4>() {
-            *mid_high = u32::from_be_bytes([e, f, g, h])
-                .rotate_left(16)
-                .to_le_bytes();
+            *mid_high = u32::from_le_bytes(*mid_high).rotate_left(16).to_be_bytes();
         }
     }
     uuid_text(&rfc)
