@@ -56,10 +56,12 @@ pub fn find(head: &[u8], number: u32) -> Option<Partition> {
     if *entry.get(4)? == 0 {
         return None; // an empty slot
     }
-    let signature = u32::from_le_bytes(*mbr.get(440..)?.first_chunk()?).to_be_bytes();
-    let [s0, s1, s2, s3] = signature;
+    // The disk signature most significant byte first, then the number: built in one word, stored
+    // whole rather than byte by byte.
+    let signature = u32::from_le_bytes(*mbr.get(440..)?.first_chunk()?);
+    let id = (u64::from(signature.swap_bytes()) | u64::from(number) << 32).to_le_bytes();
     Some(Partition {
-        uuid: hex_text(&[s0, s1, s2, s3, number as u8], 1 << 3, false),
+        uuid: hex_text(id.get(..5)?, 1 << 3, false),
         label: None,
     })
 }
