@@ -69,9 +69,8 @@ pub fn parse(header: &[u8]) -> Result<Superblock, Bad> {
     }
     let block_size = u32_at(12);
     // The kernel takes 4 KiB to 1 MiB, a power of two that block_log must name.
-    if !(4096..=1 << 20).contains(&block_size)
-        || 1u32.checked_shl(u32::from(u16_at(22))) != Some(block_size)
-    {
+    let block_log = u16_at(22);
+    if !matches!(block_log, 12..=20) || block_size != 1 << block_log {
         return Err(Bad::BlockSize);
     }
     let bytes_used = u64::from(u32_at(40)) | u64::from(u32_at(44)) << 32;
