@@ -97,8 +97,9 @@ fn gpt(head: &[u8], number: u32) -> Option<Partition> {
     // `char::decode_utf16` does, written out because that iterator and `encode_utf8` are larger).
     let unit = |at: usize| {
         entry
-            .get(at..at + 2)
-            .map_or(0, |u| u32::from(u[0]) | u32::from(u[1]) << 8)
+            .get(at..)
+            .and_then(<[u8]>::first_chunk)
+            .map_or(0, |&u| u32::from(u16::from_le_bytes(u)))
     };
     let mut at = 56;
     while at < 128 {
