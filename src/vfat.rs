@@ -94,8 +94,9 @@ pub fn parse(sector: &[u8]) -> Option<BootSector<'_>> {
         } else {
             None
         },
+        // The serial follows the signature; read whole, as one word.
         serial: if matches!(signature, 0x28 | 0x29) {
-            Some(u32::from_le_bytes([ebpb[3], ebpb[4], ebpb[5], ebpb[6]]))
+            le32(ext + 3)
         } else {
             None
         },
