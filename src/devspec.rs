@@ -139,7 +139,9 @@ impl<const N: usize> Text<N> {
 
     #[inline(never)]
     pub fn as_bytes(&self) -> &[u8] {
-        self.bytes.get(..self.len).unwrap_or(&[])
+        self.bytes
+            .split_at_checked(self.len)
+            .map_or(&[], |(text, _)| text)
     }
 
     /// Appends `b` if it fits; callers size `N` for the longest possible text, so nothing is ever cut.

@@ -56,10 +56,12 @@ pub fn find(head: &[u8], number: u32) -> Option<Partition> {
     if *entry.get(4)? == 0 {
         return None; // an empty slot
     }
-    let signature = u32::from_le_bytes(*mbr.get(440..)?.first_chunk()?).to_be_bytes();
-    let [s0, s1, s2, s3] = signature;
+    // The disk signature most significant byte first, then the number: built in one word, stored
+    // whole rather than byte by byte.
+    let signature = u32::from_le_bytes(*mbr.get(440..)?.first_chunk()?);
+    let id = (u64::from(signature.swap_bytes()) | u64::from(number) << 32).to_le_bytes();
     Some(Partition {
-        uuid: hex_text(&[s0, s1, s2, s3, number as u8], 1 << 3, false),
+        uuid: hex_text(id.get(..5)?, 1 << 3, false),
         label: None,
     })
 }
@@ -72,9 +74,13 @@ fn gpt(head: &[u8], number: u32) -> Option<Partition> {
     if !header.starts_with(b"EFI PART") {
         return None;
     }
-    // Constant offsets into the fixed-size header: no bounds checks are left.
+    // Constant offsets into the fixed-size header: the bounds checks fold away (the 0 is never
+    // taken), and each field is one word load, also on ARM.
     let le32 = |at: usize| {
-        u32::from_le_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]])
+        header
+            .get(at..)
+            .and_then(<[u8]>::first_chunk)
+            .map_or(0, |&field| u32::from_le_bytes(field))
     };
     // The entries' LBA is 64-bit; one with a high half is far beyond `head` anyway.
     let entries_lba = le32(72) as usize;
@@ -87,7 +93,7 @@ fn gpt(head: &[u8], number: u32) -> Option<Partition> {
         .checked_mul(entry_size as usize)?
         .checked_add(entries_lba.checked_mul(SECTOR)?)?;
     let entry: &[u8; 128] = head.get(offset..)?.first_chunk()?;
-    if entry.get(..16)?.iter().all(|&b| b == 0) {
+    if u128::from_ne_bytes(*entry.first_chunk()?) == 0 {
         return None; // an unused entry: no partition type
     }
     let mut label = PartLabel::new();
@@ -95,8 +101,9 @@ fn gpt(head: &[u8], number: u32) -> Option<Partition> {
     // `char::decode_utf16` does, written out because that iterator and `encode_utf8` are larger).
     let unit = |at: usize| {
         entry
-            .get(at..at + 2)
-            .map_or(0, |u| u32::from(u[0]) | u32::from(u[1]) << 8)
+            .get(at..)
+            .and_then(<[u8]>::first_chunk)
+            .map_or(0, |&u| u32::from(u16::from_le_bytes(u)))
     };
     let mut at = 56;
     while at < 128 {
@@ -133,15 +140,12 @@ fn gpt(head: &[u8], number: u32) -> Option<Partition> {
 #[optimize(size)]
 pub fn guid_text(guid: &[u8; 16]) -> IdText {
     let mut rfc = *guid;
-    let [a, b, c, d, e, f, g, h, ..] = *guid;
-    // Byte swaps (one instruction each): the 32-bit field whole, the two 16-bit ones as a 32-bit swap
-    // turned by 16 bits. Stored as whole arrays: on ARM, copy_from_slice is an out-of-line core helper.
+    // Byte swaps in place (one instruction each): the 32-bit field whole, the two 16-bit ones as a
+    // 32-bit swap turned by 16 bits.
     if let Some((low, rest)) = rfc.split_first_chunk_mut::<4>() {
-        *low = u32::from_be_bytes([a, b, c, d]).to_le_bytes();
+        *low = u32::from_le_bytes(*low).to_be_bytes();
         if let Some((mid_high, _)) = rest.split_first_chunk_mut::<4>() {
-            *mid_high = u32::from_be_bytes([e, f, g, h])
-                .rotate_left(16)
-                .to_le_bytes();
+            *mid_high = u32::from_le_bytes(*mid_high).rotate_left(16).to_be_bytes();
         }
     }
     uuid_text(&rfc)

@@ -94,8 +94,9 @@ pub fn parse(sector: &[u8]) -> Option<BootSector<'_>> {
         } else {
             None
         },
+        // The serial follows the signature; read whole, as one word.
         serial: if matches!(signature, 0x28 | 0x29) {
-            Some(u32::from_le_bytes([ebpb[3], ebpb[4], ebpb[5], ebpb[6]]))
+            le32(ext + 3)
         } else {
             None
         },
@@ -138,9 +139,11 @@ pub fn serial_text(serial: u32) -> IdText {
 /// An 11-byte label without its padding; `NO NAME` is what formatters write for "no label".
 #[optimize(size)]
 fn trimmed_label(raw: &[u8]) -> Option<&[u8]> {
-    let end = raw.iter().rposition(|&b| b != b' ' && b != 0)? + 1;
-    let label = raw.get(..end)?;
-    (!matches!(label, b"NO NAME")).then_some(label)
+    let mut label = raw;
+    while let [rest @ .., b' ' | 0] = label {
+        label = rest;
+    }
+    (!matches!(label, [] | b"NO NAME")).then_some(label)
 }
 
 #[cfg(test)]
