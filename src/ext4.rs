@@ -22,8 +22,8 @@ pub fn parse(sb: &[u8]) -> Option<Ext4<'_>> {
     // The needed bytes as one fixed-size array: the fields below are read at constant offsets, their
     // bounds checks fold away, and each is one load (also on ARM).
     let sb: &[u8; SUPERBLOCK_NEEDED] = sb.first_chunk()?;
-    let le16 = |at: usize| sb.get(at..)?.first_chunk().map(|&f| u16::from_le_bytes(f));
-    let le32 = |at: usize| sb.get(at..)?.first_chunk().map(|&f| u32::from_le_bytes(f));
+    let le16 = |at: usize| crate::le16(sb, at);
+    let le32 = |at: usize| crate::le32(sb, at);
     // Magic, block size 1 KiB..64 KiB (log 0..6), and not a journal device.
     if le16(56)? != MAGIC || le32(24)? > 6 || le32(96)? & INCOMPAT_JOURNAL_DEV != 0 {
         return None;

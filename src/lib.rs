@@ -32,6 +32,20 @@ pub mod vfat;
 
 pub use filestat::{Stat, fstat, is_type, stat};
 
+/// The little-endian `u16` at byte `at` of `bytes`, if all of it is there: a field of a superblock or
+/// a partition table. One load (also on ARM, built without strict alignment); at a constant offset
+/// into a fixed-size array the bounds check folds away.
+#[inline(always)]
+pub(crate) fn le16(bytes: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_le_bytes(*bytes.get(at..)?.first_chunk()?))
+}
+
+/// The little-endian `u32` at byte `at` of `bytes`, as `le16`.
+#[inline(always)]
+pub(crate) fn le32(bytes: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(*bytes.get(at..)?.first_chunk()?))
+}
+
 /// Whether `bytes` holds `byte`: a plain loop, shared, instead of `<[u8]>::contains` (which inlines a
 /// word-at-a-time memchr at each use).
 #[inline(never)]

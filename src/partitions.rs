@@ -58,7 +58,7 @@ pub fn find(head: &[u8], number: u32) -> Option<Partition> {
     }
     // The disk signature most significant byte first, then the number: built in one word, stored
     // whole rather than byte by byte.
-    let signature = u32::from_le_bytes(*mbr.get(440..)?.first_chunk()?);
+    let signature = crate::le32(mbr, 440)?;
     let id = (u64::from(signature.swap_bytes()) | u64::from(number) << 32).to_le_bytes();
     Some(Partition {
         uuid: hex_text(id.get(..5)?, 1 << 3, false),
@@ -76,12 +76,7 @@ fn gpt(head: &[u8], number: u32) -> Option<Partition> {
     }
     // Constant offsets into the fixed-size header: the bounds checks fold away (the 0 is never
     // taken), and each field is one word load, also on ARM.
-    let le32 = |at: usize| {
-        header
-            .get(at..)
-            .and_then(<[u8]>::first_chunk)
-            .map_or(0, |&field| u32::from_le_bytes(field))
-    };
+    let le32 = |at: usize| crate::le32(header, at).unwrap_or(0);
     // The entries' LBA is 64-bit; one with a high half is far beyond `head` anyway.
     let entries_lba = le32(72) as usize;
     let (count, entry_size) = (le32(80), le32(84));
@@ -99,12 +94,7 @@ fn gpt(head: &[u8], number: u32) -> Option<Partition> {
     let mut label = PartLabel::new();
     // UTF-16LE up to the first 0 unit, to UTF-8; an unpaired surrogate becomes U+FFFD (as
     // `char::decode_utf16` does, written out because that iterator and `encode_utf8` are larger).
-    let unit = |at: usize| {
-        entry
-            .get(at..)
-            .and_then(<[u8]>::first_chunk)
-            .map_or(0, |&u| u32::from(u16::from_le_bytes(u)))
-    };
+    let unit = |at: usize| crate::le16(entry, at).map_or(0, u32::from);
     let mut at = 56;
     while at < 128 {
         let mut c = unit(at);

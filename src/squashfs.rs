@@ -60,16 +60,8 @@ pub fn parse(header: &[u8]) -> Result<Superblock, Bad> {
         .ok_or(Bad::TooShort)?;
     // Constant offsets into a fixed-size array: the bounds checks fold away (the 0 is never taken),
     // and each field is one load, also on ARM.
-    let u16_at = |at: usize| {
-        sb.get(at..)
-            .and_then(<[u8]>::first_chunk)
-            .map_or(0, |&field| u16::from_le_bytes(field))
-    };
-    let u32_at = |at: usize| {
-        sb.get(at..)
-            .and_then(<[u8]>::first_chunk)
-            .map_or(0, |&field| u32::from_le_bytes(field))
-    };
+    let u16_at = |at: usize| crate::le16(sb, at).unwrap_or(0);
+    let u32_at = |at: usize| crate::le32(sb, at).unwrap_or(0);
     if u32_at(0) != MAGIC {
         return Err(Bad::Magic);
     }

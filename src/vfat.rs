@@ -35,8 +35,8 @@ pub fn parse(sector: &[u8]) -> Option<BootSector<'_>> {
     // A whole sector, so that every field below is in bounds (the signature is at its end anyway).
     let sector: &[u8; BOOT_SECTOR_LEN] = sector.first_chunk()?;
     let byte = |at: usize| sector.get(at).copied();
-    let le16 = |at: usize| Some(u16::from_le_bytes(*sector.get(at..)?.first_chunk()?));
-    let le32 = |at: usize| Some(u32::from_le_bytes(*sector.get(at..)?.first_chunk()?));
+    let le16 = |at: usize| crate::le16(sector, at);
+    let le32 = |at: usize| crate::le32(sector, at);
 
     let bytes_per_sector = le16(11)?;
     let sectors_per_cluster = byte(13)?;
