@@ -44,6 +44,16 @@ pub unsafe fn syscall4(nr: u32, args: [usize; 4]) -> isize {
     ret
 }
 
+/// A raw syscall's return value as a `Result`: -4095..-1 is `-errno`, anything else a value. Said as
+/// a range, it spares `Errno`'s own check of it (and its trap).
+#[inline(always)]
+pub fn result(ret: isize) -> Result<usize, rustix::io::Errno> {
+    if (-4095..0).contains(&ret) {
+        return Err(errno(ret));
+    }
+    Ok(ret as usize)
+}
+
 /// The errno of a raw syscall that failed: it returned `-errno`.
 #[inline(always)]
 pub fn errno(ret: isize) -> rustix::io::Errno {

@@ -84,12 +84,8 @@ pub fn fork() -> Result<Option<Pid>, Errno> {
     // child (a copy of this process) may run any code.
     let ret =
         unsafe { initramfs_overlay::rawsys::syscall4(linux_raw_sys::general::__NR_fork, [0; 4]) };
-    // Errors are -4095..-1: said as a range, it spares `Errno`'s own check of it (and its trap).
-    if (-4095..0).contains(&ret) {
-        return Err(initramfs_overlay::rawsys::errno(ret));
-    }
     // 0 in the child: no pid.
-    Ok(Pid::from_raw(ret as i32))
+    Ok(Pid::from_raw(initramfs_overlay::rawsys::result(ret)? as i32))
 }
 
 /// `openat2(dir, path, O_PATH | O_CLOEXEC, RESOLVE_IN_ROOT)`: `path` looked up as if `dir` were the
@@ -143,12 +139,7 @@ pub fn exec(path: &core::ffi::CStr) -> Errno {
 /// 32-bit targets, where its 8-byte `Result` would come back through memory (as `files::open_dir`).
 #[cfg_attr(target_pointer_width = "32", inline(always))]
 fn loop_ioctl(fd: BorrowedFd<'_>, opcode: u32, arg: *mut c_void) -> Result<u32, Errno> {
-    let ret = loop_ioctl_raw(fd, opcode, arg);
-    // Errors are -4095..-1: said as a range, it spares `Errno`'s own check of it (and its trap).
-    if (-4095..0).contains(&ret) {
-        return Err(initramfs_overlay::rawsys::errno(ret));
-    }
-    Ok(ret as u32)
+    initramfs_overlay::rawsys::result(loop_ioctl_raw(fd, opcode, arg)).map(|n| n as u32)
 }
 
 /// `loop_ioctl`'s syscall alone: the kernel's return value, `-errno` on failure.
