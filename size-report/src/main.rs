@@ -204,7 +204,7 @@ fn report(o: &Opts, b: &budgets::Budgets) -> (String, bool) {
         if let Some(first) = r.beyond_i686.first() {
             failed = true;
             out.push_str(&format!(
-                "NOT I686 {}: {} instructions need SSE or MMX (first: {first}); check its target-cpu in .cargo/config.toml\n",
+                "NOT I686 {}: {} instructions need more than an i686 (SSE, MMX or NOPL; first: {first}); check its target-cpu in .cargo/config.toml\n",
                 r.arch,
                 r.beyond_i686.len()
             ));

@@ -1602,7 +1602,6 @@ const FAIL_BOUND: f64 = FAIL_WAIT as f64 + 8.0;
 // ---------------------------------------------------------------------------------------------
 // 16: the command-line options of issue "The boot" not covered above.
 
-/// `quiet`: no step timings in dmesg, but errors still on the console and in dmesg.
 /// The init lifts /dev/kmsg's rate limit for its own lines and gives the kernel's default,
 /// `ratelimit`, back to the OS. Every other scenario locks the setting with `printk.devkmsg=on`.
 fn s16_devkmsg_handed_back(sc: &mut Sc) -> R<()> {
@@ -1612,6 +1611,7 @@ fn s16_devkmsg_handed_back(sc: &mut Sc) -> R<()> {
     b.expect("devkmsg", "ratelimit")
 }
 
+/// `quiet`: no step timings in dmesg, but errors still on the console and in dmesg.
 fn s16_quiet(sc: &mut Sc) -> R<()> {
     let d = sc.std_disks()?;
     let b = sc.boot("quiet", &sc.boot_opts(d.clone(), "quiet"))?;
