@@ -423,10 +423,9 @@ mod tests {
         ] {
             assert_eq!(lookup_option(name.as_bytes()), Ok(index), "{name}");
         }
-        let count = |names: &[u8]| names.iter().filter(|&&b| b == b'\n').count();
-        assert_eq!(count(KERNEL_OPTION_NAMES), opt::OWN);
+        assert_eq!(crate::entries(KERNEL_OPTION_NAMES), opt::OWN);
         assert_eq!(
-            opt::OWN + count(OWN_OPTION_NAMES),
+            opt::OWN + crate::entries(OWN_OPTION_NAMES),
             opt::NO_OVERLAY + 2,
             "iovl.noshell is the last option"
         );

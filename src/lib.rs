@@ -74,6 +74,19 @@ pub(crate) fn lookup(words: &[u8], key: &[u8]) -> Option<usize> {
     None
 }
 
+/// How many entries `list` has: texts each ended by a newline, the table format of `nth` and
+/// `lookup`. For constants: a table's length follows from its text.
+pub const fn entries(list: &[u8]) -> usize {
+    let (mut at, mut count) = (0, 0);
+    while at < list.len() {
+        if list[at] == b'\n' {
+            count += 1;
+        }
+        at += 1;
+    }
+    count
+}
+
 /// Entry `index` of `list`, texts each ended by a newline (one string holds a whole table of messages
 /// without a pointer per entry); empty when there is no such entry. As bytes, which is how every
 /// message is written: a `str` slice would check both ends for a char boundary.
@@ -106,5 +119,8 @@ mod tests {
         assert_eq!(super::nth("a\nbc\n", 0), b"a");
         assert_eq!(super::nth("a\nbc\n", 1), b"bc");
         assert_eq!(super::nth("a\nbc\n", 2), b"");
+        assert_eq!(super::entries(b"a\nbc\n"), 2);
+        assert_eq!(super::entries(b"\n.xz\n"), 2, "an empty entry counts");
+        assert_eq!(super::entries(b""), 0);
     }
 }

@@ -96,7 +96,7 @@ pub fn is_compressed(path: &[u8]) -> bool {
 pub const SUFFIXES: &str = "\n.xz\n.zst\n.gz\n";
 
 /// How many entries `SUFFIXES` has.
-pub const SUFFIX_COUNT: usize = 4;
+pub const SUFFIX_COUNT: usize = crate::entries(SUFFIXES.as_bytes());
 
 #[cfg(test)]
 mod tests {
@@ -203,7 +203,7 @@ mod tests {
         assert!(!is_compressed(b"b.xz"));
         assert!(!is_compressed(b""));
         assert!(!is_compressed(b"b.ko."));
-        assert_eq!(SUFFIXES.lines().count(), SUFFIX_COUNT);
+        assert_eq!(SUFFIX_COUNT, 4);
         assert_eq!(crate::nth(SUFFIXES, 0), b"");
         assert_eq!(crate::nth(SUFFIXES, SUFFIX_COUNT - 1), b".gz");
     }
