@@ -5,7 +5,7 @@
 use crate::files;
 use crate::logger::{Failed, Logger};
 use crate::sys::{Fd, open};
-use crate::sys::{now_ms, sleep_ms};
+use crate::sys::{logical_sector_size, now_ms, sleep_ms};
 use core::ffi::CStr;
 use core::mem::MaybeUninit;
 use initramfs_overlay::cmdline::{Config, Wait, role};
@@ -373,7 +373,8 @@ fn partition_entry(
     )
     .ok()?;
     let head = read_at(disk.as_fd(), head, 0);
-    partitions::find(head, number)
+    // A GPT's LBAs count the disk's logical sectors, which the kernel knows: 4 KiB on a 4Kn disk.
+    partitions::find(head, logical_sector_size(disk.as_fd()), number)
 }
 
 /// What one pread at `offset` gets into `buf`: empty when it fails. One copy of the syscall for the

@@ -371,7 +371,7 @@ mod tests {
         );
 
         let head = read_at(&disk, 0, partitions::HEAD_LEN);
-        let os = partitions::find(&head, 1).unwrap();
+        let os = partitions::find(&head, partitions::SECTOR, 1).unwrap();
         let sb = read_at(
             &disk,
             (1 << 20) + ext4::SUPERBLOCK_OFFSET,
@@ -386,7 +386,7 @@ mod tests {
         vda1[UUID] = fs_uuid.as_bytes();
         vda1[PARTUUID] = os.uuid.as_bytes();
         vda1[PARTLABEL] = os_label.as_bytes();
-        let esp = partitions::find(&head, 2).unwrap();
+        let esp = partitions::find(&head, partitions::SECTOR, 2).unwrap();
         let boot_offset = 34816 * 512;
         let boot_sector = read_at(&disk, boot_offset, vfat::BOOT_SECTOR_LEN);
         let boot = vfat::parse(&boot_sector).unwrap();

@@ -1,13 +1,15 @@
 //! PARTUUID and PARTLABEL of partition N (1-based, as Linux numbers them) from the partition table at the
-//! start of the whole disk: MBR or GPT. Only 512-byte logical sectors are handled (SD cards, virtio and
-//! USB sticks); on a 4Kn disk a GPT is simply not found. The GPT CRCs are not checked: the kernel already
-//! accepted this table to create the partition device we ask about.
+//! start of the whole disk: MBR or GPT. A GPT counts in the disk's logical sectors: 512 bytes, or 4096
+//! on a "4Kn" disk (many USB-SATA bridges, some NVMe drives). The GPT CRCs are not checked: the kernel
+//! already accepted this table to create the partition device we ask about.
 
 use crate::devspec::{IdText, hex_text, uuid_text};
 
+/// The usual logical sector size, and the MBR's size.
 pub const SECTOR: usize = 512;
-/// How much of the disk `find` wants, from LBA 0: a standard GPT (128 entries of 128 bytes at LBA 2)
-/// ends at LBA 34, so 64 sectors leave room. Entries beyond what is passed are reported as not found.
+/// How much of the disk `find` wants, from byte 0: a standard GPT (128 entries of 128 bytes at LBA 2)
+/// ends at byte 17,408 with 512-byte sectors and at 24,576 with 4 KiB ones. Entries beyond what is
+/// passed are reported as not found.
 pub const HEAD_LEN: usize = 64 * SECTOR;
 
 /// A GPT partition name in UTF-8: 36 UTF-16 units of at most 3 bytes each (a surrogate pair is 2 units
@@ -25,11 +27,11 @@ pub struct Partition {
 const MBR_ENTRIES: core::ops::Range<usize> = 446..510;
 const GPT_PROTECTIVE: u8 = 0xEE;
 
-/// Partition `number` of the disk whose first bytes are `head`; `None` if there is no such partition
-/// or no table we read.
+/// Partition `number` of the disk whose first bytes are `head` and whose logical sectors are
+/// `sector_size` bytes; `None` if there is no such partition or no table we read.
 #[optimize(size)]
 #[inline(never)]
-pub fn find(head: &[u8], number: u32) -> Option<Partition> {
+pub fn find(head: &[u8], sector_size: usize, number: u32) -> Option<Partition> {
     let mbr = head.get(..SECTOR)?;
     if mbr.get(510..)? != [0x55, 0xAA] {
         return None;
@@ -39,7 +41,7 @@ pub fn find(head: &[u8], number: u32) -> Option<Partition> {
         .clone()
         .any(|entry| entry.get(4) == Some(&GPT_PROTECTIVE))
     {
-        return gpt(head, number);
+        return gpt(head, sector_size, number);
     }
     // As Linux: a boot indicator other than 0 or 0x80 means this is no MBR (e.g. a FAT boot sector).
     if entries
@@ -68,9 +70,9 @@ pub fn find(head: &[u8], number: u32) -> Option<Partition> {
 
 #[optimize(size)]
 #[inline(never)]
-fn gpt(head: &[u8], number: u32) -> Option<Partition> {
-    // The header through the entry size: every field below is in bounds.
-    let header: &[u8; 88] = head.get(SECTOR..)?.first_chunk()?;
+fn gpt(head: &[u8], sector_size: usize, number: u32) -> Option<Partition> {
+    // The header (at LBA 1) through the entry size: every field below is in bounds.
+    let header: &[u8; 88] = head.get(sector_size..)?.first_chunk()?;
     if !header.starts_with(b"EFI PART") {
         return None;
     }
@@ -86,7 +88,7 @@ fn gpt(head: &[u8], number: u32) -> Option<Partition> {
     }
     let offset = (number as usize - 1)
         .checked_mul(entry_size as usize)?
-        .checked_add(entries_lba.checked_mul(SECTOR)?)?;
+        .checked_add(entries_lba.checked_mul(sector_size)?)?;
     let entry: &[u8; 128] = head.get(offset..)?.first_chunk()?;
     if u128::from_ne_bytes(*entry.first_chunk()?) == 0 {
         return None; // an unused entry: no partition type
@@ -178,7 +180,7 @@ mod tests {
     #[test]
     fn reads_real_gpt() {
         let (_dir, path, head) = disk(GPT_SCRIPT);
-        let part = |n| find(&head, n).expect("a partition");
+        let part = |n| find(&head, SECTOR, n).expect("a partition");
         let texts = |n| {
             let p = part(n);
             (
@@ -208,14 +210,43 @@ mod tests {
                 sfdisk_says(&path, "--part-label", n)
             );
         }
-        assert!(find(&head, 0).is_none());
-        assert!(find(&head, 5).is_none(), "an unused entry");
-        assert!(find(&head, 129).is_none(), "beyond the entry count");
-        assert!(find(&head, u32::MAX).is_none());
+        assert!(find(&head, SECTOR, 0).is_none());
+        assert!(find(&head, SECTOR, 5).is_none(), "an unused entry");
+        assert!(find(&head, SECTOR, 129).is_none(), "beyond the entry count");
+        assert!(find(&head, SECTOR, u32::MAX).is_none());
         // The standard layout fits in 34 sectors; one byte less loses the last entry, not the first.
-        assert!(find(&head[..34 * SECTOR], 128).is_none());
-        assert!(find(&head[..34 * SECTOR - 1], 1).is_some());
-        assert!(find(&head[..2 * SECTOR + 127], 1).is_none());
+        assert!(find(&head[..34 * SECTOR], SECTOR, 128).is_none());
+        assert!(find(&head[..34 * SECTOR - 1], SECTOR, 1).is_some());
+        assert!(find(&head[..2 * SECTOR + 127], SECTOR, 1).is_none());
+    }
+
+    /// A GPT written by `fdisk -b 4096`, as on a 4Kn disk: header at byte 4096, entries at 8192.
+    #[test]
+    fn reads_real_gpt_with_4k_sectors() {
+        let dir = Scratch::new("disk4k");
+        let disk = dir.file("disk.img");
+        sparse(&disk, 64 << 20);
+        run(
+            "fdisk",
+            &["-b", "4096", disk.to_str().unwrap()],
+            "g\nn\n1\n256\n511\nn\n2\n512\n767\n\
+             x\nn\n2\nthe overlay\nu\n2\n01234567-89AB-4DEF-8123-456789ABCDEF\nr\nw\n",
+        );
+        let head = read_at(&disk, 0, HEAD_LEN);
+        assert_eq!(&head[4096..4104], b"EFI PART");
+        let part = find(&head, 4096, 2).expect("partition 2");
+        assert_eq!(
+            part.uuid.as_bytes(),
+            b"01234567-89ab-4def-8123-456789abcdef"
+        );
+        assert_eq!(part.label.unwrap().as_bytes(), b"the overlay");
+        assert_eq!(find(&head, 4096, 1).unwrap().label.unwrap().as_bytes(), b"");
+        assert!(find(&head, 4096, 3).is_none(), "an unused entry");
+        // Read in 512-byte sectors, the table is not there.
+        assert!(find(&head, SECTOR, 2).is_none());
+        // The standard 128 entries end at byte 24,576: HEAD_LEN holds them.
+        assert!(find(&head[..24_576], 4096, 2).is_some());
+        assert!(find(&head[..8192 + 255], 4096, 2).is_none());
     }
 
     #[test]
@@ -227,31 +258,31 @@ mod tests {
             (2, b"1234abcd-02"),
             (3, b"1234abcd-03"),
         ] {
-            let part = find(&head, n).unwrap();
+            let part = find(&head, SECTOR, n).unwrap();
             assert_eq!(part.uuid.as_bytes(), text);
             assert!(part.label.is_none());
         }
-        assert!(find(&head, 4).is_none(), "an empty slot");
+        assert!(find(&head, SECTOR, 4).is_none(), "an empty slot");
         assert!(
-            find(&head, 5).is_none(),
+            find(&head, SECTOR, 5).is_none(),
             "logical partitions are not followed"
         );
-        assert!(find(&head, 0).is_none());
-        assert!(find(&head[..511], 1).is_none());
+        assert!(find(&head, SECTOR, 0).is_none());
+        assert!(find(&head[..511], SECTOR, 1).is_none());
     }
 
     #[test]
     fn rejects_non_tables() {
-        assert!(find(&[0; HEAD_LEN], 1).is_none());
+        assert!(find(&[0; HEAD_LEN], SECTOR, 1).is_none());
         // A FAT boot sector has 0x55AA but code where the boot indicators are.
         let dir = Scratch::new("fat");
         let img = dir.file("fat.img");
         run("mkfs.vfat", &["-C", img.to_str().unwrap(), "1440"], "");
-        assert!(find(&read_at(&img, 0, HEAD_LEN), 1).is_none());
+        assert!(find(&read_at(&img, 0, HEAD_LEN), SECTOR, 1).is_none());
         // A protective MBR without a GPT header.
         let (_d, _p, mut head) = disk(GPT_SCRIPT);
         head[SECTOR] = b'X';
-        assert!(find(&head, 1).is_none());
+        assert!(find(&head, SECTOR, 1).is_none());
     }
 
     #[test]
@@ -260,7 +291,7 @@ mod tests {
         let patched = |at: usize, bytes: &[u8], n| {
             let mut copy = head.clone();
             copy[SECTOR + at..SECTOR + at + bytes.len()].copy_from_slice(bytes);
-            find(&copy, n).map(|p| p.uuid.as_bytes().to_vec())
+            find(&copy, SECTOR, n).map(|p| p.uuid.as_bytes().to_vec())
         };
         assert!(
             patched(84, &64u32.to_le_bytes(), 1).is_none(),
@@ -313,7 +344,7 @@ mod tests {
         head[name..name + 72].fill(0);
         head[name..name + units.len()].copy_from_slice(&units);
         assert_eq!(
-            find(&head, 2).unwrap().label.unwrap().as_bytes(),
+            find(&head, SECTOR, 2).unwrap().label.unwrap().as_bytes(),
             "über 🎉 overlay".as_bytes()
         );
         // 18 surrogate pairs: 72 bytes of UTF-8.
@@ -324,7 +355,7 @@ mod tests {
             .collect();
         head[name..name + 72].copy_from_slice(&units);
         assert_eq!(
-            find(&head, 2).unwrap().label.unwrap().as_bytes(),
+            find(&head, SECTOR, 2).unwrap().label.unwrap().as_bytes(),
             "🎉".repeat(18).as_bytes()
         );
     }
@@ -334,14 +365,14 @@ mod tests {
         let (_d, _p, mut head) = disk(GPT_SCRIPT);
         let name = 2 * SECTOR + 56;
         head[name..name + 2].copy_from_slice(&0xD800u16.to_le_bytes()); // a lone high surrogate
-        let label = find(&head, 1).unwrap().label.unwrap();
+        let label = find(&head, SECTOR, 1).unwrap().label.unwrap();
         assert_eq!(label.as_bytes(), "\u{FFFD}mg".as_bytes());
         // 36 lone surrogates: the longest UTF-8 there can be, still whole.
         for unit in head[name..name + 72].chunks_exact_mut(2) {
             unit.copy_from_slice(&0xDC00u16.to_le_bytes());
         }
         assert_eq!(
-            find(&head, 1).unwrap().label.unwrap().as_bytes(),
+            find(&head, SECTOR, 1).unwrap().label.unwrap().as_bytes(),
             "\u{FFFD}".repeat(36).as_bytes()
         );
         // Random units, biased to surrogates and zeros, decode exactly as `char::decode_utf16` does.
@@ -368,7 +399,7 @@ mod tests {
                     .map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER))
                     .collect();
             assert_eq!(
-                find(&head, 1).unwrap().label.unwrap().as_bytes(),
+                find(&head, SECTOR, 1).unwrap().label.unwrap().as_bytes(),
                 expected.as_bytes(),
                 "{units:x?}"
             );
@@ -382,7 +413,7 @@ mod tests {
         for head in [&gpt[..3 * SECTOR], &mbr[..SECTOR]] {
             for bytes in mangled(head) {
                 for n in [0, 1, 2, 4, 128, u32::MAX] {
-                    let _ = find(&bytes, n);
+                    let _ = find(&bytes, SECTOR, n);
                 }
             }
         }

@@ -1,7 +1,8 @@
 //! The syscalls rustix does not wrap safely, or not compactly: fork, execve, openat2 and the
-//! loop-device ioctls; and the descriptors kept for the whole boot (the console, /dev/kmsg for the
-//! logger). Every unsafe block of the boot lives here (plus the stack split in `entry`), each with its
-//! reason. Open files are the library's `Fd` (see `initramfs_overlay::fd`), shared with `update`.
+//! block-device ioctls (loop devices, sector size); and the descriptors kept for the whole boot
+//! (the console, /dev/kmsg for the logger). Every unsafe block of the boot lives here (plus the
+//! stack split in `entry`), each with its reason. Open files are the library's `Fd` (see
+//! `initramfs_overlay::fd`), shared with `update`.
 
 use core::ffi::c_void;
 use core::sync::atomic::AtomicI32;
@@ -139,12 +140,12 @@ pub fn exec(path: &core::ffi::CStr) -> Errno {
 /// 32-bit targets, where its 8-byte `Result` would come back through memory (as `files::open_dir`).
 #[cfg_attr(target_pointer_width = "32", inline(always))]
 fn loop_ioctl(fd: BorrowedFd<'_>, opcode: u32, arg: *mut c_void) -> Result<u32, Errno> {
-    initramfs_overlay::rawsys::result(loop_ioctl_raw(fd, opcode, arg)).map(|n| n as u32)
+    initramfs_overlay::rawsys::result(ioctl_raw(fd, opcode, arg)).map(|n| n as u32)
 }
 
-/// `loop_ioctl`'s syscall alone: the kernel's return value, `-errno` on failure.
+/// An ioctl's syscall alone: the kernel's return value, `-errno` on failure.
 #[inline(always)]
-fn loop_ioctl_raw(fd: BorrowedFd<'_>, opcode: u32, arg: *mut c_void) -> isize {
+fn ioctl_raw(fd: BorrowedFd<'_>, opcode: u32, arg: *mut c_void) -> isize {
     // SAFETY: each caller pairs the opcode with its documented argument: a plain integer, or a pointer
     // to a `repr(C)` kernel ABI struct that lives across the call; the ioctl touches no other memory.
     unsafe {
@@ -153,6 +154,19 @@ fn loop_ioctl_raw(fd: BorrowedFd<'_>, opcode: u32, arg: *mut c_void) -> isize {
             [fd.as_raw_fd() as usize, opcode as usize, arg as usize, 0],
         )
     }
+}
+
+/// BLKSSZGET: the logical sector size of the block device `disk` in bytes (4096 on a "4Kn" disk),
+/// 512 if the kernel does not say.
+pub fn logical_sector_size(disk: BorrowedFd<'_>) -> usize {
+    let mut size: u32 = 512;
+    // The kernel writes an int through the pointer, or leaves `size` as it is on failure.
+    ioctl_raw(
+        disk,
+        linux_raw_sys::ioctl::BLKSSZGET,
+        (&raw mut size).cast(),
+    );
+    size as usize
 }
 
 /// LOOP_CTL_GET_FREE: the number of a free loop device, creating one when needed.
@@ -187,7 +201,7 @@ pub fn loop_attach(device: BorrowedFd<'_>, file: BorrowedFd<'_>) -> Result<(), E
         .inspect_err(|_| {
             // Without autoclear nothing would ever release the device: unbind it now. Its result
             // is not read: nothing more could be done if it failed.
-            loop_ioctl_raw(device, LOOP_CLR_FD, core::ptr::null_mut());
+            ioctl_raw(device, LOOP_CLR_FD, core::ptr::null_mut());
         })
 }
 

@@ -221,8 +221,82 @@ pub fn gpt(out: &Path, parts: &[Part], disk_guid: &str) -> R<()> {
         script.push('\n');
     }
     sfdisk(out, &script)?;
+    copy_filesystems(out, parts, &lay)
+}
+
+/// [`gpt`] on a disk with 4 KiB logical sectors ("4Kn", e.g. behind many USB-SATA bridges): the
+/// header at byte 4096, the entries at 8192, every LBA in 4 KiB units. Written by `fdisk -b 4096`,
+/// as sfdisk 2.38 takes the sector size from the device only. Partition types stay fdisk's default
+/// (Linux filesystem): neither the kernel nor the init reads them. Needs two or more partitions, so
+/// that fdisk asks which one each expert command is for.
+pub fn gpt_4k(out: &Path, parts: &[Part], disk_guid: &str) -> R<()> {
+    const SECTORS_PER_MIB: u64 = MIB / 4096;
+    ensure!(parts.len() >= 2, "gpt_4k: at least two partitions");
+    let lay = layout(parts)?;
+    let end = lay.last().map_or(1, |(s, n)| s + n);
+    make_sparse(out, (end + 1) * MIB)?;
+    // fdisk's dialog: g (new GPT), n (partition number, first and last sector) per partition, then
+    // expert mode for the disk GUID (i), names (n) and GUIDs (u), r (back), w (write).
+    let mut dialog = String::from("g\n");
+    for (k, (start, size)) in lay.iter().enumerate() {
+        let first = start * SECTORS_PER_MIB;
+        let last = first + size * SECTORS_PER_MIB - 1;
+        dialog.push_str(&format!("n\n{}\n{first}\n{last}\n", k + 1));
+    }
+    dialog.push_str(&format!("x\ni\n{disk_guid}\n"));
+    for (k, p) in parts.iter().enumerate() {
+        if !p.name.is_empty() {
+            dialog.push_str(&format!("n\n{}\n{}\n", k + 1, p.name));
+        }
+        if let Some(u) = p.uuid {
+            dialog.push_str(&format!("u\n{}\n{u}\n", k + 1));
+        }
+    }
+    dialog.push_str("r\nw\n");
+    let mut c = Command::new("fdisk");
+    c.args(["-b", "4096"]).arg(out);
+    let mut child = c
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run fdisk: {e}"))?;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(dialog.as_bytes())
+        .map_err(|e| e.to_string())?;
+    let done = child.wait_with_output().map_err(|e| e.to_string())?;
+    // fdisk answers a bad reply by asking again, and exits 0 at the end of its input: check what
+    // it wrote, not only its status.
+    let listed = Command::new("fdisk")
+        .args(["-b", "4096", "-l", "-o", "Start,Name,UUID"])
+        .arg(out)
+        .output()
+        .map_err(|e| format!("cannot run fdisk -l: {e}"))?;
+    let listed = String::from_utf8_lossy(&listed.stdout).to_uppercase();
     for (p, (start, _)) in parts.iter().zip(&lay) {
-        dd_into(p.fs, out, start * MIB)?;
+        let uuid = p.uuid.unwrap_or_default().to_uppercase();
+        let row = format!("{}", start * SECTORS_PER_MIB);
+        ensure!(
+            done.status.success()
+                && listed.lines().any(|l| l.trim_start().starts_with(&row)
+                    && l.contains(&p.name.to_uppercase())
+                    && l.contains(&uuid)),
+            "`{}` did not write partition {} at sector {row}: {}\nlisting:\n{listed}",
+            show(&c),
+            p.name,
+            String::from_utf8_lossy(&done.stderr)
+        );
+    }
+    copy_filesystems(out, parts, &lay)
+}
+
+/// Copies each partition's filesystem image to its place on the disk.
+fn copy_filesystems(disk: &Path, parts: &[Part], lay: &[(u64, u64)]) -> R<()> {
+    for (p, (start, _)) in parts.iter().zip(lay) {
+        dd_into(p.fs, disk, start * MIB)?;
     }
     Ok(())
 }
@@ -247,10 +321,7 @@ pub fn mbr(out: &Path, parts: &[Part], label_id: &str, total_mib: u64) -> R<()> 
         ));
     }
     sfdisk(out, &script)?;
-    for (p, (start, _)) in parts.iter().zip(&lay) {
-        dd_into(p.fs, out, start * MIB)?;
-    }
-    Ok(())
+    copy_filesystems(out, parts, &lay)
 }
 
 fn make_sparse(out: &Path, len: u64) -> R<()> {

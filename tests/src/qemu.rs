@@ -21,6 +21,9 @@ pub struct Vm {
     pub append: String,
     /// Raw disk images: virtio disks on x86 (vda, vdb, …, in this order), the SD card on raspi0.
     pub disks: Vec<PathBuf>,
+    /// The disks' logical (and physical) sector size in bytes: 512, or 4096 for a "4Kn" disk
+    /// (virtio on x86 only; raspi0's SD card is always 512).
+    pub sector_size: u32,
     /// A monitor socket for hot-plugging.
     pub monitor: Option<PathBuf>,
     pub timeout: Duration,
@@ -69,6 +72,9 @@ impl Vm {
                     bail!("the rpi kernel has no patched dtb")
                 };
                 c.args(["-M", "raspi0"]).arg("-dtb").arg(dtb);
+                if self.sector_size != 512 {
+                    bail!("raspi0's SD card has 512-byte sectors only");
+                }
                 if self.disks.len() > 1 {
                     bail!(
                         "raspi0 has one SD card slot; got {} disks",
@@ -87,9 +93,15 @@ impl Vm {
                 if arch == Arch::I686 {
                     c.args(["-cpu", "pentium2"]);
                 }
-                for d in &self.disks {
-                    c.arg("-drive")
-                        .arg(format!("if=virtio,format=raw,file={}", d.display()));
+                for (n, d) in self.disks.iter().enumerate() {
+                    c.arg("-drive").arg(format!(
+                        "if=none,id=disk{n},format=raw,file={}",
+                        d.display()
+                    ));
+                    c.arg("-device").arg(format!(
+                        "virtio-blk-pci,drive=disk{n},logical_block_size={0},physical_block_size={0}",
+                        self.sector_size
+                    ));
                 }
             }
         }

@@ -19,6 +19,8 @@ pub const TOOLS: &[(&str, &str)] = &[
     ("mcopy", "mtools"),
     ("mmd", "mtools"),
     ("sfdisk", "fdisk"),
+    // fdisk -b: a GPT with 4 KiB sectors (sfdisk 2.38 takes the sector size from the device only).
+    ("fdisk", "fdisk"),
     ("cpio", "cpio"),
     ("depmod", "kmod"),
     ("dtc", "device-tree-compiler"),

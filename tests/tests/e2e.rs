@@ -69,6 +69,11 @@ fn main() {
             s05_gpt_overrides,
         ),
         (
+            "s05_layout_gpt_4k_sectors",
+            KernelId::Amd64,
+            s05_gpt_4k_sectors,
+        ),
+        (
             "s05_layout_mbr_uuid_partuuid",
             KernelId::Amd64,
             s05_mbr_overrides,
@@ -250,6 +255,7 @@ fn s00_reference(sc: &mut Sc) -> R<()> {
         initrd,
         append: String::new(),
         disks: sc.std_disks()?,
+        sector_size: 512,
         monitor: None,
         timeout: e2e::qemu::default_timeout(sc.kernel),
         log: e2e::qemu::log_path(&sc.name, 1, "reference"),
@@ -405,30 +411,32 @@ const GPT_IMG: &str = "6a1e0000-0000-4000-8000-0000000000a1";
 const GPT_OVERLAY: &str = "6a1e0000-0000-4000-8000-0000000000b1";
 const GPT_BOOT: &str = "6a1e0000-0000-4000-8000-0000000000c1";
 
-/// img and overlay filesystems with chosen labels and UUIDs, plus a vfat `boot`.
+/// img and overlay filesystems with chosen labels and UUIDs (and more mke2fs options), plus a vfat
+/// `boot`.
 fn fs_set(
     sc: &Sc,
     img_label: &str,
     ovl_label: &str,
     img_uuid: &str,
+    ext4_extra: &[&str],
 ) -> R<(PathBuf, PathBuf, PathBuf)> {
     let os = sc.w.os_image(sc.arch(), "A", 0)?;
     let dir = sc.path("img.d");
     e2e::util::fresh_dir(&dir)?;
     std::fs::copy(&os, dir.join("root-squashfs.img")).map_err(|e| e.to_string())?;
     let img = sc.path("img-part.ext4");
-    images::ext4(&img, img_label, Some(&dir), 32, Some(img_uuid), &[])?;
+    images::ext4(&img, img_label, Some(&dir), 32, Some(img_uuid), ext4_extra)?;
     let od = sc.path("ovl.d");
     world::overlay_tree(&od, 0)?;
     let ovl = sc.path("overlay-part.ext4");
-    images::ext4(&ovl, ovl_label, Some(&od), 32, None, &[])?;
+    images::ext4(&ovl, ovl_label, Some(&od), 32, None, ext4_extra)?;
     let boot = sc.path("boot-part.vfat");
     images::vfat(&boot, "boot", 8, &[])?;
     Ok((img, ovl, boot))
 }
 
 fn gpt_disk(sc: &Sc, img_label: &str, ovl_label: &str) -> R<PathBuf> {
-    let (img, ovl, boot) = fs_set(sc, img_label, ovl_label, world::IMG_UUID)?;
+    let (img, ovl, boot) = fs_set(sc, img_label, ovl_label, world::IMG_UUID, &[])?;
     let disk = sc.path("gpt.img");
     images::gpt(
         &disk,
@@ -477,9 +485,42 @@ fn s05_gpt_overrides(sc: &mut Sc) -> R<()> {
     expect_standard(&b)
 }
 
+/// A GPT disk with 4 KiB logical sectors ("4Kn": many USB-SATA bridges, some NVMe drives). Its
+/// header is at byte 4096 and its LBAs count 4 KiB units, so PARTLABEL and PARTUUID are found only
+/// when the table is read in the disk's own sector size. The filesystems have 4 KiB blocks (the
+/// kernel mounts none with blocks smaller than the disk's sectors); there is no boot partition, as
+/// mkfs.vfat -C writes 512-byte sectors.
+fn s05_gpt_4k_sectors(sc: &mut Sc) -> R<()> {
+    let (img, ovl, _) = fs_set(sc, "xa", "xb", world::IMG_UUID, &["-b", "4096"])?;
+    let disk = sc.path("gpt-4k.img");
+    images::gpt_4k(
+        &disk,
+        &[
+            Part {
+                fs: &img,
+                name: "p-img",
+                kind: "linux",
+                uuid: Some(GPT_IMG),
+            },
+            Part {
+                fs: &ovl,
+                name: "p-overlay",
+                kind: "linux",
+                uuid: Some(GPT_OVERLAY),
+            },
+        ],
+        GPT_DISK,
+    )?;
+    let append = format!("iovl.img=PARTLABEL=p-img iovl.overlay=PARTUUID={GPT_OVERLAY}");
+    let mut opts = sc.boot_opts(vec![disk], &append);
+    opts.sector_size = 4096;
+    let b = sc.boot("gpt-4k-partlabel-partuuid", &opts)?;
+    expect_standard(&b)
+}
+
 fn s05_mbr_overrides(sc: &mut Sc) -> R<()> {
     let uuid = "2b2b2b2b-0000-4000-8000-00000000000a";
-    let (img, ovl, boot) = fs_set(sc, "ya", "yb", uuid)?;
+    let (img, ovl, boot) = fs_set(sc, "ya", "yb", uuid, &[])?;
     let disk = sc.path("mbr.img");
     images::mbr(
         &disk,
