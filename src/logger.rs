@@ -208,7 +208,6 @@ impl Logger {
     #[inline(never)]
     fn step_line(&mut self, what: CText, level_errno: u32, first: &[u8], second: &[u8]) {
         let errno = ((level_errno >> 8) as u16 as i16 as i32).wrapping_neg();
-        let level = Level::from_number(level_errno as u8);
         let mut number = [0; numfmt::DEC_LEN];
         let what = what.to_bytes();
         let (before, after) = match what.iter().position(|&b| b == b'%') {
@@ -227,7 +226,10 @@ impl Logger {
             b")",
         ];
         // Without an errno the line ends after the values.
-        self.line(level, if errno != 0 { &parts[..] } else { &parts[..6] });
+        write_log_line(
+            level_errno as u8,
+            if errno != 0 { &parts[..] } else { &parts[..6] },
+        );
     }
 
     /// Starts a step: ends the running one (see `end_step`), names the new one for messages and
@@ -275,31 +277,37 @@ impl Logger {
 }
 
 impl Log for Logger {
-    #[optimize(size)]
+    #[inline(always)]
     fn line(&mut self, level: Level, parts: &[&[u8]]) {
-        if QUIET.load(Relaxed) && level == Level::Info {
-            return;
-        }
-        // "<N>" + prefix + parts + "\n", assembled so that each line is a single write.
-        let mut buf = [0u8; LINE_MAX];
-        // The level tag and our prefix are one constant, with the level digit filled in.
-        let (head, _) = buf.split_at_mut(HEAD.len());
-        head.copy_from_slice(HEAD);
-        head[1] = b'0' + level as u8;
-        // Cut when too long, leaving room for the newline.
-        let (mut len, _) = append(&mut buf, HEAD.len(), parts);
-        buf[len] = b'\n';
-        len += 1;
-        let line = &buf[..len];
-        let console_line = &line[LEVEL_TAG_LEN..];
-        let kmsg = crate::sys::kmsg();
-        if let Some(kmsg) = kmsg {
-            write_line(kmsg, line);
-        }
-        // Before /dev/kmsg is open every line, after it errors and warnings only.
-        if kmsg.is_none() || level as u8 <= Level::Warning as u8 {
-            write_line(console(), console_line);
-        }
+        write_log_line(level as u8, parts);
+    }
+}
+
+/// `Log::line` with the level as its kmsg number: `step_line` passes the one it unpacked as is.
+#[optimize(size)]
+fn write_log_line(level: u8, parts: &[&[u8]]) {
+    if QUIET.load(Relaxed) && level == Level::Info as u8 {
+        return;
+    }
+    // "<N>" + prefix + parts + "\n", assembled so that each line is a single write.
+    let mut buf = [0u8; LINE_MAX];
+    // The level tag and our prefix are one constant, with the level digit filled in.
+    let (head, _) = buf.split_at_mut(HEAD.len());
+    head.copy_from_slice(HEAD);
+    head[1] = b'0' + level;
+    // Cut when too long, leaving room for the newline.
+    let (mut len, _) = append(&mut buf, HEAD.len(), parts);
+    buf[len] = b'\n';
+    len += 1;
+    let line = &buf[..len];
+    let console_line = &line[LEVEL_TAG_LEN..];
+    let kmsg = crate::sys::kmsg();
+    if let Some(kmsg) = kmsg {
+        write_line(kmsg, line);
+    }
+    // Before /dev/kmsg is open every line, after it errors and warnings only.
+    if kmsg.is_none() || level <= Level::Warning as u8 {
+        write_line(console(), console_line);
     }
 }
 
