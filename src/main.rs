@@ -222,13 +222,14 @@ fn shell(log: &mut Logger, hint: &str) {
 fn failure_action(log: &mut Logger, action: FailAction) -> ! {
     use rustix::system::RebootCommand;
     log.line(Level::Warning, &[b"failure action: ", action.name()]);
-    let command = match action {
-        FailAction::Panic => None,
-        FailAction::Reboot => Some(RebootCommand::Restart),
-        FailAction::Poweroff => Some(RebootCommand::PowerOff),
-        FailAction::Halt => Some(RebootCommand::Halt),
-    };
-    if let Some(command) = command {
+    // The reboot(2) command of each action, in `FailAction`'s order: `panic` has none.
+    const COMMANDS: [Option<RebootCommand>; 4] = [
+        None,
+        Some(RebootCommand::Restart),
+        Some(RebootCommand::PowerOff),
+        Some(RebootCommand::Halt),
+    ];
+    if let Some(&Some(command)) = COMMANDS.get(action as usize) {
         rustix::fs::sync();
         let _ = rustix::system::reboot(command);
     }
