@@ -145,6 +145,19 @@ impl Logger {
         self.fail_raw(CText::new(what), negated(errno), subject)
     }
 
+    /// `fail` with a C string (a path) as the subject: one pointer at the caller, its length is
+    /// counted once, in here.
+    #[inline(always)]
+    pub fn fail_path(&mut self, what: &'static CStr, path: &CStr, errno: Option<Errno>) -> Failed {
+        self.fail_path_raw(CText::new(what), negated(errno), CText::new(path))
+    }
+
+    #[optimize(size)]
+    #[inline(never)]
+    fn fail_path_raw(&mut self, what: CText, negated_errno: u16, path: CText) -> Failed {
+        self.fail_raw(what, negated_errno, path.to_bytes())
+    }
+
     /// `fail` with two values, placed as `say` places them (`c"cannot mount % on "`).
     #[inline(always)]
     pub fn fail_two(

@@ -90,7 +90,7 @@ pub fn open_dir(log: &mut Logger, path: &CStr) -> Result<Fd, Failed> {
 #[inline(never)]
 fn open_dir_text(log: &mut Logger, path: CText<'_>) -> Result<Fd, Failed> {
     let path = path.as_c_str();
-    files::open_dir(CWD, path).map_err(|e| log.fail(c"cannot open ", path.to_bytes(), Some(e)))
+    files::open_dir(CWD, path).map_err(|e| log.fail_path(c"cannot open ", path, Some(e)))
 }
 
 /// The initramfs folders we mount on, /mnt last: the others move into the new root at the end.
@@ -193,7 +193,7 @@ pub fn handover_tmpfs(log: &mut Logger) -> Result<(), Failed> {
     for &dir in &HANDOVER_DIRS {
         let dir = dir.as_c_str();
         files::ensure_dir(CWD, dir)
-            .map_err(|e| log.fail(c"cannot create directory ", dir.to_bytes(), Some(e)))?;
+            .map_err(|e| log.fail_path(c"cannot create directory ", dir, Some(e)))?;
     }
     Ok(())
 }
@@ -269,7 +269,7 @@ pub fn squashfs_image(
             }
         }
     }
-    Err(log.fail(c"no bootable image in ", paths::IMAGE.to_bytes(), None))
+    Err(log.fail_path(c"no bootable image in ", paths::IMAGE, None))
 }
 
 /// Attaches a checked image to a free loop device and mounts it read-only on the lower folder.
@@ -367,7 +367,7 @@ pub fn overlay_partition(log: &mut Logger, found: &Found, config: &Config) -> Re
     }
     for &name in &OVERLAY_FOLDERS[1..] {
         files::ensure_dir(dir.as_fd(), name)
-            .map_err(|e| log.fail(c"cannot create directory ", name.to_bytes(), Some(e)))?;
+            .map_err(|e| log.fail_path(c"cannot create directory ", name, Some(e)))?;
     }
     Ok(())
 }
@@ -380,7 +380,7 @@ pub fn overlay_partition(log: &mut Logger, found: &Found, config: &Config) -> Re
 fn clear_upper_and_work(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<(), Failed> {
     // Deleting, now or in the background, never leaves this filesystem.
     let device = initramfs_overlay::fstat(overlay)
-        .map_err(|e| log.fail(c"cannot stat ", paths::OVERLAY.to_bytes(), Some(e)))?
+        .map_err(|e| log.fail_path(c"cannot stat ", paths::OVERLAY, Some(e)))?
         .st_dev as u32;
     match move_to_trash(log, overlay)? {
         Some(trash) => empty_trash_in_background(log, trash.as_fd(), device),
@@ -400,7 +400,7 @@ fn move_to_trash(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<Option<Fd>
     {
         Ok(trash) => trash,
         Err(Errno::NOSPC) => return Ok(None),
-        Err(e) => return Err(log.fail(c"cannot create directory ", trash_dir.to_bytes(), Some(e))),
+        Err(e) => return Err(log.fail_path(c"cannot create directory ", trash_dir, Some(e))),
     };
     let mut digits = [0; initramfs_overlay::numfmt::DEC_LEN];
     for &name in &OVERLAY_FOLDERS[1..3] {
@@ -417,7 +417,7 @@ fn move_to_trash(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<Option<Fd>
             // No such folder (a first boot, say): nothing to clear.
             Ok(()) | Err(Errno::NOENT) => {}
             Err(Errno::NOSPC) => return Ok(None),
-            Err(e) => return Err(log.fail(c"cannot move to trash: ", name.to_bytes(), Some(e))),
+            Err(e) => return Err(log.fail_path(c"cannot move to trash: ", name, Some(e))),
         }
     }
     Ok(Some(trash))
@@ -434,7 +434,7 @@ fn clear_in_place(log: &mut Logger, overlay: BorrowedFd<'_>, device: u32) -> Res
             files::open_dir(overlay, name).and_then(|dir| files::empty_dir(dir.as_fd(), device));
         match emptied {
             Ok(()) | Err(Errno::NOENT) => {}
-            Err(e) => return Err(log.fail(c"cannot empty ", name.to_bytes(), Some(e))),
+            Err(e) => return Err(log.fail_path(c"cannot empty ", name, Some(e))),
         }
     }
     Ok(())
@@ -565,7 +565,7 @@ pub fn move_into_root(log: &mut Logger) -> Result<(), Failed> {
     set_devkmsg(b"ratelimit\n");
     // From inside the new root, the same folder there is the path without its leading `/`.
     rustix::process::chdir(paths::ROOT)
-        .map_err(|e| log.fail(c"cannot enter ", paths::ROOT.to_bytes(), Some(e)))?;
+        .map_err(|e| log.fail_path(c"cannot enter ", paths::ROOT, Some(e)))?;
     // All but /mnt, which holds the new root itself.
     for &from in &MOUNT_POINTS[..4] {
         let from = from.as_c_str();
@@ -576,7 +576,7 @@ pub fn move_into_root(log: &mut Logger) -> Result<(), Failed> {
                 from.to_bytes(),
             ),
             Err(e) => {
-                return Err(log.fail(c"cannot move into the new root: ", from.to_bytes(), Some(e)));
+                return Err(log.fail_path(c"cannot move into the new root: ", from, Some(e)));
             }
             Ok(()) => {}
         }
