@@ -321,7 +321,7 @@ fn attach_free_device(
             OFlags::RDONLY | OFlags::CLOEXEC,
             Mode::empty(),
         )
-        .map_err(|e| log.fail(c"cannot open ", path.as_bytes(), Some(e)))
+        .map_err(|e| log.fail_path(c"cannot open ", path.as_cstr(), Some(e)))
         .map_err(no_device)?;
         match sys::loop_attach(device.as_fd(), file) {
             // The device stays open until the mount holds it: with AUTOCLEAR, the last close unbinds
