@@ -633,5 +633,5 @@ fn exec_init(log: &mut Logger, config: &Config, start: &Start) -> Result<(), Fai
     // `check_init`, which always runs first, refused a path with a NUL or too long: the join is exact.
     let init = &CPath::lossy(&[config.init]);
     let errno = start.exec(init.as_cstr());
-    Err(log.fail(c"cannot execute ", config.init, Some(errno)))
+    Err(log.fail_path(c"cannot execute ", init.as_cstr(), Some(errno)))
 }
