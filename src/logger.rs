@@ -145,11 +145,16 @@ impl Logger {
         self.fail_raw(CText::new(what), negated(errno), subject)
     }
 
-    /// `fail` with a C string (a path) as the subject: one pointer at the caller, its length is
-    /// counted once, in here.
+    /// `fail` with a C string (a path, as `&CStr` or `CText`) as the subject: one pointer at the
+    /// caller, its length is counted once, in here.
     #[inline(always)]
-    pub fn fail_path(&mut self, what: &'static CStr, path: &CStr, errno: Option<Errno>) -> Failed {
-        self.fail_path_raw(CText::new(what), negated(errno), CText::new(path))
+    pub fn fail_path<'p>(
+        &mut self,
+        what: &'static CStr,
+        path: impl Into<CText<'p>>,
+        errno: Option<Errno>,
+    ) -> Failed {
+        self.fail_path_raw(CText::new(what), negated(errno), path.into())
     }
 
     #[optimize(size)]

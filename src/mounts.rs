@@ -116,7 +116,7 @@ const KERNEL_FILESYSTEMS: [CText<'static>; 3] = [
 #[optimize(size)]
 pub fn kernel_filesystems(log: &mut Logger) {
     for &dir in &MOUNT_POINTS {
-        let _ = files::ensure_dir(CWD, dir.as_c_str());
+        let _ = files::ensure_dir(CWD, dir);
     }
     for (i, (&fstype, &dir)) in KERNEL_FILESYSTEMS.iter().zip(&MOUNT_POINTS).enumerate() {
         // /dev holds the device nodes; /proc and /sys need neither devices nor programs.
@@ -191,7 +191,6 @@ pub fn handover_tmpfs(log: &mut Logger) -> Result<(), Failed> {
         c"mode=0755",
     )?;
     for &dir in &HANDOVER_DIRS {
-        let dir = dir.as_c_str();
         files::ensure_dir(CWD, dir)
             .map_err(|e| log.fail_path(c"cannot create directory ", dir, Some(e)))?;
     }
@@ -366,7 +365,7 @@ pub fn overlay_partition(log: &mut Logger, found: &Found, config: &Config) -> Re
         clear_upper_and_work(log, dir.as_fd())?;
     }
     for &name in &OVERLAY_FOLDERS[1..] {
-        files::ensure_dir(dir.as_fd(), name)
+        files::ensure_dir(dir.as_fd(), CText::new(name))
             .map_err(|e| log.fail_path(c"cannot create directory ", name, Some(e)))?;
     }
     Ok(())
@@ -395,7 +394,7 @@ fn clear_upper_and_work(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<(),
 fn move_to_trash(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<Option<Fd>, Failed> {
     // One literal for the calls and the message: a C string, whose bytes are the message's too.
     let trash_dir = OVERLAY_FOLDERS[0];
-    let trash = match files::ensure_dir(overlay, trash_dir)
+    let trash = match files::ensure_dir(overlay, CText::new(trash_dir))
         .and_then(|()| files::open_dir(overlay, trash_dir))
     {
         Ok(trash) => trash,
