@@ -459,19 +459,9 @@ fn empty_trash_in_background(log: &mut Logger, trash: BorrowedFd<'_>, device: u3
 }
 
 /// Mounts the new root on /mnt/root: overlayfs with `persistent` above the image, read-only unless
-/// `rw`; or, with `iovl.no-overlay`, the image itself, read-only.
+/// `rw`; or, with `iovl.no-overlay`, the image itself, read-only. One mount call for either.
 #[optimize(size)]
 pub fn assemble_root(log: &mut Logger, config: &Config) -> Result<(), Failed> {
-    if config.no_overlay {
-        return mount(
-            log,
-            paths::LOWER,
-            paths::ROOT,
-            c"none",
-            MountFlags::BIND,
-            c"",
-        );
-    }
     // lowerdir last, so that one constant holds all options up to the image: `persistent` above
     // the image, unless left out (then the constant is cut before it: a length chosen, one part
     // fewer to join). The kernel shows the options in its own order anyway.
@@ -499,21 +489,27 @@ pub fn assemble_root(log: &mut Logger, config: &Config) -> Result<(), Failed> {
         OPTIONS.get(..len).unwrap_or_default(),
         paths::LOWER.to_bytes(),
     ]);
-    let flags = if config.rw {
-        MountFlags::empty()
+    let overlay = !config.no_overlay;
+    let (source, fstype, flags, data) = if overlay {
+        let flags = if config.rw {
+            MountFlags::empty()
+        } else {
+            MountFlags::RDONLY
+        };
+        (c"overlay", c"overlay", flags, options.as_cstr())
     } else {
-        MountFlags::RDONLY
+        (paths::LOWER, c"none", MountFlags::BIND, c"")
     };
-    mount_reporting(log, c"overlay", paths::ROOT, c"overlay", flags, options.as_cstr()).map_err(|e| {
+    mount_reporting(log, source, paths::ROOT, fstype, flags, data).map_err(|e| {
         // ENODEV: the kernel has no overlayfs, which is a packaging problem worth naming.
-        if e == Errno::NODEV {
+        if overlay && e == Errno::NODEV {
             log.fail_bare(c"no overlayfs in this kernel: bundle overlay.ko, or ship it in the image's /lib/modules", None);
         }
         Failed
     })?;
     // When overlayfs cannot create its work folder (a partition filled by `persistent`) it mounts
     // read-only and says so only in the kernel log: a boot asked to be writeable must say it is not.
-    if config.rw {
+    if overlay && config.rw {
         // We are root, so a write check fails only with EROFS, when the mount is read-only.
         let read_only =
             rustix::fs::access(paths::ROOT, rustix::fs::Access::WRITE_OK) == Err(Errno::ROFS);
