@@ -228,16 +228,16 @@ impl Logger {
         let errno = ((level_errno >> 8) as u16 as i16 as i32).wrapping_neg();
         let mut number = [0; numfmt::DEC_LEN];
         let what = what.to_bytes();
-        let (before, after) = match what.iter().position(|&b| b == b'%') {
-            Some(at) => (what.get(..at), what.get(at + 1..)),
-            None => (Some(what), None),
-        };
+        let at = what.iter().position(|&b| b == b'%').unwrap_or(what.len());
+        let (before, after) = what.split_at(at);
+        // `after` starts with the `%`, or is empty without one.
+        let after = after.get(1..).unwrap_or_default();
         let parts = [
             self.step_name(),
             b": ",
-            before.unwrap_or_default(),
+            before,
             first,
-            after.unwrap_or_default(),
+            after,
             second,
             b" (",
             errnames::text(errno, &mut number),
