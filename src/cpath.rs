@@ -123,6 +123,13 @@ impl<'a> CText<'a> {
     }
 }
 
+impl<'a> From<&'a CStr> for CText<'a> {
+    #[inline(always)]
+    fn from(text: &'a CStr) -> CText<'a> {
+        CText::new(text)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,6 +2,7 @@
 //! may already exist, and a bounded recursive delete that never leaves its filesystem.
 
 use crate::sys::{Fd, open};
+use initramfs_overlay::cpath::CText;
 use linux_raw_sys::general::S_IFDIR;
 use rustix::fd::{AsFd, BorrowedFd};
 use rustix::fs::{AtFlags, Mode, OFlags, RawDir};
@@ -43,9 +44,11 @@ pub fn read_small<'b>(
     }
 }
 
-/// `mkdir` that accepts an existing directory (and only a directory).
+/// `mkdir` that accepts an existing directory (and only a directory). The path is one pointer: its
+/// length, which no system call needs, is not passed along.
 #[optimize(size)]
-pub fn ensure_dir(dir: BorrowedFd<'_>, path: &core::ffi::CStr) -> Result<(), Errno> {
+pub fn ensure_dir(dir: BorrowedFd<'_>, path: CText<'_>) -> Result<(), Errno> {
+    let path = path.as_c_str();
     match rustix::fs::mkdirat(dir, path, Mode::from_raw_mode(0o755)) {
         Err(Errno::EXIST) => {
             let st = initramfs_overlay::stat(dir, path, AtFlags::SYMLINK_NOFOLLOW)?;

@@ -145,6 +145,24 @@ impl Logger {
         self.fail_raw(CText::new(what), negated(errno), subject)
     }
 
+    /// `fail` with a C string (a path, as `&CStr` or `CText`) as the subject: one pointer at the
+    /// caller, its length is counted once, in here.
+    #[inline(always)]
+    pub fn fail_path<'p>(
+        &mut self,
+        what: &'static CStr,
+        path: impl Into<CText<'p>>,
+        errno: Option<Errno>,
+    ) -> Failed {
+        self.fail_path_raw(CText::new(what), negated(errno), path.into())
+    }
+
+    #[optimize(size)]
+    #[inline(never)]
+    fn fail_path_raw(&mut self, what: CText, negated_errno: u16, path: CText) -> Failed {
+        self.fail_raw(what, negated_errno, path.to_bytes())
+    }
+
     /// `fail` with two values, placed as `say` places them (`c"cannot mount % on "`).
     #[inline(always)]
     pub fn fail_two(
@@ -208,26 +226,28 @@ impl Logger {
     #[inline(never)]
     fn step_line(&mut self, what: CText, level_errno: u32, first: &[u8], second: &[u8]) {
         let errno = ((level_errno >> 8) as u16 as i16 as i32).wrapping_neg();
-        let level = Level::from_number(level_errno as u8);
         let mut number = [0; numfmt::DEC_LEN];
         let what = what.to_bytes();
-        let (before, after) = match what.iter().position(|&b| b == b'%') {
-            Some(at) => (what.get(..at), what.get(at + 1..)),
-            None => (Some(what), None),
-        };
+        let at = what.iter().position(|&b| b == b'%').unwrap_or(what.len());
+        let (before, after) = what.split_at(at);
+        // `after` starts with the `%`, or is empty without one.
+        let after = after.get(1..).unwrap_or_default();
         let parts = [
             self.step_name(),
             b": ",
-            before.unwrap_or_default(),
+            before,
             first,
-            after.unwrap_or_default(),
+            after,
             second,
             b" (",
             errnames::text(errno, &mut number),
             b")",
         ];
         // Without an errno the line ends after the values.
-        self.line(level, if errno != 0 { &parts[..] } else { &parts[..6] });
+        write_log_line(
+            level_errno as u8,
+            if errno != 0 { &parts[..] } else { &parts[..6] },
+        );
     }
 
     /// Starts a step: ends the running one (see `end_step`), names the new one for messages and
@@ -275,31 +295,37 @@ impl Logger {
 }
 
 impl Log for Logger {
-    #[optimize(size)]
+    #[inline(always)]
     fn line(&mut self, level: Level, parts: &[&[u8]]) {
-        if QUIET.load(Relaxed) && level == Level::Info {
-            return;
-        }
-        // "<N>" + prefix + parts + "\n", assembled so that each line is a single write.
-        let mut buf = [0u8; LINE_MAX];
-        // The level tag and our prefix are one constant, with the level digit filled in.
-        let (head, _) = buf.split_at_mut(HEAD.len());
-        head.copy_from_slice(HEAD);
-        head[1] = b'0' + level as u8;
-        // Cut when too long, leaving room for the newline.
-        let (mut len, _) = append(&mut buf, HEAD.len(), parts);
-        buf[len] = b'\n';
-        len += 1;
-        let line = &buf[..len];
-        let console_line = &line[LEVEL_TAG_LEN..];
-        let kmsg = crate::sys::kmsg();
-        if let Some(kmsg) = kmsg {
-            write_line(kmsg, line);
-        }
-        // Before /dev/kmsg is open every line, after it errors and warnings only.
-        if kmsg.is_none() || level as u8 <= Level::Warning as u8 {
-            write_line(console(), console_line);
-        }
+        write_log_line(level as u8, parts);
+    }
+}
+
+/// `Log::line` with the level as its kmsg number: `step_line` passes the one it unpacked as is.
+#[optimize(size)]
+fn write_log_line(level: u8, parts: &[&[u8]]) {
+    if QUIET.load(Relaxed) && level == Level::Info as u8 {
+        return;
+    }
+    // "<N>" + prefix + parts + "\n", assembled so that each line is a single write.
+    let mut buf = [0u8; LINE_MAX];
+    // The level tag and our prefix are one constant, with the level digit filled in.
+    let (head, _) = buf.split_at_mut(HEAD.len());
+    head.copy_from_slice(HEAD);
+    head[1] = b'0' + level;
+    // Cut when too long, leaving room for the newline.
+    let (mut len, _) = append(&mut buf, HEAD.len(), parts);
+    buf[len] = b'\n';
+    len += 1;
+    let line = &buf[..len];
+    let console_line = &line[LEVEL_TAG_LEN..];
+    let kmsg = crate::sys::kmsg();
+    if let Some(kmsg) = kmsg {
+        write_line(kmsg, line);
+    }
+    // Before /dev/kmsg is open every line, after it errors and warnings only.
+    if kmsg.is_none() || level <= Level::Warning as u8 {
+        write_line(console(), console_line);
     }
 }
 

@@ -46,16 +46,17 @@ fn boot(start: Start) -> ! {
     // /dev, /proc and /sys first: everything else reads or writes them.
     mounts::kernel_filesystems(&mut log);
     // Declared before the 8 KiB command-line buffer: LLVM lays out an ARM frame in declaration order
-    // up from the stack pointer, so Thumb code reaches these with short sp-relative forms instead of
-    // an offset loaded from a literal pool at each use (measured 64 B smaller on ARM).
-    let kernel_release = rustix::system::uname();
-    let kver = kernel_release.release().to_bytes();
+    // up from the stack pointer, so Thumb code reaches these often used ones with short sp-relative
+    // forms instead of an offset loaded from a literal pool at each use (measured 64 B smaller on ARM).
     let mut config = Config::DEFAULT;
     let mut found = Found::NONE;
     // /proc/cmdline holds at most COMMAND_LINE_SIZE (4 KiB on the largest arch) plus a newline.
     let mut cmdline_buf = [0u8; 8192];
     read_cmdline(&mut log, &mut cmdline_buf, &mut config);
     log.set_quiet(config.quiet);
+    // The module folders' name. After the buffer: read once, it need not be near the stack pointer.
+    let kernel_release = rustix::system::uname();
+    let kver = kernel_release.release().to_bytes();
 
     // Stock kernels have the disk, filesystem, loop and overlay drivers as modules.
     attempt(&mut log, &config, Step::Modules, |log| {
@@ -222,13 +223,14 @@ fn shell(log: &mut Logger, hint: &str) {
 fn failure_action(log: &mut Logger, action: FailAction) -> ! {
     use rustix::system::RebootCommand;
     log.line(Level::Warning, &[b"failure action: ", action.name()]);
-    let command = match action {
-        FailAction::Panic => None,
-        FailAction::Reboot => Some(RebootCommand::Restart),
-        FailAction::Poweroff => Some(RebootCommand::PowerOff),
-        FailAction::Halt => Some(RebootCommand::Halt),
-    };
-    if let Some(command) = command {
+    // The reboot(2) command of each action, in `FailAction`'s order: `panic` has none.
+    const COMMANDS: [Option<RebootCommand>; 4] = [
+        None,
+        Some(RebootCommand::Restart),
+        Some(RebootCommand::PowerOff),
+        Some(RebootCommand::Halt),
+    ];
+    if let Some(&Some(command)) = COMMANDS.get(action as usize) {
         rustix::fs::sync();
         let _ = rustix::system::reboot(command);
     }

@@ -90,7 +90,7 @@ pub fn open_dir(log: &mut Logger, path: &CStr) -> Result<Fd, Failed> {
 #[inline(never)]
 fn open_dir_text(log: &mut Logger, path: CText<'_>) -> Result<Fd, Failed> {
     let path = path.as_c_str();
-    files::open_dir(CWD, path).map_err(|e| log.fail(c"cannot open ", path.to_bytes(), Some(e)))
+    files::open_dir(CWD, path).map_err(|e| log.fail_path(c"cannot open ", path, Some(e)))
 }
 
 /// The initramfs folders we mount on, /mnt last: the others move into the new root at the end.
@@ -116,7 +116,7 @@ const KERNEL_FILESYSTEMS: [CText<'static>; 3] = [
 #[optimize(size)]
 pub fn kernel_filesystems(log: &mut Logger) {
     for &dir in &MOUNT_POINTS {
-        let _ = files::ensure_dir(CWD, dir.as_c_str());
+        let _ = files::ensure_dir(CWD, dir);
     }
     for (i, (&fstype, &dir)) in KERNEL_FILESYSTEMS.iter().zip(&MOUNT_POINTS).enumerate() {
         // /dev holds the device nodes; /proc and /sys need neither devices nor programs.
@@ -191,9 +191,8 @@ pub fn handover_tmpfs(log: &mut Logger) -> Result<(), Failed> {
         c"mode=0755",
     )?;
     for &dir in &HANDOVER_DIRS {
-        let dir = dir.as_c_str();
         files::ensure_dir(CWD, dir)
-            .map_err(|e| log.fail(c"cannot create directory ", dir.to_bytes(), Some(e)))?;
+            .map_err(|e| log.fail_path(c"cannot create directory ", dir, Some(e)))?;
     }
     Ok(())
 }
@@ -269,7 +268,7 @@ pub fn squashfs_image(
             }
         }
     }
-    Err(log.fail(c"no bootable image in ", paths::IMAGE.to_bytes(), None))
+    Err(log.fail_path(c"no bootable image in ", paths::IMAGE, None))
 }
 
 /// Attaches a checked image to a free loop device and mounts it read-only on the lower folder.
@@ -321,7 +320,7 @@ fn attach_free_device(
             OFlags::RDONLY | OFlags::CLOEXEC,
             Mode::empty(),
         )
-        .map_err(|e| log.fail(c"cannot open ", path.as_bytes(), Some(e)))
+        .map_err(|e| log.fail_path(c"cannot open ", path.as_cstr(), Some(e)))
         .map_err(no_device)?;
         match sys::loop_attach(device.as_fd(), file) {
             // The device stays open until the mount holds it: with AUTOCLEAR, the last close unbinds
@@ -366,8 +365,8 @@ pub fn overlay_partition(log: &mut Logger, found: &Found, config: &Config) -> Re
         clear_upper_and_work(log, dir.as_fd())?;
     }
     for &name in &OVERLAY_FOLDERS[1..] {
-        files::ensure_dir(dir.as_fd(), name)
-            .map_err(|e| log.fail(c"cannot create directory ", name.to_bytes(), Some(e)))?;
+        files::ensure_dir(dir.as_fd(), CText::new(name))
+            .map_err(|e| log.fail_path(c"cannot create directory ", name, Some(e)))?;
     }
     Ok(())
 }
@@ -380,7 +379,7 @@ pub fn overlay_partition(log: &mut Logger, found: &Found, config: &Config) -> Re
 fn clear_upper_and_work(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<(), Failed> {
     // Deleting, now or in the background, never leaves this filesystem.
     let device = initramfs_overlay::fstat(overlay)
-        .map_err(|e| log.fail(c"cannot stat ", paths::OVERLAY.to_bytes(), Some(e)))?
+        .map_err(|e| log.fail_path(c"cannot stat ", paths::OVERLAY, Some(e)))?
         .st_dev as u32;
     match move_to_trash(log, overlay)? {
         Some(trash) => empty_trash_in_background(log, trash.as_fd(), device),
@@ -395,12 +394,12 @@ fn clear_upper_and_work(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<(),
 fn move_to_trash(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<Option<Fd>, Failed> {
     // One literal for the calls and the message: a C string, whose bytes are the message's too.
     let trash_dir = OVERLAY_FOLDERS[0];
-    let trash = match files::ensure_dir(overlay, trash_dir)
+    let trash = match files::ensure_dir(overlay, CText::new(trash_dir))
         .and_then(|()| files::open_dir(overlay, trash_dir))
     {
         Ok(trash) => trash,
         Err(Errno::NOSPC) => return Ok(None),
-        Err(e) => return Err(log.fail(c"cannot create directory ", trash_dir.to_bytes(), Some(e))),
+        Err(e) => return Err(log.fail_path(c"cannot create directory ", trash_dir, Some(e))),
     };
     let mut digits = [0; initramfs_overlay::numfmt::DEC_LEN];
     for &name in &OVERLAY_FOLDERS[1..3] {
@@ -417,7 +416,7 @@ fn move_to_trash(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<Option<Fd>
             // No such folder (a first boot, say): nothing to clear.
             Ok(()) | Err(Errno::NOENT) => {}
             Err(Errno::NOSPC) => return Ok(None),
-            Err(e) => return Err(log.fail(c"cannot move to trash: ", name.to_bytes(), Some(e))),
+            Err(e) => return Err(log.fail_path(c"cannot move to trash: ", name, Some(e))),
         }
     }
     Ok(Some(trash))
@@ -434,7 +433,7 @@ fn clear_in_place(log: &mut Logger, overlay: BorrowedFd<'_>, device: u32) -> Res
             files::open_dir(overlay, name).and_then(|dir| files::empty_dir(dir.as_fd(), device));
         match emptied {
             Ok(()) | Err(Errno::NOENT) => {}
-            Err(e) => return Err(log.fail(c"cannot empty ", name.to_bytes(), Some(e))),
+            Err(e) => return Err(log.fail_path(c"cannot empty ", name, Some(e))),
         }
     }
     Ok(())
@@ -460,19 +459,9 @@ fn empty_trash_in_background(log: &mut Logger, trash: BorrowedFd<'_>, device: u3
 }
 
 /// Mounts the new root on /mnt/root: overlayfs with `persistent` above the image, read-only unless
-/// `rw`; or, with `iovl.no-overlay`, the image itself, read-only.
+/// `rw`; or, with `iovl.no-overlay`, the image itself, read-only. One mount call for either.
 #[optimize(size)]
 pub fn assemble_root(log: &mut Logger, config: &Config) -> Result<(), Failed> {
-    if config.no_overlay {
-        return mount(
-            log,
-            paths::LOWER,
-            paths::ROOT,
-            c"none",
-            MountFlags::BIND,
-            c"",
-        );
-    }
     // lowerdir last, so that one constant holds all options up to the image: `persistent` above
     // the image, unless left out (then the constant is cut before it: a length chosen, one part
     // fewer to join). The kernel shows the options in its own order anyway.
@@ -500,21 +489,27 @@ pub fn assemble_root(log: &mut Logger, config: &Config) -> Result<(), Failed> {
         OPTIONS.get(..len).unwrap_or_default(),
         paths::LOWER.to_bytes(),
     ]);
-    let flags = if config.rw {
-        MountFlags::empty()
+    let overlay = !config.no_overlay;
+    let (source, fstype, flags, data) = if overlay {
+        let flags = if config.rw {
+            MountFlags::empty()
+        } else {
+            MountFlags::RDONLY
+        };
+        (c"overlay", c"overlay", flags, options.as_cstr())
     } else {
-        MountFlags::RDONLY
+        (paths::LOWER, c"none", MountFlags::BIND, c"")
     };
-    mount_reporting(log, c"overlay", paths::ROOT, c"overlay", flags, options.as_cstr()).map_err(|e| {
+    mount_reporting(log, source, paths::ROOT, fstype, flags, data).map_err(|e| {
         // ENODEV: the kernel has no overlayfs, which is a packaging problem worth naming.
-        if e == Errno::NODEV {
+        if overlay && e == Errno::NODEV {
             log.fail_bare(c"no overlayfs in this kernel: bundle overlay.ko, or ship it in the image's /lib/modules", None);
         }
         Failed
     })?;
     // When overlayfs cannot create its work folder (a partition filled by `persistent`) it mounts
     // read-only and says so only in the kernel log: a boot asked to be writeable must say it is not.
-    if config.rw {
+    if overlay && config.rw {
         // We are root, so a write check fails only with EROFS, when the mount is read-only.
         let read_only =
             rustix::fs::access(paths::ROOT, rustix::fs::Access::WRITE_OK) == Err(Errno::ROFS);
@@ -565,7 +560,7 @@ pub fn move_into_root(log: &mut Logger) -> Result<(), Failed> {
     set_devkmsg(b"ratelimit\n");
     // From inside the new root, the same folder there is the path without its leading `/`.
     rustix::process::chdir(paths::ROOT)
-        .map_err(|e| log.fail(c"cannot enter ", paths::ROOT.to_bytes(), Some(e)))?;
+        .map_err(|e| log.fail_path(c"cannot enter ", paths::ROOT, Some(e)))?;
     // All but /mnt, which holds the new root itself.
     for &from in &MOUNT_POINTS[..4] {
         let from = from.as_c_str();
@@ -576,7 +571,7 @@ pub fn move_into_root(log: &mut Logger) -> Result<(), Failed> {
                 from.to_bytes(),
             ),
             Err(e) => {
-                return Err(log.fail(c"cannot move into the new root: ", from.to_bytes(), Some(e)));
+                return Err(log.fail_path(c"cannot move into the new root: ", from, Some(e)));
             }
             Ok(()) => {}
         }
@@ -633,5 +628,5 @@ fn exec_init(log: &mut Logger, config: &Config, start: &Start) -> Result<(), Fai
     // `check_init`, which always runs first, refused a path with a NUL or too long: the join is exact.
     let init = &CPath::lossy(&[config.init]);
     let errno = start.exec(init.as_cstr());
-    Err(log.fail(c"cannot execute ", config.init, Some(errno)))
+    Err(log.fail_path(c"cannot execute ", init.as_cstr(), Some(errno)))
 }
