@@ -3,7 +3,7 @@
 //! USB sticks); on a 4Kn disk a GPT is simply not found. The GPT CRCs are not checked: the kernel already
 //! accepted this table to create the partition device we ask about.
 
-use crate::devspec::{IdText, hex_text, uuid_text};
+use crate::devspec::{HexForm, IdText, hex_text, uuid_text};
 
 pub const SECTOR: usize = 512;
 /// How much of the disk `find` wants, from LBA 0: a standard GPT (128 entries of 128 bytes at LBA 2)
@@ -61,7 +61,13 @@ pub fn find(head: &[u8], number: u32) -> Option<Partition> {
     let signature = crate::le32(mbr, 440)?;
     let id = (u64::from(signature.swap_bytes()) | u64::from(number) << 32).to_le_bytes();
     Some(Partition {
-        uuid: hex_text(id.get(..5)?, 1 << 3, false),
+        uuid: hex_text(
+            id.get(..5)?,
+            HexForm {
+                dashes: 1 << 3,
+                upper: false,
+            },
+        ),
         label: None,
     })
 }
