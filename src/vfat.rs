@@ -150,7 +150,12 @@ fn trimmed_label(raw: &[u8]) -> Option<&[u8]> {
     while let [rest @ .., b' ' | 0] = label {
         label = rest;
     }
-    (!matches!(label, [] | b"NO NAME")).then_some(label)
+    // `NO NAME` as two overlapping words, bytes 0..4 and 3..7: two compares, not one per byte.
+    let word = |at: usize| crate::le32(label, at);
+    let no_name = label.len() == 7
+        && word(0) == Some(u32::from_le_bytes(*b"NO N"))
+        && word(3) == Some(u32::from_le_bytes(*b"NAME"));
+    (!label.is_empty() && !no_name).then_some(label)
 }
 
 #[cfg(test)]
