@@ -67,7 +67,9 @@ pub fn parse(sector: &[u8]) -> Option<BootSector<'_>> {
     // The extended BPB through the start of its type field, taken once: its fields below are read at
     // constant offsets without bounds checks.
     let ebpb: &[u8; 21] = sector.get(ext..)?.first_chunk()?;
-    if fat_size == 0 || ebpb[18..] != *b"FAT" {
+    // The type field starts with `FAT`: its three bytes as the top of one word, one load.
+    let fat_type = crate::le32(ebpb, 17)? >> 8;
+    if fat_size == 0 || fat_type != u32::from_le_bytes(*b"FAT\0") {
         return None;
     }
     // In sectors first, then one multiplication into bytes; every product is u32 x u32, a single
