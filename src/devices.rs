@@ -232,7 +232,7 @@ fn scan(
         if name.to_bytes().first() == Some(&b'.') || probed.contains(ino) {
             continue;
         }
-        let made = CPath::new(&[b"/dev/", name.to_bytes()]);
+        let made = dev_node(name.to_bytes());
         let Some(dev) = made.whole() else { continue };
         let node = match open(
             CWD,
@@ -366,10 +366,7 @@ fn partition_entry(
     let sysfs = files::open_dir(class, name).ok()?;
     let partn = uevent_value(&sysfs, c"uevent", b"PARTN=", head)?;
     let number = u32::try_from(numfmt::parse_dec(partn)?).ok()?;
-    let disk = CPath::new(&[
-        b"/dev/",
-        uevent_value(&sysfs, c"../uevent", b"DEVNAME=", head)?,
-    ]);
+    let disk = dev_node(uevent_value(&sysfs, c"../uevent", b"DEVNAME=", head)?);
     let disk = open(
         CWD,
         disk.whole()?.as_cstr(),
@@ -395,4 +392,12 @@ fn read_at<'b>(fd: BorrowedFd<'_>, buf: &'b mut [u8], offset: u64) -> &'b [u8] {
 #[inline(never)]
 fn uevent_value<'b>(dir: &Fd, file: &CStr, key_eq: &[u8], buf: &'b mut [u8]) -> Option<&'b [u8]> {
     uevent::value(files::read_small(dir.as_fd(), file, buf).ok()?, key_eq)
+}
+
+/// The device node `/dev/<name>` (its parts checked with `CPath::whole`): one copy of the join for the
+/// probed device and for its parent disk.
+#[optimize(size)]
+#[inline(never)]
+fn dev_node(name: &[u8]) -> CPath {
+    CPath::new(&[b"/dev/", name])
 }
