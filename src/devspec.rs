@@ -160,23 +160,23 @@ impl<const N: usize> Default for Text<N> {
 }
 
 /// How `hex_text` writes an identity's bytes: a dash after byte `i` where bit `i` of `dashes` is set,
-/// and upper- or lowercase hex letters.
+/// and `ten`, the digit written for ten: `b'a'` or `b'A'` (the case of every hex letter).
 #[derive(Clone, Copy)]
 pub struct HexForm {
     pub dashes: u32,
-    pub upper: bool,
+    pub ten: u8,
 }
 
 /// A UUID: `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`.
 pub const UUID_FORM: HexForm = HexForm {
     dashes: 1 << 3 | 1 << 5 | 1 << 7 | 1 << 9,
-    upper: false,
+    ten: b'a',
 };
 
 /// Writes `bytes` as hex in `form`: the one formatter behind every UUID kind (ext4, GPT, MBR
 /// `SSSSSSSS-PP`, vfat `ABCD-EF01`). What does not fit in an `IdText` is cut.
 pub fn hex_text(mut bytes: &[u8], form: HexForm) -> IdText {
-    let letters = if form.upper { b'A' } else { b'a' } - 10;
+    let letters = form.ten - 10;
     let mut dashes = form.dashes;
     let mut text = IdText::new();
     let digit = |nibble: u8| nibble + if nibble < 10 { b'0' } else { letters };
@@ -312,7 +312,10 @@ mod tests {
 
     #[test]
     fn formats_hex_groups() {
-        let form = |dashes, upper| HexForm { dashes, upper };
+        let form = |dashes, upper| HexForm {
+            dashes,
+            ten: if upper { b'A' } else { b'a' },
+        };
         let uuid = [
             0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54,
             0x32, 0x10,

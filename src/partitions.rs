@@ -65,7 +65,7 @@ pub fn find(head: &[u8], number: u32) -> Option<Partition> {
             id.get(..5)?,
             HexForm {
                 dashes: 1 << 3,
-                upper: false,
+                ten: b'a',
             },
         ),
         label: None,

@@ -136,7 +136,7 @@ pub fn label<'a>(boot: &BootSector<'a>, root_dir_label: Option<&'a [u8]>) -> Opt
 /// How blkid prints a vfat UUID, from `BootSector::serial`: `ABCD-EF01`.
 pub const SERIAL_FORM: HexForm = HexForm {
     dashes: 1 << 1,
-    upper: true,
+    ten: b'A',
 };
 
 /// The serial as blkid prints a vfat UUID.

@@ -17,7 +17,7 @@ fuzz_target!(|data: &[u8]| {
     let upper = data.first().is_some_and(|b| b & 1 == 1);
     let form = devspec::HexForm {
         dashes: devspec::UUID_FORM.dashes,
-        upper,
+        ten: if upper { b'A' } else { b'a' },
     };
     let text = devspec::hex_text(data, form);
     // Two digits per byte and at most the four dashes of a UUID, cut at the text's capacity.
