@@ -10,7 +10,7 @@ use core::ffi::CStr;
 use core::mem::MaybeUninit;
 use initramfs_overlay::cmdline::{Config, Wait, role};
 use initramfs_overlay::cpath::CPath;
-use initramfs_overlay::devspec::{self, IdText, Identity, Spec};
+use initramfs_overlay::devspec::{self, Identity, Spec};
 use initramfs_overlay::log::{Level, Log};
 use initramfs_overlay::numfmt;
 use initramfs_overlay::{ext4, partitions, uevent, vfat};
@@ -232,7 +232,7 @@ fn scan(
         if name.to_bytes().first() == Some(&b'.') || probed.contains(ino) {
             continue;
         }
-        let made = CPath::new(&[b"/dev/", name.to_bytes()]);
+        let made = dev_node(name.to_bytes());
         let Some(dev) = made.whole() else { continue };
         let node = match open(
             CWD,
@@ -297,16 +297,16 @@ fn probe(
     let head = read_at(dev.as_fd(), &mut bufs.head, 0);
     let mut id: Identity = [&[]; devspec::KINDS];
     id[devspec::DEV_NAME] = name.to_bytes();
-    let uuid: IdText;
+    // A vfat serial, for the UUID to borrow.
+    let serial: [u8; 4];
     let superblock = ext4::SUPERBLOCK_OFFSET as usize;
-    let filesystem = if let Some(fs) = head
+    // The filesystem and its UUID's bytes with the form blkid prints them in: one `hex_text` for both.
+    let (filesystem, raw_uuid, form): (_, &[u8], _) = if let Some(fs) = head
         .get(superblock..superblock + ext4::SUPERBLOCK_NEEDED)
         .and_then(ext4::parse)
     {
-        uuid = ext4::uuid_text(&fs);
-        id[devspec::UUID] = uuid.as_bytes();
         id[devspec::LABEL] = fs.label;
-        Filesystem::Ext4
+        (Filesystem::Ext4, fs.uuid, devspec::UUID_FORM)
     } else if let Some(boot) = vfat::parse(head) {
         let region = boot.root_dir;
         let dir = bufs
@@ -314,16 +314,21 @@ fn probe(
             .get_mut(..region.len as usize)
             .unwrap_or(&mut []);
         let dir = read_at(dev.as_fd(), dir, region.offset);
-        // Old boot sectors have no serial: then no UUID either.
-        if let Some(serial) = boot.serial {
-            uuid = vfat::serial_text(serial);
-            id[devspec::UUID] = uuid.as_bytes();
-        }
         id[devspec::LABEL] = vfat::label(&boot, vfat::volume_label(dir)).unwrap_or_default();
-        Filesystem::Vfat
+        // Old boot sectors have no serial: then no UUID either (an empty text).
+        let raw: &[u8] = match boot.serial {
+            Some(bytes) => {
+                serial = bytes;
+                &serial
+            }
+            None => &[],
+        };
+        (Filesystem::Vfat, raw, vfat::SERIAL_FORM)
     } else {
         return (NO_ROLE, Filesystem::Ext4);
     };
+    let uuid = devspec::hex_text(raw_uuid, form);
+    id[devspec::UUID] = uuid.as_bytes();
     // PARTUUID and PARTLABEL come from the parent disk's table: read it only when a spec asks.
     let part = if specs
         .iter()
@@ -361,10 +366,7 @@ fn partition_entry(
     let sysfs = files::open_dir(class, name).ok()?;
     let partn = uevent_value(&sysfs, c"uevent", b"PARTN=", head)?;
     let number = u32::try_from(numfmt::parse_dec(partn)?).ok()?;
-    let disk = CPath::new(&[
-        b"/dev/",
-        uevent_value(&sysfs, c"../uevent", b"DEVNAME=", head)?,
-    ]);
+    let disk = dev_node(uevent_value(&sysfs, c"../uevent", b"DEVNAME=", head)?);
     let disk = open(
         CWD,
         disk.whole()?.as_cstr(),
@@ -391,4 +393,12 @@ fn read_at<'b>(fd: BorrowedFd<'_>, buf: &'b mut [u8], offset: u64) -> &'b [u8] {
 #[inline(never)]
 fn uevent_value<'b>(dir: &Fd, file: &CStr, key_eq: &[u8], buf: &'b mut [u8]) -> Option<&'b [u8]> {
     uevent::value(files::read_small(dir.as_fd(), file, buf).ok()?, key_eq)
+}
+
+/// The device node `/dev/<name>` (its parts checked with `CPath::whole`): one copy of the join for the
+/// probed device and for its parent disk.
+#[optimize(size)]
+#[inline(never)]
+fn dev_node(name: &[u8]) -> CPath {
+    CPath::new(&[b"/dev/", name])
 }

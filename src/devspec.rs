@@ -159,11 +159,25 @@ impl<const N: usize> Default for Text<N> {
     }
 }
 
-/// Writes `bytes` as hex, with a dash after byte `i` where bit `i` of `dashes` is set: the one
-/// formatter behind every UUID kind (ext4, GPT, MBR `SSSSSSSS-PP`, vfat `ABCD-EF01`). What does not
-/// fit in an `IdText` is cut.
-pub fn hex_text(mut bytes: &[u8], mut dashes: u32, upper: bool) -> IdText {
-    let letters = if upper { b'A' } else { b'a' } - 10;
+/// How `hex_text` writes an identity's bytes: a dash after byte `i` where bit `i` of `dashes` is set,
+/// and `ten`, the digit written for ten: `b'a'` or `b'A'` (the case of every hex letter).
+#[derive(Clone, Copy)]
+pub struct HexForm {
+    pub dashes: u32,
+    pub ten: u8,
+}
+
+/// A UUID: `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`.
+pub const UUID_FORM: HexForm = HexForm {
+    dashes: 1 << 3 | 1 << 5 | 1 << 7 | 1 << 9,
+    ten: b'a',
+};
+
+/// Writes `bytes` as hex in `form`: the one formatter behind every UUID kind (ext4, GPT, MBR
+/// `SSSSSSSS-PP`, vfat `ABCD-EF01`). What does not fit in an `IdText` is cut.
+pub fn hex_text(mut bytes: &[u8], form: HexForm) -> IdText {
+    let letters = form.ten - 10;
+    let mut dashes = form.dashes;
     let mut text = IdText::new();
     let digit = |nibble: u8| nibble + if nibble < 10 { b'0' } else { letters };
     // A slice pattern, not a byte iterator (on ARM that is an out-of-line core helper).
@@ -183,12 +197,9 @@ pub fn hex_text(mut bytes: &[u8], mut dashes: u32, upper: bool) -> IdText {
     text
 }
 
-/// `hex_text`'s dashes for a UUID: `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`.
-pub const UUID_DASHES: u32 = 1 << 3 | 1 << 5 | 1 << 7 | 1 << 9;
-
 /// A UUID stored in RFC 4122 byte order (ext4) as `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`.
 pub fn uuid_text(uuid: &[u8; 16]) -> IdText {
-    hex_text(uuid, UUID_DASHES, false)
+    hex_text(uuid, UUID_FORM)
 }
 
 #[cfg(test)]
@@ -301,6 +312,10 @@ mod tests {
 
     #[test]
     fn formats_hex_groups() {
+        let form = |dashes, upper| HexForm {
+            dashes,
+            ten: if upper { b'A' } else { b'a' },
+        };
         let uuid = [
             0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54,
             0x32, 0x10,
@@ -310,22 +325,22 @@ mod tests {
             b"01234567-89ab-cdef-fedc-ba9876543210"
         );
         assert_eq!(
-            hex_text(&[0xab, 0xcd, 0x0f, 0x91], 1 << 1, true).as_bytes(),
+            hex_text(&[0xab, 0xcd, 0x0f, 0x91], form(1 << 1, true)).as_bytes(),
             b"ABCD-0F91"
         );
         assert_eq!(
-            hex_text(&[0x1a, 2], 1 << 0 | 1 << 1, false).as_bytes(),
+            hex_text(&[0x1a, 2], form(1 << 0 | 1 << 1, false)).as_bytes(),
             b"1a-02-"
         );
         // Dashes beyond the bytes are never written; a text longer than an IdText is cut.
-        assert_eq!(hex_text(&[1], 1 << 3, false).as_bytes(), b"01");
-        assert_eq!(hex_text(&[], UUID_DASHES, false).as_bytes(), b"");
+        assert_eq!(hex_text(&[1], form(1 << 3, false)).as_bytes(), b"01");
+        assert_eq!(hex_text(&[], UUID_FORM).as_bytes(), b"");
         assert_eq!(
-            hex_text(&[0xff; 30], u32::MAX, false).as_bytes(),
+            hex_text(&[0xff; 30], form(u32::MAX, false)).as_bytes(),
             &b"ff-".repeat(30)[..]
         );
         assert_eq!(
-            hex_text(&[0xff; 60], 0, false).as_bytes(),
+            hex_text(&[0xff; 60], form(0, false)).as_bytes(),
             &b"ff".repeat(60)[..108]
         );
     }

@@ -3,7 +3,7 @@
 //! on a "4Kn" disk (many USB-SATA bridges, some NVMe drives). The GPT CRCs are not checked: the kernel
 //! already accepted this table to create the partition device we ask about.
 
-use crate::devspec::{IdText, hex_text, uuid_text};
+use crate::devspec::{HexForm, IdText, hex_text, uuid_text};
 
 /// The usual logical sector size, and the MBR's size.
 pub const SECTOR: usize = 512;
@@ -63,7 +63,13 @@ pub fn find(head: &[u8], sector_size: usize, number: u32) -> Option<Partition> {
     let signature = crate::le32(mbr, 440)?;
     let id = (u64::from(signature.swap_bytes()) | u64::from(number) << 32).to_le_bytes();
     Some(Partition {
-        uuid: hex_text(id.get(..5)?, 1 << 3, false),
+        uuid: hex_text(
+            id.get(..5)?,
+            HexForm {
+                dashes: 1 << 3,
+                ten: b'a',
+            },
+        ),
         label: None,
     })
 }

@@ -4,14 +4,15 @@
 /// The value after `key_eq` (a key with its `=`) in `text`, e.g.
 /// `value(b"DEVNAME=vda\nPARTN=1\n", b"PARTN=") == Some(b"1")`.
 pub fn value<'t>(text: &'t [u8], key_eq: &[u8]) -> Option<&'t [u8]> {
-    // At the start of each line in turn: the key there, or on to the next line.
-    let mut line = text;
+    // Each line in turn, found once: its key, or on to the next line.
+    let mut rest = text;
     loop {
-        if let Some(rest) = line.strip_prefix(key_eq) {
-            return rest.split(|&b| b == b'\n').next();
+        let end = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
+        let (line, next) = rest.split_at_checked(end)?;
+        if let Some(value) = line.strip_prefix(key_eq) {
+            return Some(value);
         }
-        let end = line.iter().position(|&b| b == b'\n')?;
-        line = line.get(end + 1..)?;
+        rest = next.get(1..)?;
     }
 }
 

@@ -2,7 +2,7 @@
 //! the root directory is; like blkid, a volume-label entry in the root directory wins over the boot
 //! sector's label (tools that relabel, e.g. Windows, may update only the root directory).
 
-use crate::devspec::{IdText, hex_text};
+use crate::devspec::{HexForm, IdText, hex_text};
 
 /// How many bytes of the boot sector `parse` needs: the whole first sector.
 pub const BOOT_SECTOR_LEN: usize = 512;
@@ -22,8 +22,9 @@ pub struct Region {
 pub struct BootSector<'a> {
     /// The boot-sector label, trailing spaces trimmed; `None` if absent, empty or `NO NAME`.
     pub label: Option<&'a [u8]>,
-    /// The volume serial; `None` on the old boot sectors that have none.
-    pub serial: Option<u32>,
+    /// The volume serial, most significant byte first (as blkid prints it); `None` on the old boot
+    /// sectors that have none.
+    pub serial: Option<[u8; 4]>,
     /// The start of the root directory (at most `ROOT_DIR_MAX` bytes), for `volume_label`.
     pub root_dir: Region,
 }
@@ -66,7 +67,9 @@ pub fn parse(sector: &[u8]) -> Option<BootSector<'_>> {
     // The extended BPB through the start of its type field, taken once: its fields below are read at
     // constant offsets without bounds checks.
     let ebpb: &[u8; 21] = sector.get(ext..)?.first_chunk()?;
-    if fat_size == 0 || ebpb[18..] != *b"FAT" {
+    // The type field starts with `FAT`: its three bytes as the top of one word, one load.
+    let fat_type = crate::le32(ebpb, 17)? >> 8;
+    if fat_size == 0 || fat_type != u32::from_le_bytes(*b"FAT\0") {
         return None;
     }
     // In sectors first, then one multiplication into bytes; every product is u32 x u32, a single
@@ -96,7 +99,7 @@ pub fn parse(sector: &[u8]) -> Option<BootSector<'_>> {
         },
         // The serial follows the signature; read whole, as one word.
         serial: if matches!(signature, 0x28 | 0x29) {
-            le32(ext + 3)
+            le32(ext + 3).map(u32::to_be_bytes)
         } else {
             None
         },
@@ -130,10 +133,16 @@ pub fn label<'a>(boot: &BootSector<'a>, root_dir_label: Option<&'a [u8]>) -> Opt
     root_dir_label.or(boot.label)
 }
 
-/// The serial as blkid prints a vfat UUID: `ABCD-EF01`.
+/// How blkid prints a vfat UUID, from `BootSector::serial`: `ABCD-EF01`.
+pub const SERIAL_FORM: HexForm = HexForm {
+    dashes: 1 << 1,
+    ten: b'A',
+};
+
+/// The serial as blkid prints a vfat UUID.
 #[optimize(size)]
-pub fn serial_text(serial: u32) -> IdText {
-    hex_text(&serial.to_be_bytes(), 1 << 1, true)
+pub fn serial_text(serial: [u8; 4]) -> IdText {
+    hex_text(&serial, SERIAL_FORM)
 }
 
 /// An 11-byte label without its padding; `NO NAME` is what formatters write for "no label".
@@ -143,7 +152,12 @@ fn trimmed_label(raw: &[u8]) -> Option<&[u8]> {
     while let [rest @ .., b' ' | 0] = label {
         label = rest;
     }
-    (!matches!(label, [] | b"NO NAME")).then_some(label)
+    // `NO NAME` as two overlapping words, bytes 0..4 and 3..7: two compares, not one per byte.
+    let word = |at: usize| crate::le32(label, at);
+    let no_name = label.len() == 7
+        && word(0) == Some(u32::from_le_bytes(*b"NO N"))
+        && word(3) == Some(u32::from_le_bytes(*b"NAME"));
+    (!label.is_empty() && !no_name).then_some(label)
 }
 
 #[cfg(test)]
@@ -290,8 +304,11 @@ mod tests {
 
     #[test]
     fn formats_serial() {
-        assert_eq!(serial_text(0x0000_00AB).as_bytes(), b"0000-00AB");
-        assert_eq!(serial_text(0xDEAD_BEEF).as_bytes(), b"DEAD-BEEF");
+        assert_eq!(serial_text([0, 0, 0, 0xAB]).as_bytes(), b"0000-00AB");
+        assert_eq!(
+            serial_text([0xDE, 0xAD, 0xBE, 0xEF]).as_bytes(),
+            b"DEAD-BEEF"
+        );
     }
 
     #[test]

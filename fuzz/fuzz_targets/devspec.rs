@@ -15,7 +15,11 @@ fuzz_target!(|data: &[u8]| {
         assert!(!value.is_empty() && tag.len() <= 10);
     }
     let upper = data.first().is_some_and(|b| b & 1 == 1);
-    let text = devspec::hex_text(data, devspec::UUID_DASHES, upper);
+    let form = devspec::HexForm {
+        dashes: devspec::UUID_FORM.dashes,
+        ten: if upper { b'A' } else { b'a' },
+    };
+    let text = devspec::hex_text(data, form);
     // Two digits per byte and at most the four dashes of a UUID, cut at the text's capacity.
     assert!(text.as_bytes().len() <= 2 * data.len() + 4);
     if let Some(guid) = data.first_chunk::<16>() {
