@@ -448,6 +448,8 @@ fn run(
     hooks: &mut impl Hooks,
 ) -> Res<Outcome> {
     let old_name = name(image, true, b"");
+    // The sidecar's name, made once for the check and both removals.
+    let sidecar = &name(image, false, b".sha256");
     let (size, regular) = stat(src)?;
     let mut num = [0; numfmt::DEC_LEN];
     say(log, Note::Holds, image, numfmt::dec(size, &mut num));
@@ -478,14 +480,14 @@ fn run(
         Outcome::Recovered
     } else {
         let verdict = if regular {
-            verify(src, size, new, image, log, hooks)
+            verify(src, size, new, sidecar, log, hooks)
         } else {
             Err(Msg::NotRegular.bad())
         };
         match verdict {
             Ok(()) => {}
             Err(f) if f.is_data() => {
-                return reject(new, current, image, f.what(), log, hooks);
+                return reject(new, current, image, sidecar, f.what(), log, hooks);
             }
             Err(e) => return Err(e),
         }
@@ -575,7 +577,7 @@ fn run(
     // Only now the source goes: its sidecar first, so that a cut in between leaves an image that the
     // next run recognises as already promoted, rather than a stale sidecar that would fail the next
     // update.
-    remove_named(new, image, b".sha256")?;
+    remove(new, sidecar.as_cstr())?;
     remove(new, current)?;
     sync(new, Msg::FsyncNewimg)?;
     step!(hooks, Step::SourceRemoved);
@@ -620,18 +622,19 @@ fn plan_space(free: u64, needed: u64, old_bytes: u64) -> Space {
     }
 }
 
-/// Checks the squashfs superblock and, when `<image>.sha256` exists on newimg, the SHA-256.
+/// Checks the squashfs superblock and, when `sidecar` (`<image>.sha256`) exists on newimg, the
+/// SHA-256.
 #[optimize(size)]
 fn verify(
     src: BorrowedFd,
     size: u64,
     new: BorrowedFd,
-    image: &[u8],
+    sidecar: &CPath,
     log: &mut impl Log,
     hooks: &mut impl Hooks,
 ) -> Res<()> {
     check_image(src)?;
-    let sidecar = match open(new, name(image, false, b".sha256").as_cstr()) {
+    let sidecar = match open(new, sidecar.as_cstr()) {
         Err(f) if f.is_missing() => {
             say_one(log, Note::NoSidecar, b"");
             return Ok(());
@@ -740,6 +743,7 @@ fn reject(
     new: BorrowedFd,
     current: &CStr,
     image: &[u8],
+    sidecar: &CPath,
     reason: &'static [u8],
     log: &mut impl Log,
     hooks: &mut impl Hooks,
@@ -770,17 +774,10 @@ fn reject(
     rename(new, current, rejected.as_cstr(), Msg::RenameRejected)?;
     // Then its sidecar goes, or it would fail the next update (the other order could leave a bad image
     // with no hash to fail).
-    remove_named(new, image, b".sha256")?;
+    remove(new, sidecar.as_cstr())?;
     sync(new, Msg::FsyncNewimg)?;
     step!(hooks, Step::Rejected);
     Ok(Outcome::Rejected(reason))
-}
-
-/// Unlinks `<image><suffix>` if it is there.
-#[inline(never)]
-#[optimize(size)]
-fn remove_named(dir: BorrowedFd, image: &[u8], suffix: &[u8]) -> Res<()> {
-    remove(dir, name(image, false, suffix).as_cstr())
 }
 
 /// Unlinks `name` if it is there.
