@@ -338,7 +338,7 @@ const NOTES: &str = concat!(
     "no .sha256 file; checked the superblock only\n\n\n",
     "rejected: \n; renaming it to *.rejected\n\n",
     "deleting \n to make room\n\n",
-    "img lacks \n bytes; not promoted\n\n",
+    "img lacks \n\n bytes; not promoted\n",
     "promoted \n; previous image: \n\n",
     "sha256 ok in \n ms, \n MiB/s\n",
     "copied in \n ms, \n MiB/s\n",
@@ -392,6 +392,14 @@ fn say(log: &mut impl Log, note: Note, a: &[u8], b: &[u8]) {
 #[optimize(size)]
 fn say_one(log: &mut impl Log, note: Note, a: &[u8]) {
     say(log, note, a, b"");
+}
+
+/// `say` with a number, in decimal, as its second argument.
+#[inline(never)]
+#[optimize(size)]
+fn say_num(log: &mut impl Log, note: Note, a: &[u8], number: u64) {
+    let mut num = [0; numfmt::DEC_LEN];
+    say(log, note, a, numfmt::dec(number, &mut num));
 }
 
 /// Stops the promotion when the hook says so.
@@ -451,8 +459,7 @@ fn run(
     // The sidecar's name, made once for the check and both removals.
     let sidecar = &name(image, false, b".sha256");
     let (size, regular) = stat(src)?;
-    let mut num = [0; numfmt::DEC_LEN];
-    say(log, Note::Holds, image, numfmt::dec(size, &mut num));
+    say_num(log, Note::Holds, image, size);
 
     // One call site for both (a loop over references: by value is an ARM-mode helper on Thumb).
     for temporary in &[TMP, OLD_TMP] {
@@ -524,7 +531,7 @@ fn run(
                 step!(hooks, Step::OldDeleted);
             }
             Space::Short { missing } => {
-                say_one(log, Note::Lacks, numfmt::dec(missing, &mut num));
+                say_num(log, Note::Lacks, b"", missing);
                 return Ok(Outcome::NoSpace { missing });
             }
         }
@@ -812,13 +819,8 @@ fn log_rate(log: &mut impl Log, bytes: u64, note: Note, start: u32, hooks: &mut 
     // (a call on 32-bit targets). Both sides divided by 8: times 125, then / 128, the same quotient
     // (floor(floor(x / m) / n) is floor(x / (m n))) with constants that fit a byte.
     let rate = numfmt::div_rem((bytes >> 10) * 125, ms.max(1)).0 >> 7;
-    let (mut a, mut b) = ([0; numfmt::DEC_LEN], [0; numfmt::DEC_LEN]);
-    say(
-        log,
-        note,
-        numfmt::dec(ms.into(), &mut a),
-        numfmt::dec(rate, &mut b),
-    );
+    let mut num = [0; numfmt::DEC_LEN];
+    say_num(log, note, numfmt::dec(ms.into(), &mut num), rate);
 }
 
 /// An image that passed the superblock check, opened read-only for the loop device.
