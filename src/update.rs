@@ -653,11 +653,14 @@ fn verify(
     let mut buf = [core::mem::MaybeUninit::uninit(); 65];
     let (line, _) = io::read(&sidecar, &mut buf).ctx(Msg::ReadSha)?;
     drop(sidecar);
-    let expected = sha256::parse_sidecar(line).ok_or(Msg::ShaFormat.bad())?;
+    // Looked at where it was parsed, not copied out of the `Option`.
+    let Some(expected) = &sha256::parse_sidecar(line) else {
+        return Err(Msg::ShaFormat.bad());
+    };
     let start = hooks.now_ms();
     let mut hash = sha256::Sha256::new();
     scan(src, size, None, Some(&mut hash))?;
-    if hash.finish() != expected {
+    if hash.finish() != *expected {
         return Err(Msg::ShaMismatch.bad());
     }
     log_rate(log, size, Note::ShaOk, start, hooks);
