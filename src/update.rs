@@ -313,21 +313,20 @@ fn check_name(image: &[u8]) -> Res<()> {
     Ok(())
 }
 
-/// `image` plus `suffix`, or its `-old` form: "-old" goes before the last '.', unless that dot
-/// starts the name (root-squashfs.img: root-squashfs-old.img). `check_name` made sure it fits and
-/// holds no NUL, so the lossy join loses nothing.
+/// `image` with `part` added: a suffix (".sha256") at the end, a marker ("-old") before the last
+/// '.', unless that dot starts the name (root-squashfs.img: root-squashfs-old.img). `check_name`
+/// made sure it fits and holds no NUL, so the lossy join loses nothing.
 #[optimize(size)]
-fn name(image: &[u8], old: bool, suffix: &[u8]) -> CPath {
-    // Only the -old form splits at a dot: the plain one finds none.
+fn name(image: &[u8], part: &[u8]) -> CPath {
+    // Only a marker splits at a dot: for a suffix none is found.
+    let marker = part.first() == Some(&b'-');
     let dot = image
         .iter()
-        .rposition(|&c| c == b'.' && old)
+        .rposition(|&c| c == b'.' && marker)
         .filter(|&i| i > 0)
         .unwrap_or(image.len());
     let (stem, ext) = image.split_at_checked(dot).unwrap_or((image, b""));
-    // A length chosen, not a whole slice (as in `error_parts`).
-    let marker = b"-old".get(..if old { 4 } else { 0 }).unwrap_or_default();
-    CPath::lossy(&[stem, marker, ext, suffix])
+    CPath::lossy(&[stem, part, ext])
 }
 
 /// The update's own log lines, in the order of `Note`: the text after `update: `, one line per
@@ -423,7 +422,7 @@ pub fn promote(
     log: &mut impl Log,
     hooks: &mut impl Hooks,
 ) -> Outcome {
-    let current_name = name(image, false, b"");
+    let current_name = name(image, b"");
     // The source stays open (and is closed) out here, so that no exit of `run` has to close it.
     let outcome = check_name(image).and_then(|()| match open(new_dir, current_name.as_cstr()) {
         Ok(src) => run(
@@ -455,9 +454,9 @@ fn run(
     log: &mut impl Log,
     hooks: &mut impl Hooks,
 ) -> Res<Outcome> {
-    let old_name = name(image, true, b"");
+    let old_name = name(image, b"-old");
     // The sidecar's name, made once for the check and both removals.
-    let sidecar = &name(image, false, b".sha256");
+    let sidecar = &name(image, b".sha256");
     let (size, regular) = stat(src)?;
     say_num(log, Note::Holds, image, size);
 
@@ -763,7 +762,7 @@ fn reject(
     let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::CLOEXEC;
     let file = crate::fd::open(
         new,
-        name(image, false, b".rejected.reason").as_cstr(),
+        name(image, b".rejected.reason").as_cstr(),
         flags,
         Mode::from(0o644),
     )
@@ -780,7 +779,7 @@ fn reject(
     drop(file);
     written?;
     step!(hooks, Step::ReasonWritten);
-    let rejected = name(image, false, b".rejected");
+    let rejected = name(image, b".rejected");
     rename(new, current, rejected.as_cstr(), Msg::RenameRejected)?;
     // Then its sidecar goes, or it would fail the next update (the other order could leave a bad image
     // with no hash to fail).
@@ -866,7 +865,8 @@ pub fn choose_image(img_dir: BorrowedFd, image: &[u8], log: &mut impl Log, choic
     // from Thumb code.
     for i in 0..2 {
         let old = i != 0;
-        let name = name(image, old, b"");
+        // No marker, then "-old": a length chosen, not one of two slices (as in `error_parts`).
+        let name = name(image, b"-old".get(..4 * i).unwrap_or_default());
         let checked = check_name(image)
             .and_then(|()| open(img_dir, name.as_cstr()))
             .and_then(|fd| check_image(fd.as_fd()).map(|()| fd));
@@ -1259,17 +1259,17 @@ mod tests {
     #[test]
     fn derives_names() {
         let img = IMAGE.as_bytes();
-        assert_eq!(name(img, false, b"").as_cstr(), c"root-squashfs.img");
-        assert_eq!(name(img, true, b"").as_cstr(), c"root-squashfs-old.img");
+        assert_eq!(name(img, b"").as_cstr(), c"root-squashfs.img");
+        assert_eq!(name(img, b"-old").as_cstr(), c"root-squashfs-old.img");
         assert_eq!(
-            name(img, false, b".rejected.reason").as_bytes(),
+            name(img, b".rejected.reason").as_bytes(),
             b"root-squashfs.img.rejected.reason"
         );
-        assert_eq!(name(b"os", true, b"").as_bytes(), b"os-old");
-        assert_eq!(name(b".img", true, b"").as_bytes(), b".img-old");
-        assert_eq!(name(b"os.v2.sqfs", true, b"").as_bytes(), b"os.v2-old.sqfs");
+        assert_eq!(name(b"os", b"-old").as_bytes(), b"os-old");
+        assert_eq!(name(b".img", b"-old").as_bytes(), b".img-old");
+        assert_eq!(name(b"os.v2.sqfs", b"-old").as_bytes(), b"os.v2-old.sqfs");
         assert_eq!(
-            name(b"os.v2.sqfs", false, b".sha256").as_bytes(),
+            name(b"os.v2.sqfs", b".sha256").as_bytes(),
             b"os.v2.sqfs.sha256"
         );
         for bad in [&b""[..], b".", b"..", b"a/b", b"a\0b", &[b'x'; 255 - 15]] {
@@ -1286,11 +1286,8 @@ mod tests {
         for good in [&b"..."[..], b".a", b"a.", b"a"] {
             assert_eq!(check_name(good), Ok(()), "{good:?}");
         }
-        assert_eq!(
-            name(&long, false, b".rejected.reason").as_bytes().len(),
-            255
-        );
-        assert_eq!(name(&long, true, b"").as_bytes().len(), 243);
+        assert_eq!(name(&long, b".rejected.reason").as_bytes().len(), 255);
+        assert_eq!(name(&long, b"-old").as_bytes().len(), 243);
         let fx = Fixture::new(&[], &[]);
         let bad = promote(
             fx.img.as_fd(),
