@@ -894,9 +894,10 @@ pub fn choose_image(img_dir: BorrowedFd, image: &[u8], log: &mut impl Log, choic
     }
 }
 
-/// The size of an open file and whether it is a regular file. One call site for fstat, which is large
-/// on 32-bit targets (statx with a fallback).
-#[inline(never)]
+/// The size of an open file and whether it is a regular file. A hint, not `inline(never)`: the
+/// compiler inlines it where only the size is used (`check_image`: no pair returned through memory),
+/// and on ARM everywhere; measured smaller than one shared copy (-16 / +8 / -24 B).
+#[inline]
 #[optimize(size)]
 fn stat(fd: BorrowedFd) -> Res<(u64, bool)> {
     let st = crate::fstat(fd).ctx(Msg::StatImage)?;
