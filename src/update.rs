@@ -474,7 +474,7 @@ fn run(
             let (current_size, _) = stat(fd.as_fd())?;
             same = current_size == size;
             if same {
-                scan(fd.as_fd(), size, Some((src, &mut same)), None)?;
+                scan(size, fd.as_fd(), None, Some((src, &mut same)))?;
             }
             keep_current = check_image(fd.as_fd()).is_ok();
         }
@@ -658,7 +658,7 @@ fn verify(
     };
     let start = hooks.now_ms();
     let mut hash = sha256::Sha256::new();
-    scan(src, size, None, Some(&mut hash))?;
+    scan(size, src, Some(&mut hash), None)?;
     if hash.finish() != *expected {
         return Err(Msg::ShaMismatch.bad());
     }
@@ -669,13 +669,15 @@ fn verify(
 /// Reads `size` bytes of `fd`: hashes them into `hash` and compares them with the same bytes of
 /// `other`, each when given (the comparison clears `other`'s flag at the first difference, and stops
 /// there). One read loop for the recovery check and the SHA-256. Either file ending early is an
-/// error. A flag, not a `Res<bool>`: each caller then tests one packed value, not two.
+/// error. A flag, not a `Res<bool>`: each caller then tests one packed value, not two. (The size
+/// first and the hash before the other file: on ARM one argument fewer then waits on the stack,
+/// past the 64 KiB buffer, where each is reached through a literal.)
 #[optimize(size)]
 fn scan(
-    fd: BorrowedFd,
     size: u64,
-    mut other: Option<(BorrowedFd, &mut bool)>,
+    fd: BorrowedFd,
     mut hash: Option<&mut sha256::Sha256>,
+    mut other: Option<(BorrowedFd, &mut bool)>,
 ) -> Res<()> {
     // One buffer in two halves: one memset, not two.
     let mut buf = [0; 64 * 1024];
