@@ -819,9 +819,9 @@ fn open(dir: BorrowedFd, name: &CStr) -> Res<Fd> {
 #[optimize(size)]
 fn log_rate(log: &mut impl Log, bytes: u64, note: Note, start: u32, hooks: &mut impl Hooks) {
     let ms = hooks.now_ms().wrapping_sub(start);
-    // KiB per second, then MiB: KiB times 1000 cannot overflow a u64, so no saturating multiply
-    // (a call on 32-bit targets). Both sides divided by 8: times 125, then / 128, the same quotient
-    // (floor(floor(x / m) / n) is floor(x / (m n))) with constants that fit a byte.
+    // KiB times 1000 per ms, then / 1024 for MiB, as KiB times 125 per ms, then / 128: the same
+    // quotient (floor(floor(x / m) / n) is floor(x / (m n))), with constants that fit a byte. KiB
+    // times 125 cannot overflow a u64, so no saturating multiply (a call on 32-bit targets).
     let rate = numfmt::div_rem((bytes >> 10) * 125, ms.max(1)).0 >> 7;
     let mut num = [0; numfmt::DEC_LEN];
     say_num(log, note, numfmt::dec(ms.into(), &mut num), rate);
