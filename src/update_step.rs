@@ -70,6 +70,6 @@ pub fn write_status(log: &mut Logger, status: &Status) -> Result<(), Failed> {
     // One message for creating and writing it: the errno tells them apart.
     crate::sys::open(CWD, paths::STATUS, flags, Mode::from_raw_mode(0o644))
         .and_then(|file| rustix::io::write(&file, status.as_bytes()))
-        .map_err(|e| log.fail(c"cannot write ", paths::STATUS.to_bytes(), Some(e)))?;
+        .map_err(|e| log.fail_path(c"cannot write ", paths::STATUS, Some(e)))?;
     Ok(())
 }
