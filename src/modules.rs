@@ -138,7 +138,7 @@ pub fn load_from_boot_partition(
     let result = load_named(
         log,
         &[b"/mnt/scratch/modules/", kver],
-        &[b"squashfs.ko", b"loop.ko"],
+        "squashfs.ko\nloop.ko\n",
     );
     // Leaving it mounted would keep the device busy; a failed unmount is worth a warning only.
     if rustix::mount::unmount(paths::SCRATCH, UnmountFlags::empty()).is_err() {
@@ -148,16 +148,23 @@ pub fn load_from_boot_partition(
 }
 
 /// Loads each of `modules` (any variant of it, see `load_any_variant`) found in the folder named by
-/// `folder` joined; a missing folder or module is skipped.
+/// `folder` joined; a missing folder or module is skipped. The names are one string, each ended by a
+/// newline (the table format of `nth`): no pointer and length per name.
 #[optimize(size)]
-fn load_named(log: &mut Logger, folder: &[&[u8]], modules: &[&[u8]]) -> Result<(), Failed> {
+fn load_named(log: &mut Logger, folder: &[&[u8]], modules: &'static str) -> Result<(), Failed> {
     let Some(dir) = open_module_dir(log, folder)? else {
         return Ok(());
     };
-    for &module in modules {
+    // Past the last entry `nth` gives an empty name.
+    let mut index = 0;
+    loop {
+        let module = initramfs_overlay::nth(modules, index);
+        if module.is_empty() {
+            return Ok(());
+        }
         load_any_variant(log, dir.as_fd(), module)?;
+        index += 1;
     }
-    Ok(())
 }
 
 /// overlay.ko ships with the image's own kernel modules; load it from there when present.
@@ -176,5 +183,5 @@ pub fn load_overlay_from_image(
         kver,
         b"/kernel/fs/overlayfs",
     ];
-    load_named(log, &folder, &[b"overlay.ko"])
+    load_named(log, &folder, "overlay.ko\n")
 }
