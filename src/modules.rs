@@ -177,11 +177,7 @@ pub fn load_overlay_from_image(
     if config.no_overlay {
         return Ok(());
     }
-    let folder: [&[u8]; 4] = [
-        paths::LOWER.to_bytes(),
-        b"/lib/modules/",
-        kver,
-        b"/kernel/fs/overlayfs",
-    ];
-    load_named(log, &folder, "overlay.ko\n")
+    // Named from the image's modules folder: its log line says where it was found.
+    let folder: [&[u8]; 3] = [paths::LOWER.to_bytes(), b"/lib/modules/", kver];
+    load_named(log, &folder, "kernel/fs/overlayfs/overlay.ko\n")
 }
