@@ -53,7 +53,7 @@ fn check(path: &[u8]) -> Result<&[u8], Rejected<'_>> {
         c"load-order: a path out of the modules folder: "
     } else if crate::has(path, 0) {
         c"load-order: a NUL byte in "
-    } else if !matches!(path, [.., b'.', b'k', b'o']) && !is_compressed(path) {
+    } else if module_file(path).is_none() {
         c"load-order: not a .ko file: "
     } else {
         return Ok(path);
@@ -82,13 +82,21 @@ fn has_parent_part(mut path: &[u8]) -> bool {
 /// Whether the kernel must decompress the module (`finit_module` with MODULE_INIT_COMPRESSED_FILE).
 #[optimize(size)]
 pub fn is_compressed(path: &[u8]) -> bool {
-    // `<name>.ko.<xz|zst|gz>`
-    path.iter().rposition(|&b| b == b'.').is_some_and(|dot| {
-        let (stem, ext) = path.split_at(dot);
-        // A slice pattern, not `ends_with` (on ARM an out-of-line core helper).
-        // `ext` starts with its dot, so it is never the empty first entry.
-        matches!(stem, [.., b'.', b'k', b'o']) && crate::lookup(SUFFIXES.as_bytes(), ext).is_some()
-    })
+    module_file(path) == Some(true)
+}
+
+/// Whether `path` names a module file: `Some(false)` for `<name>.ko`, `Some(true)` for one the kernel
+/// decompresses, `<name>.ko.<xz|zst|gz>`; `None` for anything else. One test for both questions.
+#[optimize(size)]
+fn module_file(path: &[u8]) -> Option<bool> {
+    // A known compression suffix comes off (`ext` starts with its dot, or is all of a path without
+    // one, so it is never the empty first entry unless the path is empty); `.ko` must end the rest.
+    let dot = path.iter().rposition(|&b| b == b'.').unwrap_or(0);
+    let (stem, ext) = path.split_at(dot);
+    let compressed = crate::lookup(SUFFIXES.as_bytes(), ext).is_some();
+    let stem = if compressed { stem } else { path };
+    // A slice pattern, not `ends_with` (on ARM an out-of-line core helper).
+    matches!(stem, [.., b'.', b'k', b'o']).then_some(compressed)
 }
 
 /// The endings of a module file, each followed by a newline: none (the plain `.ko`), then those the
@@ -203,6 +211,17 @@ mod tests {
         assert!(!is_compressed(b"b.xz"));
         assert!(!is_compressed(b""));
         assert!(!is_compressed(b"b.ko."));
+        for (path, kind) in [
+            (&b"b.ko"[..], Some(false)),
+            (b".ko", Some(false)),
+            (b"b.ko.gz", Some(true)),
+            (b"b.gz", None),
+            (b".gz", None),
+            (b"ko", None),
+            (b"", None),
+        ] {
+            assert_eq!(module_file(path), kind, "{path:?}");
+        }
         assert_eq!(SUFFIX_COUNT, 4);
         assert_eq!(crate::nth(SUFFIXES, 0), b"");
         assert_eq!(crate::nth(SUFFIXES, SUFFIX_COUNT - 1), b".gz");
