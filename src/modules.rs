@@ -119,8 +119,9 @@ fn load_any_variant(log: &mut Logger, dir: BorrowedFd<'_>, base: &[u8]) -> Resul
         ) else {
             continue;
         };
-        load_open(log, file.as_fd(), path.as_bytes())?;
-        log.info(c"loaded ", path.as_bytes());
+        let name = path.as_bytes();
+        load_open(log, file.as_fd(), name)?;
+        log.info(c"loaded ", name);
         return Ok(());
     }
     Ok(())
