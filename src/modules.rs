@@ -8,7 +8,7 @@ use crate::logger::{Failed, Logger};
 use crate::mounts;
 use crate::paths;
 use initramfs_overlay::cmdline::Config;
-use initramfs_overlay::cpath::CPath;
+use initramfs_overlay::cpath::{CPath, CText};
 use initramfs_overlay::log::Level;
 use initramfs_overlay::modlist;
 use initramfs_overlay::numfmt;
@@ -16,6 +16,9 @@ use rustix::fd::{AsFd, BorrowedFd};
 use rustix::fs::{CWD, Mode, OFlags};
 use rustix::io::Errno;
 use rustix::mount::{MountFlags, UnmountFlags};
+
+/// The modules folder under a root (`/` or the image), before the kernel release.
+const LIB_MODULES: CText = CText::new(c"/lib/modules/");
 
 /// MODULE_INIT_COMPRESSED_FILE (missing from linux-raw-sys): the kernel decompresses the file itself.
 const COMPRESSED_FILE: i32 = 4;
@@ -56,13 +59,20 @@ fn load_open(log: &mut Logger, file: BorrowedFd<'_>, path: &[u8]) -> Result<(), 
     }
 }
 
-/// Opens the module folder named by `parts` joined. `None` when it does not exist: that source simply
-/// has no modules to offer, which is not an error.
+/// Opens the module folder `<root><modules><kver>`. `None` when it does not exist: that source simply
+/// has no modules to offer, which is not an error. `root` and `modules` are C strings, one pointer
+/// each at the callers, so the boot partition's root is `paths::SCRATCH` itself and `/modules/` is the
+/// end of `/lib/modules/` (the linker stores one of them).
 #[optimize(size)]
-fn open_module_dir(log: &mut Logger, parts: &[&[u8]]) -> Result<Option<crate::sys::Fd>, Failed> {
+fn open_module_dir(
+    log: &mut Logger,
+    root: CText,
+    modules: CText,
+    kver: &[u8],
+) -> Result<Option<crate::sys::Fd>, Failed> {
     // Our constants and the kernel release (at most 64 bytes, no NUL): at most 126 bytes, so the
     // lossy join is exact.
-    let path = &CPath::lossy(parts);
+    let path = &CPath::lossy(&[root.to_bytes(), modules.to_bytes(), kver]);
     match files::open_dir(CWD, path.as_cstr()) {
         Ok(dir) => Ok(Some(dir)),
         Err(Errno::NOENT) => Ok(None),
@@ -74,8 +84,8 @@ fn open_module_dir(log: &mut Logger, parts: &[&[u8]]) -> Result<Option<crate::sy
 /// fine: the kernel may have everything built in.
 #[optimize(size)]
 pub fn load_bundled(log: &mut Logger, kver: &[u8]) -> Result<(), Failed> {
-    let folder: [&[u8]; 2] = [b"/lib/modules/", kver];
-    let Some(dir) = open_module_dir(log, &folder)? else {
+    // The initramfs is the root: no prefix.
+    let Some(dir) = open_module_dir(log, CText::new(c""), LIB_MODULES, kver)? else {
         return Ok(());
     };
     let mut buf = [0u8; 8192];
@@ -138,7 +148,9 @@ pub fn load_from_boot_partition(
     mounts::mount_partition(log, boot, paths::SCRATCH, MountFlags::RDONLY)?;
     let result = load_named(
         log,
-        &[b"/mnt/scratch/modules/", kver],
+        CText::new(paths::SCRATCH),
+        CText::new(c"/modules/"),
+        kver,
         "squashfs.ko\nloop.ko\n",
     );
     // Leaving it mounted would keep the device busy; a failed unmount is worth a warning only.
@@ -148,18 +160,24 @@ pub fn load_from_boot_partition(
     result
 }
 
-/// Loads each of `modules` (any variant of it, see `load_any_variant`) found in the folder named by
-/// `folder` joined; a missing folder or module is skipped. The names are one string, each ended by a
-/// newline (the table format of `nth`): no pointer and length per name.
+/// Loads each of `names` (any variant of it, see `load_any_variant`) found in the module folder
+/// `<root><modules><kver>` (see `open_module_dir`); a missing folder or module is skipped. The names
+/// are one string, each ended by a newline (the table format of `nth`): no pointer and length per name.
 #[optimize(size)]
-fn load_named(log: &mut Logger, folder: &[&[u8]], modules: &'static str) -> Result<(), Failed> {
-    let Some(dir) = open_module_dir(log, folder)? else {
+fn load_named(
+    log: &mut Logger,
+    root: CText,
+    modules: CText,
+    kver: &[u8],
+    names: &'static str,
+) -> Result<(), Failed> {
+    let Some(dir) = open_module_dir(log, root, modules, kver)? else {
         return Ok(());
     };
     // Past the last entry `nth` gives an empty name.
     let mut index = 0;
     loop {
-        let module = initramfs_overlay::nth(modules, index);
+        let module = initramfs_overlay::nth(names, index);
         if module.is_empty() {
             return Ok(());
         }
@@ -179,6 +197,11 @@ pub fn load_overlay_from_image(
         return Ok(());
     }
     // Named from the image's modules folder: its log line says where it was found.
-    let folder: [&[u8]; 3] = [paths::LOWER.to_bytes(), b"/lib/modules/", kver];
-    load_named(log, &folder, "kernel/fs/overlayfs/overlay.ko\n")
+    load_named(
+        log,
+        CText::new(paths::LOWER),
+        LIB_MODULES,
+        kver,
+        "kernel/fs/overlayfs/overlay.ko\n",
+    )
 }
