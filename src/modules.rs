@@ -48,15 +48,24 @@ fn load(log: &mut Logger, dir: BorrowedFd<'_>, path: &[u8]) -> Result<(), Failed
 fn load_open(log: &mut Logger, file: BorrowedFd<'_>, path: &[u8]) -> Result<(), Failed> {
     let compressed = modlist::is_compressed(path);
     let flags = if compressed { COMPRESSED_FILE } else { 0 };
-    match rustix::system::finit_module(file, c"", flags) {
-        Ok(()) | Err(Errno::EXIST) => Ok(()),
-        Err(e @ (Errno::NOEXEC | Errno::INVAL | Errno::OPNOTSUPP)) if compressed => Err(log.fail(
-            c"the kernel cannot decompress this module format: ",
-            path,
-            Some(e),
-        )),
-        Err(e) => Err(log.fail(c"cannot load ", path, Some(e))),
-    }
+    let Err(e) = rustix::system::finit_module(file, c"", flags) else {
+        return Ok(());
+    };
+    // Matched as the kernel's positive numbers: short immediates, where ARM loaded each negated 16-bit
+    // value from memory.
+    const EXIST: i32 = Errno::EXIST.raw_os_error();
+    const NOEXEC: i32 = Errno::NOEXEC.raw_os_error();
+    const INVAL: i32 = Errno::INVAL.raw_os_error();
+    const OPNOTSUPP: i32 = Errno::OPNOTSUPP.raw_os_error();
+    let what = match e.raw_os_error() {
+        // Already loaded, or built in.
+        EXIST => return Ok(()),
+        NOEXEC | INVAL | OPNOTSUPP if compressed => {
+            c"the kernel cannot decompress this module format: "
+        }
+        _ => c"cannot load ",
+    };
+    Err(log.fail(what, path, Some(e)))
 }
 
 /// Opens the module folder `<root><modules><kver>`. `None` when it does not exist: that source simply
