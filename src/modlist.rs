@@ -1,13 +1,13 @@
 //! The module list `/lib/modules/<kver>/load-order`: one path per line, relative to that folder, loaded
 //! in order. `#` starts a comment; blank lines and surrounding whitespace are ignored.
 
-/// A line that names no loadable module, with why: the log line is `reason` then `line`.
+/// A line that names no loadable module, with why: the log line is `load-order: `, `reason`, then
+/// `line` (the prefix is the caller's, written once).
 #[derive(Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(test, derive(Debug))]
 pub struct Rejected<'a> {
     pub line: &'a [u8],
-    /// A C string: the log takes messages as one pointer.
-    pub reason: &'static core::ffi::CStr,
+    pub reason: &'static [u8],
 }
 
 /// The entries of a load-order list, in order: a module path, or a line to report and skip.
@@ -47,14 +47,14 @@ impl<'a> Iterator for Entries<'a> {
 
 #[optimize(size)]
 fn check(path: &[u8]) -> Result<&[u8], Rejected<'_>> {
-    let reason = if path.first() == Some(&b'/') {
-        c"load-order: an absolute path: "
+    let reason: &[u8] = if path.first() == Some(&b'/') {
+        b"an absolute path: "
     } else if has_parent_part(path) {
-        c"load-order: a path out of the modules folder: "
+        b"a path out of the modules folder: "
     } else if crate::has(path, 0) {
-        c"load-order: a NUL byte in "
+        b"a NUL byte in "
     } else if module_file(path).is_none() {
-        c"load-order: not a .ko file: "
+        b"not a .ko file: "
     } else {
         return Ok(path);
     };
@@ -170,29 +170,23 @@ mod tests {
         };
         assert_eq!(
             rejected(b"/lib/modules/x.ko"),
-            Some(c"load-order: an absolute path: ")
+            Some(&b"an absolute path: "[..])
         );
         assert_eq!(
             rejected(b"../../etc/x.ko"),
-            Some(c"load-order: a path out of the modules folder: ")
+            Some(&b"a path out of the modules folder: "[..])
         );
         assert_eq!(
             rejected(b"kernel/../../x.ko"),
-            Some(c"load-order: a path out of the modules folder: ")
+            Some(&b"a path out of the modules folder: "[..])
         );
         assert_eq!(
             rejected(b"kernel/..\n"),
-            Some(c"load-order: a path out of the modules folder: ")
+            Some(&b"a path out of the modules folder: "[..])
         );
-        assert_eq!(rejected(b"a\0b.ko"), Some(c"load-order: a NUL byte in "));
-        assert_eq!(
-            rejected(b"kernel/fs/"),
-            Some(c"load-order: not a .ko file: ")
-        );
-        assert_eq!(
-            rejected(b"modules.dep"),
-            Some(c"load-order: not a .ko file: ")
-        );
+        assert_eq!(rejected(b"a\0b.ko"), Some(&b"a NUL byte in "[..]));
+        assert_eq!(rejected(b"kernel/fs/"), Some(&b"not a .ko file: "[..]));
+        assert_eq!(rejected(b"modules.dep"), Some(&b"not a .ko file: "[..]));
         assert_eq!(
             rejected(b"kernel/..ko/x.ko"),
             None,

@@ -104,7 +104,8 @@ pub fn load_bundled(log: &mut Logger, kver: &[u8]) -> Result<(), Failed> {
     };
     let mut count = 0u32;
     for entry in modlist::entries(list) {
-        let path = entry.map_err(|bad| log.fail(bad.reason, bad.line, None))?;
+        let path =
+            entry.map_err(|bad| log.fail_two(c"load-order: %", bad.reason, bad.line, None))?;
         load(log, dir.as_fd(), path)?;
         count += 1;
     }
