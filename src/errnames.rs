@@ -56,8 +56,7 @@ pub fn text(number: i32, buf: &mut [u8; crate::numfmt::DEC_LEN]) -> &[u8] {
     };
     // `E`, then the name up to the next number's byte.
     let mut len = 1;
-    let name = TABLE.get(at + 1..).unwrap_or_default();
-    for (slot, &b) in buf.iter_mut().skip(1).zip(name) {
+    while let (Some(&b), Some(slot)) = (TABLE.get(at + len), buf.get_mut(len)) {
         if b >= MARK {
             break;
         }
