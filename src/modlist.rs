@@ -26,6 +26,8 @@ impl<'a> Iterator for Entries<'a> {
     #[optimize(size)]
     fn next(&mut self) -> Option<Self::Item> {
         loop {
+            // Leading whitespace, blank lines included, is skipped whole.
+            self.rest = self.rest.trim_ascii_start();
             if self.rest.is_empty() {
                 return None;
             }
@@ -37,7 +39,7 @@ impl<'a> Iterator for Entries<'a> {
             let line = self.rest.get(..end)?;
             self.rest = self.rest.get(end + 1..).unwrap_or(&[]);
             let uncommented = line.split(|&b| b == b'#').next().unwrap_or(&[]);
-            let path = uncommented.trim_ascii();
+            let path = uncommented.trim_ascii_end();
             if !path.is_empty() {
                 return Some(check(path));
             }
@@ -219,6 +221,33 @@ mod tests {
         assert_eq!(SUFFIX_COUNT, 4);
         assert_eq!(crate::nth(SUFFIXES, 0), b"");
         assert_eq!(crate::nth(SUFFIXES, SUFFIX_COUNT - 1), b".gz");
+    }
+
+    #[test]
+    fn finds_paths_as_splitting_would() {
+        // Each line cut at its `#` and trimmed; blank results skipped.
+        let by_split = |list: &[u8]| -> Vec<Vec<u8>> {
+            list.split(|&b| b == b'\n')
+                .map(|line| line.split(|&b| b == b'#').next().unwrap().trim_ascii())
+                .filter(|path| !path.is_empty())
+                .map(<[u8]>::to_vec)
+                .collect()
+        };
+        let mut x = 0x9E37_79B9u32;
+        for len in 0..2000 {
+            let list: Vec<u8> = (0..len % 40)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 17;
+                    x ^= x << 5;
+                    b" \t\n\r\x0b\x0c#a.ko/"[(x % 12) as usize]
+                })
+                .collect();
+            let found: Vec<Vec<u8>> = entries(&list)
+                .map(|e| e.unwrap_or_else(|r| r.line).to_vec())
+                .collect();
+            assert_eq!(found, by_split(&list), "{list:?}");
+        }
     }
 
     #[test]
