@@ -3,6 +3,7 @@
 
 /// The numbers we name, and their names in the same order in one string, each ended by a newline:
 /// no per-entry pointers (16 bytes each on 64-bit). The numbers are the same on x86, x86_64 and ARM Linux.
+/// Only `TABLE`, made of both, is in the init.
 const NUMBERS: [u8; 38] = [
     1, 2, 5, 6, 7, 8, 9, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 24, 25, 26, 27, 28, 30, 31,
     36, 38, 39, 40, 61, 74, 95, 110, 116, 117, 122, 123, 129,
@@ -12,28 +13,73 @@ const NAMES: &str = "EPERM\nENOENT\nEIO\nENXIO\nE2BIG\nENOEXEC\nEBADF\nENOMEM\nE
     ENAMETOOLONG\nENOSYS\nENOTEMPTY\nELOOP\nENODATA\nEBADMSG\nEOPNOTSUPP\nETIMEDOUT\nESTALE\nEUCLEAN\nEDQUOT\n\
     ENOMEDIUM\nEKEYREJECTED\n";
 
-/// The name of errno `number`, or its decimal number (written into `buf`) when we name none: the
-/// text between the parentheses of `... (ENOENT)`.
+/// `NAMES` as it is stored: each name without its leading `E` and after its number plus `MARK`, built
+/// at compile time. A name is found by one search for its number's byte, with no index into a second
+/// table; `MARK` puts every number's byte (0x7F to 0xFF) above every name byte (digits and capitals).
+const MARK: u8 = 0x7E;
+const TABLE: [u8; NAMES.len() - NUMBERS.len()] = marked();
+
+const fn marked() -> [u8; NAMES.len() - NUMBERS.len()] {
+    let names = NAMES.as_bytes();
+    let mut table = [0; NAMES.len() - NUMBERS.len()];
+    // Each entry's `E` gives way to its number's byte, and its newline goes.
+    let (mut at, mut len, mut entry) = (0, 0, 0);
+    while at < names.len() {
+        if at == 0 || names[at - 1] == b'\n' {
+            assert!(names[at] == b'E');
+            table[len] = NUMBERS[entry] + MARK;
+            entry += 1;
+            len += 1;
+        } else if names[at] != b'\n' {
+            table[len] = names[at];
+            len += 1;
+        }
+        at += 1;
+    }
+    // Every byte filled: a stray 0 would read as part of the last name.
+    assert!(len == table.len() && entry == NUMBERS.len());
+    table
+}
+
+/// The name of errno `number`, or its decimal number, written into `buf`, when we name none: the
+/// text between the parentheses of `... (ENOENT)`. (Errnos are positive; a negative number is read
+/// as its absolute value, as the decimal shows it.)
 #[inline(never)]
 #[optimize(size)]
 pub fn text(number: i32, buf: &mut [u8; crate::numfmt::DEC_LEN]) -> &[u8] {
-    // Not through `name`: its `Option` would be tested again.
-    match index(number) {
-        Some(index) => crate::nth(NAMES, index),
-        None => crate::numfmt::dec(u64::from(number.unsigned_abs()), buf),
+    let number = number.unsigned_abs();
+    let Some(at) = TABLE
+        .iter()
+        .position(|&b| u32::from(b) == number + u32::from(MARK))
+    else {
+        return crate::numfmt::dec(u64::from(number), buf);
+    };
+    // `E`, then the name up to the next number's byte.
+    let mut len = 1;
+    while let (Some(&b), Some(slot)) = (TABLE.get(at + len), buf.get_mut(len)) {
+        if b >= MARK {
+            break;
+        }
+        *slot = b;
+        len += 1;
     }
+    buf[0] = b'E';
+    buf.get(..len).unwrap_or_default()
 }
 
 /// The symbolic name of errno `number`, when it is one we name.
-#[optimize(size)]
-pub fn name(number: i32) -> Option<&'static [u8]> {
-    Some(crate::nth(NAMES, index(number)?))
-}
-
-/// The position of errno `number` in `NUMBERS` and `NAMES`, when we name it.
-#[optimize(size)]
-fn index(number: i32) -> Option<usize> {
-    NUMBERS.iter().position(|&n| i32::from(n) == number)
+#[cfg(test)]
+fn name(number: i32) -> Option<&'static [u8]> {
+    let mut buf = [0; crate::numfmt::DEC_LEN];
+    let text = text(number, &mut buf);
+    let named = text.first() == Some(&b'E');
+    named.then(|| {
+        NAMES
+            .lines()
+            .find(|n| n.as_bytes() == text)
+            .unwrap()
+            .as_bytes()
+    })
 }
 
 #[cfg(test)]
@@ -101,6 +147,13 @@ mod tests {
         assert_eq!(super::text(2, &mut buf), b"ENOENT");
         assert_eq!(super::text(9999, &mut buf), b"9999");
         assert_eq!(super::name(0), None);
+        // Every other number, up to past the byte range of the table, prints as its decimal.
+        for n in 0..1000 {
+            if !super::NUMBERS.contains(&(n as u8)) || n > 255 {
+                let mut buf = [0; crate::numfmt::DEC_LEN];
+                assert_eq!(super::text(n, &mut buf), std::format!("{n}").as_bytes());
+            }
+        }
         assert_eq!(crate::nth("a\nbc\n", 1), b"bc");
         assert_eq!(crate::nth("a\nbc\n", 2), b"");
         // Every number has its name, in order.

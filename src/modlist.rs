@@ -1,13 +1,13 @@
 //! The module list `/lib/modules/<kver>/load-order`: one path per line, relative to that folder, loaded
 //! in order. `#` starts a comment; blank lines and surrounding whitespace are ignored.
 
-/// A line that names no loadable module, with why: the log line is `reason` then `line`.
+/// A line that names no loadable module, with why: the log line is `load-order: `, `reason`, then
+/// `line` (the prefix is the caller's, written once).
 #[derive(Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(test, derive(Debug))]
 pub struct Rejected<'a> {
     pub line: &'a [u8],
-    /// A C string: the log takes messages as one pointer.
-    pub reason: &'static core::ffi::CStr,
+    pub reason: &'static [u8],
 }
 
 /// The entries of a load-order list, in order: a module path, or a line to report and skip.
@@ -26,6 +26,8 @@ impl<'a> Iterator for Entries<'a> {
     #[optimize(size)]
     fn next(&mut self) -> Option<Self::Item> {
         loop {
+            // Leading whitespace, blank lines included, is skipped whole.
+            self.rest = self.rest.trim_ascii_start();
             if self.rest.is_empty() {
                 return None;
             }
@@ -37,7 +39,7 @@ impl<'a> Iterator for Entries<'a> {
             let line = self.rest.get(..end)?;
             self.rest = self.rest.get(end + 1..).unwrap_or(&[]);
             let uncommented = line.split(|&b| b == b'#').next().unwrap_or(&[]);
-            let path = uncommented.trim_ascii();
+            let path = uncommented.trim_ascii_end();
             if !path.is_empty() {
                 return Some(check(path));
             }
@@ -47,14 +49,14 @@ impl<'a> Iterator for Entries<'a> {
 
 #[optimize(size)]
 fn check(path: &[u8]) -> Result<&[u8], Rejected<'_>> {
-    let reason = if path.first() == Some(&b'/') {
-        c"load-order: an absolute path: "
+    let reason: &[u8] = if path.first() == Some(&b'/') {
+        b"an absolute path: "
     } else if has_parent_part(path) {
-        c"load-order: a path out of the modules folder: "
+        b"a path out of the modules folder: "
     } else if crate::has(path, 0) {
-        c"load-order: a NUL byte in "
-    } else if !matches!(path, [.., b'.', b'k', b'o']) && !is_compressed(path) {
-        c"load-order: not a .ko file: "
+        b"a NUL byte in "
+    } else if module_file(path).is_none() {
+        b"not a .ko file: "
     } else {
         return Ok(path);
     };
@@ -82,13 +84,21 @@ fn has_parent_part(mut path: &[u8]) -> bool {
 /// Whether the kernel must decompress the module (`finit_module` with MODULE_INIT_COMPRESSED_FILE).
 #[optimize(size)]
 pub fn is_compressed(path: &[u8]) -> bool {
-    // `<name>.ko.<xz|zst|gz>`
-    path.iter().rposition(|&b| b == b'.').is_some_and(|dot| {
-        let (stem, ext) = path.split_at(dot);
-        // A slice pattern, not `ends_with` (on ARM an out-of-line core helper).
-        // `ext` starts with its dot, so it is never the empty first entry.
-        matches!(stem, [.., b'.', b'k', b'o']) && crate::lookup(SUFFIXES.as_bytes(), ext).is_some()
-    })
+    module_file(path) == Some(true)
+}
+
+/// Whether `path` names a module file: `Some(false)` for `<name>.ko`, `Some(true)` for one the kernel
+/// decompresses, `<name>.ko.<xz|zst|gz>`; `None` for anything else. One test for both questions.
+#[optimize(size)]
+fn module_file(path: &[u8]) -> Option<bool> {
+    // A known compression suffix comes off (`ext` starts with its dot, or is all of a path without
+    // one, so it is never the empty first entry unless the path is empty); `.ko` must end the rest.
+    let dot = path.iter().rposition(|&b| b == b'.').unwrap_or(0);
+    let (stem, ext) = path.split_at(dot);
+    let compressed = crate::lookup(SUFFIXES.as_bytes(), ext).is_some();
+    let stem = if compressed { stem } else { path };
+    // A slice pattern, not `ends_with` (on ARM an out-of-line core helper).
+    matches!(stem, [.., b'.', b'k', b'o']).then_some(compressed)
 }
 
 /// The endings of a module file, each followed by a newline: none (the plain `.ko`), then those the
@@ -162,29 +172,23 @@ mod tests {
         };
         assert_eq!(
             rejected(b"/lib/modules/x.ko"),
-            Some(c"load-order: an absolute path: ")
+            Some(&b"an absolute path: "[..])
         );
         assert_eq!(
             rejected(b"../../etc/x.ko"),
-            Some(c"load-order: a path out of the modules folder: ")
+            Some(&b"a path out of the modules folder: "[..])
         );
         assert_eq!(
             rejected(b"kernel/../../x.ko"),
-            Some(c"load-order: a path out of the modules folder: ")
+            Some(&b"a path out of the modules folder: "[..])
         );
         assert_eq!(
             rejected(b"kernel/..\n"),
-            Some(c"load-order: a path out of the modules folder: ")
+            Some(&b"a path out of the modules folder: "[..])
         );
-        assert_eq!(rejected(b"a\0b.ko"), Some(c"load-order: a NUL byte in "));
-        assert_eq!(
-            rejected(b"kernel/fs/"),
-            Some(c"load-order: not a .ko file: ")
-        );
-        assert_eq!(
-            rejected(b"modules.dep"),
-            Some(c"load-order: not a .ko file: ")
-        );
+        assert_eq!(rejected(b"a\0b.ko"), Some(&b"a NUL byte in "[..]));
+        assert_eq!(rejected(b"kernel/fs/"), Some(&b"not a .ko file: "[..]));
+        assert_eq!(rejected(b"modules.dep"), Some(&b"not a .ko file: "[..]));
         assert_eq!(
             rejected(b"kernel/..ko/x.ko"),
             None,
@@ -203,9 +207,47 @@ mod tests {
         assert!(!is_compressed(b"b.xz"));
         assert!(!is_compressed(b""));
         assert!(!is_compressed(b"b.ko."));
+        for (path, kind) in [
+            (&b"b.ko"[..], Some(false)),
+            (b".ko", Some(false)),
+            (b"b.ko.gz", Some(true)),
+            (b"b.gz", None),
+            (b".gz", None),
+            (b"ko", None),
+            (b"", None),
+        ] {
+            assert_eq!(module_file(path), kind, "{path:?}");
+        }
         assert_eq!(SUFFIX_COUNT, 4);
         assert_eq!(crate::nth(SUFFIXES, 0), b"");
         assert_eq!(crate::nth(SUFFIXES, SUFFIX_COUNT - 1), b".gz");
+    }
+
+    #[test]
+    fn finds_paths_as_splitting_would() {
+        // Each line cut at its `#` and trimmed; blank results skipped.
+        let by_split = |list: &[u8]| -> Vec<Vec<u8>> {
+            list.split(|&b| b == b'\n')
+                .map(|line| line.split(|&b| b == b'#').next().unwrap().trim_ascii())
+                .filter(|path| !path.is_empty())
+                .map(<[u8]>::to_vec)
+                .collect()
+        };
+        let mut x = 0x9E37_79B9u32;
+        for len in 0..2000 {
+            let list: Vec<u8> = (0..len % 40)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 17;
+                    x ^= x << 5;
+                    b" \t\n\r\x0b\x0c#a.ko/"[(x % 12) as usize]
+                })
+                .collect();
+            let found: Vec<Vec<u8>> = entries(&list)
+                .map(|e| e.unwrap_or_else(|r| r.line).to_vec())
+                .collect();
+            assert_eq!(found, by_split(&list), "{list:?}");
+        }
     }
 
     #[test]

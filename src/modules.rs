@@ -8,7 +8,7 @@ use crate::logger::{Failed, Logger};
 use crate::mounts;
 use crate::paths;
 use initramfs_overlay::cmdline::Config;
-use initramfs_overlay::cpath::CPath;
+use initramfs_overlay::cpath::{CPath, CText};
 use initramfs_overlay::log::Level;
 use initramfs_overlay::modlist;
 use initramfs_overlay::numfmt;
@@ -16,6 +16,9 @@ use rustix::fd::{AsFd, BorrowedFd};
 use rustix::fs::{CWD, Mode, OFlags};
 use rustix::io::Errno;
 use rustix::mount::{MountFlags, UnmountFlags};
+
+/// The modules folder under a root (`/` or the image), before the kernel release.
+const LIB_MODULES: CText = CText::new(c"/lib/modules/");
 
 /// MODULE_INIT_COMPRESSED_FILE (missing from linux-raw-sys): the kernel decompresses the file itself.
 const COMPRESSED_FILE: i32 = 4;
@@ -45,24 +48,40 @@ fn load(log: &mut Logger, dir: BorrowedFd<'_>, path: &[u8]) -> Result<(), Failed
 fn load_open(log: &mut Logger, file: BorrowedFd<'_>, path: &[u8]) -> Result<(), Failed> {
     let compressed = modlist::is_compressed(path);
     let flags = if compressed { COMPRESSED_FILE } else { 0 };
-    match rustix::system::finit_module(file, c"", flags) {
-        Ok(()) | Err(Errno::EXIST) => Ok(()),
-        Err(e @ (Errno::NOEXEC | Errno::INVAL | Errno::OPNOTSUPP)) if compressed => Err(log.fail(
-            c"the kernel cannot decompress this module format: ",
-            path,
-            Some(e),
-        )),
-        Err(e) => Err(log.fail(c"cannot load ", path, Some(e))),
-    }
+    let Err(e) = rustix::system::finit_module(file, c"", flags) else {
+        return Ok(());
+    };
+    // Matched as the kernel's positive numbers: short immediates, where ARM loaded each negated 16-bit
+    // value from memory.
+    const EXIST: i32 = Errno::EXIST.raw_os_error();
+    const NOEXEC: i32 = Errno::NOEXEC.raw_os_error();
+    const INVAL: i32 = Errno::INVAL.raw_os_error();
+    const OPNOTSUPP: i32 = Errno::OPNOTSUPP.raw_os_error();
+    let what = match e.raw_os_error() {
+        // Already loaded, or built in.
+        EXIST => return Ok(()),
+        NOEXEC | INVAL | OPNOTSUPP if compressed => {
+            c"the kernel cannot decompress this module format: "
+        }
+        _ => c"cannot load ",
+    };
+    Err(log.fail(what, path, Some(e)))
 }
 
-/// Opens the module folder named by `parts` joined. `None` when it does not exist: that source simply
-/// has no modules to offer, which is not an error.
+/// Opens the module folder `<root><modules><kver>`. `None` when it does not exist: that source simply
+/// has no modules to offer, which is not an error. `root` and `modules` are C strings, one pointer
+/// each at the callers, so the boot partition's root is `paths::SCRATCH` itself and `/modules/` is the
+/// end of `/lib/modules/` (the linker stores one of them).
 #[optimize(size)]
-fn open_module_dir(log: &mut Logger, parts: &[&[u8]]) -> Result<Option<crate::sys::Fd>, Failed> {
+fn open_module_dir(
+    log: &mut Logger,
+    root: CText,
+    modules: CText,
+    kver: &[u8],
+) -> Result<Option<crate::sys::Fd>, Failed> {
     // Our constants and the kernel release (at most 64 bytes, no NUL): at most 126 bytes, so the
     // lossy join is exact.
-    let path = &CPath::lossy(parts);
+    let path = &CPath::lossy(&[root.to_bytes(), modules.to_bytes(), kver]);
     match files::open_dir(CWD, path.as_cstr()) {
         Ok(dir) => Ok(Some(dir)),
         Err(Errno::NOENT) => Ok(None),
@@ -74,8 +93,8 @@ fn open_module_dir(log: &mut Logger, parts: &[&[u8]]) -> Result<Option<crate::sy
 /// fine: the kernel may have everything built in.
 #[optimize(size)]
 pub fn load_bundled(log: &mut Logger, kver: &[u8]) -> Result<(), Failed> {
-    let folder: [&[u8]; 2] = [b"/lib/modules/", kver];
-    let Some(dir) = open_module_dir(log, &folder)? else {
+    // The initramfs is the root: no prefix.
+    let Some(dir) = open_module_dir(log, CText::new(c""), LIB_MODULES, kver)? else {
         return Ok(());
     };
     let mut buf = [0u8; 8192];
@@ -85,7 +104,8 @@ pub fn load_bundled(log: &mut Logger, kver: &[u8]) -> Result<(), Failed> {
     };
     let mut count = 0u32;
     for entry in modlist::entries(list) {
-        let path = entry.map_err(|bad| log.fail(bad.reason, bad.line, None))?;
+        let path =
+            entry.map_err(|bad| log.fail_two(c"load-order: %", bad.reason, bad.line, None))?;
         load(log, dir.as_fd(), path)?;
         count += 1;
     }
@@ -119,8 +139,9 @@ fn load_any_variant(log: &mut Logger, dir: BorrowedFd<'_>, base: &[u8]) -> Resul
         ) else {
             continue;
         };
-        load_open(log, file.as_fd(), path.as_bytes())?;
-        log.info(c"loaded ", path.as_bytes());
+        let name = path.as_bytes();
+        load_open(log, file.as_fd(), name)?;
+        log.info(c"loaded ", name);
         return Ok(());
     }
     Ok(())
@@ -137,8 +158,10 @@ pub fn load_from_boot_partition(
     mounts::mount_partition(log, boot, paths::SCRATCH, MountFlags::RDONLY)?;
     let result = load_named(
         log,
-        &[b"/mnt/scratch/modules/", kver],
-        &[b"squashfs.ko", b"loop.ko"],
+        CText::new(paths::SCRATCH),
+        CText::new(c"/modules/"),
+        kver,
+        "squashfs.ko\nloop.ko\n",
     );
     // Leaving it mounted would keep the device busy; a failed unmount is worth a warning only.
     if rustix::mount::unmount(paths::SCRATCH, UnmountFlags::empty()).is_err() {
@@ -147,17 +170,30 @@ pub fn load_from_boot_partition(
     result
 }
 
-/// Loads each of `modules` (any variant of it, see `load_any_variant`) found in the folder named by
-/// `folder` joined; a missing folder or module is skipped.
+/// Loads each of `names` (any variant of it, see `load_any_variant`) found in the module folder
+/// `<root><modules><kver>` (see `open_module_dir`); a missing folder or module is skipped. The names
+/// are one string, each ended by a newline (the table format of `nth`): no pointer and length per name.
 #[optimize(size)]
-fn load_named(log: &mut Logger, folder: &[&[u8]], modules: &[&[u8]]) -> Result<(), Failed> {
-    let Some(dir) = open_module_dir(log, folder)? else {
+fn load_named(
+    log: &mut Logger,
+    root: CText,
+    modules: CText,
+    kver: &[u8],
+    names: &'static str,
+) -> Result<(), Failed> {
+    let Some(dir) = open_module_dir(log, root, modules, kver)? else {
         return Ok(());
     };
-    for &module in modules {
+    // Past the last entry `nth` gives an empty name.
+    let mut index = 0;
+    loop {
+        let module = initramfs_overlay::nth(names, index);
+        if module.is_empty() {
+            return Ok(());
+        }
         load_any_variant(log, dir.as_fd(), module)?;
+        index += 1;
     }
-    Ok(())
 }
 
 /// overlay.ko ships with the image's own kernel modules; load it from there when present.
@@ -170,11 +206,12 @@ pub fn load_overlay_from_image(
     if config.no_overlay {
         return Ok(());
     }
-    let folder: [&[u8]; 4] = [
-        paths::LOWER.to_bytes(),
-        b"/lib/modules/",
+    // Named from the image's modules folder: its log line says where it was found.
+    load_named(
+        log,
+        CText::new(paths::LOWER),
+        LIB_MODULES,
         kver,
-        b"/kernel/fs/overlayfs",
-    ];
-    load_named(log, &folder, &[b"overlay.ko"])
+        "kernel/fs/overlayfs/overlay.ko\n",
+    )
 }
