@@ -85,7 +85,7 @@ fn open_module_dir(
     match files::open_dir(CWD, path.as_cstr()) {
         Ok(dir) => Ok(Some(dir)),
         Err(Errno::NOENT) => Ok(None),
-        Err(e) => Err(log.fail(c"cannot open ", path.as_bytes(), Some(e))),
+        Err(e) => Err(log.fail_path(c"cannot open ", path.as_cstr(), Some(e))),
     }
 }
 
