@@ -82,10 +82,11 @@ pub fn sleep_ms(ms: u64) {
 pub fn fork() -> Result<Option<Pid>, Errno> {
     // SAFETY: fork touches none of our memory; the init is single-threaded and holds no locks, so the
     // child (a copy of this process) may run any code.
-    let ret =
-        unsafe { initramfs_overlay::rawsys::syscall4(linux_raw_sys::general::__NR_fork, [0; 4]) };
+    let pid = unsafe {
+        initramfs_overlay::rawsys::syscall4_int(linux_raw_sys::general::__NR_fork, [0; 4])
+    }?;
     // 0 in the child: no pid.
-    Ok(Pid::from_raw(initramfs_overlay::rawsys::result(ret)? as i32))
+    Ok(Pid::from_raw(pid as i32))
 }
 
 /// `openat2(dir, path, O_PATH | O_CLOEXEC, RESOLVE_IN_ROOT)`: `path` looked up as if `dir` were the
@@ -102,8 +103,8 @@ pub fn open_path_in_root(dir: BorrowedFd<'_>, path: &core::ffi::CStr) -> Result<
     };
     // SAFETY: openat2 reads the NUL-terminated `path`, alive across the call, and the static `HOW` of
     // the size given, and writes no memory of ours.
-    let ret = unsafe {
-        initramfs_overlay::rawsys::syscall4(
+    let fd = unsafe {
+        initramfs_overlay::rawsys::syscall4_int(
             linux_raw_sys::general::__NR_openat2,
             [
                 dir.as_raw_fd() as usize,
@@ -112,14 +113,10 @@ pub fn open_path_in_root(dir: BorrowedFd<'_>, path: &core::ffi::CStr) -> Result<
                 core::mem::size_of::<open_how>(),
             ],
         )
-    };
-    // A descriptor is never negative: anything below 0 is -errno.
-    if ret < 0 {
-        return Err(initramfs_overlay::rawsys::errno(ret));
-    }
+    }?;
     // SAFETY: openat2 returned a new descriptor: open, and ours alone.
     Ok(Fd::from(unsafe {
-        rustix::fd::OwnedFd::from_raw_fd(ret as i32)
+        rustix::fd::OwnedFd::from_raw_fd(fd as i32)
     }))
 }
 
@@ -139,16 +136,10 @@ pub fn exec(path: &core::ffi::CStr) -> Errno {
 /// 32-bit targets, where its 8-byte `Result` would come back through memory (as `files::open_dir`).
 #[cfg_attr(target_pointer_width = "32", inline(always))]
 fn loop_ioctl(fd: BorrowedFd<'_>, opcode: u32, arg: *mut c_void) -> Result<u32, Errno> {
-    initramfs_overlay::rawsys::result(loop_ioctl_raw(fd, opcode, arg)).map(|n| n as u32)
-}
-
-/// `loop_ioctl`'s syscall alone: the kernel's return value, `-errno` on failure.
-#[inline(always)]
-fn loop_ioctl_raw(fd: BorrowedFd<'_>, opcode: u32, arg: *mut c_void) -> isize {
     // SAFETY: each caller pairs the opcode with its documented argument: a plain integer, or a pointer
     // to a `repr(C)` kernel ABI struct that lives across the call; the ioctl touches no other memory.
     unsafe {
-        initramfs_overlay::rawsys::syscall4(
+        initramfs_overlay::rawsys::syscall4_int(
             linux_raw_sys::general::__NR_ioctl,
             [fd.as_raw_fd() as usize, opcode as usize, arg as usize, 0],
         )
@@ -187,7 +178,7 @@ pub fn loop_attach(device: BorrowedFd<'_>, file: BorrowedFd<'_>) -> Result<(), E
         .inspect_err(|_| {
             // Without autoclear nothing would ever release the device: unbind it now. Its result
             // is not read: nothing more could be done if it failed.
-            loop_ioctl_raw(device, LOOP_CLR_FD, core::ptr::null_mut());
+            let _ = loop_ioctl(device, LOOP_CLR_FD, core::ptr::null_mut());
         })
 }
 
