@@ -26,10 +26,13 @@ pub unsafe fn syscall4(nr: u32, args: [usize; 4]) -> isize {
         // i686: arguments in ebx, ecx, edx, esi, all as operands (no array in memory): esi cannot be
         // named as one (LLVM may keep its base pointer there), so the fourth is swapped in and out of
         // it. `inout`, as in the patched rustix (vendor/…/PATCHES.md, item 2): an `in` register may
-        // be shared with another input of equal value, which the xchg would then clobber.
+        // be shared with another input of equal value, which the xchg would then clobber. When LLVM
+        // gives the fourth esi itself, the assembler's `.ifnc` leaves out both xchg (as in the
+        // patched rustix, item 7): no 4-byte `xchg esi, esi` pair.
         #[cfg(target_arch = "x86")]
         core::arch::asm!(
-            "xchg esi, {a3}", "int 0x80", "xchg esi, {a3}",
+            ".ifnc {a3},esi", "xchg esi, {a3}", ".endif", "int 0x80",
+            ".ifnc {a3},esi", "xchg esi, {a3}", ".endif",
             a3 = inout(reg) args[3] => _, inlateout("eax") nr as isize => ret, in("ebx") args[0],
             in("ecx") args[1], in("edx") args[2], options(nostack),
         );

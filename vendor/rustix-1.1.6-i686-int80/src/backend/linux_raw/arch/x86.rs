@@ -336,10 +336,16 @@ pub(in crate::backend) unsafe fn syscall4(
     let r0;
     // a3 should go in esi, but `asm!` won't let us use it as an operand.
     // Temporarily swap it into place, and then swap it back afterward.
+    // initramfs-overlay PATCH (see PATCHES.md, item 7): unless LLVM put a3 in
+    // esi itself, where the swaps would be `xchg esi, esi`.
     asm!(
+        ".ifnc {a3},esi",
         "xchg esi, {a3}",
+        ".endif",
         "int $$0x80",
+        ".ifnc {a3},esi",
         "xchg esi, {a3}",
+        ".endif",
         // initramfs-overlay PATCH (see PATCHES.md): `inout ... => _`, upstream
         // `in(reg)`. The xchg writes a3's register before `int 0x80`, so it
         // must not be shared with another input of the same value.
@@ -364,9 +370,13 @@ pub(in crate::backend) unsafe fn syscall4_readonly(
     let r0;
     // See the comments in `syscall4`.
     asm!(
+        ".ifnc {a3},esi",
         "xchg esi, {a3}",
+        ".endif",
         "int $$0x80",
+        ".ifnc {a3},esi",
         "xchg esi, {a3}",
+        ".endif",
         // initramfs-overlay PATCH (see PATCHES.md): `inout ... => _`, upstream
         // `in(reg)`. The xchg writes a3's register before `int 0x80`, so it
         // must not be shared with another input of the same value.
@@ -395,9 +405,13 @@ pub(in crate::backend) unsafe fn syscall5(
     // have a `callee` operand taking up a register, so we have enough
     // registers and don't need to use a slice.
     asm!(
+        ".ifnc {a3},esi",
         "xchg esi, {a3}",
+        ".endif",
         "int $$0x80",
+        ".ifnc {a3},esi",
         "xchg esi, {a3}",
+        ".endif",
         // initramfs-overlay PATCH (see PATCHES.md): `inout ... => _`, upstream
         // `in(reg)`. The xchg writes a3's register before `int 0x80`, so it
         // must not be shared with another input of the same value.
@@ -424,9 +438,13 @@ pub(in crate::backend) unsafe fn syscall5_readonly(
     let r0;
     // See the comments in `syscall5`.
     asm!(
+        ".ifnc {a3},esi",
         "xchg esi, {a3}",
+        ".endif",
         "int $$0x80",
+        ".ifnc {a3},esi",
         "xchg esi, {a3}",
+        ".endif",
         // initramfs-overlay PATCH (see PATCHES.md): `inout ... => _`, upstream
         // `in(reg)`. The xchg writes a3's register before `int 0x80`, so it
         // must not be shared with another input of the same value.
