@@ -6,13 +6,13 @@
 //! wants for arguments.
 #![allow(unsafe_code)]
 
-/// `syscall(nr, args[0], args[1], args[2], args[3])`: the kernel's return value, `-errno` on failure
-/// (`syscall4_int` checks it).
+/// `syscall(NR, args[0], args[1], args[2], args[3])`: the kernel's return value, `-errno` on failure
+/// (`syscall4_int` checks it). The number is a constant: ARM sets it in r7 from an immediate.
 ///
 /// # Safety
-/// `nr` with these arguments must be a syscall that touches only the memory its pointer arguments
+/// `NR` with these arguments must be a syscall that touches only the memory its pointer arguments
 /// allow, as the caller's own SAFETY note says.
-pub unsafe fn syscall4(nr: u32, args: [usize; 4]) -> isize {
+pub unsafe fn syscall4<const NR: u32>(args: [usize; 4]) -> isize {
     let ret: isize;
     // SAFETY: the caller vouches for the syscall; the asm keeps every register the ABI asks it to keep.
     unsafe {
@@ -20,7 +20,7 @@ pub unsafe fn syscall4(nr: u32, args: [usize; 4]) -> isize {
         #[cfg(target_arch = "x86_64")]
         core::arch::asm!(
             "syscall",
-            inlateout("rax") nr as isize => ret, in("rdi") args[0], in("rsi") args[1], in("rdx") args[2],
+            inlateout("rax") NR as isize => ret, in("rdi") args[0], in("rsi") args[1], in("rdx") args[2],
             in("r10") args[3], lateout("rcx") _, lateout("r11") _, options(nostack),
         );
         // i686: arguments in ebx, ecx, edx, esi, all as operands (no array in memory): esi cannot be
@@ -33,15 +33,20 @@ pub unsafe fn syscall4(nr: u32, args: [usize; 4]) -> isize {
         core::arch::asm!(
             ".ifnc {a3},esi", "xchg esi, {a3}", ".endif", "int 0x80",
             ".ifnc {a3},esi", "xchg esi, {a3}", ".endif",
-            a3 = inout(reg) args[3] => _, inlateout("eax") nr as isize => ret, in("ebx") args[0],
+            a3 = inout(reg) args[3] => _, inlateout("eax") NR as isize => ret, in("ebx") args[0],
             in("ecx") args[1], in("edx") args[2], options(nostack),
         );
         // ARM: arguments in r0-r3, the number in r7, which Thumb code keeps as its frame pointer:
         // saved on the stack around the call (no register held for it, as the patched rustix does).
+        // The number is set from immediates, as rustix's `load_nr` (PATCHES.md, item 8) does: every
+        // number here is below 511 (openat2, 437, is the largest).
         #[cfg(target_arch = "arm")]
         core::arch::asm!(
-            "push {{r7}}", "mov r7, {nr}", "svc 0", "pop {{r7}}",
-            nr = in(reg) nr,
+            "push {{r7}}",
+            ".if {nr} < 256", "movs r7, #{nr}",
+            ".else", "movs r7, #255", "adds r7, #({nr} - 255)", ".endif",
+            "svc 0", "pop {{r7}}",
+            nr = const { assert!(NR < 511); NR },
             inlateout("r0") args[0] as isize => ret, in("r1") args[1], in("r2") args[2], in("r3") args[3],
         );
     }
@@ -56,9 +61,9 @@ pub unsafe fn syscall4(nr: u32, args: [usize; 4]) -> isize {
 /// # Safety
 /// As for `syscall4`, for a syscall whose result is a C `int`.
 #[inline(always)]
-pub unsafe fn syscall4_int(nr: u32, args: [usize; 4]) -> Result<u32, rustix::io::Errno> {
+pub unsafe fn syscall4_int<const NR: u32>(args: [usize; 4]) -> Result<u32, rustix::io::Errno> {
     // SAFETY: the caller vouches for the syscall.
-    let ret = unsafe { syscall4(nr, args) } as i32;
+    let ret = unsafe { syscall4::<NR>(args) } as i32;
     if ret < 0 {
         // SAFETY: a syscall that returns an int and fails returns -errno, which Linux keeps in
         // -4095..-1. Told to the optimizer, this folds `Errno`'s own check of that range (a

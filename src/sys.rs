@@ -7,6 +7,8 @@ use core::ffi::c_void;
 use core::sync::atomic::AtomicI32;
 use core::sync::atomic::Ordering::Relaxed;
 pub use initramfs_overlay::fd::{Fd, open};
+use initramfs_overlay::rawsys::{syscall4, syscall4_int};
+use linux_raw_sys::general::{__NR_clock_gettime, __NR_fork, __NR_ioctl, __NR_openat2};
 use linux_raw_sys::loop_device::{
     LO_FLAGS_AUTOCLEAR, LO_FLAGS_READ_ONLY, LOOP_CLR_FD, LOOP_CONFIGURE, LOOP_CTL_GET_FREE,
     LOOP_SET_FD, LOOP_SET_STATUS64, loop_config,
@@ -27,10 +29,7 @@ pub fn now_ms() -> u32 {
     // SAFETY: clock_gettime(CLOCK_MONOTONIC, ts) writes one native timespec to `ts`, two writable
     // longs; it touches no other memory and cannot fail for CLOCK_MONOTONIC.
     unsafe {
-        initramfs_overlay::rawsys::syscall4(
-            linux_raw_sys::general::__NR_clock_gettime,
-            [1, ts.as_mut_ptr() as usize, 0, 0],
-        );
+        syscall4::<__NR_clock_gettime>([1, ts.as_mut_ptr() as usize, 0, 0]);
     }
     let [sec, nsec] = ts;
     // nsec is below 10^9, so a native long divides it. Not on ARM: Thumb-1 has no divide instruction,
@@ -59,6 +58,7 @@ pub fn sleep_ms(ms: u64) {
     // nanoseconds only, with no 64-bit division by 1000 (a bit-by-bit loop there).
     #[cfg(target_pointer_width = "32")]
     {
+        use linux_raw_sys::general::__NR_nanosleep;
         let mut ms = ms;
         while ms > 0 {
             let slice = ms.min(999);
@@ -68,10 +68,7 @@ pub fn sleep_ms(ms: u64) {
             // SAFETY: nanosleep(ts, NULL) reads one native timespec from `ts`, two longs that outlive
             // the call, and writes nothing (no remainder is asked for).
             unsafe {
-                initramfs_overlay::rawsys::syscall4(
-                    linux_raw_sys::general::__NR_nanosleep,
-                    [ts.as_ptr() as usize, 0, 0, 0],
-                );
+                syscall4::<__NR_nanosleep>([ts.as_ptr() as usize, 0, 0, 0]);
             }
         }
     }
@@ -82,9 +79,7 @@ pub fn sleep_ms(ms: u64) {
 pub fn fork() -> Result<Option<Pid>, Errno> {
     // SAFETY: fork touches none of our memory; the init is single-threaded and holds no locks, so the
     // child (a copy of this process) may run any code.
-    let pid = unsafe {
-        initramfs_overlay::rawsys::syscall4_int(linux_raw_sys::general::__NR_fork, [0; 4])
-    }?;
+    let pid = unsafe { syscall4_int::<__NR_fork>([0; 4]) }?;
     // 0 in the child: no pid.
     Ok(Pid::from_raw(pid as i32))
 }
@@ -104,15 +99,12 @@ pub fn open_path_in_root(dir: BorrowedFd<'_>, path: &core::ffi::CStr) -> Result<
     // SAFETY: openat2 reads the NUL-terminated `path`, alive across the call, and the static `HOW` of
     // the size given, and writes no memory of ours.
     let fd = unsafe {
-        initramfs_overlay::rawsys::syscall4_int(
-            linux_raw_sys::general::__NR_openat2,
-            [
-                dir.as_raw_fd() as usize,
-                path.as_ptr() as usize,
-                (&raw const HOW) as usize,
-                core::mem::size_of::<open_how>(),
-            ],
-        )
+        syscall4_int::<__NR_openat2>([
+            dir.as_raw_fd() as usize,
+            path.as_ptr() as usize,
+            (&raw const HOW) as usize,
+            core::mem::size_of::<open_how>(),
+        ])
     }?;
     // SAFETY: openat2 returned a new descriptor: open, and ours alone.
     Ok(Fd::from(unsafe {
@@ -139,10 +131,7 @@ fn loop_ioctl(fd: BorrowedFd<'_>, opcode: u32, arg: *mut c_void) -> Result<u32, 
     // SAFETY: each caller pairs the opcode with its documented argument: a plain integer, or a pointer
     // to a `repr(C)` kernel ABI struct that lives across the call; the ioctl touches no other memory.
     unsafe {
-        initramfs_overlay::rawsys::syscall4_int(
-            linux_raw_sys::general::__NR_ioctl,
-            [fd.as_raw_fd() as usize, opcode as usize, arg as usize, 0],
-        )
+        syscall4_int::<__NR_ioctl>([fd.as_raw_fd() as usize, opcode as usize, arg as usize, 0])
     }
 }
 
