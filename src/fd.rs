@@ -1,5 +1,5 @@
-//! `Fd`: an open file, closed when dropped, for the boot and for `update`. The only unsafe code here
-//! is its two lines below, each with its reason.
+//! `Fd`: an open file, closed when dropped, for the boot and for `update`, and `open`, which makes
+//! one. Each unsafe line below has its reason.
 #![allow(unsafe_code)]
 
 use core::ffi::CStr;
@@ -42,12 +42,25 @@ impl From<rustix::fd::OwnedFd> for Fd {
     }
 }
 
-/// `openat(2)`, returning an [`Fd`].
+/// `openat(2)`, returning an [`Fd`]. The raw syscall (`rawsys`): rustix's `openat` hands back an
+/// `OwnedFd` packed with the errno, and repacking that as an `Fd` took 0.1 KB of masks on x86_64
+/// (-56 / +12 / -24 B over the three inits). O_LARGEFILE is added as rustix does.
 pub fn open(
     dir: BorrowedFd<'_>,
     path: &CStr,
     flags: rustix::fs::OFlags,
     mode: rustix::fs::Mode,
 ) -> Result<Fd, Errno> {
-    rustix::fs::openat(dir, path, flags, mode).map(Fd::from)
+    let args = [
+        dir.as_raw_fd() as usize,
+        path.as_ptr() as usize,
+        (flags | rustix::fs::OFlags::LARGEFILE).bits() as usize,
+        mode.bits() as usize,
+    ];
+    // SAFETY: openat reads the NUL-terminated `path` and writes no memory of ours.
+    let fd =
+        unsafe { crate::rawsys::syscall4_int::<{ linux_raw_sys::general::__NR_openat }>(args) }?;
+    // SAFETY: openat returned a new descriptor (`syscall4_int` gives no negative one, so not -1):
+    // open, and ours alone until `Fd::drop` closes it.
+    Ok(Fd(unsafe { BorrowedFd::borrow_raw(fd as i32) }))
 }
