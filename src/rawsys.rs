@@ -28,7 +28,7 @@ pub unsafe fn syscall4<const NR: u32>(args: [usize; 4]) -> isize {
         // it. `inout`, as in the patched rustix (vendor/…/PATCHES.md, item 2): an `in` register may
         // be shared with another input of equal value, which the xchg would then clobber. When LLVM
         // gives the fourth esi itself, the assembler's `.ifnc` leaves out both xchg (as in the
-        // patched rustix, item 7): no 4-byte `xchg esi, esi` pair.
+        // patched rustix, item 6): no 4-byte `xchg esi, esi` pair.
         #[cfg(target_arch = "x86")]
         core::arch::asm!(
             ".ifnc {a3},esi", "xchg esi, {a3}", ".endif", "int 0x80",
@@ -38,7 +38,7 @@ pub unsafe fn syscall4<const NR: u32>(args: [usize; 4]) -> isize {
         );
         // ARM: arguments in r0-r3, the number in r7, which Thumb code keeps as its frame pointer:
         // saved on the stack around the call (no register held for it, as the patched rustix does).
-        // The number is set from immediates, as rustix's `load_nr` (PATCHES.md, item 8) does: every
+        // The number is set from immediates, as rustix's `load_nr` (PATCHES.md, item 7) does: every
         // number here is below 511 (openat2, 437, is the largest).
         #[cfg(target_arch = "arm")]
         core::arch::asm!(

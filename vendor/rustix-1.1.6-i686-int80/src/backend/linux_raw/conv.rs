@@ -1011,9 +1011,6 @@ pub(super) unsafe fn ret_c_uint_infallible(raw: RetReg<R0>) -> c::c_uint {
 #[inline]
 pub(super) unsafe fn ret_owned_fd(raw: RetReg<R0>) -> io::Result<OwnedFd> {
     let raw_fd = try_decode_raw_fd(raw)?;
-    // Patched (PATCHES.md, item 6): `try_decode_raw_fd` returns no negative
-    // descriptor, so `from_raw_fd`'s check for -1 folds away.
-    core::hint::assert_unchecked(raw_fd >= 0);
     Ok(crate::backend::fd::OwnedFd::from_raw_fd(raw_fd))
 }
 

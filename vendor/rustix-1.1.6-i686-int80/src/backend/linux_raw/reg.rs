@@ -188,12 +188,6 @@ impl<Num: RetNumber> RetReg<Num> {
         (self.raw as isize) < 0
     }
 
-    /// Whether the low 32 bits, as a C `int`, are negative (patched, PATCHES.md item 6).
-    #[inline]
-    pub(super) fn is_negative_c_int(&self) -> bool {
-        (self.raw as isize as c::c_int) < 0
-    }
-
     #[inline]
     pub(super) fn is_in_range(&self, range: Range<isize>) -> bool {
         range.contains(&(self.raw as isize))

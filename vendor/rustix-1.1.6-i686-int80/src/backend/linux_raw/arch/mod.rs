@@ -77,7 +77,7 @@ pub(in crate::backend) use self::asm as choose;
 //
 // These factor out:
 //  - Passing the syscall number as the `NR` const parameter (patched, see
-//    PATCHES.md item 8; upstream calls `nr` on it to convert it into a
+//    PATCHES.md item 7; upstream calls `nr` on it to convert it into a
 //    `SyscallNumber` argument).
 //  - Calling `.into()` on each of the arguments to convert them into `ArgReg`.
 //  - Qualifying the `syscall*` and `__NR_*` identifiers.

@@ -4,12 +4,12 @@
 //! an inline asm operand, so the inline asm pushes r7, sets the syscall
 //! number in it and pops it back (patched: upstream copies r7 to a spare
 //! register instead, and moves the number from a register operand; see
-//! PATCHES.md items 3 and 8).
+//! PATCHES.md items 3 and 7).
 
 use crate::backend::reg::{ArgReg, FromAsm, RetReg, ToAsm as _, A0, A1, A2, A3, A4, A5, R0};
 use core::arch::asm;
 
-/// Sets r7 to the syscall number `{nr}`, a `const` operand (patched, see PATCHES.md item 8: upstream
+/// Sets r7 to the syscall number `{nr}`, a `const` operand (patched, see PATCHES.md item 7: upstream
 /// moves it from a register operand, which LLVM first had to load the number into). Thumb-1 `movs`
 /// takes 0..=255; larger numbers take one more instruction up to 510, two more above. These
 /// instructions set the flags, so the asm blocks no longer say `preserves_flags`.

@@ -330,7 +330,7 @@ pub(in crate::backend) unsafe fn syscall4<const NR: u32>(
     let r0;
     // a3 should go in esi, but `asm!` won't let us use it as an operand.
     // Temporarily swap it into place, and then swap it back afterward.
-    // initramfs-overlay PATCH (see PATCHES.md, item 7): unless LLVM put a3 in
+    // initramfs-overlay PATCH (see PATCHES.md, item 6): unless LLVM put a3 in
     // esi itself, where the swaps would be `xchg esi, esi`.
     asm!(
         ".ifnc {a3},esi",

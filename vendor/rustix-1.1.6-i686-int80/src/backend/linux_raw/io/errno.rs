@@ -186,9 +186,7 @@ pub(in crate::backend) unsafe fn try_decode_raw_fd<Num: RetNumber>(
     // Instead of using `check_result` here, we just check for negative, since
     // this function is only used for system calls which return file
     // descriptors, and this produces smaller code.
-    //
-    // Patched (PATCHES.md, item 6): the sign of the descriptor's 32 bits.
-    if raw.is_negative_c_int() {
+    if raw.is_negative() {
         debug_assert!(raw.is_in_range(-4095..0));
 
         // Tell the optimizer that we know the value is in the error range.
