@@ -205,8 +205,9 @@ pub fn kmsg() -> Option<BorrowedFd<'static>> {
 }
 
 /// Whether the kernel gave us a standard input (it does only when the archive has /dev/console).
+/// Asked with fstat, whose 32-bit form is the one shared stat call (fcntl was a syscall inlined here).
 pub fn has_stdin() -> bool {
     // SAFETY: as for `console`: fd 0 is never closed by us (a console opened there stays open);
-    // fcntl on a closed fd fails with EBADF.
-    rustix::io::fcntl_getfd(unsafe { rustix::stdio::stdin() }).is_ok()
+    // fstat on a closed fd fails with EBADF.
+    initramfs_overlay::fstat(unsafe { rustix::stdio::stdin() }).is_ok()
 }
