@@ -15,20 +15,11 @@ use rustix::io;
 #[cfg(target_pointer_width = "64")]
 pub use rustix::fs::Stat;
 
-/// What the init reads of a file, with the field names and types of rustix's 32-bit `Stat` (which
-/// cannot be built outside rustix), so callers are the same on every target.
+/// The kernel's own `stat64`, which fstatat64 fills in place: the fields the init reads have the
+/// names and types of rustix's 32-bit `Stat` (which cannot be built outside rustix), so callers are
+/// the same on every target.
 #[cfg(target_pointer_width = "32")]
-#[derive(Clone, Copy)]
-pub struct Stat {
-    pub st_dev: u64,
-    pub st_ino: u64,
-    /// File type and permission bits (`is_type` reads the type).
-    pub st_mode: u32,
-    pub st_nlink: u32,
-    pub st_size: i64,
-    /// 512-byte units actually allocated.
-    pub st_blocks: u64,
-}
+pub use linux_raw_sys::general::stat64 as Stat;
 
 /// Whether a stat mode's file-type bits are `kind` (`S_IFDIR`, `S_IFREG`, ...), compared in place:
 /// rustix's `FileType::from_raw_mode` is an out-of-line match over every file type.
@@ -83,21 +74,9 @@ mod raw {
         ];
         // SAFETY: fstatat64(dirfd, path, buf, flags) reads the NUL-terminated `path` and writes one
         // `stat64` to `buf`, which points to one; it touches no other memory.
-        let ret = unsafe { crate::rawsys::syscall4(__NR_fstatat64, args) };
-        // The kernel returns 0, or -errno (below 4096).
-        if ret != 0 {
-            return Err(crate::rawsys::errno(ret));
-        }
+        unsafe { crate::rawsys::syscall4_int::<__NR_fstatat64>(args) }?;
         // SAFETY: the syscall succeeded, so it filled `st`.
-        let st = unsafe { st.assume_init() };
-        Ok(Stat {
-            st_dev: st.st_dev,
-            st_ino: st.st_ino,
-            st_mode: st.st_mode,
-            st_nlink: st.st_nlink,
-            st_size: st.st_size,
-            st_blocks: st.st_blocks,
-        })
+        Ok(unsafe { st.assume_init() })
     }
 }
 

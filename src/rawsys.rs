@@ -1,17 +1,18 @@
 //! The raw syscall, for the calls whose rustix form costs more than it does: `clock_gettime` (rustix
-//! parses the vDSO for it on 32-bit targets), `fstatat64` (see `filestat`), `fork` (rustix's is a
-//! clone that also stores the child's pid), `openat2` and the block-device ioctls (see the init's
-//! sys.rs) and, on 32-bit targets, `nanosleep` (rustix tries the time64 call first, with a
-//! fallback). One asm block per arch, written once: i686 and ARM both keep registers the kernel
-//! wants for arguments.
+//! parses the vDSO for it on 32-bit targets), `fstatat64` (see `filestat`), `openat` (see `fd`),
+//! `fork` (rustix's is a clone that also stores the child's pid), `openat2` and the block-device
+//! ioctls (see the init's sys.rs) and, on 32-bit targets, `nanosleep` (rustix tries the time64 call
+//! first, with a fallback). One asm block per arch, written once: i686 and ARM both keep registers
+//! the kernel wants for arguments.
 #![allow(unsafe_code)]
 
-/// `syscall(nr, args[0], args[1], args[2], args[3])`: the kernel's return value, `-errno` on failure.
+/// `syscall(NR, args[0], args[1], args[2], args[3])`: the kernel's return value, `-errno` on failure
+/// (`syscall4_int` checks it). The number is a constant: ARM sets it in r7 from an immediate.
 ///
 /// # Safety
-/// `nr` with these arguments must be a syscall that touches only the memory its pointer arguments
+/// `NR` with these arguments must be a syscall that touches only the memory its pointer arguments
 /// allow, as the caller's own SAFETY note says.
-pub unsafe fn syscall4(nr: u32, args: [usize; 4]) -> isize {
+pub unsafe fn syscall4<const NR: u32>(args: [usize; 4]) -> isize {
     let ret: isize;
     // SAFETY: the caller vouches for the syscall; the asm keeps every register the ABI asks it to keep.
     unsafe {
@@ -19,43 +20,56 @@ pub unsafe fn syscall4(nr: u32, args: [usize; 4]) -> isize {
         #[cfg(target_arch = "x86_64")]
         core::arch::asm!(
             "syscall",
-            inlateout("rax") nr as isize => ret, in("rdi") args[0], in("rsi") args[1], in("rdx") args[2],
+            inlateout("rax") NR as isize => ret, in("rdi") args[0], in("rsi") args[1], in("rdx") args[2],
             in("r10") args[3], lateout("rcx") _, lateout("r11") _, options(nostack),
         );
         // i686: arguments in ebx, ecx, edx, esi, all as operands (no array in memory): esi cannot be
         // named as one (LLVM may keep its base pointer there), so the fourth is swapped in and out of
         // it. `inout`, as in the patched rustix (vendor/…/PATCHES.md, item 2): an `in` register may
-        // be shared with another input of equal value, which the xchg would then clobber.
+        // be shared with another input of equal value, which the xchg would then clobber. When LLVM
+        // gives the fourth esi itself, the assembler's `.ifnc` leaves out both xchg (as in the
+        // patched rustix, item 6): no 4-byte `xchg esi, esi` pair.
         #[cfg(target_arch = "x86")]
         core::arch::asm!(
-            "xchg esi, {a3}", "int 0x80", "xchg esi, {a3}",
-            a3 = inout(reg) args[3] => _, inlateout("eax") nr as isize => ret, in("ebx") args[0],
+            ".ifnc {a3},esi", "xchg esi, {a3}", ".endif", "int 0x80",
+            ".ifnc {a3},esi", "xchg esi, {a3}", ".endif",
+            a3 = inout(reg) args[3] => _, inlateout("eax") NR as isize => ret, in("ebx") args[0],
             in("ecx") args[1], in("edx") args[2], options(nostack),
         );
         // ARM: arguments in r0-r3, the number in r7, which Thumb code keeps as its frame pointer:
         // saved on the stack around the call (no register held for it, as the patched rustix does).
+        // The number is set from immediates, as rustix's `load_nr` (PATCHES.md, item 7) does: every
+        // number here is below 511 (openat2, 437, is the largest).
         #[cfg(target_arch = "arm")]
         core::arch::asm!(
-            "push {{r7}}", "mov r7, {nr}", "svc 0", "pop {{r7}}",
-            nr = in(reg) nr,
+            "push {{r7}}",
+            ".if {nr} < 256", "movs r7, #{nr}",
+            ".else", "movs r7, #255", "adds r7, #({nr} - 255)", ".endif",
+            "svc 0", "pop {{r7}}",
+            nr = const { assert!(NR < 511); NR },
             inlateout("r0") args[0] as isize => ret, in("r1") args[1], in("r2") args[2], in("r3") args[3],
         );
     }
     ret
 }
 
-/// A raw syscall's return value as a `Result`: -4095..-1 is `-errno`, anything else a value. Said as
-/// a range, it spares `Errno`'s own check of it (and its trap).
+/// `syscall4` for a call that returns a C `int` (every one the init makes): its value, or the errno
+/// of the `-errno` it returned on failure. One sign test of the int, not the -4095..-1 range (on ARM
+/// a literal-pool word for -4095 and two compares), and the value it gives back is known to fit an
+/// `i32`, so a descriptor made of it skips `OwnedFd`'s check for -1 on x86_64.
+///
+/// # Safety
+/// As for `syscall4`, for a syscall whose result is a C `int`.
 #[inline(always)]
-pub fn result(ret: isize) -> Result<usize, rustix::io::Errno> {
-    if (-4095..0).contains(&ret) {
-        return Err(errno(ret));
+pub unsafe fn syscall4_int<const NR: u32>(args: [usize; 4]) -> Result<u32, rustix::io::Errno> {
+    // SAFETY: the caller vouches for the syscall.
+    let ret = unsafe { syscall4::<NR>(args) } as i32;
+    if ret < 0 {
+        // SAFETY: a syscall that returns an int and fails returns -errno, which Linux keeps in
+        // -4095..-1. Told to the optimizer, this folds `Errno`'s own check of that range (a
+        // compare and a trap; without this: +24 / +100 / +96 B).
+        unsafe { core::hint::assert_unchecked(ret >= -4095) };
+        return Err(rustix::io::Errno::from_raw_os_error(-ret));
     }
-    Ok(ret as usize)
-}
-
-/// The errno of a raw syscall that failed: it returned `-errno`.
-#[inline(always)]
-pub fn errno(ret: isize) -> rustix::io::Errno {
-    rustix::io::Errno::from_raw_os_error(ret.wrapping_neg() as i32)
+    Ok(ret as u32)
 }

@@ -8,6 +8,8 @@ use core::ffi::c_void;
 use core::sync::atomic::AtomicI32;
 use core::sync::atomic::Ordering::Relaxed;
 pub use initramfs_overlay::fd::{Fd, open};
+use initramfs_overlay::rawsys::{syscall4, syscall4_int};
+use linux_raw_sys::general::{__NR_clock_gettime, __NR_fork, __NR_ioctl, __NR_openat2};
 use linux_raw_sys::loop_device::{
     LO_FLAGS_AUTOCLEAR, LO_FLAGS_READ_ONLY, LOOP_CLR_FD, LOOP_CONFIGURE, LOOP_CTL_GET_FREE,
     LOOP_SET_FD, LOOP_SET_STATUS64, loop_config,
@@ -28,10 +30,7 @@ pub fn now_ms() -> u32 {
     // SAFETY: clock_gettime(CLOCK_MONOTONIC, ts) writes one native timespec to `ts`, two writable
     // longs; it touches no other memory and cannot fail for CLOCK_MONOTONIC.
     unsafe {
-        initramfs_overlay::rawsys::syscall4(
-            linux_raw_sys::general::__NR_clock_gettime,
-            [1, ts.as_mut_ptr() as usize, 0, 0],
-        );
+        syscall4::<__NR_clock_gettime>([1, ts.as_mut_ptr() as usize, 0, 0]);
     }
     let [sec, nsec] = ts;
     // nsec is below 10^9, so a native long divides it. Not on ARM: Thumb-1 has no divide instruction,
@@ -60,6 +59,7 @@ pub fn sleep_ms(ms: u64) {
     // nanoseconds only, with no 64-bit division by 1000 (a bit-by-bit loop there).
     #[cfg(target_pointer_width = "32")]
     {
+        use linux_raw_sys::general::__NR_nanosleep;
         let mut ms = ms;
         while ms > 0 {
             let slice = ms.min(999);
@@ -69,10 +69,7 @@ pub fn sleep_ms(ms: u64) {
             // SAFETY: nanosleep(ts, NULL) reads one native timespec from `ts`, two longs that outlive
             // the call, and writes nothing (no remainder is asked for).
             unsafe {
-                initramfs_overlay::rawsys::syscall4(
-                    linux_raw_sys::general::__NR_nanosleep,
-                    [ts.as_ptr() as usize, 0, 0, 0],
-                );
+                syscall4::<__NR_nanosleep>([ts.as_ptr() as usize, 0, 0, 0]);
             }
         }
     }
@@ -83,10 +80,9 @@ pub fn sleep_ms(ms: u64) {
 pub fn fork() -> Result<Option<Pid>, Errno> {
     // SAFETY: fork touches none of our memory; the init is single-threaded and holds no locks, so the
     // child (a copy of this process) may run any code.
-    let ret =
-        unsafe { initramfs_overlay::rawsys::syscall4(linux_raw_sys::general::__NR_fork, [0; 4]) };
+    let pid = unsafe { syscall4_int::<__NR_fork>([0; 4]) }?;
     // 0 in the child: no pid.
-    Ok(Pid::from_raw(initramfs_overlay::rawsys::result(ret)? as i32))
+    Ok(Pid::from_raw(pid as i32))
 }
 
 /// `openat2(dir, path, O_PATH | O_CLOEXEC, RESOLVE_IN_ROOT)`: `path` looked up as if `dir` were the
@@ -103,24 +99,17 @@ pub fn open_path_in_root(dir: BorrowedFd<'_>, path: &core::ffi::CStr) -> Result<
     };
     // SAFETY: openat2 reads the NUL-terminated `path`, alive across the call, and the static `HOW` of
     // the size given, and writes no memory of ours.
-    let ret = unsafe {
-        initramfs_overlay::rawsys::syscall4(
-            linux_raw_sys::general::__NR_openat2,
-            [
-                dir.as_raw_fd() as usize,
-                path.as_ptr() as usize,
-                (&raw const HOW) as usize,
-                core::mem::size_of::<open_how>(),
-            ],
-        )
-    };
-    // A descriptor is never negative: anything below 0 is -errno.
-    if ret < 0 {
-        return Err(initramfs_overlay::rawsys::errno(ret));
-    }
+    let fd = unsafe {
+        syscall4_int::<__NR_openat2>([
+            dir.as_raw_fd() as usize,
+            path.as_ptr() as usize,
+            (&raw const HOW) as usize,
+            core::mem::size_of::<open_how>(),
+        ])
+    }?;
     // SAFETY: openat2 returned a new descriptor: open, and ours alone.
     Ok(Fd::from(unsafe {
-        rustix::fd::OwnedFd::from_raw_fd(ret as i32)
+        rustix::fd::OwnedFd::from_raw_fd(fd as i32)
     }))
 }
 
@@ -134,25 +123,17 @@ pub fn exec(path: &core::ffi::CStr) -> Errno {
     unsafe { rustix::runtime_448b8ad740e2a26f::execve(path, argv.as_ptr(), core::ptr::null()) }
 }
 
-/// A loop-device ioctl whose argument is a pointer or a plain integer, returning the syscall's value
+/// A block-device ioctl whose argument is a pointer or a plain integer, returning the syscall's value
 /// (LOOP_CTL_GET_FREE returns the device number). The raw syscall, as `fork`: rustix's `ioctl` packs
-/// its result with the errno, and unpacking that at each of the four calls cost more. Inlined on
-/// 32-bit targets, where its 8-byte `Result` would come back through memory (as `files::open_dir`).
-#[cfg_attr(target_pointer_width = "32", inline(always))]
-fn loop_ioctl(fd: BorrowedFd<'_>, opcode: u32, arg: *mut c_void) -> Result<u32, Errno> {
-    initramfs_overlay::rawsys::result(ioctl_raw(fd, opcode, arg)).map(|n| n as u32)
-}
-
-/// An ioctl's syscall alone: the kernel's return value, `-errno` on failure.
+/// its result with the errno, and unpacking that at each of the loop device's four calls cost more. Inlined: on
+/// 32-bit targets its 8-byte `Result` would come back through memory (as `files::open_dir`), and on
+/// x86_64 the call and its result checks cost 32 B more than the four syscalls.
 #[inline(always)]
-fn ioctl_raw(fd: BorrowedFd<'_>, opcode: u32, arg: *mut c_void) -> isize {
+fn ioctl(fd: BorrowedFd<'_>, opcode: u32, arg: *mut c_void) -> Result<u32, Errno> {
     // SAFETY: each caller pairs the opcode with its documented argument: a plain integer, or a pointer
     // to a `repr(C)` kernel ABI struct that lives across the call; the ioctl touches no other memory.
     unsafe {
-        initramfs_overlay::rawsys::syscall4(
-            linux_raw_sys::general::__NR_ioctl,
-            [fd.as_raw_fd() as usize, opcode as usize, arg as usize, 0],
-        )
+        syscall4_int::<__NR_ioctl>([fd.as_raw_fd() as usize, opcode as usize, arg as usize, 0])
     }
 }
 
@@ -161,7 +142,7 @@ fn ioctl_raw(fd: BorrowedFd<'_>, opcode: u32, arg: *mut c_void) -> isize {
 pub fn logical_sector_size(disk: BorrowedFd<'_>) -> usize {
     let mut size: u32 = 512;
     // The kernel writes an int through the pointer, or leaves `size` as it is on failure.
-    ioctl_raw(
+    let _ = ioctl(
         disk,
         linux_raw_sys::ioctl::BLKSSZGET,
         (&raw mut size).cast(),
@@ -171,7 +152,7 @@ pub fn logical_sector_size(disk: BorrowedFd<'_>) -> usize {
 
 /// LOOP_CTL_GET_FREE: the number of a free loop device, creating one when needed.
 pub fn loop_get_free(control: BorrowedFd<'_>) -> Result<u32, Errno> {
-    loop_ioctl(control, LOOP_CTL_GET_FREE, core::ptr::null_mut())
+    ioctl(control, LOOP_CTL_GET_FREE, core::ptr::null_mut())
 }
 
 const READ_ONLY_AUTOCLEAR: u32 = LO_FLAGS_READ_ONLY as u32 | LO_FLAGS_AUTOCLEAR as u32;
@@ -186,22 +167,22 @@ pub fn loop_attach(device: BorrowedFd<'_>, file: BorrowedFd<'_>) -> Result<(), E
     let mut config: loop_config = unsafe { core::mem::zeroed() };
     config.fd = file.as_raw_fd() as u32;
     config.info.lo_flags = READ_ONLY_AUTOCLEAR;
-    match loop_ioctl(device, LOOP_CONFIGURE, (&raw mut config).cast()) {
+    match ioctl(device, LOOP_CONFIGURE, (&raw mut config).cast()) {
         Err(Errno::INVAL | Errno::NOTTY) => {}
         other => return other.map(drop),
     }
-    loop_ioctl(
+    ioctl(
         device,
         LOOP_SET_FD,
         file.as_fd().as_raw_fd() as usize as *mut c_void,
     )?;
     // The same status as for LOOP_CONFIGURE, read in place (the kernel does not write it back).
-    loop_ioctl(device, LOOP_SET_STATUS64, (&raw mut config.info).cast())
+    ioctl(device, LOOP_SET_STATUS64, (&raw mut config.info).cast())
         .map(drop)
         .inspect_err(|_| {
             // Without autoclear nothing would ever release the device: unbind it now. Its result
             // is not read: nothing more could be done if it failed.
-            ioctl_raw(device, LOOP_CLR_FD, core::ptr::null_mut());
+            let _ = ioctl(device, LOOP_CLR_FD, core::ptr::null_mut());
         })
 }
 
@@ -239,8 +220,9 @@ pub fn kmsg() -> Option<BorrowedFd<'static>> {
 }
 
 /// Whether the kernel gave us a standard input (it does only when the archive has /dev/console).
+/// Asked with fstat, whose 32-bit form is the one shared stat call (fcntl was a syscall inlined here).
 pub fn has_stdin() -> bool {
     // SAFETY: as for `console`: fd 0 is never closed by us (a console opened there stays open);
-    // fcntl on a closed fd fails with EBADF.
-    rustix::io::fcntl_getfd(unsafe { rustix::stdio::stdin() }).is_ok()
+    // fstat on a closed fd fails with EBADF.
+    initramfs_overlay::fstat(unsafe { rustix::stdio::stdin() }).is_ok()
 }

@@ -1,16 +1,14 @@
 //! arm Linux system calls.
 
-use crate::backend::reg::{
-    ArgReg, FromAsm, RetReg, SyscallNumber, ToAsm as _, A0, A1, A2, A3, A4, A5, R0,
-};
+use crate::backend::reg::{ArgReg, FromAsm, RetReg, ToAsm as _, A0, A1, A2, A3, A4, A5, R0};
 use core::arch::asm;
 
 #[inline]
-pub(in crate::backend) unsafe fn syscall0_readonly(nr: SyscallNumber<'_>) -> RetReg<R0> {
+pub(in crate::backend) unsafe fn syscall0_readonly<const NR: u32>() -> RetReg<R0> {
     let r0;
     asm!(
         "svc 0",
-        in("r7") nr.to_asm(),
+        in("r7") crate::backend::reg::nr(NR).to_asm(),
         lateout("r0") r0,
         options(nostack, preserves_flags, readonly)
     );
@@ -18,11 +16,11 @@ pub(in crate::backend) unsafe fn syscall0_readonly(nr: SyscallNumber<'_>) -> Ret
 }
 
 #[inline]
-pub(in crate::backend) unsafe fn syscall1(nr: SyscallNumber<'_>, a0: ArgReg<'_, A0>) -> RetReg<R0> {
+pub(in crate::backend) unsafe fn syscall1<const NR: u32>(a0: ArgReg<'_, A0>) -> RetReg<R0> {
     let r0;
     asm!(
         "svc 0",
-        in("r7") nr.to_asm(),
+        in("r7") crate::backend::reg::nr(NR).to_asm(),
         inlateout("r0") a0.to_asm() => r0,
         options(nostack, preserves_flags)
     );
@@ -30,14 +28,13 @@ pub(in crate::backend) unsafe fn syscall1(nr: SyscallNumber<'_>, a0: ArgReg<'_, 
 }
 
 #[inline]
-pub(in crate::backend) unsafe fn syscall1_readonly(
-    nr: SyscallNumber<'_>,
+pub(in crate::backend) unsafe fn syscall1_readonly<const NR: u32>(
     a0: ArgReg<'_, A0>,
 ) -> RetReg<R0> {
     let r0;
     asm!(
         "svc 0",
-        in("r7") nr.to_asm(),
+        in("r7") crate::backend::reg::nr(NR).to_asm(),
         inlateout("r0") a0.to_asm() => r0,
         options(nostack, preserves_flags, readonly)
     );
@@ -45,26 +42,25 @@ pub(in crate::backend) unsafe fn syscall1_readonly(
 }
 
 #[inline]
-pub(in crate::backend) unsafe fn syscall1_noreturn(nr: SyscallNumber<'_>, a0: ArgReg<'_, A0>) -> ! {
+pub(in crate::backend) unsafe fn syscall1_noreturn<const NR: u32>(a0: ArgReg<'_, A0>) -> ! {
     asm!(
         "svc 0",
         "udf #16",
-        in("r7") nr.to_asm(),
+        in("r7") crate::backend::reg::nr(NR).to_asm(),
         in("r0") a0.to_asm(),
         options(nostack, noreturn)
     )
 }
 
 #[inline]
-pub(in crate::backend) unsafe fn syscall2(
-    nr: SyscallNumber<'_>,
+pub(in crate::backend) unsafe fn syscall2<const NR: u32>(
     a0: ArgReg<'_, A0>,
     a1: ArgReg<'_, A1>,
 ) -> RetReg<R0> {
     let r0;
     asm!(
         "svc 0",
-        in("r7") nr.to_asm(),
+        in("r7") crate::backend::reg::nr(NR).to_asm(),
         inlateout("r0") a0.to_asm() => r0,
         in("r1") a1.to_asm(),
         options(nostack, preserves_flags)
@@ -73,15 +69,14 @@ pub(in crate::backend) unsafe fn syscall2(
 }
 
 #[inline]
-pub(in crate::backend) unsafe fn syscall2_readonly(
-    nr: SyscallNumber<'_>,
+pub(in crate::backend) unsafe fn syscall2_readonly<const NR: u32>(
     a0: ArgReg<'_, A0>,
     a1: ArgReg<'_, A1>,
 ) -> RetReg<R0> {
     let r0;
     asm!(
         "svc 0",
-        in("r7") nr.to_asm(),
+        in("r7") crate::backend::reg::nr(NR).to_asm(),
         inlateout("r0") a0.to_asm() => r0,
         in("r1") a1.to_asm(),
         options(nostack, preserves_flags, readonly)
@@ -90,8 +85,7 @@ pub(in crate::backend) unsafe fn syscall2_readonly(
 }
 
 #[inline]
-pub(in crate::backend) unsafe fn syscall3(
-    nr: SyscallNumber<'_>,
+pub(in crate::backend) unsafe fn syscall3<const NR: u32>(
     a0: ArgReg<'_, A0>,
     a1: ArgReg<'_, A1>,
     a2: ArgReg<'_, A2>,
@@ -99,7 +93,7 @@ pub(in crate::backend) unsafe fn syscall3(
     let r0;
     asm!(
         "svc 0",
-        in("r7") nr.to_asm(),
+        in("r7") crate::backend::reg::nr(NR).to_asm(),
         inlateout("r0") a0.to_asm() => r0,
         in("r1") a1.to_asm(),
         in("r2") a2.to_asm(),
@@ -109,8 +103,7 @@ pub(in crate::backend) unsafe fn syscall3(
 }
 
 #[inline]
-pub(in crate::backend) unsafe fn syscall3_readonly(
-    nr: SyscallNumber<'_>,
+pub(in crate::backend) unsafe fn syscall3_readonly<const NR: u32>(
     a0: ArgReg<'_, A0>,
     a1: ArgReg<'_, A1>,
     a2: ArgReg<'_, A2>,
@@ -118,7 +111,7 @@ pub(in crate::backend) unsafe fn syscall3_readonly(
     let r0;
     asm!(
         "svc 0",
-        in("r7") nr.to_asm(),
+        in("r7") crate::backend::reg::nr(NR).to_asm(),
         inlateout("r0") a0.to_asm() => r0,
         in("r1") a1.to_asm(),
         in("r2") a2.to_asm(),
@@ -128,8 +121,7 @@ pub(in crate::backend) unsafe fn syscall3_readonly(
 }
 
 #[inline]
-pub(in crate::backend) unsafe fn syscall4(
-    nr: SyscallNumber<'_>,
+pub(in crate::backend) unsafe fn syscall4<const NR: u32>(
     a0: ArgReg<'_, A0>,
     a1: ArgReg<'_, A1>,
     a2: ArgReg<'_, A2>,
@@ -138,7 +130,7 @@ pub(in crate::backend) unsafe fn syscall4(
     let r0;
     asm!(
         "svc 0",
-        in("r7") nr.to_asm(),
+        in("r7") crate::backend::reg::nr(NR).to_asm(),
         inlateout("r0") a0.to_asm() => r0,
         in("r1") a1.to_asm(),
         in("r2") a2.to_asm(),
@@ -149,8 +141,7 @@ pub(in crate::backend) unsafe fn syscall4(
 }
 
 #[inline]
-pub(in crate::backend) unsafe fn syscall4_readonly(
-    nr: SyscallNumber<'_>,
+pub(in crate::backend) unsafe fn syscall4_readonly<const NR: u32>(
     a0: ArgReg<'_, A0>,
     a1: ArgReg<'_, A1>,
     a2: ArgReg<'_, A2>,
@@ -159,7 +150,7 @@ pub(in crate::backend) unsafe fn syscall4_readonly(
     let r0;
     asm!(
         "svc 0",
-        in("r7") nr.to_asm(),
+        in("r7") crate::backend::reg::nr(NR).to_asm(),
         inlateout("r0") a0.to_asm() => r0,
         in("r1") a1.to_asm(),
         in("r2") a2.to_asm(),
@@ -170,8 +161,7 @@ pub(in crate::backend) unsafe fn syscall4_readonly(
 }
 
 #[inline]
-pub(in crate::backend) unsafe fn syscall5(
-    nr: SyscallNumber<'_>,
+pub(in crate::backend) unsafe fn syscall5<const NR: u32>(
     a0: ArgReg<'_, A0>,
     a1: ArgReg<'_, A1>,
     a2: ArgReg<'_, A2>,
@@ -181,7 +171,7 @@ pub(in crate::backend) unsafe fn syscall5(
     let r0;
     asm!(
         "svc 0",
-        in("r7") nr.to_asm(),
+        in("r7") crate::backend::reg::nr(NR).to_asm(),
         inlateout("r0") a0.to_asm() => r0,
         in("r1") a1.to_asm(),
         in("r2") a2.to_asm(),
@@ -193,8 +183,7 @@ pub(in crate::backend) unsafe fn syscall5(
 }
 
 #[inline]
-pub(in crate::backend) unsafe fn syscall5_readonly(
-    nr: SyscallNumber<'_>,
+pub(in crate::backend) unsafe fn syscall5_readonly<const NR: u32>(
     a0: ArgReg<'_, A0>,
     a1: ArgReg<'_, A1>,
     a2: ArgReg<'_, A2>,
@@ -204,7 +193,7 @@ pub(in crate::backend) unsafe fn syscall5_readonly(
     let r0;
     asm!(
         "svc 0",
-        in("r7") nr.to_asm(),
+        in("r7") crate::backend::reg::nr(NR).to_asm(),
         inlateout("r0") a0.to_asm() => r0,
         in("r1") a1.to_asm(),
         in("r2") a2.to_asm(),
@@ -216,8 +205,7 @@ pub(in crate::backend) unsafe fn syscall5_readonly(
 }
 
 #[inline]
-pub(in crate::backend) unsafe fn syscall6(
-    nr: SyscallNumber<'_>,
+pub(in crate::backend) unsafe fn syscall6<const NR: u32>(
     a0: ArgReg<'_, A0>,
     a1: ArgReg<'_, A1>,
     a2: ArgReg<'_, A2>,
@@ -228,7 +216,7 @@ pub(in crate::backend) unsafe fn syscall6(
     let r0;
     asm!(
         "svc 0",
-        in("r7") nr.to_asm(),
+        in("r7") crate::backend::reg::nr(NR).to_asm(),
         inlateout("r0") a0.to_asm() => r0,
         in("r1") a1.to_asm(),
         in("r2") a2.to_asm(),
@@ -241,8 +229,7 @@ pub(in crate::backend) unsafe fn syscall6(
 }
 
 #[inline]
-pub(in crate::backend) unsafe fn syscall6_readonly(
-    nr: SyscallNumber<'_>,
+pub(in crate::backend) unsafe fn syscall6_readonly<const NR: u32>(
     a0: ArgReg<'_, A0>,
     a1: ArgReg<'_, A1>,
     a2: ArgReg<'_, A2>,
@@ -253,7 +240,7 @@ pub(in crate::backend) unsafe fn syscall6_readonly(
     let r0;
     asm!(
         "svc 0",
-        in("r7") nr.to_asm(),
+        in("r7") crate::backend::reg::nr(NR).to_asm(),
         inlateout("r0") a0.to_asm() => r0,
         in("r1") a1.to_asm(),
         in("r2") a2.to_asm(),

@@ -76,35 +76,32 @@ pub(in crate::backend) use self::asm as choose;
 // Macros for invoking system calls.
 //
 // These factor out:
-//  - Calling `nr` on the syscall number to convert it into `SyscallNumber`.
+//  - Passing the syscall number as the `NR` const parameter (patched, see
+//    PATCHES.md item 7; upstream calls `nr` on it to convert it into a
+//    `SyscallNumber` argument).
 //  - Calling `.into()` on each of the arguments to convert them into `ArgReg`.
 //  - Qualifying the `syscall*` and `__NR_*` identifiers.
 //  - Counting the number of arguments.
 macro_rules! syscall {
     ($nr:ident) => {
-        $crate::backend::arch::choose::syscall0($crate::backend::reg::nr(
-            linux_raw_sys::general::$nr,
-        ))
+        $crate::backend::arch::choose::syscall0::<{ linux_raw_sys::general::$nr }>()
     };
 
     ($nr:ident, $a0:expr) => {
-        $crate::backend::arch::choose::syscall1(
-            $crate::backend::reg::nr(linux_raw_sys::general::$nr),
+        $crate::backend::arch::choose::syscall1::<{ linux_raw_sys::general::$nr }>(
             $a0.into(),
         )
     };
 
     ($nr:ident, $a0:expr, $a1:expr) => {
-        $crate::backend::arch::choose::syscall2(
-            $crate::backend::reg::nr(linux_raw_sys::general::$nr),
+        $crate::backend::arch::choose::syscall2::<{ linux_raw_sys::general::$nr }>(
             $a0.into(),
             $a1.into(),
         )
     };
 
     ($nr:ident, $a0:expr, $a1:expr, $a2:expr) => {
-        $crate::backend::arch::choose::syscall3(
-            $crate::backend::reg::nr(linux_raw_sys::general::$nr),
+        $crate::backend::arch::choose::syscall3::<{ linux_raw_sys::general::$nr }>(
             $a0.into(),
             $a1.into(),
             $a2.into(),
@@ -112,8 +109,7 @@ macro_rules! syscall {
     };
 
     ($nr:ident, $a0:expr, $a1:expr, $a2:expr, $a3:expr) => {
-        $crate::backend::arch::choose::syscall4(
-            $crate::backend::reg::nr(linux_raw_sys::general::$nr),
+        $crate::backend::arch::choose::syscall4::<{ linux_raw_sys::general::$nr }>(
             $a0.into(),
             $a1.into(),
             $a2.into(),
@@ -122,8 +118,7 @@ macro_rules! syscall {
     };
 
     ($nr:ident, $a0:expr, $a1:expr, $a2:expr, $a3:expr, $a4:expr) => {
-        $crate::backend::arch::choose::syscall5(
-            $crate::backend::reg::nr(linux_raw_sys::general::$nr),
+        $crate::backend::arch::choose::syscall5::<{ linux_raw_sys::general::$nr }>(
             $a0.into(),
             $a1.into(),
             $a2.into(),
@@ -133,8 +128,7 @@ macro_rules! syscall {
     };
 
     ($nr:ident, $a0:expr, $a1:expr, $a2:expr, $a3:expr, $a4:expr, $a5:expr) => {
-        $crate::backend::arch::choose::syscall6(
-            $crate::backend::reg::nr(linux_raw_sys::general::$nr),
+        $crate::backend::arch::choose::syscall6::<{ linux_raw_sys::general::$nr }>(
             $a0.into(),
             $a1.into(),
             $a2.into(),
@@ -145,8 +139,7 @@ macro_rules! syscall {
     };
 
     ($nr:ident, $a0:expr, $a1:expr, $a2:expr, $a3:expr, $a4:expr, $a5:expr, $a6:expr) => {
-        $crate::backend::arch::choose::syscall7(
-            $crate::backend::reg::nr(linux_raw_sys::general::$nr),
+        $crate::backend::arch::choose::syscall7::<{ linux_raw_sys::general::$nr }>(
             $a0.into(),
             $a1.into(),
             $a2.into(),
@@ -163,27 +156,24 @@ macro_rules! syscall {
 #[allow(unused_macros)]
 macro_rules! syscall_always_asm {
     ($nr:ident) => {
-        $crate::backend::arch::asm::syscall0($crate::backend::reg::nr(linux_raw_sys::general::$nr))
+        $crate::backend::arch::asm::syscall0::<{ linux_raw_sys::general::$nr }>()
     };
 
     ($nr:ident, $a0:expr) => {
-        $crate::backend::arch::asm::syscall1(
-            $crate::backend::reg::nr(linux_raw_sys::general::$nr),
+        $crate::backend::arch::asm::syscall1::<{ linux_raw_sys::general::$nr }>(
             $a0.into(),
         )
     };
 
     ($nr:ident, $a0:expr, $a1:expr) => {
-        $crate::backend::arch::asm::syscall2(
-            $crate::backend::reg::nr(linux_raw_sys::general::$nr),
+        $crate::backend::arch::asm::syscall2::<{ linux_raw_sys::general::$nr }>(
             $a0.into(),
             $a1.into(),
         )
     };
 
     ($nr:ident, $a0:expr, $a1:expr, $a2:expr) => {
-        $crate::backend::arch::asm::syscall3(
-            $crate::backend::reg::nr(linux_raw_sys::general::$nr),
+        $crate::backend::arch::asm::syscall3::<{ linux_raw_sys::general::$nr }>(
             $a0.into(),
             $a1.into(),
             $a2.into(),
@@ -191,8 +181,7 @@ macro_rules! syscall_always_asm {
     };
 
     ($nr:ident, $a0:expr, $a1:expr, $a2:expr, $a3:expr) => {
-        $crate::backend::arch::asm::syscall4(
-            $crate::backend::reg::nr(linux_raw_sys::general::$nr),
+        $crate::backend::arch::asm::syscall4::<{ linux_raw_sys::general::$nr }>(
             $a0.into(),
             $a1.into(),
             $a2.into(),
@@ -201,8 +190,7 @@ macro_rules! syscall_always_asm {
     };
 
     ($nr:ident, $a0:expr, $a1:expr, $a2:expr, $a3:expr, $a4:expr) => {
-        $crate::backend::arch::asm::syscall5(
-            $crate::backend::reg::nr(linux_raw_sys::general::$nr),
+        $crate::backend::arch::asm::syscall5::<{ linux_raw_sys::general::$nr }>(
             $a0.into(),
             $a1.into(),
             $a2.into(),
@@ -212,8 +200,7 @@ macro_rules! syscall_always_asm {
     };
 
     ($nr:ident, $a0:expr, $a1:expr, $a2:expr, $a3:expr, $a4:expr, $a5:expr) => {
-        $crate::backend::arch::asm::syscall6(
-            $crate::backend::reg::nr(linux_raw_sys::general::$nr),
+        $crate::backend::arch::asm::syscall6::<{ linux_raw_sys::general::$nr }>(
             $a0.into(),
             $a1.into(),
             $a2.into(),
@@ -224,8 +211,7 @@ macro_rules! syscall_always_asm {
     };
 
     ($nr:ident, $a0:expr, $a1:expr, $a2:expr, $a3:expr, $a4:expr, $a5:expr, $a6:expr) => {
-        $crate::backend::arch::asm::syscall7(
-            $crate::backend::reg::nr(linux_raw_sys::general::$nr),
+        $crate::backend::arch::asm::syscall7::<{ linux_raw_sys::general::$nr }>(
             $a0.into(),
             $a1.into(),
             $a2.into(),
@@ -241,29 +227,24 @@ macro_rules! syscall_always_asm {
 /// indicates that the syscall does not mutate any memory.
 macro_rules! syscall_readonly {
     ($nr:ident) => {
-        $crate::backend::arch::choose::syscall0_readonly($crate::backend::reg::nr(
-            linux_raw_sys::general::$nr,
-        ))
+        $crate::backend::arch::choose::syscall0_readonly::<{ linux_raw_sys::general::$nr }>()
     };
 
     ($nr:ident, $a0:expr) => {
-        $crate::backend::arch::choose::syscall1_readonly(
-            $crate::backend::reg::nr(linux_raw_sys::general::$nr),
+        $crate::backend::arch::choose::syscall1_readonly::<{ linux_raw_sys::general::$nr }>(
             $a0.into(),
         )
     };
 
     ($nr:ident, $a0:expr, $a1:expr) => {
-        $crate::backend::arch::choose::syscall2_readonly(
-            $crate::backend::reg::nr(linux_raw_sys::general::$nr),
+        $crate::backend::arch::choose::syscall2_readonly::<{ linux_raw_sys::general::$nr }>(
             $a0.into(),
             $a1.into(),
         )
     };
 
     ($nr:ident, $a0:expr, $a1:expr, $a2:expr) => {
-        $crate::backend::arch::choose::syscall3_readonly(
-            $crate::backend::reg::nr(linux_raw_sys::general::$nr),
+        $crate::backend::arch::choose::syscall3_readonly::<{ linux_raw_sys::general::$nr }>(
             $a0.into(),
             $a1.into(),
             $a2.into(),
@@ -271,8 +252,7 @@ macro_rules! syscall_readonly {
     };
 
     ($nr:ident, $a0:expr, $a1:expr, $a2:expr, $a3:expr) => {
-        $crate::backend::arch::choose::syscall4_readonly(
-            $crate::backend::reg::nr(linux_raw_sys::general::$nr),
+        $crate::backend::arch::choose::syscall4_readonly::<{ linux_raw_sys::general::$nr }>(
             $a0.into(),
             $a1.into(),
             $a2.into(),
@@ -281,8 +261,7 @@ macro_rules! syscall_readonly {
     };
 
     ($nr:ident, $a0:expr, $a1:expr, $a2:expr, $a3:expr, $a4:expr) => {
-        $crate::backend::arch::choose::syscall5_readonly(
-            $crate::backend::reg::nr(linux_raw_sys::general::$nr),
+        $crate::backend::arch::choose::syscall5_readonly::<{ linux_raw_sys::general::$nr }>(
             $a0.into(),
             $a1.into(),
             $a2.into(),
@@ -292,8 +271,7 @@ macro_rules! syscall_readonly {
     };
 
     ($nr:ident, $a0:expr, $a1:expr, $a2:expr, $a3:expr, $a4:expr, $a5:expr) => {
-        $crate::backend::arch::choose::syscall6_readonly(
-            $crate::backend::reg::nr(linux_raw_sys::general::$nr),
+        $crate::backend::arch::choose::syscall6_readonly::<{ linux_raw_sys::general::$nr }>(
             $a0.into(),
             $a1.into(),
             $a2.into(),
@@ -304,8 +282,7 @@ macro_rules! syscall_readonly {
     };
 
     ($nr:ident, $a0:expr, $a1:expr, $a2:expr, $a3:expr, $a4:expr, $a5:expr, $a6:expr) => {
-        $crate::backend::arch::choose::syscall7_readonly(
-            $crate::backend::reg::nr(linux_raw_sys::general::$nr),
+        $crate::backend::arch::choose::syscall7_readonly::<{ linux_raw_sys::general::$nr }>(
             $a0.into(),
             $a1.into(),
             $a2.into(),
@@ -321,8 +298,7 @@ macro_rules! syscall_readonly {
 #[cfg(feature = "runtime")]
 macro_rules! syscall_noreturn {
     ($nr:ident, $a0:expr) => {
-        $crate::backend::arch::choose::syscall1_noreturn(
-            $crate::backend::reg::nr(linux_raw_sys::general::$nr),
+        $crate::backend::arch::choose::syscall1_noreturn::<{ linux_raw_sys::general::$nr }>(
             $a0.into(),
         )
     };

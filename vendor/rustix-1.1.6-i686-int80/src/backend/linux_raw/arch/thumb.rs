@@ -1,118 +1,132 @@
 //! arm Linux system calls, using thumb-mode.
 //!
 //! In thumb-mode, r7 is the frame pointer and is not permitted to be used in
-//! an inline asm operand, so the inline asm pushes r7, copies the syscall
-//! number into it and pops it back (patched: upstream copies r7 to a spare
-//! register instead; see PATCHES.md).
+//! an inline asm operand, so the inline asm pushes r7, sets the syscall
+//! number in it and pops it back (patched: upstream copies r7 to a spare
+//! register instead, and moves the number from a register operand; see
+//! PATCHES.md items 3 and 7).
 
-use crate::backend::reg::{
-    ArgReg, FromAsm, RetReg, SyscallNumber, ToAsm as _, A0, A1, A2, A3, A4, A5, R0,
-};
+use crate::backend::reg::{ArgReg, FromAsm, RetReg, ToAsm as _, A0, A1, A2, A3, A4, A5, R0};
 use core::arch::asm;
 
+/// Sets r7 to the syscall number `{nr}`, a `const` operand (patched, see PATCHES.md item 7: upstream
+/// moves it from a register operand, which LLVM first had to load the number into). Thumb-1 `movs`
+/// takes 0..=255; larger numbers take one more instruction up to 510, two more above. These
+/// instructions set the flags, so the asm blocks no longer say `preserves_flags`.
+macro_rules! load_nr {
+    () => {
+        concat!(
+            ".if {nr} < 256\n",
+            "movs r7, #{nr}\n",
+            ".elseif {nr} < 511\n",
+            "movs r7, #255\n",
+            "adds r7, #({nr} - 255)\n",
+            ".else\n",
+            "movs r7, #({nr} >> 8)\n",
+            "lsls r7, r7, #8\n",
+            "adds r7, #({nr} & 255)\n",
+            ".endif",
+        )
+    };
+}
+
 #[inline]
-pub(in crate::backend) unsafe fn syscall0_readonly(nr: SyscallNumber<'_>) -> RetReg<R0> {
+pub(in crate::backend) unsafe fn syscall0_readonly<const NR: u32>() -> RetReg<R0> {
     let r0;
     asm!(
         "push {{r7}}",
-        "mov r7, {nr}",
+        load_nr!(),
         "svc 0",
         "pop {{r7}}",
-        nr = in(reg) nr.to_asm(),
+        nr = const NR,
         lateout("r0") r0,
-        options(preserves_flags, readonly)
+        options(readonly)
     );
     FromAsm::from_asm(r0)
 }
 
 #[inline]
-pub(in crate::backend) unsafe fn syscall1(nr: SyscallNumber<'_>, a0: ArgReg<'_, A0>) -> RetReg<R0> {
+pub(in crate::backend) unsafe fn syscall1<const NR: u32>(a0: ArgReg<'_, A0>) -> RetReg<R0> {
     let r0;
     asm!(
         "push {{r7}}",
-        "mov r7, {nr}",
+        load_nr!(),
         "svc 0",
         "pop {{r7}}",
-        nr = in(reg) nr.to_asm(),
+        nr = const NR,
         inlateout("r0") a0.to_asm() => r0,
-        options(preserves_flags)
     );
     FromAsm::from_asm(r0)
 }
 
 #[inline]
-pub(in crate::backend) unsafe fn syscall1_readonly(
-    nr: SyscallNumber<'_>,
+pub(in crate::backend) unsafe fn syscall1_readonly<const NR: u32>(
     a0: ArgReg<'_, A0>,
 ) -> RetReg<R0> {
     let r0;
     asm!(
         "push {{r7}}",
-        "mov r7, {nr}",
+        load_nr!(),
         "svc 0",
         "pop {{r7}}",
-        nr = in(reg) nr.to_asm(),
+        nr = const NR,
         inlateout("r0") a0.to_asm() => r0,
-        options(preserves_flags, readonly)
+        options(readonly)
     );
     FromAsm::from_asm(r0)
 }
 
 #[inline]
-pub(in crate::backend) unsafe fn syscall1_noreturn(nr: SyscallNumber<'_>, a0: ArgReg<'_, A0>) -> ! {
+pub(in crate::backend) unsafe fn syscall1_noreturn<const NR: u32>(a0: ArgReg<'_, A0>) -> ! {
     asm!(
-        "mov r7, {nr}",
+        load_nr!(),
         "svc 0",
         "udf #16",
-        nr = in(reg) nr.to_asm(),
+        nr = const NR,
         in("r0") a0.to_asm(),
         options(nostack, noreturn)
     )
 }
 
 #[inline]
-pub(in crate::backend) unsafe fn syscall2(
-    nr: SyscallNumber<'_>,
+pub(in crate::backend) unsafe fn syscall2<const NR: u32>(
     a0: ArgReg<'_, A0>,
     a1: ArgReg<'_, A1>,
 ) -> RetReg<R0> {
     let r0;
     asm!(
         "push {{r7}}",
-        "mov r7, {nr}",
+        load_nr!(),
         "svc 0",
         "pop {{r7}}",
-        nr = in(reg) nr.to_asm(),
+        nr = const NR,
         inlateout("r0") a0.to_asm() => r0,
         in("r1") a1.to_asm(),
-        options(preserves_flags)
     );
     FromAsm::from_asm(r0)
 }
 
 #[inline]
-pub(in crate::backend) unsafe fn syscall2_readonly(
-    nr: SyscallNumber<'_>,
+pub(in crate::backend) unsafe fn syscall2_readonly<const NR: u32>(
     a0: ArgReg<'_, A0>,
     a1: ArgReg<'_, A1>,
 ) -> RetReg<R0> {
     let r0;
     asm!(
         "push {{r7}}",
-        "mov r7, {nr}",
+        load_nr!(),
         "svc 0",
         "pop {{r7}}",
-        nr = in(reg) nr.to_asm(),
+        nr = const NR,
         inlateout("r0") a0.to_asm() => r0,
         in("r1") a1.to_asm(),
-        options(preserves_flags, readonly)
+        options(readonly)
     );
     FromAsm::from_asm(r0)
 }
 
 #[inline]
-pub(in crate::backend) unsafe fn syscall3(
-    nr: SyscallNumber<'_>,
+pub(in crate::backend) unsafe fn syscall3<const NR: u32>(
     a0: ArgReg<'_, A0>,
     a1: ArgReg<'_, A1>,
     a2: ArgReg<'_, A2>,
@@ -120,21 +134,19 @@ pub(in crate::backend) unsafe fn syscall3(
     let r0;
     asm!(
         "push {{r7}}",
-        "mov r7, {nr}",
+        load_nr!(),
         "svc 0",
         "pop {{r7}}",
-        nr = in(reg) nr.to_asm(),
+        nr = const NR,
         inlateout("r0") a0.to_asm() => r0,
         in("r1") a1.to_asm(),
         in("r2") a2.to_asm(),
-        options(preserves_flags)
     );
     FromAsm::from_asm(r0)
 }
 
 #[inline]
-pub(in crate::backend) unsafe fn syscall3_readonly(
-    nr: SyscallNumber<'_>,
+pub(in crate::backend) unsafe fn syscall3_readonly<const NR: u32>(
     a0: ArgReg<'_, A0>,
     a1: ArgReg<'_, A1>,
     a2: ArgReg<'_, A2>,
@@ -142,21 +154,20 @@ pub(in crate::backend) unsafe fn syscall3_readonly(
     let r0;
     asm!(
         "push {{r7}}",
-        "mov r7, {nr}",
+        load_nr!(),
         "svc 0",
         "pop {{r7}}",
-        nr = in(reg) nr.to_asm(),
+        nr = const NR,
         inlateout("r0") a0.to_asm() => r0,
         in("r1") a1.to_asm(),
         in("r2") a2.to_asm(),
-        options(preserves_flags, readonly)
+        options(readonly)
     );
     FromAsm::from_asm(r0)
 }
 
 #[inline]
-pub(in crate::backend) unsafe fn syscall4(
-    nr: SyscallNumber<'_>,
+pub(in crate::backend) unsafe fn syscall4<const NR: u32>(
     a0: ArgReg<'_, A0>,
     a1: ArgReg<'_, A1>,
     a2: ArgReg<'_, A2>,
@@ -165,22 +176,20 @@ pub(in crate::backend) unsafe fn syscall4(
     let r0;
     asm!(
         "push {{r7}}",
-        "mov r7, {nr}",
+        load_nr!(),
         "svc 0",
         "pop {{r7}}",
-        nr = in(reg) nr.to_asm(),
+        nr = const NR,
         inlateout("r0") a0.to_asm() => r0,
         in("r1") a1.to_asm(),
         in("r2") a2.to_asm(),
         in("r3") a3.to_asm(),
-        options(preserves_flags)
     );
     FromAsm::from_asm(r0)
 }
 
 #[inline]
-pub(in crate::backend) unsafe fn syscall4_readonly(
-    nr: SyscallNumber<'_>,
+pub(in crate::backend) unsafe fn syscall4_readonly<const NR: u32>(
     a0: ArgReg<'_, A0>,
     a1: ArgReg<'_, A1>,
     a2: ArgReg<'_, A2>,
@@ -189,22 +198,21 @@ pub(in crate::backend) unsafe fn syscall4_readonly(
     let r0;
     asm!(
         "push {{r7}}",
-        "mov r7, {nr}",
+        load_nr!(),
         "svc 0",
         "pop {{r7}}",
-        nr = in(reg) nr.to_asm(),
+        nr = const NR,
         inlateout("r0") a0.to_asm() => r0,
         in("r1") a1.to_asm(),
         in("r2") a2.to_asm(),
         in("r3") a3.to_asm(),
-        options(preserves_flags, readonly)
+        options(readonly)
     );
     FromAsm::from_asm(r0)
 }
 
 #[inline]
-pub(in crate::backend) unsafe fn syscall5(
-    nr: SyscallNumber<'_>,
+pub(in crate::backend) unsafe fn syscall5<const NR: u32>(
     a0: ArgReg<'_, A0>,
     a1: ArgReg<'_, A1>,
     a2: ArgReg<'_, A2>,
@@ -214,23 +222,21 @@ pub(in crate::backend) unsafe fn syscall5(
     let r0;
     asm!(
         "push {{r7}}",
-        "mov r7, {nr}",
+        load_nr!(),
         "svc 0",
         "pop {{r7}}",
-        nr = in(reg) nr.to_asm(),
+        nr = const NR,
         inlateout("r0") a0.to_asm() => r0,
         in("r1") a1.to_asm(),
         in("r2") a2.to_asm(),
         in("r3") a3.to_asm(),
         in("r4") a4.to_asm(),
-        options(preserves_flags)
     );
     FromAsm::from_asm(r0)
 }
 
 #[inline]
-pub(in crate::backend) unsafe fn syscall5_readonly(
-    nr: SyscallNumber<'_>,
+pub(in crate::backend) unsafe fn syscall5_readonly<const NR: u32>(
     a0: ArgReg<'_, A0>,
     a1: ArgReg<'_, A1>,
     a2: ArgReg<'_, A2>,
@@ -240,23 +246,22 @@ pub(in crate::backend) unsafe fn syscall5_readonly(
     let r0;
     asm!(
         "push {{r7}}",
-        "mov r7, {nr}",
+        load_nr!(),
         "svc 0",
         "pop {{r7}}",
-        nr = in(reg) nr.to_asm(),
+        nr = const NR,
         inlateout("r0") a0.to_asm() => r0,
         in("r1") a1.to_asm(),
         in("r2") a2.to_asm(),
         in("r3") a3.to_asm(),
         in("r4") a4.to_asm(),
-        options(preserves_flags, readonly)
+        options(readonly)
     );
     FromAsm::from_asm(r0)
 }
 
 #[inline]
-pub(in crate::backend) unsafe fn syscall6(
-    nr: SyscallNumber<'_>,
+pub(in crate::backend) unsafe fn syscall6<const NR: u32>(
     a0: ArgReg<'_, A0>,
     a1: ArgReg<'_, A1>,
     a2: ArgReg<'_, A2>,
@@ -267,24 +272,22 @@ pub(in crate::backend) unsafe fn syscall6(
     let r0;
     asm!(
         "push {{r7}}",
-        "mov r7, {nr}",
+        load_nr!(),
         "svc 0",
         "pop {{r7}}",
-        nr = in(reg) nr.to_asm(),
+        nr = const NR,
         inlateout("r0") a0.to_asm() => r0,
         in("r1") a1.to_asm(),
         in("r2") a2.to_asm(),
         in("r3") a3.to_asm(),
         in("r4") a4.to_asm(),
         in("r5") a5.to_asm(),
-        options(preserves_flags)
     );
     FromAsm::from_asm(r0)
 }
 
 #[inline]
-pub(in crate::backend) unsafe fn syscall6_readonly(
-    nr: SyscallNumber<'_>,
+pub(in crate::backend) unsafe fn syscall6_readonly<const NR: u32>(
     a0: ArgReg<'_, A0>,
     a1: ArgReg<'_, A1>,
     a2: ArgReg<'_, A2>,
@@ -295,17 +298,17 @@ pub(in crate::backend) unsafe fn syscall6_readonly(
     let r0;
     asm!(
         "push {{r7}}",
-        "mov r7, {nr}",
+        load_nr!(),
         "svc 0",
         "pop {{r7}}",
-        nr = in(reg) nr.to_asm(),
+        nr = const NR,
         inlateout("r0") a0.to_asm() => r0,
         in("r1") a1.to_asm(),
         in("r2") a2.to_asm(),
         in("r3") a3.to_asm(),
         in("r4") a4.to_asm(),
         in("r5") a5.to_asm(),
-        options(preserves_flags, readonly)
+        options(readonly)
     );
     FromAsm::from_asm(r0)
 }

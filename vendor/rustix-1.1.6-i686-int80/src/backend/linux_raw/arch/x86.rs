@@ -205,22 +205,22 @@ pub(in crate::backend) unsafe fn indirect_syscall6(
 }
 
 #[inline]
-pub(in crate::backend) unsafe fn syscall0_readonly(nr: SyscallNumber<'_>) -> RetReg<R0> {
+pub(in crate::backend) unsafe fn syscall0_readonly<const NR: u32>() -> RetReg<R0> {
     let r0;
     asm!(
         "int $$0x80",
-        inlateout("eax") nr.to_asm() => r0,
+        inlateout("eax") crate::backend::reg::nr(NR).to_asm() => r0,
         options(nostack, preserves_flags, readonly)
     );
     FromAsm::from_asm(r0)
 }
 
 #[inline]
-pub(in crate::backend) unsafe fn syscall1(nr: SyscallNumber<'_>, a0: ArgReg<'_, A0>) -> RetReg<R0> {
+pub(in crate::backend) unsafe fn syscall1<const NR: u32>(a0: ArgReg<'_, A0>) -> RetReg<R0> {
     let r0;
     asm!(
         "int $$0x80",
-        inlateout("eax") nr.to_asm() => r0,
+        inlateout("eax") crate::backend::reg::nr(NR).to_asm() => r0,
         in("ebx") a0.to_asm(),
         options(nostack, preserves_flags)
     );
@@ -228,14 +228,13 @@ pub(in crate::backend) unsafe fn syscall1(nr: SyscallNumber<'_>, a0: ArgReg<'_, 
 }
 
 #[inline]
-pub(in crate::backend) unsafe fn syscall1_readonly(
-    nr: SyscallNumber<'_>,
+pub(in crate::backend) unsafe fn syscall1_readonly<const NR: u32>(
     a0: ArgReg<'_, A0>,
 ) -> RetReg<R0> {
     let r0;
     asm!(
         "int $$0x80",
-        inlateout("eax") nr.to_asm() => r0,
+        inlateout("eax") crate::backend::reg::nr(NR).to_asm() => r0,
         in("ebx") a0.to_asm(),
         options(nostack, preserves_flags, readonly)
     );
@@ -243,26 +242,25 @@ pub(in crate::backend) unsafe fn syscall1_readonly(
 }
 
 #[inline]
-pub(in crate::backend) unsafe fn syscall1_noreturn(nr: SyscallNumber<'_>, a0: ArgReg<'_, A0>) -> ! {
+pub(in crate::backend) unsafe fn syscall1_noreturn<const NR: u32>(a0: ArgReg<'_, A0>) -> ! {
     asm!(
         "int $$0x80",
         "ud2",
-        in("eax") nr.to_asm(),
+        in("eax") crate::backend::reg::nr(NR).to_asm(),
         in("ebx") a0.to_asm(),
         options(nostack, noreturn)
     )
 }
 
 #[inline]
-pub(in crate::backend) unsafe fn syscall2(
-    nr: SyscallNumber<'_>,
+pub(in crate::backend) unsafe fn syscall2<const NR: u32>(
     a0: ArgReg<'_, A0>,
     a1: ArgReg<'_, A1>,
 ) -> RetReg<R0> {
     let r0;
     asm!(
         "int $$0x80",
-        inlateout("eax") nr.to_asm() => r0,
+        inlateout("eax") crate::backend::reg::nr(NR).to_asm() => r0,
         in("ebx") a0.to_asm(),
         in("ecx") a1.to_asm(),
         options(nostack, preserves_flags)
@@ -271,15 +269,14 @@ pub(in crate::backend) unsafe fn syscall2(
 }
 
 #[inline]
-pub(in crate::backend) unsafe fn syscall2_readonly(
-    nr: SyscallNumber<'_>,
+pub(in crate::backend) unsafe fn syscall2_readonly<const NR: u32>(
     a0: ArgReg<'_, A0>,
     a1: ArgReg<'_, A1>,
 ) -> RetReg<R0> {
     let r0;
     asm!(
         "int $$0x80",
-        inlateout("eax") nr.to_asm() => r0,
+        inlateout("eax") crate::backend::reg::nr(NR).to_asm() => r0,
         in("ebx") a0.to_asm(),
         in("ecx") a1.to_asm(),
         options(nostack, preserves_flags, readonly)
@@ -288,8 +285,7 @@ pub(in crate::backend) unsafe fn syscall2_readonly(
 }
 
 #[inline]
-pub(in crate::backend) unsafe fn syscall3(
-    nr: SyscallNumber<'_>,
+pub(in crate::backend) unsafe fn syscall3<const NR: u32>(
     a0: ArgReg<'_, A0>,
     a1: ArgReg<'_, A1>,
     a2: ArgReg<'_, A2>,
@@ -297,7 +293,7 @@ pub(in crate::backend) unsafe fn syscall3(
     let r0;
     asm!(
         "int $$0x80",
-        inlateout("eax") nr.to_asm() => r0,
+        inlateout("eax") crate::backend::reg::nr(NR).to_asm() => r0,
         in("ebx") a0.to_asm(),
         in("ecx") a1.to_asm(),
         in("edx") a2.to_asm(),
@@ -307,8 +303,7 @@ pub(in crate::backend) unsafe fn syscall3(
 }
 
 #[inline]
-pub(in crate::backend) unsafe fn syscall3_readonly(
-    nr: SyscallNumber<'_>,
+pub(in crate::backend) unsafe fn syscall3_readonly<const NR: u32>(
     a0: ArgReg<'_, A0>,
     a1: ArgReg<'_, A1>,
     a2: ArgReg<'_, A2>,
@@ -316,7 +311,7 @@ pub(in crate::backend) unsafe fn syscall3_readonly(
     let r0;
     asm!(
         "int $$0x80",
-        inlateout("eax") nr.to_asm() => r0,
+        inlateout("eax") crate::backend::reg::nr(NR).to_asm() => r0,
         in("ebx") a0.to_asm(),
         in("ecx") a1.to_asm(),
         in("edx") a2.to_asm(),
@@ -326,8 +321,7 @@ pub(in crate::backend) unsafe fn syscall3_readonly(
 }
 
 #[inline]
-pub(in crate::backend) unsafe fn syscall4(
-    nr: SyscallNumber<'_>,
+pub(in crate::backend) unsafe fn syscall4<const NR: u32>(
     a0: ArgReg<'_, A0>,
     a1: ArgReg<'_, A1>,
     a2: ArgReg<'_, A2>,
@@ -336,15 +330,21 @@ pub(in crate::backend) unsafe fn syscall4(
     let r0;
     // a3 should go in esi, but `asm!` won't let us use it as an operand.
     // Temporarily swap it into place, and then swap it back afterward.
+    // initramfs-overlay PATCH (see PATCHES.md, item 6): unless LLVM put a3 in
+    // esi itself, where the swaps would be `xchg esi, esi`.
     asm!(
+        ".ifnc {a3},esi",
         "xchg esi, {a3}",
+        ".endif",
         "int $$0x80",
+        ".ifnc {a3},esi",
         "xchg esi, {a3}",
+        ".endif",
         // initramfs-overlay PATCH (see PATCHES.md): `inout ... => _`, upstream
         // `in(reg)`. The xchg writes a3's register before `int 0x80`, so it
         // must not be shared with another input of the same value.
         a3 = inout(reg) a3.to_asm() => _,
-        inlateout("eax") nr.to_asm() => r0,
+        inlateout("eax") crate::backend::reg::nr(NR).to_asm() => r0,
         in("ebx") a0.to_asm(),
         in("ecx") a1.to_asm(),
         in("edx") a2.to_asm(),
@@ -354,8 +354,7 @@ pub(in crate::backend) unsafe fn syscall4(
 }
 
 #[inline]
-pub(in crate::backend) unsafe fn syscall4_readonly(
-    nr: SyscallNumber<'_>,
+pub(in crate::backend) unsafe fn syscall4_readonly<const NR: u32>(
     a0: ArgReg<'_, A0>,
     a1: ArgReg<'_, A1>,
     a2: ArgReg<'_, A2>,
@@ -364,14 +363,18 @@ pub(in crate::backend) unsafe fn syscall4_readonly(
     let r0;
     // See the comments in `syscall4`.
     asm!(
+        ".ifnc {a3},esi",
         "xchg esi, {a3}",
+        ".endif",
         "int $$0x80",
+        ".ifnc {a3},esi",
         "xchg esi, {a3}",
+        ".endif",
         // initramfs-overlay PATCH (see PATCHES.md): `inout ... => _`, upstream
         // `in(reg)`. The xchg writes a3's register before `int 0x80`, so it
         // must not be shared with another input of the same value.
         a3 = inout(reg) a3.to_asm() => _,
-        inlateout("eax") nr.to_asm() => r0,
+        inlateout("eax") crate::backend::reg::nr(NR).to_asm() => r0,
         in("ebx") a0.to_asm(),
         in("ecx") a1.to_asm(),
         in("edx") a2.to_asm(),
@@ -381,8 +384,7 @@ pub(in crate::backend) unsafe fn syscall4_readonly(
 }
 
 #[inline]
-pub(in crate::backend) unsafe fn syscall5(
-    nr: SyscallNumber<'_>,
+pub(in crate::backend) unsafe fn syscall5<const NR: u32>(
     a0: ArgReg<'_, A0>,
     a1: ArgReg<'_, A1>,
     a2: ArgReg<'_, A2>,
@@ -395,14 +397,18 @@ pub(in crate::backend) unsafe fn syscall5(
     // have a `callee` operand taking up a register, so we have enough
     // registers and don't need to use a slice.
     asm!(
+        ".ifnc {a3},esi",
         "xchg esi, {a3}",
+        ".endif",
         "int $$0x80",
+        ".ifnc {a3},esi",
         "xchg esi, {a3}",
+        ".endif",
         // initramfs-overlay PATCH (see PATCHES.md): `inout ... => _`, upstream
         // `in(reg)`. The xchg writes a3's register before `int 0x80`, so it
         // must not be shared with another input of the same value.
         a3 = inout(reg) a3.to_asm() => _,
-        inlateout("eax") nr.to_asm() => r0,
+        inlateout("eax") crate::backend::reg::nr(NR).to_asm() => r0,
         in("ebx") a0.to_asm(),
         in("ecx") a1.to_asm(),
         in("edx") a2.to_asm(),
@@ -413,8 +419,7 @@ pub(in crate::backend) unsafe fn syscall5(
 }
 
 #[inline]
-pub(in crate::backend) unsafe fn syscall5_readonly(
-    nr: SyscallNumber<'_>,
+pub(in crate::backend) unsafe fn syscall5_readonly<const NR: u32>(
     a0: ArgReg<'_, A0>,
     a1: ArgReg<'_, A1>,
     a2: ArgReg<'_, A2>,
@@ -424,14 +429,18 @@ pub(in crate::backend) unsafe fn syscall5_readonly(
     let r0;
     // See the comments in `syscall5`.
     asm!(
+        ".ifnc {a3},esi",
         "xchg esi, {a3}",
+        ".endif",
         "int $$0x80",
+        ".ifnc {a3},esi",
         "xchg esi, {a3}",
+        ".endif",
         // initramfs-overlay PATCH (see PATCHES.md): `inout ... => _`, upstream
         // `in(reg)`. The xchg writes a3's register before `int 0x80`, so it
         // must not be shared with another input of the same value.
         a3 = inout(reg) a3.to_asm() => _,
-        inlateout("eax") nr.to_asm() => r0,
+        inlateout("eax") crate::backend::reg::nr(NR).to_asm() => r0,
         in("ebx") a0.to_asm(),
         in("ecx") a1.to_asm(),
         in("edx") a2.to_asm(),
@@ -442,8 +451,7 @@ pub(in crate::backend) unsafe fn syscall5_readonly(
 }
 
 #[inline]
-pub(in crate::backend) unsafe fn syscall6(
-    nr: SyscallNumber<'_>,
+pub(in crate::backend) unsafe fn syscall6<const NR: u32>(
     a0: ArgReg<'_, A0>,
     a1: ArgReg<'_, A1>,
     a2: ArgReg<'_, A2>,
@@ -462,7 +470,7 @@ pub(in crate::backend) unsafe fn syscall6(
         "int $$0x80",
         "pop esi",
         "pop ebp",
-        inout("eax") &[a3.to_asm(), a5.to_asm(), nr.to_asm()] => r0,
+        inout("eax") &[a3.to_asm(), a5.to_asm(), crate::backend::reg::nr(NR).to_asm()] => r0,
         in("ebx") a0.to_asm(),
         in("ecx") a1.to_asm(),
         in("edx") a2.to_asm(),
@@ -473,8 +481,7 @@ pub(in crate::backend) unsafe fn syscall6(
 }
 
 #[inline]
-pub(in crate::backend) unsafe fn syscall6_readonly(
-    nr: SyscallNumber<'_>,
+pub(in crate::backend) unsafe fn syscall6_readonly<const NR: u32>(
     a0: ArgReg<'_, A0>,
     a1: ArgReg<'_, A1>,
     a2: ArgReg<'_, A2>,
@@ -493,7 +500,7 @@ pub(in crate::backend) unsafe fn syscall6_readonly(
         "int $$0x80",
         "pop esi",
         "pop ebp",
-        inout("eax") &[a3.to_asm(), a5.to_asm(), nr.to_asm()] => r0,
+        inout("eax") &[a3.to_asm(), a5.to_asm(), crate::backend::reg::nr(NR).to_asm()] => r0,
         in("ebx") a0.to_asm(),
         in("ecx") a1.to_asm(),
         in("edx") a2.to_asm(),

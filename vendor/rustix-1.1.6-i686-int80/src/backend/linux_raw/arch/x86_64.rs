@@ -1,19 +1,17 @@
 //! x86-64 Linux system calls.
 
-use crate::backend::reg::{
-    ArgReg, FromAsm, RetReg, SyscallNumber, ToAsm as _, A0, A1, A2, A3, A4, A5, R0,
-};
+use crate::backend::reg::{ArgReg, FromAsm, RetReg, ToAsm as _, A0, A1, A2, A3, A4, A5, R0};
 use core::arch::asm;
 
 #[cfg(target_pointer_width = "32")]
 compile_error!("x32 is not yet supported");
 
 #[inline]
-pub(in crate::backend) unsafe fn syscall0_readonly(nr: SyscallNumber<'_>) -> RetReg<R0> {
+pub(in crate::backend) unsafe fn syscall0_readonly<const NR: u32>() -> RetReg<R0> {
     let r0;
     asm!(
         "syscall",
-        inlateout("rax") nr.to_asm() => r0,
+        inlateout("rax") crate::backend::reg::nr(NR).to_asm() => r0,
         lateout("rcx") _,
         lateout("r11") _,
         options(nostack, preserves_flags, readonly)
@@ -22,11 +20,11 @@ pub(in crate::backend) unsafe fn syscall0_readonly(nr: SyscallNumber<'_>) -> Ret
 }
 
 #[inline]
-pub(in crate::backend) unsafe fn syscall1(nr: SyscallNumber<'_>, a0: ArgReg<'_, A0>) -> RetReg<R0> {
+pub(in crate::backend) unsafe fn syscall1<const NR: u32>(a0: ArgReg<'_, A0>) -> RetReg<R0> {
     let r0;
     asm!(
         "syscall",
-        inlateout("rax") nr.to_asm() => r0,
+        inlateout("rax") crate::backend::reg::nr(NR).to_asm() => r0,
         in("rdi") a0.to_asm(),
         lateout("rcx") _,
         lateout("r11") _,
@@ -36,14 +34,13 @@ pub(in crate::backend) unsafe fn syscall1(nr: SyscallNumber<'_>, a0: ArgReg<'_, 
 }
 
 #[inline]
-pub(in crate::backend) unsafe fn syscall1_readonly(
-    nr: SyscallNumber<'_>,
+pub(in crate::backend) unsafe fn syscall1_readonly<const NR: u32>(
     a0: ArgReg<'_, A0>,
 ) -> RetReg<R0> {
     let r0;
     asm!(
         "syscall",
-        inlateout("rax") nr.to_asm() => r0,
+        inlateout("rax") crate::backend::reg::nr(NR).to_asm() => r0,
         in("rdi") a0.to_asm(),
         lateout("rcx") _,
         lateout("r11") _,
@@ -53,26 +50,25 @@ pub(in crate::backend) unsafe fn syscall1_readonly(
 }
 
 #[inline]
-pub(in crate::backend) unsafe fn syscall1_noreturn(nr: SyscallNumber<'_>, a0: ArgReg<'_, A0>) -> ! {
+pub(in crate::backend) unsafe fn syscall1_noreturn<const NR: u32>(a0: ArgReg<'_, A0>) -> ! {
     asm!(
         "syscall",
         "ud2",
-        in("rax") nr.to_asm(),
+        in("rax") crate::backend::reg::nr(NR).to_asm(),
         in("rdi") a0.to_asm(),
         options(nostack, noreturn)
     )
 }
 
 #[inline]
-pub(in crate::backend) unsafe fn syscall2(
-    nr: SyscallNumber<'_>,
+pub(in crate::backend) unsafe fn syscall2<const NR: u32>(
     a0: ArgReg<'_, A0>,
     a1: ArgReg<'_, A1>,
 ) -> RetReg<R0> {
     let r0;
     asm!(
         "syscall",
-        inlateout("rax") nr.to_asm() => r0,
+        inlateout("rax") crate::backend::reg::nr(NR).to_asm() => r0,
         in("rdi") a0.to_asm(),
         in("rsi") a1.to_asm(),
         lateout("rcx") _,
@@ -83,15 +79,14 @@ pub(in crate::backend) unsafe fn syscall2(
 }
 
 #[inline]
-pub(in crate::backend) unsafe fn syscall2_readonly(
-    nr: SyscallNumber<'_>,
+pub(in crate::backend) unsafe fn syscall2_readonly<const NR: u32>(
     a0: ArgReg<'_, A0>,
     a1: ArgReg<'_, A1>,
 ) -> RetReg<R0> {
     let r0;
     asm!(
         "syscall",
-        inlateout("rax") nr.to_asm() => r0,
+        inlateout("rax") crate::backend::reg::nr(NR).to_asm() => r0,
         in("rdi") a0.to_asm(),
         in("rsi") a1.to_asm(),
         lateout("rcx") _,
@@ -102,8 +97,7 @@ pub(in crate::backend) unsafe fn syscall2_readonly(
 }
 
 #[inline]
-pub(in crate::backend) unsafe fn syscall3(
-    nr: SyscallNumber<'_>,
+pub(in crate::backend) unsafe fn syscall3<const NR: u32>(
     a0: ArgReg<'_, A0>,
     a1: ArgReg<'_, A1>,
     a2: ArgReg<'_, A2>,
@@ -111,7 +105,7 @@ pub(in crate::backend) unsafe fn syscall3(
     let r0;
     asm!(
         "syscall",
-        inlateout("rax") nr.to_asm() => r0,
+        inlateout("rax") crate::backend::reg::nr(NR).to_asm() => r0,
         in("rdi") a0.to_asm(),
         in("rsi") a1.to_asm(),
         in("rdx") a2.to_asm(),
@@ -123,8 +117,7 @@ pub(in crate::backend) unsafe fn syscall3(
 }
 
 #[inline]
-pub(in crate::backend) unsafe fn syscall3_readonly(
-    nr: SyscallNumber<'_>,
+pub(in crate::backend) unsafe fn syscall3_readonly<const NR: u32>(
     a0: ArgReg<'_, A0>,
     a1: ArgReg<'_, A1>,
     a2: ArgReg<'_, A2>,
@@ -132,7 +125,7 @@ pub(in crate::backend) unsafe fn syscall3_readonly(
     let r0;
     asm!(
         "syscall",
-        inlateout("rax") nr.to_asm() => r0,
+        inlateout("rax") crate::backend::reg::nr(NR).to_asm() => r0,
         in("rdi") a0.to_asm(),
         in("rsi") a1.to_asm(),
         in("rdx") a2.to_asm(),
@@ -144,8 +137,7 @@ pub(in crate::backend) unsafe fn syscall3_readonly(
 }
 
 #[inline]
-pub(in crate::backend) unsafe fn syscall4(
-    nr: SyscallNumber<'_>,
+pub(in crate::backend) unsafe fn syscall4<const NR: u32>(
     a0: ArgReg<'_, A0>,
     a1: ArgReg<'_, A1>,
     a2: ArgReg<'_, A2>,
@@ -154,7 +146,7 @@ pub(in crate::backend) unsafe fn syscall4(
     let r0;
     asm!(
         "syscall",
-        inlateout("rax") nr.to_asm() => r0,
+        inlateout("rax") crate::backend::reg::nr(NR).to_asm() => r0,
         in("rdi") a0.to_asm(),
         in("rsi") a1.to_asm(),
         in("rdx") a2.to_asm(),
@@ -167,8 +159,7 @@ pub(in crate::backend) unsafe fn syscall4(
 }
 
 #[inline]
-pub(in crate::backend) unsafe fn syscall4_readonly(
-    nr: SyscallNumber<'_>,
+pub(in crate::backend) unsafe fn syscall4_readonly<const NR: u32>(
     a0: ArgReg<'_, A0>,
     a1: ArgReg<'_, A1>,
     a2: ArgReg<'_, A2>,
@@ -177,7 +168,7 @@ pub(in crate::backend) unsafe fn syscall4_readonly(
     let r0;
     asm!(
         "syscall",
-        inlateout("rax") nr.to_asm() => r0,
+        inlateout("rax") crate::backend::reg::nr(NR).to_asm() => r0,
         in("rdi") a0.to_asm(),
         in("rsi") a1.to_asm(),
         in("rdx") a2.to_asm(),
@@ -190,8 +181,7 @@ pub(in crate::backend) unsafe fn syscall4_readonly(
 }
 
 #[inline]
-pub(in crate::backend) unsafe fn syscall5(
-    nr: SyscallNumber<'_>,
+pub(in crate::backend) unsafe fn syscall5<const NR: u32>(
     a0: ArgReg<'_, A0>,
     a1: ArgReg<'_, A1>,
     a2: ArgReg<'_, A2>,
@@ -201,7 +191,7 @@ pub(in crate::backend) unsafe fn syscall5(
     let r0;
     asm!(
         "syscall",
-        inlateout("rax") nr.to_asm() => r0,
+        inlateout("rax") crate::backend::reg::nr(NR).to_asm() => r0,
         in("rdi") a0.to_asm(),
         in("rsi") a1.to_asm(),
         in("rdx") a2.to_asm(),
@@ -215,8 +205,7 @@ pub(in crate::backend) unsafe fn syscall5(
 }
 
 #[inline]
-pub(in crate::backend) unsafe fn syscall5_readonly(
-    nr: SyscallNumber<'_>,
+pub(in crate::backend) unsafe fn syscall5_readonly<const NR: u32>(
     a0: ArgReg<'_, A0>,
     a1: ArgReg<'_, A1>,
     a2: ArgReg<'_, A2>,
@@ -226,7 +215,7 @@ pub(in crate::backend) unsafe fn syscall5_readonly(
     let r0;
     asm!(
         "syscall",
-        inlateout("rax") nr.to_asm() => r0,
+        inlateout("rax") crate::backend::reg::nr(NR).to_asm() => r0,
         in("rdi") a0.to_asm(),
         in("rsi") a1.to_asm(),
         in("rdx") a2.to_asm(),
@@ -240,8 +229,7 @@ pub(in crate::backend) unsafe fn syscall5_readonly(
 }
 
 #[inline]
-pub(in crate::backend) unsafe fn syscall6(
-    nr: SyscallNumber<'_>,
+pub(in crate::backend) unsafe fn syscall6<const NR: u32>(
     a0: ArgReg<'_, A0>,
     a1: ArgReg<'_, A1>,
     a2: ArgReg<'_, A2>,
@@ -252,7 +240,7 @@ pub(in crate::backend) unsafe fn syscall6(
     let r0;
     asm!(
         "syscall",
-        inlateout("rax") nr.to_asm() => r0,
+        inlateout("rax") crate::backend::reg::nr(NR).to_asm() => r0,
         in("rdi") a0.to_asm(),
         in("rsi") a1.to_asm(),
         in("rdx") a2.to_asm(),
@@ -267,8 +255,7 @@ pub(in crate::backend) unsafe fn syscall6(
 }
 
 #[inline]
-pub(in crate::backend) unsafe fn syscall6_readonly(
-    nr: SyscallNumber<'_>,
+pub(in crate::backend) unsafe fn syscall6_readonly<const NR: u32>(
     a0: ArgReg<'_, A0>,
     a1: ArgReg<'_, A1>,
     a2: ArgReg<'_, A2>,
@@ -279,7 +266,7 @@ pub(in crate::backend) unsafe fn syscall6_readonly(
     let r0;
     asm!(
         "syscall",
-        inlateout("rax") nr.to_asm() => r0,
+        inlateout("rax") crate::backend::reg::nr(NR).to_asm() => r0,
         in("rdi") a0.to_asm(),
         in("rsi") a1.to_asm(),
         in("rdx") a2.to_asm(),

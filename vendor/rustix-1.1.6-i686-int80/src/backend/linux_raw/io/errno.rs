@@ -130,10 +130,14 @@ pub(in crate::backend) fn try_decode_c_uint<Num: RetNumber>(
 /// success.
 #[inline]
 pub(in crate::backend) fn try_decode_usize<Num: RetNumber>(raw: RetReg<Num>) -> io::Result<usize> {
-    if raw.is_in_range(-4095..0) {
-        // SAFETY: `raw` must be in `-4095..0`, and we just checked that raw is
-        // in that range.
-        return Err(unsafe { Errno(raw.decode_error_code()) });
+    // Patched (PATCHES.md, item 5): a sign test, as `try_decode_raw_fd` does, instead of the range
+    // check. Every syscall decoded here returns a count (bytes, directory entries, events, groups)
+    // that the kernel keeps within a C `int` (reads and writes at most `MAX_RW_COUNT`), so a
+    // negative value is always `-errno`.
+    if raw.is_negative() {
+        debug_assert!(raw.is_in_range(-4095..0));
+
+        return Err(Errno(raw.decode_error_code()));
     }
 
     Ok(raw.decode_usize())
