@@ -583,10 +583,20 @@ impl Sc {
         self.kernel.name().to_string()
     }
 
-    /// Boots and waits for the end (power-off, panic or the bound).
+    /// Boots and waits for the end (power-off, panic or the bound). A boot whose kernel never ran
+    /// /init within the bound is booted once more, and the scenario's note says so: nothing of this
+    /// project ran, and nothing was written to the disks. (Seen on raspi0 under TCG while the machine
+    /// was loaded: the kernel stalled at its firmware mailbox, right after enabling the console.)
     pub fn boot(&mut self, label: &str, b: &Boot) -> R<Booted> {
-        let run = self.start(label, b)?;
-        let out = run.wait();
+        let out = self.start(label, b)?.wait();
+        if out.timed_out && !out.log.contains("Run /init") {
+            self.note(format!(
+                "`{label}`: the kernel stalled before running /init ({}); booted again",
+                out.log_path.display()
+            ));
+            let again = self.start(label, b)?.wait();
+            return Ok(self.finish(label, again));
+        }
         Ok(self.finish(label, out))
     }
 
