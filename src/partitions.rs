@@ -157,14 +157,22 @@ mod tests {
 
     /// A sparse 64 MiB disk partitioned by `sfdisk` with `script`; returns its first HEAD_LEN bytes.
     fn disk(script: &str) -> (Scratch, std::path::PathBuf, Vec<u8>) {
+        partitioned("sfdisk", &["-q", "--no-reread"], script)
+    }
+
+    /// A sparse 64 MiB disk partitioned by `tool` run with `options` and fed `input`; returns its
+    /// first HEAD_LEN bytes.
+    fn partitioned(
+        tool: &str,
+        options: &[&str],
+        input: &str,
+    ) -> (Scratch, std::path::PathBuf, Vec<u8>) {
         let dir = Scratch::new("disk");
         let disk = dir.file("disk.img");
         sparse(&disk, 64 << 20);
-        run(
-            "sfdisk",
-            &["-q", "--no-reread", disk.to_str().unwrap()],
-            script,
-        );
+        let mut args = options.to_vec();
+        args.push(disk.to_str().unwrap());
+        run(tool, &args, input);
         let head = read_at(&disk, 0, HEAD_LEN);
         (dir, disk, head)
     }
@@ -229,16 +237,12 @@ mod tests {
     /// A GPT written by `fdisk -b 4096`, as on a 4Kn disk: header at byte 4096, entries at 8192.
     #[test]
     fn reads_real_gpt_with_4k_sectors() {
-        let dir = Scratch::new("disk4k");
-        let disk = dir.file("disk.img");
-        sparse(&disk, 64 << 20);
-        run(
+        let (_dir, _path, head) = partitioned(
             "fdisk",
-            &["-b", "4096", disk.to_str().unwrap()],
+            &["-b", "4096"],
             "g\nn\n1\n256\n511\nn\n2\n512\n767\n\
              x\nn\n2\nthe overlay\nu\n2\n01234567-89AB-4DEF-8123-456789ABCDEF\nr\nw\n",
         );
-        let head = read_at(&disk, 0, HEAD_LEN);
         assert_eq!(&head[4096..4104], b"EFI PART");
         let part = find(&head, 4096, 2).expect("partition 2");
         assert_eq!(

@@ -159,22 +159,27 @@ fn size_mib(p: &Path) -> R<u64> {
     Ok(len.div_ceil(MIB))
 }
 
-fn sfdisk(disk: &Path, script: &str) -> R<()> {
-    let mut c = Command::new("sfdisk");
-    c.args(["--no-reread", "--no-tell-kernel", "-q"]).arg(disk);
+/// Runs `c` with `input` on its stdin; returns its output whatever its status.
+fn run_with_input(c: &mut Command, input: &str) -> R<std::process::Output> {
     let mut child = c
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("cannot run sfdisk: {e}"))?;
+        .map_err(|e| format!("cannot run `{}`: {e}", show(c)))?;
     child
         .stdin
         .take()
         .unwrap()
-        .write_all(script.as_bytes())
+        .write_all(input.as_bytes())
         .map_err(|e| e.to_string())?;
-    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    child.wait_with_output().map_err(|e| e.to_string())
+}
+
+fn sfdisk(disk: &Path, script: &str) -> R<()> {
+    let mut c = Command::new("sfdisk");
+    c.args(["--no-reread", "--no-tell-kernel", "-q"]).arg(disk);
+    let out = run_with_input(&mut c, script)?;
     if !out.status.success() {
         bail!(
             "`{}` failed: {}\nscript:\n{script}",
@@ -255,19 +260,7 @@ pub fn gpt_4k(out: &Path, parts: &[Part], disk_guid: &str) -> R<()> {
     dialog.push_str("r\nw\n");
     let mut c = Command::new("fdisk");
     c.args(["-b", "4096"]).arg(out);
-    let mut child = c
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run fdisk: {e}"))?;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(dialog.as_bytes())
-        .map_err(|e| e.to_string())?;
-    let done = child.wait_with_output().map_err(|e| e.to_string())?;
+    let done = run_with_input(&mut c, &dialog)?;
     // fdisk answers a bad reply by asking again, and exits 0 at the end of its input: check what
     // it wrote, not only its status.
     let listed = Command::new("fdisk")

@@ -435,33 +435,35 @@ fn fs_set(
     Ok((img, ovl, boot))
 }
 
+/// The GPT layouts' img and overlay partitions: `p-img` and `p-overlay`, with fixed GUIDs.
+fn img_and_overlay_parts<'a>(img: &'a Path, ovl: &'a Path) -> [Part<'a>; 2] {
+    [
+        Part {
+            fs: img,
+            name: "p-img",
+            kind: "linux",
+            uuid: Some(GPT_IMG),
+        },
+        Part {
+            fs: ovl,
+            name: "p-overlay",
+            kind: "linux",
+            uuid: Some(GPT_OVERLAY),
+        },
+    ]
+}
+
 fn gpt_disk(sc: &Sc, img_label: &str, ovl_label: &str) -> R<PathBuf> {
     let (img, ovl, boot) = fs_set(sc, img_label, ovl_label, world::IMG_UUID, &[])?;
     let disk = sc.path("gpt.img");
-    images::gpt(
-        &disk,
-        &[
-            Part {
-                fs: &boot,
-                name: "p-boot",
-                kind: "fat",
-                uuid: Some(GPT_BOOT),
-            },
-            Part {
-                fs: &img,
-                name: "p-img",
-                kind: "linux",
-                uuid: Some(GPT_IMG),
-            },
-            Part {
-                fs: &ovl,
-                name: "p-overlay",
-                kind: "linux",
-                uuid: Some(GPT_OVERLAY),
-            },
-        ],
-        GPT_DISK,
-    )?;
+    let [img_part, ovl_part] = img_and_overlay_parts(&img, &ovl);
+    let boot_part = Part {
+        fs: &boot,
+        name: "p-boot",
+        kind: "fat",
+        uuid: Some(GPT_BOOT),
+    };
+    images::gpt(&disk, &[boot_part, img_part, ovl_part], GPT_DISK)?;
     Ok(disk)
 }
 
@@ -493,24 +495,7 @@ fn s05_gpt_overrides(sc: &mut Sc) -> R<()> {
 fn s05_gpt_4k_sectors(sc: &mut Sc) -> R<()> {
     let (img, ovl, _) = fs_set(sc, "xa", "xb", world::IMG_UUID, &["-b", "4096"])?;
     let disk = sc.path("gpt-4k.img");
-    images::gpt_4k(
-        &disk,
-        &[
-            Part {
-                fs: &img,
-                name: "p-img",
-                kind: "linux",
-                uuid: Some(GPT_IMG),
-            },
-            Part {
-                fs: &ovl,
-                name: "p-overlay",
-                kind: "linux",
-                uuid: Some(GPT_OVERLAY),
-            },
-        ],
-        GPT_DISK,
-    )?;
+    images::gpt_4k(&disk, &img_and_overlay_parts(&img, &ovl), GPT_DISK)?;
     let append = format!("iovl.img=PARTLABEL=p-img iovl.overlay=PARTUUID={GPT_OVERLAY}");
     let mut opts = sc.boot_opts(vec![disk], &append);
     opts.sector_size = 4096;
