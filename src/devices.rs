@@ -306,7 +306,7 @@ fn probe(
         .and_then(ext4::parse)
     {
         id[devspec::LABEL] = fs.label;
-        (Filesystem::Ext4, fs.uuid, devspec::UUID_FORM)
+        (Filesystem::Ext4, fs.uuid, ext4::UUID_FORM)
     } else if let Some(boot) = vfat::parse(head) {
         let region = boot.root_dir;
         let dir = bufs

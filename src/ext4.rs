@@ -39,8 +39,12 @@ pub fn parse(sb: &[u8]) -> Option<Ext4<'_>> {
 /// The filesystem UUID as blkid prints it.
 #[inline(always)]
 pub fn uuid_text(fs: &Ext4) -> crate::devspec::IdText {
-    crate::devspec::uuid_text(fs.uuid)
+    crate::devspec::hex_text(fs.uuid, UUID_FORM)
 }
+
+/// How blkid prints an ext4 UUID (`uuid`'s bytes in order): the standard lowercase form. `probe`
+/// pairs the bytes with this, as `uuid_text` does.
+pub const UUID_FORM: crate::devspec::HexForm = crate::devspec::UUID_FORM;
 
 #[cfg(test)]
 mod tests {

@@ -1,4 +1,5 @@
-//! `stat(2)` with just the fields the init reads.
+//! `stat(2)` for the init, which reads six of its fields (device, inode, mode, link count, size,
+//! blocks).
 //!
 //! 64-bit targets get them from rustix's `fstatat`/`fstat`, a plain syscall each. On 32-bit targets
 //! rustix calls statx, converts every field of it with overflow checks, and falls back to fstatat64

@@ -230,6 +230,11 @@ fn failure_action(log: &mut Logger, action: FailAction) -> ! {
         Some(RebootCommand::PowerOff),
         Some(RebootCommand::Halt),
     ];
+    // That order, checked: a reordered enum must not pair an action with another's command.
+    const {
+        assert!(FailAction::Panic as usize == 0 && FailAction::Reboot as usize == 1);
+        assert!(FailAction::Poweroff as usize == 2 && FailAction::Halt as usize == 3);
+    }
     if let Some(&Some(command)) = COMMANDS.get(action as usize) {
         rustix::fs::sync();
         let _ = rustix::system::reboot(command);

@@ -229,9 +229,19 @@ mod tests {
         assert!(find(&head, SECTOR, 129).is_none(), "beyond the entry count");
         assert!(find(&head, SECTOR, u32::MAX).is_none());
         // The standard layout fits in 34 sectors; one byte less loses the last entry, not the first.
-        assert!(find(&head[..34 * SECTOR], SECTOR, 128).is_none());
+        let last = with_entry_128(&head, SECTOR);
+        assert!(find(&last[..34 * SECTOR], SECTOR, 128).is_some());
+        assert!(find(&last[..34 * SECTOR - 1], SECTOR, 128).is_none());
         assert!(find(&head[..34 * SECTOR - 1], SECTOR, 1).is_some());
         assert!(find(&head[..2 * SECTOR + 127], SECTOR, 1).is_none());
+    }
+
+    /// `head` with GPT entry 2 copied into the last of the standard 128 slots (entries at LBA 2).
+    fn with_entry_128(head: &[u8], sector_size: usize) -> Vec<u8> {
+        let entry = |n: usize| 2 * sector_size + (n - 1) * 128;
+        let mut copy = head.to_vec();
+        copy.copy_within(entry(2)..entry(3), entry(128));
+        copy
     }
 
     /// A GPT written by `fdisk -b 4096`, as on a 4Kn disk: header at byte 4096, entries at 8192.
@@ -254,8 +264,11 @@ mod tests {
         assert!(find(&head, 4096, 3).is_none(), "an unused entry");
         // Read in 512-byte sectors, the table is not there.
         assert!(find(&head, SECTOR, 2).is_none());
-        // The standard 128 entries end at byte 24,576: HEAD_LEN holds them.
-        assert!(find(&head[..24_576], 4096, 2).is_some());
+        // The standard 128 entries end at byte 24,576, which HEAD_LEN holds.
+        const { assert!(2 * 4096 + 128 * 128 <= HEAD_LEN) };
+        let last = with_entry_128(&head, 4096);
+        assert!(find(&last[..24_576], 4096, 128).is_some());
+        assert!(find(&last[..24_575], 4096, 128).is_none());
         assert!(find(&head[..8192 + 255], 4096, 2).is_none());
     }
 

@@ -1,9 +1,9 @@
-//! The raw syscall, for the calls whose rustix form costs more than it does: `clock_gettime` (rustix
-//! parses the vDSO for it on 32-bit targets), `fstatat64` (see `filestat`), `openat` (see `fd`),
-//! `fork` (rustix's is a clone that also stores the child's pid), `openat2` and the block-device
-//! ioctls (see the init's sys.rs) and, on 32-bit targets, `nanosleep` (rustix tries the time64 call
-//! first, with a fallback). One asm block per arch, written once: i686 and ARM both keep registers
-//! the kernel wants for arguments.
+//! The raw syscall, for the calls whose rustix form costs more than it does: `clock_gettime`
+//! (rustix parses the vDSO for it on 32-bit targets), `fstatat64` (see `filestat`), `openat` (see
+//! `fd`), `fork` (rustix's is a clone that also stores the child's pid), `openat2` and the loop and
+//! block-device ioctls (see the init's sys.rs) and, on 32-bit targets, `nanosleep` (rustix tries
+//! the time64 call first, with a fallback). One asm block per arch, written once: i686 and ARM both
+//! keep registers the kernel wants for arguments.
 #![allow(unsafe_code)]
 
 /// `syscall(NR, args[0], args[1], args[2], args[3])`: the kernel's return value, `-errno` on failure

@@ -1,8 +1,8 @@
-//! The syscalls rustix does not wrap safely, or not compactly: fork, execve, openat2 and the
-//! block-device ioctls (loop devices, sector size); and the descriptors kept for the whole boot
-//! (the console, /dev/kmsg for the logger). Every unsafe block of the boot lives here (plus the
-//! stack split in `entry`), each with its reason. Open files are the library's `Fd` (see
-//! `initramfs_overlay::fd`), shared with `update`.
+//! The syscalls rustix does not wrap safely, or not compactly: fork, execve, openat2 and the loop
+//! and block-device ioctls (loop-control, loop devices, sector size); and the descriptors kept for
+//! the whole boot (the console, /dev/kmsg for the logger). Every unsafe block of the boot lives
+//! here (plus the stack split in `entry`), each with its reason. Open files are the library's `Fd`
+//! (see `initramfs_overlay::fd`), shared with `update`.
 
 use core::ffi::c_void;
 use core::sync::atomic::AtomicI32;
@@ -123,7 +123,7 @@ pub fn exec(path: &core::ffi::CStr) -> Errno {
     unsafe { rustix::runtime_448b8ad740e2a26f::execve(path, argv.as_ptr(), core::ptr::null()) }
 }
 
-/// A block-device ioctl whose argument is a pointer or a plain integer, returning the syscall's value
+/// A loop or block-device ioctl whose argument is a pointer or a plain integer, returning the syscall's value
 /// (LOOP_CTL_GET_FREE returns the device number). The raw syscall, as `fork`: rustix's `ioctl` packs
 /// its result with the errno, and unpacking that at each of the loop device's four calls cost more. Inlined: on
 /// 32-bit targets its 8-byte `Result` would come back through memory (as `files::open_dir`), and on

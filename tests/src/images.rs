@@ -270,13 +270,19 @@ pub fn gpt_4k(out: &Path, parts: &[Part], disk_guid: &str) -> R<()> {
         .map_err(|e| format!("cannot run fdisk -l: {e}"))?;
     let listed = String::from_utf8_lossy(&listed.stdout).to_uppercase();
     for (p, (start, _)) in parts.iter().zip(&lay) {
-        let uuid = p.uuid.unwrap_or_default().to_uppercase();
-        let row = format!("{}", start * SECTORS_PER_MIB);
+        let row = (start * SECTORS_PER_MIB).to_string();
+        // Start, name (one word or none) and GUID, each compared whole.
+        let fields_match = |line: &str| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let name = p.name.to_uppercase();
+            let want_name: Vec<&str> = name.split_whitespace().collect();
+            fields.first() == Some(&row.as_str())
+                && fields.get(1..fields.len().saturating_sub(1)) == Some(&want_name[..])
+                && p.uuid
+                    .is_none_or(|u| fields.last() == Some(&u.to_uppercase().as_str()))
+        };
         ensure!(
-            done.status.success()
-                && listed.lines().any(|l| l.trim_start().starts_with(&row)
-                    && l.contains(&p.name.to_uppercase())
-                    && l.contains(&uuid)),
+            done.status.success() && listed.lines().any(fields_match),
             "`{}` did not write partition {} at sector {row}: {}\nlisting:\n{listed}",
             show(&c),
             p.name,

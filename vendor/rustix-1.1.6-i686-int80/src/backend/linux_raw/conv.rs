@@ -20,9 +20,8 @@ use super::io::errno::try_decode_error;
 #[cfg(target_pointer_width = "64")]
 use super::io::errno::try_decode_u64;
 #[cfg(not(debug_assertions))]
-use super::io::errno::{
-    decode_c_int_infallible, decode_c_uint_infallible, decode_usize_infallible,
-};
+use super::io::errno::{decode_c_int_infallible, decode_c_uint_infallible};
+use super::io::errno::decode_usize_infallible;
 use super::io::errno::{
     try_decode_c_int, try_decode_c_uint, try_decode_raw_fd, try_decode_usize, try_decode_void,
     try_decode_void_star,
@@ -953,14 +952,12 @@ pub(super) fn ret_usize(raw: RetReg<R0>) -> io::Result<usize> {
 /// syscalls.
 #[inline]
 pub(super) unsafe fn ret_usize_infallible(raw: RetReg<R0>) -> usize {
-    #[cfg(debug_assertions)]
-    {
-        try_decode_usize(raw).unwrap()
-    }
-    #[cfg(not(debug_assertions))]
-    {
-        decode_usize_infallible(raw)
-    }
+    // Patched (PATCHES.md item 5): not through `try_decode_usize`, which now takes every negative
+    // value for an error, while an infallible call's value (a 32-bit uid, say) may have its top bit
+    // set. Debug builds check the errno range itself, as upstream's decoder did.
+    let value = decode_usize_infallible(raw);
+    debug_assert!(!(-4095..0).contains(&(value as isize)), "errno {value}");
+    value
 }
 
 /// Convert a `c_int` returned from a syscall that effectively always

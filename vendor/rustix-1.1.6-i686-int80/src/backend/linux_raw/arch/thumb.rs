@@ -11,8 +11,11 @@ use core::arch::asm;
 
 /// Sets r7 to the syscall number `{nr}`, a `const` operand (patched, see PATCHES.md item 7: upstream
 /// moves it from a register operand, which LLVM first had to load the number into). Thumb-1 `movs`
-/// takes 0..=255; larger numbers take one more instruction up to 510, two more above. These
-/// instructions set the flags, so the asm blocks no longer say `preserves_flags`.
+/// takes 0..=255; larger numbers take one more instruction up to 510, two more up to 65535. A larger
+/// one (ARM's private syscalls, `0xF0000 + n`) fails to assemble (`movs` takes no immediate above
+/// 255), rather than setting a wrong number. (Not checked with an `.error` branch: LLVM sizes an asm
+/// block by its lines, and the longer text alone cost 8 bytes of ARM branches.) These instructions
+/// set the flags, so the asm blocks no longer say `preserves_flags`.
 macro_rules! load_nr {
     () => {
         concat!(
