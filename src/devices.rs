@@ -3,7 +3,7 @@
 //! awaited with a bounded wait, polling every few milliseconds; the optional ones get a short grace.
 
 use crate::files;
-use crate::logger::{Failed, Logger};
+use crate::logger::{Failed, Logger, cannot};
 use crate::sys::{Fd, open};
 use crate::sys::{logical_sector_size, now_ms, sleep_ms};
 use core::ffi::CStr;
@@ -221,7 +221,7 @@ fn scan(
     bufs: &mut Buffers,
 ) -> Result<(), Failed> {
     let class = files::open_dir(CWD, c"/sys/class/block")
-        .map_err(|e| log.fail_bare(c"cannot open /sys/class/block", Some(e)))?;
+        .map_err(|e| log.fail_bare(cannot!("open /sys/class/block"), Some(e)))?;
     // Room for the longest entry (a 255-byte name) and a dozen short ones per getdents call.
     let mut buf = files::DirBuf([MaybeUninit::uninit(); 512]);
     let mut entries = RawDir::new(&class, &mut buf.0);
