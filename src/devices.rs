@@ -55,7 +55,7 @@ impl Found {
 }
 
 /// The roles' names, in `role` order.
-const ROLES: [&str; role::COUNT] = ["img", "overlay", "boot", "newimg"];
+const ROLES: [&[u8]; role::COUNT] = role::NAMES;
 /// The filesystems `probe` knows (a small value to return; `scan` names it for `mount`).
 #[derive(Clone, Copy)]
 enum Filesystem {
@@ -135,7 +135,7 @@ pub fn find(log: &mut Logger, config: &Config, found: &mut Found) -> Result<(), 
             Some(part) => (c"% is ", part.dev.as_bytes()),
             None => (c"no % partition", b""),
         };
-        log.say(Level::Info, what, role.as_bytes(), dev);
+        log.say(Level::Info, what, role, dev);
     }
     Ok(())
 }
@@ -158,7 +158,7 @@ fn fail_spec(log: &mut Logger, role: usize, spec: &Spec, first: &[u8], second: &
         Level::Error,
         &[
             b"find: ",
-            role.as_bytes(),
+            role,
             b" partition ",
             tag,
             value,
