@@ -38,8 +38,12 @@ const TMP: &CStr = c".iovl-new.tmp";
 /// The second name of the current image before it replaces `-old`.
 const OLD_TMP: &CStr = c".iovl-old.tmp";
 
-/// The longest suffix added to the image name, `.rejected.reason`: names stay within NAME_MAX (255).
-const LONGEST_SUFFIX: usize = 16;
+/// The name of a rejected update's reason file: the image name with this suffix.
+const REASON_SUFFIX: &[u8] = b".rejected.reason";
+/// The rejected update's own suffix, the start of `REASON_SUFFIX` (one constant holds both).
+const REJECTED_SUFFIX: &[u8] = REASON_SUFFIX.split_at(b".rejected".len()).0;
+/// The longest suffix added to the image name, `REASON_SUFFIX`: names stay within NAME_MAX (255).
+const LONGEST_SUFFIX: usize = REASON_SUFFIX.len();
 
 /// A failure: what went wrong and, for a failed system call, the kernel's answer. Without an errno it
 /// is a problem with the data (a bad image or name): a staged image with one is rejected, not retried.
@@ -329,6 +333,11 @@ fn name(image: &[u8], part: &[u8]) -> CPath {
     CPath::lossy(&[stem, part, ext])
 }
 
+/// What the update's log lines start with: `update: ` before a note, and its step's name alone before
+/// the `: cannot ...` of a failure (one constant holds both).
+const LOG_HEAD: &[u8] = b"update: ";
+const LOG_STEP: &[u8] = LOG_HEAD.split_at(b"update".len()).0;
+
 /// The update's own log lines, in the order of `Note`: the text after `update: `, one line per
 /// `Note` in three `nth` entries, around the two arguments of `say`.
 const NOTES: &str = concat!(
@@ -379,7 +388,7 @@ fn say(log: &mut impl Log, note: Note, a: &[u8], b: &[u8]) {
     // The texts' slots start as copies of the arguments, stored from the registers that hold them
     // (cheaper than empty slices); the loop fills them with the note's three texts, around the
     // arguments: one call site for the lookup.
-    let mut parts = [&b"update: "[..], a, a, b, b, b];
+    let mut parts = [LOG_HEAD, a, a, b, b, b];
     for i in 0..3 {
         parts[2 * i + 1] = crate::nth(NOTES, note as usize * 3 + i);
     }
@@ -439,7 +448,7 @@ pub fn promote(
     });
     outcome.unwrap_or_else(|f| {
         let e = Error(f);
-        report(log, b"update", b"", e);
+        report(log, LOG_STEP, b"", e);
         Outcome::Failed(e)
     })
 }
@@ -764,7 +773,7 @@ fn reject(
     let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::CLOEXEC;
     let file = crate::fd::open(
         new,
-        name(image, b".rejected.reason").as_cstr(),
+        name(image, REASON_SUFFIX).as_cstr(),
         flags,
         Mode::from(0o644),
     )
@@ -781,7 +790,7 @@ fn reject(
     drop(file);
     written?;
     step!(hooks, Step::ReasonWritten);
-    let rejected = name(image, b".rejected");
+    let rejected = name(image, REJECTED_SUFFIX);
     rename(new, current, rejected.as_cstr(), Msg::RenameRejected)?;
     // Then its sidecar goes, or it would fail the next update (the other order could leave a bad image
     // with no hash to fail).
@@ -963,6 +972,13 @@ fn error_parts<'a>(
     ]
 }
 
+/// The status file's line after a boot of the current image, and its key alone (one constant).
+const REASON_CURRENT: &[u8] = b"reason=current";
+const REASON_KEY: &[u8] = REASON_CURRENT.split_at(b"reason=".len()).0;
+/// The status file's line after a failed update, and its key alone (one constant).
+const UPDATE_FAILED: &[u8] = b"update=failed";
+const UPDATE_KEY: &[u8] = UPDATE_FAILED.split_at(b"update=".len()).0;
+
 /// The values of the status file's `update=` line, in the order `Status::update` numbers them.
 const UPDATE_WORDS: &str =
     "none\npromoted\nrecovered\ninterrupted\nrejected: \nno-space: missing \n";
@@ -1009,8 +1025,8 @@ impl Status {
         self.line(&[b"booted=", booted]);
         let mut num = [0; numfmt::DEC_LEN];
         match skipped {
-            Some((name, e)) => self.line(&error_parts(e, &mut num, b"reason=", name)),
-            None => self.line(&[b"reason=current"]),
+            Some((name, e)) => self.line(&error_parts(e, &mut num, REASON_KEY, name)),
+            None => self.line(&[REASON_CURRENT]),
         }
     }
 
@@ -1023,7 +1039,7 @@ impl Status {
         // The words of `UPDATE_WORDS` by number, and what follows them.
         let (word, detail): (usize, &[u8]) = match *outcome {
             Outcome::Failed(e) => {
-                return self.line(&error_parts(e, &mut num, b"update=failed", b""));
+                return self.line(&error_parts(e, &mut num, UPDATE_FAILED, b""));
             }
             Outcome::NoUpdate => (0, b""),
             Outcome::Promoted => (1, b""),
@@ -1037,7 +1053,7 @@ impl Status {
             .get(..if word == 5 { 6 } else { 0 })
             .unwrap_or_default();
         let word = crate::nth(UPDATE_WORDS, word);
-        self.line(&[b"update=", word, detail, tail]);
+        self.line(&[UPDATE_KEY, word, detail, tail]);
     }
 
     #[optimize(size)]
