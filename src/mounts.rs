@@ -501,9 +501,10 @@ pub fn assemble_root(log: &mut Logger, config: &Config) -> Result<(), Failed> {
         (paths::LOWER, c"none", MountFlags::BIND, c"")
     };
     mount_reporting(log, source, paths::ROOT, fstype, flags, data).map_err(|e| {
-        // ENODEV: the kernel has no overlayfs, which is a packaging problem worth naming.
+        // ENODEV: the kernel has no overlayfs, which is a packaging problem worth naming. (The text
+        // ends with the modules folder as `modules` names it: the linker stores that path as its end.)
         if overlay && e == Errno::NODEV {
-            log.fail_bare(c"no overlayfs in this kernel: bundle overlay.ko, or ship it in the image's /lib/modules", None);
+            log.fail_bare(c"no overlayfs in this kernel: bundle overlay.ko, or ship it in the image's /lib/modules/", None);
         }
         Failed
     })?;
