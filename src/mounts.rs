@@ -271,6 +271,12 @@ pub fn squashfs_image(
     Err(log.fail_path(c"no bootable image in ", paths::IMAGE, None))
 }
 
+/// The loop control device.
+const LOOP_CONTROL: &CStr = c"/dev/loop-control";
+/// What the loop devices' paths start with, before their number: the start of `LOOP_CONTROL` (the
+/// bytes of one stored text).
+const LOOP_DEVICE: &[u8] = LOOP_CONTROL.to_bytes().split_at(b"/dev/loop".len()).0;
+
 /// Attaches a checked image to a free loop device and mounts it read-only on the lower folder.
 #[optimize(size)]
 // Out of line (measured smaller): inlined, it adds to `boot`'s large frame and register pressure.
@@ -278,7 +284,7 @@ pub fn squashfs_image(
 fn loop_mount(log: &mut Logger, file: BorrowedFd<'_>) -> Result<(), update::Error> {
     let control = open(
         CWD,
-        c"/dev/loop-control",
+        LOOP_CONTROL,
         OFlags::RDWR | OFlags::CLOEXEC,
         Mode::empty(),
     )
@@ -311,7 +317,7 @@ fn attach_free_device(
             .map_err(no_device)?;
         // Digits never hold a NUL and always fit, so the lossy join is exact.
         let path = CPath::lossy(&[
-            b"/dev/loop",
+            LOOP_DEVICE,
             initramfs_overlay::numfmt::dec(number.into(), &mut digits),
         ]);
         let device = open(
