@@ -504,7 +504,8 @@ pub fn assemble_root(log: &mut Logger, config: &Config) -> Result<(), Failed> {
         };
         (c"overlay", c"overlay", flags, options.as_cstr())
     } else {
-        (paths::LOWER, c"none", MountFlags::BIND, c"")
+        // A bind mount has no filesystem type of its own: the kernel ignores the one given.
+        (paths::LOWER, c"", MountFlags::BIND, c"")
     };
     mount_reporting(log, source, paths::ROOT, fstype, flags, data).map_err(|e| {
         // ENODEV: the kernel has no overlayfs, which is a packaging problem worth naming. (The text
