@@ -40,8 +40,10 @@ const OLD_TMP: &CStr = c".iovl-old.tmp";
 
 /// The name of a rejected update's reason file: the image name with this suffix.
 const REASON_SUFFIX: &[u8] = b".rejected.reason";
-/// The rejected update's own suffix, the start of `REASON_SUFFIX` (one constant holds both).
-const REJECTED_SUFFIX: &[u8] = REASON_SUFFIX.split_at(b".rejected".len()).0;
+/// The rejected update's own suffix (cut from `REASON_SUFFIX`, see `crate::inside`).
+const REJECTED_SUFFIX: &[u8] = crate::inside(REASON_SUFFIX, b".rejected");
+/// The marker of the previous image's name (cut from `OLD_TMP`).
+const OLD_MARKER: &[u8] = crate::inside(OLD_TMP.to_bytes(), b"-old");
 /// The longest suffix added to the image name, `REASON_SUFFIX`: names stay within NAME_MAX (255).
 const LONGEST_SUFFIX: usize = REASON_SUFFIX.len();
 
@@ -336,7 +338,11 @@ fn name(image: &[u8], part: &[u8]) -> CPath {
 /// What the update's log lines start with: `update: ` before a note, and its step's name alone before
 /// the `: cannot ...` of a failure (one constant holds both).
 const LOG_HEAD: &[u8] = b"update: ";
-const LOG_STEP: &[u8] = LOG_HEAD.split_at(b"update".len()).0;
+const LOG_STEP: &[u8] = crate::inside(LOG_HEAD, b"update");
+/// What the image check's failures start with (cut from `NOTES`).
+const IMAGE_HEAD: &[u8] = crate::inside(NOTES.as_bytes(), b"image: ");
+/// The suffix of an image's SHA-256 file (cut from `NOTES`).
+const SIDECAR_SUFFIX: &[u8] = crate::inside(NOTES.as_bytes(), b".sha256");
 
 /// The update's own log lines, in the order of `Note`: the text after `update: `, one line per
 /// `Note` in three `nth` entries, around the two arguments of `say`.
@@ -463,9 +469,9 @@ fn run(
     log: &mut impl Log,
     hooks: &mut impl Hooks,
 ) -> Res<Outcome> {
-    let old_name = name(image, b"-old");
+    let old_name = name(image, OLD_MARKER);
     // The sidecar's name, made once for the check and both removals.
-    let sidecar = &name(image, b".sha256");
+    let sidecar = &name(image, SIDECAR_SUFFIX);
     let (size, regular) = stat(src)?;
     say_num(log, Note::Holds, image, size);
 
@@ -877,7 +883,7 @@ pub fn choose_image(img_dir: BorrowedFd, image: &[u8], log: &mut impl Log, choic
     for i in 0..2 {
         let old = i != 0;
         // No marker, then "-old": a length chosen, not one of two slices (as in `error_parts`).
-        let name = name(image, b"-old".get(..4 * i).unwrap_or_default());
+        let name = name(image, OLD_MARKER.get(..4 * i).unwrap_or_default());
         let checked = check_name(image)
             .and_then(|()| open(img_dir, name.as_cstr()))
             .and_then(|fd| check_image(fd.as_fd()).map(|()| fd));
@@ -892,7 +898,7 @@ pub fn choose_image(img_dir: BorrowedFd, image: &[u8], log: &mut impl Log, choic
             Err(f) if old && f.is_missing() => {}
             Err(f) => {
                 let e = Error(f);
-                report(log, b"image: ", name.as_bytes(), e);
+                report(log, IMAGE_HEAD, name.as_bytes(), e);
                 // Only the current image's error is kept (a store through either slot, so that the
                 // report above is not compiled twice).
                 *if old {
@@ -974,10 +980,12 @@ fn error_parts<'a>(
 
 /// The status file's line after a boot of the current image, and its key alone (one constant).
 const REASON_CURRENT: &[u8] = b"reason=current";
-const REASON_KEY: &[u8] = REASON_CURRENT.split_at(b"reason=".len()).0;
+const REASON_KEY: &[u8] = crate::inside(REASON_CURRENT, b"reason=");
 /// The status file's line after a failed update, and its key alone (one constant).
 const UPDATE_FAILED: &[u8] = b"update=failed";
-const UPDATE_KEY: &[u8] = UPDATE_FAILED.split_at(b"update=".len()).0;
+const UPDATE_KEY: &[u8] = crate::inside(UPDATE_FAILED, b"update=");
+/// The unit of the missing bytes (cut from `NOTES`).
+const BYTES_UNIT: &[u8] = crate::inside(NOTES.as_bytes(), b" bytes");
 
 /// The values of the status file's `update=` line, in the order `Status::update` numbers them.
 const UPDATE_WORDS: &str =
@@ -1049,8 +1057,8 @@ impl Status {
             Outcome::NoSpace { missing } => (5, numfmt::dec(missing, &mut num)),
         };
         // Only the missing bytes have a unit.
-        let tail = b" bytes"
-            .get(..if word == 5 { 6 } else { 0 })
+        let tail = BYTES_UNIT
+            .get(..if word == 5 { BYTES_UNIT.len() } else { 0 })
             .unwrap_or_default();
         let word = crate::nth(UPDATE_WORDS, word);
         self.line(&[UPDATE_KEY, word, detail, tail]);
