@@ -239,7 +239,8 @@ impl Logger {
     /// `level_errno()` packed into one `u32`, the part in parentheses only with an errno: the line of
     /// every failure and of the other messages about a step. A `%` in `what` is where `first` goes
     /// instead (`c"FALLBACK: % cannot boot, booting "`): a line with two values is one pointer and
-    /// two slices at its caller, not an array of its pieces. A `what` from `cannot!` starts with `cannot `.
+    /// two slices at its caller, not an array of its pieces. A `what` from `cannot!` starts with
+    /// `cannot `.
     #[optimize(size)]
     #[inline(never)]
     fn step_line(&mut self, what: CText, level_errno: u32, first: &[u8], second: &[u8]) {

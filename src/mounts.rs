@@ -273,9 +273,9 @@ pub fn squashfs_image(
 
 /// The loop control device.
 const LOOP_CONTROL: &CStr = c"/dev/loop-control";
-/// What the loop devices' paths start with, before their number: the start of `LOOP_CONTROL` (the
-/// bytes of one stored text).
-const LOOP_DEVICE: &[u8] = LOOP_CONTROL.to_bytes().split_at(b"/dev/loop".len()).0;
+/// What the loop devices' paths start with, before their number (cut from `LOOP_CONTROL`, see
+/// `initramfs_overlay::inside`).
+const LOOP_DEVICE: &[u8] = initramfs_overlay::inside(LOOP_CONTROL.to_bytes(), b"/dev/loop");
 
 /// Attaches a checked image to a free loop device and mounts it read-only on the lower folder.
 #[optimize(size)]
