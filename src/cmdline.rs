@@ -52,6 +52,16 @@ pub mod role {
     pub const BOOT: usize = 2;
     pub const NEWIMG: usize = 3;
     pub const COUNT: usize = 4;
+    /// Their names, in that order: the default labels, and how messages name the partitions. The
+    /// bytes of C strings, which the linker stores as the end of a longer one when it can (`overlay`
+    /// of `/run/initramfs-overlay/overlay`, `newimg` and `img` of `cannot unmount newimg`), where a
+    /// byte string gets bytes of its own.
+    pub const NAMES: [&[u8]; COUNT] = [
+        c"img".to_bytes(),
+        c"overlay".to_bytes(),
+        c"boot".to_bytes(),
+        c"newimg".to_bytes(),
+    ];
 }
 
 impl Config<'_> {
@@ -63,10 +73,10 @@ impl Config<'_> {
         wait: Wait::Bounded { ms: 10_000 },
         rootdelay_ms: 0,
         specs: [
-            Spec::Label(b"img"),
-            Spec::Label(b"overlay"),
-            Spec::Label(b"boot"),
-            Spec::Label(b"newimg"),
+            Spec::Label(role::NAMES[role::IMG]),
+            Spec::Label(role::NAMES[role::OVERLAY]),
+            Spec::Label(role::NAMES[role::BOOT]),
+            Spec::Label(role::NAMES[role::NEWIMG]),
         ],
         image: b"root-squashfs.img",
         onerror: FailAction::Panic,

@@ -3,7 +3,7 @@
 //! awaited with a bounded wait, polling every few milliseconds; the optional ones get a short grace.
 
 use crate::files;
-use crate::logger::{Failed, Logger};
+use crate::logger::{Failed, Logger, cannot};
 use crate::sys::{Fd, open};
 use crate::sys::{logical_sector_size, now_ms, sleep_ms};
 use core::ffi::CStr;
@@ -55,7 +55,7 @@ impl Found {
 }
 
 /// The roles' names, in `role` order.
-const ROLES: [&str; role::COUNT] = ["img", "overlay", "boot", "newimg"];
+const ROLES: [&[u8]; role::COUNT] = role::NAMES;
 /// The filesystems `probe` knows (a small value to return; `scan` names it for `mount`).
 #[derive(Clone, Copy)]
 enum Filesystem {
@@ -135,7 +135,7 @@ pub fn find(log: &mut Logger, config: &Config, found: &mut Found) -> Result<(), 
             Some(part) => (c"% is ", part.dev.as_bytes()),
             None => (c"no % partition", b""),
         };
-        log.say(Level::Info, what, role.as_bytes(), dev);
+        log.say(Level::Info, what, role, dev);
     }
     Ok(())
 }
@@ -158,7 +158,7 @@ fn fail_spec(log: &mut Logger, role: usize, spec: &Spec, first: &[u8], second: &
         Level::Error,
         &[
             b"find: ",
-            role.as_bytes(),
+            role,
             b" partition ",
             tag,
             value,
@@ -221,7 +221,7 @@ fn scan(
     bufs: &mut Buffers,
 ) -> Result<(), Failed> {
     let class = files::open_dir(CWD, c"/sys/class/block")
-        .map_err(|e| log.fail_bare(c"cannot open /sys/class/block", Some(e)))?;
+        .map_err(|e| log.fail_bare(cannot!("open /sys/class/block"), Some(e)))?;
     // Room for the longest entry (a 255-byte name) and a dozen short ones per getdents call.
     let mut buf = files::DirBuf([MaybeUninit::uninit(); 512]);
     let mut entries = RawDir::new(&class, &mut buf.0);

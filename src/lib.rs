@@ -87,6 +87,25 @@ pub const fn entries(list: &[u8]) -> usize {
     count
 }
 
+/// The bytes of `text` that spell `part`, for a constant that is also part of a longer one: the
+/// compiler stores each constant text whole, so one cut from another takes no bytes of its own. For
+/// constants only: it fails the build when `part` is not in `text`.
+pub const fn inside(text: &'static [u8], part: &[u8]) -> &'static [u8] {
+    let mut start = 0;
+    while start + part.len() <= text.len() {
+        let candidate = text.split_at(start).1.split_at(part.len()).0;
+        let mut at = 0;
+        while at < part.len() && candidate[at] == part[at] {
+            at += 1;
+        }
+        if at == part.len() {
+            return candidate;
+        }
+        start += 1;
+    }
+    panic!("a text cut from a constant that does not hold it");
+}
+
 /// Entry `index` of `list`, texts each ended by a newline (one string holds a whole table of messages
 /// without a pointer per entry); empty when there is no such entry. As bytes, which is how every
 /// message is written: a `str` slice would check both ends for a char boundary.
@@ -122,5 +141,13 @@ mod tests {
         assert_eq!(super::entries(b"a\nbc\n"), 2);
         assert_eq!(super::entries(b"\n.xz\n"), 2, "an empty entry counts");
         assert_eq!(super::entries(b""), 0);
+        const WHOLE: &[u8] = b"rename the copy";
+        const PART: &[u8] = super::inside(WHOLE, b"copy");
+        assert_eq!(PART, b"copy");
+        assert_eq!(
+            PART.as_ptr(),
+            WHOLE[11..].as_ptr(),
+            "the bytes of the whole"
+        );
     }
 }

@@ -20,6 +20,24 @@ const LEVEL_TAG_LEN: usize = 3;
 /// Longer lines are cut; kmsg itself keeps at most ~1 KB per record.
 const LINE_MAX: usize = 512;
 
+/// The byte that stands for `cannot ` at the start of a message (see `cannot!`).
+const CANNOT: u8 = 1;
+
+/// The message `cannot <what>` as a C string for the logger, e.g. `cannot!("open ")`: the word that
+/// begins most failure messages is stored as one byte (`CANNOT`), and `step_line` writes it out.
+macro_rules! cannot {
+    ($what:literal) => {
+        const {
+            match core::ffi::CStr::from_bytes_with_nul(concat!("\x01", $what, "\0").as_bytes()) {
+                Ok(text) => text,
+                Err(_) => panic!("a message holds a NUL"),
+            }
+        }
+    };
+}
+pub(crate) use cannot;
+const _: () = assert!(cannot!("").to_bytes()[0] == CANNOT);
+
 /// A failure that has already been reported. The boot decides what happens next.
 pub struct Failed;
 
@@ -138,7 +156,7 @@ impl Logger {
     }
 
     /// Logs `<step>: <what><subject> (<ERRNO>)` and returns the marker to propagate. `what` is a
-    /// C string literal (`c"cannot open "`): it reaches `fail_raw` as one pointer. (A `%` in it would
+    /// C string literal (`cannot!("open ")`): it reaches `fail_raw` as one pointer. (A `%` in it would
     /// be the subject's place, see `step_line`.)
     #[inline(always)]
     pub fn fail(&mut self, what: &'static CStr, subject: &[u8], errno: Option<Errno>) -> Failed {
@@ -163,7 +181,7 @@ impl Logger {
         self.fail_raw(what, negated_errno, path.to_bytes())
     }
 
-    /// `fail` with two values, placed as `say` places them (`c"cannot mount % on "`).
+    /// `fail` with two values, placed as `say` places them (`cannot!("mount % on ")`).
     #[inline(always)]
     pub fn fail_two(
         &mut self,
@@ -221,20 +239,28 @@ impl Logger {
     /// `level_errno()` packed into one `u32`, the part in parentheses only with an errno: the line of
     /// every failure and of the other messages about a step. A `%` in `what` is where `first` goes
     /// instead (`c"FALLBACK: % cannot boot, booting "`): a line with two values is one pointer and
-    /// two slices at its caller, not an array of its pieces.
+    /// two slices at its caller, not an array of its pieces. A `what` from `cannot!` starts with
+    /// `cannot `.
     #[optimize(size)]
     #[inline(never)]
     fn step_line(&mut self, what: CText, level_errno: u32, first: &[u8], second: &[u8]) {
         let errno = ((level_errno >> 8) as u16 as i16 as i32).wrapping_neg();
         let mut number = [0; numfmt::DEC_LEN];
         let what = what.to_bytes();
+        // A message from `cannot!` starts with the byte that stands for the word: the word joins the
+        // separator after the step's name, one part cut to length.
+        let (separator_len, what) = match what.strip_prefix(&[CANNOT]) {
+            Some(rest) => (9, rest),
+            None => (2, what),
+        };
+        let separator = &b": cannot "[..separator_len];
         let at = what.iter().position(|&b| b == b'%').unwrap_or(what.len());
         let (before, after) = what.split_at(at);
         // `after` starts with the `%`, or is empty without one.
         let after = after.get(1..).unwrap_or_default();
         let parts = [
             self.step_name(),
-            b": ",
+            separator,
             before,
             first,
             after,

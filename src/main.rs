@@ -21,7 +21,7 @@ use entry::Start;
 use initramfs_overlay::cmdline::{self, Config, FailAction};
 use initramfs_overlay::log::{Level, Log};
 use initramfs_overlay::update::Status;
-use logger::{Failed, Logger, Step};
+use logger::{Failed, Logger, Step, cannot};
 
 /// Where the initramfs mounts everything. `/run` is a tmpfs that moves into the new root, so the OS
 /// finds the partitions under `/run/initramfs-overlay/` (see README).
@@ -124,7 +124,7 @@ fn read_cmdline<'b>(log: &mut Logger, buf: &'b mut [u8], config: &mut Config<'b>
     // Without a command line there is no failure action asked for: the default, panic.
     let onerror = match files::read_small(rustix::fs::CWD, c"/proc/cmdline", buf) {
         Err(e) => {
-            log.fail_bare(c"cannot read /proc/cmdline", Some(e));
+            log.fail_bare(cannot!("read /proc/cmdline"), Some(e));
             FailAction::Panic
         }
         Ok(text) => match cmdline::parse_into(text, config, log) {
@@ -199,7 +199,7 @@ fn shell(log: &mut Logger, hint: &str) {
     match sys::fork() {
         Ok(None) => {
             let errno = sys::exec(c"/bin/sh");
-            log.fail_bare(c"cannot run /bin/sh", Some(errno));
+            log.fail_bare(cannot!("run /bin/sh"), Some(errno));
             rustix::runtime_448b8ad740e2a26f::exit_group(1)
         }
         Ok(Some(child)) => {
@@ -213,7 +213,7 @@ fn shell(log: &mut Logger, hint: &str) {
             }
         }
         Err(e) => {
-            log.fail_bare(c"cannot fork", Some(e));
+            log.fail_bare(cannot!("fork"), Some(e));
         }
     }
 }

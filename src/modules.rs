@@ -4,7 +4,7 @@
 
 use crate::devices::Partition;
 use crate::files;
-use crate::logger::{Failed, Logger};
+use crate::logger::{Failed, Logger, cannot};
 use crate::mounts;
 use crate::paths;
 use initramfs_overlay::cmdline::Config;
@@ -39,7 +39,7 @@ fn load(log: &mut Logger, dir: BorrowedFd<'_>, path: &[u8]) -> Result<(), Failed
         ),
         None => Err(Errno::NAMETOOLONG),
     };
-    let file = opened.map_err(|e| log.fail(c"cannot open ", path, Some(e)))?;
+    let file = opened.map_err(|e| log.fail(cannot!("open "), path, Some(e)))?;
     load_open(log, file.as_fd(), path)
 }
 
@@ -63,7 +63,7 @@ fn load_open(log: &mut Logger, file: BorrowedFd<'_>, path: &[u8]) -> Result<(), 
         NOEXEC | INVAL | OPNOTSUPP if compressed => {
             c"the kernel cannot decompress this module format: "
         }
-        _ => c"cannot load ",
+        _ => cannot!("load "),
     };
     Err(log.fail(what, path, Some(e)))
 }
@@ -85,7 +85,7 @@ fn open_module_dir(
     match files::open_dir(CWD, path.as_cstr()) {
         Ok(dir) => Ok(Some(dir)),
         Err(Errno::NOENT) => Ok(None),
-        Err(e) => Err(log.fail_path(c"cannot open ", path.as_cstr(), Some(e))),
+        Err(e) => Err(log.fail_path(cannot!("open "), path.as_cstr(), Some(e))),
     }
 }
 
@@ -100,7 +100,7 @@ pub fn load_bundled(log: &mut Logger, kver: &[u8]) -> Result<(), Failed> {
     let mut buf = [0u8; 8192];
     let list = match files::read_small(dir.as_fd(), c"load-order", &mut buf) {
         Err(Errno::NOENT) => return Ok(()),
-        other => other.map_err(|e| log.fail(c"cannot read the load-order of ", kver, Some(e)))?,
+        other => other.map_err(|e| log.fail(cannot!("read the load-order of "), kver, Some(e)))?,
     };
     let mut count = 0u32;
     for entry in modlist::entries(list) {
@@ -165,7 +165,7 @@ pub fn load_from_boot_partition(
     );
     // Leaving it mounted would keep the device busy; a failed unmount is worth a warning only.
     if rustix::mount::unmount(paths::SCRATCH, UnmountFlags::empty()).is_err() {
-        log.warn_bare(c"cannot unmount the boot partition");
+        log.warn_bare(cannot!("unmount the boot partition"));
     }
     result
 }

@@ -4,7 +4,7 @@
 use crate::devices::{Found, Partition};
 use crate::entry::Start;
 use crate::files;
-use crate::logger::{Failed, Logger};
+use crate::logger::{Failed, Logger, cannot};
 use crate::paths;
 use crate::sys;
 use crate::sys::{Fd, open};
@@ -70,7 +70,7 @@ fn mount_texts(
     let (source, target) = (source.as_c_str(), target.as_c_str());
     rustix::mount::mount(source, target, fstype.as_c_str(), flags, data).inspect_err(|&e| {
         log.fail_two(
-            c"cannot mount % on ",
+            cannot!("mount % on "),
             source.to_bytes(),
             target.to_bytes(),
             Some(e),
@@ -90,7 +90,7 @@ pub fn open_dir(log: &mut Logger, path: &CStr) -> Result<Fd, Failed> {
 #[inline(never)]
 fn open_dir_text(log: &mut Logger, path: CText<'_>) -> Result<Fd, Failed> {
     let path = path.as_c_str();
-    files::open_dir(CWD, path).map_err(|e| log.fail_path(c"cannot open ", path, Some(e)))
+    files::open_dir(CWD, path).map_err(|e| log.fail_path(cannot!("open "), path, Some(e)))
 }
 
 /// The initramfs folders we mount on, /mnt last: the others move into the new root at the end.
@@ -192,7 +192,7 @@ pub fn handover_tmpfs(log: &mut Logger) -> Result<(), Failed> {
     )?;
     for &dir in &HANDOVER_DIRS {
         files::ensure_dir(CWD, dir)
-            .map_err(|e| log.fail_path(c"cannot create directory ", dir, Some(e)))?;
+            .map_err(|e| log.fail_path(cannot!("create directory "), dir, Some(e)))?;
     }
     Ok(())
 }
@@ -271,6 +271,12 @@ pub fn squashfs_image(
     Err(log.fail_path(c"no bootable image in ", paths::IMAGE, None))
 }
 
+/// The loop control device.
+const LOOP_CONTROL: &CStr = c"/dev/loop-control";
+/// What the loop devices' paths start with, before their number (cut from `LOOP_CONTROL`, see
+/// `initramfs_overlay::inside`).
+const LOOP_DEVICE: &[u8] = initramfs_overlay::inside(LOOP_CONTROL.to_bytes(), b"/dev/loop");
+
 /// Attaches a checked image to a free loop device and mounts it read-only on the lower folder.
 #[optimize(size)]
 // Out of line (measured smaller): inlined, it adds to `boot`'s large frame and register pressure.
@@ -278,13 +284,13 @@ pub fn squashfs_image(
 fn loop_mount(log: &mut Logger, file: BorrowedFd<'_>) -> Result<(), update::Error> {
     let control = open(
         CWD,
-        c"/dev/loop-control",
+        LOOP_CONTROL,
         OFlags::RDWR | OFlags::CLOEXEC,
         Mode::empty(),
     )
     .map_err(|e| {
         log.fail_bare(
-            c"cannot open /dev/loop-control (is the loop module loaded?)",
+            cannot!("open /dev/loop-control (is the loop module loaded?)"),
             Some(e),
         );
         update::Error::no_loop_device()
@@ -311,7 +317,7 @@ fn attach_free_device(
             .map_err(no_device)?;
         // Digits never hold a NUL and always fit, so the lossy join is exact.
         let path = CPath::lossy(&[
-            b"/dev/loop",
+            LOOP_DEVICE,
             initramfs_overlay::numfmt::dec(number.into(), &mut digits),
         ]);
         let device = open(
@@ -320,7 +326,7 @@ fn attach_free_device(
             OFlags::RDONLY | OFlags::CLOEXEC,
             Mode::empty(),
         )
-        .map_err(|e| log.fail_path(c"cannot open ", path.as_cstr(), Some(e)))
+        .map_err(|e| log.fail_path(cannot!("open "), path.as_cstr(), Some(e)))
         .map_err(no_device)?;
         match sys::loop_attach(device.as_fd(), file) {
             // The device stays open until the mount holds it: with AUTOCLEAR, the last close unbinds
@@ -343,7 +349,7 @@ fn attach_free_device(
         }
     }
     Err(no_device(log.fail_bare(
-        c"cannot attach the image to a loop device",
+        cannot!("attach the image to a loop device"),
         Some(last),
     )))
 }
@@ -366,7 +372,7 @@ pub fn overlay_partition(log: &mut Logger, found: &Found, config: &Config) -> Re
     }
     for &name in &OVERLAY_FOLDERS[1..] {
         files::ensure_dir(dir.as_fd(), CText::new(name))
-            .map_err(|e| log.fail_path(c"cannot create directory ", name, Some(e)))?;
+            .map_err(|e| log.fail_path(cannot!("create directory "), name, Some(e)))?;
     }
     Ok(())
 }
@@ -379,7 +385,7 @@ pub fn overlay_partition(log: &mut Logger, found: &Found, config: &Config) -> Re
 fn clear_upper_and_work(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<(), Failed> {
     // Deleting, now or in the background, never leaves this filesystem.
     let device = initramfs_overlay::fstat(overlay)
-        .map_err(|e| log.fail_path(c"cannot stat ", paths::OVERLAY, Some(e)))?
+        .map_err(|e| log.fail_path(cannot!("stat "), paths::OVERLAY, Some(e)))?
         .st_dev as u32;
     match move_to_trash(log, overlay)? {
         Some(trash) => empty_trash_in_background(log, trash.as_fd(), device),
@@ -399,7 +405,7 @@ fn move_to_trash(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<Option<Fd>
     {
         Ok(trash) => trash,
         Err(Errno::NOSPC) => return Ok(None),
-        Err(e) => return Err(log.fail_path(c"cannot create directory ", trash_dir, Some(e))),
+        Err(e) => return Err(log.fail_path(cannot!("create directory "), trash_dir, Some(e))),
     };
     let mut digits = [0; initramfs_overlay::numfmt::DEC_LEN];
     for &name in &OVERLAY_FOLDERS[1..3] {
@@ -416,7 +422,7 @@ fn move_to_trash(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<Option<Fd>
             // No such folder (a first boot, say): nothing to clear.
             Ok(()) | Err(Errno::NOENT) => {}
             Err(Errno::NOSPC) => return Ok(None),
-            Err(e) => return Err(log.fail_path(c"cannot move to trash: ", name, Some(e))),
+            Err(e) => return Err(log.fail_path(cannot!("move to trash: "), name, Some(e))),
         }
     }
     Ok(Some(trash))
@@ -433,7 +439,7 @@ fn clear_in_place(log: &mut Logger, overlay: BorrowedFd<'_>, device: u32) -> Res
             files::open_dir(overlay, name).and_then(|dir| files::empty_dir(dir.as_fd(), device));
         match emptied {
             Ok(()) | Err(Errno::NOENT) => {}
-            Err(e) => return Err(log.fail_path(c"cannot empty ", name, Some(e))),
+            Err(e) => return Err(log.fail_path(cannot!("empty "), name, Some(e))),
         }
     }
     Ok(())
@@ -451,7 +457,7 @@ fn empty_trash_in_background(log: &mut Logger, trash: BorrowedFd<'_>, device: u3
         Ok(Some(_)) => {}
         Err(e) => {
             log.fail_bare(
-                c"cannot start the trash cleaner, trash stays until next boot",
+                cannot!("start the trash cleaner, trash stays until next boot"),
                 Some(e),
             );
         }
@@ -498,12 +504,14 @@ pub fn assemble_root(log: &mut Logger, config: &Config) -> Result<(), Failed> {
         };
         (c"overlay", c"overlay", flags, options.as_cstr())
     } else {
-        (paths::LOWER, c"none", MountFlags::BIND, c"")
+        // A bind mount has no filesystem type of its own: the kernel ignores the one given.
+        (paths::LOWER, c"", MountFlags::BIND, c"")
     };
     mount_reporting(log, source, paths::ROOT, fstype, flags, data).map_err(|e| {
-        // ENODEV: the kernel has no overlayfs, which is a packaging problem worth naming.
+        // ENODEV: the kernel has no overlayfs, which is a packaging problem worth naming. (The text
+        // ends with the modules folder as `modules` names it: the linker stores that path as its end.)
         if overlay && e == Errno::NODEV {
-            log.fail_bare(c"no overlayfs in this kernel: bundle overlay.ko, or ship it in the image's /lib/modules", None);
+            log.fail_bare(c"no overlayfs in this kernel: bundle overlay.ko, or ship it in the image's /lib/modules/", None);
         }
         Failed
     })?;
@@ -536,9 +544,9 @@ pub fn check_init(log: &mut Logger, config: &Config) -> Result<(), Failed> {
     // What is wrong with it, told in one place below.
     let (what, errno) = match found {
         Err(Errno::NOSYS) => return Ok(()), // kernels before 5.6: exec will tell
-        Err(e) => (c"cannot find init ", e),
+        Err(e) => (cannot!("find init "), e),
         Ok(file) => match initramfs_overlay::fstat(file.as_fd()) {
-            Err(e) => (c"cannot stat ", e),
+            Err(e) => (cannot!("stat "), e),
             Ok(stat)
                 if initramfs_overlay::is_type(stat.st_mode, linux_raw_sys::general::S_IFREG)
                     && stat.st_mode & 0o111 != 0 =>
@@ -560,7 +568,7 @@ pub fn move_into_root(log: &mut Logger) -> Result<(), Failed> {
     set_devkmsg(b"ratelimit\n");
     // From inside the new root, the same folder there is the path without its leading `/`.
     rustix::process::chdir(paths::ROOT)
-        .map_err(|e| log.fail_path(c"cannot enter ", paths::ROOT, Some(e)))?;
+        .map_err(|e| log.fail_path(cannot!("enter "), paths::ROOT, Some(e)))?;
     // All but /mnt, which holds the new root itself.
     for &from in &MOUNT_POINTS[..4] {
         let from = from.as_c_str();
@@ -571,7 +579,7 @@ pub fn move_into_root(log: &mut Logger) -> Result<(), Failed> {
                 from.to_bytes(),
             ),
             Err(e) => {
-                return Err(log.fail_path(c"cannot move into the new root: ", from, Some(e)));
+                return Err(log.fail_path(cannot!("move into the new root: "), from, Some(e)));
             }
             Ok(()) => {}
         }
@@ -592,12 +600,12 @@ pub fn switch_root(log: &mut Logger, config: &Config, start: &Start) -> Result<(
     } else {
         free_initramfs(log)?;
         rustix::mount::mount_move(c".", c"/")
-            .map_err(|e| log.fail_bare(c"cannot move the new root onto /", Some(e)))?;
+            .map_err(|e| log.fail_bare(cannot!("move the new root onto /"), Some(e)))?;
     }
     // Into the new root, and to its top (chroot leaves the current folder where it is).
     rustix::process::chroot(c".")
         .and_then(|()| rustix::process::chdir(c"/"))
-        .map_err(|e| log.fail_bare(c"cannot chroot", Some(e)))?;
+        .map_err(|e| log.fail_bare(cannot!("chroot"), Some(e)))?;
     exec_init(log, config, start)
 }
 
@@ -612,7 +620,7 @@ fn free_initramfs(log: &mut Logger) -> Result<(), Failed> {
         .and_then(|fs| {
             initramfs_overlay::fstat(root.as_fd()).map(|st| (fs.f_type as u32, st.st_dev as u32))
         })
-        .map_err(|e| log.fail_bare(c"cannot stat /", Some(e)))?;
+        .map_err(|e| log.fail_bare(cannot!("stat /"), Some(e)))?;
     if magic != linux_raw_sys::general::RAMFS_MAGIC && magic != linux_raw_sys::general::TMPFS_MAGIC
     {
         return Err(log.fail_bare(c"/ is not the initramfs (not ramfs or tmpfs)", None));
@@ -628,5 +636,5 @@ fn exec_init(log: &mut Logger, config: &Config, start: &Start) -> Result<(), Fai
     // `check_init`, which always runs first, refused a path with a NUL or too long: the join is exact.
     let init = &CPath::lossy(&[config.init]);
     let errno = start.exec(init.as_cstr());
-    Err(log.fail_path(c"cannot execute ", init.as_cstr(), Some(errno)))
+    Err(log.fail_path(cannot!("execute "), init.as_cstr(), Some(errno)))
 }

@@ -38,8 +38,14 @@ const TMP: &CStr = c".iovl-new.tmp";
 /// The second name of the current image before it replaces `-old`.
 const OLD_TMP: &CStr = c".iovl-old.tmp";
 
-/// The longest suffix added to the image name, `.rejected.reason`: names stay within NAME_MAX (255).
-const LONGEST_SUFFIX: usize = 16;
+/// The name of a rejected update's reason file: the image name with this suffix.
+const REASON_SUFFIX: &[u8] = b".rejected.reason";
+/// The rejected update's own suffix (cut from `REASON_SUFFIX`, see `crate::inside`).
+const REJECTED_SUFFIX: &[u8] = crate::inside(REASON_SUFFIX, b".rejected");
+/// The marker of the previous image's name (cut from `OLD_TMP`).
+const OLD_MARKER: &[u8] = crate::inside(OLD_TMP.to_bytes(), b"-old");
+/// The longest suffix added to the image name, `REASON_SUFFIX`: names stay within NAME_MAX (255).
+const LONGEST_SUFFIX: usize = REASON_SUFFIX.len();
 
 /// A failure: what went wrong and, for a failed system call, the kernel's answer. Without an errno it
 /// is a problem with the data (a bad image or name): a staged image with one is rejected, not retried.
@@ -329,6 +335,15 @@ fn name(image: &[u8], part: &[u8]) -> CPath {
     CPath::lossy(&[stem, part, ext])
 }
 
+/// What the update's log lines start with: `update: ` before a note, and its step's name alone before
+/// the `: cannot ...` of a failure (one constant holds both).
+const LOG_HEAD: &[u8] = b"update: ";
+const LOG_STEP: &[u8] = crate::inside(LOG_HEAD, b"update");
+/// What the image check's failures start with (cut from `NOTES`).
+const IMAGE_HEAD: &[u8] = crate::inside(NOTES.as_bytes(), b"image: ");
+/// The suffix of an image's SHA-256 file (cut from `NOTES`).
+const SIDECAR_SUFFIX: &[u8] = crate::inside(NOTES.as_bytes(), b".sha256");
+
 /// The update's own log lines, in the order of `Note`: the text after `update: `, one line per
 /// `Note` in three `nth` entries, around the two arguments of `say`.
 const NOTES: &str = concat!(
@@ -379,7 +394,7 @@ fn say(log: &mut impl Log, note: Note, a: &[u8], b: &[u8]) {
     // The texts' slots start as copies of the arguments, stored from the registers that hold them
     // (cheaper than empty slices); the loop fills them with the note's three texts, around the
     // arguments: one call site for the lookup.
-    let mut parts = [&b"update: "[..], a, a, b, b, b];
+    let mut parts = [LOG_HEAD, a, a, b, b, b];
     for i in 0..3 {
         parts[2 * i + 1] = crate::nth(NOTES, note as usize * 3 + i);
     }
@@ -439,7 +454,7 @@ pub fn promote(
     });
     outcome.unwrap_or_else(|f| {
         let e = Error(f);
-        report(log, b"update", b"", e);
+        report(log, LOG_STEP, b"", e);
         Outcome::Failed(e)
     })
 }
@@ -454,9 +469,9 @@ fn run(
     log: &mut impl Log,
     hooks: &mut impl Hooks,
 ) -> Res<Outcome> {
-    let old_name = name(image, b"-old");
+    let old_name = name(image, OLD_MARKER);
     // The sidecar's name, made once for the check and both removals.
-    let sidecar = &name(image, b".sha256");
+    let sidecar = &name(image, SIDECAR_SUFFIX);
     let (size, regular) = stat(src)?;
     say_num(log, Note::Holds, image, size);
 
@@ -764,7 +779,7 @@ fn reject(
     let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::CLOEXEC;
     let file = crate::fd::open(
         new,
-        name(image, b".rejected.reason").as_cstr(),
+        name(image, REASON_SUFFIX).as_cstr(),
         flags,
         Mode::from(0o644),
     )
@@ -781,7 +796,7 @@ fn reject(
     drop(file);
     written?;
     step!(hooks, Step::ReasonWritten);
-    let rejected = name(image, b".rejected");
+    let rejected = name(image, REJECTED_SUFFIX);
     rename(new, current, rejected.as_cstr(), Msg::RenameRejected)?;
     // Then its sidecar goes, or it would fail the next update (the other order could leave a bad image
     // with no hash to fail).
@@ -868,7 +883,7 @@ pub fn choose_image(img_dir: BorrowedFd, image: &[u8], log: &mut impl Log, choic
     for i in 0..2 {
         let old = i != 0;
         // No marker, then "-old": a length chosen, not one of two slices (as in `error_parts`).
-        let name = name(image, b"-old".get(..4 * i).unwrap_or_default());
+        let name = name(image, OLD_MARKER.get(..4 * i).unwrap_or_default());
         let checked = check_name(image)
             .and_then(|()| open(img_dir, name.as_cstr()))
             .and_then(|fd| check_image(fd.as_fd()).map(|()| fd));
@@ -883,7 +898,7 @@ pub fn choose_image(img_dir: BorrowedFd, image: &[u8], log: &mut impl Log, choic
             Err(f) if old && f.is_missing() => {}
             Err(f) => {
                 let e = Error(f);
-                report(log, b"image: ", name.as_bytes(), e);
+                report(log, IMAGE_HEAD, name.as_bytes(), e);
                 // Only the current image's error is kept (a store through either slot, so that the
                 // report above is not compiled twice).
                 *if old {
@@ -963,6 +978,15 @@ fn error_parts<'a>(
     ]
 }
 
+/// The status file's line after a boot of the current image, and its key alone (one constant).
+const REASON_CURRENT: &[u8] = b"reason=current";
+const REASON_KEY: &[u8] = crate::inside(REASON_CURRENT, b"reason=");
+/// The status file's line after a failed update, and its key alone (one constant).
+const UPDATE_FAILED: &[u8] = b"update=failed";
+const UPDATE_KEY: &[u8] = crate::inside(UPDATE_FAILED, b"update=");
+/// The unit of the missing bytes (cut from `NOTES`).
+const BYTES_UNIT: &[u8] = crate::inside(NOTES.as_bytes(), b" bytes");
+
 /// The values of the status file's `update=` line, in the order `Status::update` numbers them.
 const UPDATE_WORDS: &str =
     "none\npromoted\nrecovered\ninterrupted\nrejected: \nno-space: missing \n";
@@ -1009,8 +1033,8 @@ impl Status {
         self.line(&[b"booted=", booted]);
         let mut num = [0; numfmt::DEC_LEN];
         match skipped {
-            Some((name, e)) => self.line(&error_parts(e, &mut num, b"reason=", name)),
-            None => self.line(&[b"reason=current"]),
+            Some((name, e)) => self.line(&error_parts(e, &mut num, REASON_KEY, name)),
+            None => self.line(&[REASON_CURRENT]),
         }
     }
 
@@ -1023,7 +1047,7 @@ impl Status {
         // The words of `UPDATE_WORDS` by number, and what follows them.
         let (word, detail): (usize, &[u8]) = match *outcome {
             Outcome::Failed(e) => {
-                return self.line(&error_parts(e, &mut num, b"update=failed", b""));
+                return self.line(&error_parts(e, &mut num, UPDATE_FAILED, b""));
             }
             Outcome::NoUpdate => (0, b""),
             Outcome::Promoted => (1, b""),
@@ -1033,11 +1057,11 @@ impl Status {
             Outcome::NoSpace { missing } => (5, numfmt::dec(missing, &mut num)),
         };
         // Only the missing bytes have a unit.
-        let tail = b" bytes"
-            .get(..if word == 5 { 6 } else { 0 })
+        let tail = BYTES_UNIT
+            .get(..if word == 5 { BYTES_UNIT.len() } else { 0 })
             .unwrap_or_default();
         let word = crate::nth(UPDATE_WORDS, word);
-        self.line(&[b"update=", word, detail, tail]);
+        self.line(&[UPDATE_KEY, word, detail, tail]);
     }
 
     #[optimize(size)]

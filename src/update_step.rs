@@ -3,7 +3,7 @@
 //! goes into the status that the OS reads at `/run/initramfs-overlay/status`.
 
 use crate::devices::Found;
-use crate::logger::{Failed, Logger};
+use crate::logger::{Failed, Logger, cannot};
 use crate::mounts;
 use crate::paths;
 use crate::sys;
@@ -39,11 +39,11 @@ pub fn run(
         mounts::mount_partition(log, newimg, paths::SCRATCH, MountFlags::NOATIME)?;
         let promoted = promote(log, config, &mut outcome);
         if rustix::mount::unmount(paths::SCRATCH, UnmountFlags::empty()).is_err() {
-            log.warn_bare(c"cannot unmount newimg");
+            log.warn_bare(cannot!("unmount newimg"));
         }
         // The image partition was mounted writeable only for the promotion.
         if let Err(e) = rustix::mount::mount_remount(paths::IMAGE, MountFlags::RDONLY, c"") {
-            log.fail_bare(c"cannot remount the image partition read-only", Some(e));
+            log.fail_bare(cannot!("remount the image partition read-only"), Some(e));
         }
         promoted?;
     }
@@ -70,6 +70,6 @@ pub fn write_status(log: &mut Logger, status: &Status) -> Result<(), Failed> {
     // One message for creating and writing it: the errno tells them apart.
     crate::sys::open(CWD, paths::STATUS, flags, Mode::from_raw_mode(0o644))
         .and_then(|file| rustix::io::write(&file, status.as_bytes()))
-        .map_err(|e| log.fail_path(c"cannot write ", paths::STATUS, Some(e)))?;
+        .map_err(|e| log.fail_path(cannot!("write "), paths::STATUS, Some(e)))?;
     Ok(())
 }
