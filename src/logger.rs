@@ -245,7 +245,7 @@ impl Logger {
     #[inline(never)]
     fn step_line(&mut self, what: CText, level_errno: u32, first: &[u8], second: &[u8]) {
         let errno = ((level_errno >> 8) as u16 as i16 as i32).wrapping_neg();
-        let mut number = [0; numfmt::DEC_LEN];
+        let mut number = numfmt::digits();
         let what = what.to_bytes();
         // A message from `cannot!` starts with the byte that stands for the word: the word joins the
         // separator after the step's name, one part cut to length.
@@ -307,7 +307,7 @@ impl Logger {
             return;
         }
         let start = STEP_START.load(Relaxed);
-        let mut number = [0; numfmt::DEC_LEN];
+        let mut number = numfmt::digits();
         let ms = numfmt::dec(now.wrapping_sub(start).into(), &mut number);
         self.say(Level::Info, c"done in % ms", ms, b"");
     }

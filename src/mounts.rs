@@ -310,7 +310,7 @@ fn attach_free_device(
     let no_device = |_: Failed| update::Error::no_loop_device();
     // Another opener could take the device between GET_FREE and attach; ask again then.
     let mut last = Errno::BUSY;
-    let mut digits = [0; initramfs_overlay::numfmt::DEC_LEN];
+    let mut digits = initramfs_overlay::numfmt::digits();
     for _ in 0..4 {
         let number = sys::loop_get_free(control)
             .map_err(|e| log.fail_bare(c"no free loop device", Some(e)))
@@ -407,7 +407,7 @@ fn move_to_trash(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<Option<Fd>
         Err(Errno::NOSPC) => return Ok(None),
         Err(e) => return Err(log.fail_path(cannot!("create directory "), trash_dir, Some(e))),
     };
-    let mut digits = [0; initramfs_overlay::numfmt::DEC_LEN];
+    let mut digits = initramfs_overlay::numfmt::digits();
     for &name in &OVERLAY_FOLDERS[1..3] {
         // The inode number is unique on this filesystem while the folder exists: a free trash name.
         let moved =

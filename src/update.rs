@@ -412,7 +412,7 @@ fn say_one(log: &mut impl Log, note: Note, a: &[u8]) {
 #[inline(never)]
 #[optimize(size)]
 fn say_num(log: &mut impl Log, note: Note, a: &[u8], number: u64) {
-    let mut num = [0; numfmt::DEC_LEN];
+    let mut num = numfmt::digits();
     say(log, note, a, numfmt::dec(number, &mut num));
 }
 
@@ -838,7 +838,7 @@ fn log_rate(log: &mut impl Log, bytes: u64, note: Note, start: u32, hooks: &mut 
     // quotient (floor(floor(x / m) / n) is floor(x / (m n))), with constants that fit a byte. KiB
     // times 125 cannot overflow a u64, so no saturating multiply (a call on 32-bit targets).
     let rate = numfmt::div_rem((bytes >> 10) * 125, ms.max(1)).0 >> 7;
-    let mut num = [0; numfmt::DEC_LEN];
+    let mut num = numfmt::digits();
     say_num(log, note, numfmt::dec(ms.into(), &mut num), rate);
 }
 
@@ -941,7 +941,7 @@ fn check_image(fd: BorrowedFd) -> Res<()> {
 #[inline(never)]
 #[optimize(size)]
 fn report(log: &mut impl Log, head: &'static [u8], name: &[u8], e: Error) {
-    let mut num = [0; numfmt::DEC_LEN];
+    let mut num = numfmt::digits();
     log.line(Level::Error, &error_parts(e, &mut num, head, name));
 }
 
@@ -1031,7 +1031,7 @@ impl Status {
     #[optimize(size)]
     pub fn booted(&mut self, booted: &[u8], skipped: Option<(&[u8], Error)>) {
         self.line(&[b"booted=", booted]);
-        let mut num = [0; numfmt::DEC_LEN];
+        let mut num = numfmt::digits();
         match skipped {
             Some((name, e)) => self.line(&error_parts(e, &mut num, REASON_KEY, name)),
             None => self.line(&[REASON_CURRENT]),
@@ -1043,7 +1043,7 @@ impl Status {
     #[inline(never)]
     #[optimize(size)]
     pub fn update(&mut self, outcome: &Outcome) {
-        let mut num = [0; numfmt::DEC_LEN];
+        let mut num = numfmt::digits();
         // The words of `UPDATE_WORDS` by number, and what follows them.
         let (word, detail): (usize, &[u8]) = match *outcome {
             Outcome::Failed(e) => {
