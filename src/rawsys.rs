@@ -7,7 +7,7 @@
 #![allow(unsafe_code)]
 
 /// `syscall(NR, args[0], args[1], args[2], args[3])`: the kernel's return value, `-errno` on failure
-/// (`syscall4_int` checks it). The number is a constant: ARM sets it in r7 from an immediate.
+/// (`syscall4_int` checks it). The number is a constant: ARM stores it in the code after a call.
 ///
 /// # Safety
 /// `NR` with these arguments must be a syscall that touches only the memory its pointer arguments
@@ -37,17 +37,15 @@ pub unsafe fn syscall4<const NR: u32>(args: [usize; 4]) -> isize {
             in("ecx") args[1], in("edx") args[2], options(nostack),
         );
         // ARM: arguments in r0-r3, the number in r7, which Thumb code keeps as its frame pointer:
-        // saved on the stack around the call (no register held for it, as the patched rustix does).
-        // The number is set from immediates, as rustix's `load_nr` (PATCHES.md, item 7) does: every
-        // number here is below 511 (openat2, 437, is the largest).
+        // through the patched rustix's one shared syscall routine, which saves r7, sets it to the
+        // number stored as the halfword after the call, and returns past it (PATCHES.md, item 8).
+        // The call overwrites lr.
         #[cfg(target_arch = "arm")]
         core::arch::asm!(
-            "push {{r7}}",
-            ".if {nr} < 256", "movs r7, #{nr}",
-            ".else", "movs r7, #255", "adds r7, #({nr} - 255)", ".endif",
-            "svc 0", "pop {{r7}}",
-            nr = const { assert!(NR < 511); NR },
+            "bl rustix_svc_inline_nr", ".short {nr}",
+            nr = const NR,
             inlateout("r0") args[0] as isize => ret, in("r1") args[1], in("r2") args[2], in("r3") args[3],
+            lateout("lr") _,
         );
     }
     ret
