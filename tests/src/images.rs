@@ -301,7 +301,8 @@ fn copy_filesystems(disk: &Path, parts: &[Part], lay: &[(u64, u64)]) -> R<()> {
 }
 
 /// An MBR disk (`label-id` like `0x1234abcd`), `total_mib` big (a power of two for an SD card).
-pub fn mbr(out: &Path, parts: &[Part], label_id: &str, total_mib: u64) -> R<()> {
+/// Returns where each partition is: (start, size) in MiB.
+pub fn mbr(out: &Path, parts: &[Part], label_id: &str, total_mib: u64) -> R<Vec<(u64, u64)>> {
     ensure!(parts.len() <= 4, "MBR: at most 4 primary partitions");
     let lay = layout(parts)?;
     let end = lay.last().map_or(1, |(s, n)| s + n);
@@ -320,7 +321,8 @@ pub fn mbr(out: &Path, parts: &[Part], label_id: &str, total_mib: u64) -> R<()> 
         ));
     }
     sfdisk(out, &script)?;
-    copy_filesystems(out, parts, &lay)
+    copy_filesystems(out, parts, &lay)?;
+    Ok(lay)
 }
 
 fn make_sparse(out: &Path, len: u64) -> R<()> {

@@ -155,6 +155,27 @@ pub fn dd_into(file: &Path, disk: &Path, offset: u64) -> R<()> {
     .map(|_| ())
 }
 
+/// Copies `len` bytes of `disk` from `offset` into a new file `to`, keeping holes: a partition out of a
+/// disk image. Both are whole MiB.
+pub fn dd_out(disk: &Path, offset: u64, len: u64, to: &Path) -> R<()> {
+    const MIB: u64 = 1 << 20;
+    if !offset.is_multiple_of(MIB) || !len.is_multiple_of(MIB) {
+        bail!("dd_out: {offset} + {len} is not in whole MiB");
+    }
+    let _ = std::fs::remove_file(to);
+    run(Command::new("dd")
+        .arg(format!("if={}", disk.display()))
+        .arg(format!("of={}", to.display()))
+        .args([
+            "bs=1M",
+            &format!("skip={}", offset / MIB),
+            &format!("count={}", len / MIB),
+            "conv=sparse",
+            "status=none",
+        ]))
+    .map(|_| ())
+}
+
 /// SHA-256 of a file, hex (`sha256sum`: fast even in a debug build of the harness).
 pub fn sha256_file(path: &Path) -> R<String> {
     let out = run(Command::new("sha256sum").arg(path))?;
