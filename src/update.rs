@@ -995,7 +995,8 @@ const UPDATE_WORDS: &str =
 // `len` first: at offset 0 it needs no offset past the buffer (x86_64 has a shorter form for it).
 #[repr(C)]
 pub struct Status {
-    len: usize,
+    /// A `u32`: below the buffer's size, in shorter instructions on x86_64 than a `usize`.
+    len: u32,
     buf: [u8; 1024],
 }
 
@@ -1020,10 +1021,10 @@ impl Status {
     #[optimize(size)]
     pub fn line(&mut self, parts: &[&[u8]]) {
         // `append` leaves the last byte free: room for the newline.
-        let (len, whole) = crate::cpath::append(&mut self.buf, self.len, parts);
+        let (len, whole) = crate::cpath::append(&mut self.buf, self.len as usize, parts);
         if let Some(slot) = self.buf.get_mut(len).filter(|_| whole) {
             *slot = b'\n';
-            self.len = len + 1;
+            self.len = (len + 1) as u32;
         }
     }
 
@@ -1068,7 +1069,7 @@ impl Status {
     pub fn as_bytes(&self) -> &[u8] {
         // `len` never passes the buffer's end: the clamp lets the compiler drop the fallback.
         self.buf
-            .get(..self.len.min(self.buf.len()))
+            .get(..(self.len as usize).min(self.buf.len()))
             .unwrap_or_default()
     }
 }
