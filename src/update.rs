@@ -955,7 +955,7 @@ fn error_parts<'a>(
     num: &'a mut [u8; numfmt::DEC_LEN],
     head: &'static [u8],
     name: &'a [u8],
-) -> [&'a [u8]; 7] {
+) -> [&'a [u8]; 5] {
     // Named even for a data problem, where it is then left out: with no branch around the calls,
     // fewer values wait in registers across them.
     let errno = errnames::text(e.0.errno_number(), num);
@@ -967,15 +967,7 @@ fn error_parts<'a>(
         part.get(..if failed_call { part.len() } else { data_len })
             .unwrap_or_default()
     };
-    [
-        head,
-        name,
-        shown(b": cannot ", 2),
-        what,
-        shown(b" (", 0),
-        shown(errno, 0),
-        shown(b")", 0),
-    ]
+    [head, name, shown(b": cannot ", 2), what, shown(errno, 0)]
 }
 
 /// The status file's line after a boot of the current image, and its key alone (one constant).
