@@ -41,29 +41,38 @@ const fn marked() -> [u8; NAMES.len() - NUMBERS.len()] {
     table
 }
 
-/// The name of errno `number`, or its decimal number, written into `buf`, when we name none: the
-/// text between the parentheses of `... (ENOENT)`. (Errnos are positive; a negative number is read
-/// as its absolute value, as the decimal shows it.)
+/// ` (<name>)` for errno `number`, or ` (<decimal number>)` when we name none, written into `buf`: how
+/// a failure's line ends, as one part of it (each part is a pointer and a length stored at every
+/// line). (Errnos are positive; a negative number is read as its absolute value, as the decimal
+/// shows it.)
 #[inline(never)]
 #[optimize(size)]
 pub fn text(number: i32, buf: &mut [u8; crate::numfmt::DEC_LEN]) -> &[u8] {
     let number = number.unsigned_abs();
-    let Some(at) = TABLE
+    let mut digits = [0; crate::numfmt::DEC_LEN];
+    // The name from its number's byte on, after ` (E`; or else the digits, after ` (`.
+    let (mut from, mut len) = match TABLE
         .iter()
         .position(|&b| u32::from(b) == number + u32::from(MARK))
-    else {
-        return crate::numfmt::dec(u64::from(number), buf);
+    {
+        Some(at) => (TABLE.get(at + 1..).unwrap_or_default(), 3),
+        None => (crate::numfmt::dec(u64::from(number), &mut digits), 2),
     };
-    // `E`, then the name up to the next number's byte.
-    let mut len = 1;
-    while let (Some(&b), Some(slot)) = (TABLE.get(at + len), buf.get_mut(len)) {
-        if b >= MARK {
-            break;
+    if let Some(head) = buf.first_chunk_mut() {
+        *head = *b" (E";
+    }
+    // Up to the next number's byte (no digit is one), then the `)`. At most 15 bytes: all fit.
+    while let [b @ ..MARK, rest @ ..] = from {
+        if let Some(slot) = buf.get_mut(len) {
+            *slot = *b;
+            len += 1;
         }
-        *slot = b;
+        from = rest;
+    }
+    if let Some(slot) = buf.get_mut(len) {
+        *slot = b')';
         len += 1;
     }
-    buf[0] = b'E';
     buf.get(..len).unwrap_or_default()
 }
 
@@ -71,7 +80,9 @@ pub fn text(number: i32, buf: &mut [u8; crate::numfmt::DEC_LEN]) -> &[u8] {
 #[cfg(test)]
 fn name(number: i32) -> Option<&'static [u8]> {
     let mut buf = [0; crate::numfmt::DEC_LEN];
-    let text = text(number, &mut buf);
+    let text = text(number, &mut buf)
+        .strip_prefix(b" (")?
+        .strip_suffix(b")")?;
     let named = text.first() == Some(&b'E');
     named.then(|| {
         NAMES
@@ -144,14 +155,15 @@ mod tests {
         }
         assert_eq!(super::name(9999), None);
         let mut buf = [0; crate::numfmt::DEC_LEN];
-        assert_eq!(super::text(2, &mut buf), b"ENOENT");
-        assert_eq!(super::text(9999, &mut buf), b"9999");
+        assert_eq!(super::text(2, &mut buf), b" (ENOENT)");
+        assert_eq!(super::text(9999, &mut buf), b" (9999)");
+        assert_eq!(super::text(i32::MIN, &mut buf), b" (2147483648)");
         assert_eq!(super::name(0), None);
         // Every other number, up to past the byte range of the table, prints as its decimal.
         for n in 0..1000 {
             if !super::NUMBERS.contains(&(n as u8)) || n > 255 {
                 let mut buf = [0; crate::numfmt::DEC_LEN];
-                assert_eq!(super::text(n, &mut buf), std::format!("{n}").as_bytes());
+                assert_eq!(super::text(n, &mut buf), std::format!(" ({n})").as_bytes());
             }
         }
         assert_eq!(crate::nth("a\nbc\n", 1), b"bc");

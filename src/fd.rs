@@ -53,7 +53,7 @@ pub fn open(
     mode: rustix::fs::Mode,
 ) -> Result<Fd, Errno> {
     let args = [
-        dir.as_raw_fd() as usize,
+        crate::rawsys::fd_arg(dir),
         path.as_ptr() as usize,
         (flags | rustix::fs::OFlags::LARGEFILE).bits() as usize,
         mode.bits() as usize,

@@ -265,9 +265,7 @@ impl Logger {
             first,
             after,
             second,
-            b" (",
             errnames::text(errno, &mut number),
-            b")",
         ];
         // Without an errno the line ends after the values.
         write_log_line(

@@ -8,7 +8,7 @@ use core::ffi::c_void;
 use core::sync::atomic::AtomicI32;
 use core::sync::atomic::Ordering::Relaxed;
 pub use initramfs_overlay::fd::{Fd, open};
-use initramfs_overlay::rawsys::{syscall4, syscall4_int};
+use initramfs_overlay::rawsys::{fd_arg, syscall4, syscall4_int};
 use linux_raw_sys::general::{__NR_clock_gettime, __NR_fork, __NR_ioctl, __NR_openat2};
 use linux_raw_sys::loop_device::{
     LO_FLAGS_AUTOCLEAR, LO_FLAGS_READ_ONLY, LOOP_CLR_FD, LOOP_CONFIGURE, LOOP_CTL_GET_FREE,
@@ -101,7 +101,7 @@ pub fn open_path_in_root(dir: BorrowedFd<'_>, path: &core::ffi::CStr) -> Result<
     // the size given, and writes no memory of ours.
     let fd = unsafe {
         syscall4_int::<__NR_openat2>([
-            dir.as_raw_fd() as usize,
+            fd_arg(dir),
             path.as_ptr() as usize,
             (&raw const HOW) as usize,
             core::mem::size_of::<open_how>(),
@@ -132,9 +132,7 @@ pub fn exec(path: &core::ffi::CStr) -> Errno {
 fn ioctl(fd: BorrowedFd<'_>, opcode: u32, arg: *mut c_void) -> Result<u32, Errno> {
     // SAFETY: each caller pairs the opcode with its documented argument: a plain integer, or a pointer
     // to a `repr(C)` kernel ABI struct that lives across the call; the ioctl touches no other memory.
-    unsafe {
-        syscall4_int::<__NR_ioctl>([fd.as_raw_fd() as usize, opcode as usize, arg as usize, 0])
-    }
+    unsafe { syscall4_int::<__NR_ioctl>([fd_arg(fd), opcode as usize, arg as usize, 0]) }
 }
 
 /// BLKSSZGET: the logical sector size of the block device `disk` in bytes (4096 on a "4Kn" disk),
@@ -171,11 +169,7 @@ pub fn loop_attach(device: BorrowedFd<'_>, file: BorrowedFd<'_>) -> Result<(), E
         Err(Errno::INVAL | Errno::NOTTY) => {}
         other => return other.map(drop),
     }
-    ioctl(
-        device,
-        LOOP_SET_FD,
-        file.as_fd().as_raw_fd() as usize as *mut c_void,
-    )?;
+    ioctl(device, LOOP_SET_FD, fd_arg(file) as *mut c_void)?;
     // The same status as for LOOP_CONFIGURE, read in place (the kernel does not write it back).
     ioctl(device, LOOP_SET_STATUS64, (&raw mut config.info).cast())
         .map(drop)

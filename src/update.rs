@@ -955,7 +955,7 @@ fn error_parts<'a>(
     num: &'a mut [u8; numfmt::DEC_LEN],
     head: &'static [u8],
     name: &'a [u8],
-) -> [&'a [u8]; 7] {
+) -> [&'a [u8]; 5] {
     // Named even for a data problem, where it is then left out: with no branch around the calls,
     // fewer values wait in registers across them.
     let errno = errnames::text(e.0.errno_number(), num);
@@ -967,15 +967,7 @@ fn error_parts<'a>(
         part.get(..if failed_call { part.len() } else { data_len })
             .unwrap_or_default()
     };
-    [
-        head,
-        name,
-        shown(b": cannot ", 2),
-        what,
-        shown(b" (", 0),
-        shown(errno, 0),
-        shown(b")", 0),
-    ]
+    [head, name, shown(b": cannot ", 2), what, shown(errno, 0)]
 }
 
 /// The status file's line after a boot of the current image, and its key alone (one constant).
@@ -995,7 +987,8 @@ const UPDATE_WORDS: &str =
 // `len` first: at offset 0 it needs no offset past the buffer (x86_64 has a shorter form for it).
 #[repr(C)]
 pub struct Status {
-    len: usize,
+    /// A `u32`: below the buffer's size, in shorter instructions on x86_64 than a `usize`.
+    len: u32,
     buf: [u8; 1024],
 }
 
@@ -1020,10 +1013,10 @@ impl Status {
     #[optimize(size)]
     pub fn line(&mut self, parts: &[&[u8]]) {
         // `append` leaves the last byte free: room for the newline.
-        let (len, whole) = crate::cpath::append(&mut self.buf, self.len, parts);
+        let (len, whole) = crate::cpath::append(&mut self.buf, self.len as usize, parts);
         if let Some(slot) = self.buf.get_mut(len).filter(|_| whole) {
             *slot = b'\n';
-            self.len = len + 1;
+            self.len = (len + 1) as u32;
         }
     }
 
@@ -1068,7 +1061,7 @@ impl Status {
     pub fn as_bytes(&self) -> &[u8] {
         // `len` never passes the buffer's end: the clamp lets the compiler drop the fallback.
         self.buf
-            .get(..self.len.min(self.buf.len()))
+            .get(..(self.len as usize).min(self.buf.len()))
             .unwrap_or_default()
     }
 }
