@@ -7,7 +7,6 @@ use crate::logger::{Failed, Logger, cannot};
 use crate::sys::{Fd, open};
 use crate::sys::{logical_sector_size, now_ms, sleep_ms};
 use core::ffi::CStr;
-use core::mem::MaybeUninit;
 use initramfs_overlay::cmdline::{Config, Wait, role};
 use initramfs_overlay::cpath::CPath;
 use initramfs_overlay::devspec::{self, Identity, Spec};
@@ -223,8 +222,8 @@ fn scan(
     let class = files::open_dir(CWD, c"/sys/class/block")
         .map_err(|e| log.fail_bare(cannot!("open /sys/class/block"), Some(e)))?;
     // Room for the longest entry (a 255-byte name) and a dozen short ones per getdents call.
-    let mut buf = files::DirBuf([MaybeUninit::uninit(); 512]);
-    let mut entries = RawDir::new(&class, &mut buf.0);
+    let mut buf = files::DirBuf::<512>::uninit();
+    let mut entries = RawDir::new(&class, &mut buf.bytes);
     while let Some(Ok(entry)) = entries.next() {
         let name = entry.file_name();
         // The kernel's own numbers: usize keeps all that matters (the node id) on 32-bit targets too.

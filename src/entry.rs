@@ -27,8 +27,9 @@ impl Start {
     }
 }
 
-// The kernel starts us with the stack pointer at argc. Re-align it (16 bytes on x86, 8 on ARM, as the
-// ABIs require for calls) and pass the original pointer to `start`.
+// The kernel starts us with the stack pointer at argc. Re-align it (16 bytes on x86_64, 8 on ARM, as
+// the ABIs require for calls; i686 keeps the 4 it has, all its target asks, see .cargo/config.toml)
+// and pass the original pointer to `start`.
 #[cfg(target_arch = "x86_64")]
 #[unsafe(naked)]
 #[unsafe(no_mangle)]
@@ -40,10 +41,8 @@ unsafe extern "C" fn _start() -> ! {
 #[unsafe(naked)]
 #[unsafe(no_mangle)]
 unsafe extern "C" fn _start() -> ! {
-    core::arch::naked_asm!(
-        "xor ebp, ebp", "mov eax, esp", "and esp, -16", "sub esp, 12", "push eax", "call {start}", "ud2",
-        start = sym start
-    )
+    // `push esp` pushes the value esp had before it: the pointer to argc, as `start`'s argument.
+    core::arch::naked_asm!("xor ebp, ebp", "push esp", "call {start}", "ud2", start = sym start)
 }
 
 // Thumb-1 instructions, which also assemble as ARM: the init is Thumb code, so `_start` is odd and the

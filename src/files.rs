@@ -69,8 +69,8 @@ pub fn ensure_dir(dir: BorrowedFd<'_>, path: CText<'_>) -> Result<(), Errno> {
 /// the cut is exact and spares 32-bit targets their 64-bit compares and register pairs.
 #[optimize(size)]
 pub fn empty_dir(dir: BorrowedFd<'_>, device: u32) -> Result<(), Errno> {
-    let mut buf = DirBuf([core::mem::MaybeUninit::uninit(); 1024]);
-    let mut entries = RawDir::new(dir, &mut buf.0);
+    let mut buf = DirBuf::<1024>::uninit();
+    let mut entries = RawDir::new(dir, &mut buf.bytes);
     let mut first_error = Ok(());
     while let Some(entry) = entries.next() {
         let entry = entry?;
@@ -85,9 +85,24 @@ pub fn empty_dir(dir: BorrowedFd<'_>, device: u32) -> Result<(), Errno> {
 }
 
 /// A getdents buffer aligned as the kernel's entries are: `RawDir::new` then has no start to skip,
-/// and the alignment arithmetic folds away.
-#[repr(C, align(8))]
-pub struct DirBuf<const N: usize>(pub [core::mem::MaybeUninit<u8>; N]);
+/// and the alignment arithmetic folds away. That is `linux_dirent64`'s own alignment (the empty
+/// array), not a fixed 8: it is 4 on i686, whose stack is only 4-byte aligned (see
+/// .cargo/config.toml), and a local aligned to 8 makes its function realign the stack.
+#[repr(C)]
+pub struct DirBuf<const N: usize> {
+    _aligned: [linux_raw_sys::general::linux_dirent64; 0],
+    pub bytes: [core::mem::MaybeUninit<u8>; N],
+}
+
+impl<const N: usize> DirBuf<N> {
+    /// A buffer for `RawDir::new`, which needs no zeroed one.
+    pub fn uninit() -> Self {
+        DirBuf {
+            _aligned: [],
+            bytes: [core::mem::MaybeUninit::uninit(); N],
+        }
+    }
+}
 
 /// Removes one entry of `dir` (a folder with its contents), unless it lives on another device.
 fn remove_entry(dir: BorrowedFd<'_>, name: &core::ffi::CStr, device: u32) -> Result<(), Errno> {

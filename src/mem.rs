@@ -1,10 +1,10 @@
-//! The memory functions the compiler calls (`memcpy`, `memset`, `bcmp`, `strlen`), written out per
-//! arch. compiler_builtins' portable versions are word-at-a-time loops: 0.3 to 0.6 KB, more than the
-//! rest of a syscall wrapper, for copies that here are a few hundred bytes at most (paths, log lines,
-//! headers). Big data never passes through them: images are hashed in place and copied by the kernel
-//! (sendfile). So each is the shortest correct loop, and unsafe only because it is raw asm on raw
-//! pointers. The x86 string instructions count up: the ABIs guarantee the direction flag is clear on
-//! entry.
+//! The memory functions the compiler calls (`memcpy`, `memset`, `bcmp` (`memcmp` on i686), `strlen`),
+//! written out per arch. compiler_builtins' portable versions are word-at-a-time loops: 0.3 to
+//! 0.6 KB, more than the rest of a syscall wrapper, for copies that here are a few hundred bytes at
+//! most (paths, log lines, headers). Big data never passes through them: images are hashed in place
+//! and copied by the kernel (sendfile). So each is the shortest correct loop, and unsafe only because
+//! it is raw asm on raw pointers. The x86 string instructions count up: the ABIs guarantee the
+//! direction flag is clear on entry.
 //!
 //! These four are what the link asks for without compiler_builtins' `mem` feature (x86 inlines its
 //! memsets today, but another opt-level calls it); an unused one is dropped by `--gc-sections`.
@@ -97,11 +97,15 @@ mod arch {
         )
     }
 
-    /// Nonzero when the two ranges differ; the sign carries no meaning (unlike memcmp).
+    /// memcmp, not bcmp: the i686 init's LLVM triple names no OS (see .cargo/config.toml), and LLVM
+    /// calls bcmp only where it knows the C library has one. Negative, zero or positive as the first
+    /// differing byte of `a` is below, equal to or above that of `b`.
     #[unsafe(naked)]
     #[unsafe(no_mangle)]
-    unsafe extern "C" fn bcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
-        // With n = 0 the compare does not run and ZF stays set from the xor: equal.
+    unsafe extern "C" fn memcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
+        // With n = 0 the compare does not run and the flags stay those of the xor: equal. Otherwise
+        // they are those of the last bytes compared: `seta` makes 1 for above, and the borrow of
+        // below subtracts 1 from 0.
         core::arch::naked_asm!(
             "push edi",
             "push esi",
@@ -110,7 +114,8 @@ mod arch {
             "mov ecx, [esp + 20]",
             "xor eax, eax",
             "repe cmpsb",
-            "setne al",
+            "seta al",
+            "sbb eax, 0",
             "pop esi",
             "pop edi",
             "ret"
