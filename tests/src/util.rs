@@ -137,22 +137,30 @@ pub fn copy_sparse(from: &Path, to: &Path) -> R<()> {
     run(Command::new("cp").arg("--sparse=always").arg(from).arg(to)).map(|_| ())
 }
 
+/// `dd bs=1M` from `from` to `to` with `options` (counts in MiB), keeping holes, quietly.
+fn dd_mib(from: &Path, to: &Path, options: &[String]) -> R<()> {
+    run(Command::new("dd")
+        .arg(format!("if={}", from.display()))
+        .arg(format!("of={}", to.display()))
+        .args(["bs=1M", "status=none"])
+        .args(options))
+    .map(|_| ())
+}
+
 /// Writes a file's bytes into `disk` at `offset` bytes, keeping holes (`dd conv=notrunc,sparse`).
 pub fn dd_into(file: &Path, disk: &Path, offset: u64) -> R<()> {
     const MIB: u64 = 1 << 20;
     if !offset.is_multiple_of(MIB) {
         bail!("dd_into: offset {offset} is not MiB-aligned");
     }
-    run(Command::new("dd")
-        .arg(format!("if={}", file.display()))
-        .arg(format!("of={}", disk.display()))
-        .args([
-            "bs=1M",
-            &format!("seek={}", offset / MIB),
-            "conv=notrunc,sparse",
-            "status=none",
-        ]))
-    .map(|_| ())
+    dd_mib(
+        file,
+        disk,
+        &[
+            format!("seek={}", offset / MIB),
+            "conv=notrunc,sparse".into(),
+        ],
+    )
 }
 
 /// Copies `len` bytes of `disk` from `offset` into a new file `to`, keeping holes: a partition out of a
@@ -163,17 +171,16 @@ pub fn dd_out(disk: &Path, offset: u64, len: u64, to: &Path) -> R<()> {
         bail!("dd_out: {offset} + {len} is not in whole MiB");
     }
     let _ = std::fs::remove_file(to);
-    run(Command::new("dd")
-        .arg(format!("if={}", disk.display()))
-        .arg(format!("of={}", to.display()))
-        .args([
-            "bs=1M",
-            &format!("skip={}", offset / MIB),
-            &format!("count={}", len / MIB),
-            "conv=sparse",
-            "status=none",
-        ]))
-    .map(|_| ())
+    let (skip, count) = (offset / MIB, len / MIB);
+    dd_mib(
+        disk,
+        to,
+        &[
+            format!("skip={skip}"),
+            format!("count={count}"),
+            "conv=sparse".into(),
+        ],
+    )
 }
 
 /// SHA-256 of a file, hex (`sha256sum`: fast even in a debug build of the harness).
