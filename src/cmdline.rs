@@ -26,23 +26,27 @@ pub enum FailAction {
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(test, derive(Debug))]
+// In this order (repr(C)): the one-byte fields first, then the often used image name and specs, so
+// that in the boot's frame they sit within a short offset of the stack pointer, not past the specs.
+// The four flags of `iovl.<flag>` stay together in the parser's order (its stores compute the address).
+#[repr(C)]
 pub struct Config<'a> {
-    /// The real init, an absolute path.
-    pub init: &'a [u8],
+    pub onerror: FailAction,
     pub rw: bool,
     pub quiet: bool,
-    pub wait: Wait,
-    pub rootdelay_ms: u64,
-    /// How to find each partition, by role (see `role`; `iovl.img=` and so on). An array, so the
-    /// parser stores and the search reads them by index.
-    pub specs: [Spec<'a>; role::COUNT],
-    /// The image file name on `img` and `newimg`: a plain name, never a path.
-    pub image: &'a [u8],
-    pub onerror: FailAction,
     pub keep_upper: bool,
     pub no_persistent: bool,
     pub no_overlay: bool,
     pub noshell: bool,
+    /// The image file name on `img` and `newimg`: a plain name, never a path.
+    pub image: &'a [u8],
+    /// How to find each partition, by role (see `role`; `iovl.img=` and so on). An array, so the
+    /// parser stores and the search reads them by index.
+    pub specs: [Spec<'a>; role::COUNT],
+    /// The real init, an absolute path.
+    pub init: &'a [u8],
+    pub wait: Wait,
+    pub rootdelay_ms: u64,
 }
 
 /// The partition roles, in their fixed order: indices into `Config::specs` and the boot's partitions.
