@@ -42,8 +42,7 @@ pub fn stat(dir: BorrowedFd<'_>, path: &CStr, flags: AtFlags) -> io::Result<Stat
 }
 
 /// `fstat(2)`: `stat` of the descriptor itself on 32-bit targets (`AT_EMPTY_PATH`), the plain
-/// syscall on 64-bit ones. Out of line on 32-bit targets: one copy of the empty path's address.
-#[cfg_attr(target_pointer_width = "32", inline(never))]
+/// syscall on 64-bit ones.
 pub fn fstat(fd: BorrowedFd<'_>) -> io::Result<Stat> {
     #[cfg(target_pointer_width = "64")]
     {
