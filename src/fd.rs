@@ -34,12 +34,16 @@ impl AsFd for Fd {
     }
 }
 
-impl From<rustix::fd::OwnedFd> for Fd {
-    fn from(fd: rustix::fd::OwnedFd) -> Fd {
-        use rustix::fd::IntoRawFd;
-        // SAFETY: `into_raw_fd` hands over an open descriptor (never -1) and its ownership: it stays
-        // open until `Fd::drop` closes it, and `as_fd` lends it for no longer than the `Fd` lives.
-        Fd(unsafe { BorrowedFd::borrow_raw(fd.into_raw_fd()) })
+impl Fd {
+    /// The descriptor a raw syscall just returned (`rawsys::syscall4_int`'s value: never negative,
+    /// so never -1): how `open` and the init's `openat2` make an `Fd`.
+    ///
+    /// # Safety
+    /// `fd` is open and owned by no one else: the `Fd` closes it when dropped.
+    pub unsafe fn from_new(fd: u32) -> Fd {
+        // SAFETY: the caller hands over an open descriptor and its ownership; it stays open until
+        // `Fd::drop` closes it, and `as_fd` lends it for no longer than the `Fd` lives.
+        Fd(unsafe { BorrowedFd::borrow_raw(fd as i32) })
     }
 }
 
@@ -61,7 +65,6 @@ pub fn open(
     // SAFETY: openat reads the NUL-terminated `path` and writes no memory of ours.
     let fd =
         unsafe { crate::rawsys::syscall4_int::<{ linux_raw_sys::general::__NR_openat }>(args) }?;
-    // SAFETY: openat returned a new descriptor (`syscall4_int` gives no negative one, so not -1):
-    // open, and ours alone until `Fd::drop` closes it.
-    Ok(Fd(unsafe { BorrowedFd::borrow_raw(fd as i32) }))
+    // SAFETY: openat returned a new descriptor: open, and ours alone.
+    Ok(unsafe { Fd::from_new(fd) })
 }

@@ -14,7 +14,7 @@ use linux_raw_sys::loop_device::{
     LO_FLAGS_AUTOCLEAR, LO_FLAGS_READ_ONLY, LOOP_CLR_FD, LOOP_CONFIGURE, LOOP_CTL_GET_FREE,
     LOOP_SET_FD, LOOP_SET_STATUS64, loop_config,
 };
-use rustix::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd};
+use rustix::fd::{AsFd, AsRawFd, BorrowedFd};
 use rustix::io::Errno;
 use rustix::process::Pid;
 
@@ -108,9 +108,7 @@ pub fn open_path_in_root(dir: BorrowedFd<'_>, path: &core::ffi::CStr) -> Result<
         ])
     }?;
     // SAFETY: openat2 returned a new descriptor: open, and ours alone.
-    Ok(Fd::from(unsafe {
-        rustix::fd::OwnedFd::from_raw_fd(fd as i32)
-    }))
+    Ok(unsafe { Fd::from_new(fd) })
 }
 
 /// `execve(path, [path], [])`: the debug shell, with no arguments and an empty environment (the real
@@ -123,11 +121,12 @@ pub fn exec(path: &core::ffi::CStr) -> Errno {
     unsafe { rustix::runtime_448b8ad740e2a26f::execve(path, argv.as_ptr(), core::ptr::null()) }
 }
 
-/// A loop or block-device ioctl whose argument is a pointer or a plain integer, returning the syscall's value
-/// (LOOP_CTL_GET_FREE returns the device number). The raw syscall, as `fork`: rustix's `ioctl` packs
-/// its result with the errno, and unpacking that at each of the loop device's four calls cost more. Inlined: on
-/// 32-bit targets its 8-byte `Result` would come back through memory (as `files::open_dir`), and on
-/// x86_64 the call and its result checks cost 32 B more than the four syscalls.
+/// A loop or block-device ioctl whose argument is a pointer or a plain integer, returning the
+/// syscall's value (LOOP_CTL_GET_FREE returns the device number). The raw syscall, as `fork`:
+/// rustix's `ioctl` packs its result with the errno, and unpacking that at each of the loop device's
+/// four calls cost more. Inlined: on 32-bit targets its 8-byte `Result` would come back through
+/// memory (as `files::open_dir`), and on x86_64 the call and its result checks cost 32 B more than
+/// the four syscalls.
 #[inline(always)]
 fn ioctl(fd: BorrowedFd<'_>, opcode: u32, arg: *mut c_void) -> Result<u32, Errno> {
     // SAFETY: each caller pairs the opcode with its documented argument: a plain integer, or a pointer
