@@ -25,7 +25,7 @@ pub struct Partition {
     pub fstype: &'static CStr,
 }
 
-/// The partitions of each role, in the order of `ROLES`. `find` fills it in place: a `Partition` is
+/// The partitions of each role, in the order of `role::NAMES`. `find` fills it in place: a `Partition` is
 /// about 270 bytes, and moving four out of the search into a returned struct copied them all.
 pub struct Found {
     slots: [Option<Partition>; role::COUNT],
@@ -55,8 +55,6 @@ impl Found {
     }
 }
 
-/// The roles' names, in `role` order.
-const ROLES: [&[u8]; role::COUNT] = role::NAMES;
 /// The filesystems `probe` knows (a small value to return; `scan` names it for `mount`).
 #[derive(Clone, Copy)]
 enum Filesystem {
@@ -64,7 +62,7 @@ enum Filesystem {
     Vfat,
 }
 /// What `probe` returns for a device that matches no role.
-const NO_ROLE: usize = ROLES.len();
+const NO_ROLE: usize = role::COUNT;
 /// How often to look again while waiting: a late USB or MMC device is taken within milliseconds.
 const POLL_MS: u64 = 5;
 /// How long optional partitions may lag behind the required ones (separate disks probe a bit later).
@@ -131,7 +129,7 @@ pub fn find(log: &mut Logger, config: &Config, found: &mut Found) -> Result<(), 
         }
         sleep_ms(POLL_MS);
     }
-    for (role, slot) in ROLES.iter().zip(slots.iter()) {
+    for (role, slot) in role::NAMES.iter().zip(slots.iter()) {
         let (what, dev): (&'static CStr, &[u8]) = match slot {
             Some(part) => (c"% is ", part.dev.as_bytes()),
             None => (c"no % partition", b""),
@@ -149,7 +147,7 @@ pub fn find(log: &mut Logger, config: &Config, found: &mut Found) -> Result<(), 
 #[inline(never)]
 fn fail_spec(log: &mut Logger, role: usize, spec: &Spec, first: &[u8], second: &[u8]) -> Failed {
     let (tag, value) = spec.describe();
-    let role = ROLES.get(role).copied().unwrap_or_default();
+    let role = role::NAMES.get(role).copied().unwrap_or_default();
     let (what, and): (&[u8], &[u8]) = if !second.is_empty() {
         (b" matches both ", b" and ")
     } else {

@@ -249,11 +249,12 @@ impl Logger {
         let what = what.to_bytes();
         // A message from `cannot!` starts with the byte that stands for the word: the word joins the
         // separator after the step's name, one part cut to length.
+        const SEPARATOR: &[u8] = b": cannot ";
         let (separator_len, what) = match what.strip_prefix(&[CANNOT]) {
-            Some(rest) => (9, rest),
-            None => (2, what),
+            Some(rest) => (SEPARATOR.len(), rest),
+            None => (": ".len(), what),
         };
-        let separator = &b": cannot "[..separator_len];
+        let separator = &SEPARATOR[..separator_len];
         let at = what.iter().position(|&b| b == b'%').unwrap_or(what.len());
         let (before, after) = what.split_at(at);
         // `after` starts with the `%`, or is empty without one.

@@ -883,7 +883,10 @@ pub fn choose_image(img_dir: BorrowedFd, image: &[u8], log: &mut impl Log, choic
     for i in 0..2 {
         let old = i != 0;
         // No marker, then "-old": a length chosen, not one of two slices (as in `error_parts`).
-        let name = name(image, OLD_MARKER.get(..4 * i).unwrap_or_default());
+        let name = name(
+            image,
+            OLD_MARKER.get(..OLD_MARKER.len() * i).unwrap_or_default(),
+        );
         let checked = check_name(image)
             .and_then(|()| open(img_dir, name.as_cstr()))
             .and_then(|fd| check_image(fd.as_fd()).map(|()| fd));
