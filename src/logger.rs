@@ -244,7 +244,8 @@ impl Logger {
     #[optimize(size)]
     #[inline(never)]
     fn step_line(&mut self, what: CText, level_errno: u32, first: &[u8], second: &[u8]) {
-        let errno = ((level_errno >> 8) as u16 as i16 as i32).wrapping_neg();
+        // The errno as rustix holds it, negated: `errnames::text` names it by its absolute value.
+        let negated_errno = (level_errno >> 8) as u16 as i16 as i32;
         let mut number = numfmt::digits();
         let what = what.to_bytes();
         // A message from `cannot!` starts with the byte that stands for the word: the word joins the
@@ -266,12 +267,16 @@ impl Logger {
             first,
             after,
             second,
-            errnames::text(errno, &mut number),
+            errnames::text(negated_errno, &mut number),
         ];
         // Without an errno the line ends after the values.
         write_log_line(
             level_errno as u8,
-            if errno != 0 { &parts[..] } else { &parts[..6] },
+            if negated_errno != 0 {
+                &parts[..]
+            } else {
+                &parts[..6]
+            },
         );
     }
 
