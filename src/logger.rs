@@ -97,17 +97,18 @@ static TIMED: AtomicBool = AtomicBool::new(false);
 static STEP_START: AtomicU32 = AtomicU32::new(0);
 
 /// An errno negated and cut to 16 bits, 0 for none: rustix's own representation (errno numbers are
-/// below 4096), so callers pass the register they already hold; `step_line` undoes it once.
+/// below 4096), so callers pass the register they already hold; `errnames::text` names it as is.
 #[inline(always)]
 fn negated(errno: Option<Errno>) -> u16 {
     errno.map_or(0, |e| e.raw_os_error().wrapping_neg() as u16)
 }
 
 /// A line's level and errno (`negated`) as `step_line`'s one argument: its callers pass one value
-/// fewer (on x86_64 all of them in registers then).
+/// fewer (on x86_64 all of them in registers then). The errno is stored sign-extended above the
+/// level, so one arithmetic shift gets it back.
 #[inline(always)]
 fn level_errno(level: Level, negated_errno: u16) -> u32 {
-    u32::from(negated_errno) << 8 | level as u32
+    ((negated_errno as i16 as i32) << 8) as u32 | level as u32
 }
 
 /// The handle to the boot's log (see the statics above).
@@ -245,7 +246,7 @@ impl Logger {
     #[inline(never)]
     fn step_line(&mut self, what: CText, level_errno: u32, first: &[u8], second: &[u8]) {
         // The errno as rustix holds it, negated: `errnames::text` names it by its absolute value.
-        let negated_errno = (level_errno >> 8) as u16 as i16 as i32;
+        let negated_errno = level_errno as i32 >> 8;
         let mut number = numfmt::digits();
         let what = what.to_bytes();
         // A message from `cannot!` starts with the byte that stands for the word: the word joins the
