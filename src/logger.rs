@@ -89,11 +89,11 @@ switch root
 static QUIET: AtomicBool = AtomicBool::new(false);
 /// The running `Step`: every message is about it.
 static STEP: AtomicU8 = AtomicU8::new(Step::Start as u8);
-/// Whether a step's clock runs (see `end_step`).
-static TIMED: AtomicBool = AtomicBool::new(false);
 /// Milliseconds since boot when the running step started, cut to 32 bits (a step's time is their
 /// wrapping difference, right for any step shorter than 49 days; 32-bit targets do 64-bit
-/// arithmetic in pairs of registers).
+/// arithmetic in pairs of registers). 0 while no step's clock runs (see `end_step`), instead of a
+/// flag of its own: init starts long after the kernel's clock read 0, and the cut clock reads 0
+/// again only every 49 days (a step started in that very millisecond would go untimed).
 static STEP_START: AtomicU32 = AtomicU32::new(0);
 
 /// An errno negated and cut to 16 bits, 0 for none: rustix's own representation (errno numbers are
@@ -291,7 +291,6 @@ impl Logger {
         self.end_step(now);
         self.set_step(step);
         STEP_START.store(now, Relaxed);
-        TIMED.store(true, Relaxed);
     }
 
     /// Ends the running step now (the debug build's shell: its time is not the step's).
@@ -300,7 +299,7 @@ impl Logger {
     pub fn step_done(&mut self) {
         self.end_step(crate::sys::now_ms());
         // Stopped: the next `step_start` must not report it again.
-        TIMED.store(false, Relaxed);
+        STEP_START.store(0, Relaxed);
     }
 
     /// Ends the running step, if any, at `now` with `<step>: done in N ms`: the boot timeline that
@@ -308,10 +307,10 @@ impl Logger {
     /// right after.
     #[optimize(size)]
     fn end_step(&mut self, now: u32) {
-        if !TIMED.load(Relaxed) {
+        let start = STEP_START.load(Relaxed);
+        if start == 0 {
             return;
         }
-        let start = STEP_START.load(Relaxed);
         let mut number = numfmt::digits();
         let ms = numfmt::dec(now.wrapping_sub(start).into(), &mut number);
         self.say(Level::Info, c"done in % ms", ms, b"");
@@ -321,7 +320,7 @@ impl Logger {
     #[cfg(feature = "debug-shell")]
     #[optimize(size)]
     pub fn step_failed(&mut self) {
-        TIMED.store(false, Relaxed);
+        STEP_START.store(0, Relaxed);
     }
 }
 
