@@ -2,7 +2,7 @@
 //! It is split the way the kernel's `next_arg` splits it, so we see the same parameters the kernel saw.
 
 use crate::devspec::{self, Spec};
-use crate::log::{Level, Log};
+use crate::log::Log;
 use crate::numfmt::parse_dec;
 
 /// How long to wait for the required partitions.
@@ -220,7 +220,7 @@ fn apply<'a>(
         // Other unknown parameters belong to the kernel or the real init.
         Err(ours) => {
             if ours {
-                log.line(Level::Warning, &[b"cmdline: unknown option ", name]);
+                log.step_warning(c"unknown option ", name);
             }
             return Ok(());
         }
@@ -375,6 +375,7 @@ pub fn params<'a>(cmdline: &'a [u8]) -> impl Iterator<Item = (&'a [u8], Option<&
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::log::Level;
     use std::string::String;
     use std::vec::Vec;
 
@@ -649,11 +650,8 @@ mod tests {
         assert_eq!(
             log.0,
             [
-                (Level::Warning, "cmdline: unknown option iovl.typo".into()),
-                (
-                    Level::Warning,
-                    "cmdline: unknown option iovl.\u{fffd}".into()
-                ),
+                (Level::Warning, "unknown option iovl.typo".into()),
+                (Level::Warning, "unknown option iovl.\u{fffd}".into()),
             ]
         );
     }

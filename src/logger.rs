@@ -329,6 +329,11 @@ impl Log for Logger {
     fn line(&mut self, level: Level, parts: &[&[u8]]) {
         write_log_line(level as u8, parts);
     }
+
+    #[inline(always)]
+    fn step_warning(&mut self, what: &'static CStr, subject: &[u8]) {
+        self.warn(what, subject);
+    }
 }
 
 /// `Log::line` with the level as its kmsg number: `step_line` passes the one it unpacked as is.
