@@ -2,7 +2,7 @@
 //! It is split the way the kernel's `next_arg` splits it, so we see the same parameters the kernel saw.
 
 use crate::devspec::{self, Spec};
-use crate::log::{Level, Log};
+use crate::log::Log;
 use crate::numfmt::parse_dec;
 
 /// How long to wait for the required partitions.
@@ -220,7 +220,7 @@ fn apply<'a>(
         // Other unknown parameters belong to the kernel or the real init.
         Err(ours) => {
             if ours {
-                log.line(Level::Warning, &[b"cmdline: unknown option ", name]);
+                log.step_warning(c"unknown option ", name);
             }
             return Ok(());
         }
@@ -336,8 +336,13 @@ pub fn params<'a>(cmdline: &'a [u8]) -> impl Iterator<Item = (&'a [u8], Option<&
     core::iter::from_fn(move || {
         let start = rest.iter().position(|&b| !is_space(b))?;
         let arg = rest.get(start..)?;
-        // Inside double quotes a space does not end the parameter.
-        let mut in_quote = false;
+        // A quote opening the parameter is dropped, and the parameter starts inside it (as in the
+        // kernel): inside double quotes a space does not end it.
+        let (quoted, arg) = match arg {
+            [b'"', inner @ ..] => (true, inner),
+            _ => (false, arg),
+        };
+        let mut in_quote = quoted;
         let end = arg
             .iter()
             .position(|&b| {
@@ -347,15 +352,11 @@ pub fn params<'a>(cmdline: &'a [u8]) -> impl Iterator<Item = (&'a [u8], Option<&
             .unwrap_or(arg.len());
         let (arg, tail) = arg.split_at_checked(end)?;
         rest = tail;
-        // A quote opening the parameter or its value is dropped, and so is one closing the parameter.
-        let (quoted, arg) = match arg {
-            [b'"', inner @ ..] => (true, inner),
-            _ => (false, arg),
-        };
         let (name, value) = match arg.iter().position(|&b| b == b'=') {
             Some(eq) => (arg.get(..eq)?, arg.get(eq + 1..)),
             None => (arg, None),
         };
+        // A quote opening the value is dropped too, and so is one closing the parameter.
         let (value_quoted, value) = match value {
             Some([b'"', inner @ ..]) => (true, Some(inner)),
             value => (false, value),
@@ -374,6 +375,7 @@ pub fn params<'a>(cmdline: &'a [u8]) -> impl Iterator<Item = (&'a [u8], Option<&
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::log::Level;
     use std::string::String;
     use std::vec::Vec;
 
@@ -502,6 +504,8 @@ mod tests {
             [("a", None), ("b", Some("c")), ("d", Some("e f"))]
         );
         assert_eq!(split("\"x=y z\" \"w\""), [("x", Some("y z")), ("w", None)]);
+        assert_eq!(split("\"a b\" c"), [("a b", None), ("c", None)]);
+        assert_eq!(split("\"a\"b c\" d"), [("a\"b", None), ("c\" d", None)]);
         assert_eq!(
             split("k=\"unterminated value"),
             [("k", Some("unterminated value"))]
@@ -646,11 +650,8 @@ mod tests {
         assert_eq!(
             log.0,
             [
-                (Level::Warning, "cmdline: unknown option iovl.typo".into()),
-                (
-                    Level::Warning,
-                    "cmdline: unknown option iovl.\u{fffd}".into()
-                ),
+                (Level::Warning, "unknown option iovl.typo".into()),
+                (Level::Warning, "unknown option iovl.\u{fffd}".into()),
             ]
         );
     }

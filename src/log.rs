@@ -14,4 +14,10 @@ pub enum Level {
 /// The implementation adds the `initramfs-overlay: ` prefix and the newline.
 pub trait Log {
     fn line(&mut self, level: Level, parts: &[&[u8]]);
+
+    /// A warning about the running step: the init's log names the step before it
+    /// (`cmdline: unknown option iovl.x`), from the step it has set; a plain `line` without one.
+    fn step_warning(&mut self, what: &'static core::ffi::CStr, subject: &[u8]) {
+        self.line(Level::Warning, &[what.to_bytes(), subject]);
+    }
 }

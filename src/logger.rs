@@ -89,25 +89,26 @@ switch root
 static QUIET: AtomicBool = AtomicBool::new(false);
 /// The running `Step`: every message is about it.
 static STEP: AtomicU8 = AtomicU8::new(Step::Start as u8);
-/// Whether a step's clock runs (see `end_step`).
-static TIMED: AtomicBool = AtomicBool::new(false);
 /// Milliseconds since boot when the running step started, cut to 32 bits (a step's time is their
 /// wrapping difference, right for any step shorter than 49 days; 32-bit targets do 64-bit
-/// arithmetic in pairs of registers).
+/// arithmetic in pairs of registers). 0 while no step's clock runs (see `end_step`), instead of a
+/// flag of its own: init starts long after the kernel's clock read 0, and the cut clock reads 0
+/// again only every 49 days (a step started in that very millisecond would go untimed).
 static STEP_START: AtomicU32 = AtomicU32::new(0);
 
 /// An errno negated and cut to 16 bits, 0 for none: rustix's own representation (errno numbers are
-/// below 4096), so callers pass the register they already hold; `step_line` undoes it once.
+/// below 4096), so callers pass the register they already hold; `errnames::text` names it as is.
 #[inline(always)]
 fn negated(errno: Option<Errno>) -> u16 {
     errno.map_or(0, |e| e.raw_os_error().wrapping_neg() as u16)
 }
 
 /// A line's level and errno (`negated`) as `step_line`'s one argument: its callers pass one value
-/// fewer (on x86_64 all of them in registers then).
+/// fewer (on x86_64 all of them in registers then). The errno is stored sign-extended above the
+/// level, so one arithmetic shift gets it back.
 #[inline(always)]
 fn level_errno(level: Level, negated_errno: u16) -> u32 {
-    u32::from(negated_errno) << 8 | level as u32
+    ((negated_errno as i16 as i32) << 8) as u32 | level as u32
 }
 
 /// The handle to the boot's log (see the statics above).
@@ -244,7 +245,8 @@ impl Logger {
     #[optimize(size)]
     #[inline(never)]
     fn step_line(&mut self, what: CText, level_errno: u32, first: &[u8], second: &[u8]) {
-        let errno = ((level_errno >> 8) as u16 as i16 as i32).wrapping_neg();
+        // The errno as rustix holds it, negated: `errnames::text` names it by its absolute value.
+        let negated_errno = level_errno as i32 >> 8;
         let mut number = numfmt::digits();
         let what = what.to_bytes();
         // A message from `cannot!` starts with the byte that stands for the word: the word joins the
@@ -266,12 +268,16 @@ impl Logger {
             first,
             after,
             second,
-            errnames::text(errno, &mut number),
+            errnames::text(negated_errno, &mut number),
         ];
         // Without an errno the line ends after the values.
         write_log_line(
             level_errno as u8,
-            if errno != 0 { &parts[..] } else { &parts[..6] },
+            if negated_errno != 0 {
+                &parts[..]
+            } else {
+                &parts[..6]
+            },
         );
     }
 
@@ -285,7 +291,6 @@ impl Logger {
         self.end_step(now);
         self.set_step(step);
         STEP_START.store(now, Relaxed);
-        TIMED.store(true, Relaxed);
     }
 
     /// Ends the running step now (the debug build's shell: its time is not the step's).
@@ -294,7 +299,7 @@ impl Logger {
     pub fn step_done(&mut self) {
         self.end_step(crate::sys::now_ms());
         // Stopped: the next `step_start` must not report it again.
-        TIMED.store(false, Relaxed);
+        STEP_START.store(0, Relaxed);
     }
 
     /// Ends the running step, if any, at `now` with `<step>: done in N ms`: the boot timeline that
@@ -302,10 +307,10 @@ impl Logger {
     /// right after.
     #[optimize(size)]
     fn end_step(&mut self, now: u32) {
-        if !TIMED.load(Relaxed) {
+        let start = STEP_START.load(Relaxed);
+        if start == 0 {
             return;
         }
-        let start = STEP_START.load(Relaxed);
         let mut number = numfmt::digits();
         let ms = numfmt::dec(now.wrapping_sub(start).into(), &mut number);
         self.say(Level::Info, c"done in % ms", ms, b"");
@@ -315,7 +320,7 @@ impl Logger {
     #[cfg(feature = "debug-shell")]
     #[optimize(size)]
     pub fn step_failed(&mut self) {
-        TIMED.store(false, Relaxed);
+        STEP_START.store(0, Relaxed);
     }
 }
 
@@ -323,6 +328,11 @@ impl Log for Logger {
     #[inline(always)]
     fn line(&mut self, level: Level, parts: &[&[u8]]) {
         write_log_line(level as u8, parts);
+    }
+
+    #[inline(always)]
+    fn step_warning(&mut self, what: &'static CStr, subject: &[u8]) {
+        self.warn(what, subject);
     }
 }
 
