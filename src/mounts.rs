@@ -387,45 +387,58 @@ fn clear_upper_and_work(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<(),
     let device = initramfs_overlay::fstat(overlay)
         .map_err(|e| log.fail_path(cannot!("stat "), paths::OVERLAY, Some(e)))?
         .st_dev as u32;
-    match move_to_trash(log, overlay)? {
-        Some(trash) => empty_trash_in_background(log, trash.as_fd(), device),
-        None => clear_in_place(log, overlay, device)?,
+    if move_to_trash(log, overlay)? {
+        empty_trash_in_background(log, overlay, device);
+    } else {
+        clear_in_place(log, overlay, device)?;
     }
     Ok(())
 }
 
-/// Moves `upper` and `work` into `trash/` and returns it; `None` when the partition is too full for
-/// that.
+/// What is moved into `trash/` is named from inside the overlay partition, as `trash/<inode>`.
+const TRASH_PREFIX: &[u8] = b"trash/";
+
+/// Moves `upper` and `work` into `trash/`; `false` when the partition is too full for that.
 #[optimize(size)]
-fn move_to_trash(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<Option<Fd>, Failed> {
-    // One literal for the calls and the message: a C string, whose bytes are the message's too.
+fn move_to_trash(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<bool, Failed> {
+    // One literal for the call and the message: a C string, whose bytes are the message's too.
     let trash_dir = OVERLAY_FOLDERS[0];
-    let trash = match files::ensure_dir(overlay, CText::new(trash_dir))
-        .and_then(|()| files::open_dir(overlay, trash_dir))
-    {
-        Ok(trash) => trash,
-        Err(Errno::NOSPC) => return Ok(None),
+    match files::ensure_dir(overlay, CText::new(trash_dir)) {
+        Ok(()) => {}
+        Err(Errno::NOSPC) => return Ok(false),
         Err(e) => return Err(log.fail_path(cannot!("create directory "), trash_dir, Some(e))),
-    };
+    }
     let mut digits = initramfs_overlay::numfmt::digits();
     for &name in &OVERLAY_FOLDERS[1..3] {
         // The inode number is unique on this filesystem while the folder exists: a free trash name.
         let moved =
             initramfs_overlay::stat(overlay, name, AtFlags::SYMLINK_NOFOLLOW).and_then(|stat| {
                 // Digits never hold a NUL and always fit, so the lossy join is exact.
-                let trash_name =
-                    CPath::lossy(&[initramfs_overlay::numfmt::dec(stat.st_ino, &mut digits)]);
-                rustix::fs::renameat(overlay, name, &trash, trash_name.as_cstr())
+                let trash_name = CPath::lossy(&[
+                    TRASH_PREFIX,
+                    initramfs_overlay::numfmt::dec(stat.st_ino, &mut digits),
+                ]);
+                rustix::fs::renameat(overlay, name, overlay, trash_name.as_cstr())
             });
         // One message for the stat and the rename: either way the folder could not go to the trash.
         match moved {
             // No such folder (a first boot, say): nothing to clear.
             Ok(()) | Err(Errno::NOENT) => {}
-            Err(Errno::NOSPC) => return Ok(None),
+            Err(Errno::NOSPC) => return Ok(false),
             Err(e) => return Err(log.fail_path(cannot!("move to trash: "), name, Some(e))),
         }
     }
-    Ok(Some(trash))
+    Ok(true)
+}
+
+/// Empties the folder `name` of the overlay partition (on `device` only); a missing one is empty.
+/// The one way both the trash cleaner and `clear_in_place` open and empty a folder.
+#[optimize(size)]
+fn empty_folder(overlay: BorrowedFd<'_>, name: &CStr, device: u32) -> Result<(), Errno> {
+    match files::open_dir(overlay, name).and_then(|dir| files::empty_dir(dir.as_fd(), device)) {
+        Err(Errno::NOENT) => Ok(()),
+        other => other,
+    }
 }
 
 /// A full partition has no room for `trash` or for a new, empty `upper`: delete the old contents now
@@ -435,12 +448,8 @@ fn clear_in_place(log: &mut Logger, overlay: BorrowedFd<'_>, device: u32) -> Res
     log.warn_bare(c"full; deleting the old upper and work now");
     // `trash` first: whatever was already moved there frees room for a new `upper` or `work`.
     for &name in &OVERLAY_FOLDERS[..3] {
-        let emptied =
-            files::open_dir(overlay, name).and_then(|dir| files::empty_dir(dir.as_fd(), device));
-        match emptied {
-            Ok(()) | Err(Errno::NOENT) => {}
-            Err(e) => return Err(log.fail_path(cannot!("empty "), name, Some(e))),
-        }
+        empty_folder(overlay, name, device)
+            .map_err(|e| log.fail_path(cannot!("empty "), name, Some(e)))?;
     }
     Ok(())
 }
@@ -448,10 +457,10 @@ fn clear_in_place(log: &mut Logger, overlay: BorrowedFd<'_>, device: u32) -> Res
 /// Forks a child that deletes the trash (on `device` only) and exits. It outlives the switch: the
 /// real init reaps it. A failed fork only means the trash waits for the next boot.
 #[optimize(size)]
-fn empty_trash_in_background(log: &mut Logger, trash: BorrowedFd<'_>, device: u32) {
+fn empty_trash_in_background(log: &mut Logger, overlay: BorrowedFd<'_>, device: u32) {
     match sys::fork() {
         Ok(None) => {
-            let code = files::empty_dir(trash, device).is_err() as i32;
+            let code = empty_folder(overlay, OVERLAY_FOLDERS[0], device).is_err() as i32;
             rustix::runtime_448b8ad740e2a26f::exit_group(code)
         }
         Ok(Some(_)) => {}
