@@ -310,16 +310,11 @@ fn attach_free_device(
     let no_device = |_: Failed| update::Error::no_loop_device();
     // Another opener could take the device between GET_FREE and attach; ask again then.
     let mut last = Errno::BUSY;
-    let mut digits = initramfs_overlay::numfmt::digits();
     for _ in 0..4 {
         let number = sys::loop_get_free(control)
             .map_err(|e| log.fail_bare(c"no free loop device", Some(e)))
             .map_err(no_device)?;
-        // Digits never hold a NUL and always fit, so the lossy join is exact.
-        let path = CPath::lossy(&[
-            LOOP_DEVICE,
-            initramfs_overlay::numfmt::dec(number.into(), &mut digits),
-        ]);
+        let path = numbered(LOOP_DEVICE, number.into());
         let device = open(
             CWD,
             path.as_cstr(),
@@ -352,6 +347,14 @@ fn attach_free_device(
         cannot!("attach the image to a loop device"),
         Some(last),
     )))
+}
+
+/// `<prefix><n>` as a path: the one way the loop devices' and the trash's numbered names are made.
+#[optimize(size)]
+fn numbered(prefix: &[u8], n: u64) -> CPath {
+    let mut digits = initramfs_overlay::numfmt::digits();
+    // Digits never hold a NUL and always fit, so the lossy join is exact.
+    CPath::lossy(&[prefix, initramfs_overlay::numfmt::dec(n, &mut digits)])
 }
 
 /// The folders of the overlay partition: `trash` (see `clear_upper_and_work`), the overlay's `upper`
@@ -408,16 +411,11 @@ fn move_to_trash(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<bool, Fail
         Err(Errno::NOSPC) => return Ok(false),
         Err(e) => return Err(log.fail_path(cannot!("create directory "), trash_dir, Some(e))),
     }
-    let mut digits = initramfs_overlay::numfmt::digits();
     for &name in &OVERLAY_FOLDERS[1..3] {
         // The inode number is unique on this filesystem while the folder exists: a free trash name.
         let moved =
             initramfs_overlay::stat(overlay, name, AtFlags::SYMLINK_NOFOLLOW).and_then(|stat| {
-                // Digits never hold a NUL and always fit, so the lossy join is exact.
-                let trash_name = CPath::lossy(&[
-                    TRASH_PREFIX,
-                    initramfs_overlay::numfmt::dec(stat.st_ino, &mut digits),
-                ]);
+                let trash_name = numbered(TRASH_PREFIX, stat.st_ino);
                 rustix::fs::renameat(overlay, name, overlay, trash_name.as_cstr())
             });
         // One message for the stat and the rename: either way the folder could not go to the trash.
