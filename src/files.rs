@@ -50,14 +50,15 @@ pub fn read_small<'b>(
 pub fn ensure_dir(dir: BorrowedFd<'_>, path: CText<'_>) -> Result<(), Errno> {
     let path = path.as_c_str();
     match rustix::fs::mkdirat(dir, path, Mode::from_raw_mode(0o755)) {
-        Err(Errno::EXIST) => {
-            let st = initramfs_overlay::stat(dir, path, AtFlags::SYMLINK_NOFOLLOW)?;
-            if initramfs_overlay::is_type(st.st_mode, S_IFDIR) {
-                Ok(())
-            } else {
-                Err(Errno::NOTDIR)
-            }
-        }
+        // A directory only if it opens as one without following a symlink (O_PATH: nothing is read);
+        // anything else, a symlink to a directory too, fails with ENOTDIR. Closed right away.
+        Err(Errno::EXIST) => open(
+            dir,
+            path,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map(drop),
         other => other,
     }
 }
