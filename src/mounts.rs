@@ -289,8 +289,9 @@ fn loop_mount(log: &mut Logger, file: BorrowedFd<'_>) -> Result<(), update::Erro
         Mode::empty(),
     )
     .map_err(|e| {
+        // The text ends with the path: the linker stores `LOOP_CONTROL` as its end.
         log.fail_bare(
-            cannot!("open /dev/loop-control (is the loop module loaded?)"),
+            c"is the loop module loaded? cannot open /dev/loop-control",
             Some(e),
         );
         update::Error::no_loop_device()
