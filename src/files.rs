@@ -113,8 +113,14 @@ fn remove_entry(dir: BorrowedFd<'_>, name: &core::ffi::CStr, device: u32) -> Res
     }
     let (mut flags, mut emptied) = (AtFlags::empty(), Ok(()));
     if initramfs_overlay::is_type(st.st_mode, S_IFDIR) {
-        let child = open_dir(dir, name)?;
-        (flags, emptied) = (AtFlags::REMOVEDIR, empty_dir(child.as_fd(), device));
+        (flags, emptied) = (AtFlags::REMOVEDIR, empty_dir_at(dir, name, device));
     }
     rustix::fs::unlinkat(dir, name, flags).and(emptied)
+}
+
+/// `empty_dir` on the folder `name` of `dir`: the one way a folder is opened and emptied, by the
+/// recursion and by the callers that empty a folder they name.
+#[optimize(size)]
+pub fn empty_dir_at(dir: BorrowedFd<'_>, name: &core::ffi::CStr, device: u32) -> Result<(), Errno> {
+    empty_dir(open_dir(dir, name)?.as_fd(), device)
 }

@@ -430,16 +430,6 @@ fn move_to_trash(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<bool, Fail
     Ok(true)
 }
 
-/// Empties the folder `name` of the overlay partition (on `device` only); a missing one is empty.
-/// The one way both the trash cleaner and `clear_in_place` open and empty a folder.
-#[optimize(size)]
-fn empty_folder(overlay: BorrowedFd<'_>, name: &CStr, device: u32) -> Result<(), Errno> {
-    match files::open_dir(overlay, name).and_then(|dir| files::empty_dir(dir.as_fd(), device)) {
-        Err(Errno::NOENT) => Ok(()),
-        other => other,
-    }
-}
-
 /// A full partition has no room for `trash` or for a new, empty `upper`: delete the old contents now
 /// (time per file, but it frees the space), so that a disk filled up by the last boot still boots.
 #[optimize(size)]
@@ -447,8 +437,11 @@ fn clear_in_place(log: &mut Logger, overlay: BorrowedFd<'_>, device: u32) -> Res
     log.warn_bare(c"full; deleting the old upper and work now");
     // `trash` first: whatever was already moved there frees room for a new `upper` or `work`.
     for &name in &OVERLAY_FOLDERS[..3] {
-        empty_folder(overlay, name, device)
-            .map_err(|e| log.fail_path(cannot!("empty "), name, Some(e)))?;
+        match files::empty_dir_at(overlay, name, device) {
+            // No such folder: nothing to delete.
+            Ok(()) | Err(Errno::NOENT) => {}
+            Err(e) => return Err(log.fail_path(cannot!("empty "), name, Some(e))),
+        }
     }
     Ok(())
 }
@@ -459,7 +452,7 @@ fn clear_in_place(log: &mut Logger, overlay: BorrowedFd<'_>, device: u32) -> Res
 fn empty_trash_in_background(log: &mut Logger, overlay: BorrowedFd<'_>, device: u32) {
     match sys::fork() {
         Ok(None) => {
-            let code = empty_folder(overlay, OVERLAY_FOLDERS[0], device).is_err() as i32;
+            let code = files::empty_dir_at(overlay, OVERLAY_FOLDERS[0], device).is_err() as i32;
             rustix::runtime_448b8ad740e2a26f::exit_group(code)
         }
         Ok(Some(_)) => {}
