@@ -69,7 +69,7 @@ pub fn ensure_dir(dir: BorrowedFd<'_>, path: CText<'_>) -> Result<(), Errno> {
 /// `device` is `st_dev` cut to 32 bits: the kernel's device numbers have 32 (12 major, 20 minor), so
 /// the cut is exact and spares 32-bit targets their 64-bit compares and register pairs.
 #[optimize(size)]
-pub fn empty_dir(dir: BorrowedFd<'_>, device: u32) -> Result<(), Errno> {
+fn empty_dir(dir: BorrowedFd<'_>, device: u32) -> Result<(), Errno> {
     let mut buf = DirBuf::<1024>::uninit();
     let mut entries = RawDir::new(dir, &mut buf.bytes);
     let mut first_error = Ok(());
@@ -119,7 +119,7 @@ fn remove_entry(dir: BorrowedFd<'_>, name: &core::ffi::CStr, device: u32) -> Res
 }
 
 /// `empty_dir` on the folder `name` of `dir`: the one way a folder is opened and emptied, by the
-/// recursion and by the callers that empty a folder they name.
+/// recursion and by every caller (the initramfs, the trash, a full overlay partition's folders).
 #[optimize(size)]
 pub fn empty_dir_at(dir: BorrowedFd<'_>, name: &core::ffi::CStr, device: u32) -> Result<(), Errno> {
     empty_dir(open_dir(dir, name)?.as_fd(), device)

@@ -614,12 +614,12 @@ pub fn switch_root(log: &mut Logger, config: &Config, start: &Start) -> Result<(
 /// mistake can never delete a real disk.
 #[optimize(size)]
 fn free_initramfs(log: &mut Logger) -> Result<(), Failed> {
-    let root = open_dir(log, c"/")?;
-    // Its filesystem type and device, with one message: stat calls on an open folder do not fail
-    // on a working kernel.
-    let (magic, device) = rustix::fs::fstatfs(&root)
+    // Its filesystem type and device, with one message: stat calls on / do not fail on a working
+    // kernel. `/` is our root, still the initramfs: the same folder for these checks and the delete.
+    let (magic, device) = rustix::fs::statfs(c"/")
         .and_then(|fs| {
-            initramfs_overlay::fstat(root.as_fd()).map(|st| (fs.f_type as u32, st.st_dev as u32))
+            initramfs_overlay::stat(CWD, c"/", AtFlags::empty())
+                .map(|st| (fs.f_type as u32, st.st_dev as u32))
         })
         .map_err(|e| log.fail_bare(cannot!("stat /"), Some(e)))?;
     if magic != linux_raw_sys::general::RAMFS_MAGIC && magic != linux_raw_sys::general::TMPFS_MAGIC
@@ -627,7 +627,7 @@ fn free_initramfs(log: &mut Logger) -> Result<(), Failed> {
         return Err(log.fail_bare(c"/ is not the initramfs (not ramfs or tmpfs)", None));
     }
     // Mount points (such as /mnt/root) stay behind and keep their folders: that is expected.
-    let _ = files::empty_dir(root.as_fd(), device);
+    let _ = files::empty_dir_at(CWD, c"/", device);
     Ok(())
 }
 
