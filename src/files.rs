@@ -50,14 +50,15 @@ pub fn read_small<'b>(
 pub fn ensure_dir(dir: BorrowedFd<'_>, path: CText<'_>) -> Result<(), Errno> {
     let path = path.as_c_str();
     match rustix::fs::mkdirat(dir, path, Mode::from_raw_mode(0o755)) {
-        Err(Errno::EXIST) => {
-            let st = initramfs_overlay::stat(dir, path, AtFlags::SYMLINK_NOFOLLOW)?;
-            if initramfs_overlay::is_type(st.st_mode, S_IFDIR) {
-                Ok(())
-            } else {
-                Err(Errno::NOTDIR)
-            }
-        }
+        // A directory only if it opens as one without following a symlink (O_PATH: nothing is read);
+        // anything else, a symlink to a directory too, fails with ENOTDIR. Closed right away.
+        Err(Errno::EXIST) => open(
+            dir,
+            path,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map(drop),
         other => other,
     }
 }
@@ -68,7 +69,7 @@ pub fn ensure_dir(dir: BorrowedFd<'_>, path: CText<'_>) -> Result<(), Errno> {
 /// `device` is `st_dev` cut to 32 bits: the kernel's device numbers have 32 (12 major, 20 minor), so
 /// the cut is exact and spares 32-bit targets their 64-bit compares and register pairs.
 #[optimize(size)]
-pub fn empty_dir(dir: BorrowedFd<'_>, device: u32) -> Result<(), Errno> {
+fn empty_dir(dir: BorrowedFd<'_>, device: u32) -> Result<(), Errno> {
     let mut buf = DirBuf::<1024>::uninit();
     let mut entries = RawDir::new(dir, &mut buf.bytes);
     let mut first_error = Ok(());
@@ -112,8 +113,14 @@ fn remove_entry(dir: BorrowedFd<'_>, name: &core::ffi::CStr, device: u32) -> Res
     }
     let (mut flags, mut emptied) = (AtFlags::empty(), Ok(()));
     if initramfs_overlay::is_type(st.st_mode, S_IFDIR) {
-        let child = open_dir(dir, name)?;
-        (flags, emptied) = (AtFlags::REMOVEDIR, empty_dir(child.as_fd(), device));
+        (flags, emptied) = (AtFlags::REMOVEDIR, empty_dir_at(dir, name, device));
     }
     rustix::fs::unlinkat(dir, name, flags).and(emptied)
+}
+
+/// `empty_dir` on the folder `name` of `dir`: the one way a folder is opened and emptied, by the
+/// recursion and by every caller (the initramfs, the trash, a full overlay partition's folders).
+#[optimize(size)]
+pub fn empty_dir_at(dir: BorrowedFd<'_>, name: &core::ffi::CStr, device: u32) -> Result<(), Errno> {
+    empty_dir(open_dir(dir, name)?.as_fd(), device)
 }

@@ -289,8 +289,9 @@ fn loop_mount(log: &mut Logger, file: BorrowedFd<'_>) -> Result<(), update::Erro
         Mode::empty(),
     )
     .map_err(|e| {
+        // The text ends with the path: the linker stores `LOOP_CONTROL` as its end.
         log.fail_bare(
-            cannot!("open /dev/loop-control (is the loop module loaded?)"),
+            c"is the loop module loaded? cannot open /dev/loop-control",
             Some(e),
         );
         update::Error::no_loop_device()
@@ -310,16 +311,11 @@ fn attach_free_device(
     let no_device = |_: Failed| update::Error::no_loop_device();
     // Another opener could take the device between GET_FREE and attach; ask again then.
     let mut last = Errno::BUSY;
-    let mut digits = initramfs_overlay::numfmt::digits();
     for _ in 0..4 {
         let number = sys::loop_get_free(control)
             .map_err(|e| log.fail_bare(c"no free loop device", Some(e)))
             .map_err(no_device)?;
-        // Digits never hold a NUL and always fit, so the lossy join is exact.
-        let path = CPath::lossy(&[
-            LOOP_DEVICE,
-            initramfs_overlay::numfmt::dec(number.into(), &mut digits),
-        ]);
+        let path = numbered(LOOP_DEVICE, number.into());
         let device = open(
             CWD,
             path.as_cstr(),
@@ -352,6 +348,14 @@ fn attach_free_device(
         cannot!("attach the image to a loop device"),
         Some(last),
     )))
+}
+
+/// `<prefix><n>` as a path: the one way the loop devices' and the trash's numbered names are made.
+#[optimize(size)]
+fn numbered(prefix: &[u8], n: u64) -> CPath {
+    let mut digits = initramfs_overlay::numfmt::digits();
+    // Digits never hold a NUL and always fit, so the lossy join is exact.
+    CPath::lossy(&[prefix, initramfs_overlay::numfmt::dec(n, &mut digits)])
 }
 
 /// The folders of the overlay partition: `trash` (see `clear_upper_and_work`), the overlay's `upper`
@@ -387,45 +391,43 @@ fn clear_upper_and_work(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<(),
     let device = initramfs_overlay::fstat(overlay)
         .map_err(|e| log.fail_path(cannot!("stat "), paths::OVERLAY, Some(e)))?
         .st_dev as u32;
-    match move_to_trash(log, overlay)? {
-        Some(trash) => empty_trash_in_background(log, trash.as_fd(), device),
-        None => clear_in_place(log, overlay, device)?,
+    if move_to_trash(log, overlay)? {
+        empty_trash_in_background(log, overlay, device);
+    } else {
+        clear_in_place(log, overlay, device)?;
     }
     Ok(())
 }
 
-/// Moves `upper` and `work` into `trash/` and returns it; `None` when the partition is too full for
-/// that.
+/// What is moved into `trash/` is named from inside the overlay partition, as `trash/<inode>`.
+const TRASH_PREFIX: &[u8] = b"trash/";
+
+/// Moves `upper` and `work` into `trash/`; `false` when the partition is too full for that.
 #[optimize(size)]
-fn move_to_trash(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<Option<Fd>, Failed> {
-    // One literal for the calls and the message: a C string, whose bytes are the message's too.
+fn move_to_trash(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<bool, Failed> {
+    // One literal for the call and the message: a C string, whose bytes are the message's too.
     let trash_dir = OVERLAY_FOLDERS[0];
-    let trash = match files::ensure_dir(overlay, CText::new(trash_dir))
-        .and_then(|()| files::open_dir(overlay, trash_dir))
-    {
-        Ok(trash) => trash,
-        Err(Errno::NOSPC) => return Ok(None),
+    match files::ensure_dir(overlay, CText::new(trash_dir)) {
+        Ok(()) => {}
+        Err(Errno::NOSPC) => return Ok(false),
         Err(e) => return Err(log.fail_path(cannot!("create directory "), trash_dir, Some(e))),
-    };
-    let mut digits = initramfs_overlay::numfmt::digits();
+    }
     for &name in &OVERLAY_FOLDERS[1..3] {
         // The inode number is unique on this filesystem while the folder exists: a free trash name.
         let moved =
             initramfs_overlay::stat(overlay, name, AtFlags::SYMLINK_NOFOLLOW).and_then(|stat| {
-                // Digits never hold a NUL and always fit, so the lossy join is exact.
-                let trash_name =
-                    CPath::lossy(&[initramfs_overlay::numfmt::dec(stat.st_ino, &mut digits)]);
-                rustix::fs::renameat(overlay, name, &trash, trash_name.as_cstr())
+                let trash_name = numbered(TRASH_PREFIX, stat.st_ino);
+                rustix::fs::renameat(overlay, name, overlay, trash_name.as_cstr())
             });
         // One message for the stat and the rename: either way the folder could not go to the trash.
         match moved {
             // No such folder (a first boot, say): nothing to clear.
             Ok(()) | Err(Errno::NOENT) => {}
-            Err(Errno::NOSPC) => return Ok(None),
+            Err(Errno::NOSPC) => return Ok(false),
             Err(e) => return Err(log.fail_path(cannot!("move to trash: "), name, Some(e))),
         }
     }
-    Ok(Some(trash))
+    Ok(true)
 }
 
 /// A full partition has no room for `trash` or for a new, empty `upper`: delete the old contents now
@@ -435,9 +437,8 @@ fn clear_in_place(log: &mut Logger, overlay: BorrowedFd<'_>, device: u32) -> Res
     log.warn_bare(c"full; deleting the old upper and work now");
     // `trash` first: whatever was already moved there frees room for a new `upper` or `work`.
     for &name in &OVERLAY_FOLDERS[..3] {
-        let emptied =
-            files::open_dir(overlay, name).and_then(|dir| files::empty_dir(dir.as_fd(), device));
-        match emptied {
+        match files::empty_dir_at(overlay, name, device) {
+            // No such folder: nothing to delete.
             Ok(()) | Err(Errno::NOENT) => {}
             Err(e) => return Err(log.fail_path(cannot!("empty "), name, Some(e))),
         }
@@ -448,10 +449,10 @@ fn clear_in_place(log: &mut Logger, overlay: BorrowedFd<'_>, device: u32) -> Res
 /// Forks a child that deletes the trash (on `device` only) and exits. It outlives the switch: the
 /// real init reaps it. A failed fork only means the trash waits for the next boot.
 #[optimize(size)]
-fn empty_trash_in_background(log: &mut Logger, trash: BorrowedFd<'_>, device: u32) {
+fn empty_trash_in_background(log: &mut Logger, overlay: BorrowedFd<'_>, device: u32) {
     match sys::fork() {
         Ok(None) => {
-            let code = files::empty_dir(trash, device).is_err() as i32;
+            let code = files::empty_dir_at(overlay, OVERLAY_FOLDERS[0], device).is_err() as i32;
             rustix::runtime_448b8ad740e2a26f::exit_group(code)
         }
         Ok(Some(_)) => {}
@@ -613,12 +614,12 @@ pub fn switch_root(log: &mut Logger, config: &Config, start: &Start) -> Result<(
 /// mistake can never delete a real disk.
 #[optimize(size)]
 fn free_initramfs(log: &mut Logger) -> Result<(), Failed> {
-    let root = open_dir(log, c"/")?;
-    // Its filesystem type and device, with one message: stat calls on an open folder do not fail
-    // on a working kernel.
-    let (magic, device) = rustix::fs::fstatfs(&root)
+    // Its filesystem type and device, with one message: stat calls on / do not fail on a working
+    // kernel. `/` is our root, still the initramfs: the same folder for these checks and the delete.
+    let (magic, device) = rustix::fs::statfs(c"/")
         .and_then(|fs| {
-            initramfs_overlay::fstat(root.as_fd()).map(|st| (fs.f_type as u32, st.st_dev as u32))
+            initramfs_overlay::stat(CWD, c"/", AtFlags::empty())
+                .map(|st| (fs.f_type as u32, st.st_dev as u32))
         })
         .map_err(|e| log.fail_bare(cannot!("stat /"), Some(e)))?;
     if magic != linux_raw_sys::general::RAMFS_MAGIC && magic != linux_raw_sys::general::TMPFS_MAGIC
@@ -626,7 +627,7 @@ fn free_initramfs(log: &mut Logger) -> Result<(), Failed> {
         return Err(log.fail_bare(c"/ is not the initramfs (not ramfs or tmpfs)", None));
     }
     // Mount points (such as /mnt/root) stay behind and keep their folders: that is expected.
-    let _ = files::empty_dir(root.as_fd(), device);
+    let _ = files::empty_dir_at(CWD, c"/", device);
     Ok(())
 }
 
