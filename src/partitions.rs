@@ -36,26 +36,19 @@ pub fn find(head: &[u8], sector_size: usize, number: u32) -> Option<Partition> {
     if mbr.get(510..)? != [0x55, 0xAA] {
         return None;
     }
-    let entries = mbr.get(MBR_ENTRIES)?.chunks_exact(16);
-    if entries
-        .clone()
-        .any(|entry| entry.get(4) == Some(&GPT_PROTECTIVE))
-    {
+    // The entries as arrays: the constant offsets below are checked at compile time.
+    let entries = mbr.get(MBR_ENTRIES)?.as_chunks::<16>().0;
+    if entries.iter().any(|entry| entry[4] == GPT_PROTECTIVE) {
         return gpt(head, sector_size, number);
     }
     // As Linux: a boot indicator other than 0 or 0x80 means this is no MBR (e.g. a FAT boot sector).
-    if entries
-        .clone()
-        .any(|entry| entry.first().is_some_and(|&boot| boot & 0x7F != 0))
-    {
+    if entries.iter().any(|entry| entry[0] & 0x7F != 0) {
         return None;
     }
     // Only the four primary slots: logical partitions (5+) live in a chain of extended boot records
     // elsewhere on the disk, which this does not follow.
-    let entry = entries
-        .clone()
-        .nth(usize::try_from(number.checked_sub(1)?).ok()?)?;
-    if *entry.get(4)? == 0 {
+    let entry = entries.get(usize::try_from(number.checked_sub(1)?).ok()?)?;
+    if entry[4] == 0 {
         return None; // an empty slot
     }
     // The disk signature most significant byte first, then the number: built in one word, stored
