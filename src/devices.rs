@@ -357,6 +357,9 @@ fn probe(
 /// (see `partitions::find`). `head` holds the uevent files first: what they say is parsed or copied
 /// before the disk is read.
 #[optimize(size)]
+// Out of line on x86_64: its locals (the disk's path) leave boot's frame, where they were reached
+// with 4-byte offsets (-16 B; i686 +8, and ARM's `probe` is out of line already: +32 there).
+#[cfg_attr(target_arch = "x86_64", inline(never))]
 fn partition_entry(
     class: BorrowedFd<'_>,
     name: &CStr,
