@@ -88,11 +88,11 @@ pub fn find(log: &mut Logger, config: &Config, found: &mut Found) -> Result<(), 
             count: 0,
         },
         bufs: Buffers {
+            uuid: const { IdText::new() },
+            part: partitions::Partition::EMPTY,
             head: [0; 4096],
             root_dir: [0; vfat::ROOT_DIR_MAX as usize],
             disk_head: [0; partitions::HEAD_LEN],
-            uuid: const { IdText::new() },
-            part: partitions::Partition::EMPTY,
         },
         digits: [0; numfmt::DEC_LEN],
     };
@@ -275,13 +275,15 @@ fn scan(
 
 /// What `probe` reads into: the device's first sectors, the start of a FAT root directory and the
 /// start of the parent disk (its partition table; before that, the sysfs uevent files that name it);
-/// and what it writes the UUIDs and the partition label as.
+/// and what it writes the UUIDs and the partition label as. The texts first (repr(C)): at short
+/// offsets from its start, not past the 52 KiB of the buffers.
+#[repr(C)]
 struct Buffers {
+    uuid: IdText,
+    part: partitions::Partition,
     head: [u8; 4096],
     root_dir: [u8; vfat::ROOT_DIR_MAX as usize],
     disk_head: [u8; partitions::HEAD_LEN],
-    uuid: IdText,
-    part: partitions::Partition,
 }
 
 /// Reads the identity of device `name` (open as `dev`) and returns the first role whose spec it
