@@ -26,6 +26,7 @@ pub struct Partition {
 }
 
 impl Partition {
+    /// Both texts empty: storage for `find` to fill (whatever it holds, `find` replaces).
     pub const EMPTY: Partition = Partition {
         uuid: IdText::new(),
         label: PartLabel::new(),
