@@ -9,7 +9,7 @@ use crate::sys::{logical_sector_size, now_ms, sleep_ms};
 use core::ffi::CStr;
 use initramfs_overlay::cmdline::{Config, Wait, role};
 use initramfs_overlay::cpath::CPath;
-use initramfs_overlay::devspec::{self, Identity, Spec};
+use initramfs_overlay::devspec::{self, IdText, Identity, Spec};
 use initramfs_overlay::log::{Level, Log};
 use initramfs_overlay::numfmt;
 use initramfs_overlay::{ext4, partitions, uevent, vfat};
@@ -88,6 +88,8 @@ pub fn find(log: &mut Logger, config: &Config, found: &mut Found) -> Result<(), 
             count: 0,
         },
         bufs: Buffers {
+            uuid: const { IdText::new() },
+            part: partitions::Partition::EMPTY,
             head: [0; 4096],
             root_dir: [0; vfat::ROOT_DIR_MAX as usize],
             disk_head: [0; partitions::HEAD_LEN],
@@ -272,8 +274,13 @@ fn scan(
 }
 
 /// What `probe` reads into: the device's first sectors, the start of a FAT root directory and the
-/// start of the parent disk (its partition table; before that, the sysfs uevent files that name it).
+/// start of the parent disk (its partition table; before that, the sysfs uevent files that name it);
+/// and what it writes the UUIDs and the partition label as. The texts first (repr(C)): at short
+/// offsets from its start, not past the 52 KiB of the buffers.
+#[repr(C)]
 struct Buffers {
+    uuid: IdText,
+    part: partitions::Partition,
     head: [u8; 4096],
     root_dir: [u8; vfat::ROOT_DIR_MAX as usize],
     disk_head: [u8; partitions::HEAD_LEN],
@@ -299,7 +306,7 @@ fn probe(
     // A vfat serial, for the UUID to borrow.
     let serial: [u8; 4];
     let superblock = ext4::SUPERBLOCK_OFFSET as usize;
-    // The filesystem and its UUID's bytes with the form blkid prints them in: one `hex_text` for both.
+    // The filesystem and its UUID's bytes with the form blkid prints them in: one `push_hex` for both.
     let (filesystem, raw_uuid, form): (_, &[u8], _) = if let Some(fs) = head
         .get(superblock..superblock + ext4::SUPERBLOCK_NEEDED)
         .and_then(ext4::parse)
@@ -326,23 +333,18 @@ fn probe(
     } else {
         return (NO_ROLE, Filesystem::Ext4);
     };
-    let uuid = devspec::hex_text(raw_uuid, form);
-    id[devspec::UUID] = uuid.as_bytes();
+    // The text is reused from the previous device.
+    bufs.uuid.clear();
+    bufs.uuid.push_hex(raw_uuid, form);
+    id[devspec::UUID] = bufs.uuid.as_bytes();
     // PARTUUID and PARTLABEL come from the parent disk's table: read it only when a spec asks.
-    let part = if specs
+    if specs
         .iter()
         .any(|s| matches!(s, Spec::PartUuid(_) | Spec::PartLabel(_)))
+        && partition_entry(class, name, &mut bufs.disk_head, &mut bufs.part).is_some()
     {
-        partition_entry(class, name, &mut bufs.disk_head)
-    } else {
-        None
-    };
-    if let Some(part) = &part {
-        id[devspec::PARTUUID] = part.uuid.as_bytes();
-        // GPT only: an MBR has no partition labels.
-        if let Some(label) = &part.label {
-            id[devspec::PARTLABEL] = label.as_bytes();
-        }
+        id[devspec::PARTUUID] = bufs.part.uuid.as_bytes();
+        id[devspec::PARTLABEL] = bufs.part.label.as_bytes();
     }
     (
         specs
@@ -353,14 +355,19 @@ fn probe(
     )
 }
 
-/// The partition-table entry of partition `name`, from its parent disk (named in sysfs). `head`
-/// holds the uevent files first: what they say is parsed or copied before the disk is read.
+/// The partition-table entry of partition `name`, from its parent disk (named in sysfs), into `part`
+/// (see `partitions::find`). `head` holds the uevent files first: what they say is parsed or copied
+/// before the disk is read.
 #[optimize(size)]
+// Out of line on x86_64: its locals (the disk's path) leave boot's frame, where they were reached
+// with 4-byte offsets (-16 B; i686 +8, and ARM's `probe` is out of line already: +32 there).
+#[cfg_attr(target_arch = "x86_64", inline(never))]
 fn partition_entry(
     class: BorrowedFd<'_>,
     name: &CStr,
     head: &mut [u8; partitions::HEAD_LEN],
-) -> Option<partitions::Partition> {
+    part: &mut partitions::Partition,
+) -> Option<()> {
     // The sysfs folder of the partition; its parent folder is the disk's.
     let sysfs = files::open_dir(class, name).ok()?;
     let partn = uevent_value(&sysfs, c"uevent", b"PARTN=", head)?;
@@ -375,7 +382,7 @@ fn partition_entry(
     .ok()?;
     let head = read_at(disk.as_fd(), head, 0);
     // A GPT's LBAs count the disk's logical sectors, which the kernel knows: 4 KiB on a 4Kn disk.
-    partitions::find(head, logical_sector_size(disk.as_fd()), number)
+    partitions::find(head, logical_sector_size(disk.as_fd()), number, part)
 }
 
 /// What one pread at `offset` gets into `buf`: empty when it fails. One copy of the syscall for the

@@ -145,6 +145,11 @@ impl<const N: usize> Text<N> {
             .map_or(&[], |(text, _)| text)
     }
 
+    /// Empties the text.
+    pub fn clear(&mut self) {
+        self.len = 0;
+    }
+
     /// Appends `b` if it fits; callers size `N` for the longest possible text, so nothing is ever cut.
     pub fn push_byte(&mut self, b: u8) {
         if let Some(slot) = self.bytes.get_mut(self.len as usize) {
@@ -174,27 +179,35 @@ pub const UUID_FORM: HexForm = HexForm {
     ten: b'a',
 };
 
-/// Writes `bytes` as hex in `form`: the one formatter behind every UUID kind (ext4, GPT, MBR
-/// `SSSSSSSS-PP`, vfat `ABCD-EF01`). What does not fit in an `IdText` is cut.
-pub fn hex_text(mut bytes: &[u8], form: HexForm) -> IdText {
-    let letters = form.ten - 10;
-    let mut dashes = form.dashes;
-    let mut text = IdText::new();
-    let digit = |nibble: u8| nibble + if nibble < 10 { b'0' } else { letters };
-    // A slice pattern, not a byte iterator (on ARM that is an out-of-line core helper).
-    while let [b, rest @ ..] = bytes {
-        bytes = rest;
-        // The byte's two digits and its dash, if any, queued lowest first in one word (none of
-        // them is 0): one append site, not three.
-        let mut queued = u32::from(digit(b >> 4))
-            | u32::from(digit(b & 15)) << 8
-            | ((dashes & 1) * u32::from(b'-')) << 16;
-        while queued != 0 {
-            text.push_byte(queued as u8);
-            queued >>= 8;
+impl IdText {
+    /// Appends `bytes` as hex in `form`: the one formatter behind every UUID kind (ext4, GPT, MBR
+    /// `SSSSSSSS-PP`, vfat `ABCD-EF01`). What does not fit is cut. Into the caller's text, not
+    /// returned: a returned text was built in a local copy and copied out.
+    pub fn push_hex(&mut self, mut bytes: &[u8], form: HexForm) {
+        let letters = form.ten - 10;
+        let mut dashes = form.dashes;
+        let digit = |nibble: u8| nibble + if nibble < 10 { b'0' } else { letters };
+        // A slice pattern, not a byte iterator (on ARM that is an out-of-line core helper).
+        while let [b, rest @ ..] = bytes {
+            bytes = rest;
+            // The byte's two digits and its dash, if any, queued lowest first in one word (none of
+            // them is 0): one append site, not three.
+            let mut queued = u32::from(digit(b >> 4))
+                | u32::from(digit(b & 15)) << 8
+                | ((dashes & 1) * u32::from(b'-')) << 16;
+            while queued != 0 {
+                self.push_byte(queued as u8);
+                queued >>= 8;
+            }
+            dashes >>= 1;
         }
-        dashes >>= 1;
     }
+}
+
+/// `bytes` as hex in `form` (see `IdText::push_hex`), as a text of its own.
+pub fn hex_text(bytes: &[u8], form: HexForm) -> IdText {
+    let mut text = IdText::new();
+    text.push_hex(bytes, form);
     text
 }
 
@@ -387,7 +400,8 @@ mod tests {
         );
 
         let head = read_at(&disk, 0, partitions::HEAD_LEN);
-        let os = partitions::find(&head, partitions::SECTOR, 1).unwrap();
+        let mut os = partitions::Partition::EMPTY;
+        partitions::find(&head, partitions::SECTOR, 1, &mut os).unwrap();
         let sb = read_at(
             &disk,
             (1 << 20) + ext4::SUPERBLOCK_OFFSET,
@@ -395,14 +409,14 @@ mod tests {
         );
         let fs = ext4::parse(&sb).unwrap();
         let fs_uuid = ext4::uuid_text(&fs);
-        let os_label = os.label.unwrap();
         let mut vda1: Identity = [b""; KINDS];
         vda1[DEV_NAME] = b"vda1";
         vda1[LABEL] = fs.label;
         vda1[UUID] = fs_uuid.as_bytes();
         vda1[PARTUUID] = os.uuid.as_bytes();
-        vda1[PARTLABEL] = os_label.as_bytes();
-        let esp = partitions::find(&head, partitions::SECTOR, 2).unwrap();
+        vda1[PARTLABEL] = os.label.as_bytes();
+        let mut esp = partitions::Partition::EMPTY;
+        partitions::find(&head, partitions::SECTOR, 2, &mut esp).unwrap();
         let boot_offset = 34816 * 512;
         let boot_sector = read_at(&disk, boot_offset, vfat::BOOT_SECTOR_LEN);
         let boot = vfat::parse(&boot_sector).unwrap();
@@ -412,13 +426,12 @@ mod tests {
             boot.root_dir.len as usize,
         );
         let serial = vfat::serial_text(boot.serial.unwrap());
-        let esp_label = esp.label.unwrap();
         let mut vda2: Identity = [b""; KINDS];
         vda2[DEV_NAME] = b"vda2";
         vda2[LABEL] = vfat::label(&boot, vfat::volume_label(&root_dir)).unwrap();
         vda2[UUID] = serial.as_bytes();
         vda2[PARTUUID] = esp.uuid.as_bytes();
-        vda2[PARTLABEL] = esp_label.as_bytes();
+        vda2[PARTLABEL] = esp.label.as_bytes();
         let which = |spec: &[u8]| {
             let spec = parse(spec).unwrap();
             [&vda1, &vda2]

@@ -3,7 +3,7 @@
 //! on a "4Kn" disk (many USB-SATA bridges, some NVMe drives). The GPT CRCs are not checked: the kernel
 //! already accepted this table to create the partition device we ask about.
 
-use crate::devspec::{HexForm, IdText, hex_text, uuid_text};
+use crate::devspec::{HexForm, IdText, UUID_FORM};
 
 /// The usual logical sector size, and the MBR's size.
 pub const SECTOR: usize = 512;
@@ -16,67 +16,72 @@ pub const HEAD_LEN: usize = 64 * SECTOR;
 /// for 4 bytes): exactly what an `IdText` holds.
 pub type PartLabel = IdText;
 
+/// What `find` fills in.
 #[derive(Clone, Copy)]
 pub struct Partition {
     /// PARTUUID as Linux prints it: the GPT unique partition GUID, or `ssssssss-nn` on MBR.
     pub uuid: IdText,
-    /// PARTLABEL: GPT only.
-    pub label: Option<PartLabel>,
+    /// PARTLABEL: GPT only (an MBR has no partition labels; empty, it matches no spec).
+    pub label: PartLabel,
+}
+
+impl Partition {
+    /// Both texts empty: storage for `find` to fill (whatever it holds, `find` replaces).
+    pub const EMPTY: Partition = Partition {
+        uuid: IdText::new(),
+        label: PartLabel::new(),
+    };
 }
 
 const MBR_ENTRIES: core::ops::Range<usize> = 446..510;
 const GPT_PROTECTIVE: u8 = 0xEE;
 
 /// Partition `number` of the disk whose first bytes are `head` and whose logical sectors are
-/// `sector_size` bytes; `None` if there is no such partition or no table we read.
+/// `sector_size` bytes, into `part` (whatever it held): `None` if there is no such partition or no
+/// table we read, and then `part` means nothing. Filled in place: a returned `Partition` was built in
+/// a local copy and copied out.
 #[optimize(size)]
 #[inline(never)]
-pub fn find(head: &[u8], sector_size: usize, number: u32) -> Option<Partition> {
+pub fn find(head: &[u8], sector_size: usize, number: u32, part: &mut Partition) -> Option<()> {
+    // Both texts are appended to below; an MBR has no partition labels.
+    part.uuid.clear();
+    part.label.clear();
     let mbr = head.get(..SECTOR)?;
     if mbr.get(510..)? != [0x55, 0xAA] {
         return None;
     }
-    let entries = mbr.get(MBR_ENTRIES)?.chunks_exact(16);
-    if entries
-        .clone()
-        .any(|entry| entry.get(4) == Some(&GPT_PROTECTIVE))
-    {
-        return gpt(head, sector_size, number);
+    // The entries as arrays: the constant offsets below are checked at compile time.
+    let entries = mbr.get(MBR_ENTRIES)?.as_chunks::<16>().0;
+    if entries.iter().any(|entry| entry[4] == GPT_PROTECTIVE) {
+        return gpt(head, sector_size, number, part);
     }
     // As Linux: a boot indicator other than 0 or 0x80 means this is no MBR (e.g. a FAT boot sector).
-    if entries
-        .clone()
-        .any(|entry| entry.first().is_some_and(|&boot| boot & 0x7F != 0))
-    {
+    if entries.iter().any(|entry| entry[0] & 0x7F != 0) {
         return None;
     }
     // Only the four primary slots: logical partitions (5+) live in a chain of extended boot records
     // elsewhere on the disk, which this does not follow.
-    let entry = entries
-        .clone()
-        .nth(usize::try_from(number.checked_sub(1)?).ok()?)?;
-    if *entry.get(4)? == 0 {
+    let entry = entries.get(usize::try_from(number.checked_sub(1)?).ok()?)?;
+    if entry[4] == 0 {
         return None; // an empty slot
     }
     // The disk signature most significant byte first, then the number: built in one word, stored
     // whole rather than byte by byte.
     let signature = crate::le32(mbr, 440)?;
     let id = (u64::from(signature.swap_bytes()) | u64::from(number) << 32).to_le_bytes();
-    Some(Partition {
-        uuid: hex_text(
-            id.get(..5)?,
-            HexForm {
-                dashes: 1 << 3,
-                ten: b'a',
-            },
-        ),
-        label: None,
-    })
+    part.uuid.push_hex(
+        id.get(..5)?,
+        HexForm {
+            dashes: 1 << 3,
+            ten: b'a',
+        },
+    );
+    Some(())
 }
 
 #[optimize(size)]
 #[inline(never)]
-fn gpt(head: &[u8], sector_size: usize, number: u32) -> Option<Partition> {
+fn gpt(head: &[u8], sector_size: usize, number: u32, part: &mut Partition) -> Option<()> {
     // The header (at LBA 1) through the entry size: every field below is in bounds.
     let header: &[u8; 88] = head.get(sector_size..)?.first_chunk()?;
     if !header.starts_with(b"EFI PART") {
@@ -99,7 +104,7 @@ fn gpt(head: &[u8], sector_size: usize, number: u32) -> Option<Partition> {
     if u128::from_ne_bytes(*entry.first_chunk()?) == 0 {
         return None; // an unused entry: no partition type
     }
-    let mut label = PartLabel::new();
+    let label = &mut part.label;
     // UTF-16LE up to the first 0 unit, to UTF-8; an unpaired surrogate becomes U+FFFD (as
     // `char::decode_utf16` does, written out because that iterator and `encode_utf8` are larger).
     let unit = |at: usize| crate::le16(entry, at).map_or(0, u32::from);
@@ -128,15 +133,14 @@ fn gpt(head: &[u8], sector_size: usize, number: u32) -> Option<Partition> {
             label.push_byte(0x80 | (c >> (6 * k)) as u8 & 0x3F);
         }
     }
-    Some(Partition {
-        uuid: guid_text(entry.get(16..)?.first_chunk()?),
-        label: Some(label),
-    })
+    push_guid(&mut part.uuid, entry.get(16..)?.first_chunk()?);
+    Some(())
 }
 
-/// A GUID as stored on disk (the first three fields little-endian) in its usual lowercase text.
+/// Appends a GUID as stored on disk (the first three fields little-endian) in its usual lowercase
+/// text.
 #[optimize(size)]
-pub fn guid_text(guid: &[u8; 16]) -> IdText {
+pub fn push_guid(text: &mut IdText, guid: &[u8; 16]) {
     let mut rfc = *guid;
     // Byte swaps in place (one instruction each): the 32-bit field whole, the two 16-bit ones as a
     // 32-bit swap turned by 16 bits.
@@ -146,7 +150,7 @@ pub fn guid_text(guid: &[u8; 16]) -> IdText {
             *mid_high = u32::from_le_bytes(*mid_high).rotate_left(16).to_be_bytes();
         }
     }
-    uuid_text(&rfc)
+    text.push_hex(&rfc, UUID_FORM);
 }
 
 #[cfg(test)]
@@ -154,6 +158,14 @@ mod tests {
     use super::*;
     use crate::devspec::test_images::{Scratch, mangled, read_at, run, sparse};
     use std::vec::Vec;
+
+    /// `find` into a partition whose texts hold a previous device's: what it returns is all new.
+    fn found(head: &[u8], sector_size: usize, number: u32) -> Option<Partition> {
+        let mut part = Partition::EMPTY;
+        part.uuid.push_hex(b"stale", crate::devspec::UUID_FORM);
+        part.label.push_byte(b'x');
+        find(head, sector_size, number, &mut part).map(|()| part)
+    }
 
     /// A sparse 64 MiB disk partitioned by `sfdisk` with `script`; returns its first HEAD_LEN bytes.
     fn disk(script: &str) -> (Scratch, std::path::PathBuf, Vec<u8>) {
@@ -194,12 +206,12 @@ mod tests {
     #[test]
     fn reads_real_gpt() {
         let (_dir, path, head) = disk(GPT_SCRIPT);
-        let part = |n| find(&head, SECTOR, n).expect("a partition");
+        let part = |n| found(&head, SECTOR, n).expect("a partition");
         let texts = |n| {
             let p = part(n);
             (
                 std::string::String::from_utf8(p.uuid.as_bytes().to_vec()).unwrap(),
-                p.label.unwrap().as_bytes().to_vec(),
+                p.label.as_bytes().to_vec(),
             )
         };
         assert_eq!(
@@ -224,16 +236,19 @@ mod tests {
                 sfdisk_says(&path, "--part-label", n)
             );
         }
-        assert!(find(&head, SECTOR, 0).is_none());
-        assert!(find(&head, SECTOR, 5).is_none(), "an unused entry");
-        assert!(find(&head, SECTOR, 129).is_none(), "beyond the entry count");
-        assert!(find(&head, SECTOR, u32::MAX).is_none());
+        assert!(found(&head, SECTOR, 0).is_none());
+        assert!(found(&head, SECTOR, 5).is_none(), "an unused entry");
+        assert!(
+            found(&head, SECTOR, 129).is_none(),
+            "beyond the entry count"
+        );
+        assert!(found(&head, SECTOR, u32::MAX).is_none());
         // The standard layout fits in 34 sectors; one byte less loses the last entry, not the first.
         let last = with_entry_128(&head, SECTOR);
-        assert!(find(&last[..34 * SECTOR], SECTOR, 128).is_some());
-        assert!(find(&last[..34 * SECTOR - 1], SECTOR, 128).is_none());
-        assert!(find(&head[..34 * SECTOR - 1], SECTOR, 1).is_some());
-        assert!(find(&head[..2 * SECTOR + 127], SECTOR, 1).is_none());
+        assert!(found(&last[..34 * SECTOR], SECTOR, 128).is_some());
+        assert!(found(&last[..34 * SECTOR - 1], SECTOR, 128).is_none());
+        assert!(found(&head[..34 * SECTOR - 1], SECTOR, 1).is_some());
+        assert!(found(&head[..2 * SECTOR + 127], SECTOR, 1).is_none());
     }
 
     /// `head` with GPT entry 2 copied into the last of the standard 128 slots (entries at LBA 2).
@@ -254,22 +269,22 @@ mod tests {
              x\nn\n2\nthe overlay\nu\n2\n01234567-89AB-4DEF-8123-456789ABCDEF\nr\nw\n",
         );
         assert_eq!(&head[4096..4104], b"EFI PART");
-        let part = find(&head, 4096, 2).expect("partition 2");
+        let part = found(&head, 4096, 2).expect("partition 2");
         assert_eq!(
             part.uuid.as_bytes(),
             b"01234567-89ab-4def-8123-456789abcdef"
         );
-        assert_eq!(part.label.unwrap().as_bytes(), b"the overlay");
-        assert_eq!(find(&head, 4096, 1).unwrap().label.unwrap().as_bytes(), b"");
-        assert!(find(&head, 4096, 3).is_none(), "an unused entry");
+        assert_eq!(part.label.as_bytes(), b"the overlay");
+        assert_eq!(found(&head, 4096, 1).unwrap().label.as_bytes(), b"");
+        assert!(found(&head, 4096, 3).is_none(), "an unused entry");
         // Read in 512-byte sectors, the table is not there.
-        assert!(find(&head, SECTOR, 2).is_none());
+        assert!(found(&head, SECTOR, 2).is_none());
         // The standard 128 entries end at byte 24,576, which HEAD_LEN holds.
         const { assert!(2 * 4096 + 128 * 128 <= HEAD_LEN) };
         let last = with_entry_128(&head, 4096);
-        assert!(find(&last[..24_576], 4096, 128).is_some());
-        assert!(find(&last[..24_575], 4096, 128).is_none());
-        assert!(find(&head[..8192 + 255], 4096, 2).is_none());
+        assert!(found(&last[..24_576], 4096, 128).is_some());
+        assert!(found(&last[..24_575], 4096, 128).is_none());
+        assert!(found(&head[..8192 + 255], 4096, 2).is_none());
     }
 
     #[test]
@@ -281,31 +296,31 @@ mod tests {
             (2, b"1234abcd-02"),
             (3, b"1234abcd-03"),
         ] {
-            let part = find(&head, SECTOR, n).unwrap();
+            let part = found(&head, SECTOR, n).unwrap();
             assert_eq!(part.uuid.as_bytes(), text);
-            assert!(part.label.is_none());
+            assert!(part.label.as_bytes().is_empty(), "an MBR has no labels");
         }
-        assert!(find(&head, SECTOR, 4).is_none(), "an empty slot");
+        assert!(found(&head, SECTOR, 4).is_none(), "an empty slot");
         assert!(
-            find(&head, SECTOR, 5).is_none(),
+            found(&head, SECTOR, 5).is_none(),
             "logical partitions are not followed"
         );
-        assert!(find(&head, SECTOR, 0).is_none());
-        assert!(find(&head[..511], SECTOR, 1).is_none());
+        assert!(found(&head, SECTOR, 0).is_none());
+        assert!(found(&head[..511], SECTOR, 1).is_none());
     }
 
     #[test]
     fn rejects_non_tables() {
-        assert!(find(&[0; HEAD_LEN], SECTOR, 1).is_none());
+        assert!(found(&[0; HEAD_LEN], SECTOR, 1).is_none());
         // A FAT boot sector has 0x55AA but code where the boot indicators are.
         let dir = Scratch::new("fat");
         let img = dir.file("fat.img");
         run("mkfs.vfat", &["-C", img.to_str().unwrap(), "1440"], "");
-        assert!(find(&read_at(&img, 0, HEAD_LEN), SECTOR, 1).is_none());
+        assert!(found(&read_at(&img, 0, HEAD_LEN), SECTOR, 1).is_none());
         // A protective MBR without a GPT header.
         let (_d, _p, mut head) = disk(GPT_SCRIPT);
         head[SECTOR] = b'X';
-        assert!(find(&head, SECTOR, 1).is_none());
+        assert!(found(&head, SECTOR, 1).is_none());
     }
 
     #[test]
@@ -314,7 +329,7 @@ mod tests {
         let patched = |at: usize, bytes: &[u8], n| {
             let mut copy = head.clone();
             copy[SECTOR + at..SECTOR + at + bytes.len()].copy_from_slice(bytes);
-            find(&copy, SECTOR, n).map(|p| p.uuid.as_bytes().to_vec())
+            found(&copy, SECTOR, n).map(|p| p.uuid.as_bytes().to_vec())
         };
         assert!(
             patched(84, &64u32.to_le_bytes(), 1).is_none(),
@@ -350,7 +365,12 @@ mod tests {
             0x3c, 0x4d,
         ];
         assert_eq!(
-            guid_text(&on_disk).as_bytes(),
+            {
+                let mut text = IdText::new();
+                push_guid(&mut text, &on_disk);
+                text
+            }
+            .as_bytes(),
             b"0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
         );
     }
@@ -367,7 +387,7 @@ mod tests {
         head[name..name + 72].fill(0);
         head[name..name + units.len()].copy_from_slice(&units);
         assert_eq!(
-            find(&head, SECTOR, 2).unwrap().label.unwrap().as_bytes(),
+            found(&head, SECTOR, 2).unwrap().label.as_bytes(),
             "über 🎉 overlay".as_bytes()
         );
         // 18 surrogate pairs: 72 bytes of UTF-8.
@@ -378,7 +398,7 @@ mod tests {
             .collect();
         head[name..name + 72].copy_from_slice(&units);
         assert_eq!(
-            find(&head, SECTOR, 2).unwrap().label.unwrap().as_bytes(),
+            found(&head, SECTOR, 2).unwrap().label.as_bytes(),
             "🎉".repeat(18).as_bytes()
         );
     }
@@ -388,14 +408,14 @@ mod tests {
         let (_d, _p, mut head) = disk(GPT_SCRIPT);
         let name = 2 * SECTOR + 56;
         head[name..name + 2].copy_from_slice(&0xD800u16.to_le_bytes()); // a lone high surrogate
-        let label = find(&head, SECTOR, 1).unwrap().label.unwrap();
+        let label = found(&head, SECTOR, 1).unwrap().label;
         assert_eq!(label.as_bytes(), "\u{FFFD}mg".as_bytes());
         // 36 lone surrogates: the longest UTF-8 there can be, still whole.
         for unit in head[name..name + 72].chunks_exact_mut(2) {
             unit.copy_from_slice(&0xDC00u16.to_le_bytes());
         }
         assert_eq!(
-            find(&head, SECTOR, 1).unwrap().label.unwrap().as_bytes(),
+            found(&head, SECTOR, 1).unwrap().label.as_bytes(),
             "\u{FFFD}".repeat(36).as_bytes()
         );
         // Random units, biased to surrogates and zeros, decode exactly as `char::decode_utf16` does.
@@ -422,7 +442,7 @@ mod tests {
                     .map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER))
                     .collect();
             assert_eq!(
-                find(&head, SECTOR, 1).unwrap().label.unwrap().as_bytes(),
+                found(&head, SECTOR, 1).unwrap().label.as_bytes(),
                 expected.as_bytes(),
                 "{units:x?}"
             );
@@ -436,7 +456,7 @@ mod tests {
         for head in [&gpt[..3 * SECTOR], &mbr[..SECTOR]] {
             for bytes in mangled(head) {
                 for n in [0, 1, 2, 4, 128, u32::MAX] {
-                    let _ = find(&bytes, SECTOR, n);
+                    let _ = found(&bytes, SECTOR, n);
                 }
             }
         }

@@ -44,10 +44,12 @@ pub fn parse(sector: &[u8]) -> Option<BootSector<'_>> {
     let reserved_sectors = le16(14)?;
     let fats = byte(16)?;
     let media = byte(21)?;
+    // A product of positive integers is a power of two only when each factor is one: one test for
+    // both sizes (and neither is 0).
+    let cluster_bytes = u32::from(sectors_per_cluster) * u32::from(bytes_per_sector);
     let sane = le16(510)? == 0xAA55
-        && bytes_per_sector.is_power_of_two()
+        && cluster_bytes.is_power_of_two()
         && (512..=4096).contains(&bytes_per_sector)
-        && sectors_per_cluster.is_power_of_two()
         && reserved_sectors >= 1
         && fats >= 1
         && (media == 0xF0 || media >= 0xF8);
@@ -80,7 +82,7 @@ pub fn parse(sector: &[u8]) -> Option<BootSector<'_>> {
         let first_cluster = le32(44)?.checked_sub(2)?;
         (
             fats_end + u64::from(first_cluster) * u64::from(sectors_per_cluster),
-            u32::from(sectors_per_cluster) * u32::from(bytes_per_sector),
+            cluster_bytes,
         )
     } else {
         (fats_end, u32::from(le16(17)?) * 32)
@@ -362,6 +364,12 @@ mod tests {
         assert!(patch(11, &1536u16.to_le_bytes()).is_none());
         assert!(patch(13, &[3]).is_none());
         assert!(patch(13, &[0]).is_none());
+        assert!(
+            patch(13, &[6]).is_none(),
+            "an even size that is no power of two"
+        );
+        assert!(patch(13, &[128]).is_some());
+        assert!(patch(11, &768u16.to_le_bytes()).is_none());
         assert!(patch(14, &[0, 0]).is_none());
         assert!(patch(16, &[0]).is_none());
         assert!(patch(21, &[0x12]).is_none());

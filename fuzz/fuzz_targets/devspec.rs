@@ -23,7 +23,9 @@ fuzz_target!(|data: &[u8]| {
     // Two digits per byte and at most the four dashes of a UUID, cut at the text's capacity.
     assert!(text.as_bytes().len() <= 2 * data.len() + 4);
     if let Some(guid) = data.first_chunk::<16>() {
-        assert_eq!(partitions::guid_text(guid).as_bytes().len(), 36);
+        let mut text = devspec::IdText::new();
+        partitions::push_guid(&mut text, guid);
+        assert_eq!(text.as_bytes().len(), 36);
         assert_eq!(devspec::uuid_text(guid).as_bytes().len(), 36);
     }
 });

@@ -9,12 +9,16 @@ fuzz_target!(|head: &[u8]| {
         .into_iter()
         .flat_map(|n| [0, 1, 512, 4096, 1 << 20, usize::MAX].map(|size| (n, size)))
     {
-        if let Some(part) = partitions::find(head, sector_size, number) {
+        // Texts left by a previous lookup: `find` must replace them.
+        let mut part = partitions::Partition::EMPTY;
+        part.uuid.push_byte(b'x');
+        part.label.push_byte(0xff);
+        if partitions::find(head, sector_size, number, &mut part).is_some() {
             let uuid = part.uuid.as_bytes().len();
             assert!(uuid == 11 || uuid == 36);
-            if let Some(label) = part.label {
-                assert!(core::str::from_utf8(label.as_bytes()).is_ok());
-            }
+            let label = part.label.as_bytes();
+            assert!(uuid == 36 || label.is_empty(), "an MBR has no labels");
+            assert!(core::str::from_utf8(label).is_ok());
         }
     }
 });
