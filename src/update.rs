@@ -667,14 +667,13 @@ fn verify(
     let mut buf = [core::mem::MaybeUninit::uninit(); 65];
     let (line, _) = io::read(&sidecar, &mut buf).ctx(Msg::ReadSha)?;
     drop(sidecar);
-    // Looked at where it was parsed, not copied out of the `Option`.
-    let Some(expected) = &sha256::parse_sidecar(line) else {
-        return Err(Msg::ShaFormat.bad());
-    };
+    // Parsed where it is looked at, not copied out of an `Option`.
+    let mut expected = [0; 8];
+    sha256::parse_sidecar_into(line, &mut expected).ok_or(Msg::ShaFormat.bad())?;
     let start = hooks.now_ms();
     let mut hash = sha256::Sha256::new();
     scan(size, src, Some(&mut hash), None)?;
-    if hash.finish() != *expected {
+    if hash.finish() != expected {
         return Err(Msg::ShaMismatch.bad());
     }
     log_rate(log, size, Note::ShaOk, start, hooks);
