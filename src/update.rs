@@ -496,10 +496,11 @@ fn run(
         Err(f) if f.is_missing() => {}
         Err(f) => return Err(f),
     }
-    let outcome = if same {
-        say_one(log, Note::AlreadyHolds, b"");
-        Outcome::Recovered
-    } else {
+    let outcome = 'outcome: {
+        if same {
+            say_one(log, Note::AlreadyHolds, b"");
+            break 'outcome Outcome::Recovered;
+        }
         let verdict = if regular {
             verify(src, size, new, sidecar, log, hooks)
         } else {
@@ -508,7 +509,11 @@ fn run(
         match verdict {
             Ok(()) => {}
             Err(f) if f.is_data() => {
-                return reject(new, current, image, sidecar, f.what(), log, hooks);
+                let reason = f.what();
+                if !reject(new, current, image, reason, log, hooks)? {
+                    return Ok(Outcome::Interrupted(Step::ReasonWritten));
+                }
+                break 'outcome Outcome::Rejected(reason);
             }
             Err(e) => return Err(e),
         }
@@ -597,11 +602,20 @@ fn run(
 
     // Only now the source goes: its sidecar first, so that a cut in between leaves an image that the
     // next run recognises as already promoted, rather than a stale sidecar that would fail the next
-    // update.
+    // update. A rejected one is already renamed aside: then its sidecar goes after it, or it would
+    // fail the next update (the other order could leave a bad image with no hash to fail).
+    let rejected = matches!(outcome, Outcome::Rejected(_));
     remove(new, sidecar.as_cstr())?;
-    remove(new, current)?;
+    if !rejected {
+        remove(new, current)?;
+    }
     sync(new, Msg::FsyncNewimg)?;
-    step!(hooks, Step::SourceRemoved);
+    let done = if rejected {
+        Step::Rejected
+    } else {
+        Step::SourceRemoved
+    };
+    step!(hooks, done);
     Ok(outcome)
 }
 
@@ -762,17 +776,17 @@ fn copy(src: BorrowedFd, dst: BorrowedFd, size: u64, hooks: &mut impl Hooks) -> 
     Ok(true)
 }
 
-/// Renames a bad update aside with its reason, so that it is not tried again at every boot.
+/// Renames a bad update aside with its reason, so that it is not tried again at every boot (its
+/// sidecar goes with the source's removal in `run`). False when the hook said stop.
 #[optimize(size)]
 fn reject(
     new: BorrowedFd,
     current: &CStr,
     image: &[u8],
-    sidecar: &CPath,
     reason: &'static [u8],
     log: &mut impl Log,
     hooks: &mut impl Hooks,
-) -> Res<Outcome> {
+) -> Res<bool> {
     say_one(log, Note::Rejected, reason);
     // The reason first: a cut before the rename only means the update is checked and rejected again.
     let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::CLOEXEC;
@@ -794,15 +808,12 @@ fn reject(
     // One close for every way out.
     drop(file);
     written?;
-    step!(hooks, Step::ReasonWritten);
+    if !hooks.after(Step::ReasonWritten) {
+        return Ok(false);
+    }
     let rejected = name(image, REJECTED_SUFFIX);
     rename(new, current, rejected.as_cstr(), Msg::RenameRejected)?;
-    // Then its sidecar goes, or it would fail the next update (the other order could leave a bad image
-    // with no hash to fail).
-    remove(new, sidecar.as_cstr())?;
-    sync(new, Msg::FsyncNewimg)?;
-    step!(hooks, Step::Rejected);
-    Ok(Outcome::Rejected(reason))
+    Ok(true)
 }
 
 /// Unlinks `name` if it is there.
