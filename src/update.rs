@@ -926,8 +926,10 @@ pub fn choose_image(img_dir: BorrowedFd, image: &[u8], log: &mut impl Log, choic
 
 /// The size of an open file and whether it is a regular file. A hint, not `inline(never)`: the
 /// compiler inlines it where only the size is used (`check_image`: no pair returned through memory),
-/// and on ARM everywhere; measured smaller than one shared copy (-16 / +8 / -24 B).
-#[inline]
+/// and on ARM everywhere; measured smaller than one shared copy (-16 / +8 / -24 B). On x86_64 inlined
+/// everywhere, with no pair through memory at all (-16 B; +36 B on i686).
+#[cfg_attr(target_arch = "x86_64", inline(always))]
+#[cfg_attr(not(target_arch = "x86_64"), inline)]
 #[optimize(size)]
 fn stat(fd: BorrowedFd) -> Res<(u64, bool)> {
     let st = crate::fstat(fd).ctx(Msg::StatImage)?;
