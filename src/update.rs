@@ -619,8 +619,10 @@ fn run(
     Ok(outcome)
 }
 
-/// renameat(2) within `dir` (atomic, replacing `to`), failing with `msg`.
-#[inline(never)]
+/// renameat(2) within `dir` (atomic, replacing `to`), failing with `msg`. Inlined on ARM, where its
+/// three calls cost more than the syscalls themselves (-32 B there; x86 and i686 unchanged as a hint).
+#[cfg_attr(target_arch = "arm", inline(always))]
+#[cfg_attr(not(target_arch = "arm"), inline(never))]
 #[optimize(size)]
 fn rename(dir: BorrowedFd, from: &CStr, to: &CStr, msg: Msg) -> Res<()> {
     fs::renameat(dir, from, dir, to).ctx(msg)
