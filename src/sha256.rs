@@ -151,18 +151,26 @@ pub fn digest(data: &[u8]) -> [u32; 8] {
 /// mark for an escaped name) is allowed. The digest comes as eight big-endian words, as `finish` gives it.
 #[optimize(size)]
 pub fn parse_sidecar(text: &[u8]) -> Option<[u32; 8]> {
+    let mut digest = [0; 8];
+    parse_sidecar_into(text, &mut digest).map(|()| digest)
+}
+
+/// `parse_sidecar` into the caller's `digest`, whose every bit the 64 digits shift in (so it may hold
+/// anything before): the digest is not copied out of an `Option` (-24 B on x86_64). None when the text
+/// is not a sidecar.
+#[optimize(size)]
+pub fn parse_sidecar_into(text: &[u8], digest: &mut [u32; 8]) -> Option<()> {
     let text = match text {
         [b'\\', rest @ ..] => rest,
         _ => text,
     };
-    let mut out = [0u32; 8];
     for (i, &c) in text.get(..64)?.iter().enumerate() {
         let digit = char::from(c).to_digit(16)?;
-        if let Some(word) = out.get_mut(i / 8) {
+        if let Some(word) = digest.get_mut(i / 8) {
             *word = *word << 4 | digit;
         }
     }
-    matches!(text.get(64), None | Some(b' ' | b'\t' | b'\n' | b'\r')).then_some(out)
+    matches!(text.get(64), None | Some(b' ' | b'\t' | b'\n' | b'\r')).then_some(())
 }
 
 #[cfg(test)]
