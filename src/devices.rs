@@ -12,7 +12,7 @@ use initramfs_overlay::cpath::CPath;
 use initramfs_overlay::devspec::{self, IdText, Identity, Spec};
 use initramfs_overlay::log::{Level, Log};
 use initramfs_overlay::numfmt;
-use initramfs_overlay::{ext4, partitions, uevent, vfat};
+use initramfs_overlay::{ext4, partitions, partname, vfat};
 use rustix::fd::{AsFd, BorrowedFd};
 use rustix::fs::{CWD, Mode, OFlags, RawDir};
 use rustix::io::Errno;
@@ -80,8 +80,8 @@ pub fn find(log: &mut Logger, config: &Config, found: &mut Found) -> Result<(), 
     let slots = &mut found.slots;
     // Every buffer of `probe`, here once for the whole search: stack probes run once, and probe's own
     // frame stays small enough for Thumb's short sp-relative forms. Zeroed bytes, not uninitialised:
-    // the sysfs uevent files are read into `disk_head` too, and all of `state` starts as zeros, so
-    // one fill sets it up.
+    // `read_at` reads into plain byte slices, and all of `state` starts as zeros, so one fill sets it
+    // up.
     let mut state = SearchState {
         probed: Probed {
             inodes: [0; PROBED_MAX],
@@ -247,7 +247,7 @@ fn scan(
         };
         probed.insert(ino);
         let Ok(node) = node else { continue };
-        let (role, fs) = probe(&node, class.as_fd(), name, specs, bufs);
+        let (role, fs) = probe(&node, name, specs, bufs);
         let fstype = match fs {
             Filesystem::Ext4 => c"ext4",
             Filesystem::Vfat => c"vfat",
@@ -274,9 +274,9 @@ fn scan(
 }
 
 /// What `probe` reads into: the device's first sectors, the start of a FAT root directory and the
-/// start of the parent disk (its partition table; before that, the sysfs uevent files that name it);
-/// and what it writes the UUIDs and the partition label as. The texts first (repr(C)): at short
-/// offsets from its start, not past the 52 KiB of the buffers.
+/// start of the parent disk (its partition table); and what it writes the UUIDs and the partition
+/// label as. The texts first (repr(C)): at short offsets from its start, not past the 52 KiB of the
+/// buffers.
 #[repr(C)]
 struct Buffers {
     uuid: IdText,
@@ -295,7 +295,6 @@ struct Buffers {
 #[cfg_attr(not(target_arch = "arm"), inline(always))]
 fn probe(
     dev: &Fd,
-    class: BorrowedFd<'_>,
     name: &CStr,
     specs: &[Spec; role::COUNT],
     bufs: &mut Buffers,
@@ -341,7 +340,7 @@ fn probe(
     if specs
         .iter()
         .any(|s| matches!(s, Spec::PartUuid(_) | Spec::PartLabel(_)))
-        && partition_entry(class, name, &mut bufs.disk_head, &mut bufs.part).is_some()
+        && partition_entry(name, &mut bufs.disk_head, &mut bufs.part).is_some()
     {
         id[devspec::PARTUUID] = bufs.part.uuid.as_bytes();
         id[devspec::PARTLABEL] = bufs.part.label.as_bytes();
@@ -355,24 +354,16 @@ fn probe(
     )
 }
 
-/// The partition-table entry of partition `name`, from its parent disk (named in sysfs), into `part`
-/// (see `partitions::find`). `head` holds the uevent files first: what they say is parsed or copied
-/// before the disk is read.
+/// The partition-table entry of partition `name`, from its parent disk, into `part` (see
+/// `partitions::find`).
 #[optimize(size)]
-// Out of line on x86_64: its locals (the disk's path) leave boot's frame, where they were reached
-// with 4-byte offsets (-16 B; i686 +8, and ARM's `probe` is out of line already: +32 there).
-#[cfg_attr(target_arch = "x86_64", inline(never))]
 fn partition_entry(
-    class: BorrowedFd<'_>,
     name: &CStr,
     head: &mut [u8; partitions::HEAD_LEN],
     part: &mut partitions::Partition,
 ) -> Option<()> {
-    // The sysfs folder of the partition; its parent folder is the disk's.
-    let sysfs = files::open_dir(class, name).ok()?;
-    let partn = uevent_value(&sysfs, c"uevent", b"PARTN=", head)?;
-    let number = u32::try_from(numfmt::parse_dec(partn)?).ok()?;
-    let disk = dev_node(uevent_value(&sysfs, c"../uevent", b"DEVNAME=", head)?);
+    let (disk, number) = partname::split(name.to_bytes())?;
+    let disk = dev_node(disk);
     let disk = open(
         CWD,
         disk.whole()?.as_cstr(),
@@ -392,13 +383,6 @@ fn partition_entry(
 fn read_at<'b>(fd: BorrowedFd<'_>, buf: &'b mut [u8], offset: u64) -> &'b [u8] {
     let read = rustix::io::pread(fd, &mut *buf, offset).unwrap_or(0);
     buf.get(..read).unwrap_or_default()
-}
-
-/// The value after `key_eq` (`KEY=`) in the sysfs uevent file `file` of the folder `dir`.
-#[optimize(size)]
-#[inline(never)]
-fn uevent_value<'b>(dir: &Fd, file: &CStr, key_eq: &[u8], buf: &'b mut [u8]) -> Option<&'b [u8]> {
-    uevent::value(files::read_small(dir.as_fd(), file, buf).ok()?, key_eq)
 }
 
 /// The device node `/dev/<name>` (its parts checked with `CPath::whole`): one copy of the join for the

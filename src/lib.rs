@@ -22,11 +22,11 @@ pub mod log;
 pub mod modlist;
 pub mod numfmt;
 pub mod partitions;
+pub mod partname;
 #[cfg(any(target_pointer_width = "32", target_arch = "x86_64"))]
 pub mod rawsys;
 pub mod sha256;
 pub mod squashfs;
-pub mod uevent;
 pub mod update;
 pub mod vfat;
 

@@ -1,6 +1,6 @@
-//! Any bytes as a `<image>.sha256` sidecar file, and as sysfs uevent text.
+//! Any bytes as a `<image>.sha256` sidecar file, and as a block device's name.
 #![no_main]
-use initramfs_overlay::{sha256, uevent};
+use initramfs_overlay::{partname, sha256};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|text: &[u8]| {
@@ -9,12 +9,12 @@ fuzz_target!(|text: &[u8]| {
         assert!(text.len() >= 64);
         let _ = digest;
     }
-    // The key as the init passes it, with its `=`: the value is the rest of a line that starts
-    // with exactly `PARTN=` (so never a `PARTNAME=` line's).
-    if let Some(value) = uevent::value(text, b"PARTN=") {
-        assert!(!value.contains(&b'\n'));
-        let start = value.as_ptr() as usize - text.as_ptr() as usize;
-        assert_eq!(&text[start - 6..start], b"PARTN=");
-        assert!(start == 6 || text[start - 7] == b'\n');
+    // A partition's disk is the start of its name, and the number its digits at the end.
+    if let Some((disk, number)) = partname::split(text) {
+        assert!(text.starts_with(disk));
+        let digits = &text[disk.len()..];
+        let digits = digits.strip_prefix(b"p").unwrap_or(digits);
+        assert!(!digits.is_empty() && digits.iter().all(u8::is_ascii_digit));
+        assert_eq!(std::str::from_utf8(digits).unwrap().parse::<u32>(), Ok(number));
     }
 });
