@@ -13,7 +13,7 @@ use initramfs_overlay::cmdline::Config;
 use initramfs_overlay::cpath::{CPath, CText};
 use initramfs_overlay::log::Level;
 use initramfs_overlay::update::{self, Choice, Status};
-use rustix::fd::{AsFd, BorrowedFd};
+use rustix::fd::{AsFd, AsRawFd, BorrowedFd};
 use rustix::fs::{AtFlags, CWD, Mode, OFlags};
 use rustix::io::Errno;
 use rustix::mount::{MountFlags, MountPropagationFlags, UnmountFlags};
@@ -127,7 +127,8 @@ pub fn kernel_filesystems(log: &mut Logger) {
         };
         let _ = mount_texts(log, fstype, dir, fstype, flags, c"");
         // Right after /dev, so that a failing /proc or /sys can be reported. Tried again after each
-        // mount only while there is no console (devtmpfs failed): then it fails again, harmlessly.
+        // mount: once there is a console the new descriptor is not 0 and closes again, and while there
+        // is none (devtmpfs failed) the open fails again, harmlessly.
         open_console();
     }
     // Our step lines come faster than /dev/kmsg's default rate limit (10 lines per 5 s) allows. A
@@ -143,12 +144,14 @@ pub fn kernel_filesystems(log: &mut Logger) {
 
 /// The kernel gives init /dev/console as fds 0-2 only when the archive has that node. Without it fd
 /// 0 is free, so the console opens as fd 0: it is stdin from now on, for us and the real init, and
-/// must stay open (not be closed at the end of this function); 1 and 2 are copies.
+/// must stay open (not be closed at the end of this function); 1 and 2 are copies. Any other number
+/// means fd 0 was taken, by the kernel's console: that descriptor closes again. (The open itself is
+/// the test: no fstat of fd 0 and its stat buffer first.)
 #[optimize(size)]
 #[inline(always)]
 fn open_console() {
-    if !sys::has_stdin()
-        && let Ok(console) = open(CWD, c"/dev/console", OFlags::RDWR, Mode::empty())
+    if let Ok(console) = open(CWD, c"/dev/console", OFlags::RDWR, Mode::empty())
+        && console.as_fd().as_raw_fd() == 0
     {
         let _ = rustix::stdio::dup2_stdout(&console);
         let _ = rustix::stdio::dup2_stderr(&console);
