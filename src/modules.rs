@@ -23,24 +23,47 @@ const LIB_MODULES: CText = CText::new(c"/lib/modules/");
 /// MODULE_INIT_COMPRESSED_FILE (missing from linux-raw-sys): the kernel decompresses the file itself.
 const COMPRESSED_FILE: i32 = 4;
 
-/// Loads one module file, named relative to `dir`. A module that is already loaded (or built in)
-/// counts as loaded.
+/// Loads the module `base` from `dir`, the one way a module file is opened: a bundled one (from the
+/// load-order list) is the file `base` itself and must be there; any other is the first of `base`
+/// and its compressed variants (`modlist::SUFFIXES`) that opens, skipped when there is none, and
+/// logged when loaded (the bundle logs its count instead). A module that is already loaded (or built
+/// in) counts as loaded.
 #[optimize(size)]
-fn load(log: &mut Logger, dir: BorrowedFd<'_>, path: &[u8]) -> Result<(), Failed> {
-    let name = CPath::new(&[path]);
-    // `modlist` refuses a NUL, so a path that does not go in whole is one too long to open: told as
-    // the kernel tells a name too long, by the one failure message of the open.
-    let opened = match name.whole() {
-        Some(name) => crate::sys::open(
-            dir,
-            name.as_cstr(),
-            OFlags::RDONLY | OFlags::CLOEXEC,
-            Mode::empty(),
-        ),
-        None => Err(Errno::NAMETOOLONG),
-    };
-    let file = opened.map_err(|e| log.fail(cannot!("open "), path, Some(e)))?;
-    load_open(log, file.as_fd(), path)
+fn load(log: &mut Logger, dir: BorrowedFd<'_>, base: &[u8], bundled: bool) -> Result<(), Failed> {
+    // The plain module file first (the table's empty first entry), then the compressed ones.
+    let variants = if bundled { 1 } else { modlist::SUFFIX_COUNT };
+    // What the last open said: a bundled module's failure.
+    let mut last = Errno::NOENT;
+    for index in 0..variants {
+        let path = CPath::new(&[base, initramfs_overlay::nth(modlist::SUFFIXES, index)]);
+        // `modlist` refuses a NUL, so a path that does not go in whole is one too long to open: told
+        // as the kernel tells a name too long, by the one failure message of the open.
+        let opened = match path.whole() {
+            Some(path) => crate::sys::open(
+                dir,
+                path.as_cstr(),
+                OFlags::RDONLY | OFlags::CLOEXEC,
+                Mode::empty(),
+            ),
+            None => Err(Errno::NAMETOOLONG),
+        };
+        match opened {
+            Ok(file) => {
+                let name = path.as_bytes();
+                load_open(log, file.as_fd(), name)?;
+                if !bundled {
+                    log.info(c"loaded ", name);
+                }
+                return Ok(());
+            }
+            // A variant that cannot be opened is one that is not there: try the next.
+            Err(e) => last = e,
+        }
+    }
+    if bundled {
+        return Err(log.fail(cannot!("open "), base, Some(last)));
+    }
+    Ok(())
 }
 
 /// Hands an open module file to the kernel; `path` names it in messages and says whether it is compressed.
@@ -106,7 +129,7 @@ pub fn load_bundled(log: &mut Logger, kver: &[u8]) -> Result<(), Failed> {
     for entry in modlist::entries(list) {
         let path =
             entry.map_err(|bad| log.fail_two(c"load-order: %", bad.reason, bad.line, None))?;
-        load(log, dir.as_fd(), path)?;
+        load(log, dir.as_fd(), path, true)?;
         count += 1;
     }
     // The list is done with, so its buffer holds the count's digits: a fresh array would be zeroed
@@ -118,31 +141,6 @@ pub fn load_bundled(log: &mut Logger, kver: &[u8]) -> Result<(), Failed> {
             numfmt::dec(count.into(), digits),
             kver,
         );
-    }
-    Ok(())
-}
-
-/// Loads `<base>` or its first compressed variant that exists, if any.
-#[optimize(size)]
-fn load_any_variant(log: &mut Logger, dir: BorrowedFd<'_>, base: &[u8]) -> Result<(), Failed> {
-    // The plain module file first, then the compressed ones.
-    for index in 0..modlist::SUFFIX_COUNT {
-        let suffix = initramfs_overlay::nth(modlist::SUFFIXES, index);
-        // Our own short constant names: the join always fits.
-        let path = CPath::lossy(&[base, suffix]);
-        // A variant that cannot be opened is one that is not there: try the next.
-        let Ok(file) = crate::sys::open(
-            dir,
-            path.as_cstr(),
-            OFlags::RDONLY | OFlags::CLOEXEC,
-            Mode::empty(),
-        ) else {
-            continue;
-        };
-        let name = path.as_bytes();
-        load_open(log, file.as_fd(), name)?;
-        log.info(c"loaded ", name);
-        return Ok(());
     }
     Ok(())
 }
@@ -170,7 +168,7 @@ pub fn load_from_boot_partition(
     result
 }
 
-/// Loads each of `names` (any variant of it, see `load_any_variant`) found in the module folder
+/// Loads each of `names` (any variant of it, see `load`) found in the module folder
 /// `<root><modules><kver>` (see `open_module_dir`); a missing folder or module is skipped. The names
 /// are one string, each ended by a newline (the table format of `nth`): no pointer and length per name.
 #[optimize(size)]
@@ -191,7 +189,7 @@ fn load_named(
         if module.is_empty() {
             return Ok(());
         }
-        load_any_variant(log, dir.as_fd(), module)?;
+        load(log, dir.as_fd(), module, false)?;
         index += 1;
     }
 }
