@@ -534,17 +534,21 @@ pub fn assemble_root(log: &mut Logger, config: &Config) -> Result<(), Failed> {
     Ok(())
 }
 
-/// Refuses to switch to an init that does not exist or cannot run: after the switch the initramfs is
-/// gone, so this is the last moment a clear message (or the debug shell) can help.
+/// Enters the new root (it is the current folder from here on) and refuses to switch to an init that
+/// does not exist or cannot run: after the switch the initramfs is gone, so this is the last moment a
+/// clear message (or the debug shell) can help.
 #[optimize(size)]
 pub fn check_init(log: &mut Logger, config: &Config) -> Result<(), Failed> {
-    let root = open_dir(log, paths::ROOT)?;
+    // The new root becomes the current folder: the init is looked up inside it, and the steps after
+    // this one (`move_into_root`, `switch_root`) work from it.
+    rustix::process::chdir(paths::ROOT)
+        .map_err(|e| log.fail_path(cannot!("enter "), paths::ROOT, Some(e)))?;
     let init = CPath::new(&[config.init]);
     let Some(init) = init.whole() else {
         return Err(log.fail(c"bad init path ", config.init, None));
     };
     // Resolve inside the new root, so absolute symlinks like /sbin/init -> /lib/systemd/systemd work.
-    let found = sys::open_path_in_root(root.as_fd(), init.as_cstr());
+    let found = sys::open_path_in_root(CWD, init.as_cstr());
     // What is wrong with it, told in one place below.
     let (what, errno) = match found {
         Err(Errno::NOSYS) => return Ok(()), // kernels before 5.6: exec will tell
@@ -563,16 +567,15 @@ pub fn check_init(log: &mut Logger, config: &Config) -> Result<(), Failed> {
     Err(log.fail(what, config.init, Some(errno)))
 }
 
-/// Moves /dev, /proc, /sys and the hand-over /run into the new root, where the OS expects them, and
-/// leaves the new root as the current folder for `switch_root`.
+/// Moves /dev, /proc, /sys and the hand-over /run into the new root (the current folder, see
+/// `check_init`), where the OS expects them.
 #[optimize(size)]
 pub fn move_into_root(log: &mut Logger) -> Result<(), Failed> {
     // Give the OS the kernel's default rate limit on /dev/kmsg back (see `kernel_filesystems`).
     // Before /proc moves: the path is the initramfs's /proc.
     set_devkmsg(b"ratelimit\n");
-    // From inside the new root, the same folder there is the path without its leading `/`.
-    rustix::process::chdir(paths::ROOT)
-        .map_err(|e| log.fail_path(cannot!("enter "), paths::ROOT, Some(e)))?;
+    // From inside the new root (the current folder since `check_init`), the same folder there is the
+    // path without its leading `/`.
     // All but /mnt, which holds the new root itself.
     for &from in &MOUNT_POINTS[..4] {
         let from = from.as_c_str();
@@ -597,7 +600,7 @@ pub fn move_into_root(log: &mut Logger) -> Result<(), Failed> {
 /// onto / and chroot into it. Kernels with a pivotable root take the first path.
 #[optimize(size)]
 pub fn switch_root(log: &mut Logger, config: &Config, start: &Start) -> Result<(), Failed> {
-    // The current folder is the new root: `move_into_root`, the step before, went there.
+    // The current folder is the new root: `check_init` went there.
     if rustix::process::pivot_root(c".", c".").is_ok() {
         // The old root is stacked under the new one; detach it.
         let _ = rustix::mount::unmount(c".", UnmountFlags::DETACH);
