@@ -373,25 +373,29 @@ pub fn overlay_partition(log: &mut Logger, found: &Found, config: &Config) -> Re
         return Ok(());
     };
     mount_partition(log, part, paths::OVERLAY, MountFlags::NOATIME)?;
-    let dir = open_dir(log, paths::OVERLAY)?;
+    // Its folders are named from inside it: it is the current folder until `check_init` enters the
+    // new root (the trash cleaner keeps it as its own).
+    rustix::process::chdir(paths::OVERLAY)
+        .map_err(|e| log.fail_path(cannot!("enter "), paths::OVERLAY, Some(e)))?;
     if !config.keep_upper {
-        clear_upper_and_work(log, dir.as_fd())?;
+        clear_upper_and_work(log, CWD)?;
     }
     for &name in &OVERLAY_FOLDERS[1..] {
-        files::ensure_dir(dir.as_fd(), CText::new(name))
+        files::ensure_dir(CWD, CText::new(name))
             .map_err(|e| log.fail_path(cannot!("create directory "), name, Some(e)))?;
     }
     Ok(())
 }
 
 /// Clearing must not cost time per file left in `upper`: both folders are renamed into `trash/`
-/// (O(1)), and a child process deletes the trash in the background while the OS boots.
+/// (O(1)), and a child process deletes the trash in the background while the OS boots. `overlay` is
+/// the partition's folder (the current one, see `overlay_partition`), as in the functions below.
 #[optimize(size)]
 // Out of line (measured smaller): inlined, it adds to `boot`'s large frame and register pressure.
 #[inline(never)]
 fn clear_upper_and_work(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<(), Failed> {
     // Deleting, now or in the background, never leaves this filesystem.
-    let device = initramfs_overlay::fstat(overlay)
+    let device = initramfs_overlay::stat(overlay, c".", AtFlags::empty())
         .map_err(|e| log.fail_path(cannot!("stat "), paths::OVERLAY, Some(e)))?
         .st_dev as u32;
     if move_to_trash(log, overlay)? {
