@@ -548,11 +548,13 @@ pub fn check_init(log: &mut Logger, config: &Config) -> Result<(), Failed> {
     rustix::process::chdir(paths::ROOT)
         .map_err(|e| log.fail_path(cannot!("enter "), paths::ROOT, Some(e)))?;
     let init = CPath::new(&[config.init]);
-    let Some(init) = init.whole() else {
-        return Err(log.fail(c"bad init path ", config.init, None));
-    };
     // Resolve inside the new root, so absolute symlinks like /sbin/init -> /lib/systemd/systemd work.
-    let found = sys::open_path_in_root(CWD, init.as_cstr());
+    // A path that does not go in whole is one too long (the kernel's command line holds no NUL):
+    // told as the kernel tells a name too long, by the one failure message of the lookup.
+    let found = match init.whole() {
+        Some(init) => sys::open_path_in_root(CWD, init.as_cstr()),
+        None => Err(Errno::NAMETOOLONG),
+    };
     // What is wrong with it, told in one place below.
     let (what, errno) = match found {
         Err(Errno::NOSYS) => return Ok(()), // kernels before 5.6: exec will tell
