@@ -34,8 +34,6 @@ const COMPRESSED_FILE: i32 = 4;
 fn load(log: &mut Logger, dir: BorrowedFd<'_>, base: &[u8], bundled: bool) -> Result<(), Failed> {
     // The plain module file first (the table's empty first entry), then the compressed ones.
     let variants = if bundled { 1 } else { modlist::SUFFIX_COUNT };
-    // What the last open said: a bundled module's failure.
-    let mut last = Errno::NOENT;
     for index in 0..variants {
         let path = CPath::new(&[base, initramfs_overlay::nth(modlist::SUFFIXES, index)]);
         // `modlist` refuses a NUL, so a path that does not go in whole is one too long to open: told
@@ -58,12 +56,11 @@ fn load(log: &mut Logger, dir: BorrowedFd<'_>, base: &[u8], bundled: bool) -> Re
                 }
                 return Ok(());
             }
+            // A bundled module must be there.
+            Err(e) if bundled => return Err(log.fail(cannot!("open "), base, Some(e))),
             // A variant that cannot be opened is one that is not there: try the next.
-            Err(e) => last = e,
+            Err(_) => {}
         }
-    }
-    if bundled {
-        return Err(log.fail(cannot!("open "), base, Some(last)));
     }
     Ok(())
 }
