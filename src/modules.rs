@@ -133,7 +133,7 @@ pub fn load_from_boot_partition(
         CText::new(paths::SCRATCH),
         CText::new(c"/modules/"),
         kver,
-        Some("squashfs.ko\nloop.ko\n"),
+        Some(modlist::BOOT_PARTITION_MODULES),
     );
     // Leaving it mounted would keep the device busy; a failed unmount is worth a warning only.
     if rustix::mount::unmount(paths::SCRATCH, UnmountFlags::empty()).is_err() {
@@ -204,6 +204,6 @@ pub fn load_overlay_from_image(
         CText::new(paths::LOWER),
         LIB_MODULES,
         kver,
-        Some("kernel/fs/overlayfs/overlay.ko\n"),
+        Some(modlist::IMAGE_MODULES),
     )
 }
