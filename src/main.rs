@@ -106,7 +106,7 @@ fn boot(start: Start) -> ! {
         mounts::check_init(log, &config)
     });
     preboot_shell(&mut log, &config);
-    // /dev, /proc, /sys and /run move into the new root, which becomes the current folder.
+    // /dev, /proc, /sys and /run move into the new root, the current folder since the init check.
     attempt(&mut log, &config, Step::Handover, mounts::move_into_root);
     attempt(&mut log, &config, Step::SwitchRoot, |log| {
         mounts::switch_root(log, &config, &start)

@@ -108,6 +108,13 @@ pub const SUFFIXES: &str = "\n.xz\n.zst\n.gz\n";
 /// How many entries `SUFFIXES` has.
 pub const SUFFIX_COUNT: usize = crate::entries(SUFFIXES.as_bytes());
 
+/// The modules the boot partition may carry, for kernels without them built in: a list in the
+/// load-order format, read by `entries` as the bundle's is (each found as is or compressed).
+pub const BOOT_PARTITION_MODULES: &str = "squashfs.ko\nloop.ko\n";
+
+/// The module the image may carry for its own kernel, in the same format.
+pub const IMAGE_MODULES: &str = "kernel/fs/overlayfs/overlay.ko\n";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,6 +203,18 @@ mod tests {
         );
         // A rejected line does not stop the list.
         assert_eq!(all(b"/x.ko\ny.ko\n").get(1), Some(&Ok(&b"y.ko"[..])));
+    }
+
+    #[test]
+    fn reads_the_init_s_own_lists() {
+        assert_eq!(
+            all(BOOT_PARTITION_MODULES.as_bytes()),
+            [Ok(&b"squashfs.ko"[..]), Ok(b"loop.ko")]
+        );
+        assert_eq!(
+            all(IMAGE_MODULES.as_bytes()),
+            [Ok(&b"kernel/fs/overlayfs/overlay.ko"[..])]
+        );
     }
 
     #[test]

@@ -23,24 +23,46 @@ const LIB_MODULES: CText = CText::new(c"/lib/modules/");
 /// MODULE_INIT_COMPRESSED_FILE (missing from linux-raw-sys): the kernel decompresses the file itself.
 const COMPRESSED_FILE: i32 = 4;
 
-/// Loads one module file, named relative to `dir`. A module that is already loaded (or built in)
-/// counts as loaded.
+/// Loads the module `base` from `dir`, the one way a module file is opened: a bundled one (from the
+/// load-order list) is the file `base` itself and must be there; any other is the first of `base`
+/// and its compressed variants (`modlist::SUFFIXES`) that opens, skipped when there is none, and
+/// logged when loaded (the bundle logs its count instead). A module that is already loaded (or built
+/// in) counts as loaded.
 #[optimize(size)]
-fn load(log: &mut Logger, dir: BorrowedFd<'_>, path: &[u8]) -> Result<(), Failed> {
-    let name = CPath::new(&[path]);
-    // `modlist` refuses a NUL, so a path that does not go in whole is one too long to open: told as
-    // the kernel tells a name too long, by the one failure message of the open.
-    let opened = match name.whole() {
-        Some(name) => crate::sys::open(
-            dir,
-            name.as_cstr(),
-            OFlags::RDONLY | OFlags::CLOEXEC,
-            Mode::empty(),
-        ),
-        None => Err(Errno::NAMETOOLONG),
-    };
-    let file = opened.map_err(|e| log.fail(cannot!("open "), path, Some(e)))?;
-    load_open(log, file.as_fd(), path)
+// Out of line: measured smaller on all three arches than inlined into `load_from`.
+#[inline(never)]
+fn load(log: &mut Logger, dir: BorrowedFd<'_>, base: &[u8], bundled: bool) -> Result<(), Failed> {
+    // The plain module file first (the table's empty first entry), then the compressed ones.
+    let variants = if bundled { 1 } else { modlist::SUFFIX_COUNT };
+    for index in 0..variants {
+        let path = CPath::new(&[base, initramfs_overlay::nth(modlist::SUFFIXES, index)]);
+        // `modlist` refuses a NUL, so a path that does not go in whole is one too long to open: told
+        // as the kernel tells a name too long, by the one failure message of the open.
+        let opened = match path.whole() {
+            Some(path) => crate::sys::open(
+                dir,
+                path.as_cstr(),
+                OFlags::RDONLY | OFlags::CLOEXEC,
+                Mode::empty(),
+            ),
+            None => Err(Errno::NAMETOOLONG),
+        };
+        match opened {
+            Ok(file) => {
+                let name = path.as_bytes();
+                load_open(log, file.as_fd(), name)?;
+                if !bundled {
+                    log.info(c"loaded ", name);
+                }
+                return Ok(());
+            }
+            // A bundled module must be there.
+            Err(e) if bundled => return Err(log.fail(cannot!("open "), base, Some(e))),
+            // A variant that cannot be opened is one that is not there: try the next.
+            Err(_) => {}
+        }
+    }
+    Ok(())
 }
 
 /// Hands an open module file to the kernel; `path` names it in messages and says whether it is compressed.
@@ -93,58 +115,8 @@ fn open_module_dir(
 /// fine: the kernel may have everything built in.
 #[optimize(size)]
 pub fn load_bundled(log: &mut Logger, kver: &[u8]) -> Result<(), Failed> {
-    // The initramfs is the root: no prefix.
-    let Some(dir) = open_module_dir(log, CText::new(c""), LIB_MODULES, kver)? else {
-        return Ok(());
-    };
-    let mut buf = [0u8; 8192];
-    let list = match files::read_small(dir.as_fd(), c"load-order", &mut buf) {
-        Err(Errno::NOENT) => return Ok(()),
-        other => other.map_err(|e| log.fail(cannot!("read the load-order of "), kver, Some(e)))?,
-    };
-    let mut count = 0u32;
-    for entry in modlist::entries(list) {
-        let path =
-            entry.map_err(|bad| log.fail_two(c"load-order: %", bad.reason, bad.line, None))?;
-        load(log, dir.as_fd(), path)?;
-        count += 1;
-    }
-    // The list is done with, so its buffer holds the count's digits: a fresh array would be zeroed
-    // first, in code. (Always `Some`: the buffer is 8 KiB.)
-    if let Some(digits) = buf.first_chunk_mut() {
-        log.say(
-            Level::Info,
-            c"% loaded for ",
-            numfmt::dec(count.into(), digits),
-            kver,
-        );
-    }
-    Ok(())
-}
-
-/// Loads `<base>` or its first compressed variant that exists, if any.
-#[optimize(size)]
-fn load_any_variant(log: &mut Logger, dir: BorrowedFd<'_>, base: &[u8]) -> Result<(), Failed> {
-    // The plain module file first, then the compressed ones.
-    for index in 0..modlist::SUFFIX_COUNT {
-        let suffix = initramfs_overlay::nth(modlist::SUFFIXES, index);
-        // Our own short constant names: the join always fits.
-        let path = CPath::lossy(&[base, suffix]);
-        // A variant that cannot be opened is one that is not there: try the next.
-        let Ok(file) = crate::sys::open(
-            dir,
-            path.as_cstr(),
-            OFlags::RDONLY | OFlags::CLOEXEC,
-            Mode::empty(),
-        ) else {
-            continue;
-        };
-        let name = path.as_bytes();
-        load_open(log, file.as_fd(), name)?;
-        log.info(c"loaded ", name);
-        return Ok(());
-    }
-    Ok(())
+    // The initramfs is the root: no prefix. The folder's own load-order names the modules.
+    load_from(log, CText::new(c""), LIB_MODULES, kver, None)
 }
 
 /// The boot partition (vfat) may carry squashfs.ko and loop.ko for kernels that lack them: mount it
@@ -156,12 +128,12 @@ pub fn load_from_boot_partition(
     kver: &[u8],
 ) -> Result<(), Failed> {
     mounts::mount_partition(log, boot, paths::SCRATCH, MountFlags::RDONLY)?;
-    let result = load_named(
+    let result = load_from(
         log,
         CText::new(paths::SCRATCH),
         CText::new(c"/modules/"),
         kver,
-        "squashfs.ko\nloop.ko\n",
+        Some(modlist::BOOT_PARTITION_MODULES),
     );
     // Leaving it mounted would keep the device busy; a failed unmount is worth a warning only.
     if rustix::mount::unmount(paths::SCRATCH, UnmountFlags::empty()).is_err() {
@@ -170,30 +142,50 @@ pub fn load_from_boot_partition(
     result
 }
 
-/// Loads each of `names` (any variant of it, see `load_any_variant`) found in the module folder
-/// `<root><modules><kver>` (see `open_module_dir`); a missing folder or module is skipped. The names
-/// are one string, each ended by a newline (the table format of `nth`): no pointer and length per name.
+/// Loads the modules of the folder `<root><modules><kver>` (see `open_module_dir`), in order: the
+/// bundle's, named by the folder's own `load-order` when `names` is `None`, each of which must load
+/// (see `load`), and their count is logged; or `names`, a list in the same format, of which a missing
+/// one is skipped. A missing folder or load-order is no modules to load.
 #[optimize(size)]
-fn load_named(
+fn load_from(
     log: &mut Logger,
     root: CText,
     modules: CText,
     kver: &[u8],
-    names: &'static str,
+    names: Option<&'static str>,
 ) -> Result<(), Failed> {
     let Some(dir) = open_module_dir(log, root, modules, kver)? else {
         return Ok(());
     };
-    // Past the last entry `nth` gives an empty name.
-    let mut index = 0;
-    loop {
-        let module = initramfs_overlay::nth(names, index);
-        if module.is_empty() {
-            return Ok(());
-        }
-        load_any_variant(log, dir.as_fd(), module)?;
-        index += 1;
+    let bundled = names.is_none();
+    let mut buf = [0u8; 8192];
+    let list = match names {
+        Some(names) => names.as_bytes(),
+        None => match files::read_small(dir.as_fd(), c"load-order", &mut buf) {
+            Err(Errno::NOENT) => return Ok(()),
+            other => {
+                other.map_err(|e| log.fail(cannot!("read the load-order of "), kver, Some(e)))?
+            }
+        },
+    };
+    let mut count = 0u32;
+    for entry in modlist::entries(list) {
+        let path =
+            entry.map_err(|bad| log.fail_two(c"load-order: %", bad.reason, bad.line, None))?;
+        load(log, dir.as_fd(), path, bundled)?;
+        count += 1;
     }
+    // The list is done with, so its buffer holds the count's digits: a fresh array would be zeroed
+    // first, in code. (Always `Some`: the buffer is 8 KiB.)
+    if bundled && let Some(digits) = buf.first_chunk_mut() {
+        log.say(
+            Level::Info,
+            c"% loaded for ",
+            numfmt::dec(count.into(), digits),
+            kver,
+        );
+    }
+    Ok(())
 }
 
 /// overlay.ko ships with the image's own kernel modules; load it from there when present.
@@ -207,11 +199,11 @@ pub fn load_overlay_from_image(
         return Ok(());
     }
     // Named from the image's modules folder: its log line says where it was found.
-    load_named(
+    load_from(
         log,
         CText::new(paths::LOWER),
         LIB_MODULES,
         kver,
-        "kernel/fs/overlayfs/overlay.ko\n",
+        Some(modlist::IMAGE_MODULES),
     )
 }

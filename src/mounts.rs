@@ -13,7 +13,7 @@ use initramfs_overlay::cmdline::Config;
 use initramfs_overlay::cpath::{CPath, CText};
 use initramfs_overlay::log::Level;
 use initramfs_overlay::update::{self, Choice, Status};
-use rustix::fd::{AsFd, BorrowedFd};
+use rustix::fd::{AsFd, AsRawFd, BorrowedFd};
 use rustix::fs::{AtFlags, CWD, Mode, OFlags};
 use rustix::io::Errno;
 use rustix::mount::{MountFlags, MountPropagationFlags, UnmountFlags};
@@ -127,7 +127,8 @@ pub fn kernel_filesystems(log: &mut Logger) {
         };
         let _ = mount_texts(log, fstype, dir, fstype, flags, c"");
         // Right after /dev, so that a failing /proc or /sys can be reported. Tried again after each
-        // mount only while there is no console (devtmpfs failed): then it fails again, harmlessly.
+        // mount: once there is a console the new descriptor is not 0 and closes again, and while there
+        // is none (devtmpfs failed) the open fails again, harmlessly.
         open_console();
     }
     // Our step lines come faster than /dev/kmsg's default rate limit (10 lines per 5 s) allows. A
@@ -143,12 +144,14 @@ pub fn kernel_filesystems(log: &mut Logger) {
 
 /// The kernel gives init /dev/console as fds 0-2 only when the archive has that node. Without it fd
 /// 0 is free, so the console opens as fd 0: it is stdin from now on, for us and the real init, and
-/// must stay open (not be closed at the end of this function); 1 and 2 are copies.
+/// must stay open (not be closed at the end of this function); 1 and 2 are copies. Any other number
+/// means fd 0 was taken, by the kernel's console: that descriptor closes again. (The open itself is
+/// the test: no fstat of fd 0 and its stat buffer first.)
 #[optimize(size)]
 #[inline(always)]
 fn open_console() {
-    if !sys::has_stdin()
-        && let Ok(console) = open(CWD, c"/dev/console", OFlags::RDWR, Mode::empty())
+    if let Ok(console) = open(CWD, c"/dev/console", OFlags::RDWR, Mode::empty())
+        && console.as_fd().as_raw_fd() == 0
     {
         let _ = rustix::stdio::dup2_stdout(&console);
         let _ = rustix::stdio::dup2_stderr(&console);
@@ -370,25 +373,29 @@ pub fn overlay_partition(log: &mut Logger, found: &Found, config: &Config) -> Re
         return Ok(());
     };
     mount_partition(log, part, paths::OVERLAY, MountFlags::NOATIME)?;
-    let dir = open_dir(log, paths::OVERLAY)?;
+    // Its folders are named from inside it: it is the current folder until `check_init` enters the
+    // new root (the trash cleaner keeps it as its own).
+    rustix::process::chdir(paths::OVERLAY)
+        .map_err(|e| log.fail_path(cannot!("enter "), paths::OVERLAY, Some(e)))?;
     if !config.keep_upper {
-        clear_upper_and_work(log, dir.as_fd())?;
+        clear_upper_and_work(log, CWD)?;
     }
     for &name in &OVERLAY_FOLDERS[1..] {
-        files::ensure_dir(dir.as_fd(), CText::new(name))
+        files::ensure_dir(CWD, CText::new(name))
             .map_err(|e| log.fail_path(cannot!("create directory "), name, Some(e)))?;
     }
     Ok(())
 }
 
 /// Clearing must not cost time per file left in `upper`: both folders are renamed into `trash/`
-/// (O(1)), and a child process deletes the trash in the background while the OS boots.
+/// (O(1)), and a child process deletes the trash in the background while the OS boots. `overlay` is
+/// the partition's folder (the current one, see `overlay_partition`), as in the functions below.
 #[optimize(size)]
 // Out of line (measured smaller): inlined, it adds to `boot`'s large frame and register pressure.
 #[inline(never)]
 fn clear_upper_and_work(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<(), Failed> {
     // Deleting, now or in the background, never leaves this filesystem.
-    let device = initramfs_overlay::fstat(overlay)
+    let device = initramfs_overlay::stat(overlay, c".", AtFlags::empty())
         .map_err(|e| log.fail_path(cannot!("stat "), paths::OVERLAY, Some(e)))?
         .st_dev as u32;
     if move_to_trash(log, overlay)? {
@@ -531,17 +538,23 @@ pub fn assemble_root(log: &mut Logger, config: &Config) -> Result<(), Failed> {
     Ok(())
 }
 
-/// Refuses to switch to an init that does not exist or cannot run: after the switch the initramfs is
-/// gone, so this is the last moment a clear message (or the debug shell) can help.
+/// Enters the new root (it is the current folder from here on) and refuses to switch to an init that
+/// does not exist or cannot run: after the switch the initramfs is gone, so this is the last moment a
+/// clear message (or the debug shell) can help.
 #[optimize(size)]
 pub fn check_init(log: &mut Logger, config: &Config) -> Result<(), Failed> {
-    let root = open_dir(log, paths::ROOT)?;
+    // The new root becomes the current folder: the init is looked up inside it, and the steps after
+    // this one (`move_into_root`, `switch_root`) work from it.
+    rustix::process::chdir(paths::ROOT)
+        .map_err(|e| log.fail_path(cannot!("enter "), paths::ROOT, Some(e)))?;
     let init = CPath::new(&[config.init]);
-    let Some(init) = init.whole() else {
-        return Err(log.fail(c"bad init path ", config.init, None));
-    };
     // Resolve inside the new root, so absolute symlinks like /sbin/init -> /lib/systemd/systemd work.
-    let found = sys::open_path_in_root(root.as_fd(), init.as_cstr());
+    // A path that does not go in whole is one too long (the kernel's command line holds no NUL):
+    // told as the kernel tells a name too long, by the one failure message of the lookup.
+    let found = match init.whole() {
+        Some(init) => sys::open_path_in_root(CWD, init.as_cstr()),
+        None => Err(Errno::NAMETOOLONG),
+    };
     // What is wrong with it, told in one place below.
     let (what, errno) = match found {
         Err(Errno::NOSYS) => return Ok(()), // kernels before 5.6: exec will tell
@@ -560,16 +573,15 @@ pub fn check_init(log: &mut Logger, config: &Config) -> Result<(), Failed> {
     Err(log.fail(what, config.init, Some(errno)))
 }
 
-/// Moves /dev, /proc, /sys and the hand-over /run into the new root, where the OS expects them, and
-/// leaves the new root as the current folder for `switch_root`.
+/// Moves /dev, /proc, /sys and the hand-over /run into the new root (the current folder, see
+/// `check_init`), where the OS expects them.
 #[optimize(size)]
 pub fn move_into_root(log: &mut Logger) -> Result<(), Failed> {
     // Give the OS the kernel's default rate limit on /dev/kmsg back (see `kernel_filesystems`).
     // Before /proc moves: the path is the initramfs's /proc.
     set_devkmsg(b"ratelimit\n");
-    // From inside the new root, the same folder there is the path without its leading `/`.
-    rustix::process::chdir(paths::ROOT)
-        .map_err(|e| log.fail_path(cannot!("enter "), paths::ROOT, Some(e)))?;
+    // From inside the new root (the current folder since `check_init`), the same folder there is the
+    // path without its leading `/`.
     // All but /mnt, which holds the new root itself.
     for &from in &MOUNT_POINTS[..4] {
         let from = from.as_c_str();
@@ -594,7 +606,7 @@ pub fn move_into_root(log: &mut Logger) -> Result<(), Failed> {
 /// onto / and chroot into it. Kernels with a pivotable root take the first path.
 #[optimize(size)]
 pub fn switch_root(log: &mut Logger, config: &Config, start: &Start) -> Result<(), Failed> {
-    // The current folder is the new root: `move_into_root`, the step before, went there.
+    // The current folder is the new root: `check_init` went there.
     if rustix::process::pivot_root(c".", c".").is_ok() {
         // The old root is stacked under the new one; detach it.
         let _ = rustix::mount::unmount(c".", UnmountFlags::DETACH);

@@ -211,11 +211,3 @@ pub fn kmsg() -> Option<BorrowedFd<'static>> {
     // open for the whole process.
     (fd >= 0).then(|| unsafe { BorrowedFd::borrow_raw(fd) })
 }
-
-/// Whether the kernel gave us a standard input (it does only when the archive has /dev/console).
-/// Asked with fstat, whose 32-bit form is the one shared stat call (fcntl was a syscall inlined here).
-pub fn has_stdin() -> bool {
-    // SAFETY: as for `console`: fd 0 is never closed by us (a console opened there stays open);
-    // fstat on a closed fd fails with EBADF.
-    initramfs_overlay::fstat(unsafe { rustix::stdio::stdin() }).is_ok()
-}
