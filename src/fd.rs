@@ -35,7 +35,7 @@ impl AsFd for Fd {
 }
 
 impl Fd {
-    /// The descriptor a raw syscall just returned (`rawsys::syscall4_int`'s value: never negative,
+    /// The descriptor a raw syscall just returned (`rawsys::syscall_int`'s value: never negative,
     /// so never -1): how `open` and the init's `openat2` make an `Fd`.
     ///
     /// # Safety
@@ -67,7 +67,7 @@ pub fn open(
     ];
     // SAFETY: openat reads the NUL-terminated `path` and writes no memory of ours.
     let fd =
-        unsafe { crate::rawsys::syscall4_int::<{ linux_raw_sys::general::__NR_openat }>(args) }?;
+        unsafe { crate::rawsys::syscall_int::<{ linux_raw_sys::general::__NR_openat }, _>(args) }?;
     // SAFETY: openat returned a new descriptor: open, and ours alone.
     Ok(unsafe { Fd::from_new(fd) })
 }

@@ -75,7 +75,7 @@ mod raw {
         ];
         // SAFETY: fstatat64(dirfd, path, buf, flags) reads the NUL-terminated `path` and writes one
         // `stat64` to `buf`, which points to one; it touches no other memory.
-        unsafe { crate::rawsys::syscall4_int::<__NR_fstatat64>(args) }?;
+        unsafe { crate::rawsys::syscall_int::<__NR_fstatat64, _>(args) }?;
         // SAFETY: the syscall succeeded, so it filled `st`.
         Ok(unsafe { st.assume_init() })
     }
