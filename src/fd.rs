@@ -59,15 +59,27 @@ pub fn open(
     flags: rustix::fs::OFlags,
     mode: rustix::fs::Mode,
 ) -> Result<Fd, Errno> {
-    let args = [
+    use linux_raw_sys::general::{__NR_openat, __O_TMPFILE, O_CREAT};
+    use rustix::fs::OFlags;
+    // Linux reads the mode only for a file the call may create (O_CREAT or O_TMPFILE, tested by
+    // the bit that is its own, as the kernel does: O_TMPFILE includes O_DIRECTORY). Where `open` is
+    // inlined (32-bit targets) the flags are constants, and an open that creates nothing passes
+    // three arguments: no register set for the mode, and on i686 no esi swap.
+    let with_mode =
+        !cfg!(target_pointer_width = "32") || flags.bits() & (O_CREAT | __O_TMPFILE) != 0;
+    let (dir, path, flags) = (
         crate::rawsys::fd_arg(dir),
         path.as_ptr() as usize,
-        (flags | rustix::fs::OFlags::LARGEFILE).bits() as usize,
-        mode.bits() as usize,
-    ];
+        (flags | OFlags::LARGEFILE).bits() as usize,
+    );
     // SAFETY: openat reads the NUL-terminated `path` and writes no memory of ours.
-    let fd =
-        unsafe { crate::rawsys::syscall_int::<{ linux_raw_sys::general::__NR_openat }, _>(args) }?;
+    let fd = unsafe {
+        if with_mode {
+            crate::rawsys::syscall_int::<__NR_openat, _>([dir, path, flags, mode.bits() as usize])
+        } else {
+            crate::rawsys::syscall_int::<__NR_openat, _>([dir, path, flags])
+        }
+    }?;
     // SAFETY: openat returned a new descriptor: open, and ours alone.
     Ok(unsafe { Fd::from_new(fd) })
 }
