@@ -52,7 +52,9 @@ impl CPath {
         self.whole.then_some(self)
     }
 
-    #[inline(never)]
+    /// Inlined on 32-bit targets (ARM: -80 B, i686: -24 B), a shared copy on x86_64 (inlined: +16 B).
+    #[cfg_attr(target_arch = "x86_64", inline(never))]
+    #[cfg_attr(not(target_arch = "x86_64"), inline(always))]
     pub fn as_bytes(&self) -> &[u8] {
         self.buf.get(..usize::from(self.len)).unwrap_or(&[])
     }
