@@ -52,7 +52,9 @@ impl CPath {
         self.whole.then_some(self)
     }
 
-    #[inline(never)]
+    /// Inlined on 32-bit targets (ARM: -80 B, i686: -24 B), a shared copy on x86_64 (inlined: +16 B).
+    #[cfg_attr(target_arch = "x86_64", inline(never))]
+    #[cfg_attr(not(target_arch = "x86_64"), inline(always))]
     pub fn as_bytes(&self) -> &[u8] {
         self.buf.get(..usize::from(self.len)).unwrap_or(&[])
     }
@@ -108,16 +110,26 @@ impl<'a> CText<'a> {
         CText(text.as_ptr(), PhantomData)
     }
 
-    /// The C string again: its length is counted here, so only where it is used.
+    /// The C string again: its length is counted here, so only where it is used. With `strlen`
+    /// itself, not `CStr::from_ptr` (a call the optimizer cannot see into): a caller that passes
+    /// the string on to a syscall, which takes its pointer alone, counts nothing.
     #[inline(always)]
     #[allow(unsafe_code)]
     pub fn as_c_str(self) -> &'a CStr {
+        unsafe extern "C" {
+            fn strlen(text: *const core::ffi::c_char) -> usize;
+        }
         // SAFETY: `new`, the only constructor, takes the pointer from a `&'a CStr`: it points to a
-        // NUL-terminated string that lives for 'a.
-        unsafe { CStr::from_ptr(self.0) }
+        // NUL-terminated string that lives for 'a, which `strlen` reads up to its NUL, `len` bytes
+        // on: the bytes with the NUL are the C string.
+        unsafe {
+            let len = strlen(self.0);
+            CStr::from_bytes_with_nul_unchecked(core::slice::from_raw_parts(self.0.cast(), len + 1))
+        }
     }
 
-    #[inline(never)]
+    /// Inlined: a `strlen` call where it is used, as short as a call of a shared copy.
+    #[inline(always)]
     pub fn to_bytes(self) -> &'a [u8] {
         self.as_c_str().to_bytes()
     }

@@ -35,7 +35,7 @@ impl AsFd for Fd {
 }
 
 impl Fd {
-    /// The descriptor a raw syscall just returned (`rawsys::syscall4_int`'s value: never negative,
+    /// The descriptor a raw syscall just returned (`rawsys::syscall_int`'s value: never negative,
     /// so never -1): how `open` and the init's `openat2` make an `Fd`.
     ///
     /// # Safety
@@ -49,22 +49,37 @@ impl Fd {
 
 /// `openat(2)`, returning an [`Fd`]. The raw syscall (`rawsys`): rustix's `openat` hands back an
 /// `OwnedFd` packed with the errno, and repacking that as an `Fd` took 0.1 KB of masks on x86_64
-/// (-56 / +12 / -24 B over the three inits). O_LARGEFILE is added as rustix does.
+/// (-56 / +12 / -24 B over the three inits). O_LARGEFILE is added as rustix does. On 32-bit
+/// targets inlined at every call (the optimizer did so anyway, but once asked, before it sizes the
+/// callers: i686's `boot` is 48 B smaller); x86_64 keeps one shared copy (inlined there: +240 B).
+#[cfg_attr(not(target_arch = "x86_64"), inline(always))]
 pub fn open(
     dir: BorrowedFd<'_>,
     path: &CStr,
     flags: rustix::fs::OFlags,
     mode: rustix::fs::Mode,
 ) -> Result<Fd, Errno> {
-    let args = [
+    use linux_raw_sys::general::{__NR_openat, __O_TMPFILE, O_CREAT};
+    use rustix::fs::OFlags;
+    // Linux reads the mode only for a file the call may create (O_CREAT or O_TMPFILE, tested by
+    // the bit that is its own, as the kernel does: O_TMPFILE includes O_DIRECTORY). Where `open` is
+    // inlined (32-bit targets) the flags are constants, and an open that creates nothing passes
+    // three arguments: no register set for the mode, and on i686 no esi swap.
+    let with_mode =
+        !cfg!(target_pointer_width = "32") || flags.bits() & (O_CREAT | __O_TMPFILE) != 0;
+    let (dir, path, flags) = (
         crate::rawsys::fd_arg(dir),
         path.as_ptr() as usize,
-        (flags | rustix::fs::OFlags::LARGEFILE).bits() as usize,
-        mode.bits() as usize,
-    ];
+        (flags | OFlags::LARGEFILE).bits() as usize,
+    );
     // SAFETY: openat reads the NUL-terminated `path` and writes no memory of ours.
-    let fd =
-        unsafe { crate::rawsys::syscall4_int::<{ linux_raw_sys::general::__NR_openat }>(args) }?;
+    let fd = unsafe {
+        if with_mode {
+            crate::rawsys::syscall_int::<__NR_openat, _>([dir, path, flags, mode.bits() as usize])
+        } else {
+            crate::rawsys::syscall_int::<__NR_openat, _>([dir, path, flags])
+        }
+    }?;
     // SAFETY: openat returned a new descriptor: open, and ours alone.
     Ok(unsafe { Fd::from_new(fd) })
 }

@@ -173,12 +173,13 @@ impl Logger {
         path: impl Into<CText<'p>>,
         errno: Option<Errno>,
     ) -> Failed {
-        self.fail_path_raw(CText::new(what), negated(errno), path.into())
+        self.fail_path_raw(path.into(), CText::new(what), negated(errno))
     }
 
+    /// The path first: where `strlen` takes it (on x86_64 and i686 fewer moves around that call).
     #[optimize(size)]
     #[inline(never)]
-    fn fail_path_raw(&mut self, what: CText, negated_errno: u16, path: CText) -> Failed {
+    fn fail_path_raw(&mut self, path: CText, what: CText, negated_errno: u16) -> Failed {
         self.fail_raw(what, negated_errno, path.to_bytes())
     }
 

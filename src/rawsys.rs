@@ -2,66 +2,109 @@
 //! (rustix parses the vDSO for it on 32-bit targets), `fstatat64` (see `filestat`), `openat` (see
 //! `fd`), `fork` (rustix's is a clone that also stores the child's pid), `openat2` and the loop and
 //! block-device ioctls (see the init's sys.rs) and, on 32-bit targets, `nanosleep` (rustix tries
-//! the time64 call first, with a fallback). One asm block per arch, written once: i686 and ARM both
-//! keep registers the kernel wants for arguments.
+//! the time64 call first, with a fallback). One asm macro per arch, for three or four arguments:
+//! i686 and ARM both keep registers the kernel wants for arguments.
 #![allow(unsafe_code)]
 
-/// `syscall(NR, args[0], args[1], args[2], args[3])`: the kernel's return value, `-errno` on failure
-/// (`syscall4_int` checks it). The number is a constant: ARM stores it in the code after a call.
+// x86_64: arguments in rdi, rsi, rdx, r10; the syscall instruction overwrites rcx and r11.
+#[cfg(target_arch = "x86_64")]
+macro_rules! arch_syscall {
+    ($nr:expr; $a0:expr, $a1:expr, $a2:expr $(, $a3:expr)?) => {{
+        let ret: isize;
+        core::arch::asm!(
+            "syscall",
+            inlateout("rax") $nr as isize => ret, in("rdi") $a0, in("rsi") $a1, in("rdx") $a2,
+            $(in("r10") $a3,)? lateout("rcx") _, lateout("r11") _, options(nostack),
+        );
+        ret
+    }};
+}
+
+// i686: arguments in ebx, ecx, edx, esi, all as operands (no array in memory): esi cannot be named
+// as one (LLVM may keep its base pointer there), so a fourth is swapped in and out of it. `inout`,
+// as in the patched rustix (vendor/…/PATCHES.md, item 2): an `in` register may be shared with
+// another input of equal value, which the xchg would then clobber. When LLVM gives the fourth esi
+// itself, the assembler's `.ifnc` leaves out both xchg (as in the patched rustix, item 6): no 4-byte
+// `xchg esi, esi` pair.
+#[cfg(target_arch = "x86")]
+macro_rules! arch_syscall {
+    ($nr:expr; $a0:expr, $a1:expr, $a2:expr) => {{
+        let ret: isize;
+        core::arch::asm!(
+            "int 0x80",
+            inlateout("eax") $nr as isize => ret, in("ebx") $a0, in("ecx") $a1, in("edx") $a2,
+            options(nostack),
+        );
+        ret
+    }};
+    ($nr:expr; $a0:expr, $a1:expr, $a2:expr, $a3:expr) => {{
+        let ret: isize;
+        core::arch::asm!(
+            ".ifnc {a3},esi", "xchg esi, {a3}", ".endif", "int 0x80",
+            ".ifnc {a3},esi", "xchg esi, {a3}", ".endif",
+            a3 = inout(reg) $a3 => _, inlateout("eax") $nr as isize => ret, in("ebx") $a0,
+            in("ecx") $a1, in("edx") $a2, options(nostack),
+        );
+        ret
+    }};
+}
+
+// ARM: arguments in r0-r3, the number in r7, which Thumb code keeps as its frame pointer: through
+// the patched rustix's one shared syscall routine, which saves r7, sets it to the number stored as
+// the halfword after the call, and returns past it (PATCHES.md, item 8). The call overwrites lr.
+#[cfg(target_arch = "arm")]
+macro_rules! arch_syscall {
+    ($nr:expr; $a0:expr, $a1:expr, $a2:expr $(, $a3:expr)?) => {{
+        let ret: isize;
+        core::arch::asm!(
+            "bl rustix_svc_inline_nr", ".short {nr}",
+            nr = const $nr,
+            inlateout("r0") $a0 as isize => ret, in("r1") $a1, in("r2") $a2, $(in("r3") $a3,)?
+            lateout("lr") _,
+        );
+        ret
+    }};
+}
+
+/// `syscall(NR, args[0], args[1], args[2])` or with a fourth argument `args[3]`: the kernel's return
+/// value, `-errno` on failure (`syscall_int` checks it). A call of up to three arguments passes three:
+/// no register is set for a fourth the kernel does not read (on i686 no swap of esi either). The
+/// number is a constant: ARM stores it in the code after a call.
 ///
 /// # Safety
 /// `NR` with these arguments must be a syscall that touches only the memory its pointer arguments
 /// allow, as the caller's own SAFETY note says.
-pub unsafe fn syscall4<const NR: u32>(args: [usize; 4]) -> isize {
-    let ret: isize;
-    // SAFETY: the caller vouches for the syscall; the asm keeps every register the ABI asks it to keep.
-    unsafe {
-        // x86_64: arguments in rdi, rsi, rdx, r10; the syscall instruction overwrites rcx and r11.
-        #[cfg(target_arch = "x86_64")]
-        core::arch::asm!(
-            "syscall",
-            inlateout("rax") NR as isize => ret, in("rdi") args[0], in("rsi") args[1], in("rdx") args[2],
-            in("r10") args[3], lateout("rcx") _, lateout("r11") _, options(nostack),
-        );
-        // i686: arguments in ebx, ecx, edx, esi, all as operands (no array in memory): esi cannot be
-        // named as one (LLVM may keep its base pointer there), so the fourth is swapped in and out of
-        // it. `inout`, as in the patched rustix (vendor/…/PATCHES.md, item 2): an `in` register may
-        // be shared with another input of equal value, which the xchg would then clobber. When LLVM
-        // gives the fourth esi itself, the assembler's `.ifnc` leaves out both xchg (as in the
-        // patched rustix, item 6): no 4-byte `xchg esi, esi` pair.
-        #[cfg(target_arch = "x86")]
-        core::arch::asm!(
-            ".ifnc {a3},esi", "xchg esi, {a3}", ".endif", "int 0x80",
-            ".ifnc {a3},esi", "xchg esi, {a3}", ".endif",
-            a3 = inout(reg) args[3] => _, inlateout("eax") NR as isize => ret, in("ebx") args[0],
-            in("ecx") args[1], in("edx") args[2], options(nostack),
-        );
-        // ARM: arguments in r0-r3, the number in r7, which Thumb code keeps as its frame pointer:
-        // through the patched rustix's one shared syscall routine, which saves r7, sets it to the
-        // number stored as the halfword after the call, and returns past it (PATCHES.md, item 8).
-        // The call overwrites lr.
-        #[cfg(target_arch = "arm")]
-        core::arch::asm!(
-            "bl rustix_svc_inline_nr", ".short {nr}",
-            nr = const NR,
-            inlateout("r0") args[0] as isize => ret, in("r1") args[1], in("r2") args[2], in("r3") args[3],
-            lateout("lr") _,
-        );
+pub unsafe fn syscall<const NR: u32, const N: usize>(args: [usize; N]) -> isize {
+    const {
+        assert!(
+            N == 3 || N == 4,
+            "a raw syscall takes three or four arguments"
+        )
+    };
+    // The array's length is a constant: one arm is left.
+    match *args.as_slice() {
+        // SAFETY: the caller vouches for the syscall; the asm keeps every register the ABI asks it
+        // to keep.
+        [a0, a1, a2] => unsafe { arch_syscall!(NR; a0, a1, a2) },
+        // SAFETY: as above.
+        [a0, a1, a2, a3] => unsafe { arch_syscall!(NR; a0, a1, a2, a3) },
+        _ => unreachable!(),
     }
-    ret
 }
 
-/// `syscall4` for a call that returns a C `int` (every one the init makes): its value, or the errno
+/// `syscall` for a call that returns a C `int` (every one the init makes): its value, or the errno
 /// of the `-errno` it returned on failure. One sign test of the int, not the -4095..-1 range (on ARM
 /// a literal-pool word for -4095 and two compares), and the value it gives back is known to fit an
 /// `i32`, so a descriptor made of it skips `OwnedFd`'s check for -1 on x86_64.
 ///
 /// # Safety
-/// As for `syscall4`, for a syscall whose result is a C `int`.
+/// As for `syscall`, for a syscall whose result is a C `int`.
 #[inline(always)]
-pub unsafe fn syscall4_int<const NR: u32>(args: [usize; 4]) -> Result<u32, rustix::io::Errno> {
+pub unsafe fn syscall_int<const NR: u32, const N: usize>(
+    args: [usize; N],
+) -> Result<u32, rustix::io::Errno> {
     // SAFETY: the caller vouches for the syscall.
-    let ret = unsafe { syscall4::<NR>(args) } as i32;
+    let ret = unsafe { syscall::<NR, N>(args) } as i32;
     if ret < 0 {
         // SAFETY: a syscall that returns an int and fails returns -errno, which Linux keeps in
         // -4095..-1. Told to the optimizer, this folds `Errno`'s own check of that range (a

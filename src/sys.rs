@@ -8,7 +8,7 @@ use core::ffi::c_void;
 use core::sync::atomic::AtomicI32;
 use core::sync::atomic::Ordering::Relaxed;
 pub use initramfs_overlay::fd::{Fd, open};
-use initramfs_overlay::rawsys::{fd_arg, syscall4, syscall4_int};
+use initramfs_overlay::rawsys::{fd_arg, syscall, syscall_int};
 use linux_raw_sys::general::{__NR_clock_gettime, __NR_fork, __NR_ioctl, __NR_openat2};
 use linux_raw_sys::loop_device::{
     LO_FLAGS_AUTOCLEAR, LO_FLAGS_READ_ONLY, LOOP_CLR_FD, LOOP_CONFIGURE, LOOP_CTL_GET_FREE,
@@ -25,14 +25,14 @@ use rustix::process::Pid;
 /// ~1.5 KB.
 #[inline(never)]
 pub fn now_ms() -> u32 {
-    // [seconds, nanoseconds] as the kernel's native `timespec` (two longs).
-    let mut ts = [0isize; 2];
+    // [seconds, nanoseconds] as the kernel's native `timespec` (two longs), written by the kernel.
+    let mut ts = core::mem::MaybeUninit::<[isize; 2]>::uninit();
     // SAFETY: clock_gettime(CLOCK_MONOTONIC, ts) writes one native timespec to `ts`, two writable
-    // longs; it touches no other memory and cannot fail for CLOCK_MONOTONIC.
-    unsafe {
-        syscall4::<__NR_clock_gettime>([1, ts.as_mut_ptr() as usize, 0, 0]);
-    }
-    let [sec, nsec] = ts;
+    // longs; it touches no other memory and cannot fail for CLOCK_MONOTONIC, so `ts` is written.
+    let [sec, nsec] = unsafe {
+        syscall::<__NR_clock_gettime, _>([1, ts.as_mut_ptr() as usize, 0]);
+        ts.assume_init()
+    };
     // nsec is below 10^9, so a native long divides it. Not on ARM: Thumb-1 has no divide instruction,
     // and this was the last `/` that linked compiler_builtins' division routine (0.14 KB). There the
     // shared bitwise `div_rem` does it.
@@ -69,7 +69,7 @@ pub fn sleep_ms(ms: u64) {
             // SAFETY: nanosleep(ts, NULL) reads one native timespec from `ts`, two longs that outlive
             // the call, and writes nothing (no remainder is asked for).
             unsafe {
-                syscall4::<__NR_nanosleep>([ts.as_ptr() as usize, 0, 0, 0]);
+                syscall::<__NR_nanosleep, _>([ts.as_ptr() as usize, 0, 0]);
             }
         }
     }
@@ -80,7 +80,7 @@ pub fn sleep_ms(ms: u64) {
 pub fn fork() -> Result<Option<Pid>, Errno> {
     // SAFETY: fork touches none of our memory; the init is single-threaded and holds no locks, so the
     // child (a copy of this process) may run any code.
-    let pid = unsafe { syscall4_int::<__NR_fork>([0; 4]) }?;
+    let pid = unsafe { syscall_int::<__NR_fork, _>([0; 3]) }?;
     // 0 in the child: no pid.
     Ok(Pid::from_raw(pid as i32))
 }
@@ -100,7 +100,7 @@ pub fn open_path_in_root(dir: BorrowedFd<'_>, path: &core::ffi::CStr) -> Result<
     // SAFETY: openat2 reads the NUL-terminated `path`, alive across the call, and the static `HOW` of
     // the size given, and writes no memory of ours.
     let fd = unsafe {
-        syscall4_int::<__NR_openat2>([
+        syscall_int::<__NR_openat2, _>([
             fd_arg(dir),
             path.as_ptr() as usize,
             (&raw const HOW) as usize,
@@ -131,7 +131,7 @@ pub fn exec(path: &core::ffi::CStr) -> Errno {
 fn ioctl(fd: BorrowedFd<'_>, opcode: u32, arg: *mut c_void) -> Result<u32, Errno> {
     // SAFETY: each caller pairs the opcode with its documented argument: a plain integer, or a pointer
     // to a `repr(C)` kernel ABI struct that lives across the call; the ioctl touches no other memory.
-    unsafe { syscall4_int::<__NR_ioctl>([fd_arg(fd), opcode as usize, arg as usize, 0]) }
+    unsafe { syscall_int::<__NR_ioctl, _>([fd_arg(fd), opcode as usize, arg as usize]) }
 }
 
 /// BLKSSZGET: the logical sector size of the block device `disk` in bytes (4096 on a "4Kn" disk),

@@ -45,10 +45,11 @@ use linux_raw_sys::errno;
 #[doc(alias = "errno")]
 #[derive(Eq, PartialEq, Hash, Copy, Clone)]
 // Linux returns negated error codes, and we leave them in negated form, so
-// error codes are in `-4095..0`.
+// error codes are in `-4095..0`. Patched (PATCHES.md, item 9): never 0, so
+// `Option<Errno>` and `io::Result<()>` need no tag.
 //#[rustc_layout_scalar_valid_range_start(0xf001)]
 //#[rustc_layout_scalar_valid_range_end(0xffff)]
-pub struct Errno(u16);
+pub struct Errno(core::num::NonZeroU16);
 
 impl Errno {
     /// Extract an `Errno` value from a `std::io::Error`.
@@ -72,7 +73,7 @@ impl Errno {
     /// Extract the raw OS error number from this error.
     #[inline]
     pub const fn raw_os_error(self) -> i32 {
-        (self.0 as i16 as i32).wrapping_neg()
+        (self.0.get() as i16 as i32).wrapping_neg()
     }
 
     /// Construct an `Errno` from a raw OS error number.
@@ -92,8 +93,19 @@ impl Errno {
 
         // SAFETY: Linux syscalls return negated error values in the range
         // `-4095..0`, which we just asserted.
-        unsafe { Self(encoded) }
+        unsafe { Self(core::num::NonZeroU16::new_unchecked(encoded)) }
     }
+}
+
+/// The `Errno` of a syscall's failure, from its result's low 16 bits
+/// (patched, PATCHES.md item 9).
+///
+/// # Safety
+///
+/// `code` is a Linux error result in `-4095..0`, cut to 16 bits: never 0.
+#[inline]
+unsafe fn decoded(code: u16) -> Errno {
+    Errno(core::num::NonZeroU16::new_unchecked(code))
 }
 
 /// Check for an error from the result of a syscall which encodes a
@@ -105,7 +117,7 @@ pub(in crate::backend) fn try_decode_c_int<Num: RetNumber>(
     if raw.is_in_range(-4095..0) {
         // SAFETY: `raw` must be in `-4095..0`, and we just checked that raw is
         // in that range.
-        return Err(unsafe { Errno(raw.decode_error_code()) });
+        return Err(unsafe { decoded(raw.decode_error_code()) });
     }
 
     Ok(raw.decode_c_int())
@@ -120,7 +132,7 @@ pub(in crate::backend) fn try_decode_c_uint<Num: RetNumber>(
     if raw.is_in_range(-4095..0) {
         // SAFETY: `raw` must be in `-4095..0`, and we just checked that raw is
         // in that range.
-        return Err(unsafe { Errno(raw.decode_error_code()) });
+        return Err(unsafe { decoded(raw.decode_error_code()) });
     }
 
     Ok(raw.decode_c_uint())
@@ -137,7 +149,8 @@ pub(in crate::backend) fn try_decode_usize<Num: RetNumber>(raw: RetReg<Num>) -> 
     if raw.is_negative() {
         debug_assert!(raw.is_in_range(-4095..0));
 
-        return Err(Errno(raw.decode_error_code()));
+        // SAFETY: a negative count is `-errno`, in `-4095..0` (see above).
+        return Err(unsafe { decoded(raw.decode_error_code()) });
     }
 
     Ok(raw.decode_usize())
@@ -152,7 +165,7 @@ pub(in crate::backend) fn try_decode_void_star<Num: RetNumber>(
     if raw.is_in_range(-4095..0) {
         // SAFETY: `raw` must be in `-4095..0`, and we just checked that raw is
         // in that range.
-        return Err(unsafe { Errno(raw.decode_error_code()) });
+        return Err(unsafe { decoded(raw.decode_error_code()) });
     }
 
     Ok(raw.decode_void_star())
@@ -166,7 +179,7 @@ pub(in crate::backend) fn try_decode_u64<Num: RetNumber>(raw: RetReg<Num>) -> io
     if raw.is_in_range(-4095..0) {
         // SAFETY: `raw` must be in `-4095..0`, and we just checked that raw is
         // in that range.
-        return Err(unsafe { Errno(raw.decode_error_code()) });
+        return Err(unsafe { decoded(raw.decode_error_code()) });
     }
 
     Ok(raw.decode_u64())
@@ -196,7 +209,7 @@ pub(in crate::backend) unsafe fn try_decode_raw_fd<Num: RetNumber>(
             core::intrinsics::assume(raw.is_in_range(-4095..0));
         }
 
-        return Err(Errno(raw.decode_error_code()));
+        return Err(unsafe { decoded(raw.decode_error_code()) });
     }
 
     Ok(raw.decode_raw_fd())
@@ -225,7 +238,7 @@ pub(in crate::backend) unsafe fn try_decode_void<Num: RetNumber>(
             core::intrinsics::assume(raw.is_in_range(-4095..0));
         }
 
-        return Err(Errno(raw.decode_error_code()));
+        return Err(unsafe { decoded(raw.decode_error_code()) });
     }
 
     raw.decode_void();
@@ -251,7 +264,7 @@ pub(in crate::backend) unsafe fn try_decode_error<Num: RetNumber>(raw: RetReg<Nu
         core::intrinsics::assume(raw.is_in_range(-4095..0));
     }
 
-    Errno(raw.decode_error_code())
+    unsafe { decoded(raw.decode_error_code()) }
 }
 
 /// Return the contained `usize` value. (Patched: in debug builds too, see PATCHES.md item 5.)
