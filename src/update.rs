@@ -474,6 +474,8 @@ fn run(
     let sidecar = &name(image, SIDECAR_SUFFIX);
     let (size, regular) = stat(src)?;
     say_num(log, Note::Holds, image, size);
+    // One buffer for both scans and the sidecar's read.
+    let buf = &mut [0; 64 * 1024];
 
     // One call site for both (a loop over references: by value is an ARM-mode helper on Thumb).
     for temporary in &[TMP, OLD_TMP] {
@@ -489,7 +491,7 @@ fn run(
             let (current_size, _) = stat(fd.as_fd())?;
             same = current_size == size;
             if same {
-                scan(size, fd.as_fd(), None, Some((src, &mut same)))?;
+                scan(buf, size, fd.as_fd(), None, Some((src, &mut same)))?;
             }
             keep_current = check_image(fd.as_fd()).is_ok();
         }
@@ -502,7 +504,7 @@ fn run(
             break 'outcome Outcome::Recovered;
         }
         let verdict = if regular {
-            verify(src, size, new, sidecar, log, hooks)
+            verify(src, size, new, sidecar, buf, log, hooks)
         } else {
             Err(Msg::NotRegular.bad())
         };
@@ -669,6 +671,7 @@ fn verify(
     size: u64,
     new: BorrowedFd,
     sidecar: &CPath,
+    buf: &mut [u8; 64 * 1024],
     log: &mut impl Log,
     hooks: &mut impl Hooks,
 ) -> Res<()> {
@@ -681,16 +684,16 @@ fn verify(
         sidecar => sidecar?,
     };
     // 64 hex digits and the character after them are all that matters.
-    // Not zeroed first: read hands back only the bytes it read.
-    let mut buf = [core::mem::MaybeUninit::uninit(); 65];
-    let (line, _) = io::read(&sidecar, &mut buf).ctx(Msg::ReadSha)?;
+    let line = buf.get_mut(..65).unwrap_or_default();
+    let got = io::read(&sidecar, &mut *line).ctx(Msg::ReadSha)?;
+    let line = line.get(..got).unwrap_or_default();
     drop(sidecar);
     // Parsed where it is looked at, not copied out of an `Option`.
     let mut expected = [0; 8];
     sha256::parse_sidecar_into(line, &mut expected).ok_or(Msg::ShaFormat.bad())?;
     let start = hooks.now_ms();
     let mut hash = sha256::Sha256::new();
-    scan(size, src, Some(&mut hash), None)?;
+    scan(buf, size, src, Some(&mut hash), None)?;
     if hash.finish() != expected {
         return Err(Msg::ShaMismatch.bad());
     }
@@ -698,23 +701,26 @@ fn verify(
     Ok(())
 }
 
-/// Reads `size` bytes of `fd`: hashes them into `hash` and compares them with the same bytes of
-/// `other`, each when given (the comparison clears `other`'s flag at the first difference, and stops
-/// there). One read loop for the recovery check and the SHA-256. Either file ending early is an
-/// error. A flag, not a `Res<bool>`: each caller then tests one packed value, not two. (The size
-/// first and the hash before the other file: on ARM one argument fewer then waits on the stack,
-/// past the 64 KiB buffer, where each is reached through a literal.) Inlined into both calls but on
-/// i686, its 64 KiB buffer one slot of `promote`'s frame (-16 B on x86_64 and ARM, +96 on i686).
-#[cfg_attr(not(target_arch = "x86"), inline(always))]
+/// Reads `size` bytes of `fd` into `buf`: hashes them into `hash` and compares them with the same
+/// bytes of `other`, each when given (the comparison clears `other`'s flag at the first difference,
+/// and stops there). One read loop for the recovery check and the SHA-256. Either file ending early
+/// is an error. A flag, not a `Res<bool>`: each caller then tests one packed value, not two. The
+/// buffer is the caller's (`run`'s, one for both calls): a 64 KiB buffer of scan's own, inlined,
+/// became one stack slot with `promote`'s small temporaries, which x86_64 then reached with 4-byte
+/// offsets. Out of line, but inlined on ARM, where its arguments would wait on the stack past the
+/// buffer, each reached through a literal (out of line there: +104 B). The buffer first: -8 B on
+/// i686.
+#[cfg_attr(target_arch = "arm", inline(always))]
+#[cfg_attr(not(target_arch = "arm"), inline(never))]
 #[optimize(size)]
 fn scan(
+    buf: &mut [u8; 64 * 1024],
     size: u64,
     fd: BorrowedFd,
     mut hash: Option<&mut sha256::Sha256>,
     mut other: Option<(BorrowedFd, &mut bool)>,
 ) -> Res<()> {
-    // One buffer in two halves: one memset, not two.
-    let mut buf = [0; 64 * 1024];
+    // One buffer in two halves.
     let (ours, theirs) = buf.split_at_mut(32 * 1024);
     let mut done = 0;
     while done < size {
