@@ -266,6 +266,24 @@ pub enum Outcome {
     Failed(Error),
 }
 
+impl Outcome {
+    /// The outcome's number, in the order of its variants: its tag (out of line, the match is
+    /// compiled as the tag itself).
+    #[inline(never)]
+    #[optimize(size)]
+    fn number(&self) -> usize {
+        match *self {
+            Outcome::NoUpdate => 0,
+            Outcome::Promoted => 1,
+            Outcome::Recovered => 2,
+            Outcome::Interrupted(_) => 3,
+            Outcome::Rejected(_) => 4,
+            Outcome::NoSpace { .. } => 5,
+            Outcome::Failed(_) => 6,
+        }
+    }
+}
+
 /// The points of a promotion after which `Hooks::after` is called.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Step {
@@ -1006,7 +1024,7 @@ const UPDATE_KEY: &[u8] = crate::inside(UPDATE_FAILED, b"update=");
 /// The unit of the missing bytes (cut from `NOTES`).
 const BYTES_UNIT: &[u8] = crate::inside(NOTES.as_bytes(), b" bytes");
 
-/// The values of the status file's `update=` line, in the order `Status::update` numbers them.
+/// The values of the status file's `update=` line, by `Outcome::number` (a failure's is `UPDATE_FAILED`).
 const UPDATE_WORDS: &str =
     "none\npromoted\nrecovered\ninterrupted\nrejected: \nno-space: missing \n";
 
@@ -1064,18 +1082,16 @@ impl Status {
     #[optimize(size)]
     pub fn update(&mut self, outcome: &Outcome) {
         let mut num = numfmt::digits();
-        // The words of `UPDATE_WORDS` by number, and what follows them.
-        let (word, detail): (usize, &[u8]) = match *outcome {
+        // What follows the word.
+        let detail: &[u8] = match *outcome {
             Outcome::Failed(e) => {
                 return self.line(&error_parts(e, &mut num, UPDATE_FAILED, b""));
             }
-            Outcome::NoUpdate => (0, b""),
-            Outcome::Promoted => (1, b""),
-            Outcome::Recovered => (2, b""),
-            Outcome::Interrupted(_) => (3, b""),
-            Outcome::Rejected(why) => (4, why),
-            Outcome::NoSpace { missing } => (5, numfmt::dec(missing, &mut num)),
+            Outcome::Rejected(why) => why,
+            Outcome::NoSpace { missing } => numfmt::dec(missing, &mut num),
+            _ => b"",
         };
+        let word = outcome.number();
         // Only the missing bytes have a unit.
         let tail = BYTES_UNIT
             .get(..if word == 5 { BYTES_UNIT.len() } else { 0 })
