@@ -266,6 +266,24 @@ pub enum Outcome {
     Failed(Error),
 }
 
+impl Outcome {
+    /// The outcome's number, in the order of its variants: its tag (out of line, the match is
+    /// compiled as the tag itself).
+    #[inline(never)]
+    #[optimize(size)]
+    fn number(&self) -> usize {
+        match *self {
+            Outcome::NoUpdate => 0,
+            Outcome::Promoted => 1,
+            Outcome::Recovered => 2,
+            Outcome::Interrupted(_) => 3,
+            Outcome::Rejected(_) => 4,
+            Outcome::NoSpace { .. } => 5,
+            Outcome::Failed(_) => 6,
+        }
+    }
+}
+
 /// The points of a promotion after which `Hooks::after` is called.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Step {
@@ -474,6 +492,8 @@ fn run(
     let sidecar = &name(image, SIDECAR_SUFFIX);
     let (size, regular) = stat(src)?;
     say_num(log, Note::Holds, image, size);
+    // One buffer for both scans and the sidecar's read.
+    let buf = &mut [0; 64 * 1024];
 
     // One call site for both (a loop over references: by value is an ARM-mode helper on Thumb).
     for temporary in &[TMP, OLD_TMP] {
@@ -489,7 +509,7 @@ fn run(
             let (current_size, _) = stat(fd.as_fd())?;
             same = current_size == size;
             if same {
-                scan(size, fd.as_fd(), None, Some((src, &mut same)))?;
+                scan(buf, size, fd.as_fd(), None, Some((src, &mut same)))?;
             }
             keep_current = check_image(fd.as_fd()).is_ok();
         }
@@ -502,7 +522,7 @@ fn run(
             break 'outcome Outcome::Recovered;
         }
         let verdict = if regular {
-            verify(src, size, new, sidecar, log, hooks)
+            verify(src, size, new, sidecar, buf, log, hooks)
         } else {
             Err(Msg::NotRegular.bad())
         };
@@ -619,10 +639,11 @@ fn run(
     Ok(outcome)
 }
 
-/// renameat(2) within `dir` (atomic, replacing `to`), failing with `msg`. Inlined on ARM, where its
-/// three calls cost more than the syscalls themselves (-32 B there; x86 and i686 unchanged as a hint).
-#[cfg_attr(target_arch = "arm", inline(always))]
-#[cfg_attr(not(target_arch = "arm"), inline(never))]
+/// renameat(2) within `dir` (atomic, replacing `to`), failing with `msg`. Inlined on ARM and i686,
+/// where its three calls cost more than the syscalls themselves (-32 B on ARM, -48 on i686, where a
+/// mere hint changed nothing; x86_64 unchanged as a hint).
+#[cfg_attr(any(target_arch = "arm", target_arch = "x86"), inline(always))]
+#[cfg_attr(not(any(target_arch = "arm", target_arch = "x86")), inline(never))]
 #[optimize(size)]
 fn rename(dir: BorrowedFd, from: &CStr, to: &CStr, msg: Msg) -> Res<()> {
     fs::renameat(dir, from, dir, to).ctx(msg)
@@ -669,6 +690,7 @@ fn verify(
     size: u64,
     new: BorrowedFd,
     sidecar: &CPath,
+    buf: &mut [u8; 64 * 1024],
     log: &mut impl Log,
     hooks: &mut impl Hooks,
 ) -> Res<()> {
@@ -681,16 +703,16 @@ fn verify(
         sidecar => sidecar?,
     };
     // 64 hex digits and the character after them are all that matters.
-    // Not zeroed first: read hands back only the bytes it read.
-    let mut buf = [core::mem::MaybeUninit::uninit(); 65];
-    let (line, _) = io::read(&sidecar, &mut buf).ctx(Msg::ReadSha)?;
+    let line = buf.get_mut(..65).unwrap_or_default();
+    let got = io::read(&sidecar, &mut *line).ctx(Msg::ReadSha)?;
+    let line = line.get(..got).unwrap_or_default();
     drop(sidecar);
     // Parsed where it is looked at, not copied out of an `Option`.
     let mut expected = [0; 8];
     sha256::parse_sidecar_into(line, &mut expected).ok_or(Msg::ShaFormat.bad())?;
     let start = hooks.now_ms();
     let mut hash = sha256::Sha256::new();
-    scan(size, src, Some(&mut hash), None)?;
+    scan(buf, size, src, Some(&mut hash), None)?;
     if hash.finish() != expected {
         return Err(Msg::ShaMismatch.bad());
     }
@@ -698,23 +720,26 @@ fn verify(
     Ok(())
 }
 
-/// Reads `size` bytes of `fd`: hashes them into `hash` and compares them with the same bytes of
-/// `other`, each when given (the comparison clears `other`'s flag at the first difference, and stops
-/// there). One read loop for the recovery check and the SHA-256. Either file ending early is an
-/// error. A flag, not a `Res<bool>`: each caller then tests one packed value, not two. (The size
-/// first and the hash before the other file: on ARM one argument fewer then waits on the stack,
-/// past the 64 KiB buffer, where each is reached through a literal.) Inlined into both calls but on
-/// i686, its 64 KiB buffer one slot of `promote`'s frame (-16 B on x86_64 and ARM, +96 on i686).
-#[cfg_attr(not(target_arch = "x86"), inline(always))]
+/// Reads `size` bytes of `fd` into `buf`: hashes them into `hash` and compares them with the same
+/// bytes of `other`, each when given (the comparison clears `other`'s flag at the first difference,
+/// and stops there). One read loop for the recovery check and the SHA-256. Either file ending early
+/// is an error. A flag, not a `Res<bool>`: each caller then tests one packed value, not two. The
+/// buffer is the caller's (`run`'s, one for both calls): a 64 KiB buffer of scan's own, inlined,
+/// became one stack slot with `promote`'s small temporaries, which x86_64 then reached with 4-byte
+/// offsets. Out of line, but inlined on ARM, where its arguments would wait on the stack past the
+/// buffer, each reached through a literal (out of line there: +104 B). The buffer first: -8 B on
+/// i686.
+#[cfg_attr(target_arch = "arm", inline(always))]
+#[cfg_attr(not(target_arch = "arm"), inline(never))]
 #[optimize(size)]
 fn scan(
+    buf: &mut [u8; 64 * 1024],
     size: u64,
     fd: BorrowedFd,
     mut hash: Option<&mut sha256::Sha256>,
     mut other: Option<(BorrowedFd, &mut bool)>,
 ) -> Res<()> {
-    // One buffer in two halves: one memset, not two.
-    let mut buf = [0; 64 * 1024];
+    // One buffer in two halves.
     let (ours, theirs) = buf.split_at_mut(32 * 1024);
     let mut done = 0;
     while done < size {
@@ -1000,7 +1025,7 @@ const UPDATE_KEY: &[u8] = crate::inside(UPDATE_FAILED, b"update=");
 /// The unit of the missing bytes (cut from `NOTES`).
 const BYTES_UNIT: &[u8] = crate::inside(NOTES.as_bytes(), b" bytes");
 
-/// The values of the status file's `update=` line, in the order `Status::update` numbers them.
+/// The values of the status file's `update=` line, by `Outcome::number` (a failure's is `UPDATE_FAILED`).
 const UPDATE_WORDS: &str =
     "none\npromoted\nrecovered\ninterrupted\nrejected: \nno-space: missing \n";
 
@@ -1042,6 +1067,9 @@ impl Status {
     }
 
     /// `booted=<name>` and `reason=`: `current`, or why `skipped` (the image not booted) could not boot.
+    // Inlined into its one caller, where it is on x86_64 anyway: the compiler kept it out of line
+    // on i686 and ARM (-4 and -8 B there, and -8 on x86_64).
+    #[inline(always)]
     #[optimize(size)]
     pub fn booted(&mut self, booted: &[u8], skipped: Option<(&[u8], Error)>) {
         self.line(&[b"booted=", booted]);
@@ -1058,18 +1086,16 @@ impl Status {
     #[optimize(size)]
     pub fn update(&mut self, outcome: &Outcome) {
         let mut num = numfmt::digits();
-        // The words of `UPDATE_WORDS` by number, and what follows them.
-        let (word, detail): (usize, &[u8]) = match *outcome {
+        // What follows the word.
+        let detail: &[u8] = match *outcome {
             Outcome::Failed(e) => {
                 return self.line(&error_parts(e, &mut num, UPDATE_FAILED, b""));
             }
-            Outcome::NoUpdate => (0, b""),
-            Outcome::Promoted => (1, b""),
-            Outcome::Recovered => (2, b""),
-            Outcome::Interrupted(_) => (3, b""),
-            Outcome::Rejected(why) => (4, why),
-            Outcome::NoSpace { missing } => (5, numfmt::dec(missing, &mut num)),
+            Outcome::Rejected(why) => why,
+            Outcome::NoSpace { missing } => numfmt::dec(missing, &mut num),
+            _ => b"",
         };
+        let word = outcome.number();
         // Only the missing bytes have a unit.
         let tail = BYTES_UNIT
             .get(..if word == 5 { BYTES_UNIT.len() } else { 0 })
