@@ -246,28 +246,26 @@ pub fn squashfs_image(
     update::choose_image(image_dir.as_fd(), config.image, log, &mut choice);
     // The candidates are open: the folder is not needed any more (one close, not one per return).
     drop(image_dir);
-    // The first image that could not boot and why: the current one when it failed its check.
-    let mut skipped_name = config.image;
+    // Why the current image could not boot, if it could not: its check failed, or its mount (it is
+    // the first candidate whenever its check passed). The image skipped is always the current one.
     let mut skipped_error = choice.current_error;
     for candidate in choice.candidates.iter().flatten() {
-        let name = candidate.name.as_bytes();
         match loop_mount(log, candidate.fd.as_fd()) {
             Ok(()) => {
+                let name = candidate.name.as_bytes();
                 if skipped_error.is_some() {
                     log.say(
                         Level::Error,
                         c"FALLBACK: % cannot boot, booting ",
-                        skipped_name,
+                        config.image,
                         name,
                     );
                 }
-                status.booted(name, skipped_error.map(|e| (skipped_name, e)));
+                status.booted(name, skipped_error.map(|e| (config.image, e)));
                 return Ok(());
             }
             Err(e) => {
-                if skipped_error.is_none() {
-                    (skipped_name, skipped_error) = (name, Some(e));
-                }
+                skipped_error.get_or_insert(e);
             }
         }
     }
