@@ -126,11 +126,18 @@ fn gpt(head: &[u8], sector_size: usize, number: u32, part: &mut Partition) -> Op
         }
         // How many 10xxxxxx bytes follow the lead byte.
         let more = u32::from(c >= 0x80) + u32::from(c >= 0x800) + u32::from(c >= 0x10000);
-        // The lead byte: 0xxxxxxx, 110xxxxx, 1110xxxx or 11110xxx.
-        let lead = (0xF0E0_C000u32 >> (8 * more)) as u8;
-        label.push_byte(lead | (c >> (6 * more)) as u8);
-        for k in (0..more).rev() {
-            label.push_byte(0x80 | (c >> (6 * k)) as u8 & 0x3F);
+        // The character's bytes queued in one word, first byte lowest (none of them is 0: `c` is not
+        // 0 and the others are 10xxxxxx): one append site, as in `IdText::push_hex`. The 10xxxxxx
+        // bytes from the last, then the lead byte: 0xxxxxxx, 110xxxxx, 1110xxxx or 11110xxx.
+        let mut queued = 0;
+        for _ in 0..more {
+            queued = queued << 8 | 0x80 | c & 0x3F;
+            c >>= 6;
+        }
+        queued = queued << 8 | 0xF0E0_C000u32 >> (8 * more) & 0xFF | c;
+        while queued != 0 {
+            label.push_byte(queued as u8);
+            queued >>= 8;
         }
     }
     push_guid(&mut part.uuid, entry.get(16..)?.first_chunk()?);
@@ -389,6 +396,15 @@ mod tests {
         assert_eq!(
             found(&head, SECTOR, 2).unwrap().label.as_bytes(),
             "über 🎉 overlay".as_bytes()
+        );
+        // The first and last characters of each UTF-8 length.
+        let edges = "\u{1}\u{7F}\u{80}\u{7FF}\u{800}\u{FFFF}\u{10000}\u{10FFFF}";
+        let units: Vec<u8> = edges.encode_utf16().flat_map(u16::to_le_bytes).collect();
+        head[name..name + 72].fill(0);
+        head[name..name + units.len()].copy_from_slice(&units);
+        assert_eq!(
+            found(&head, SECTOR, 2).unwrap().label.as_bytes(),
+            edges.as_bytes()
         );
         // 18 surrogate pairs: 72 bytes of UTF-8.
         let units: Vec<u8> = "🎉"
