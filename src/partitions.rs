@@ -52,11 +52,17 @@ pub fn find(head: &[u8], sector_size: usize, number: u32, part: &mut Partition) 
     }
     // The entries as arrays: the constant offsets below are checked at compile time.
     let entries = mbr.get(MBR_ENTRIES)?.as_chunks::<16>().0;
-    if entries.iter().any(|entry| entry[4] == GPT_PROTECTIVE) {
-        return gpt(head, sector_size, number, part);
+    // One pass: a protective entry anywhere makes it a GPT; the boot indicators are gathered for
+    // the MBR test below.
+    let mut boot_indicators = 0;
+    for entry in entries {
+        if entry[4] == GPT_PROTECTIVE {
+            return gpt(head, sector_size, number, part);
+        }
+        boot_indicators |= entry[0];
     }
     // As Linux: a boot indicator other than 0 or 0x80 means this is no MBR (e.g. a FAT boot sector).
-    if entries.iter().any(|entry| entry[0] & 0x7F != 0) {
+    if boot_indicators & 0x7F != 0 {
         return None;
     }
     // Only the four primary slots: logical partitions (5+) live in a chain of extended boot records
@@ -314,6 +320,18 @@ mod tests {
         );
         assert!(found(&head, SECTOR, 0).is_none());
         assert!(found(&head[..511], SECTOR, 1).is_none());
+        // A boot indicator other than 0 or 0x80 in any slot, even an empty one: no MBR.
+        for slot in [0, 3] {
+            let mut bad = head.clone();
+            bad[446 + 16 * slot] = 0x01;
+            assert!(found(&bad, SECTOR, 1).is_none());
+        }
+        let mut active = head.clone();
+        active[446 + 16 * 3] = 0x80;
+        assert_eq!(
+            found(&active, SECTOR, 1).unwrap().uuid.as_bytes(),
+            b"1234abcd-01"
+        );
     }
 
     #[test]
@@ -324,8 +342,19 @@ mod tests {
         let img = dir.file("fat.img");
         run("mkfs.vfat", &["-C", img.to_str().unwrap(), "1440"], "");
         assert!(found(&read_at(&img, 0, HEAD_LEN), SECTOR, 1).is_none());
-        // A protective MBR without a GPT header.
+        // A protective entry makes it a GPT whatever the boot indicators (checked only on an MBR),
+        // in any slot.
         let (_d, _p, mut head) = disk(GPT_SCRIPT);
+        let gpt_uuid = found(&head, SECTOR, 1).unwrap().uuid;
+        let mut moved = head.clone();
+        moved[446] = 0x01;
+        moved.copy_within(446 + 4..446 + 5, 446 + 16 * 3 + 4);
+        moved[446 + 4] = 0;
+        assert_eq!(
+            found(&moved, SECTOR, 1).unwrap().uuid.as_bytes(),
+            gpt_uuid.as_bytes()
+        );
+        // A protective MBR without a GPT header.
         head[SECTOR] = b'X';
         assert!(found(&head, SECTOR, 1).is_none());
     }
