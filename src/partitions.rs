@@ -130,17 +130,19 @@ fn gpt(head: &[u8], sector_size: usize, number: u32, part: &mut Partition) -> Op
                 c = 0xFFFD;
             }
         }
-        // How many 10xxxxxx bytes follow the lead byte.
-        let more = u32::from(c >= 0x80) + u32::from(c >= 0x800) + u32::from(c >= 0x10000);
         // The character's bytes queued in one word, first byte lowest (none of them is 0: `c` is not
         // 0 and the others are 10xxxxxx): one append site, as in `IdText::push_hex`. The 10xxxxxx
-        // bytes from the last, then the lead byte: 0xxxxxxx, 110xxxxx, 1110xxxx or 11110xxx.
+        // bytes from the last, until the rest fits the lead byte's `room`: 7 bits alone, 5 before
+        // one 10xxxxxx byte, 4 before two, 3 before three.
         let mut queued = 0;
-        for _ in 0..more {
+        let mut room = 0x7F;
+        while c > room {
             queued = queued << 8 | 0x80 | c & 0x3F;
             c >>= 6;
+            room = room >> 1 & 0x1F;
         }
-        queued = queued << 8 | 0xF0E0_C000u32 >> (8 * more) & 0xFF | c;
+        // The lead byte: 0xxxxxxx, 110xxxxx, 1110xxxx or 11110xxx (ones above a 0 above `room`).
+        queued = queued << 8 | !room << 1 & 0xFF | c;
         while queued != 0 {
             label.push_byte(queued as u8);
             queued >>= 8;
@@ -435,6 +437,19 @@ mod tests {
             found(&head, SECTOR, 2).unwrap().label.as_bytes(),
             edges.as_bytes()
         );
+        // Every character, alone, as Rust's own UTF-8.
+        for c in (0..=0x10FFFF).filter_map(char::from_u32).skip(1) {
+            let mut units = [0; 2];
+            head[name..name + 6].fill(0);
+            for (at, unit) in c.encode_utf16(&mut units).iter().enumerate() {
+                head[name + 2 * at..][..2].copy_from_slice(&unit.to_le_bytes());
+            }
+            let mut utf8 = [0; 4];
+            assert_eq!(
+                found(&head, SECTOR, 2).unwrap().label.as_bytes(),
+                c.encode_utf8(&mut utf8).as_bytes()
+            );
+        }
         // 18 surrogate pairs: 72 bytes of UTF-8.
         let units: Vec<u8> = "🎉"
             .repeat(18)
