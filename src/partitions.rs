@@ -67,7 +67,8 @@ pub fn find(head: &[u8], sector_size: usize, number: u32, part: &mut Partition) 
     }
     // Only the four primary slots: logical partitions (5+) live in a chain of extended boot records
     // elsewhere on the disk, which this does not follow.
-    let entry = entries.get(usize::try_from(number.checked_sub(1)?).ok()?)?;
+    // Partition 0 wraps to a slot far past the four.
+    let entry = entries.get(number.wrapping_sub(1) as usize)?;
     if entry[4] == 0 {
         return None; // an empty slot
     }
