@@ -52,16 +52,23 @@ pub fn find(head: &[u8], sector_size: usize, number: u32, part: &mut Partition) 
     }
     // The entries as arrays: the constant offsets below are checked at compile time.
     let entries = mbr.get(MBR_ENTRIES)?.as_chunks::<16>().0;
-    if entries.iter().any(|entry| entry[4] == GPT_PROTECTIVE) {
-        return gpt(head, sector_size, number, part);
+    // One pass: a protective entry anywhere makes it a GPT; the boot indicators are gathered for
+    // the MBR test below.
+    let mut boot_indicators = 0;
+    for entry in entries {
+        if entry[4] == GPT_PROTECTIVE {
+            return gpt(head, sector_size, number, part);
+        }
+        boot_indicators |= entry[0];
     }
     // As Linux: a boot indicator other than 0 or 0x80 means this is no MBR (e.g. a FAT boot sector).
-    if entries.iter().any(|entry| entry[0] & 0x7F != 0) {
+    if boot_indicators & 0x7F != 0 {
         return None;
     }
     // Only the four primary slots: logical partitions (5+) live in a chain of extended boot records
     // elsewhere on the disk, which this does not follow.
-    let entry = entries.get(usize::try_from(number.checked_sub(1)?).ok()?)?;
+    // Partition 0 wraps to a slot far past the four.
+    let entry = entries.get(number.wrapping_sub(1) as usize)?;
     if entry[4] == 0 {
         return None; // an empty slot
     }
@@ -124,13 +131,22 @@ fn gpt(head: &[u8], sector_size: usize, number: u32, part: &mut Partition) -> Op
                 c = 0xFFFD;
             }
         }
-        // How many 10xxxxxx bytes follow the lead byte.
-        let more = u32::from(c >= 0x80) + u32::from(c >= 0x800) + u32::from(c >= 0x10000);
-        // The lead byte: 0xxxxxxx, 110xxxxx, 1110xxxx or 11110xxx.
-        let lead = (0xF0E0_C000u32 >> (8 * more)) as u8;
-        label.push_byte(lead | (c >> (6 * more)) as u8);
-        for k in (0..more).rev() {
-            label.push_byte(0x80 | (c >> (6 * k)) as u8 & 0x3F);
+        // The character's bytes queued in one word, first byte lowest (none of them is 0: `c` is not
+        // 0 and the others are 10xxxxxx): one append site, as in `IdText::push_hex`. The 10xxxxxx
+        // bytes from the last, until the rest fits the lead byte's `room`: 7 bits alone, 5 before
+        // one 10xxxxxx byte, 4 before two, 3 before three.
+        let mut queued = 0;
+        let mut room = 0x7F;
+        while c > room {
+            queued = queued << 8 | 0x80 | c & 0x3F;
+            c >>= 6;
+            room = room >> 1 & 0x1F;
+        }
+        // The lead byte: 0xxxxxxx, 110xxxxx, 1110xxxx or 11110xxx (ones above a 0 above `room`).
+        queued = queued << 8 | !room << 1 & 0xFF | c;
+        while queued != 0 {
+            label.push_byte(queued as u8);
+            queued >>= 8;
         }
     }
     push_guid(&mut part.uuid, entry.get(16..)?.first_chunk()?);
@@ -307,6 +323,18 @@ mod tests {
         );
         assert!(found(&head, SECTOR, 0).is_none());
         assert!(found(&head[..511], SECTOR, 1).is_none());
+        // A boot indicator other than 0 or 0x80 in any slot, even an empty one: no MBR.
+        for slot in [0, 3] {
+            let mut bad = head.clone();
+            bad[446 + 16 * slot] = 0x01;
+            assert!(found(&bad, SECTOR, 1).is_none());
+        }
+        let mut active = head.clone();
+        active[446 + 16 * 3] = 0x80;
+        assert_eq!(
+            found(&active, SECTOR, 1).unwrap().uuid.as_bytes(),
+            b"1234abcd-01"
+        );
     }
 
     #[test]
@@ -317,8 +345,19 @@ mod tests {
         let img = dir.file("fat.img");
         run("mkfs.vfat", &["-C", img.to_str().unwrap(), "1440"], "");
         assert!(found(&read_at(&img, 0, HEAD_LEN), SECTOR, 1).is_none());
-        // A protective MBR without a GPT header.
+        // A protective entry makes it a GPT whatever the boot indicators (checked only on an MBR),
+        // in any slot.
         let (_d, _p, mut head) = disk(GPT_SCRIPT);
+        let gpt_uuid = found(&head, SECTOR, 1).unwrap().uuid;
+        let mut moved = head.clone();
+        moved[446] = 0x01;
+        moved.copy_within(446 + 4..446 + 5, 446 + 16 * 3 + 4);
+        moved[446 + 4] = 0;
+        assert_eq!(
+            found(&moved, SECTOR, 1).unwrap().uuid.as_bytes(),
+            gpt_uuid.as_bytes()
+        );
+        // A protective MBR without a GPT header.
         head[SECTOR] = b'X';
         assert!(found(&head, SECTOR, 1).is_none());
     }
@@ -390,6 +429,28 @@ mod tests {
             found(&head, SECTOR, 2).unwrap().label.as_bytes(),
             "über 🎉 overlay".as_bytes()
         );
+        // The first and last characters of each UTF-8 length.
+        let edges = "\u{1}\u{7F}\u{80}\u{7FF}\u{800}\u{FFFF}\u{10000}\u{10FFFF}";
+        let units: Vec<u8> = edges.encode_utf16().flat_map(u16::to_le_bytes).collect();
+        head[name..name + 72].fill(0);
+        head[name..name + units.len()].copy_from_slice(&units);
+        assert_eq!(
+            found(&head, SECTOR, 2).unwrap().label.as_bytes(),
+            edges.as_bytes()
+        );
+        // Every character, alone, as Rust's own UTF-8.
+        for c in (0..=0x10FFFF).filter_map(char::from_u32).skip(1) {
+            let mut units = [0; 2];
+            head[name..name + 6].fill(0);
+            for (at, unit) in c.encode_utf16(&mut units).iter().enumerate() {
+                head[name + 2 * at..][..2].copy_from_slice(&unit.to_le_bytes());
+            }
+            let mut utf8 = [0; 4];
+            assert_eq!(
+                found(&head, SECTOR, 2).unwrap().label.as_bytes(),
+                c.encode_utf8(&mut utf8).as_bytes()
+            );
+        }
         // 18 surrogate pairs: 72 bytes of UTF-8.
         let units: Vec<u8> = "🎉"
             .repeat(18)

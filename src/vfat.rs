@@ -49,7 +49,8 @@ pub fn parse(sector: &[u8]) -> Option<BootSector<'_>> {
     let cluster_bytes = u32::from(sectors_per_cluster) * u32::from(bytes_per_sector);
     let sane = le16(510)? == 0xAA55
         && cluster_bytes.is_power_of_two()
-        && (512..=4096).contains(&bytes_per_sector)
+        // 512 to 4096, for a power of two: one of bits 9 to 12.
+        && bytes_per_sector & 0x1E00 != 0
         && reserved_sectors >= 1
         && fats >= 1
         && (media == 0xF0 || media >= 0xF8);
@@ -362,6 +363,12 @@ mod tests {
         assert!(patch(11, &256u16.to_le_bytes()).is_none());
         assert!(patch(11, &8192u16.to_le_bytes()).is_none());
         assert!(patch(11, &1536u16.to_le_bytes()).is_none());
+        assert!(patch(11, &[0, 0]).is_none());
+        for shift in 0..16 {
+            let size = 1u16 << shift;
+            let sane = (512..=4096).contains(&size);
+            assert_eq!(patch(11, &size.to_le_bytes()).is_some(), sane, "{size}");
+        }
         assert!(patch(13, &[3]).is_none());
         assert!(patch(13, &[0]).is_none());
         assert!(
