@@ -25,14 +25,16 @@ use rustix::process::Pid;
 /// ~1.5 KB.
 #[inline(never)]
 pub fn now_ms() -> u32 {
-    // [seconds, nanoseconds] as the kernel's native `timespec` (two longs), written by the kernel.
-    let mut ts = core::mem::MaybeUninit::<[isize; 2]>::uninit();
-    // SAFETY: clock_gettime(CLOCK_MONOTONIC, ts) writes one native timespec to `ts`, two writable
-    // longs; it touches no other memory and cannot fail for CLOCK_MONOTONIC, so `ts` is written.
-    let [sec, nsec] = unsafe {
+    // [seconds, nanoseconds] as the kernel's native `timespec` (two longs). Zeroed first, not left
+    // uninitialised: on 32-bit targets this is the 32-bit-time syscall, which a kernel built without
+    // CONFIG_COMPAT_32BIT_TIME lacks (ENOSYS, nothing written).
+    let mut ts = [0isize; 2];
+    // SAFETY: clock_gettime(CLOCK_MONOTONIC, ts) writes at most one native timespec to `ts`, two
+    // writable longs; it touches no other memory.
+    unsafe {
         syscall::<__NR_clock_gettime, _>([1, ts.as_mut_ptr() as usize, 0]);
-        ts.assume_init()
-    };
+    }
+    let [sec, nsec] = ts;
     // nsec is below 10^9, so a native long divides it. Not on ARM: Thumb-1 has no divide instruction,
     // and this was the last `/` that linked compiler_builtins' division routine (0.14 KB). There the
     // shared bitwise `div_rem` does it.
