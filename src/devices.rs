@@ -364,10 +364,12 @@ fn partition_entry(
 ) -> Option<()> {
     let (disk, number) = partname::split(name.to_bytes())?;
     let disk = dev_node(disk);
+    // Non-blocking: a name derived for a whole disk (see `partname::split`) could name some other
+    // node, which must not stall the search (a disk is read the same way with it).
     let disk = open(
         CWD,
         disk.whole()?.as_cstr(),
-        OFlags::RDONLY | OFlags::CLOEXEC,
+        OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC,
         Mode::empty(),
     )
     .ok()?;

@@ -7,8 +7,9 @@ use crate::numfmt::parse_dec;
 /// The disk's name and the partition's number in the name `name` gets from the kernel: the disk's
 /// name and the number, with a `p` between when the disk's name ends in a digit (`vda1`: `vda` and
 /// 1, `mmcblk0p2`: `mmcblk0` and 2). `None` for a name that does not end in a number, which no
-/// partition's does; a whole disk whose name does (`md0`, `nvme0n1`) gets a disk name that no device
-/// has (`md`, `nvme0n`), so no disk opens for it.
+/// partition's does. A whole disk whose name does (`md0`, `nvme0n1`) gets a name that no block device
+/// with a partition table has (`md`, `nvme0n`; `pktcdvd0` gives a folder of /dev): what opens under
+/// it, if anything, reads as no partition table, so no entry is found.
 #[optimize(size)]
 pub fn split(name: &[u8]) -> Option<(&[u8], u32)> {
     // The number: the digits at the end.
