@@ -173,7 +173,9 @@ impl<'a, T> private::Sealed<T> for &'a mut [MaybeUninit<T>] {
 
     #[inline]
     unsafe fn assume_init(self, len: usize) -> Self::Output {
-        let (init, uninit) = self.split_at_mut(len);
+        // SAFETY: `len` elements are initialized (the caller's promise), so `len` is within the
+        // buffer: no bounds check (a panic path at each read into uninitialized memory).
+        let (init, uninit) = self.split_at_mut_unchecked(len);
 
         // SAFETY: The user asserts that the slice is now initialized.
         let init = slice::from_raw_parts_mut(init.as_mut_ptr().cast::<T>(), init.len());
@@ -192,7 +194,9 @@ impl<'a, T, const N: usize> private::Sealed<T> for &'a mut [MaybeUninit<T>; N] {
 
     #[inline]
     unsafe fn assume_init(self, len: usize) -> Self::Output {
-        let (init, uninit) = self.split_at_mut(len);
+        // SAFETY: `len` elements are initialized (the caller's promise), so `len` is within the
+        // buffer: no bounds check (a panic path at each read into uninitialized memory).
+        let (init, uninit) = self.split_at_mut_unchecked(len);
 
         // SAFETY: The user asserts that the slice is now initialized.
         let init = slice::from_raw_parts_mut(init.as_mut_ptr().cast::<T>(), init.len());

@@ -211,7 +211,10 @@ impl<'buf, Fd: AsFd> RawDir<'buf, Fd> {
             }
         }
 
-        let dirent_ptr = self.buf[self.offset..].as_ptr();
+        // SAFETY: `offset` is below `initialized` (checked above), the byte count getdents returned,
+        // which is never more than the buffer's length: the pointer stays inside the buffer. (Not
+        // `self.buf[self.offset..]`, whose bounds check and panic path could never fire.)
+        let dirent_ptr = unsafe { self.buf.as_ptr().add(self.offset) };
         // SAFETY:
         // - This data is initialized by the check above.
         //   - Assumption: the kernel will not give us partial structs.
