@@ -26,12 +26,14 @@ use rustix::process::Pid;
 #[inline(never)]
 pub fn now_ms() -> u32 {
     // [seconds, nanoseconds] as the kernel's native `timespec` (two longs), written by the kernel.
-    let mut ts = core::mem::MaybeUninit::<[isize; 2]>::uninit();
+    // Read back one long at a time: one 8-byte copy of both made LLVM align `ts` to 8 on i686, and
+    // the function realign its stack for it.
+    let mut ts = [core::mem::MaybeUninit::<isize>::uninit(); 2];
     // SAFETY: clock_gettime(CLOCK_MONOTONIC, ts) writes one native timespec to `ts`, two writable
     // longs; it touches no other memory and cannot fail for CLOCK_MONOTONIC, so `ts` is written.
     let [sec, nsec] = unsafe {
         syscall::<__NR_clock_gettime, _>([1, ts.as_mut_ptr() as usize, 0]);
-        ts.assume_init()
+        [ts[0].assume_init(), ts[1].assume_init()]
     };
     // nsec is below 10^9, so a native long divides it. Not on ARM: Thumb-1 has no divide instruction,
     // and this was the last `/` that linked compiler_builtins' division routine (0.14 KB). There the
