@@ -29,8 +29,10 @@ const COMPRESSED_FILE: i32 = 4;
 /// logged when loaded (the bundle logs its count instead). A module that is already loaded (or built
 /// in) counts as loaded.
 #[optimize(size)]
-// Out of line: measured smaller on all three arches than inlined into `load_from`.
-#[inline(never)]
+// Out of line: measured smaller than inlined into `load_from`, except on i686 (inlined: -28 B,
+// .gz -83 B).
+#[cfg_attr(target_arch = "x86", inline(always))]
+#[cfg_attr(not(target_arch = "x86"), inline(never))]
 fn load(log: &mut Logger, dir: BorrowedFd<'_>, base: &[u8], bundled: bool) -> Result<(), Failed> {
     // The plain module file first (the table's empty first entry), then the compressed ones.
     let variants = if bundled { 1 } else { modlist::SUFFIX_COUNT };
