@@ -332,6 +332,9 @@ fn is_space(b: u8) -> bool {
 
 /// The parameters as `(name, value)`, split as the kernel's `next_arg` does: whitespace separates them
 /// unless inside double quotes; `name="a b"` and `"name=a b"` both give the value `a b`. A NUL ends it.
+/// One difference: an `=` as a parameter's first byte separates here (`=a=b`: an empty name and the
+/// value `a=b`), where the kernel looks for one after it (`=a` and `b`). No option of ours begins
+/// with `=`, and following the kernel there measured 56 / 88 / 24 B larger.
 #[optimize(size)]
 pub fn params<'a>(cmdline: &'a [u8]) -> impl Iterator<Item = (&'a [u8], Option<&'a [u8]>)> {
     let mut rest = cmdline.split(|&b| b == 0).next().unwrap_or(&[]);
