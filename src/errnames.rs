@@ -49,7 +49,7 @@ const fn marked() -> [u8; NAMES.len() - NUMBERS.len()] {
 #[optimize(size)]
 pub fn text(number: i32, buf: &mut [u8; crate::numfmt::DEC_LEN]) -> &[u8] {
     let number = number.unsigned_abs();
-    let mut digits = [0; crate::numfmt::DEC_LEN];
+    let mut digits = crate::numfmt::digits();
     // The name from its number's byte on, after ` (E`; or else the digits, after ` (`.
     let (mut from, mut len) = match TABLE
         .iter()
