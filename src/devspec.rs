@@ -165,7 +165,7 @@ impl<const N: usize> Default for Text<N> {
     }
 }
 
-/// How `hex_text` writes an identity's bytes: a dash after byte `i` where bit `i` of `dashes` is set,
+/// How `IdText::push_hex` writes an identity's bytes: a dash after byte `i` where bit `i` of `dashes` is set,
 /// and `ten`, the digit written for ten: `b'a'` or `b'A'` (the case of every hex letter).
 #[derive(Clone, Copy)]
 pub struct HexForm {
