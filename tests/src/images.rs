@@ -152,6 +152,18 @@ pub struct Part<'a> {
     pub uuid: Option<&'a str>,
 }
 
+impl<'a> Part<'a> {
+    /// A partition of an MBR disk, which has no names or GUIDs: `fs` as `kind`.
+    pub fn mbr(fs: &'a Path, kind: &'a str) -> Part<'a> {
+        Part {
+            fs,
+            name: "",
+            kind,
+            uuid: None,
+        }
+    }
+}
+
 fn size_mib(p: &Path) -> R<u64> {
     let len = std::fs::metadata(p)
         .map_err(|e| format!("{}: {e}", p.display()))?

@@ -517,24 +517,9 @@ fn s05_mbr_overrides(sc: &mut Sc) -> R<()> {
     images::mbr(
         &disk,
         &[
-            Part {
-                fs: &boot,
-                name: "",
-                kind: "fat",
-                uuid: None,
-            },
-            Part {
-                fs: &img,
-                name: "",
-                kind: "linux",
-                uuid: None,
-            },
-            Part {
-                fs: &ovl,
-                name: "",
-                kind: "linux",
-                uuid: None,
-            },
+            Part::mbr(&boot, "fat"),
+            Part::mbr(&img, "linux"),
+            Part::mbr(&ovl, "linux"),
         ],
         "0x5ee0beef",
         128,
@@ -668,24 +653,9 @@ fn sd_card(sc: &Sc) -> R<PathBuf> {
     images::mbr(
         &sd,
         &[
-            Part {
-                fs: &boot,
-                name: "",
-                kind: "fat",
-                uuid: None,
-            },
-            Part {
-                fs: &img,
-                name: "",
-                kind: "linux",
-                uuid: None,
-            },
-            Part {
-                fs: &ovl,
-                name: "",
-                kind: "linux",
-                uuid: None,
-            },
+            Part::mbr(&boot, "fat"),
+            Part::mbr(&img, "linux"),
+            Part::mbr(&ovl, "linux"),
         ],
         "0x0a0b0c0d",
         128,
@@ -1069,14 +1039,8 @@ impl Update {
                 newimg_on_card: None,
             });
         }
-        let part = |fs| Part {
-            fs,
-            name: "",
-            kind: "linux",
-            uuid: None,
-        };
         let sd = sc.path("sd.img");
-        let parts = [part(&self.img), part(&self.overlay), part(&self.newimg)];
+        let parts = [&self.img, &self.overlay, &self.newimg].map(|fs| Part::mbr(fs, "linux"));
         let layout = images::mbr(&sd, &parts, "0x0a0b0c0e", 256)?;
         Ok(MachineDisks {
             disks: vec![sd],
