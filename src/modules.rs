@@ -164,10 +164,9 @@ fn load_from(
     let list = match names {
         Some(names) => names.as_bytes(),
         None => match files::read_small(dir.as_fd(), c"load-order", &mut buf) {
+            Ok(list) => list,
             Err(Errno::NOENT) => return Ok(()),
-            other => {
-                other.map_err(|e| log.fail(cannot!("read the load-order of "), kver, Some(e)))?
-            }
+            Err(e) => return Err(log.fail(cannot!("read the load-order of "), kver, Some(e))),
         },
     };
     let mut count = 0u32;
