@@ -118,14 +118,11 @@ pub fn kernel_filesystems(log: &mut Logger) {
     for &dir in &MOUNT_POINTS {
         let _ = files::ensure_dir(CWD, dir);
     }
-    for (i, (&fstype, &dir)) in KERNEL_FILESYSTEMS.iter().zip(&MOUNT_POINTS).enumerate() {
-        // /dev holds the device nodes; /proc and /sys need neither devices nor programs.
-        let flags = if i == 0 {
-            MountFlags::NOSUID
-        } else {
-            MountFlags::NOSUID | MountFlags::NOEXEC | MountFlags::NODEV
-        };
+    // /dev holds the device nodes; /proc and /sys, after it, need neither devices nor programs.
+    let mut flags = MountFlags::NOSUID;
+    for (&fstype, &dir) in KERNEL_FILESYSTEMS.iter().zip(&MOUNT_POINTS) {
         let _ = mount_texts(log, fstype, dir, fstype, flags, c"");
+        flags |= MountFlags::NOEXEC | MountFlags::NODEV;
         // Right after /dev, so that a failing /proc or /sys can be reported. Tried again after each
         // mount: once there is a console the new descriptor is not 0 and closes again, and while there
         // is none (devtmpfs failed) the open fails again, harmlessly.
