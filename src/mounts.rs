@@ -67,8 +67,15 @@ fn mount_texts(
     flags: MountFlags,
     data: &CStr,
 ) -> Result<(), Errno> {
-    let (source, target) = (source.as_c_str(), target.as_c_str());
-    rustix::mount::mount(source, target, fstype.as_c_str(), flags, data).inspect_err(|&e| {
+    // The strings' lengths only for the message: the system call takes the pointers alone.
+    rustix::mount::mount(
+        source.as_c_str(),
+        target.as_c_str(),
+        fstype.as_c_str(),
+        flags,
+        data,
+    )
+    .inspect_err(|&e| {
         log.fail_two(
             cannot!("mount % on "),
             source.to_bytes(),
