@@ -8,7 +8,7 @@ use crate::sys::{Fd, open};
 use crate::sys::{logical_sector_size, now_ms, sleep_ms};
 use core::ffi::CStr;
 use initramfs_overlay::cmdline::{Config, Wait, role};
-use initramfs_overlay::cpath::CPath;
+use initramfs_overlay::cpath::{CPath, CText};
 use initramfs_overlay::devspec::{self, IdText, Identity, Spec};
 use initramfs_overlay::log::{Level, Log};
 use initramfs_overlay::numfmt;
@@ -17,12 +17,13 @@ use rustix::fd::{AsFd, BorrowedFd};
 use rustix::fs::{CWD, Mode, OFlags, RawDir};
 use rustix::io::Errno;
 
-/// A found partition: its device node and the filesystem type to mount it with.
+/// A found partition: its device node and the filesystem type to mount it with (one pointer: `mount`
+/// passes it on as it is, no length needed).
 // The node first (repr(C)), at the partition's own address: measured smaller on ARM.
 #[repr(C)]
 pub struct Partition {
     pub dev: CPath,
-    pub fstype: &'static CStr,
+    pub fstype: CText<'static>,
 }
 
 /// The partitions of each role, in the order of `role::NAMES`. `find` fills it in place: a `Partition` is
@@ -248,10 +249,10 @@ fn scan(
         probed.insert(ino);
         let Ok(node) = node else { continue };
         let (role, fs) = probe(&node, name, specs, bufs);
-        let fstype = match fs {
+        let fstype = CText::new(match fs {
             Filesystem::Ext4 => c"ext4",
             Filesystem::Vfat => c"vfat",
-        };
+        });
         let Some(slot) = slots.get_mut(role) else {
             continue;
         };

@@ -214,7 +214,15 @@ pub fn mount_partition(
     target: &CStr,
     flags: MountFlags,
 ) -> Result<(), Failed> {
-    mount(log, part.dev.as_cstr(), target, part.fstype, flags, c"")
+    mount_texts(
+        log,
+        CText::new(part.dev.as_cstr()),
+        CText::new(target),
+        part.fstype,
+        flags,
+        c"",
+    )
+    .map_err(|_| Failed)
 }
 
 /// The `img` partition: read-only, unless an update waits and must be promoted onto it.
