@@ -56,12 +56,6 @@ impl Found {
     }
 }
 
-/// The filesystems `probe` knows (a small value to return; `scan` names it for `mount`).
-#[derive(Clone, Copy)]
-enum Filesystem {
-    Ext4,
-    Vfat,
-}
 /// What `probe` returns for a device that matches no role.
 const NO_ROLE: usize = role::COUNT;
 /// How often to look again while waiting: a late USB or MMC device is taken within milliseconds.
@@ -248,11 +242,7 @@ fn scan(
         };
         probed.insert(ino);
         let Ok(node) = node else { continue };
-        let (role, fs) = probe(&node, name, specs, bufs);
-        let fstype = CText::new(match fs {
-            Filesystem::Ext4 => c"ext4",
-            Filesystem::Vfat => c"vfat",
-        });
+        let (role, fstype) = probe(&node, name, specs, bufs);
         let Some(slot) = slots.get_mut(role) else {
             continue;
         };
@@ -288,7 +278,8 @@ struct Buffers {
 }
 
 /// Reads the identity of device `name` (open as `dev`) and returns the first role whose spec it
-/// matches, with its filesystem; `NO_ROLE` when there is none (the filesystem then means nothing).
+/// matches, with its filesystem type as `mount` takes it; `NO_ROLE` when there is none (the type is
+/// then empty).
 #[optimize(size)]
 // Inlined into `scan` (and so `boot`) on x86: no call, no frame of its own. On ARM out of line: in
 // boot's large frame its locals would be out of Thumb's short sp-relative reach (measured +72 B).
@@ -299,7 +290,7 @@ fn probe(
     name: &CStr,
     specs: &[Spec; role::COUNT],
     bufs: &mut Buffers,
-) -> (usize, Filesystem) {
+) -> (usize, CText<'static>) {
     let head = read_at(dev.as_fd(), &mut bufs.head, 0);
     let mut id: Identity = [&[]; devspec::KINDS];
     id[devspec::DEV_NAME] = name.to_bytes();
@@ -312,7 +303,7 @@ fn probe(
         .and_then(ext4::parse)
     {
         id[devspec::LABEL] = fs.label;
-        (Filesystem::Ext4, fs.uuid, ext4::UUID_FORM)
+        (CText::new(c"ext4"), fs.uuid, ext4::UUID_FORM)
     } else if let Some(boot) = vfat::parse(head) {
         let region = boot.root_dir;
         let dir = bufs
@@ -329,9 +320,9 @@ fn probe(
             }
             None => &[],
         };
-        (Filesystem::Vfat, raw, vfat::SERIAL_FORM)
+        (CText::new(c"vfat"), raw, vfat::SERIAL_FORM)
     } else {
-        return (NO_ROLE, Filesystem::Ext4);
+        return (NO_ROLE, CText::new(c""));
     };
     // The text is reused from the previous device.
     bufs.uuid.clear();
