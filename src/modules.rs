@@ -159,11 +159,24 @@ fn load_from(
     let Some(dir) = open_module_dir(log, root, modules, kver)? else {
         return Ok(());
     };
+    // Every way out of the list closes the folder here, once.
+    load_list(log, dir.as_fd(), kver, names)
+}
+
+/// The part of `load_from` after the folder is open: its list, each module of it, their count.
+#[optimize(size)]
+#[inline(always)]
+fn load_list(
+    log: &mut Logger,
+    dir: BorrowedFd<'_>,
+    kver: &[u8],
+    names: Option<&'static str>,
+) -> Result<(), Failed> {
     let bundled = names.is_none();
     let mut buf = [0u8; 8192];
     let list = match names {
         Some(names) => names.as_bytes(),
-        None => match files::read_small(dir.as_fd(), c"load-order", &mut buf) {
+        None => match files::read_small(dir, c"load-order", &mut buf) {
             Ok(list) => list,
             Err(Errno::NOENT) => return Ok(()),
             Err(e) => return Err(log.fail(cannot!("read the load-order of "), kver, Some(e))),
@@ -173,7 +186,7 @@ fn load_from(
     for entry in modlist::entries(list) {
         let path =
             entry.map_err(|bad| log.fail_two(c"load-order: %", bad.reason, bad.line, None))?;
-        load(log, dir.as_fd(), path, bundled)?;
+        load(log, dir, path, bundled)?;
         count += 1;
     }
     // The list is done with, so its buffer holds the count's digits: a fresh array would be zeroed
