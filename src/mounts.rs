@@ -129,11 +129,11 @@ pub fn kernel_filesystems(log: &mut Logger) {
     let mut flags = MountFlags::NOSUID;
     for (&fstype, &dir) in KERNEL_FILESYSTEMS.iter().zip(&MOUNT_POINTS) {
         let _ = mount_texts(log, fstype, dir, fstype, flags, c"");
-        flags |= MountFlags::NOEXEC | MountFlags::NODEV;
         // Right after /dev, so that a failing /proc or /sys can be reported. Tried again after each
         // mount: once there is a console the new descriptor is not 0 and closes again, and while there
         // is none (devtmpfs failed) the open fails again, harmlessly.
         open_console();
+        flags |= MountFlags::NOEXEC | MountFlags::NODEV;
     }
     // Our step lines come faster than /dev/kmsg's default rate limit (10 lines per 5 s) allows. A
     // `printk.devkmsg=` given on the command line locks the setting, and then this write fails.
