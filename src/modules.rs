@@ -34,9 +34,9 @@ const COMPRESSED_FILE: i32 = 4;
 #[cfg_attr(target_arch = "x86", inline(always))]
 #[cfg_attr(not(target_arch = "x86"), inline(never))]
 fn load(log: &mut Logger, dir: BorrowedFd<'_>, base: &[u8], bundled: bool) -> Result<(), Failed> {
-    // The plain module file first (the table's empty first entry), then the compressed ones.
-    let variants = if bundled { 1 } else { modlist::SUFFIX_COUNT };
-    for index in 0..variants {
+    // The plain module file first (the table's empty first entry), then the compressed ones; a bundled
+    // module never gets past the first, which it loads or fails on.
+    for index in 0..modlist::SUFFIX_COUNT {
         let path = CPath::new(&[base, initramfs_overlay::nth(modlist::SUFFIXES, index)]);
         // `modlist` refuses a NUL, so a path that does not go in whole is one too long to open: told
         // as the kernel tells a name too long, by the one failure message of the open.
