@@ -165,6 +165,7 @@ fn load_from(
 
 /// The part of `load_from` after the folder is open: its list, each module of it, their count.
 #[optimize(size)]
+// Inlined: a function of its own only so that `load_from` has one way out while the folder is open.
 #[inline(always)]
 fn load_list(
     log: &mut Logger,
