@@ -8,7 +8,7 @@ use crate::sys::{Fd, open};
 use crate::sys::{logical_sector_size, now_ms, sleep_ms};
 use core::ffi::CStr;
 use initramfs_overlay::cmdline::{Config, Wait, role};
-use initramfs_overlay::cpath::CPath;
+use initramfs_overlay::cpath::{CPath, CText};
 use initramfs_overlay::devspec::{self, IdText, Identity, Spec};
 use initramfs_overlay::log::{Level, Log};
 use initramfs_overlay::numfmt;
@@ -17,12 +17,13 @@ use rustix::fd::{AsFd, BorrowedFd};
 use rustix::fs::{CWD, Mode, OFlags, RawDir};
 use rustix::io::Errno;
 
-/// A found partition: its device node and the filesystem type to mount it with.
+/// A found partition: its device node and the filesystem type to mount it with (one pointer: `mount`
+/// passes it on as it is, no length needed).
 // The node first (repr(C)), at the partition's own address: measured smaller on ARM.
 #[repr(C)]
 pub struct Partition {
     pub dev: CPath,
-    pub fstype: &'static CStr,
+    pub fstype: CText<'static>,
 }
 
 /// The partitions of each role, in the order of `role::NAMES`. `find` fills it in place: a `Partition` is
@@ -55,12 +56,6 @@ impl Found {
     }
 }
 
-/// The filesystems `probe` knows (a small value to return; `scan` names it for `mount`).
-#[derive(Clone, Copy)]
-enum Filesystem {
-    Ext4,
-    Vfat,
-}
 /// What `probe` returns for a device that matches no role.
 const NO_ROLE: usize = role::COUNT;
 /// How often to look again while waiting: a late USB or MMC device is taken within milliseconds.
@@ -247,11 +242,7 @@ fn scan(
         };
         probed.insert(ino);
         let Ok(node) = node else { continue };
-        let (role, fs) = probe(&node, name, specs, bufs);
-        let fstype = match fs {
-            Filesystem::Ext4 => c"ext4",
-            Filesystem::Vfat => c"vfat",
-        };
+        let (role, fstype) = probe(&node, name, specs, bufs);
         let Some(slot) = slots.get_mut(role) else {
             continue;
         };
@@ -287,7 +278,8 @@ struct Buffers {
 }
 
 /// Reads the identity of device `name` (open as `dev`) and returns the first role whose spec it
-/// matches, with its filesystem; `NO_ROLE` when there is none (the filesystem then means nothing).
+/// matches, with its filesystem type as `mount` takes it; `NO_ROLE` when there is none (the type is
+/// then empty).
 #[optimize(size)]
 // Inlined into `scan` (and so `boot`) on x86: no call, no frame of its own. On ARM out of line: in
 // boot's large frame its locals would be out of Thumb's short sp-relative reach (measured +72 B).
@@ -298,7 +290,7 @@ fn probe(
     name: &CStr,
     specs: &[Spec; role::COUNT],
     bufs: &mut Buffers,
-) -> (usize, Filesystem) {
+) -> (usize, CText<'static>) {
     let head = read_at(dev.as_fd(), &mut bufs.head, 0);
     let mut id: Identity = [&[]; devspec::KINDS];
     id[devspec::DEV_NAME] = name.to_bytes();
@@ -311,7 +303,7 @@ fn probe(
         .and_then(ext4::parse)
     {
         id[devspec::LABEL] = fs.label;
-        (Filesystem::Ext4, fs.uuid, ext4::UUID_FORM)
+        (CText::new(c"ext4"), fs.uuid, ext4::UUID_FORM)
     } else if let Some(boot) = vfat::parse(head) {
         let region = boot.root_dir;
         let dir = bufs
@@ -328,9 +320,9 @@ fn probe(
             }
             None => &[],
         };
-        (Filesystem::Vfat, raw, vfat::SERIAL_FORM)
+        (CText::new(c"vfat"), raw, vfat::SERIAL_FORM)
     } else {
-        return (NO_ROLE, Filesystem::Ext4);
+        return (NO_ROLE, CText::new(c""));
     };
     // The text is reused from the previous device.
     bufs.uuid.clear();

@@ -34,9 +34,9 @@ const COMPRESSED_FILE: i32 = 4;
 #[cfg_attr(target_arch = "x86", inline(always))]
 #[cfg_attr(not(target_arch = "x86"), inline(never))]
 fn load(log: &mut Logger, dir: BorrowedFd<'_>, base: &[u8], bundled: bool) -> Result<(), Failed> {
-    // The plain module file first (the table's empty first entry), then the compressed ones.
-    let variants = if bundled { 1 } else { modlist::SUFFIX_COUNT };
-    for index in 0..variants {
+    // The plain module file first (the table's empty first entry), then the compressed ones; a bundled
+    // module never gets past the first, which it loads or fails on.
+    for index in 0..modlist::SUFFIX_COUNT {
         let path = CPath::new(&[base, initramfs_overlay::nth(modlist::SUFFIXES, index)]);
         // `modlist` refuses a NUL, so a path that does not go in whole is one too long to open: told
         // as the kernel tells a name too long, by the one failure message of the open.
@@ -159,22 +159,35 @@ fn load_from(
     let Some(dir) = open_module_dir(log, root, modules, kver)? else {
         return Ok(());
     };
+    // Every way out of the list closes the folder here, once.
+    load_list(log, dir.as_fd(), kver, names)
+}
+
+/// The part of `load_from` after the folder is open: its list, each module of it, their count.
+#[optimize(size)]
+// Inlined: a function of its own only so that `load_from` has one way out while the folder is open.
+#[inline(always)]
+fn load_list(
+    log: &mut Logger,
+    dir: BorrowedFd<'_>,
+    kver: &[u8],
+    names: Option<&'static str>,
+) -> Result<(), Failed> {
     let bundled = names.is_none();
     let mut buf = [0u8; 8192];
     let list = match names {
         Some(names) => names.as_bytes(),
-        None => match files::read_small(dir.as_fd(), c"load-order", &mut buf) {
+        None => match files::read_small(dir, c"load-order", &mut buf) {
+            Ok(list) => list,
             Err(Errno::NOENT) => return Ok(()),
-            other => {
-                other.map_err(|e| log.fail(cannot!("read the load-order of "), kver, Some(e)))?
-            }
+            Err(e) => return Err(log.fail(cannot!("read the load-order of "), kver, Some(e))),
         },
     };
     let mut count = 0u32;
     for entry in modlist::entries(list) {
         let path =
             entry.map_err(|bad| log.fail_two(c"load-order: %", bad.reason, bad.line, None))?;
-        load(log, dir.as_fd(), path, bundled)?;
+        load(log, dir, path, bundled)?;
         count += 1;
     }
     // The list is done with, so its buffer holds the count's digits: a fresh array would be zeroed

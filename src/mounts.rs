@@ -67,8 +67,15 @@ fn mount_texts(
     flags: MountFlags,
     data: &CStr,
 ) -> Result<(), Errno> {
-    let (source, target) = (source.as_c_str(), target.as_c_str());
-    rustix::mount::mount(source, target, fstype.as_c_str(), flags, data).inspect_err(|&e| {
+    // The strings' lengths only for the message: the system call takes the pointers alone.
+    rustix::mount::mount(
+        source.as_c_str(),
+        target.as_c_str(),
+        fstype.as_c_str(),
+        flags,
+        data,
+    )
+    .inspect_err(|&e| {
         log.fail_two(
             cannot!("mount % on "),
             source.to_bytes(),
@@ -118,18 +125,15 @@ pub fn kernel_filesystems(log: &mut Logger) {
     for &dir in &MOUNT_POINTS {
         let _ = files::ensure_dir(CWD, dir);
     }
-    for (i, (&fstype, &dir)) in KERNEL_FILESYSTEMS.iter().zip(&MOUNT_POINTS).enumerate() {
-        // /dev holds the device nodes; /proc and /sys need neither devices nor programs.
-        let flags = if i == 0 {
-            MountFlags::NOSUID
-        } else {
-            MountFlags::NOSUID | MountFlags::NOEXEC | MountFlags::NODEV
-        };
+    // /dev holds the device nodes; /proc and /sys, after it, need neither devices nor programs.
+    let mut flags = MountFlags::NOSUID;
+    for (&fstype, &dir) in KERNEL_FILESYSTEMS.iter().zip(&MOUNT_POINTS) {
         let _ = mount_texts(log, fstype, dir, fstype, flags, c"");
         // Right after /dev, so that a failing /proc or /sys can be reported. Tried again after each
         // mount: once there is a console the new descriptor is not 0 and closes again, and while there
         // is none (devtmpfs failed) the open fails again, harmlessly.
         open_console();
+        flags |= MountFlags::NOEXEC | MountFlags::NODEV;
     }
     // Our step lines come faster than /dev/kmsg's default rate limit (10 lines per 5 s) allows. A
     // `printk.devkmsg=` given on the command line locks the setting, and then this write fails.
@@ -210,7 +214,15 @@ pub fn mount_partition(
     target: &CStr,
     flags: MountFlags,
 ) -> Result<(), Failed> {
-    mount(log, part.dev.as_cstr(), target, part.fstype, flags, c"")
+    mount_texts(
+        log,
+        CText::new(part.dev.as_cstr()),
+        CText::new(target),
+        part.fstype,
+        flags,
+        c"",
+    )
+    .map_err(|_| Failed)
 }
 
 /// The `img` partition: read-only, unless an update waits and must be promoted onto it.
