@@ -704,9 +704,10 @@ fn verify(
     };
     // 64 hex digits and the character after them are all that matters.
     let line = buf.get_mut(..65).unwrap_or_default();
-    let got = io::read(&sidecar, &mut *line).ctx(Msg::ReadSha)?;
-    let line = line.get(..got).unwrap_or_default();
+    let got = io::read(&sidecar, &mut *line);
+    // One close for both ways out.
     drop(sidecar);
+    let line = line.get(..got.ctx(Msg::ReadSha)?).unwrap_or_default();
     // Parsed where it is looked at, not copied out of an `Option`.
     let mut expected = [0; 8];
     sha256::parse_sidecar_into(line, &mut expected).ok_or(Msg::ShaFormat.bad())?;
