@@ -285,6 +285,10 @@ mod tests {
             parse_sidecar(std::format!("\\{lower}  a\\\\b\n").as_bytes()),
             Some(abc)
         );
+        // Into a digest holding anything before: every bit is shifted in (update::verify relies on it).
+        let mut any = [0x9e37_79b9; 8];
+        assert_eq!(parse_sidecar_into(lower.as_bytes(), &mut any), Some(()));
+        assert_eq!(any, abc);
         assert!(parse_sidecar(b"").is_none());
         assert!(parse_sidecar(&lower.as_bytes()[..63]).is_none());
         assert!(parse_sidecar(std::format!("{lower}0").as_bytes()).is_none());

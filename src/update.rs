@@ -704,11 +704,15 @@ fn verify(
     };
     // 64 hex digits and the character after them are all that matters.
     let line = buf.get_mut(..65).unwrap_or_default();
-    let got = io::read(&sidecar, &mut *line).ctx(Msg::ReadSha)?;
-    let line = line.get(..got).unwrap_or_default();
+    let got = io::read(&sidecar, &mut *line);
+    // One close for both ways out.
     drop(sidecar);
-    // Parsed where it is looked at, not copied out of an `Option`.
-    let mut expected = [0; 8];
+    let got = got.ctx(Msg::ReadSha)?;
+    let line = line.get(..got).unwrap_or_default();
+    // Parsed where it is looked at, not copied out of an `Option`. Its start value never shows (the
+    // 64 digits shift every bit in): the words start as the length read, stored from the register
+    // that holds it (eight zero immediates are longer on i686).
+    let mut expected = [got as u32; 8];
     sha256::parse_sidecar_into(line, &mut expected).ok_or(Msg::ShaFormat.bad())?;
     let start = hooks.now_ms();
     let mut hash = sha256::Sha256::new();
