@@ -61,21 +61,25 @@ fn div_rem_by_bits(mut n: u64, d: u32) -> (u64, u32) {
     (n, rem)
 }
 
-/// Parses an unsigned decimal with no sign, spaces or overflow.
+/// Parses an unsigned decimal with no sign or spaces, below `PARSE_LIMIT`.
 pub fn parse_dec(s: &[u8]) -> Option<u64> {
     if s.is_empty() {
         return None;
     }
     s.iter().try_fold(0u64, |n, &c| {
         let digit = c.wrapping_sub(b'0');
-        // Compared first so the multiply cannot overflow: 32-bit targets then need no overflow-checked
-        // 64-bit multiply.
-        if digit >= 10 || n > u64::MAX / 10 {
+        // Below 2^59 before a digit is added, the number cannot overflow: no overflow-checked 64-bit
+        // multiply or add (on 32-bit targets the test is of one bit range of the upper word).
+        if digit >= 10 || n >> 59 != 0 {
             return None;
         }
-        (n * 10).checked_add(u64::from(digit))
+        Some(n * 10 + u64::from(digit))
     })
 }
+
+/// `parse_dec` refuses this and larger: the first number with a prefix of 2^59 (above every value
+/// the init reads: seconds in milliseconds and partition numbers stop far below it).
+pub const PARSE_LIMIT: u64 = (1 << 59) * 10;
 
 #[cfg(test)]
 mod tests {
@@ -135,5 +139,9 @@ mod tests {
         assert_eq!(parse_dec(b"1x"), None);
         assert_eq!(parse_dec(b"-1"), None);
         assert_eq!(parse_dec(b"18446744073709551616"), None);
+        let limit = std::format!("{PARSE_LIMIT}");
+        let below = std::format!("{}", PARSE_LIMIT - 1);
+        assert_eq!(parse_dec(limit.as_bytes()), None);
+        assert_eq!(parse_dec(below.as_bytes()), Some(PARSE_LIMIT - 1));
     }
 }
