@@ -37,9 +37,22 @@ pub fn div_rem(n: u64, d: u32) -> (u64, u32) {
 /// general division (0.3 KB on i686, 0.7 KB on ARM, which has no divide instruction at all); the few
 /// divisions here are for log lines and sleeps, so one bit per step is fast enough.
 #[cfg(not(target_pointer_width = "64"))]
-#[inline(never)]
+#[inline(always)]
 pub fn div_rem(n: u64, d: u32) -> (u64, u32) {
-    div_rem_by_bits(n, d)
+    let mut rem = 0;
+    let quotient = divide(n, d, &mut rem);
+    (quotient, rem)
+}
+
+/// `div_rem` out of line: the quotient comes back in registers and the remainder through `rem`. A
+/// returned pair is written to the caller's stack, and a 64-bit value there made each caller
+/// realign its stack to 8 bytes on i686 (this way -32 B there, -24 B on ARM).
+#[cfg(not(target_pointer_width = "64"))]
+#[inline(never)]
+fn divide(n: u64, d: u32, rem: &mut u32) -> u64 {
+    let quotient;
+    (quotient, *rem) = div_rem_by_bits(n, d);
+    quotient
 }
 
 /// Long division in base 2: shift `n` out at the top one bit at a time into the remainder, and the
