@@ -75,19 +75,32 @@ fn div_rem_by_bits(mut n: u64, d: u32) -> (u64, u32) {
 }
 
 /// Parses an unsigned decimal with no sign or spaces, below `PARSE_LIMIT`.
+#[inline(always)]
 pub fn parse_dec(s: &[u8]) -> Option<u64> {
+    let n = dec_value(s);
+    (n != NOT_DECIMAL).then_some(n)
+}
+
+/// `parse_dec`'s result, or `NOT_DECIMAL` (above `PARSE_LIMIT`, so no number's value): a plain
+/// `u64` comes back in registers, an `Option<u64>` through the stack on 32-bit targets.
+const NOT_DECIMAL: u64 = u64::MAX;
+
+#[inline(never)]
+fn dec_value(s: &[u8]) -> u64 {
     if s.is_empty() {
-        return None;
+        return NOT_DECIMAL;
     }
-    s.iter().try_fold(0u64, |n, &c| {
+    let mut n = 0u64;
+    for &c in s {
         let digit = c.wrapping_sub(b'0');
         // Below 2^59 before a digit is added, the number cannot overflow: no overflow-checked 64-bit
         // multiply or add (on 32-bit targets the test is of one bit range of the upper word).
         if digit >= 10 || n >> 59 != 0 {
-            return None;
+            return NOT_DECIMAL;
         }
-        Some(n * 10 + u64::from(digit))
-    })
+        n = n * 10 + u64::from(digit);
+    }
+    n
 }
 
 /// `parse_dec` refuses this and larger: the first number with a prefix of 2^59 (above every value
@@ -156,5 +169,7 @@ mod tests {
         let below = std::format!("{}", PARSE_LIMIT - 1);
         assert_eq!(parse_dec(limit.as_bytes()), None);
         assert_eq!(parse_dec(below.as_bytes()), Some(PARSE_LIMIT - 1));
+        // `NOT_DECIMAL` is no number's value.
+        assert_eq!(parse_dec(b"18446744073709551615"), None);
     }
 }
