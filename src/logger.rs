@@ -248,6 +248,9 @@ impl Logger {
     fn step_line(&mut self, what: CText, level_errno: u32, first: &[u8], second: &[u8]) {
         // The errno as rustix holds it, negated: `errnames::text` names it by its absolute value.
         let negated_errno = level_errno as i32 >> 8;
+        // The parts are placed as they are found: the values first, as they arrive, so that they
+        // need not be kept across the calls that find the others (measured -48 / -36 / -24 B).
+        let mut parts: [&[u8]; 7] = [self.step_name(), b"", b"", first, b"", second, b""];
         let mut number = numfmt::digits();
         let what = what.to_bytes();
         // A message from `cannot!` starts with the byte that stands for the word: the word joins the
@@ -257,20 +260,13 @@ impl Logger {
             Some(rest) => (SEPARATOR.len(), rest),
             None => (": ".len(), what),
         };
-        let separator = &SEPARATOR[..separator_len];
+        parts[1] = &SEPARATOR[..separator_len];
         let at = what.iter().position(|&b| b == b'%').unwrap_or(what.len());
         let (before, after) = what.split_at(at);
+        parts[2] = before;
         // `after` starts with the `%`, or is empty without one.
-        let after = after.get(1..).unwrap_or_default();
-        let parts = [
-            self.step_name(),
-            separator,
-            before,
-            first,
-            after,
-            second,
-            errnames::text(negated_errno, &mut number),
-        ];
+        parts[4] = after.get(1..).unwrap_or_default();
+        parts[6] = errnames::text(negated_errno, &mut number);
         // Without an errno the line ends after the values.
         write_log_line(
             level_errno as u8,

@@ -37,9 +37,22 @@ pub fn div_rem(n: u64, d: u32) -> (u64, u32) {
 /// general division (0.3 KB on i686, 0.7 KB on ARM, which has no divide instruction at all); the few
 /// divisions here are for log lines and sleeps, so one bit per step is fast enough.
 #[cfg(not(target_pointer_width = "64"))]
-#[inline(never)]
+#[inline(always)]
 pub fn div_rem(n: u64, d: u32) -> (u64, u32) {
-    div_rem_by_bits(n, d)
+    let mut rem = 0;
+    let quotient = divide(n, d, &mut rem);
+    (quotient, rem)
+}
+
+/// `div_rem` out of line: the quotient comes back in registers and the remainder through `rem`. A
+/// returned pair is written to the caller's stack, and a 64-bit value there made each caller
+/// realign its stack to 8 bytes on i686 (this way -32 B there, -24 B on ARM).
+#[cfg(not(target_pointer_width = "64"))]
+#[inline(never)]
+fn divide(n: u64, d: u32, rem: &mut u32) -> u64 {
+    let quotient;
+    (quotient, *rem) = div_rem_by_bits(n, d);
+    quotient
 }
 
 /// Long division in base 2: shift `n` out at the top one bit at a time into the remainder, and the
@@ -61,21 +74,38 @@ fn div_rem_by_bits(mut n: u64, d: u32) -> (u64, u32) {
     (n, rem)
 }
 
-/// Parses an unsigned decimal with no sign, spaces or overflow.
+/// Parses an unsigned decimal with no sign or spaces, below `PARSE_LIMIT`.
+#[inline(always)]
 pub fn parse_dec(s: &[u8]) -> Option<u64> {
-    if s.is_empty() {
-        return None;
-    }
-    s.iter().try_fold(0u64, |n, &c| {
-        let digit = c.wrapping_sub(b'0');
-        // Compared first so the multiply cannot overflow: 32-bit targets then need no overflow-checked
-        // 64-bit multiply.
-        if digit >= 10 || n > u64::MAX / 10 {
-            return None;
-        }
-        (n * 10).checked_add(u64::from(digit))
-    })
+    let n = dec_value(s);
+    (n != NOT_DECIMAL).then_some(n)
 }
+
+/// `parse_dec`'s result, or `NOT_DECIMAL` (above `PARSE_LIMIT`, so no number's value): a plain
+/// `u64` comes back in registers, an `Option<u64>` through the stack on 32-bit targets.
+const NOT_DECIMAL: u64 = u64::MAX;
+
+#[inline(never)]
+fn dec_value(s: &[u8]) -> u64 {
+    if s.is_empty() {
+        return NOT_DECIMAL;
+    }
+    let mut n = 0u64;
+    for &c in s {
+        let digit = c.wrapping_sub(b'0');
+        // Below 2^59 before a digit is added, the number cannot overflow: no overflow-checked 64-bit
+        // multiply or add (on 32-bit targets the test is of one bit range of the upper word).
+        if digit >= 10 || n >> 59 != 0 {
+            return NOT_DECIMAL;
+        }
+        n = n * 10 + u64::from(digit);
+    }
+    n
+}
+
+/// `parse_dec` refuses this and larger: the first number with a prefix of 2^59 (above every value
+/// the init reads: seconds in milliseconds and partition numbers stop far below it).
+pub const PARSE_LIMIT: u64 = (1 << 59) * 10;
 
 #[cfg(test)]
 mod tests {
@@ -135,5 +165,11 @@ mod tests {
         assert_eq!(parse_dec(b"1x"), None);
         assert_eq!(parse_dec(b"-1"), None);
         assert_eq!(parse_dec(b"18446744073709551616"), None);
+        let limit = std::format!("{PARSE_LIMIT}");
+        let below = std::format!("{}", PARSE_LIMIT - 1);
+        assert_eq!(parse_dec(limit.as_bytes()), None);
+        assert_eq!(parse_dec(below.as_bytes()), Some(PARSE_LIMIT - 1));
+        // `NOT_DECIMAL` is no number's value.
+        assert_eq!(parse_dec(b"18446744073709551615"), None);
     }
 }
