@@ -83,3 +83,47 @@ pub fn open(
     // SAFETY: openat returned a new descriptor: open, and ours alone.
     Ok(unsafe { Fd::from_new(fd) })
 }
+
+/// Reads `file` to its end into `buf`, which need not be initialised (no 8 KiB of zeros written
+/// first, in code and time): the bytes read, or `EFBIG` when `buf` fills before the end, so a
+/// config list is never silently cut.
+#[inline(always)]
+pub fn read_to_end<'b>(
+    file: BorrowedFd<'_>,
+    buf: &'b mut [core::mem::MaybeUninit<u8>],
+) -> Result<&'b [u8], Errno> {
+    let mut len = 0;
+    loop {
+        let free = buf.get_mut(len..).unwrap_or(&mut []);
+        if free.is_empty() {
+            return Err(Errno::FBIG);
+        }
+        match rustix::io::read(file, free)?.0.len() {
+            0 => break,
+            n => len += n,
+        }
+    }
+    // SAFETY: each read above wrote the `n` bytes it returned, right after the ones before: the first
+    // `len` bytes of `buf` are initialised, and `len` is at most its length (`free` was not empty).
+    Ok(unsafe { core::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), len) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::mem::MaybeUninit;
+
+    #[test]
+    fn read_to_end_reads_whole_files_only() {
+        let path = std::env::temp_dir().join(std::format!("read_to_end.{}", std::process::id()));
+        std::fs::write(&path, b"abcdef").unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        let mut buf = [MaybeUninit::uninit(); 7];
+        assert_eq!(read_to_end(file.as_fd(), &mut buf), Ok(&b"abcdef"[..]));
+        // Exactly full is too small: the end cannot be seen.
+        let file = std::fs::File::open(&path).unwrap();
+        let mut buf = [MaybeUninit::uninit(); 6];
+        assert_eq!(read_to_end(file.as_fd(), &mut buf), Err(Errno::FBIG));
+        std::fs::remove_file(&path).unwrap();
+    }
+}

@@ -2,6 +2,7 @@
 //! may already exist, and a bounded recursive delete that never leaves its filesystem.
 
 use crate::sys::{Fd, open};
+use core::mem::MaybeUninit;
 use initramfs_overlay::cpath::CText;
 use linux_raw_sys::general::S_IFDIR;
 use rustix::fd::{AsFd, BorrowedFd};
@@ -22,26 +23,16 @@ pub fn open_dir(dir: BorrowedFd<'_>, path: &core::ffi::CStr) -> Result<Fd, Errno
     )
 }
 
-/// Reads a whole small file into `buf` and returns its bytes; a file longer than `buf` is `EFBIG`,
-/// so a config list is never silently cut.
+/// Reads a whole small file into `buf` and returns its bytes; a file longer than `buf` is `EFBIG`
+/// (see `read_to_end`).
 #[optimize(size)]
 pub fn read_small<'b>(
     dir: BorrowedFd<'_>,
     path: &core::ffi::CStr,
-    buf: &'b mut [u8],
+    buf: &'b mut [MaybeUninit<u8>],
 ) -> Result<&'b [u8], Errno> {
     let fd = open(dir, path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
-    let mut len = 0;
-    loop {
-        let free = buf.get_mut(len..).unwrap_or(&mut []);
-        if free.is_empty() {
-            return Err(Errno::FBIG);
-        }
-        match rustix::io::read(&fd, free)? {
-            0 => return Ok(buf.get(..len).unwrap_or(&[])),
-            n => len += n,
-        }
-    }
+    initramfs_overlay::fd::read_to_end(fd.as_fd(), buf)
 }
 
 /// `mkdir` that accepts an existing directory (and only a directory). The path is one pointer: its
@@ -92,7 +83,7 @@ fn empty_dir(dir: BorrowedFd<'_>, device: u32) -> Result<(), Errno> {
 #[repr(C)]
 pub struct DirBuf<const N: usize> {
     _aligned: [linux_raw_sys::general::linux_dirent64; 0],
-    pub bytes: [core::mem::MaybeUninit<u8>; N],
+    pub bytes: [MaybeUninit<u8>; N],
 }
 
 impl<const N: usize> DirBuf<N> {
@@ -100,7 +91,7 @@ impl<const N: usize> DirBuf<N> {
     pub fn uninit() -> Self {
         DirBuf {
             _aligned: [],
-            bytes: [core::mem::MaybeUninit::uninit(); N],
+            bytes: [MaybeUninit::uninit(); N],
         }
     }
 }

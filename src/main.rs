@@ -51,7 +51,7 @@ fn boot(start: Start) -> ! {
     let mut config = Config::DEFAULT;
     let mut found = Found::NONE;
     // /proc/cmdline holds at most COMMAND_LINE_SIZE (4 KiB on the largest arch) plus a newline.
-    let mut cmdline_buf = [0u8; 8192];
+    let mut cmdline_buf = [core::mem::MaybeUninit::uninit(); 8192];
     read_cmdline(&mut log, &mut cmdline_buf, &mut config);
     log.set_quiet(config.quiet);
     // The module folders' name. After the buffer: read once, it need not be near the stack pointer.
@@ -119,7 +119,11 @@ fn boot(start: Start) -> ! {
 /// Reads and parses /proc/cmdline into `config`, which holds the defaults: filled in place, since each
 /// move of a `Config` is a copy. A malformed option stops the boot, with its name in the message.
 #[optimize(size)]
-fn read_cmdline<'b>(log: &mut Logger, buf: &'b mut [u8], config: &mut Config<'b>) {
+fn read_cmdline<'b>(
+    log: &mut Logger,
+    buf: &'b mut [core::mem::MaybeUninit<u8>],
+    config: &mut Config<'b>,
+) {
     log.set_step(Step::Cmdline);
     // Without a command line there is no failure action asked for: the default, panic.
     let onerror = match files::read_small(rustix::fs::CWD, c"/proc/cmdline", buf) {

@@ -174,7 +174,7 @@ fn load_list(
     names: Option<&'static str>,
 ) -> Result<(), Failed> {
     let bundled = names.is_none();
-    let mut buf = [0u8; 8192];
+    let mut buf = [core::mem::MaybeUninit::uninit(); 8192];
     let list = match names {
         Some(names) => names.as_bytes(),
         None => match files::read_small(dir, c"load-order", &mut buf) {
@@ -190,13 +190,11 @@ fn load_list(
         load(log, dir, path, bundled)?;
         count += 1;
     }
-    // The list is done with, so its buffer holds the count's digits: a fresh array would be zeroed
-    // first, in code. (Always `Some`: the buffer is 8 KiB.)
-    if bundled && let Some(digits) = buf.first_chunk_mut() {
+    if bundled {
         log.say(
             Level::Info,
             c"% loaded for ",
-            numfmt::dec(count.into(), digits),
+            numfmt::dec(count.into(), &mut numfmt::digits()),
             kver,
         );
     }

@@ -45,35 +45,22 @@ pub fn now_ms() -> u32 {
     (sec as u32).wrapping_mul(1000).wrapping_add(ms)
 }
 
-/// Sleeps for `ms` milliseconds.
+/// Sleeps for `ms` milliseconds. A raw nanosleep with the kernel's native `timespec` on every target
+/// (on 32-bit ones rustix tries clock_nanosleep_time64 first, with a fallback for older kernels).
 #[inline(never)]
 pub fn sleep_ms(ms: u64) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        let (sec, rest) = initramfs_overlay::numfmt::div_rem(ms, 1000);
-        let _ = rustix::thread::nanosleep(&rustix::thread::Timespec {
-            tv_sec: sec as _,
-            tv_nsec: (rest * 1_000_000) as _,
-        });
-    }
-    // 32-bit targets: a raw nanosleep with the kernel's native `timespec` (rustix tries
-    // clock_nanosleep_time64 first, with a fallback for older kernels), in slices under a second:
-    // nanoseconds only, with no 64-bit division by 1000 (a bit-by-bit loop there).
-    #[cfg(target_pointer_width = "32")]
-    {
-        use linux_raw_sys::general::__NR_nanosleep;
-        let mut ms = ms;
-        while ms > 0 {
-            let slice = ms.min(999);
-            ms -= slice;
-            // [seconds, nanoseconds].
-            let ts = [0, slice as isize * 1_000_000];
-            // SAFETY: nanosleep(ts, NULL) reads one native timespec from `ts`, two longs that outlive
-            // the call, and writes nothing (no remainder is asked for).
-            unsafe {
-                syscall::<__NR_nanosleep, _>([ts.as_ptr() as usize, 0, 0]);
-            }
-        }
+    use linux_raw_sys::general::__NR_nanosleep;
+    let (sec, rest) = initramfs_overlay::numfmt::div_rem(ms, 1000);
+    // [seconds, nanoseconds]. Seconds beyond a native long (68 years on 32-bit targets) are cut to
+    // its largest: as endless a wait as the one asked for.
+    let ts = [
+        isize::try_from(sec).unwrap_or(isize::MAX),
+        rest as isize * 1_000_000,
+    ];
+    // SAFETY: nanosleep(ts, NULL) reads one native timespec from `ts`, two longs that outlive the
+    // call, and writes nothing (no remainder is asked for).
+    unsafe {
+        syscall::<__NR_nanosleep, _>([ts.as_ptr() as usize, 0, 0]);
     }
 }
 
