@@ -45,8 +45,9 @@ pub fn now_ms() -> u32 {
     (sec as u32).wrapping_mul(1000).wrapping_add(ms)
 }
 
-/// Sleeps for `ms` milliseconds. A raw nanosleep with the kernel's native `timespec` on every target
-/// (on 32-bit ones rustix tries clock_nanosleep_time64 first, with a fallback for older kernels).
+/// Sleeps for `ms` milliseconds: a raw nanosleep with the kernel's native `timespec` on every target
+/// (rustix's own call would, on 32-bit ones, try clock_nanosleep_time64 first and carry a fallback
+/// for older kernels: more code for the same sleep).
 #[inline(never)]
 pub fn sleep_ms(ms: u64) {
     use linux_raw_sys::general::__NR_nanosleep;
