@@ -5,12 +5,17 @@ use crate::devspec::{self, Spec};
 use crate::log::Log;
 use crate::numfmt::parse_dec;
 
-/// How long to wait for the required partitions.
+/// How long to wait for the required partitions, in milliseconds; `Wait::FOREVER` for `rootwait`. A
+/// plain number, no enum tag: the search compares what it waited with `ms`, and never reaches FOREVER.
 #[derive(Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(test, derive(Debug))]
-pub enum Wait {
-    Bounded { ms: u64 },
-    Forever,
+pub struct Wait {
+    pub ms: u64,
+}
+
+impl Wait {
+    /// Beyond any number of seconds `iovl.wait=` takes (`seconds_ms` keeps to `u64::MAX / 1000`).
+    pub const FOREVER: Wait = Wait { ms: u64::MAX };
 }
 
 /// What to do after a fatal error.
@@ -74,7 +79,7 @@ impl Config<'_> {
         init: b"/sbin/init",
         rw: false,
         quiet: false,
-        wait: Wait::Bounded { ms: 10_000 },
+        wait: Wait { ms: 10_000 },
         rootdelay_ms: 0,
         specs: [
             Spec::Label(role::NAMES[role::IMG]),
@@ -234,7 +239,7 @@ fn apply<'a>(
     let Some(value) = value else {
         match opt {
             opt::RO | opt::RW => config.rw = opt == opt::RW,
-            opt::ROOT_WAIT => config.wait = Wait::Forever,
+            opt::ROOT_WAIT => config.wait = Wait::FOREVER,
             // KEEP_UPPER and after: the flags (`lookup` finds no index beyond them).
             opt::KEEP_UPPER.. => {
                 *match opt {
@@ -262,7 +267,7 @@ fn apply<'a>(
             if opt == opt::ROOT_DELAY {
                 config.rootdelay_ms = ms;
             } else {
-                config.wait = Wait::Bounded { ms };
+                config.wait = Wait { ms };
             }
         }
         opt::IMG..=opt::NEW_IMG => {
@@ -473,7 +478,7 @@ mod tests {
             (
                 &b"/sbin/init"[..],
                 &b"root-squashfs.img"[..],
-                Wait::Bounded { ms: 10_000 }
+                Wait { ms: 10_000 }
             )
         );
         assert_eq!(
@@ -544,15 +549,15 @@ mod tests {
         let c = ok("init=/lib/systemd/systemd rw quiet rootdelay=2 rootwait");
         assert_eq!(c.init, b"/lib/systemd/systemd");
         assert!(c.rw && c.quiet);
-        assert_eq!((c.rootdelay_ms, c.wait), (2000, Wait::Forever));
+        assert_eq!((c.rootdelay_ms, c.wait), (2000, Wait::FOREVER));
         assert!(!ok("rw ro").rw);
         assert!(ok("ro rw").rw);
         assert!(!ok("rw=1").rw, "the kernel ignores rw=x");
-        assert_eq!(ok("rootwait=5").wait, Wait::Bounded { ms: 5000 });
+        assert_eq!(ok("rootwait=5").wait, Wait { ms: 5000 });
         // The last wait given wins, whichever its spelling.
-        assert_eq!(ok("rootwait iovl.wait=3").wait, Wait::Bounded { ms: 3000 });
-        assert_eq!(ok("iovl.wait=3 rootwait").wait, Wait::Forever);
-        assert_eq!(ok("iovl.wait=0").wait, Wait::Bounded { ms: 0 });
+        assert_eq!(ok("rootwait iovl.wait=3").wait, Wait { ms: 3000 });
+        assert_eq!(ok("iovl.wait=3 rootwait").wait, Wait::FOREVER);
+        assert_eq!(ok("iovl.wait=0").wait, Wait { ms: 0 });
     }
 
     #[test]

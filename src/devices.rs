@@ -7,7 +7,7 @@ use crate::logger::{Failed, Logger, cannot};
 use crate::sys::{Fd, open};
 use crate::sys::{logical_sector_size, now_ms, sleep_ms};
 use core::ffi::CStr;
-use initramfs_overlay::cmdline::{Config, Wait, role};
+use initramfs_overlay::cmdline::{Config, role};
 use initramfs_overlay::cpath::{CPath, CText};
 use initramfs_overlay::devspec::{self, IdText, Identity, Spec};
 use initramfs_overlay::log::{Level, Log};
@@ -116,9 +116,8 @@ pub fn find(log: &mut Logger, config: &Config, found: &mut Found) -> Result<(), 
                 }
             }
             Some(role) => {
-                if let Wait::Bounded { ms } = config.wait
-                    && u64::from(waited) >= ms
-                {
+                // Never with `Wait::FOREVER`: `waited` has 32 bits.
+                if u64::from(waited) >= config.wait.ms {
                     let waited = numfmt::dec(waited.into(), &mut state.digits);
                     return Err(fail_spec(log, role, &specs[role], waited, b""));
                 }
