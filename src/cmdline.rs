@@ -263,12 +263,11 @@ fn apply<'a>(
         // As the kernel: it ignores `ro=x` and `rw=x`.
         opt::RO | opt::RW => {}
         opt::ROOT_WAIT | opt::WAIT | opt::ROOT_DELAY => {
-            let ms = seconds_ms(value)?;
-            if opt == opt::ROOT_DELAY {
-                config.rootdelay_ms = ms;
+            *if opt == opt::ROOT_DELAY {
+                &mut config.rootdelay_ms
             } else {
-                config.wait = Wait { ms };
-            }
+                &mut config.wait.ms
+            } = seconds_ms(value)?;
         }
         opt::IMG..=opt::NEW_IMG => {
             let Some(spec) = devspec::parse(value) else {
