@@ -94,7 +94,9 @@ pub fn find(log: &mut Logger, config: &Config, found: &mut Found) -> Result<(), 
     // Milliseconds in 32 bits (see `now_ms`): their wrapping differences are right for any wait
     // shorter than 49 days.
     let start = now_ms();
-    let mut required_since = None;
+    // When the required ones were all found; 0 until then (as `logger`'s step clock: the cut clock
+    // reads 0 again only every 49 days, and then the grace merely starts a pass later).
+    let mut required_since = 0;
     loop {
         scan(log, specs, slots, &mut state.probed, &mut state.bufs)?;
         let now = now_ms();
@@ -109,8 +111,11 @@ pub fn find(log: &mut Logger, config: &Config, found: &mut Found) -> Result<(), 
         };
         match missing {
             None => {
-                let since = *required_since.get_or_insert(now);
-                if slots.iter().all(Option::is_some) || now.wrapping_sub(since) >= OPTIONAL_GRACE_MS
+                if required_since == 0 {
+                    required_since = now;
+                }
+                if slots.iter().all(Option::is_some)
+                    || now.wrapping_sub(required_since) >= OPTIONAL_GRACE_MS
                 {
                     break;
                 }
