@@ -174,6 +174,8 @@ mod opt {
 /// The option names, each followed by a newline, in the order of `opt`: packed strings instead of a
 /// table of slices (16 bytes of pointer and length per entry on 64-bit); ours without their `iovl.`.
 const KERNEL_OPTION_NAMES: &[u8] = b"ro\nrw\ninit\nquiet\nrootwait\nrootdelay\n";
+/// How many own options there are.
+const OWN_OPTIONS: usize = crate::entries(OWN_OPTION_NAMES);
 const OWN_OPTION_NAMES: &[u8] = b"wait\nimage\nonerror\nimg\noverlay\nboot\nnewimg\nkeep-upper\n\
     no-persistent\nno-overlay\nnoshell\n";
 
@@ -280,10 +282,10 @@ fn apply<'a>(
         opt::IMAGE => config.image = file_name(value)?,
         opt::ON_ERROR => {
             config.onerror = match crate::lookup(FAIL_ACTION_NAMES.as_bytes(), value) {
-                Some(0) => FailAction::Panic,
-                Some(1) => FailAction::Reboot,
-                Some(2) => FailAction::Poweroff,
-                Some(3) => FailAction::Halt,
+                0 => FailAction::Panic,
+                1 => FailAction::Reboot,
+                2 => FailAction::Poweroff,
+                3 => FailAction::Halt,
                 _ => return Err(Problem::NotAction),
             }
         }
@@ -296,13 +298,16 @@ fn apply<'a>(
 /// ours (`iovl.`), which earns a warning. Ours are looked up without their prefix.
 #[optimize(size)]
 fn lookup_option(name: &[u8]) -> Result<usize, bool> {
-    let (names, key, first) = match name.strip_prefix(b"iovl.") {
-        Some(own) => (OWN_OPTION_NAMES, own, opt::OWN),
-        None => (KERNEL_OPTION_NAMES, name, 0),
+    let (names, count, key, first) = match name.strip_prefix(b"iovl.") {
+        Some(own) => (OWN_OPTION_NAMES, OWN_OPTIONS, own, opt::OWN),
+        None => (KERNEL_OPTION_NAMES, opt::OWN, name, 0),
     };
-    crate::lookup(names, key)
-        .map(|index| first + index)
-        .ok_or(first == opt::OWN)
+    let index = crate::lookup(names, key);
+    if index < count {
+        Ok(first + index)
+    } else {
+        Err(first == opt::OWN)
+    }
 }
 
 #[optimize(size)]

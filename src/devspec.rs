@@ -32,11 +32,12 @@ pub fn parse(value: &[u8]) -> Option<Spec<'_>> {
         // hold '='.
         let (tag, v) = value.split_at_checked(eq + 1)?;
         let v = unquote(v);
-        match crate::lookup(TAGS.as_bytes(), tag)? {
+        match crate::lookup(TAGS.as_bytes(), tag) {
             LABEL => Spec::Label(v),
             UUID => Spec::Uuid(v),
             PARTUUID => Spec::PartUuid(v),
-            _ => Spec::PartLabel(v),
+            PARTLABEL => Spec::PartLabel(v),
+            _ => return None,
         }
     } else if value.first() == Some(&b'/') {
         return None;
