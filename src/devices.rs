@@ -315,7 +315,7 @@ fn probe(
             .get_mut(..region.len as usize)
             .unwrap_or(&mut []);
         let dir = read_at(dev.as_fd(), dir, region.offset);
-        id[devspec::LABEL] = vfat::label(&boot, vfat::volume_label(dir)).unwrap_or_default();
+        id[devspec::LABEL] = vfat::label(&boot, vfat::volume_label(dir));
         // Old boot sectors have no serial: then no UUID either (an empty text).
         let raw: &[u8] = match boot.serial {
             Some(bytes) => {

@@ -429,7 +429,7 @@ mod tests {
         let serial = vfat::serial_text(boot.serial.unwrap());
         let mut vda2: Identity = [b""; KINDS];
         vda2[DEV_NAME] = b"vda2";
-        vda2[LABEL] = vfat::label(&boot, vfat::volume_label(&root_dir)).unwrap();
+        vda2[LABEL] = vfat::label(&boot, vfat::volume_label(&root_dir));
         vda2[UUID] = serial.as_bytes();
         vda2[PARTUUID] = esp.uuid.as_bytes();
         vda2[PARTLABEL] = esp.label.as_bytes();
