@@ -14,7 +14,7 @@ pub struct Wait {
 }
 
 impl Wait {
-    /// Beyond any number of seconds `iovl.wait=` takes (`seconds_ms` keeps to `u64::MAX / 1000`).
+    /// Beyond any number of seconds `iovl.wait=` takes (`seconds_ms` keeps below 2^54 s).
     pub const FOREVER: Wait = Wait { ms: u64::MAX };
 }
 
@@ -312,9 +312,11 @@ fn lookup_option(name: &[u8]) -> Result<usize, bool> {
 
 #[optimize(size)]
 fn seconds_ms(value: &[u8]) -> Result<u64, Problem> {
-    // Compared first, not `checked_mul`, whose overflow test costs ARM a second 64-bit multiply.
+    // Below 2^54 seconds (570 million years), so that the milliseconds fit with room to spare: one
+    // test of the high word on 32-bit targets, not a 64-bit compare with `u64::MAX / 1000`. Tested
+    // first, not `checked_mul`, whose overflow test costs ARM a second 64-bit multiply.
     parse_dec(value)
-        .filter(|&s| s <= u64::MAX / 1000)
+        .filter(|&s| s >> 54 == 0)
         .map(|s| s * 1000)
         .ok_or(Problem::NotSeconds)
 }
@@ -615,6 +617,17 @@ mod tests {
             err("iovl.wait=18446744073709552").1,
             "is not a number of seconds",
             "overflows in ms"
+        );
+        // The limit: 2^54 seconds.
+        assert_eq!(
+            ok("iovl.wait=18014398509481983").wait,
+            Wait {
+                ms: 18_014_398_509_481_983_000
+            }
+        );
+        assert_eq!(
+            err("iovl.wait=18014398509481984").1,
+            "is not a number of seconds"
         );
         assert_eq!(err("iovl.wait=").0, "iovl.wait");
         assert_eq!(err("iovl.img=").0, "iovl.img");
