@@ -5,12 +5,17 @@ use crate::devspec::{self, Spec};
 use crate::log::Log;
 use crate::numfmt::parse_dec;
 
-/// How long to wait for the required partitions.
+/// How long to wait for the required partitions, in milliseconds; `Wait::FOREVER` for `rootwait`. A
+/// plain number, no enum tag: the search compares what it waited with `ms`, and never reaches FOREVER.
 #[derive(Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(test, derive(Debug))]
-pub enum Wait {
-    Bounded { ms: u64 },
-    Forever,
+pub struct Wait {
+    pub ms: u64,
+}
+
+impl Wait {
+    /// Beyond any number of seconds `iovl.wait=` takes (`seconds_ms` keeps below 2^54 s).
+    pub const FOREVER: Wait = Wait { ms: u64::MAX };
 }
 
 /// What to do after a fatal error.
@@ -74,7 +79,7 @@ impl Config<'_> {
         init: b"/sbin/init",
         rw: false,
         quiet: false,
-        wait: Wait::Bounded { ms: 10_000 },
+        wait: Wait { ms: 10_000 },
         rootdelay_ms: 0,
         specs: [
             Spec::Label(role::NAMES[role::IMG]),
@@ -169,6 +174,8 @@ mod opt {
 /// The option names, each followed by a newline, in the order of `opt`: packed strings instead of a
 /// table of slices (16 bytes of pointer and length per entry on 64-bit); ours without their `iovl.`.
 const KERNEL_OPTION_NAMES: &[u8] = b"ro\nrw\ninit\nquiet\nrootwait\nrootdelay\n";
+/// How many own options there are.
+const OWN_OPTIONS: usize = crate::entries(OWN_OPTION_NAMES);
 const OWN_OPTION_NAMES: &[u8] = b"wait\nimage\nonerror\nimg\noverlay\nboot\nnewimg\nkeep-upper\n\
     no-persistent\nno-overlay\nnoshell\n";
 
@@ -234,7 +241,7 @@ fn apply<'a>(
     let Some(value) = value else {
         match opt {
             opt::RO | opt::RW => config.rw = opt == opt::RW,
-            opt::ROOT_WAIT => config.wait = Wait::Forever,
+            opt::ROOT_WAIT => config.wait = Wait::FOREVER,
             // KEEP_UPPER and after: the flags (`lookup` finds no index beyond them).
             opt::KEEP_UPPER.. => {
                 *match opt {
@@ -258,12 +265,11 @@ fn apply<'a>(
         // As the kernel: it ignores `ro=x` and `rw=x`.
         opt::RO | opt::RW => {}
         opt::ROOT_WAIT | opt::WAIT | opt::ROOT_DELAY => {
-            let ms = seconds_ms(value)?;
-            if opt == opt::ROOT_DELAY {
-                config.rootdelay_ms = ms;
+            *if opt == opt::ROOT_DELAY {
+                &mut config.rootdelay_ms
             } else {
-                config.wait = Wait::Bounded { ms };
-            }
+                &mut config.wait.ms
+            } = seconds_ms(value)?;
         }
         opt::IMG..=opt::NEW_IMG => {
             let Some(spec) = devspec::parse(value) else {
@@ -276,10 +282,10 @@ fn apply<'a>(
         opt::IMAGE => config.image = file_name(value)?,
         opt::ON_ERROR => {
             config.onerror = match crate::lookup(FAIL_ACTION_NAMES.as_bytes(), value) {
-                Some(0) => FailAction::Panic,
-                Some(1) => FailAction::Reboot,
-                Some(2) => FailAction::Poweroff,
-                Some(3) => FailAction::Halt,
+                0 => FailAction::Panic,
+                1 => FailAction::Reboot,
+                2 => FailAction::Poweroff,
+                3 => FailAction::Halt,
                 _ => return Err(Problem::NotAction),
             }
         }
@@ -292,20 +298,25 @@ fn apply<'a>(
 /// ours (`iovl.`), which earns a warning. Ours are looked up without their prefix.
 #[optimize(size)]
 fn lookup_option(name: &[u8]) -> Result<usize, bool> {
-    let (names, key, first) = match name.strip_prefix(b"iovl.") {
-        Some(own) => (OWN_OPTION_NAMES, own, opt::OWN),
-        None => (KERNEL_OPTION_NAMES, name, 0),
+    let (names, count, key, first) = match name.strip_prefix(b"iovl.") {
+        Some(own) => (OWN_OPTION_NAMES, OWN_OPTIONS, own, opt::OWN),
+        None => (KERNEL_OPTION_NAMES, opt::OWN, name, 0),
     };
-    crate::lookup(names, key)
-        .map(|index| first + index)
-        .ok_or(first == opt::OWN)
+    let index = crate::lookup(names, key);
+    if index < count {
+        Ok(first + index)
+    } else {
+        Err(first == opt::OWN)
+    }
 }
 
 #[optimize(size)]
 fn seconds_ms(value: &[u8]) -> Result<u64, Problem> {
-    // Compared first, not `checked_mul`, whose overflow test costs ARM a second 64-bit multiply.
+    // Below 2^54 seconds (570 million years), so that the milliseconds fit with room to spare: one
+    // test of the high word on 32-bit targets, not a 64-bit compare with `u64::MAX / 1000`. Tested
+    // first, not `checked_mul`, whose overflow test costs ARM a second 64-bit multiply.
     parse_dec(value)
-        .filter(|&s| s <= u64::MAX / 1000)
+        .filter(|&s| s >> 54 == 0)
         .map(|s| s * 1000)
         .ok_or(Problem::NotSeconds)
 }
@@ -473,7 +484,7 @@ mod tests {
             (
                 &b"/sbin/init"[..],
                 &b"root-squashfs.img"[..],
-                Wait::Bounded { ms: 10_000 }
+                Wait { ms: 10_000 }
             )
         );
         assert_eq!(
@@ -544,15 +555,15 @@ mod tests {
         let c = ok("init=/lib/systemd/systemd rw quiet rootdelay=2 rootwait");
         assert_eq!(c.init, b"/lib/systemd/systemd");
         assert!(c.rw && c.quiet);
-        assert_eq!((c.rootdelay_ms, c.wait), (2000, Wait::Forever));
+        assert_eq!((c.rootdelay_ms, c.wait), (2000, Wait::FOREVER));
         assert!(!ok("rw ro").rw);
         assert!(ok("ro rw").rw);
         assert!(!ok("rw=1").rw, "the kernel ignores rw=x");
-        assert_eq!(ok("rootwait=5").wait, Wait::Bounded { ms: 5000 });
+        assert_eq!(ok("rootwait=5").wait, Wait { ms: 5000 });
         // The last wait given wins, whichever its spelling.
-        assert_eq!(ok("rootwait iovl.wait=3").wait, Wait::Bounded { ms: 3000 });
-        assert_eq!(ok("iovl.wait=3 rootwait").wait, Wait::Forever);
-        assert_eq!(ok("iovl.wait=0").wait, Wait::Bounded { ms: 0 });
+        assert_eq!(ok("rootwait iovl.wait=3").wait, Wait { ms: 3000 });
+        assert_eq!(ok("iovl.wait=3 rootwait").wait, Wait::FOREVER);
+        assert_eq!(ok("iovl.wait=0").wait, Wait { ms: 0 });
     }
 
     #[test]
@@ -606,6 +617,17 @@ mod tests {
             err("iovl.wait=18446744073709552").1,
             "is not a number of seconds",
             "overflows in ms"
+        );
+        // The limit: 2^54 seconds.
+        assert_eq!(
+            ok("iovl.wait=18014398509481983").wait,
+            Wait {
+                ms: 18_014_398_509_481_983_000
+            }
+        );
+        assert_eq!(
+            err("iovl.wait=18014398509481984").1,
+            "is not a number of seconds"
         );
         assert_eq!(err("iovl.wait=").0, "iovl.wait");
         assert_eq!(err("iovl.img=").0, "iovl.img");

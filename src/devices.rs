@@ -7,7 +7,7 @@ use crate::logger::{Failed, Logger, cannot};
 use crate::sys::{Fd, open};
 use crate::sys::{logical_sector_size, now_ms, sleep_ms};
 use core::ffi::CStr;
-use initramfs_overlay::cmdline::{Config, Wait, role};
+use initramfs_overlay::cmdline::{Config, role};
 use initramfs_overlay::cpath::{CPath, CText};
 use initramfs_overlay::devspec::{self, IdText, Identity, Spec};
 use initramfs_overlay::log::{Level, Log};
@@ -94,7 +94,9 @@ pub fn find(log: &mut Logger, config: &Config, found: &mut Found) -> Result<(), 
     // Milliseconds in 32 bits (see `now_ms`): their wrapping differences are right for any wait
     // shorter than 49 days.
     let start = now_ms();
-    let mut required_since = None;
+    // When the required ones were all found; 0 until then (as `logger`'s step clock: the cut clock
+    // reads 0 again only every 49 days, and then the grace merely starts a pass later).
+    let mut required_since = 0;
     loop {
         scan(log, specs, slots, &mut state.probed, &mut state.bufs)?;
         let now = now_ms();
@@ -109,16 +111,18 @@ pub fn find(log: &mut Logger, config: &Config, found: &mut Found) -> Result<(), 
         };
         match missing {
             None => {
-                let since = *required_since.get_or_insert(now);
-                if slots.iter().all(Option::is_some) || now.wrapping_sub(since) >= OPTIONAL_GRACE_MS
+                if required_since == 0 {
+                    required_since = now;
+                }
+                if slots.iter().all(Option::is_some)
+                    || now.wrapping_sub(required_since) >= OPTIONAL_GRACE_MS
                 {
                     break;
                 }
             }
             Some(role) => {
-                if let Wait::Bounded { ms } = config.wait
-                    && u64::from(waited) >= ms
-                {
+                // Never with `Wait::FOREVER`: `waited` has 32 bits.
+                if u64::from(waited) >= config.wait.ms {
                     let waited = numfmt::dec(waited.into(), &mut state.digits);
                     return Err(fail_spec(log, role, &specs[role], waited, b""));
                 }
@@ -311,7 +315,7 @@ fn probe(
             .get_mut(..region.len as usize)
             .unwrap_or(&mut []);
         let dir = read_at(dev.as_fd(), dir, region.offset);
-        id[devspec::LABEL] = vfat::label(&boot, vfat::volume_label(dir)).unwrap_or_default();
+        id[devspec::LABEL] = vfat::label(&boot, vfat::volume_label(dir));
         // Old boot sectors have no serial: then no UUID either (an empty text).
         let raw: &[u8] = match boot.serial {
             Some(bytes) => {

@@ -32,11 +32,12 @@ pub fn parse(value: &[u8]) -> Option<Spec<'_>> {
         // hold '='.
         let (tag, v) = value.split_at_checked(eq + 1)?;
         let v = unquote(v);
-        match crate::lookup(TAGS.as_bytes(), tag)? {
+        match crate::lookup(TAGS.as_bytes(), tag) {
             LABEL => Spec::Label(v),
             UUID => Spec::Uuid(v),
             PARTUUID => Spec::PartUuid(v),
-            _ => Spec::PartLabel(v),
+            PARTLABEL => Spec::PartLabel(v),
+            _ => return None,
         }
     } else if value.first() == Some(&b'/') {
         return None;
@@ -428,7 +429,7 @@ mod tests {
         let serial = vfat::serial_text(boot.serial.unwrap());
         let mut vda2: Identity = [b""; KINDS];
         vda2[DEV_NAME] = b"vda2";
-        vda2[LABEL] = vfat::label(&boot, vfat::volume_label(&root_dir)).unwrap();
+        vda2[LABEL] = vfat::label(&boot, vfat::volume_label(&root_dir));
         vda2[UUID] = serial.as_bytes();
         vda2[PARTUUID] = esp.uuid.as_bytes();
         vda2[PARTLABEL] = esp.label.as_bytes();

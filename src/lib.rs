@@ -54,15 +54,17 @@ pub(crate) fn has(bytes: &[u8], byte: u8) -> bool {
     bytes.iter().any(|&b| b == byte)
 }
 
-/// The position of `key` among the newline-terminated words of `words` (the table format `nth` reads).
+/// The position of `key` among the newline-terminated words of `words` (the table format `nth` reads);
+/// the number of words when it is none of them, the index after the last (one register to return
+/// and test, no `Option` beside it).
 #[inline(never)]
-pub(crate) fn lookup(words: &[u8], key: &[u8]) -> Option<usize> {
+pub(crate) fn lookup(words: &[u8], key: &[u8]) -> usize {
     // The bytes of `key` the current word matches so far; `usize::MAX` once it differs.
     let (mut index, mut matched) = (0, 0);
     for &b in words {
         if b == b'\n' {
             if matched == key.len() {
-                return Some(index);
+                break;
             }
             (index, matched) = (index + 1, 0);
         } else if key.get(matched) == Some(&b) {
@@ -71,7 +73,7 @@ pub(crate) fn lookup(words: &[u8], key: &[u8]) -> Option<usize> {
             matched = usize::MAX;
         }
     }
-    None
+    index
 }
 
 /// How many entries `list` has: texts each ended by a newline, the table format of `nth` and
@@ -130,10 +132,10 @@ mod tests {
     fn packed_tables() {
         assert!(super::has(b"a/b", b'/') && !super::has(b"ab", b'/') && !super::has(b"", 0));
         let words = b"ro\nrw\nrootwait\n";
-        assert_eq!(super::lookup(words, b"ro"), Some(0));
-        assert_eq!(super::lookup(words, b"rootwait"), Some(2));
+        assert_eq!(super::lookup(words, b"ro"), 0);
+        assert_eq!(super::lookup(words, b"rootwait"), 2);
         for absent in [&b""[..], b"r", b"roo", b"rootwaitx", b"ro\nrw", b"\n"] {
-            assert_eq!(super::lookup(words, absent), None, "{absent:?}");
+            assert_eq!(super::lookup(words, absent), 3, "{absent:?}");
         }
         assert_eq!(super::nth("a\nbc\n", 0), b"a");
         assert_eq!(super::nth("a\nbc\n", 1), b"bc");

@@ -95,7 +95,7 @@ fn module_file(path: &[u8]) -> Option<bool> {
     // one, so it is never the empty first entry unless the path is empty); `.ko` must end the rest.
     let dot = path.iter().rposition(|&b| b == b'.').unwrap_or(0);
     let (stem, ext) = path.split_at(dot);
-    let compressed = crate::lookup(SUFFIXES.as_bytes(), ext).is_some();
+    let compressed = crate::lookup(SUFFIXES.as_bytes(), ext) < SUFFIX_COUNT;
     let stem = if compressed { stem } else { path };
     // A slice pattern, not `ends_with` (on ARM an out-of-line core helper).
     matches!(stem, [.., b'.', b'k', b'o']).then_some(compressed)

@@ -20,8 +20,9 @@ pub struct Region {
 #[derive(Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(test, derive(Debug))]
 pub struct BootSector<'a> {
-    /// The boot-sector label, trailing spaces trimmed; `None` if absent, empty or `NO NAME`.
-    pub label: Option<&'a [u8]>,
+    /// The boot-sector label, trailing spaces trimmed; empty if absent or `NO NAME` (as an empty
+    /// identity text means none).
+    pub label: &'a [u8],
     /// The volume serial, most significant byte first (as blkid prints it); `None` on the old boot
     /// sectors that have none.
     pub serial: Option<[u8; 4]>,
@@ -98,7 +99,7 @@ pub fn parse(sector: &[u8]) -> Option<BootSector<'_>> {
         label: if signature == 0x29 {
             trimmed_label(&ebpb[7..18])
         } else {
-            None
+            &[]
         },
         // The serial follows the signature; read whole, as one word.
         serial: if matches!(signature, 0x28 | 0x29) {
@@ -110,9 +111,10 @@ pub fn parse(sector: &[u8]) -> Option<BootSector<'_>> {
     })
 }
 
-/// The label of the volume-label entry in (the start of) a root directory, trailing spaces trimmed.
+/// The label of the volume-label entry in (the start of) a root directory, trailing spaces trimmed;
+/// empty when there is none.
 #[optimize(size)]
-pub fn volume_label(root_dir: &[u8]) -> Option<&[u8]> {
+pub fn volume_label(root_dir: &[u8]) -> &[u8] {
     const DELETED: u8 = 0xE5;
     const LONG_NAME: u8 = 0x0F;
     const VOLUME_ID: u8 = 0x08;
@@ -127,13 +129,18 @@ pub fn volume_label(root_dir: &[u8]) -> Option<&[u8]> {
             return trimmed_label(&entry[..11]);
         }
     }
-    None
+    &[]
 }
 
-/// The label blkid reports: the root directory's, else the boot sector's.
+/// The label blkid reports: the root directory's, else the boot sector's (empty when neither has
+/// one).
 #[optimize(size)]
-pub fn label<'a>(boot: &BootSector<'a>, root_dir_label: Option<&'a [u8]>) -> Option<&'a [u8]> {
-    root_dir_label.or(boot.label)
+pub fn label<'a>(boot: &BootSector<'a>, root_dir_label: &'a [u8]) -> &'a [u8] {
+    if root_dir_label.is_empty() {
+        boot.label
+    } else {
+        root_dir_label
+    }
 }
 
 /// How blkid prints a vfat UUID, from `BootSector::serial`: `ABCD-EF01`.
@@ -148,9 +155,9 @@ pub fn serial_text(serial: [u8; 4]) -> IdText {
     hex_text(&serial, SERIAL_FORM)
 }
 
-/// An 11-byte label without its padding; `NO NAME` is what formatters write for "no label".
+/// An 11-byte label without its padding; empty for `NO NAME`, what formatters write for "no label".
 #[optimize(size)]
-fn trimmed_label(raw: &[u8]) -> Option<&[u8]> {
+fn trimmed_label(raw: &[u8]) -> &[u8] {
     let mut label = raw;
     while let [rest @ .., b' ' | 0] = label {
         label = rest;
@@ -160,7 +167,9 @@ fn trimmed_label(raw: &[u8]) -> Option<&[u8]> {
     let no_name = label.len() == 7
         && word(0) == Some(u32::from_le_bytes(*b"NO N"))
         && word(3) == Some(u32::from_le_bytes(*b"NAME"));
-    (!label.is_empty() && !no_name).then_some(label)
+    // Cut to nothing for `NO NAME` (a length, not a second slice: smaller).
+    let len = if no_name { 0 } else { label.len() };
+    label.get(..len).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -203,7 +212,7 @@ mod tests {
         }
     }
 
-    fn probe(image: &Image) -> (Option<&[u8]>, IdText) {
+    fn probe(image: &Image) -> (&[u8], IdText) {
         let fs = parse(&image.boot).unwrap();
         (
             label(&fs, volume_label(&image.root_dir)),
@@ -222,12 +231,12 @@ mod tests {
         ] {
             let image = make(kb, &["-F", bits, "-n", label_arg, "-i", "1a2b3c4d"]);
             let (found, serial) = probe(&image);
-            assert_eq!(found, Some(label_arg.as_bytes()), "FAT{bits}");
-            assert_eq!(found.unwrap(), image.blkid_label.as_bytes());
+            assert_eq!(found, label_arg.as_bytes(), "FAT{bits}");
+            assert_eq!(found, image.blkid_label.as_bytes());
             assert_eq!(serial.as_bytes(), b"1A2B-3C4D");
             assert_eq!(serial.as_bytes(), image.blkid_uuid.as_bytes());
             let fs = parse(&image.boot).unwrap();
-            assert_eq!(fs.label, Some(label_arg.as_bytes()));
+            assert_eq!(fs.label, label_arg.as_bytes());
             assert!(fs.root_dir.len > 0 && fs.root_dir.len <= ROOT_DIR_MAX);
         }
     }
@@ -251,7 +260,7 @@ mod tests {
             "",
         );
         let image = read(&img);
-        assert_eq!(probe(&image).0, Some(&b"boot"[..]));
+        assert_eq!(probe(&image).0, b"boot");
         assert_eq!(image.blkid_label, "boot");
     }
 
@@ -262,7 +271,7 @@ mod tests {
                 40_000,
                 &["-F", "32", "-S", sector, "-n", "big", "-i", "cafe0001"],
             );
-            assert_eq!(probe(&image).0, Some(&b"big"[..]));
+            assert_eq!(probe(&image).0, b"big");
             assert_eq!(image.blkid_label, "big");
             assert_eq!(probe(&image).1.as_bytes(), image.blkid_uuid.as_bytes());
         }
@@ -271,7 +280,7 @@ mod tests {
     #[test]
     fn no_label_gives_none() {
         let image = make(1440, &["-i", "00000001"]);
-        assert_eq!(probe(&image).0, None);
+        assert_eq!(probe(&image).0, b"");
         assert_eq!(image.blkid_label, "");
         assert_eq!(probe(&image).1.as_bytes(), image.blkid_uuid.as_bytes());
     }
@@ -280,13 +289,16 @@ mod tests {
     fn root_dir_label_wins_and_boot_label_is_the_fallback() {
         let mut image = make(1440, &["-n", "ROOTDIR"]);
         image.boot[43..54].copy_from_slice(b"BOOTSECTOR ");
-        assert_eq!(probe(&image).0, Some(&b"ROOTDIR"[..]));
+        assert_eq!(probe(&image).0, b"ROOTDIR");
         // With the root-directory entry deleted, the boot sector's label is used.
         image.root_dir[0] = 0xE5;
-        assert_eq!(probe(&image).0, Some(&b"BOOTSECTOR"[..]));
+        assert_eq!(probe(&image).0, b"BOOTSECTOR");
         // An end-of-directory entry stops the scan.
         image.root_dir[0] = 0;
-        assert_eq!(volume_label(&image.root_dir), None);
+        assert_eq!(volume_label(&image.root_dir), b"");
+        // A boot sector without a label (`NO NAME`) leaves none.
+        image.boot[43..54].copy_from_slice(b"NO NAME    ");
+        assert_eq!(probe(&image).0, b"");
     }
 
     #[test]
@@ -298,11 +310,13 @@ mod tests {
         dir[43] = 0x18; // a directory with the volume bit: not a label
         dir[64..75].copy_from_slice(b"MY LABEL   ");
         dir[75] = 0x08;
-        assert_eq!(volume_label(&dir), Some(&b"MY LABEL"[..]));
-        assert_eq!(volume_label(&dir[..64]), None);
-        assert_eq!(volume_label(&dir[..95]), None, "a cut-off entry is ignored");
+        assert_eq!(volume_label(&dir), b"MY LABEL");
+        assert_eq!(volume_label(&dir[..64]), b"");
+        assert_eq!(volume_label(&dir[..95]), b"", "a cut-off entry is ignored");
         dir[64..75].copy_from_slice(b"NO NAME    ");
-        assert_eq!(volume_label(&dir), None);
+        assert_eq!(volume_label(&dir), b"");
+        dir[64..75].copy_from_slice(b"           ");
+        assert_eq!(volume_label(&dir), b"", "a blank label is none");
     }
 
     #[test]
@@ -356,7 +370,7 @@ mod tests {
         let patch = |at: usize, bytes: &[u8]| {
             let mut copy = image.boot.clone();
             copy[at..at + bytes.len()].copy_from_slice(bytes);
-            parse(&copy).map(|fs| (fs.label.map(<[u8]>::to_vec), fs.serial))
+            parse(&copy).map(|fs| (fs.label.to_vec(), fs.serial))
         };
         assert!(patch(0, &[]).is_some());
         assert!(patch(510, &[0x55, 0xAB]).is_none());
@@ -382,7 +396,7 @@ mod tests {
         assert!(patch(21, &[0x12]).is_none());
         assert!(patch(54, b"NTFS").is_none());
         // No extended signature: no serial, no label.
-        assert_eq!(patch(38, &[0]), Some((None, None)));
+        assert_eq!(patch(38, &[0]), Some((Vec::new(), None)));
         assert!(parse(&image.boot[..511]).is_none());
     }
 
@@ -405,11 +419,11 @@ mod tests {
             for bytes in mangled(&image.boot) {
                 if let Some(fs) = parse(&bytes) {
                     assert!(fs.root_dir.len <= ROOT_DIR_MAX);
-                    assert!(fs.label.is_none_or(|l| l.len() <= 11));
+                    assert!(fs.label.len() <= 11);
                 }
             }
             for bytes in mangled(&image.root_dir[..256]) {
-                assert!(volume_label(&bytes).is_none_or(|l| l.len() <= 11));
+                assert!(volume_label(&bytes).len() <= 11);
             }
         }
     }

@@ -6,10 +6,10 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let (boot, root_dir) = data.split_at(data.len().min(vfat::BOOT_SECTOR_LEN));
     let root_label = vfat::volume_label(root_dir);
-    assert!(root_label.is_none_or(|l| !l.is_empty() && l.len() <= 11));
+    assert!(root_label.len() <= 11);
     if let Some(fs) = vfat::parse(boot) {
         assert!(fs.root_dir.len <= vfat::ROOT_DIR_MAX);
-        assert!(fs.label.is_none_or(|l| !l.is_empty() && l.len() <= 11));
+        assert!(fs.label.len() <= 11);
         let _ = vfat::label(&fs, root_label);
         if let Some(serial) = fs.serial {
             assert_eq!(vfat::serial_text(serial).as_bytes().len(), 9);
