@@ -117,14 +117,15 @@ fn compress(state: &mut [u32; 8], block: &[u8; 64]) {
     for i in 0..64 {
         let [a, b, c, d, e, f, g, h] = v;
         let s1 = e.rotate_right(6) ^ e.rotate_right(11) ^ e.rotate_right(25);
-        let ch = (e & f) ^ (!e & g);
+        // Ch and Maj in their equal forms with one operation fewer each (FIPS 180-4's own are longer).
+        let ch = g ^ (e & (f ^ g));
         let t1 = h
             .wrapping_add(s1)
             .wrapping_add(ch)
             .wrapping_add(K[i])
             .wrapping_add(w[i]);
         let s0 = a.rotate_right(2) ^ a.rotate_right(13) ^ a.rotate_right(22);
-        let maj = (a & b) ^ (a & c) ^ (b & c);
+        let maj = (a & b) | (c & (a | b));
         v = [
             t1.wrapping_add(s0).wrapping_add(maj),
             a,
