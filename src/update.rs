@@ -783,8 +783,8 @@ fn read_exact_at(fd: BorrowedFd, mut buf: &mut [u8], mut offset: u64) -> Res<()>
     Ok(())
 }
 
-/// Copies `size` bytes from `src` to `dst` (at its file position 0) with sendfile(2), a chunk per
-/// call so that the hook sees progress. Returns false when the hook said stop.
+/// Copies `size` bytes from `src` to `dst`, each from its file position 0, with sendfile(2), a chunk
+/// per call so that the hook sees progress. Returns false when the hook said stop.
 ///
 /// Only sendfile: `img` and `newimg` are two file systems, and copy_file_range(2) between two file
 /// systems is refused with EXDEV before Linux 5.3, and again since 5.19 unless the file system
@@ -793,14 +793,17 @@ fn read_exact_at(fd: BorrowedFd, mut buf: &mut [u8], mut offset: u64) -> Res<()>
 /// vfat works on every kernel this init runs on (since 2.6.33), so no read/write fallback either.
 #[optimize(size)]
 fn copy(src: BorrowedFd, dst: BorrowedFd, size: u64, hooks: &mut impl Hooks) -> Res<bool> {
-    let mut offset = 0;
-    while offset < size {
-        let chunk = (size - offset).min(CHUNK) as usize;
-        // sendfile advances `offset` by what it moved.
-        match fs::sendfile(dst, src, Some(&mut offset), chunk) {
+    let mut left = size;
+    while left > 0 {
+        // From the source's file position, which sendfile advances: still 0 here, since every
+        // other read of the source is a pread. No offset in memory: a count of what is left, in a
+        // register, measured smaller.
+        match fs::sendfile(dst, src, None, left.min(CHUNK) as usize) {
             // The source ended before its size: it shrank, never a short image.
             Ok(0) => return Err(Msg::Shrank.errno(Errno::IO)),
-            Ok(_) => {
+            Ok(moved) => {
+                // sendfile moves at most the count asked for.
+                left -= moved as u64;
                 if !hooks.after(Step::Copying) {
                     return Ok(false);
                 }
