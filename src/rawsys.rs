@@ -4,6 +4,7 @@
 //! block-device ioctls (see the init's sys.rs) and, on 32-bit targets, `nanosleep` (rustix tries
 //! the time64 call first, with a fallback). One asm macro per arch, for three or four arguments:
 //! i686 and ARM both keep registers the kernel wants for arguments.
+//! Also i686's 64-by-32-bit division, `div_rem_by_div`: the library's other inline asm.
 #![allow(unsafe_code)]
 
 // x86_64: arguments in rdi, rsi, rdx, r10; the syscall instruction overwrites rcx and r11.
@@ -121,4 +122,27 @@ pub unsafe fn syscall_int<const NR: u32, const N: usize>(
 pub fn fd_arg(fd: rustix::fd::BorrowedFd<'_>) -> usize {
     use rustix::fd::AsRawFd;
     fd.as_raw_fd() as u32 as usize
+}
+
+/// `n / d` and `n % d` for a nonzero `d` (i686's `numfmt::div_rem`; on x86_64 only for its unit
+/// test): the high half by `d`, then the remainder and the low half by `d`. Each `div` divides
+/// edx:eax by a 32-bit register; the remainder (edx) is below `d`, so neither quotient overflows
+/// 32 bits, and only `d` = 0 would fault (#DE), which no caller passes. `d` is an `inout`: an `in`
+/// register may be shared with another input of equal value, eax here, which the first `div`
+/// overwrites (as in the patched rustix, vendor/…/PATCHES.md, item 2).
+#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+#[inline(always)]
+pub fn div_rem_by_div(n: u64, d: u32) -> (u64, u32) {
+    let (high, low, rem): (u32, u32, u32);
+    // SAFETY: two divisions of registers: the asm touches no memory and no register but its operands
+    // and the flags.
+    unsafe {
+        core::arch::asm!(
+            "div {d:e}", "xchg eax, {t:e}", "div {d:e}",
+            d = inout(reg) d => _, t = inout(reg) n as u32 => high,
+            inout("eax") (n >> 32) as u32 => low, inout("edx") 0u32 => rem,
+            options(pure, nomem, nostack),
+        );
+    }
+    ((u64::from(high) << 32) | u64::from(low), rem)
 }
