@@ -2,6 +2,12 @@
 //! It is `no_std` so the init links it, and `cargo test` runs it on the host. `src/main.rs` is the boot.
 #![no_std]
 #![feature(optimize_attribute)]
+// i686: `rawsys` asks whether openat's folder is a constant (`is_val_statically_known`).
+#![cfg_attr(
+    target_arch = "x86",
+    feature(core_intrinsics),
+    allow(internal_features)
+)]
 #![deny(unsafe_op_in_unsafe_fn)]
 // No unsafe code here, except two lines that `cpath` explains (a C string from bytes it has checked,
 // and one from a C string's pointer), the raw syscall in `rawsys` and its use for

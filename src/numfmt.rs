@@ -33,10 +33,10 @@ pub fn div_rem(n: u64, d: u32) -> (u64, u32) {
     (n / u64::from(d), (n % u64::from(d)) as u32)
 }
 
-/// `n / d` and `n % d` for a nonzero `d`. On 32-bit targets a 64-bit `/` links compiler_builtins'
-/// general division (0.3 KB on i686, 0.7 KB on ARM, which has no divide instruction at all); the few
-/// divisions here are for log lines and sleeps, so one bit per step is fast enough.
-#[cfg(not(target_pointer_width = "64"))]
+/// `n / d` and `n % d` for a nonzero `d`. On ARM a 64-bit `/` links compiler_builtins' general
+/// division (0.7 KB: ARM has no divide instruction at all); the few divisions here are for log lines
+/// and sleeps, so one bit per step is fast enough.
+#[cfg(all(target_pointer_width = "32", not(target_arch = "x86")))]
 #[inline(always)]
 pub fn div_rem(n: u64, d: u32) -> (u64, u32) {
     let mut rem = 0;
@@ -46,8 +46,9 @@ pub fn div_rem(n: u64, d: u32) -> (u64, u32) {
 
 /// `div_rem` out of line: the quotient comes back in registers and the remainder through `rem`. A
 /// returned pair is written to the caller's stack, and a 64-bit value there made each caller
-/// realign its stack to 8 bytes on i686 (this way -32 B there, -24 B on ARM).
-#[cfg(not(target_pointer_width = "64"))]
+/// realign its stack to 8 bytes on i686 (this way -32 B there, -24 B on ARM, before i686 got its own
+/// `div_rem`).
+#[cfg(all(target_pointer_width = "32", not(target_arch = "x86")))]
 #[inline(never)]
 fn divide(n: u64, d: u32, rem: &mut u32) -> u64 {
     let quotient;
@@ -55,9 +56,22 @@ fn divide(n: u64, d: u32, rem: &mut u32) -> u64 {
     quotient
 }
 
+/// `n / d` and `n % d` for a nonzero `d`. On i686 two of the CPU's 64-by-32-bit divisions (see
+/// `rawsys::div_rem_by_div`), where a 64-bit `/` would link compiler_builtins' general one (0.3 KB).
+/// Inlined: the pair comes back in registers, not through a stack slot that LLVM aligns to 8 bytes
+/// (a realigned frame in each caller).
+#[cfg(target_arch = "x86")]
+#[inline(always)]
+pub fn div_rem(n: u64, d: u32) -> (u64, u32) {
+    crate::rawsys::div_rem_by_div(n, d)
+}
+
 /// Long division in base 2: shift `n` out at the top one bit at a time into the remainder, and the
 /// quotient bits in at the bottom.
-#[cfg_attr(target_pointer_width = "64", allow(dead_code))]
+#[cfg_attr(
+    any(target_pointer_width = "64", target_arch = "x86"),
+    allow(dead_code)
+)]
 fn div_rem_by_bits(mut n: u64, d: u32) -> (u64, u32) {
     let mut rem = 0u32;
     for _ in 0..64 {
@@ -153,6 +167,8 @@ mod tests {
                 let expected = (n / u64::from(d), (n % u64::from(d)) as u32);
                 assert_eq!(div_rem_by_bits(n, d), expected, "{n} / {d}");
                 assert_eq!(div_rem(n, d), expected, "{n} / {d}");
+                #[cfg(target_arch = "x86_64")]
+                assert_eq!(crate::rawsys::div_rem_by_div(n, d), expected, "{n} / {d}");
             }
         }
     }

@@ -4,6 +4,7 @@
 //! block-device ioctls (see the init's sys.rs) and, on 32-bit targets, `nanosleep` (rustix tries
 //! the time64 call first, with a fallback). One asm macro per arch, for three or four arguments:
 //! i686 and ARM both keep registers the kernel wants for arguments.
+//! Also i686's 64-by-32-bit division, `div_rem_by_div`: the library's other inline asm.
 #![allow(unsafe_code)]
 
 // x86_64: arguments in rdi, rsi, rdx, r10; the syscall instruction overwrites rcx and r11.
@@ -26,28 +27,77 @@ macro_rules! arch_syscall {
 // another input of equal value, which the xchg would then clobber. When LLVM gives the fourth esi
 // itself, the assembler's `.ifnc` leaves out both xchg (as in the patched rustix, item 6): no 4-byte
 // `xchg esi, esi` pair.
+// openat, made at 18 places (`fd::open` is inlined), calls one shared copy of its number and
+// `int 0x80` (`rawsys_openat`): a 5-byte call where `mov eax, 295` and `int 0x80` took 7. Where the
+// folder is a constant AT_FDCWD (12 of them) the call enters 3 bytes earlier, where that routine
+// sets ebx itself, and the caller sets no ebx. Either way the result is the same.
 #[cfg(target_arch = "x86")]
 macro_rules! arch_syscall {
-    ($nr:expr; $a0:expr, $a1:expr, $a2:expr) => {{
-        let ret: isize;
-        core::arch::asm!(
-            "int 0x80",
-            inlateout("eax") $nr as isize => ret, in("ebx") $a0, in("ecx") $a1, in("edx") $a2,
-            options(nostack),
-        );
-        ret
+    ($nr:expr; $a0:expr, $($a:expr),+) => {
+        if $nr == linux_raw_sys::general::__NR_openat {
+            let a0: usize = $a0;
+            if core::intrinsics::is_val_statically_known(a0) && a0 == AT_FDCWD_ARG {
+                x86_syscall!(ret; "call rawsys_openat_cwd", [lateout("eax") ret, out("ebx") _]; $($a),+)
+            } else {
+                x86_syscall!(ret; "call rawsys_openat", [lateout("eax") ret, in("ebx") a0]; $($a),+)
+            }
+        } else {
+            x86_syscall!(
+                ret; "int 0x80",
+                [inlateout("eax") $nr as isize => ret, in("ebx") $a0, options(nostack)]; $($a),+
+            )
+        }
+    };
+}
+
+/// AT_FDCWD as the syscall argument `fd_arg` makes of `rustix::fs::CWD`.
+#[cfg(target_arch = "x86")]
+const AT_FDCWD_ARG: usize = linux_raw_sys::general::AT_FDCWD as u32 as usize;
+
+// i686: `int 0x80` (or `$op`, a call to a shared routine that makes it) with the arguments after the
+// first in ecx, edx and esi; the number in eax and the first argument in ebx are in `$regs`.
+#[cfg(target_arch = "x86")]
+macro_rules! x86_syscall {
+    ($ret:ident; $op:literal, [$($regs:tt)*]; $a1:expr, $a2:expr) => {{
+        let $ret: isize;
+        core::arch::asm!($op, in("ecx") $a1, in("edx") $a2, $($regs)*);
+        $ret
     }};
-    ($nr:expr; $a0:expr, $a1:expr, $a2:expr, $a3:expr) => {{
-        let ret: isize;
+    ($ret:ident; $op:literal, [$($regs:tt)*]; $a1:expr, $a2:expr, $a3:expr) => {{
+        let $ret: isize;
         core::arch::asm!(
-            ".ifnc {a3},esi", "xchg esi, {a3}", ".endif", "int 0x80",
+            ".ifnc {a3},esi", "xchg esi, {a3}", ".endif", $op,
             ".ifnc {a3},esi", "xchg esi, {a3}", ".endif",
-            a3 = inout(reg) $a3 => _, inlateout("eax") $nr as isize => ret, in("ebx") $a0,
-            in("ecx") $a1, in("edx") $a2, options(nostack),
+            a3 = inout(reg) $a3 => _, in("ecx") $a1, in("edx") $a2, $($regs)*
         );
-        ret
+        $ret
     }};
 }
+
+// i686: the shared openat (see `arch_syscall`). It writes only eax, and ebx when entered at
+// `rawsys_openat_cwd`. No `nostack` at its calls: the call pushes the return address.
+#[cfg(target_arch = "x86")]
+core::arch::global_asm!(
+    ".pushsection .text.rawsys_openat,\"ax\",@progbits",
+    ".globl rawsys_openat_cwd",
+    ".hidden rawsys_openat_cwd",
+    ".type rawsys_openat_cwd, @function",
+    ".globl rawsys_openat",
+    ".hidden rawsys_openat",
+    ".type rawsys_openat, @function",
+    "rawsys_openat_cwd:",
+    "push {cwd}",
+    "pop ebx",
+    "rawsys_openat:",
+    "mov eax, {nr}",
+    "int 0x80",
+    "ret",
+    ".size rawsys_openat_cwd, . - rawsys_openat_cwd",
+    ".size rawsys_openat, . - rawsys_openat",
+    ".popsection",
+    nr = const linux_raw_sys::general::__NR_openat,
+    cwd = const linux_raw_sys::general::AT_FDCWD,
+);
 
 // ARM: arguments in r0-r3, the number in r7, which Thumb code keeps as its frame pointer: through
 // the patched rustix's one shared syscall routine, which saves r7, sets it to the number stored as
@@ -121,4 +171,27 @@ pub unsafe fn syscall_int<const NR: u32, const N: usize>(
 pub fn fd_arg(fd: rustix::fd::BorrowedFd<'_>) -> usize {
     use rustix::fd::AsRawFd;
     fd.as_raw_fd() as u32 as usize
+}
+
+/// `n / d` and `n % d` for a nonzero `d` (i686's `numfmt::div_rem`; on x86_64 only for its unit
+/// test): the high half by `d`, then the remainder and the low half by `d`. Each `div` divides
+/// edx:eax by a 32-bit register; the remainder (edx) is below `d`, so neither quotient overflows
+/// 32 bits, and only `d` = 0 would fault (#DE), which no caller passes. `d` is an `inout`: an `in`
+/// register may be shared with another input of equal value, eax here, which the first `div`
+/// overwrites (as in the patched rustix, vendor/…/PATCHES.md, item 2).
+#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+#[inline(always)]
+pub fn div_rem_by_div(n: u64, d: u32) -> (u64, u32) {
+    let (high, low, rem): (u32, u32, u32);
+    // SAFETY: two divisions of registers: the asm touches no memory and no register but its operands
+    // and the flags.
+    unsafe {
+        core::arch::asm!(
+            "div {d:e}", "xchg eax, {t:e}", "div {d:e}",
+            d = inout(reg) d => _, t = inout(reg) n as u32 => high,
+            inout("eax") (n >> 32) as u32 => low, inout("edx") 0u32 => rem,
+            options(pure, nomem, nostack),
+        );
+    }
+    ((u64::from(high) << 32) | u64::from(low), rem)
 }

@@ -28,13 +28,18 @@ pub fn now_ms() -> u32 {
     // [seconds, nanoseconds] as the kernel's native `timespec` (two longs). Zeroed first, not left
     // uninitialised: on 32-bit targets this is the 32-bit-time syscall, which a kernel built without
     // CONFIG_COMPAT_32BIT_TIME lacks (ENOSYS, nothing written).
+    #[cfg(not(target_arch = "x86"))]
     let mut ts = [0isize; 2];
+    // i686: a third long, unused. Two zeroed longs are one 8-byte store, for which LLVM aligns the
+    // slot to 8 bytes: a realigned frame, 8 B more than the third store.
+    #[cfg(target_arch = "x86")]
+    let mut ts = [0isize; 3];
     // SAFETY: clock_gettime(CLOCK_MONOTONIC, ts) writes at most one native timespec to `ts`, two
     // writable longs; it touches no other memory.
     unsafe {
         syscall::<__NR_clock_gettime, _>([1, ts.as_mut_ptr() as usize, 0]);
     }
-    let [sec, nsec] = ts;
+    let [sec, nsec, ..] = ts;
     // nsec is below 10^9, so a native long divides it. Not on ARM: Thumb-1 has no divide instruction,
     // and this was the last `/` that linked compiler_builtins' division routine (0.14 KB). There the
     // shared bitwise `div_rem` does it.
