@@ -242,7 +242,7 @@ fn apply<'a>(
         match opt {
             opt::RO | opt::RW => config.rw = opt == opt::RW,
             opt::ROOT_WAIT => config.wait = Wait::FOREVER,
-            // KEEP_UPPER and after: the flags (`lookup` finds no index beyond them).
+            // KEEP_UPPER and after: the flags (`lookup_option` gives no index beyond them).
             opt::KEEP_UPPER.. => {
                 *match opt {
                     opt::KEEP_UPPER => &mut config.keep_upper,
@@ -616,7 +616,7 @@ mod tests {
         assert_eq!(
             err("iovl.wait=18446744073709552").1,
             "is not a number of seconds",
-            "overflows in ms"
+            "above 2^54 s"
         );
         // The limit: 2^54 seconds.
         assert_eq!(

@@ -73,10 +73,10 @@ pub fn find(log: &mut Logger, config: &Config, found: &mut Found) -> Result<(), 
     sleep_ms(config.rootdelay_ms);
     let specs = &config.specs;
     let slots = &mut found.slots;
-    // Every buffer of `probe`, here once for the whole search: stack probes run once, and probe's own
-    // frame stays small enough for Thumb's short sp-relative forms. Zeroed bytes, not uninitialised:
-    // `read_at` reads into plain byte slices, and all of `state` starts as zeros, so one fill sets it
-    // up.
+    // Every buffer of `probe`, here once for the whole search: x86_64's stack probes run once, and
+    // probe's own frame stays small enough for Thumb's short sp-relative forms. Zeroed bytes, not
+    // uninitialised: `read_at` reads into plain byte slices, and all of `state` starts as zeros, so
+    // one fill sets it up.
     let mut state = SearchState {
         probed: Probed {
             inodes: [0; PROBED_MAX],

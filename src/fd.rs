@@ -1,5 +1,5 @@
-//! `Fd`: an open file, closed when dropped, for the boot and for `update`, and `open`, which makes
-//! one. Each unsafe line below has its reason.
+//! `Fd`: an open file, closed when dropped, for the boot and for `update`; `open`, which makes one;
+//! and `read_to_end`, which reads one whole into a buffer. Each unsafe line below has its reason.
 #![allow(unsafe_code)]
 
 use core::ffi::CStr;
@@ -104,7 +104,8 @@ pub fn read_to_end<'b>(
         }
     }
     // SAFETY: each read above wrote the `n` bytes it returned, right after the ones before: the first
-    // `len` bytes of `buf` are initialised, and `len` is at most its length (`free` was not empty).
+    // `len` bytes of `buf` are initialised, and `len` is at most its length (each read wrote at most
+    // the free part).
     Ok(unsafe { core::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), len) })
 }
 
@@ -124,6 +125,26 @@ mod tests {
         let file = std::fs::File::open(&path).unwrap();
         let mut buf = [MaybeUninit::uninit(); 6];
         assert_eq!(read_to_end(file.as_fd(), &mut buf), Err(Errno::FBIG));
+        // An empty file is no bytes, not an error.
+        std::fs::write(&path, b"").unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        assert_eq!(read_to_end(file.as_fd(), &mut buf), Ok(&b""[..]));
         std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn read_to_end_joins_short_reads() {
+        use std::io::Write;
+        // A socket gives what has arrived: the first read returns the first part only, and the
+        // second part must land right after it.
+        let (mut writer, reader) = std::os::unix::net::UnixStream::pair().unwrap();
+        writer.write_all(b"abc").unwrap();
+        let late = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            writer.write_all(b"def").unwrap();
+        });
+        let mut buf = [MaybeUninit::uninit(); 16];
+        assert_eq!(read_to_end(reader.as_fd(), &mut buf), Ok(&b"abcdef"[..]));
+        late.join().unwrap();
     }
 }

@@ -10,8 +10,9 @@
 )]
 #![deny(unsafe_op_in_unsafe_fn)]
 // No unsafe code here, except two lines that `cpath` explains (a C string from bytes it has checked,
-// and one from a C string's pointer), the raw syscall in `rawsys` and its use for
-// fstatat64 in `filestat`, and the two lines of `fd` (an owned descriptor held in borrowed form).
+// and one from a C string's pointer), the raw syscall, i686's openat routine and division in
+// `rawsys` and its use for fstatat64 in `filestat`, and the lines of `fd` (an owned descriptor held
+// in borrowed form, and `read_to_end`'s slice of the bytes read).
 #![deny(unsafe_code)]
 
 #[cfg(test)]

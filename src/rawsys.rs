@@ -1,10 +1,11 @@
 //! The raw syscall, for the calls whose rustix form costs more than it does: `clock_gettime`
 //! (rustix parses the vDSO for it on 32-bit targets), `fstatat64` (see `filestat`), `openat` (see
 //! `fd`), `fork` (rustix's is a clone that also stores the child's pid), `openat2` and the loop and
-//! block-device ioctls (see the init's sys.rs) and, on 32-bit targets, `nanosleep` (rustix tries
-//! the time64 call first, with a fallback). One asm macro per arch, for three or four arguments:
+//! block-device ioctls (see the init's sys.rs) and `nanosleep` (every target; see the init's
+//! `sys::sleep_ms`). One asm macro per arch, for three or four arguments:
 //! i686 and ARM both keep registers the kernel wants for arguments.
-//! Also i686's 64-by-32-bit division, `div_rem_by_div`: the library's other inline asm.
+//! Also i686's shared openat routine (`global_asm!`) and its 64-by-32-bit division,
+//! `div_rem_by_div`: the library's other inline asm.
 #![allow(unsafe_code)]
 
 // x86_64: arguments in rdi, rsi, rdx, r10; the syscall instruction overwrites rcx and r11.
@@ -27,9 +28,9 @@ macro_rules! arch_syscall {
 // another input of equal value, which the xchg would then clobber. When LLVM gives the fourth esi
 // itself, the assembler's `.ifnc` leaves out both xchg (as in the patched rustix, item 6): no 4-byte
 // `xchg esi, esi` pair.
-// openat, made at 18 places (`fd::open` is inlined), calls one shared copy of its number and
+// openat, made at 18 places when measured (`fd::open` is inlined), calls one shared copy of its number and
 // `int 0x80` (`rawsys_openat`): a 5-byte call where `mov eax, 295` and `int 0x80` took 7. Where the
-// folder is a constant AT_FDCWD (12 of them) the call enters 3 bytes earlier, where that routine
+// folder is a constant AT_FDCWD (12 of the 18) the call enters 3 bytes earlier, where that routine
 // sets ebx itself, and the caller sets no ebx. Either way the result is the same.
 #[cfg(target_arch = "x86")]
 macro_rules! arch_syscall {
