@@ -86,8 +86,11 @@ pub fn find(head: &[u8], sector_size: usize, number: u32, part: &mut Partition) 
     Some(())
 }
 
-#[optimize(size)]
-#[inline(never)]
+// Inlined into its one caller `find` on ARM only: measured 40 B smaller there (the two functions
+// 152 + 400 B, `find` with it 512 B), and 8 B less again without `optimize(size)` there.
+#[cfg_attr(not(target_arch = "arm"), optimize(size))]
+#[cfg_attr(target_arch = "arm", inline(always))]
+#[cfg_attr(not(target_arch = "arm"), inline(never))]
 fn gpt(head: &[u8], sector_size: usize, number: u32, part: &mut Partition) -> Option<()> {
     // The header (at LBA 1) through the entry size: every field below is in bounds.
     let header: &[u8; 88] = head.get(sector_size..)?.first_chunk()?;

@@ -103,19 +103,51 @@ core::arch::global_asm!(
 // ARM: arguments in r0-r3, the number in r7, which Thumb code keeps as its frame pointer: through
 // the patched rustix's one shared syscall routine, which saves r7, sets it to the number stored as
 // the halfword after the call, and returns past it (PATCHES.md, item 8). The call overwrites lr.
+// `openat`, made at 18 places (`fd::open` is inlined), calls a routine of its own instead, with
+// the number in its code: 4 bytes at each call, not 6, for one routine of 12 bytes (-24 B).
 #[cfg(target_arch = "arm")]
 macro_rules! arch_syscall {
     ($nr:expr; $a0:expr, $a1:expr, $a2:expr $(, $a3:expr)?) => {{
         let ret: isize;
-        core::arch::asm!(
-            "bl rustix_svc_inline_nr", ".short {nr}",
-            nr = const $nr,
-            inlateout("r0") $a0 as isize => ret, in("r1") $a1, in("r2") $a2, $(in("r3") $a3,)?
-            lateout("lr") _,
-        );
+        if $nr == linux_raw_sys::general::__NR_openat {
+            core::arch::asm!(
+                "bl init_svc_openat",
+                inlateout("r0") $a0 as isize => ret, in("r1") $a1, in("r2") $a2, $(in("r3") $a3,)?
+                lateout("lr") _,
+            );
+        } else {
+            core::arch::asm!(
+                "bl rustix_svc_inline_nr", ".short {nr}",
+                nr = const $nr,
+                inlateout("r0") $a0 as isize => ret, in("r1") $a1, in("r2") $a2, $(in("r3") $a3,)?
+                lateout("lr") _,
+            );
+        }
         ret
     }};
 }
+
+// The `openat` routine: as the shared one, it keeps r7 and writes only r0 (the kernel's result)
+// and the flags. Thumb-1 `movs` takes 0..=255, so the number is made in two steps.
+#[cfg(target_arch = "arm")]
+core::arch::global_asm!(
+    ".pushsection .text.init_svc_openat,\"ax\",%progbits",
+    ".arch armv6",
+    ".thumb",
+    ".p2align 1",
+    ".type init_svc_openat, %function",
+    ".thumb_func",
+    "init_svc_openat:",
+    "push {{r7}}",
+    "movs r7, #255",
+    "adds r7, #({nr} - 255)",
+    "svc 0",
+    "pop {{r7}}",
+    "bx lr",
+    ".size init_svc_openat, . - init_svc_openat",
+    ".popsection",
+    nr = const linux_raw_sys::general::__NR_openat,
+);
 
 /// `syscall(NR, args[0], args[1], args[2])` or with a fourth argument `args[3]`: the kernel's return
 /// value, `-errno` on failure (`syscall_int` checks it). A call of up to three arguments passes three:
