@@ -28,10 +28,10 @@ macro_rules! arch_syscall {
 // another input of equal value, which the xchg would then clobber. When LLVM gives the fourth esi
 // itself, the assembler's `.ifnc` leaves out both xchg (as in the patched rustix, item 6): no 4-byte
 // `xchg esi, esi` pair.
-// openat, made at 18 places when measured (`fd::open` is inlined), calls one shared copy of its number and
-// `int 0x80` (`rawsys_openat`): a 5-byte call where `mov eax, 295` and `int 0x80` took 7. Where the
-// folder is a constant AT_FDCWD (12 of the 18) the call enters 3 bytes earlier, where that routine
-// sets ebx itself, and the caller sets no ebx. Either way the result is the same.
+// openat, made at 18 places when measured (`fd::open` is inlined), calls one shared copy of its
+// number and `int 0x80` (`rawsys_openat`): a 5-byte call where `mov eax, 295` and `int 0x80` took 7.
+// Where the folder is a constant AT_FDCWD (12 of the 18) the call enters 3 bytes earlier, where that
+// routine sets ebx itself, and the caller sets no ebx. Either way the result is the same.
 #[cfg(target_arch = "x86")]
 macro_rules! arch_syscall {
     ($nr:expr; $a0:expr, $($a:expr),+) => {
@@ -103,7 +103,7 @@ core::arch::global_asm!(
 // ARM: arguments in r0-r3, the number in r7, which Thumb code keeps as its frame pointer: through
 // the patched rustix's one shared syscall routine, which saves r7, sets it to the number stored as
 // the halfword after the call, and returns past it (PATCHES.md, item 8). The call overwrites lr.
-// `openat`, made at 18 places (`fd::open` is inlined), calls a routine of its own instead, with
+// `openat`, made at 18 places when measured (`fd::open` is inlined), calls a routine of its own, with
 // the number in its code: 4 bytes at each call, not 6, for one routine of 12 bytes (-24 B).
 #[cfg(target_arch = "arm")]
 macro_rules! arch_syscall {
