@@ -168,14 +168,14 @@ impl<Num: RetNumber> RetReg<Num> {
     }
 
     #[inline]
-    pub(super) fn decode_error_code(self) -> u16 {
+    pub(super) fn decode_error_code(self) -> usize {
         let bits = self.raw as usize;
 
         // `raw` must be in `-4095..0`. Linux always returns errors in
         // `-4095..0`, and we double-check it here.
         debug_assert!((-4095..0).contains(&(bits as isize)));
 
-        bits as u16
+        bits
     }
 
     #[inline]

@@ -49,7 +49,22 @@ use linux_raw_sys::errno;
 // `Option<Errno>` and `io::Result<()>` need no tag.
 //#[rustc_layout_scalar_valid_range_start(0xf001)]
 //#[rustc_layout_scalar_valid_range_end(0xffff)]
-pub struct Errno(core::num::NonZeroU16);
+pub struct Errno(core::num::NonZero<Code>);
+
+/// The negated error code as `Errno` holds it: its low 16 bits, or on ARM
+/// the whole 32-bit syscall result, whose compares with an error constant
+/// are then a Thumb immediate instead of a literal-pool word (patched,
+/// PATCHES.md item 12).
+#[cfg(not(target_arch = "arm"))]
+type Code = u16;
+#[cfg(target_arch = "arm")]
+type Code = u32;
+
+/// `Code` read as a signed number.
+#[cfg(not(target_arch = "arm"))]
+type SignedCode = i16;
+#[cfg(target_arch = "arm")]
+type SignedCode = i32;
 
 impl Errno {
     /// Extract an `Errno` value from a `std::io::Error`.
@@ -73,7 +88,7 @@ impl Errno {
     /// Extract the raw OS error number from this error.
     #[inline]
     pub const fn raw_os_error(self) -> i32 {
-        (self.0.get() as i16 as i32).wrapping_neg()
+        (self.0.get() as SignedCode as i32).wrapping_neg()
     }
 
     /// Construct an `Errno` from a raw OS error number.
@@ -86,26 +101,26 @@ impl Errno {
     const fn from_errno(raw: u32) -> Self {
         // We store error values in negated form, so that we don't have to
         // negate them after every syscall.
-        let encoded = raw.wrapping_neg() as u16;
+        let encoded = raw.wrapping_neg() as Code;
 
         // TODO: Use Range::contains, once that's `const`.
-        assert!(encoded >= 0xf001);
+        assert!(encoded >= Code::MAX - 4094);
 
         // SAFETY: Linux syscalls return negated error values in the range
         // `-4095..0`, which we just asserted.
-        unsafe { Self(core::num::NonZeroU16::new_unchecked(encoded)) }
+        unsafe { Self(core::num::NonZero::new_unchecked(encoded)) }
     }
 }
 
-/// The `Errno` of a syscall's failure, from its result's low 16 bits
-/// (patched, PATCHES.md item 9).
+/// The `Errno` of a syscall's failure, from its result cut to `Code`
+/// (patched, PATCHES.md items 9 and 12).
 ///
 /// # Safety
 ///
-/// `code` is a Linux error result in `-4095..0`, cut to 16 bits: never 0.
+/// `code` is a Linux error result in `-4095..0`: never 0, cut or not.
 #[inline]
-unsafe fn decoded(code: u16) -> Errno {
-    Errno(core::num::NonZeroU16::new_unchecked(code))
+unsafe fn decoded(code: usize) -> Errno {
+    Errno(core::num::NonZero::new_unchecked(code as Code))
 }
 
 /// Check for an error from the result of a syscall which encodes a
