@@ -1,7 +1,8 @@
 //! `size-report`: per arch, the stripped init's size, whether panic machinery is linked, the
 //! standard and debug image sizes, each against `size-report/budgets.toml`; then the biggest
-//! sections and symbols of each unstripped init. Exits 1 when anything is over its budget or a
-//! file is missing, 2 on bad usage or a bad budgets file.
+//! sections and symbols of each unstripped init. Exits 1 when anything is over its budget, a
+//! file is missing, the i686 init needs more than an i686, or a hot function (elfinfo::HOT)
+//! crosses a page; 2 on bad usage or a bad budgets file.
 
 mod budgets;
 mod elfinfo;
@@ -23,7 +24,7 @@ USAGE: size-report [--arch ARCH]... [--target-dir DIR] [--budgets FILE] [--top N
   --budgets FILE     default size-report/budgets.toml
   --top N            how many sections and symbols to list per arch (default 8)
 
-Exit status: 0 all within budget, 1 something over budget or missing, 2 usage or budgets error.
+Exit status: 0 all within budget, 1 something over budget, missing or failing a check, 2 usage or budgets error.
 ";
 
 struct Opts {
@@ -31,6 +32,8 @@ struct Opts {
     target: PathBuf,
     budgets: PathBuf,
     top: usize,
+    /// Functions that must stay within one 4 KiB page (elfinfo::HOT).
+    hot: Vec<String>,
 }
 
 fn parse_args(args: &[String]) -> Result<Option<Opts>, String> {
@@ -39,6 +42,7 @@ fn parse_args(args: &[String]) -> Result<Option<Opts>, String> {
         target: packer::target_dir(),
         budgets: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/budgets.toml")),
         top: 8,
+        hot: elfinfo::HOT.iter().map(|h| h.to_string()).collect(),
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -91,7 +95,10 @@ fn measure(o: &Opts, b: &budgets::Budgets, arch: Arch) -> Row {
             .map(|s| s.len() as u64)
             .map_err(|err| format!("{}: {err}", init_path.display()))
     });
-    let info = elf.as_ref().ok().and_then(|e| elfinfo::inspect(e).ok());
+    let info = elf
+        .as_ref()
+        .ok()
+        .and_then(|e| elfinfo::inspect(e, &o.hot).ok());
     let panic = match &info {
         None => "?".to_string(),
         Some(i) if !i.has_symtab => "unknown (no symbols)".to_string(),
@@ -211,6 +218,30 @@ fn report(o: &Opts, b: &budgets::Budgets) -> (String, bool) {
         }
     }
     for r in &rows {
+        let Some(info) = r.info.as_ref().filter(|i| i.has_symtab) else {
+            continue;
+        };
+        for name in &o.hot {
+            match info.hot.iter().find(|(n, ..)| n == name) {
+                None => {
+                    failed = true;
+                    out.push_str(&format!(
+                        "HOT FUNCTION MISSING {}: no symbol {name}; update elfinfo::HOT\n",
+                        r.arch
+                    ));
+                }
+                Some((_, start, end)) if elfinfo::crosses_page(*start, *end) => {
+                    failed = true;
+                    out.push_str(&format!(
+                        "HOT FUNCTION CROSSES A PAGE {}: {name} at {start:#x}..{end:#x}; TCG runs it at half speed, keep it first in linker/init.ld\n",
+                        r.arch
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    for r in &rows {
         let Some(info) = &r.info else { continue };
         out.push_str(&format!(
             "\n{} ({}, unstripped)\n",
@@ -285,7 +316,7 @@ fn main() -> ExitCode {
     let (text, failed) = report(&o, &b);
     print!("{text}");
     if failed {
-        eprintln!("size-report: FAILED (over budget or missing files)");
+        eprintln!("size-report: FAILED (see the lines in capitals above)");
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
@@ -333,6 +364,7 @@ mod tests {
             target: dir.clone(),
             budgets: "b".into(),
             top: 3,
+            hot: Vec::new(),
         };
         // The debug image is missing.
         let (text, failed) = report(&o, &budget(big));
@@ -343,6 +375,21 @@ mod tests {
         std::fs::write(dir.join(packer::image_name(arch, true)), vec![0; 100]).unwrap();
         let (text, failed) = report(&o, &budget(big));
         assert!(!failed, "{text}");
+        // The hot-function check, on this test binary: `report` is over 4 KiB long, so it spans
+        // two pages wherever it is placed.
+        let mut o = o;
+        o.hot = vec!["size_report::report".into()];
+        let (text, failed) = report(&o, &budget(big));
+        assert!(failed);
+        assert!(
+            text.contains("HOT FUNCTION CROSSES A PAGE x86_64: size_report::report"),
+            "{text}"
+        );
+        o.hot = vec!["no::such::function".into()];
+        let (text, failed) = report(&o, &budget(big));
+        assert!(failed);
+        assert!(text.contains("HOT FUNCTION MISSING x86_64"), "{text}");
+        o.hot.clear();
         let (text, failed) = report(&o, &budget(big - 2));
         assert!(failed);
         assert!(text.contains("OVER BUDGET x86_64 init"), "{text}");
