@@ -4,7 +4,7 @@
 
 use crate::devices::Partition;
 use crate::files;
-use crate::logger::{Failed, Logger, cannot};
+use crate::logger::{Failed, Logger, cannot, msg};
 use crate::mounts;
 use crate::paths;
 use initramfs_overlay::cmdline::Config;
@@ -18,7 +18,7 @@ use rustix::io::Errno;
 use rustix::mount::{MountFlags, UnmountFlags};
 
 /// The modules folder under a root (`/` or the image), before the kernel release.
-const LIB_MODULES: CText = CText::new(c"/lib/modules/");
+pub const LIB_MODULES: CText = CText::new(c"/lib/modules/");
 
 /// MODULE_INIT_COMPRESSED_FILE (missing from linux-raw-sys): the kernel decompresses the file itself.
 const COMPRESSED_FILE: i32 = 4;
@@ -54,7 +54,7 @@ fn load(log: &mut Logger, dir: BorrowedFd<'_>, base: &[u8], bundled: bool) -> Re
                 let name = path.as_bytes();
                 load_open(log, file.as_fd(), name)?;
                 if !bundled {
-                    log.info(c"loaded ", name);
+                    log.info(msg!("loaded "), name);
                 }
                 return Ok(());
             }
@@ -86,7 +86,7 @@ fn load_open(log: &mut Logger, file: BorrowedFd<'_>, path: &[u8]) -> Result<(), 
         // Already loaded, or built in.
         EXIST => return Ok(()),
         NOEXEC | INVAL | OPNOTSUPP if compressed => {
-            c"the kernel cannot decompress this module format: "
+            msg!("the kernel cannot decompress this module format: ")
         }
         _ => cannot!("load "),
     };
@@ -187,14 +187,14 @@ fn load_list(
     let mut count = 0u32;
     for entry in modlist::entries(list) {
         let path =
-            entry.map_err(|bad| log.fail_two(c"load-order: %", bad.reason, bad.line, None))?;
+            entry.map_err(|bad| log.fail_two(msg!("load-order: %"), bad.reason, bad.line, None))?;
         load(log, dir, path, bundled)?;
         count += 1;
     }
     if bundled {
         log.say(
             Level::Info,
-            c"% loaded for ",
+            msg!("% loaded for "),
             numfmt::dec(count.into(), &mut numfmt::digits()),
             kver,
         );
