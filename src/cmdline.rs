@@ -63,7 +63,7 @@ pub mod role {
     pub const COUNT: usize = 4;
     /// Their names, in that order: the default labels, and how messages name the partitions. The
     /// bytes of C strings, which the linker stores as the end of a longer one when it can (`overlay`
-    /// of `/run/initramfs-overlay/overlay`, `newimg` and `img` of `cannot unmount newimg`), where a
+    /// of `/run/initramfs-overlay/overlay`, `img` of `newimg`), where a
     /// byte string gets bytes of its own.
     pub const NAMES: [&[u8]; COUNT] = [
         c"img".to_bytes(),
@@ -227,7 +227,7 @@ fn apply<'a>(
         // Other unknown parameters belong to the kernel or the real init.
         Err(ours) => {
             if ours {
-                log.step_warning(c"unknown option ", name);
+                log.unknown_option(name);
             }
             return Ok(());
         }

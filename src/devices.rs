@@ -3,7 +3,7 @@
 //! awaited with a bounded wait, polling every few milliseconds; the optional ones get a short grace.
 
 use crate::files;
-use crate::logger::{Failed, Logger, cannot};
+use crate::logger::{Failed, Logger, Msg, cannot, msg};
 use crate::sys::{Fd, open};
 use crate::sys::{logical_sector_size, now_ms, sleep_ms};
 use core::ffi::CStr;
@@ -133,9 +133,9 @@ pub fn find(log: &mut Logger, config: &Config, found: &mut Found) -> Result<(), 
         sleep_ms(POLL_MS);
     }
     for (role, slot) in role::NAMES.iter().zip(slots.iter()) {
-        let (what, dev): (&'static CStr, &[u8]) = match slot {
-            Some(part) => (c"% is ", part.dev.as_bytes()),
-            None => (c"no % partition", b""),
+        let (what, dev): (Msg, &[u8]) = match slot {
+            Some(part) => (msg!("% is "), part.dev.as_bytes()),
+            None => (msg!("no % partition"), b""),
         };
         log.say(Level::Info, what, role, dev);
     }
@@ -213,6 +213,9 @@ impl Probed {
     }
 }
 
+/// Where the kernel lists every block device.
+const BLOCK_CLASS: &CStr = c"/sys/class/block";
+
 /// One pass over /sys/class/block, probing the devices not seen before. Two devices answering the
 /// same spec is an error naming both: picking one would boot at random.
 #[optimize(size)]
@@ -224,8 +227,8 @@ fn scan(
     probed: &mut Probed,
     bufs: &mut Buffers,
 ) -> Result<(), Failed> {
-    let class = files::open_dir(CWD, c"/sys/class/block")
-        .map_err(|e| log.fail_bare(cannot!("open /sys/class/block"), Some(e)))?;
+    let class = files::open_dir(CWD, BLOCK_CLASS)
+        .map_err(|e| log.fail_path(cannot!("open "), BLOCK_CLASS, Some(e)))?;
     // Room for the longest entry (a 255-byte name) and a dozen short ones per getdents call.
     let mut buf = files::DirBuf::<512>::uninit();
     let mut entries = RawDir::new(&class, &mut buf.bytes);

@@ -15,9 +15,9 @@ pub enum Level {
 pub trait Log {
     fn line(&mut self, level: Level, parts: &[&[u8]]);
 
-    /// A warning about the running step: the init's log names the step before it
-    /// (`cmdline: unknown option iovl.x`), from the step it has set; a plain `line` without one.
-    fn step_warning(&mut self, what: &'static core::ffi::CStr, subject: &[u8]) {
-        self.line(Level::Warning, &[what.to_bytes(), subject]);
+    /// The warning about an `iovl.` option that no version knows. The init's log names the step
+    /// before it (`cmdline: unknown option iovl.x`), from the step it has set; a plain `line` without one.
+    fn unknown_option(&mut self, name: &[u8]) {
+        self.line(Level::Warning, &[b"unknown option ", name]);
     }
 }

@@ -3,7 +3,6 @@
 //! kernel's loglevel. Failures are logged where they happen and travel up as the `Failed` marker.
 //! Its state is global (see `QUIET` and the statics after it): the `Logger` passed along is a handle.
 
-use core::ffi::CStr;
 use core::sync::atomic::Ordering::Relaxed;
 use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU32};
 use initramfs_overlay::cpath::{CText, append};
@@ -23,20 +22,122 @@ const LINE_MAX: usize = 512;
 /// The byte that stands for `cannot ` at the start of a message (see `cannot!`).
 const CANNOT: u8 = 1;
 
-/// The message `cannot <what>` as a C string for the logger, e.g. `cannot!("open ")`: the word that
-/// begins most failure messages is stored as one byte (`CANNOT`), and `step_line` writes it out.
+/// The message `cannot <what>`, e.g. `cannot!("open ")`: `msg!` of the text with the word that begins
+/// most failure messages stored as one byte (`CANNOT`), which `step_line` writes out.
 macro_rules! cannot {
     ($what:literal) => {
-        const {
-            match core::ffi::CStr::from_bytes_with_nul(concat!("\x01", $what, "\0").as_bytes()) {
-                Ok(text) => text,
-                Err(_) => panic!("a message holds a NUL"),
-            }
-        }
+        $crate::logger::msg!(concat!("\x01", $what))
     };
 }
 pub(crate) use cannot;
-const _: () = assert!(cannot!("").to_bytes()[0] == CANNOT);
+
+/// The message `text`, e.g. `msg!("no free loop device")`, as the logger takes it: its number in
+/// `MESSAGES`, found while compiling. A text missing there fails the build.
+macro_rules! msg {
+    ($text:expr) => {
+        const { $crate::logger::Msg::of($text) }
+    };
+}
+pub(crate) use msg;
+
+/// A message of the boot: its line number in `MESSAGES`. A caller passes one small number, where the
+/// text's address was a literal-pool word and a load on ARM and a 32-bit immediate on x86 at each use
+/// (measured -56 / -76 / -128 B with the table).
+#[derive(Clone, Copy)]
+pub struct Msg(u8);
+
+impl Msg {
+    /// The number of the line `text` in `MESSAGES`; for `msg!`, which makes it a constant.
+    pub const fn of(text: &str) -> Msg {
+        let (lines, text) = (MESSAGES.as_bytes(), text.as_bytes());
+        let (mut start, mut number) = (0, 0);
+        while start < lines.len() {
+            let mut at = 0;
+            while start + at < lines.len() && at < text.len() && lines[start + at] == text[at] {
+                at += 1;
+            }
+            if at == text.len() && start + at < lines.len() && lines[start + at] == b'\n' {
+                return Msg(number);
+            }
+            while lines[start] != b'\n' {
+                start += 1;
+            }
+            start += 1;
+            // A `u8`: more than 256 lines would not compile.
+            number += 1;
+        }
+        panic!("a message missing from MESSAGES");
+    }
+}
+
+/// The debug build's own messages (its shell), in `MESSAGES` only there.
+#[cfg(feature = "debug-shell")]
+macro_rules! debug_shell_messages {
+    () => {
+        "\x01run /bin/sh\n\x01fork\n"
+    };
+}
+#[cfg(not(feature = "debug-shell"))]
+macro_rules! debug_shell_messages {
+    () => {
+        ""
+    };
+}
+
+/// Every message of the boot (the `what` of `Logger`'s lines), one per line, by the file that says
+/// it: `msg!` and `cannot!` name them by their text where they are used. `\x01` is `cannot `.
+const MESSAGES: &str = concat!(
+    // main.rs
+    "\x01read \n",
+    "% \n",
+    debug_shell_messages!(),
+    // logger.rs
+    "done in % ms\n",
+    // cmdline (through `Log::unknown_option`)
+    "unknown option \n",
+    // devices.rs
+    "% is \n",
+    "no % partition\n",
+    // modules.rs
+    "loaded \n",
+    "\x01open \n",
+    "the kernel cannot decompress this module format: \n",
+    "\x01load \n",
+    "\x01unmount the boot partition\n",
+    "\x01read the load-order of \n",
+    "load-order: %\n",
+    "% loaded for \n",
+    // mounts.rs
+    "\x01mount % on \n",
+    "\x01create directory \n",
+    "img partition vanished\n",
+    "FALLBACK: % cannot boot, booting \n",
+    "no bootable image in \n",
+    "is the loop module loaded? cannot open \n",
+    "no free loop device\n",
+    "\x01attach the image to a loop device\n",
+    "\x01enter \n",
+    "\x01stat \n",
+    "\x01move to trash: \n",
+    "full; deleting the old upper and work now\n",
+    "\x01empty \n",
+    "\x01start the trash cleaner, trash stays until next boot\n",
+    "no overlayfs in this kernel: bundle overlay.ko, or ship it in the image's \n",
+    "read-only despite rw: overlayfs found no room for work (overlay partition full)\n",
+    "\x01find init \n",
+    "init is not an executable file: \n",
+    "not moved, the image has no mount point for \n",
+    "\x01move into the new root: \n",
+    "\x01move the new root onto /\n",
+    "\x01chroot\n",
+    "\x01stat /\n",
+    "/ is not the initramfs (not ramfs or tmpfs)\n",
+    "\x01execute \n",
+    // update_step.rs
+    "\x01unmount newimg\n",
+    "\x01remount the image partition read-only\n",
+    "\x01write \n",
+);
 
 /// A failure that has already been reported. The boot decides what happens next.
 pub struct Failed;
@@ -145,23 +246,23 @@ impl Logger {
 
     /// An info line about the running step, `<step>: <what><subject>` (see `warn`).
     #[inline(always)]
-    pub fn info(&mut self, what: &'static CStr, subject: &[u8]) {
+    pub fn info(&mut self, what: Msg, subject: &[u8]) {
         self.say(Level::Info, what, subject, b"");
     }
 
     /// A line about the running step with two values: `<step>: <what>` with `first` in place of its
-    /// `%` and `second` after it, e.g. `c"% loaded for "` (see `step_line`).
+    /// `%` and `second` after it, e.g. `msg!("% loaded for ")` (see `step_line`).
     #[inline(always)]
-    pub fn say(&mut self, level: Level, what: &'static CStr, first: &[u8], second: &[u8]) {
-        self.step_line(CText::new(what), level_errno(level, 0), first, second);
+    pub fn say(&mut self, level: Level, what: Msg, first: &[u8], second: &[u8]) {
+        self.step_line(what, level_errno(level, 0), first, second);
     }
 
     /// Logs `<step>: <what><subject> (<ERRNO>)` and returns the marker to propagate. `what` is a
-    /// C string literal (`cannot!("open ")`): it reaches `fail_raw` as one pointer. (A `%` in it would
+    /// message (`cannot!("open ")`): it reaches `fail_raw` as one number. (A `%` in it would
     /// be the subject's place, see `step_line`.)
     #[inline(always)]
-    pub fn fail(&mut self, what: &'static CStr, subject: &[u8], errno: Option<Errno>) -> Failed {
-        self.fail_raw(CText::new(what), negated(errno), subject)
+    pub fn fail(&mut self, what: Msg, subject: &[u8], errno: Option<Errno>) -> Failed {
+        self.fail_raw(what, negated(errno), subject)
     }
 
     /// `fail` with a C string (a path, as `&CStr` or `CText`) as the subject: one pointer at the
@@ -169,17 +270,17 @@ impl Logger {
     #[inline(always)]
     pub fn fail_path<'p>(
         &mut self,
-        what: &'static CStr,
+        what: Msg,
         path: impl Into<CText<'p>>,
         errno: Option<Errno>,
     ) -> Failed {
-        self.fail_path_raw(path.into(), CText::new(what), negated(errno))
+        self.fail_path_raw(path.into(), what, negated(errno))
     }
 
     /// The path first: where `strlen` takes it (on x86_64 and i686 fewer moves around that call).
     #[optimize(size)]
     #[inline(never)]
-    fn fail_path_raw(&mut self, path: CText, what: CText, negated_errno: u16) -> Failed {
+    fn fail_path_raw(&mut self, path: CText, what: Msg, negated_errno: u16) -> Failed {
         self.fail_raw(what, negated_errno, path.to_bytes())
     }
 
@@ -187,13 +288,13 @@ impl Logger {
     #[inline(always)]
     pub fn fail_two(
         &mut self,
-        what: &'static CStr,
+        what: Msg,
         first: &[u8],
         second: &[u8],
         errno: Option<Errno>,
     ) -> Failed {
         self.step_line(
-            CText::new(what),
+            what,
             level_errno(Level::Error, negated(errno)),
             first,
             second,
@@ -203,29 +304,29 @@ impl Logger {
 
     /// `fail` for a message with no subject: two fewer arguments at each caller.
     #[inline(always)]
-    pub fn fail_bare(&mut self, what: &'static CStr, errno: Option<Errno>) -> Failed {
-        self.fail_bare_raw(CText::new(what), negated(errno))
+    pub fn fail_bare(&mut self, what: Msg, errno: Option<Errno>) -> Failed {
+        self.fail_bare_raw(what, negated(errno))
     }
 
     #[optimize(size)]
     #[inline(never)]
-    fn fail_bare_raw(&mut self, what: CText, negated_errno: u16) -> Failed {
+    fn fail_bare_raw(&mut self, what: Msg, negated_errno: u16) -> Failed {
         self.fail_raw(what, negated_errno, b"")
     }
 
     /// A warning about the running step, `<step>: <what><subject>`, written like a failure without
-    /// an errno: `what` is one pointer at the caller, and its text need not repeat the step's name.
+    /// an errno: `what` is one number at the caller, and its text need not repeat the step's name.
     // Left to LLVM on x86_64: -8 B there with `Outcome::number` also left to it (0 alone), measured.
     #[cfg_attr(not(target_arch = "x86_64"), inline(always))]
-    pub fn warn(&mut self, what: &'static CStr, subject: &[u8]) {
+    pub fn warn(&mut self, what: Msg, subject: &[u8]) {
         self.say(Level::Warning, what, subject, b"");
     }
 
     /// `warn` for a warning with no subject: two fewer arguments at each caller.
     #[optimize(size)]
     #[inline(never)]
-    pub fn warn_bare(&mut self, what: &'static CStr) {
-        self.step_line(CText::new(what), level_errno(Level::Warning, 0), b"", b"");
+    pub fn warn_bare(&mut self, what: Msg) {
+        self.step_line(what, level_errno(Level::Warning, 0), b"", b"");
     }
 
     /// `fail` with the errno as its negated 16-bit value, 0 for none: one register, no arithmetic at
@@ -233,7 +334,7 @@ impl Logger {
     /// order measured smaller on all three arches.
     #[optimize(size)]
     #[inline(never)]
-    fn fail_raw(&mut self, what: CText, negated_errno: u16, subject: &[u8]) -> Failed {
+    fn fail_raw(&mut self, what: Msg, negated_errno: u16, subject: &[u8]) -> Failed {
         self.step_line(what, level_errno(Level::Error, negated_errno), subject, b"");
         Failed
     }
@@ -241,19 +342,19 @@ impl Logger {
     /// Writes `<step>: <what><first><second> (<ERRNO>)` at the level and with the errno that
     /// `level_errno()` packed into one `u32`, the part in parentheses only with an errno: the line of
     /// every failure and of the other messages about a step. A `%` in `what` is where `first` goes
-    /// instead (`c"FALLBACK: % cannot boot, booting "`): a line with two values is one pointer and
+    /// instead (`msg!("FALLBACK: % cannot boot, booting ")`): a line with two values is one number and
     /// two slices at its caller, not an array of its pieces. A `what` from `cannot!` starts with
     /// `cannot `.
     #[optimize(size)]
     #[inline(never)]
-    fn step_line(&mut self, what: CText, level_errno: u32, first: &[u8], second: &[u8]) {
+    fn step_line(&mut self, what: Msg, level_errno: u32, first: &[u8], second: &[u8]) {
         // The errno as rustix holds it, negated: `errnames::text` names it by its absolute value.
         let negated_errno = level_errno as i32 >> 8;
         // The parts are placed as they are found: the values first, as they arrive, so that they
         // need not be kept across the calls that find the others (measured -48 / -36 / -24 B).
         let mut parts: [&[u8]; 7] = [self.step_name(), b"", b"", first, b"", second, b""];
         let mut number = numfmt::digits();
-        let what = what.to_bytes();
+        let what = initramfs_overlay::nth(MESSAGES, usize::from(what.0));
         // A message from `cannot!` starts with the byte that stands for the word: the word joins the
         // separator after the step's name, one part cut to length.
         const SEPARATOR: &[u8] = b": cannot ";
@@ -311,7 +412,7 @@ impl Logger {
         }
         let mut number = numfmt::digits();
         let ms = numfmt::dec(now.wrapping_sub(start).into(), &mut number);
-        self.say(Level::Info, c"done in % ms", ms, b"");
+        self.say(Level::Info, msg!("done in % ms"), ms, b"");
     }
 
     /// A failed step is not done: the debug build's retry must not report it.
@@ -329,8 +430,8 @@ impl Log for Logger {
     }
 
     #[inline(always)]
-    fn step_warning(&mut self, what: &'static CStr, subject: &[u8]) {
-        self.warn(what, subject);
+    fn unknown_option(&mut self, name: &[u8]) {
+        self.warn(msg!("unknown option "), name);
     }
 }
 

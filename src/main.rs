@@ -21,7 +21,7 @@ use entry::Start;
 use initramfs_overlay::cmdline::{self, Config, FailAction};
 use initramfs_overlay::log::{Level, Log};
 use initramfs_overlay::update::Status;
-use logger::{Failed, Logger, Step, cannot};
+use logger::{Failed, Logger, Step, cannot, msg};
 
 /// Where the initramfs mounts everything. `/run` is a tmpfs that moves into the new root, so the OS
 /// finds the partitions under `/run/initramfs-overlay/` (see README).
@@ -118,6 +118,9 @@ fn boot(start: Start) -> ! {
     failure_action(&mut log, config.onerror)
 }
 
+/// Where the kernel shows its command line.
+const CMDLINE: &core::ffi::CStr = c"/proc/cmdline";
+
 /// Reads and parses /proc/cmdline into `config`, which holds the defaults: filled in place, since each
 /// move of a `Config` is a copy. A malformed option stops the boot, with its name in the message.
 #[optimize(size)]
@@ -128,16 +131,16 @@ fn read_cmdline<'b>(
 ) {
     log.set_step(Step::Cmdline);
     // Without a command line there is no failure action asked for: the default, panic.
-    let onerror = match files::read_small(rustix::fs::CWD, c"/proc/cmdline", buf) {
+    let onerror = match files::read_small(rustix::fs::CWD, CMDLINE, buf) {
         Err(e) => {
-            log.fail_bare(cannot!("read /proc/cmdline"), Some(e));
+            log.fail_path(cannot!("read "), CMDLINE, Some(e));
             FailAction::Panic
         }
         Ok(text) => match cmdline::parse_into(text, config, log) {
             Ok(()) => return,
             Err(e) => {
                 // e.g. `cmdline: iovl.wait is not a number of seconds`
-                log.say(Level::Error, c"% ", e.option, e.problem);
+                log.say(Level::Error, msg!("% "), e.option, e.problem);
                 e.onerror
             }
         },

@@ -113,11 +113,12 @@ pub const SUFFIXES: &str = "\n.xz\n.zst\n.gz\n";
 pub const SUFFIX_COUNT: usize = crate::entries(SUFFIXES.as_bytes());
 
 /// The modules the boot partition may carry, for kernels without them built in: a list in the
-/// load-order format, read by `entries` as the bundle's is (each found as is or compressed).
-pub const BOOT_PARTITION_MODULES: &str = "squashfs.ko\nloop.ko\n";
+/// load-order format, read by `entries` as the bundle's is (each found as is or compressed). A C
+/// string, so that the init passes it as one pointer.
+pub const BOOT_PARTITION_MODULES: &core::ffi::CStr = c"squashfs.ko\nloop.ko\n";
 
 /// The module the image may carry for its own kernel, in the same format.
-pub const IMAGE_MODULES: &str = "kernel/fs/overlayfs/overlay.ko\n";
+pub const IMAGE_MODULES: &core::ffi::CStr = c"kernel/fs/overlayfs/overlay.ko\n";
 
 #[cfg(test)]
 mod tests {
@@ -212,11 +213,11 @@ mod tests {
     #[test]
     fn reads_the_init_s_own_lists() {
         assert_eq!(
-            all(BOOT_PARTITION_MODULES.as_bytes()),
+            all(BOOT_PARTITION_MODULES.to_bytes()),
             [Ok(&b"squashfs.ko"[..]), Ok(b"loop.ko")]
         );
         assert_eq!(
-            all(IMAGE_MODULES.as_bytes()),
+            all(IMAGE_MODULES.to_bytes()),
             [Ok(&b"kernel/fs/overlayfs/overlay.ko"[..])]
         );
     }

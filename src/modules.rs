@@ -4,7 +4,7 @@
 
 use crate::devices::Partition;
 use crate::files;
-use crate::logger::{Failed, Logger, cannot};
+use crate::logger::{Failed, Logger, cannot, msg};
 use crate::mounts;
 use crate::paths;
 use initramfs_overlay::cmdline::Config;
@@ -18,7 +18,10 @@ use rustix::io::Errno;
 use rustix::mount::{MountFlags, UnmountFlags};
 
 /// The modules folder under a root (`/` or the image), before the kernel release.
-const LIB_MODULES: CText = CText::new(c"/lib/modules/");
+pub const LIB_MODULES: CText = CText::new(c"/lib/modules/");
+
+/// The list `load_from` takes for a bundle: none, so the folder's own `load-order` names the modules.
+const OWN_LOAD_ORDER: CText = CText::new(c"");
 
 /// MODULE_INIT_COMPRESSED_FILE (missing from linux-raw-sys): the kernel decompresses the file itself.
 const COMPRESSED_FILE: i32 = 4;
@@ -54,7 +57,7 @@ fn load(log: &mut Logger, dir: BorrowedFd<'_>, base: &[u8], bundled: bool) -> Re
                 let name = path.as_bytes();
                 load_open(log, file.as_fd(), name)?;
                 if !bundled {
-                    log.info(c"loaded ", name);
+                    log.info(msg!("loaded "), name);
                 }
                 return Ok(());
             }
@@ -86,7 +89,7 @@ fn load_open(log: &mut Logger, file: BorrowedFd<'_>, path: &[u8]) -> Result<(), 
         // Already loaded, or built in.
         EXIST => return Ok(()),
         NOEXEC | INVAL | OPNOTSUPP if compressed => {
-            c"the kernel cannot decompress this module format: "
+            msg!("the kernel cannot decompress this module format: ")
         }
         _ => cannot!("load "),
     };
@@ -119,7 +122,7 @@ fn open_module_dir(
 #[optimize(size)]
 pub fn load_bundled(log: &mut Logger, kver: &[u8]) -> Result<(), Failed> {
     // The initramfs is the root: no prefix. The folder's own load-order names the modules.
-    load_from(log, CText::new(c""), LIB_MODULES, kver, None)
+    load_from(log, CText::new(c""), LIB_MODULES, OWN_LOAD_ORDER, kver)
 }
 
 /// The boot partition (vfat) may carry squashfs.ko and loop.ko for kernels that lack them: mount it
@@ -135,8 +138,8 @@ pub fn load_from_boot_partition(
         log,
         CText::new(paths::SCRATCH),
         CText::new(c"/modules/"),
+        CText::new(modlist::BOOT_PARTITION_MODULES),
         kver,
-        Some(modlist::BOOT_PARTITION_MODULES),
     );
     // Leaving it mounted would keep the device busy; a failed unmount is worth a warning only.
     if rustix::mount::unmount(paths::SCRATCH, UnmountFlags::empty()).is_err() {
@@ -146,16 +149,19 @@ pub fn load_from_boot_partition(
 }
 
 /// Loads the modules of the folder `<root><modules><kver>` (see `open_module_dir`), in order: the
-/// bundle's, named by the folder's own `load-order` when `names` is `None`, each of which must load
-/// (see `load`), and their count is logged; or `names`, a list in the same format, of which a missing
-/// one is skipped. A missing folder or load-order is no modules to load.
+/// bundle's, named by the folder's own `load-order` when `names` is empty (`OWN_LOAD_ORDER`), each
+/// of which must load (see `load`), and their count is logged; or `names`, a list in the same format,
+/// of which a missing one is skipped. A missing folder or load-order is no modules to load. `names`
+/// is one pointer, before the release's two words: on 32-bit targets only the release's length is
+/// passed on the stack, which ARM reaches past the 8 KiB frame with a literal-pool offset (measured
+/// +4 / -12 / -8 B against an `Option<&str>` after `kver`).
 #[optimize(size)]
 fn load_from(
     log: &mut Logger,
     root: CText,
     modules: CText,
+    names: CText<'static>,
     kver: &[u8],
-    names: Option<&'static str>,
 ) -> Result<(), Failed> {
     let Some(dir) = open_module_dir(log, root, modules, kver)? else {
         return Ok(());
@@ -172,29 +178,31 @@ fn load_list(
     log: &mut Logger,
     dir: BorrowedFd<'_>,
     kver: &[u8],
-    names: Option<&'static str>,
+    names: CText<'static>,
 ) -> Result<(), Failed> {
-    let bundled = names.is_none();
+    let names = names.to_bytes();
+    let bundled = names.is_empty();
     let mut buf = [core::mem::MaybeUninit::uninit(); 8192];
-    let list = match names {
-        Some(names) => names.as_bytes(),
-        None => match files::read_small(dir, c"load-order", &mut buf) {
+    let list = if !bundled {
+        names
+    } else {
+        match files::read_small(dir, c"load-order", &mut buf) {
             Ok(list) => list,
             Err(Errno::NOENT) => return Ok(()),
             Err(e) => return Err(log.fail(cannot!("read the load-order of "), kver, Some(e))),
-        },
+        }
     };
     let mut count = 0u32;
     for entry in modlist::entries(list) {
         let path =
-            entry.map_err(|bad| log.fail_two(c"load-order: %", bad.reason, bad.line, None))?;
+            entry.map_err(|bad| log.fail_two(msg!("load-order: %"), bad.reason, bad.line, None))?;
         load(log, dir, path, bundled)?;
         count += 1;
     }
     if bundled {
         log.say(
             Level::Info,
-            c"% loaded for ",
+            msg!("% loaded for "),
             numfmt::dec(count.into(), &mut numfmt::digits()),
             kver,
         );
@@ -217,7 +225,7 @@ pub fn load_overlay_from_image(
         log,
         CText::new(paths::LOWER),
         LIB_MODULES,
+        CText::new(modlist::IMAGE_MODULES),
         kver,
-        Some(modlist::IMAGE_MODULES),
     )
 }

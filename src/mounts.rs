@@ -4,7 +4,7 @@
 use crate::devices::{Found, Partition};
 use crate::entry::Start;
 use crate::files;
-use crate::logger::{Failed, Logger, cannot};
+use crate::logger::{Failed, Logger, cannot, msg};
 use crate::paths;
 use crate::sys;
 use crate::sys::{Fd, open};
@@ -230,7 +230,7 @@ pub fn mount_partition(
 pub fn image_partition(log: &mut Logger, found: &Found) -> Result<(), Failed> {
     // `find` ends only once img is found; the `else` cannot happen but must not panic.
     let Some(img) = found.img() else {
-        return Err(log.fail_bare(c"img partition vanished", None));
+        return Err(log.fail_bare(msg!("img partition vanished"), None));
     };
     let flags = if found.newimg().is_some() {
         MountFlags::empty()
@@ -268,7 +268,7 @@ pub fn squashfs_image(
                 if skipped_error.is_some() {
                     log.say(
                         Level::Error,
-                        c"FALLBACK: % cannot boot, booting ",
+                        msg!("FALLBACK: % cannot boot, booting "),
                         config.image,
                         name,
                     );
@@ -281,7 +281,7 @@ pub fn squashfs_image(
             }
         }
     }
-    Err(log.fail_path(c"no bootable image in ", paths::IMAGE, None))
+    Err(log.fail_path(msg!("no bootable image in "), paths::IMAGE, None))
 }
 
 /// The loop control device.
@@ -302,9 +302,9 @@ fn loop_mount(log: &mut Logger, file: BorrowedFd<'_>) -> Result<(), update::Erro
         Mode::empty(),
     )
     .map_err(|e| {
-        // The text ends with the path: the linker stores `LOOP_CONTROL` as its end.
-        log.fail_bare(
-            c"is the loop module loaded? cannot open /dev/loop-control",
+        log.fail_path(
+            msg!("is the loop module loaded? cannot open "),
+            LOOP_CONTROL,
             Some(e),
         );
         update::Error::no_loop_device()
@@ -326,7 +326,7 @@ fn attach_free_device(
     let mut last = Errno::BUSY;
     for _ in 0..4 {
         let number = sys::loop_get_free(control)
-            .map_err(|e| log.fail_bare(c"no free loop device", Some(e)))
+            .map_err(|e| log.fail_bare(msg!("no free loop device"), Some(e)))
             .map_err(no_device)?;
         let path = numbered(LOOP_DEVICE, number.into());
         let device = open(
@@ -451,7 +451,7 @@ fn move_to_trash(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<bool, Fail
 /// (time per file, but it frees the space), so that a disk filled up by the last boot still boots.
 #[optimize(size)]
 fn clear_in_place(log: &mut Logger, overlay: BorrowedFd<'_>, device: u32) -> Result<(), Failed> {
-    log.warn_bare(c"full; deleting the old upper and work now");
+    log.warn_bare(msg!("full; deleting the old upper and work now"));
     // `trash` first: whatever was already moved there frees room for a new `upper` or `work`.
     for &name in &OVERLAY_FOLDERS[..3] {
         match files::empty_dir_at(overlay, name, device) {
@@ -527,9 +527,13 @@ pub fn assemble_root(log: &mut Logger, config: &Config) -> Result<(), Failed> {
     };
     mount_reporting(log, source, paths::ROOT, fstype, flags, data).map_err(|e| {
         // ENODEV: the kernel has no overlayfs, which is a packaging problem worth naming. (The text
-        // ends with the modules folder as `modules` names it: the linker stores that path as its end.)
+        // ends with the modules folder as `modules` names it.)
         if overlay && e == Errno::NODEV {
-            log.fail_bare(c"no overlayfs in this kernel: bundle overlay.ko, or ship it in the image's /lib/modules/", None);
+            log.fail_path(
+                msg!("no overlayfs in this kernel: bundle overlay.ko, or ship it in the image's "),
+                crate::modules::LIB_MODULES,
+                None,
+            );
         }
         Failed
     })?;
@@ -540,9 +544,9 @@ pub fn assemble_root(log: &mut Logger, config: &Config) -> Result<(), Failed> {
         let read_only =
             rustix::fs::access(paths::ROOT, rustix::fs::Access::WRITE_OK) == Err(Errno::ROFS);
         if read_only {
-            log.warn_bare(
-                c"read-only despite rw: overlayfs found no room for work (overlay partition full)",
-            );
+            log.warn_bare(msg!(
+                "read-only despite rw: overlayfs found no room for work (overlay partition full)"
+            ));
         }
     }
     Ok(())
@@ -577,7 +581,7 @@ pub fn check_init(log: &mut Logger, config: &Config) -> Result<(), Failed> {
             {
                 return Ok(());
             }
-            Ok(_) => (c"init is not an executable file: ", Errno::ACCESS),
+            Ok(_) => (msg!("init is not an executable file: "), Errno::ACCESS),
         },
     };
     Err(log.fail(what, config.init, Some(errno)))
@@ -598,7 +602,7 @@ pub fn move_into_root(log: &mut Logger) -> Result<(), Failed> {
         match rustix::mount::mount_move(from, &from[1..]) {
             // An image without one of these folders can still boot; its init will say what it misses.
             Err(Errno::NOENT) => log.warn(
-                c"not moved, the image has no mount point for ",
+                msg!("not moved, the image has no mount point for "),
                 from.to_bytes(),
             ),
             Err(e) => {
@@ -646,7 +650,7 @@ fn free_initramfs(log: &mut Logger) -> Result<(), Failed> {
         .map_err(|e| log.fail_bare(cannot!("stat /"), Some(e)))?;
     if magic != linux_raw_sys::general::RAMFS_MAGIC && magic != linux_raw_sys::general::TMPFS_MAGIC
     {
-        return Err(log.fail_bare(c"/ is not the initramfs (not ramfs or tmpfs)", None));
+        return Err(log.fail_bare(msg!("/ is not the initramfs (not ramfs or tmpfs)"), None));
     }
     // Mount points (such as /mnt/root) stay behind and keep their folders: that is expected.
     let _ = files::empty_dir_at(CWD, c"/", device);
