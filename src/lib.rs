@@ -159,4 +159,84 @@ mod tests {
             "the bytes of the whole"
         );
     }
+
+    /// The string literals of `src`, as written (escapes kept), outside `//` comment lines, each
+    /// with the text before it on its line (which tells the macro that takes it).
+    fn literals(src: &str) -> std::vec::Vec<(std::string::String, &str)> {
+        let mut found = std::vec::Vec::new();
+        for line in src.lines().filter(|l| !l.trim_start().starts_with("//")) {
+            let mut rest = line;
+            while let Some(open) = rest.find('"') {
+                let before = &rest[..open];
+                let body = &rest[open + 1..];
+                let mut end = 0;
+                let bytes = body.as_bytes();
+                while end < bytes.len() && bytes[end] != b'"' {
+                    end += if bytes[end] == b'\\' { 2 } else { 1 };
+                }
+                found.push((body[..end.min(body.len())].into(), before));
+                rest = body.get(end + 1..).unwrap_or_default();
+            }
+        }
+        found
+    }
+
+    /// The init's `logger.rs` (part of the binary, which host tests do not build) finds each
+    /// `msg!("...")` and `cannot!("...")` in its `MESSAGES` table while compiling, so a message
+    /// missing from the table fails the build. This checks the other way: every line of the table
+    /// (the debug build's included) is said somewhere, once.
+    #[test]
+    fn every_boot_message_is_used() {
+        use std::string::String;
+        use std::vec::Vec;
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src");
+        let mut used: Vec<String> = Vec::new();
+        let mut logger = String::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let src = std::fs::read_to_string(&path).unwrap();
+            // A call's literal may start on the line after `msg!(`: join the lines first.
+            let joined: String = src
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("//"))
+                .map(str::trim)
+                .collect();
+            for (text, before) in literals(&joined) {
+                if before.ends_with("cannot!(") {
+                    used.push(std::format!("\\x01{text}"));
+                } else if before.ends_with("msg!(") {
+                    used.push(text);
+                }
+            }
+            if path.ends_with("logger.rs") {
+                logger = src;
+            }
+        }
+        let start = logger.find("macro_rules! debug_shell_messages").unwrap();
+        let end = start + logger[start..].find("\n);\n").unwrap();
+        // The table's literals each start a line (the cfg attributes' do not).
+        let table: Vec<String> = literals(&logger[start..end])
+            .into_iter()
+            .filter(|(_, before)| before.trim().is_empty())
+            .flat_map(|(text, _)| {
+                let lines: Vec<String> = text.split_terminator("\\n").map(String::from).collect();
+                lines
+            })
+            .collect();
+        assert!(table.len() > 40, "{table:?}");
+        for line in &table {
+            assert!(
+                used.contains(line),
+                "MESSAGES line {line:?} is said nowhere"
+            );
+            let copies = table.iter().filter(|t| *t == line).count();
+            assert_eq!(copies, 1, "MESSAGES line {line:?} is there {copies} times");
+        }
+        for text in &used {
+            assert!(
+                table.contains(text),
+                "{text:?} is not in MESSAGES (the build would fail)"
+            );
+        }
+    }
 }

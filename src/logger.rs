@@ -86,6 +86,8 @@ macro_rules! debug_shell_messages {
 
 /// Every message of the boot (the `what` of `Logger`'s lines), one per line, by the file that says
 /// it: `msg!` and `cannot!` name them by their text where they are used. `\x01` is `cannot `.
+/// A text used but missing here fails the build; a line here that nothing says fails the host test
+/// `every_boot_message_is_used` (src/lib.rs).
 const MESSAGES: &str = concat!(
     // main.rs
     "\x01read \n",
