@@ -9,7 +9,8 @@
 //! 3. verify the source (squashfs superblock, and the `<image>.sha256` sidecar when present); a bad one
 //!    is renamed to `<image>.rejected` beside a one-line `<image>.rejected.reason`;
 //! 4. check free space; delete a stale `-old` only when that alone makes room;
-//! 5. copy to a temporary file with sendfile (see `copy` for why nothing else) and fsync it;
+//! 5. copy to a temporary file, allocated whole first, with sendfile (see `copy` for why nothing
+//!    else) and fsync it;
 //! 6. hard-link the current image to a temporary name and rename that over `-old` (atomic), fsync;
 //! 7. rename the copy over `<image>` (atomic), fsync the directory;
 //! 8. only then remove the source (and its sidecar) from `newimg`, fsync.
