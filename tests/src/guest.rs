@@ -96,9 +96,13 @@ if [ -n "$dd" ]; then
   sync; echo 3 > /proc/sys/vm/drop_caches
   [ "$dd" = cold ] || cat $f > /dev/null
   t0=$(cut -d' ' -f1 /proc/uptime)
-  dd if=$f of=$R/image/e2e-dd.bin bs=1M conv=fsync 2>/dev/null
-  t1=$(cut -d' ' -f1 /proc/uptime)
-  e dd "$dd $(stat -c %s $f) $t0 $t1"
+  # The size written, so that a copy that failed or stopped short cannot pass for a fast one.
+  if dd if=$f of=$R/image/e2e-dd.bin bs=1M conv=fsync 2>/dev/null; then
+    t1=$(cut -d' ' -f1 /proc/uptime)
+    e dd "$dd $(stat -c %s $R/image/e2e-dd.bin) $t0 $t1"
+  else
+    e dd "$dd failed"
+  fi
   rm -f $R/image/e2e-dd.bin; umount /mnt; sync
 fi
 if [ -n "$hash" ]; then

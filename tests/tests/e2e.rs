@@ -2727,7 +2727,7 @@ fn bench_promotion_vs_dd(sc: &mut Sc) -> R<()> {
                 .collect();
             ensure!(
                 v.starts_with(mode) && f.len() == 3 && f[0] == bytes && f[2] > f[1],
-                "odd dd report {v:?} (the source should have {bytes} bytes)"
+                "odd dd report {v:?} (the copy should have {bytes} bytes)"
             );
             *rate = f[0] / (1 << 20) as f64 / (f[2] - f[1]);
         }
