@@ -9,7 +9,8 @@
 //! 3. verify the source (squashfs superblock, and the `<image>.sha256` sidecar when present); a bad one
 //!    is renamed to `<image>.rejected` beside a one-line `<image>.rejected.reason`;
 //! 4. check free space; delete a stale `-old` only when that alone makes room;
-//! 5. copy to a temporary file with sendfile (see `copy` for why nothing else) and fsync it;
+//! 5. copy to a temporary file, allocated whole first, with sendfile (see `copy` for why nothing
+//!    else) and fsync it;
 //! 6. hard-link the current image to a temporary name and rename that over `-old` (atomic), fsync;
 //! 7. rename the copy over `<image>` (atomic), fsync the directory;
 //! 8. only then remove the source (and its sidecar) from `newimg`, fsync.
@@ -792,8 +793,15 @@ fn read_exact_at(fd: BorrowedFd, mut buf: &mut [u8], mut offset: u64) -> Res<()>
 /// implements it (ext4 and vfat do not); on 5.3 to 5.18 the kernel did it with the same in-kernel
 /// splice (`do_splice_direct`) that sendfile uses. sendfile from and to regular files on ext4 or
 /// vfat works on every kernel this init runs on (since 2.6.33), so no read/write fallback either.
+///
+/// The copy's whole size is allocated first (fallocate(2)): ext4 then neither reserves each block
+/// nor grows the file at each page written (an inode update in the journal each time). Measured on
+/// ext4 under QEMU: 29% fewer guest instructions for the copy (1 KiB and 4 KiB blocks alike), 20%
+/// less time under TCG. Only a hint, its result unused: where it is not supported the copy runs as
+/// before, and a full file system still fails the copy in sendfile.
 #[optimize(size)]
 fn copy(src: BorrowedFd, dst: BorrowedFd, size: u64, hooks: &mut impl Hooks) -> Res<bool> {
+    let _ = fs::fallocate(dst, fs::FallocateFlags::empty(), 0, size);
     let mut left = size;
     while left > 0 {
         // From the source's file position, which sendfile advances: still 0 here, since every

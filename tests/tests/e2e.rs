@@ -2649,8 +2649,14 @@ fn loop_fallback_boot(sc: &mut Sc, answer: &str) -> R<String> {
 
 // ---------------------------------------------------------------------------------------------
 // Benchmark (issue "Power-safe image update"): not in the default run. `E2E_BENCH=1 cargo test
-// --release -p e2e -- bench`. The promotion's copy (the init's own MiB/s line) against a cold
-// `dd bs=1M conv=fsync` of the same file in the same VM.
+// --release -p e2e -- bench`. The promotion's copy (the init's `copied in N ms`, fsync included)
+// against `dd bs=1M conv=fsync` of the same file from newimg to a new file on img, each the first bulk
+// copy of its own VM: at a VM's first copy QEMU translates the kernel's write and writeback code and
+// the host backs the guest's fresh pages, which cost 65 MiB 150-400 ms more than the same copy run
+// again (measured with dd and with sendfile), so a dd that ran after the promotion in the same VM,
+// as here before, was timed with that cost already paid. dd's source is read first, as the
+// promotion finds its source after the SHA-256 check ("cached": the goal's comparison), or not
+// ("cold").
 
 fn bench_promotion_vs_dd(sc: &mut Sc) -> R<()> {
     let runs: usize = std::env::var("E2E_BENCH_RUNS")
@@ -2662,65 +2668,90 @@ fn bench_promotion_vs_dd(sc: &mut Sc) -> R<()> {
     let od = sc.path("ovl.d");
     world::overlay_tree(&od, 0)?;
     images::ext4(&ovl, "overlay", Some(&od), 256, None, &[])?;
-    let mut rows = Vec::new();
-    for i in 0..runs {
+    // newimg of the dd boots: the update under a name the init ignores (nothing to promote), in a
+    // file system of the same size as the update's.
+    let source = e2e::util::read(&sc.w.os_image(sc.arch(), "B", 64 << 20)?)?;
+    let newimg_mib = source.len() as u64 / (1 << 20) + 16;
+    let dd_newimg = img_with(
+        sc,
+        "newimg-dd.ext4",
+        &[(guest::DD_SOURCE, source)],
+        newimg_mib,
+        "newimg",
+        world::NEWIMG_UUID,
+    )?;
+    let boot = |sc: &mut Sc, label: &str, newimg: &Path, append: &str| -> R<Booted> {
         let d = vec![
-            sc.copy(&u.img, &format!("img-{i}.ext4"))?,
-            sc.copy(&ovl, &format!("overlay-{i}.ext4"))?,
-            sc.copy(&u.newimg, &format!("newimg-{i}.ext4"))?,
+            sc.copy(&u.img, &format!("img-{label}.ext4"))?,
+            sc.copy(&ovl, &format!("overlay-{label}.ext4"))?,
+            sc.copy(newimg, &format!("newimg-{label}.ext4"))?,
         ];
-        let mut o = sc.boot_opts(d.clone(), "e2e.dd");
+        let mut o = sc.boot_opts(d.clone(), append);
         o.timeout = Some(Duration::from_secs(240));
-        let b = sc.boot(&format!("bench{i}"), &o)?;
-        expect_booted_image(&b, "B")?;
-        let copy = guest::init_lines(&b.out.log)
-            .into_iter()
-            .find(|l| l.starts_with("update: copied") && l.contains("MiB/s"))
-            .ok_or_else(|| {
-                format!(
-                    "no `update: copied ... MiB/s` line from the init{}",
-                    b.ctx()
-                )
-            })?;
-        let init_rate: f64 = copy
-            .split(" MiB/s")
-            .next()
-            .and_then(|s| s.rsplit(' ').next())
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| format!("cannot read the MiB/s of {copy:?}"))?;
-        let rate = |key: &str| -> R<f64> {
-            let v = b.r.req(key)?;
-            let f: Vec<f64> = v
-                .split_whitespace()
-                .filter_map(|x| x.parse().ok())
-                .collect();
-            ensure!(f.len() == 3 && f[2] > f[1], "odd {key} report {v:?}");
-            Ok(f[0] / (1 << 20) as f64 / (f[2] - f[1]))
-        };
-        rows.push((init_rate, rate("dd")?, rate("dd_warm")?, copy));
+        let b = sc.boot(label, &o);
         for p in &d {
             let _ = std::fs::remove_file(p);
         }
+        b
+    };
+    let mut rows = Vec::new();
+    for i in 0..runs {
+        let b = boot(sc, &format!("bench{i}"), &u.newimg, "")?;
+        expect_booted_image(&b, "B")?;
+        let lines = guest::init_lines(&b.out.log);
+        let number_after = |head: &str| -> R<f64> {
+            lines
+                .iter()
+                .find_map(|l| l.strip_prefix(head))
+                .and_then(|rest| rest.split([' ', ',']).next())
+                .and_then(|n| n.parse().ok())
+                .ok_or_else(|| format!("no `{head}N` line from the init{}", b.ctx()))
+        };
+        let bytes = number_after("update: newimg holds root-squashfs.img, ")?;
+        let ms = number_after("update: copied in ")?;
+        let promotion = bytes / (1 << 20) as f64 / (ms.max(1.0) / 1000.0);
+        let mut dd = [0.0; 2];
+        for (rate, mode) in dd.iter_mut().zip(["cached", "cold"]) {
+            let b = boot(
+                sc,
+                &format!("dd-{mode}{i}"),
+                &dd_newimg,
+                &format!("e2e.dd={mode}"),
+            )?;
+            expect_booted_image(&b, "A")?;
+            let v = b.r.req("dd")?;
+            let f: Vec<f64> = v
+                .split_whitespace()
+                .skip(1)
+                .filter_map(|x| x.parse().ok())
+                .collect();
+            ensure!(
+                v.starts_with(mode) && f.len() == 3 && f[0] == bytes && f[2] > f[1],
+                "odd dd report {v:?} (the copy should have {bytes} bytes)"
+            );
+            *rate = f[0] / (1 << 20) as f64 / (f[2] - f[1]);
+        }
+        rows.push((promotion, dd[0], dd[1], ms));
     }
     let mut s = String::new();
-    for (i, (a, cold, warm, line)) in rows.iter().enumerate() {
+    for (i, (p, cached, cold, ms)) in rows.iter().enumerate() {
         s.push_str(&format!(
-            "run {i}: promotion {a:.1} MiB/s, dd cold {cold:.1} MiB/s, dd warm source {warm:.1} MiB/s [{line}]; "
+            "run {i}: promotion {p:.1} MiB/s ({ms} ms), dd cached source {cached:.1} MiB/s, dd cold source {cold:.1} MiB/s; "
         ));
     }
     let med = |mut v: Vec<f64>| {
         v.sort_by(|a, b| a.partial_cmp(b).unwrap());
         v[v.len() / 2]
     };
-    let (ma, mc, mw) = (
+    let (mp, mw, mc) = (
         med(rows.iter().map(|r| r.0).collect()),
         med(rows.iter().map(|r| r.1).collect()),
         med(rows.iter().map(|r| r.2).collect()),
     );
     s.push_str(&format!(
-        "median: promotion {ma:.1} MiB/s = {:.0}% of dd with a cold source ({mc:.1} MiB/s), {:.0}% of dd with a cached source ({mw:.1} MiB/s); goal ≥ 90%",
-        100.0 * ma / mc,
-        100.0 * ma / mw
+        "median: promotion {mp:.1} MiB/s = {:.0}% of dd with a cached source ({mw:.1} MiB/s), {:.0}% of dd with a cold source ({mc:.1} MiB/s), each the first copy of its VM; goal ≥ 90% of the cached one",
+        100.0 * mp / mw,
+        100.0 * mp / mc
     ));
     sc.note(s);
     Ok(())
