@@ -98,9 +98,9 @@ pub fn append(buf: &mut [u8], mut len: usize, parts: &[&[u8]]) -> (usize, bool) 
     (len, whole)
 }
 
-/// A C string as one pointer: `&CStr` is a pointer and a length, so every message passed as one
-/// costs a register (and its load) at each of the many call sites; the length is found once, where
-/// the text is used (`strlen` is a few bytes, see the init's mem.rs).
+/// A C string as one pointer: `&CStr` is a pointer and a length, so every path or name passed as
+/// one costs a register (and its load) at each of the many call sites; the length is found once,
+/// where the text is used (`strlen` is a few bytes, see the init's mem.rs).
 #[derive(Clone, Copy)]
 pub struct CText<'a>(*const core::ffi::c_char, PhantomData<&'a CStr>);
 

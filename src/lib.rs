@@ -96,6 +96,26 @@ pub const fn entries(list: &[u8]) -> usize {
     count
 }
 
+/// The number of `entry` among the texts of `list`, each ended by a newline (the table format of
+/// `nth`). For constants only: it fails the build when `list` does not hold it.
+pub const fn entry_number(list: &[u8], entry: &[u8]) -> usize {
+    let (mut start, mut number) = (0, 0);
+    while start < list.len() {
+        let mut at = 0;
+        while start + at < list.len() && at < entry.len() && list[start + at] == entry[at] {
+            at += 1;
+        }
+        if at == entry.len() && start + at < list.len() && list[start + at] == b'\n' {
+            return number;
+        }
+        while start < list.len() && list[start] != b'\n' {
+            start += 1;
+        }
+        (start, number) = (start + 1, number + 1);
+    }
+    panic!("an entry missing from its table");
+}
+
 /// The bytes of `text` that spell `part`, for a constant that is also part of a longer one: the
 /// compiler stores each constant text whole, so one cut from another takes no bytes of its own. For
 /// constants only: it fails the build when `part` is not in `text`.
@@ -160,31 +180,73 @@ mod tests {
         );
     }
 
-    /// The string literals of `src`, as written (escapes kept), outside `//` comment lines, each
-    /// with the text before it on its line (which tells the macro that takes it).
-    fn literals(src: &str) -> std::vec::Vec<(std::string::String, &str)> {
-        let mut found = std::vec::Vec::new();
-        for line in src.lines().filter(|l| !l.trim_start().starts_with("//")) {
-            let mut rest = line;
-            while let Some(open) = rest.find('"') {
-                let before = &rest[..open];
-                let body = &rest[open + 1..];
-                let mut end = 0;
-                let bytes = body.as_bytes();
-                while end < bytes.len() && bytes[end] != b'"' {
-                    end += if bytes[end] == b'\\' { 2 } else { 1 };
+    /// The string literals of Rust source `src`, as written (escapes kept), each with the code before
+    /// it (comments, other literals and whitespace left out), which tells the macro that takes it.
+    /// Skips `//` and `/* */` comments and char literals such as `b'"'`; enough for this crate's
+    /// sources, which have no raw strings.
+    fn literals(src: &str) -> std::vec::Vec<(std::string::String, std::string::String)> {
+        use std::string::String;
+        let (b, mut at) = (src.as_bytes(), 0);
+        let (mut code, mut found) = (String::new(), std::vec::Vec::new());
+        let skip_past = |from: usize, end: &str| {
+            src[from..]
+                .find(end)
+                .map_or(b.len(), |i| from + i + end.len())
+        };
+        while at < b.len() {
+            match (b[at], b.get(at + 1).copied().unwrap_or(0)) {
+                (b'/', b'/') => at = skip_past(at, "\n"),
+                (b'/', b'*') => at = skip_past(at, "*/"),
+                (b'"', _) => {
+                    let mut end = at + 1;
+                    while end < b.len() && b[end] != b'"' {
+                        end += if b[end] == b'\\' { 2 } else { 1 };
+                    }
+                    found.push((src[at + 1..end].into(), code.clone()));
+                    code.push('"');
+                    at = end + 1;
                 }
-                found.push((body[..end.min(body.len())].into(), before));
-                rest = body.get(end + 1..).unwrap_or_default();
+                // A char literal (a lifetime has no closing quote two bytes on).
+                (b'\'', b'\\') => at = skip_past(at + 2, "'"),
+                (b'\'', _) if b.get(at + 2) == Some(&b'\'') => at += 3,
+                (c, _) => {
+                    if !c.is_ascii_whitespace() {
+                        code.push(c as char);
+                    }
+                    at += 1;
+                }
             }
         }
         found
     }
 
+    #[test]
+    fn literals_of_source() {
+        let src = "msg!(\n  \"a\\\"b\") // msg!(\"c\")\n/* msg!(\"d\") */ x(b'\"', '\\'', 'l) cannot!(\"e\")";
+        let found = literals(src);
+        let texts: std::vec::Vec<_> = found.iter().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(texts, ["a\\\"b", "e"]);
+        assert!(found[0].1.ends_with("msg!(") && found[1].1.ends_with("cannot!("));
+    }
+
+    #[test]
+    fn entry_numbers() {
+        const LIST: &[u8] = b"ab\na\n\nb\n";
+        assert_eq!(super::entry_number(LIST, b"ab"), 0);
+        assert_eq!(
+            super::entry_number(LIST, b"a"),
+            1,
+            "not the prefix of entry 0"
+        );
+        assert_eq!(super::entry_number(LIST, b""), 2);
+        assert_eq!(super::entry_number(LIST, b"b"), 3);
+    }
+
     /// The init's `logger.rs` (part of the binary, which host tests do not build) finds each
     /// `msg!("...")` and `cannot!("...")` in its `MESSAGES` table while compiling, so a message
     /// missing from the table fails the build. This checks the other way: every line of the table
-    /// (the debug build's included) is said somewhere, once.
+    /// is there once and said somewhere. The standard and the debug build are checked as one, so a
+    /// debug-only line moved into the standard part of the table would not be caught.
     #[test]
     fn every_boot_message_is_used() {
         use std::string::String;
@@ -195,13 +257,7 @@ mod tests {
         for entry in std::fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
             let src = std::fs::read_to_string(&path).unwrap();
-            // A call's literal may start on the line after `msg!(`: join the lines first.
-            let joined: String = src
-                .lines()
-                .filter(|l| !l.trim_start().starts_with("//"))
-                .map(str::trim)
-                .collect();
-            for (text, before) in literals(&joined) {
+            for (text, before) in literals(&src) {
                 if before.ends_with("cannot!(") {
                     used.push(std::format!("\\x01{text}"));
                 } else if before.ends_with("msg!(") {
@@ -214,10 +270,10 @@ mod tests {
         }
         let start = logger.find("macro_rules! debug_shell_messages").unwrap();
         let end = start + logger[start..].find("\n);\n").unwrap();
-        // The table's literals each start a line (the cfg attributes' do not).
+        // The table's literals, not the cfg attributes' (`feature = "debug-shell"`).
         let table: Vec<String> = literals(&logger[start..end])
             .into_iter()
-            .filter(|(_, before)| before.trim().is_empty())
+            .filter(|(_, before)| !before.ends_with('='))
             .flat_map(|(text, _)| {
                 let lines: Vec<String> = text.split_terminator("\\n").map(String::from).collect();
                 lines

@@ -49,26 +49,14 @@ pub struct Msg(u8);
 impl Msg {
     /// The number of the line `text` in `MESSAGES`; for `msg!`, which makes it a constant.
     pub const fn of(text: &str) -> Msg {
-        let (lines, text) = (MESSAGES.as_bytes(), text.as_bytes());
-        let (mut start, mut number) = (0, 0);
-        while start < lines.len() {
-            let mut at = 0;
-            while start + at < lines.len() && at < text.len() && lines[start + at] == text[at] {
-                at += 1;
-            }
-            if at == text.len() && start + at < lines.len() && lines[start + at] == b'\n' {
-                return Msg(number);
-            }
-            while lines[start] != b'\n' {
-                start += 1;
-            }
-            start += 1;
-            // A `u8`: more than 256 lines would not compile.
-            number += 1;
-        }
-        panic!("a message missing from MESSAGES");
+        Msg(initramfs_overlay::entry_number(MESSAGES.as_bytes(), text.as_bytes()) as u8)
     }
 }
+
+// A line number must fit the `u8` (the init profiles have no overflow checks, so a cast would
+// wrap silently), and `cannot!`'s `\x01` must be the byte `step_line` writes out as `cannot `.
+const _: () = assert!(initramfs_overlay::entries(MESSAGES.as_bytes()) <= 256);
+const _: () = assert!(MESSAGES.as_bytes()[0] == CANNOT && cannot!("read ").0 == 0);
 
 /// The debug build's own messages (its shell), in `MESSAGES` only there.
 #[cfg(feature = "debug-shell")]

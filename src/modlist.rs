@@ -120,6 +120,9 @@ pub const BOOT_PARTITION_MODULES: &core::ffi::CStr = c"squashfs.ko\nloop.ko\n";
 /// The module the image may carry for its own kernel, in the same format.
 pub const IMAGE_MODULES: &core::ffi::CStr = c"kernel/fs/overlayfs/overlay.ko\n";
 
+// `modules::load_from` reads an empty list as "the folder's own load-order" (a bundle's).
+const _: () = assert!(!BOOT_PARTITION_MODULES.is_empty() && !IMAGE_MODULES.is_empty());
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -526,8 +526,8 @@ pub fn assemble_root(log: &mut Logger, config: &Config) -> Result<(), Failed> {
         (paths::LOWER, c"", MountFlags::BIND, c"")
     };
     mount_reporting(log, source, paths::ROOT, fstype, flags, data).map_err(|e| {
-        // ENODEV: the kernel has no overlayfs, which is a packaging problem worth naming. (The text
-        // ends with the modules folder as `modules` names it.)
+        // ENODEV: the kernel has no overlayfs, which is a packaging problem worth naming. (The
+        // line ends with the modules folder as `modules` names it, given as the subject.)
         if overlay && e == Errno::NODEV {
             log.fail_path(
                 msg!("no overlayfs in this kernel: bundle overlay.ko, or ship it in the image's "),

@@ -32,7 +32,7 @@ struct Opts {
     target: PathBuf,
     budgets: PathBuf,
     top: usize,
-    /// Functions that must stay within one 4 KiB page (elfinfo::HOT).
+    /// Parts of function names whose functions must stay within one 4 KiB page (elfinfo::HOT).
     hot: Vec<String>,
 }
 
@@ -219,21 +219,26 @@ fn report(o: &Opts, b: &budgets::Budgets) -> (String, bool) {
     }
     for r in &rows {
         let Some(info) = r.info.as_ref().filter(|i| i.has_symtab) else {
+            failed |= !o.hot.is_empty();
+            out.push_str(&format!(
+                "HOT FUNCTIONS UNCHECKED {}: the init has no symbol table\n",
+                r.arch
+            ));
             continue;
         };
-        for name in &o.hot {
-            match info.hot.iter().find(|(n, ..)| n == name) {
+        for pattern in &o.hot {
+            match info.hot.iter().find(|(p, ..)| p == pattern) {
                 None => {
                     failed = true;
                     out.push_str(&format!(
-                        "HOT FUNCTION MISSING {}: no symbol {name}; update elfinfo::HOT\n",
+                        "HOT FUNCTION MISSING {}: no function named *{pattern}*; update elfinfo::HOT and linker/init.ld\n",
                         r.arch
                     ));
                 }
                 Some((_, start, end)) if elfinfo::crosses_page(*start, *end) => {
                     failed = true;
                     out.push_str(&format!(
-                        "HOT FUNCTION CROSSES A PAGE {}: {name} at {start:#x}..{end:#x}; TCG runs it at half speed, keep it first in linker/init.ld\n",
+                        "HOT FUNCTIONS CROSS A PAGE {}: *{pattern}* at {start:#x}..{end:#x}; TCG runs them at half speed, keep them first in linker/init.ld\n",
                         r.arch
                     ));
                 }
@@ -382,7 +387,7 @@ mod tests {
         let (text, failed) = report(&o, &budget(big));
         assert!(failed);
         assert!(
-            text.contains("HOT FUNCTION CROSSES A PAGE x86_64: size_report::report"),
+            text.contains("HOT FUNCTIONS CROSS A PAGE x86_64: *size_report::report*"),
             "{text}"
         );
         o.hot = vec!["no::such::function".into()];

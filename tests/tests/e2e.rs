@@ -2689,8 +2689,11 @@ fn bench_promotion_vs_dd(sc: &mut Sc) -> R<()> {
         let mut o = sc.boot_opts(d.clone(), append);
         o.timeout = Some(Duration::from_secs(240));
         let b = sc.boot(label, &o);
-        for p in &d {
-            let _ = std::fs::remove_file(p);
+        // 3 x 80+ MiB per boot; kept when the boot failed, to look into.
+        if b.is_ok() {
+            for p in &d {
+                let _ = std::fs::remove_file(p);
+            }
         }
         b
     };
@@ -2725,8 +2728,10 @@ fn bench_promotion_vs_dd(sc: &mut Sc) -> R<()> {
                 .skip(1)
                 .filter_map(|x| x.parse().ok())
                 .collect();
+            // `<mode> <bytes> <t0> <t1>`, or `<mode> failed`; the uptimes have 10 ms steps, and a
+            // copy of 64 MiB takes far longer.
             ensure!(
-                v.starts_with(mode) && f.len() == 3 && f[0] == bytes && f[2] > f[1],
+                f.len() == 3 && f[0] == bytes && f[2] > f[1],
                 "odd dd report {v:?} (the copy should have {bytes} bytes)"
             );
             *rate = f[0] / (1 << 20) as f64 / (f[2] - f[1]);
