@@ -194,8 +194,9 @@ fn load_list(
     };
     let mut count = 0u32;
     for entry in modlist::entries(list) {
-        let path =
-            entry.map_err(|bad| log.fail_two(msg!("load-order: %"), bad.reason, bad.line, None))?;
+        let path = entry.map_err(|bad| {
+            log.fail_two(msg!("load-order: %"), bad.reason.text(), bad.line, None)
+        })?;
         load(log, dir, path, bundled)?;
         count += 1;
     }
