@@ -94,8 +94,6 @@ fn check(path: &[u8]) -> Result<&[u8], Rejected<'_>> {
 /// Whether some `/`-separated part of `path` is `..`: one pass counting the dots of each part, with no
 /// splitting iterator.
 #[optimize(size)]
-// Out of line on ARM: measured 8 B smaller there.
-#[cfg_attr(target_arch = "arm", inline(never))]
 fn has_parent_part(mut path: &[u8]) -> bool {
     // The dots of the current part so far; 3 once it holds anything else (or a third dot).
     let mut dots = 0u8;
