@@ -76,6 +76,7 @@ impl CPath {
 /// (a C string or a log line cannot carry them): the join behind paths, log lines and the status
 /// file. Returns the new length and whether every byte went in.
 #[inline(never)]
+#[optimize(size)]
 pub fn append(buf: &mut [u8], mut len: usize, parts: &[&[u8]]) -> (usize, bool) {
     let mut whole = true;
     let room = match buf.split_last_mut() {
