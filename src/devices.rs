@@ -89,7 +89,7 @@ pub fn find(log: &mut Logger, config: &Config, found: &mut Found) -> Result<(), 
             root_dir: [0; vfat::ROOT_DIR_MAX as usize],
             disk_head: [0; partitions::HEAD_LEN],
         },
-        digits: [0; numfmt::DEC_LEN],
+        digits: numfmt::digits(),
     };
     // Milliseconds in 32 bits (see `now_ms`): their wrapping differences are right for any wait
     // shorter than 49 days.
@@ -177,7 +177,7 @@ fn fail_spec(log: &mut Logger, role: usize, spec: &Spec, first: &[u8], second: &
 struct SearchState {
     probed: Probed,
     /// The waited milliseconds in the failure message.
-    digits: [u8; numfmt::DEC_LEN],
+    digits: [core::mem::MaybeUninit<u8>; numfmt::DEC_LEN],
     bufs: Buffers,
 }
 
