@@ -89,7 +89,8 @@ pub fn find(log: &mut Logger, config: &Config, found: &mut Found) -> Result<(), 
             root_dir: [0; vfat::ROOT_DIR_MAX as usize],
             disk_head: [0; partitions::HEAD_LEN],
         },
-        digits: numfmt::digits(),
+        // Zeroed with the rest (one fill), though `dec` needs no initialised bytes.
+        digits: [core::mem::MaybeUninit::new(0); numfmt::DEC_LEN],
     };
     // Milliseconds in 32 bits (see `now_ms`): their wrapping differences are right for any wait
     // shorter than 49 days.
