@@ -4,7 +4,7 @@
 
 use crate::files;
 use crate::logger::{Failed, Logger, cannot};
-use crate::sys::{Fd, open};
+use crate::sys::{Fd, open, open_read};
 use crate::sys::{logical_sector_size, now_ms, sleep_ms};
 use core::ffi::CStr;
 use initramfs_overlay::cmdline::{Config, role};
@@ -235,12 +235,7 @@ fn scan(
         }
         let made = dev_node(name.to_bytes());
         let Some(dev) = made.whole() else { continue };
-        let node = match open(
-            CWD,
-            dev.as_cstr(),
-            OFlags::RDONLY | OFlags::CLOEXEC,
-            Mode::empty(),
-        ) {
+        let node = match open_read(CWD, dev.as_cstr()) {
             // The /dev node may lag behind sysfs for a moment: look again on the next pass.
             Err(Errno::NOENT) => continue,
             node => node,

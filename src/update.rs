@@ -866,7 +866,7 @@ fn remove(dir: BorrowedFd, name: &CStr) -> Res<()> {
 /// Opens a file to read; a missing one fails with `Msg::Missing` (see `Fail::is_missing`).
 #[optimize(size)]
 fn open(dir: BorrowedFd, name: &CStr) -> Res<Fd> {
-    crate::fd::open(dir, name, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).map_err(|e| {
+    crate::fd::open_read(dir, name).map_err(|e| {
         let msg = if e == Errno::NOENT {
             Msg::Missing
         } else {
