@@ -4,7 +4,7 @@
 
 use crate::files;
 use crate::logger::{Failed, Logger, Msg, cannot, msg};
-use crate::sys::{Fd, open};
+use crate::sys::{Fd, open, open_read};
 use crate::sys::{logical_sector_size, now_ms, sleep_ms};
 use core::ffi::CStr;
 use initramfs_overlay::cmdline::{Config, role};
@@ -91,7 +91,8 @@ pub fn find(log: &mut Logger, config: &Config, found: &mut Found) -> Result<(), 
             root_dir: [0; vfat::ROOT_DIR_MAX as usize],
             disk_head: [0; partitions::HEAD_LEN],
         },
-        digits: [0; numfmt::DEC_LEN],
+        // Zeroed with the rest (one fill), though `dec` needs no initialised bytes.
+        digits: [core::mem::MaybeUninit::new(0); numfmt::DEC_LEN],
     };
     // Milliseconds in 32 bits (see `now_ms`): their wrapping differences are right for any wait
     // shorter than 49 days.
@@ -179,7 +180,7 @@ fn fail_spec(log: &mut Logger, role: usize, spec: &Spec, first: &[u8], second: &
 struct SearchState {
     probed: Probed,
     /// The waited milliseconds in the failure message.
-    digits: [u8; numfmt::DEC_LEN],
+    digits: [core::mem::MaybeUninit<u8>; numfmt::DEC_LEN],
     bufs: Buffers,
 }
 
@@ -241,12 +242,7 @@ fn scan(
         }
         let made = dev_node(name.to_bytes());
         let Some(dev) = made.whole() else { continue };
-        let node = match open(
-            CWD,
-            dev.as_cstr(),
-            OFlags::RDONLY | OFlags::CLOEXEC,
-            Mode::empty(),
-        ) {
+        let node = match open_read(CWD, dev.as_cstr()) {
             // The /dev node may lag behind sysfs for a moment: look again on the next pass.
             Err(Errno::NOENT) => continue,
             node => node,

@@ -47,9 +47,11 @@ const fn marked() -> [u8; NAMES.len() - NUMBERS.len()] {
 /// shows it.)
 #[inline(never)]
 #[optimize(size)]
-pub fn text(number: i32, buf: &mut [u8; crate::numfmt::DEC_LEN]) -> &[u8] {
+pub fn text(number: i32, buf: &mut [core::mem::MaybeUninit<u8>; crate::numfmt::DEC_LEN]) -> &[u8] {
     let number = number.unsigned_abs();
     let mut digits = crate::numfmt::digits();
+    // Made here, then copied out as the bytes returned (`buf` comes uninitialised, see `digits`).
+    let mut line = [0; crate::numfmt::DEC_LEN];
     // The name from its number's byte on, after ` (E`; or else the digits, after ` (`.
     let (mut from, mut len) = match TABLE
         .iter()
@@ -58,28 +60,29 @@ pub fn text(number: i32, buf: &mut [u8; crate::numfmt::DEC_LEN]) -> &[u8] {
         Some(at) => (TABLE.get(at + 1..).unwrap_or_default(), 3),
         None => (crate::numfmt::dec(u64::from(number), &mut digits), 2),
     };
-    if let Some(head) = buf.first_chunk_mut() {
+    if let Some(head) = line.first_chunk_mut() {
         *head = *b" (E";
     }
     // Up to the next number's byte (no digit is one), then the `)`. At most 15 bytes: all fit.
     while let [b @ ..MARK, rest @ ..] = from {
-        if let Some(slot) = buf.get_mut(len) {
+        if let Some(slot) = line.get_mut(len) {
             *slot = *b;
             len += 1;
         }
         from = rest;
     }
-    if let Some(slot) = buf.get_mut(len) {
+    if let Some(slot) = line.get_mut(len) {
         *slot = b')';
         len += 1;
     }
-    buf.get(..len).unwrap_or_default()
+    let line: &[u8] = buf.write_copy_of_slice(&line);
+    line.get(..len).unwrap_or_default()
 }
 
 /// The symbolic name of errno `number`, when it is one we name.
 #[cfg(test)]
 fn name(number: i32) -> Option<&'static [u8]> {
-    let mut buf = [0; crate::numfmt::DEC_LEN];
+    let mut buf = crate::numfmt::digits();
     let text = text(number, &mut buf)
         .strip_prefix(b" (")?
         .strip_suffix(b")")?;
@@ -154,7 +157,7 @@ mod tests {
             assert_eq!(super::name(errno.raw_os_error()), Some(expected.as_bytes()));
         }
         assert_eq!(super::name(9999), None);
-        let mut buf = [0; crate::numfmt::DEC_LEN];
+        let mut buf = crate::numfmt::digits();
         assert_eq!(super::text(2, &mut buf), b" (ENOENT)");
         assert_eq!(super::text(9999, &mut buf), b" (9999)");
         assert_eq!(super::text(i32::MIN, &mut buf), b" (2147483648)");
@@ -162,7 +165,7 @@ mod tests {
         // Every other number, up to past the byte range of the table, prints as its decimal.
         for n in 0..1000 {
             if !super::NUMBERS.contains(&(n as u8)) || n > 255 {
-                let mut buf = [0; crate::numfmt::DEC_LEN];
+                let mut buf = crate::numfmt::digits();
                 assert_eq!(super::text(n, &mut buf), std::format!(" ({n})").as_bytes());
             }
         }

@@ -1,7 +1,7 @@
 //! Small file helpers shared by the boot steps: whole-file reads into stack buffers, directories that
 //! may already exist, and a bounded recursive delete that never leaves its filesystem.
 
-use crate::sys::{Fd, open};
+use crate::sys::{Fd, open, open_read};
 use core::mem::MaybeUninit;
 use initramfs_overlay::cpath::CText;
 use linux_raw_sys::general::S_IFDIR;
@@ -31,7 +31,7 @@ pub fn read_small<'b>(
     path: &core::ffi::CStr,
     buf: &'b mut [MaybeUninit<u8>],
 ) -> Result<&'b [u8], Errno> {
-    let fd = open(dir, path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
+    let fd = open_read(dir, path)?;
     initramfs_overlay::fd::read_to_end(fd.as_fd(), buf)
 }
 

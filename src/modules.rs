@@ -13,7 +13,7 @@ use initramfs_overlay::log::Level;
 use initramfs_overlay::modlist;
 use initramfs_overlay::numfmt;
 use rustix::fd::{AsFd, BorrowedFd};
-use rustix::fs::{CWD, Mode, OFlags};
+use rustix::fs::CWD;
 use rustix::io::Errno;
 use rustix::mount::{MountFlags, UnmountFlags};
 
@@ -44,12 +44,7 @@ fn load(log: &mut Logger, dir: BorrowedFd<'_>, base: &[u8], bundled: bool) -> Re
         // `modlist` refuses a NUL, so a path that does not go in whole is one too long to open: told
         // as the kernel tells a name too long, by the one failure message of the open.
         let opened = match path.whole() {
-            Some(path) => crate::sys::open(
-                dir,
-                path.as_cstr(),
-                OFlags::RDONLY | OFlags::CLOEXEC,
-                Mode::empty(),
-            ),
+            Some(path) => crate::sys::open_read(dir, path.as_cstr()),
             None => Err(Errno::NAMETOOLONG),
         };
         match opened {

@@ -7,7 +7,7 @@ use crate::files;
 use crate::logger::{Failed, Logger, cannot, msg};
 use crate::paths;
 use crate::sys;
-use crate::sys::{Fd, open};
+use crate::sys::{Fd, open, open_read};
 use core::ffi::CStr;
 use initramfs_overlay::cmdline::Config;
 use initramfs_overlay::cpath::{CPath, CText};
@@ -329,14 +329,9 @@ fn attach_free_device(
             .map_err(|e| log.fail_bare(msg!("no free loop device"), Some(e)))
             .map_err(no_device)?;
         let path = numbered(LOOP_DEVICE, number.into());
-        let device = open(
-            CWD,
-            path.as_cstr(),
-            OFlags::RDONLY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| log.fail_path(cannot!("open "), path.as_cstr(), Some(e)))
-        .map_err(no_device)?;
+        let device = open_read(CWD, path.as_cstr())
+            .map_err(|e| log.fail_path(cannot!("open "), path.as_cstr(), Some(e)))
+            .map_err(no_device)?;
         match sys::loop_attach(device.as_fd(), file) {
             // The device stays open until the mount holds it: with AUTOCLEAR, the last close unbinds
             // it. From then on it clears itself when the mount goes away, or now if the mount failed.

@@ -7,7 +7,7 @@
 use core::ffi::c_void;
 use core::sync::atomic::AtomicI32;
 use core::sync::atomic::Ordering::Relaxed;
-pub use initramfs_overlay::fd::{Fd, open};
+pub use initramfs_overlay::fd::{Fd, open, open_read};
 use initramfs_overlay::rawsys::{fd_arg, syscall, syscall_int};
 use linux_raw_sys::general::{__NR_clock_gettime, __NR_fork, __NR_ioctl, __NR_openat2};
 use linux_raw_sys::loop_device::{

@@ -877,7 +877,7 @@ fn remove(dir: BorrowedFd, name: &CStr) -> Res<()> {
 /// Opens a file to read; a missing one fails with `Msg::Missing` (see `Fail::is_missing`).
 #[optimize(size)]
 fn open(dir: BorrowedFd, name: &CStr) -> Res<Fd> {
-    crate::fd::open(dir, name, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).map_err(|e| {
+    crate::fd::open_read(dir, name).map_err(|e| {
         let msg = if e == Errno::NOENT {
             Msg::Missing
         } else {
@@ -1016,7 +1016,7 @@ fn report(log: &mut impl Log, head: &'static [u8], name: &[u8], e: Error) {
 #[optimize(size)]
 fn error_parts<'a>(
     e: Error,
-    num: &'a mut [u8; numfmt::DEC_LEN],
+    num: &'a mut [core::mem::MaybeUninit<u8>; numfmt::DEC_LEN],
     head: &'static [u8],
     name: &'a [u8],
 ) -> [&'a [u8]; 5] {
