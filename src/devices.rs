@@ -180,7 +180,7 @@ fn fail_spec(log: &mut Logger, role: usize, spec: &Spec, first: &[u8], second: &
 struct SearchState {
     probed: Probed,
     /// The waited milliseconds in the failure message.
-    digits: [core::mem::MaybeUninit<u8>; numfmt::DEC_LEN],
+    digits: numfmt::Digits,
     bufs: Buffers,
 }
 

@@ -47,7 +47,7 @@ const fn marked() -> [u8; NAMES.len() - NUMBERS.len()] {
 /// shows it.)
 #[inline(never)]
 #[optimize(size)]
-pub fn text(number: i32, buf: &mut [core::mem::MaybeUninit<u8>; crate::numfmt::DEC_LEN]) -> &[u8] {
+pub fn text(number: i32, buf: &mut crate::numfmt::Digits) -> &[u8] {
     let number = number.unsigned_abs();
     let mut digits = crate::numfmt::digits();
     // Made here, then copied out as the bytes returned (`buf` comes uninitialised, see `digits`).
@@ -161,6 +161,10 @@ mod tests {
         assert_eq!(super::text(2, &mut buf), b" (ENOENT)");
         assert_eq!(super::text(9999, &mut buf), b" (9999)");
         assert_eq!(super::text(i32::MIN, &mut buf), b" (2147483648)");
+        // The logger passes the negated errno.
+        assert_eq!(super::text(-2, &mut buf), b" (ENOENT)");
+        assert_eq!(super::text(-9999, &mut buf), b" (9999)");
+        assert_eq!(super::text(i32::MAX, &mut buf), b" (2147483647)");
         assert_eq!(super::name(0), None);
         // Every other number, up to past the byte range of the table, prints as its decimal.
         for n in 0..1000 {

@@ -23,11 +23,13 @@ pub enum Reason {
 }
 
 /// The texts of `Reason`, in its order (see `crate::nth`).
-const REASONS: &str = "an absolute path: 
-a path out of the modules folder: 
-a NUL byte in 
-not a .ko file: 
-";
+// One line each with its `\n` written out: the texts end in a space, which an editor could strip.
+const REASONS: &str = concat!(
+    "an absolute path: \n",
+    "a path out of the modules folder: \n",
+    "a NUL byte in \n",
+    "not a .ko file: \n",
+);
 
 impl Reason {
     /// The reason as the log line says it, before the line: `an absolute path: `.

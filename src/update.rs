@@ -1016,7 +1016,7 @@ fn report(log: &mut impl Log, head: &'static [u8], name: &[u8], e: Error) {
 #[optimize(size)]
 fn error_parts<'a>(
     e: Error,
-    num: &'a mut [core::mem::MaybeUninit<u8>; numfmt::DEC_LEN],
+    num: &'a mut numfmt::Digits,
     head: &'static [u8],
     name: &'a [u8],
 ) -> [&'a [u8]; 5] {
