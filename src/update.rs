@@ -799,8 +799,8 @@ fn read_exact_at(fd: BorrowedFd, mut buf: &mut [u8], mut offset: u64) -> Res<()>
 /// ext4 under QEMU: 29% fewer guest instructions for the copy (1 KiB and 4 KiB blocks alike), 20%
 /// less time under TCG. Only a hint, its result unused: where it is not supported (ext4 without
 /// extents) the copy runs as before, and a full file system still fails the copy in sendfile. (vfat
-/// would emulate it by writing zeros, a second full write, but img is ext4.) A power cut now leaves a
-/// full-size temporary copy instead of a partial one; the next promotion removes it first either way.
+/// would emulate it by writing zeros, a second full write, but img is ext4.) A power cut during the
+/// copy leaves a full-size temporary file, which the next promotion removes first.
 #[optimize(size)]
 fn copy(src: BorrowedFd, dst: BorrowedFd, size: u64, hooks: &mut impl Hooks) -> Res<bool> {
     let _ = fs::fallocate(dst, fs::FallocateFlags::empty(), 0, size);

@@ -217,9 +217,9 @@ fn report(o: &Opts, b: &budgets::Budgets) -> (String, bool) {
             ));
         }
     }
-    for r in &rows {
+    for r in rows.iter().filter(|_| !o.hot.is_empty()) {
         let Some(info) = r.info.as_ref().filter(|i| i.has_symtab) else {
-            failed |= !o.hot.is_empty();
+            failed = true;
             out.push_str(&format!(
                 "HOT FUNCTIONS UNCHECKED {}: the init has no symbol table\n",
                 r.arch

@@ -2653,8 +2653,8 @@ fn loop_fallback_boot(sc: &mut Sc, answer: &str) -> R<String> {
 // against `dd bs=1M conv=fsync` of the same file from newimg to a new file on img, each the first bulk
 // copy of its own VM: at a VM's first copy QEMU translates the kernel's write and writeback code and
 // the host backs the guest's fresh pages, which cost 65 MiB 150-400 ms more than the same copy run
-// again (measured with dd and with sendfile), so a dd that ran after the promotion in the same VM,
-// as here before, was timed with that cost already paid. dd's source is read first, as the
+// again (measured with dd and with sendfile), so a dd run after the promotion in the same VM would
+// be timed with that cost already paid. dd's source is read first, as the
 // promotion finds its source after the SHA-256 check ("cached": the goal's comparison), or not
 // ("cold").
 
