@@ -206,17 +206,17 @@ fn preboot_shell(log: &mut Logger, config: &Config) {
 fn shell(log: &mut Logger, hint: &str) {
     log.line(Level::Warning, &[b"debug shell: ", hint.as_bytes()]);
     match sys::fork() {
-        Ok(None) => {
+        Ok(0) => {
             let errno = sys::exec(c"/bin/sh");
             log.fail_bare(cannot!("run /bin/sh"), Some(errno));
             rustix::runtime_448b8ad740e2a26f::exit_group(1)
         }
-        Ok(Some(child)) => {
+        Ok(child) => {
             // Reap every exited process until the shell itself is gone.
             while let Ok(Some((pid, _))) =
                 rustix::process::wait(rustix::process::WaitOptions::empty())
             {
-                if pid == child {
+                if pid.as_raw_nonzero().get() as u32 == child {
                     break;
                 }
             }

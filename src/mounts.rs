@@ -464,11 +464,13 @@ fn clear_in_place(log: &mut Logger, overlay: BorrowedFd<'_>, device: u32) -> Res
 #[optimize(size)]
 fn empty_trash_in_background(log: &mut Logger, overlay: BorrowedFd<'_>, device: u32) {
     match sys::fork() {
-        Ok(None) => {
+        // The child.
+        Ok(0) => {
             let code = files::empty_dir_at(overlay, OVERLAY_FOLDERS[0], device).is_err() as i32;
             rustix::runtime_448b8ad740e2a26f::exit_group(code)
         }
-        Ok(Some(_)) => {}
+        // The parent: the child's pid.
+        Ok(_) => {}
         Err(e) => {
             log.fail_bare(
                 cannot!("start the trash cleaner, trash stays until next boot"),

@@ -16,7 +16,6 @@ use linux_raw_sys::loop_device::{
 };
 use rustix::fd::{AsFd, AsRawFd, BorrowedFd};
 use rustix::io::Errno;
-use rustix::process::Pid;
 
 /// Milliseconds on the monotonic clock (since boot), for the step timeline and wait bounds, cut to
 /// 32 bits: every user takes differences, which wrap right for any span under 49 days, and a 32-bit
@@ -70,14 +69,14 @@ pub fn sleep_ms(ms: u64) {
     }
 }
 
-/// `fork()`: `Some(child)` in the parent, `None` in the child. The plain fork syscall: rustix's
-/// `kernel_fork` makes a clone that also stores the child's pid for the child, and converts it.
-pub fn fork() -> Result<Option<Pid>, Errno> {
+/// `fork()`: the child's pid in the parent, 0 in the child, as the kernel returns it. The plain fork
+/// syscall: rustix's `kernel_fork` makes a clone that also stores the child's pid for the child, and
+/// converts it. The number as it is, not an `Option<Pid>`: that packed result was unpacked again at
+/// the caller (x86_64: -8 B).
+pub fn fork() -> Result<u32, Errno> {
     // SAFETY: fork touches none of our memory; the init is single-threaded and holds no locks, so the
     // child (a copy of this process) may run any code.
-    let pid = unsafe { syscall_int::<__NR_fork, _>([0; 3]) }?;
-    // 0 in the child: no pid.
-    Ok(Pid::from_raw(pid as i32))
+    unsafe { syscall_int::<__NR_fork, _>([0; 3]) }
 }
 
 /// `openat2(dir, path, O_PATH | O_CLOEXEC, RESOLVE_IN_ROOT)`: `path` looked up as if `dir` were the
