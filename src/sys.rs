@@ -76,7 +76,7 @@ pub fn sleep_ms(ms: u64) {
 pub fn fork() -> Result<u32, Errno> {
     // SAFETY: fork touches none of our memory; the init is single-threaded and holds no locks, so the
     // child (a copy of this process) may run any code.
-    unsafe { syscall_int::<__NR_fork, _>([0; 3]) }
+    unsafe { syscall_int::<__NR_fork, 0>([]) }
 }
 
 /// `openat2(dir, path, O_PATH | O_CLOEXEC, RESOLVE_IN_ROOT)`: `path` looked up as if `dir` were the
