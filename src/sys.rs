@@ -36,7 +36,7 @@ pub fn now_ms() -> u32 {
     // SAFETY: clock_gettime(CLOCK_MONOTONIC, ts) writes at most one native timespec to `ts`, two
     // writable longs; it touches no other memory.
     unsafe {
-        syscall::<__NR_clock_gettime, _>([1, ts.as_mut_ptr() as usize, 0]);
+        syscall::<__NR_clock_gettime, _>([1, ts.as_mut_ptr() as usize]);
     }
     let [sec, nsec, ..] = ts;
     // nsec is below 10^9, so a native long divides it. Not on ARM: Thumb-1 has no divide instruction,
@@ -65,7 +65,7 @@ pub fn sleep_ms(ms: u64) {
     // SAFETY: nanosleep(ts, NULL) reads one native timespec from `ts`, two longs that outlive the
     // call, and writes nothing (no remainder is asked for).
     unsafe {
-        syscall::<__NR_nanosleep, _>([ts.as_ptr() as usize, 0, 0]);
+        syscall::<__NR_nanosleep, _>([ts.as_ptr() as usize, 0]);
     }
 }
 
