@@ -19,6 +19,7 @@ mod update_step;
 use devices::Found;
 use entry::Start;
 use initramfs_overlay::cmdline::{self, Config, FailAction};
+use initramfs_overlay::cpath::CPath;
 use initramfs_overlay::log::{Level, Log};
 use initramfs_overlay::update::Status;
 use logger::{Failed, Logger, Step, cannot, msg};
@@ -104,14 +105,16 @@ fn boot(start: Start) -> ! {
         update_step::write_status(log, &status)
     });
     // After the switch the initramfs is gone: check the init while an error can still be reported.
+    // The init's path, made once for its check and its execution (one join, not two: -32 / -28 / -8 B).
+    let init = CPath::new(&[config.init]);
     attempt(&mut log, &config, Step::InitCheck, |log| {
-        mounts::check_init(log, &config)
+        mounts::check_init(log, &config, &init)
     });
     preboot_shell(&mut log, &config);
     // /dev, /proc, /sys and /run move into the new root, the current folder since the init check.
     attempt(&mut log, &config, Step::Handover, mounts::move_into_root);
     attempt(&mut log, &config, Step::SwitchRoot, |log| {
-        mounts::switch_root(log, &config, &start)
+        mounts::switch_root(log, &init, &start)
     });
     // `switch_root` only returns by failing, and `attempt` does not return from a failure in the
     // standard build; in the debug build the retry loop above never ends either.
@@ -206,17 +209,17 @@ fn preboot_shell(log: &mut Logger, config: &Config) {
 fn shell(log: &mut Logger, hint: &str) {
     log.line(Level::Warning, &[b"debug shell: ", hint.as_bytes()]);
     match sys::fork() {
-        Ok(None) => {
+        Ok(0) => {
             let errno = sys::exec(c"/bin/sh");
             log.fail_bare(cannot!("run /bin/sh"), Some(errno));
             rustix::runtime_448b8ad740e2a26f::exit_group(1)
         }
-        Ok(Some(child)) => {
+        Ok(child) => {
             // Reap every exited process until the shell itself is gone.
             while let Ok(Some((pid, _))) =
                 rustix::process::wait(rustix::process::WaitOptions::empty())
             {
-                if pid == child {
+                if pid.as_raw_nonzero().get() as u32 == child {
                     break;
                 }
             }

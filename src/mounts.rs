@@ -464,11 +464,13 @@ fn clear_in_place(log: &mut Logger, overlay: BorrowedFd<'_>, device: u32) -> Res
 #[optimize(size)]
 fn empty_trash_in_background(log: &mut Logger, overlay: BorrowedFd<'_>, device: u32) {
     match sys::fork() {
-        Ok(None) => {
+        // The child.
+        Ok(0) => {
             let code = files::empty_dir_at(overlay, OVERLAY_FOLDERS[0], device).is_err() as i32;
             rustix::runtime_448b8ad740e2a26f::exit_group(code)
         }
-        Ok(Some(_)) => {}
+        // The parent: the child's pid.
+        Ok(_) => {}
         Err(e) => {
             log.fail_bare(
                 cannot!("start the trash cleaner, trash stays until next boot"),
@@ -550,14 +552,14 @@ pub fn assemble_root(log: &mut Logger, config: &Config) -> Result<(), Failed> {
 
 /// Enters the new root (it is the current folder from here on) and refuses to switch to an init that
 /// does not exist or cannot run: after the switch the initramfs is gone, so this is the last moment a
-/// clear message (or the debug shell) can help.
+/// clear message (or the debug shell) can help. `init` is `config.init` as a path, which `switch_root`
+/// executes.
 #[optimize(size)]
-pub fn check_init(log: &mut Logger, config: &Config) -> Result<(), Failed> {
+pub fn check_init(log: &mut Logger, config: &Config, init: &CPath) -> Result<(), Failed> {
     // The new root becomes the current folder: the init is looked up inside it, and the steps after
     // this one (`move_into_root`, `switch_root`) work from it.
     rustix::process::chdir(paths::ROOT)
         .map_err(|e| log.fail_path(cannot!("enter "), paths::ROOT, Some(e)))?;
-    let init = CPath::new(&[config.init]);
     // Resolve inside the new root, so absolute symlinks like /sbin/init -> /lib/systemd/systemd work.
     // A path that does not go in whole is one too long (the kernel's command line holds no NUL):
     // told as the kernel tells a name too long, by the one failure message of the lookup.
@@ -615,7 +617,7 @@ pub fn move_into_root(log: &mut Logger) -> Result<(), Failed> {
 /// free the initramfs (without crossing into mounts, and only if it is ramfs/tmpfs), move the new root
 /// onto / and chroot into it. Kernels with a pivotable root take the first path.
 #[optimize(size)]
-pub fn switch_root(log: &mut Logger, config: &Config, start: &Start) -> Result<(), Failed> {
+pub fn switch_root(log: &mut Logger, init: &CPath, start: &Start) -> Result<(), Failed> {
     // The current folder is the new root: `check_init` went there.
     if rustix::process::pivot_root(c".", c".").is_ok() {
         // The old root is stacked under the new one; detach it.
@@ -629,7 +631,7 @@ pub fn switch_root(log: &mut Logger, config: &Config, start: &Start) -> Result<(
     rustix::process::chroot(c".")
         .and_then(|()| rustix::process::chdir(c"/"))
         .map_err(|e| log.fail_bare(cannot!("chroot"), Some(e)))?;
-    exec_init(log, config, start)
+    exec_init(log, init, start)
 }
 
 /// Deletes the initramfs files to give their memory back, refusing anything but ramfs/tmpfs so a
@@ -655,9 +657,8 @@ fn free_initramfs(log: &mut Logger) -> Result<(), Failed> {
 
 /// Executes `init=` with argv[0] set to its path and the arguments and environment the kernel gave us.
 #[optimize(size)]
-fn exec_init(log: &mut Logger, config: &Config, start: &Start) -> Result<(), Failed> {
-    // `check_init`, which always runs first, refused a path with a NUL or too long: the join is exact.
-    let init = &CPath::lossy(&[config.init]);
+fn exec_init(log: &mut Logger, init: &CPath, start: &Start) -> Result<(), Failed> {
+    // `check_init`, which always runs first, refused a path with a NUL or too long: it is whole.
     let errno = start.exec(init.as_cstr());
     Err(log.fail_path(cannot!("execute "), init.as_cstr(), Some(errno)))
 }

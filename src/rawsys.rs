@@ -2,7 +2,7 @@
 //! (rustix parses the vDSO for it on 32-bit targets), `fstatat64` (see `filestat`), `openat` (see
 //! `fd`), `fork` (rustix's is a clone that also stores the child's pid), `openat2` and the loop and
 //! block-device ioctls (see the init's sys.rs) and `nanosleep` (every target; see the init's
-//! `sys::sleep_ms`). One asm macro per arch, for three or four arguments:
+//! `sys::sleep_ms`). One asm macro per arch, for none or two to four arguments:
 //! i686 and ARM both keep registers the kernel wants for arguments.
 //! Also i686's shared openat routine (`global_asm!`) and its 64-by-32-bit division,
 //! `div_rem_by_div`: the library's other inline asm.
@@ -11,12 +11,22 @@
 // x86_64: arguments in rdi, rsi, rdx, r10; the syscall instruction overwrites rcx and r11.
 #[cfg(target_arch = "x86_64")]
 macro_rules! arch_syscall {
-    ($nr:expr; $a0:expr, $a1:expr, $a2:expr $(, $a3:expr)?) => {{
+    ($nr:expr;) => {{
         let ret: isize;
         core::arch::asm!(
             "syscall",
-            inlateout("rax") $nr as isize => ret, in("rdi") $a0, in("rsi") $a1, in("rdx") $a2,
-            $(in("r10") $a3,)? lateout("rcx") _, lateout("r11") _, options(nostack),
+            inlateout("rax") $nr as isize => ret, lateout("rcx") _, lateout("r11") _,
+            options(nostack),
+        );
+        ret
+    }};
+    ($nr:expr; $a0:expr, $a1:expr $(, $a2:expr $(, $a3:expr)?)?) => {{
+        let ret: isize;
+        core::arch::asm!(
+            "syscall",
+            inlateout("rax") $nr as isize => ret, in("rdi") $a0, in("rsi") $a1,
+            $(in("rdx") $a2, $(in("r10") $a3,)?)? lateout("rcx") _, lateout("r11") _,
+            options(nostack),
         );
         ret
     }};
@@ -34,6 +44,11 @@ macro_rules! arch_syscall {
 // routine sets ebx itself, and the caller sets no ebx. Either way the result is the same.
 #[cfg(target_arch = "x86")]
 macro_rules! arch_syscall {
+    ($nr:expr;) => {{
+        let ret: isize;
+        core::arch::asm!("int 0x80", inlateout("eax") $nr as isize => ret, options(nostack));
+        ret
+    }};
     ($nr:expr; $a0:expr, $($a:expr),+) => {
         if $nr == linux_raw_sys::general::__NR_openat {
             let a0: usize = $a0;
@@ -59,6 +74,11 @@ const AT_FDCWD_ARG: usize = linux_raw_sys::general::AT_FDCWD as u32 as usize;
 // first in ecx, edx and esi; the number in eax and the first argument in ebx are in `$regs`.
 #[cfg(target_arch = "x86")]
 macro_rules! x86_syscall {
+    ($ret:ident; $op:literal, [$($regs:tt)*]; $a1:expr) => {{
+        let $ret: isize;
+        core::arch::asm!($op, in("ecx") $a1, $($regs)*);
+        $ret
+    }};
     ($ret:ident; $op:literal, [$($regs:tt)*]; $a1:expr, $a2:expr) => {{
         let $ret: isize;
         core::arch::asm!($op, in("ecx") $a1, in("edx") $a2, $($regs)*);
@@ -107,20 +127,30 @@ core::arch::global_asm!(
 // the number in its code: 4 bytes at each call, not 6, for one routine of 12 bytes (-24 B).
 #[cfg(target_arch = "arm")]
 macro_rules! arch_syscall {
-    ($nr:expr; $a0:expr, $a1:expr, $a2:expr $(, $a3:expr)?) => {{
+    // No arguments: the routine and the kernel keep r1-r3 (only r0 and lr change).
+    ($nr:expr;) => {{
+        let ret: isize;
+        core::arch::asm!(
+            "bl rustix_svc_inline_nr", ".short {nr}",
+            nr = const $nr,
+            lateout("r0") ret, lateout("lr") _,
+        );
+        ret
+    }};
+    ($nr:expr; $a0:expr, $a1:expr $(, $a2:expr $(, $a3:expr)?)?) => {{
         let ret: isize;
         if $nr == linux_raw_sys::general::__NR_openat {
             core::arch::asm!(
                 "bl init_svc_openat",
-                inlateout("r0") $a0 as isize => ret, in("r1") $a1, in("r2") $a2, $(in("r3") $a3,)?
-                lateout("lr") _,
+                inlateout("r0") $a0 as isize => ret, in("r1") $a1,
+                $(in("r2") $a2, $(in("r3") $a3,)?)? lateout("lr") _,
             );
         } else {
             core::arch::asm!(
                 "bl rustix_svc_inline_nr", ".short {nr}",
                 nr = const $nr,
-                inlateout("r0") $a0 as isize => ret, in("r1") $a1, in("r2") $a2, $(in("r3") $a3,)?
-                lateout("lr") _,
+                inlateout("r0") $a0 as isize => ret, in("r1") $a1,
+                $(in("r2") $a2, $(in("r3") $a3,)?)? lateout("lr") _,
             );
         }
         ret
@@ -151,8 +181,9 @@ core::arch::global_asm!(
 
 /// `syscall(NR, args[0], args[1], args[2])` or with a fourth argument `args[3]`: the kernel's return
 /// value, `-errno` on failure (`syscall_int` checks it). A call of up to three arguments passes three:
-/// no register is set for a fourth the kernel does not read (on i686 no swap of esi either). The
-/// number is a constant: ARM stores it in the code after a call.
+/// no register is set for a fourth the kernel does not read (on i686 no swap of esi either). A call
+/// of none (`fork`) sets no argument register at all: three zeroed registers measured 16 / 4 / 8 B
+/// more; one of two (`clock_gettime`, `nanosleep`) sets no third: 0 / -4 / -8 B. The number is a constant: ARM stores it in the code after a call.
 ///
 /// # Safety
 /// `NR` with these arguments must be a syscall that touches only the memory its pointer arguments
@@ -160,12 +191,16 @@ core::arch::global_asm!(
 pub unsafe fn syscall<const NR: u32, const N: usize>(args: [usize; N]) -> isize {
     const {
         assert!(
-            N == 3 || N == 4,
-            "a raw syscall takes three or four arguments"
+            N == 0 || N == 2 || N == 3 || N == 4,
+            "a raw syscall takes none, two, three or four arguments"
         )
     };
     // The array's length is a constant: one arm is left.
     match *args.as_slice() {
+        // SAFETY: as below.
+        [] => unsafe { arch_syscall!(NR;) },
+        // SAFETY: as below.
+        [a0, a1] => unsafe { arch_syscall!(NR; a0, a1) },
         // SAFETY: the caller vouches for the syscall; the asm keeps every register the ABI asks it
         // to keep.
         [a0, a1, a2] => unsafe { arch_syscall!(NR; a0, a1, a2) },

@@ -16,7 +16,6 @@ use linux_raw_sys::loop_device::{
 };
 use rustix::fd::{AsFd, AsRawFd, BorrowedFd};
 use rustix::io::Errno;
-use rustix::process::Pid;
 
 /// Milliseconds on the monotonic clock (since boot), for the step timeline and wait bounds, cut to
 /// 32 bits: every user takes differences, which wrap right for any span under 49 days, and a 32-bit
@@ -37,7 +36,7 @@ pub fn now_ms() -> u32 {
     // SAFETY: clock_gettime(CLOCK_MONOTONIC, ts) writes at most one native timespec to `ts`, two
     // writable longs; it touches no other memory.
     unsafe {
-        syscall::<__NR_clock_gettime, _>([1, ts.as_mut_ptr() as usize, 0]);
+        syscall::<__NR_clock_gettime, _>([1, ts.as_mut_ptr() as usize]);
     }
     let [sec, nsec, ..] = ts;
     // nsec is below 10^9, so a native long divides it. Not on ARM: Thumb-1 has no divide instruction,
@@ -66,18 +65,18 @@ pub fn sleep_ms(ms: u64) {
     // SAFETY: nanosleep(ts, NULL) reads one native timespec from `ts`, two longs that outlive the
     // call, and writes nothing (no remainder is asked for).
     unsafe {
-        syscall::<__NR_nanosleep, _>([ts.as_ptr() as usize, 0, 0]);
+        syscall::<__NR_nanosleep, _>([ts.as_ptr() as usize, 0]);
     }
 }
 
-/// `fork()`: `Some(child)` in the parent, `None` in the child. The plain fork syscall: rustix's
-/// `kernel_fork` makes a clone that also stores the child's pid for the child, and converts it.
-pub fn fork() -> Result<Option<Pid>, Errno> {
+/// `fork()`: the child's pid in the parent, 0 in the child, as the kernel returns it. The plain fork
+/// syscall: rustix's `kernel_fork` makes a clone that also stores the child's pid for the child, and
+/// converts it. The number as it is, not an `Option<Pid>`: that packed result was unpacked again at
+/// the caller (x86_64: -8 B).
+pub fn fork() -> Result<u32, Errno> {
     // SAFETY: fork touches none of our memory; the init is single-threaded and holds no locks, so the
     // child (a copy of this process) may run any code.
-    let pid = unsafe { syscall_int::<__NR_fork, _>([0; 3]) }?;
-    // 0 in the child: no pid.
-    Ok(Pid::from_raw(pid as i32))
+    unsafe { syscall_int::<__NR_fork, 0>([]) }
 }
 
 /// `openat2(dir, path, O_PATH | O_CLOEXEC, RESOLVE_IN_ROOT)`: `path` looked up as if `dir` were the
