@@ -1,6 +1,7 @@
 //! The initramfs-overlay packer: builds reproducible gzip'd cpio `newc` archives.
 //!
-//! - [`cpio`] writes the archive, [`gzip`] compresses it (miniz_oxide, level 10).
+//! - [`cpio`] writes the archive, [`gzip`] compresses it (miniz_oxide, level 10, with searched deflate
+//!   block ends for small archives).
 //! - [`image`] lays out an image (init, base dirs, `/dev/console`, user files, busybox, modules).
 //! - [`modules`] resolves kernel modules from `modules.dep`, [`busybox`] reads applet names.
 //! - [`apt`] is a private apt configuration (foreign arches, extra suites) that downloads Debian packages.
