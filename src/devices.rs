@@ -186,27 +186,30 @@ struct SearchState {
 
 /// The sysfs inode numbers of the devices already probed: a number is one compare, and a device that
 /// goes away and comes back gets a new one. More devices than fit are simply probed again on each pass.
+/// Their low 32 bits, on every target: kernfs's node id, allocated cyclically from 1 (a 64-bit number
+/// adds a generation above it, which changes only when the ids wrap). 32 bits, not usize: on x86_64
+/// the compares and stores need no REX.W (-8 B there; the same code on 32-bit targets).
 /// The count first (repr(C)): at offset 0, not past the array.
 #[repr(C)]
 struct Probed {
     count: usize,
-    inodes: [usize; PROBED_MAX],
+    inodes: [u32; PROBED_MAX],
 }
 
 impl Probed {
     #[optimize(size)]
     #[allow(clippy::manual_contains)]
-    fn contains(&self, ino: usize) -> bool {
+    fn contains(&self, ino: u32) -> bool {
         // Over the whole array, with no compare against `count`: the unused tail holds 0, which no
-        // sysfs inode number is (kernfs numbers its nodes from 1, in the low 32 bits that a 32-bit
-        // usize keeps). `any`, not `contains`: smaller here.
+        // sysfs inode number is (kernfs numbers its nodes from 1, in the low 32 bits kept here).
+        // `any`, not `contains`: smaller here.
         self.inodes.iter().any(|&n| n == ino)
     }
 
     #[optimize(size)]
     // Out of line on x86_64 only: -8 B there, measured.
     #[cfg_attr(target_arch = "x86_64", inline(never))]
-    fn insert(&mut self, ino: usize) {
+    fn insert(&mut self, ino: u32) {
         if let Some(slot) = self.inodes.get_mut(self.count) {
             *slot = ino;
             self.count += 1;
@@ -235,8 +238,8 @@ fn scan(
     let mut entries = RawDir::new(&class, &mut buf.bytes);
     while let Some(Ok(entry)) = entries.next() {
         let name = entry.file_name();
-        // The kernel's own numbers: usize keeps all that matters (the node id) on 32-bit targets too.
-        let ino = entry.ino() as usize;
+        // The kernel's own numbers: their low 32 bits are all that matters (the node id).
+        let ino = entry.ino() as u32;
         if name.to_bytes().first() == Some(&b'.') || probed.contains(ino) {
             continue;
         }
