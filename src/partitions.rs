@@ -125,14 +125,14 @@ fn gpt(head: &[u8], sector_size: usize, number: u32, part: &mut Partition) -> Op
         if c == 0 {
             break;
         }
-        if c & 0xF800 == 0xD800 {
-            let low = unit(at);
-            if c < 0xDC00 && low & 0xFC00 == 0xDC00 {
-                c = 0x10000 + ((c - 0xD800) << 10) + (low - 0xDC00);
-                at += 2;
-            } else {
-                c = 0xFFFD;
-            }
+        // A high surrogate and a low one after it, both tested in one word; any other surrogate is
+        // unpaired.
+        let low = unit(at);
+        if (c << 16 | low) & 0xFC00_FC00 == 0xD800_DC00 {
+            c = 0x10000 + ((c - 0xD800) << 10) + (low - 0xDC00);
+            at += 2;
+        } else if c & 0xF800 == 0xD800 {
+            c = 0xFFFD;
         }
         // The character's bytes queued in one word, first byte lowest (none of them is 0: `c` is not
         // 0 and the others are 10xxxxxx): one append site, as in `IdText::push_hex`. The 10xxxxxx
