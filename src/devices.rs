@@ -386,7 +386,9 @@ fn partition_entry(
 #[inline(never)]
 fn read_at<'b>(fd: BorrowedFd<'_>, buf: &'b mut [u8], offset: u64) -> &'b [u8] {
     let read = rustix::io::pread(fd, &mut *buf, offset).unwrap_or(0);
-    buf.get(..read).unwrap_or_default()
+    // Never more than asked for: the start of the buffer, with no case of its own for a failure.
+    let len = read.min(buf.len());
+    buf.get(..len).unwrap_or_default()
 }
 
 /// The device node `/dev/<name>` (its parts checked with `CPath::whole`): one copy of the join for the
