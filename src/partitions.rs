@@ -117,8 +117,8 @@ fn gpt(head: &[u8], sector_size: usize, number: u32, part: &mut Partition) -> Op
     let label = &mut part.label;
     // UTF-16LE up to the first 0 unit, to UTF-8; an unpaired surrogate becomes U+FFFD (as
     // `char::decode_utf16` does, written out because that iterator and `encode_utf8` are larger).
-    let unit = |at: usize| crate::le16(entry, at).map_or(0, u32::from);
-    let mut at = 56;
+    let unit = |at: u32| crate::le16(entry, at as usize).map_or(0, u32::from);
+    let mut at: u32 = 56;
     while at < 128 {
         let mut c = unit(at);
         at += 2;
