@@ -103,11 +103,13 @@ fn gpt(head: &[u8], sector_size: usize, number: u32, part: &mut Partition) -> Op
     // The entries' LBA is 64-bit; one with a high half is far beyond `head` anyway.
     let entries_lba = le32(72) as usize;
     let (count, entry_size) = (le32(80), le32(84));
+    // The entry's index; partition 0 wraps to one past any count.
+    let index = number.wrapping_sub(1);
     // The spec wants 128 * 2^n bytes per entry; the name ends at byte 128.
-    if le32(76) != 0 || number == 0 || number > count || entry_size < 128 || entry_size % 8 != 0 {
+    if le32(76) != 0 || index >= count || entry_size < 128 || entry_size % 8 != 0 {
         return None;
     }
-    let offset = (number as usize - 1)
+    let offset = (index as usize)
         .checked_mul(entry_size as usize)?
         .checked_add(entries_lba.checked_mul(sector_size)?)?;
     let entry: &[u8; 128] = head.get(offset..)?.first_chunk()?;
