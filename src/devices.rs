@@ -258,7 +258,7 @@ fn scan(
         };
         if let Some(first) = slot {
             // Past PROBED_MAX devices, one is probed again on each pass: itself is no duplicate.
-            if first.dev.as_bytes() == dev.as_bytes() {
+            if first.dev.same_text(dev) {
                 continue;
             }
             return Err(fail_spec(
