@@ -59,6 +59,13 @@ impl CPath {
         self.buf.get(..usize::from(self.len)).unwrap_or(&[])
     }
 
+    /// Whether both hold the same text: their whole buffers compared, one fixed-size compare, no
+    /// lengths (past its text a buffer holds zeros, and a text holds none).
+    #[inline(always)]
+    pub fn same_text(&self, other: &CPath) -> bool {
+        self.buf == other.buf
+    }
+
     /// Inlined: with a byte for `len` the range is always in bounds, so this is the pointer and
     /// `len + 1`, fewer bytes than a call at each of the many system calls taking a path.
     #[inline(always)]
@@ -189,6 +196,18 @@ mod tests {
         assert_eq!(append(&mut buf, 0, &[b"x\0y"]), (2, false));
         assert_eq!(append(&mut buf, 0, &[b"x", b"", b"y"]), (2, true));
         assert_eq!(append(&mut [], 0, &[b"x"]), (0, false));
+    }
+
+    #[test]
+    fn same_text_compares_the_texts() {
+        let path = |parts: &[&[u8]]| CPath::new(parts);
+        assert!(path(&[b"/dev/", b"vda1"]).same_text(&path(&[b"/dev/vda1"])));
+        assert!(!path(&[b"/dev/vda"]).same_text(&path(&[b"/dev/vda1"])));
+        assert!(!path(&[b"/dev/vda1"]).same_text(&path(&[b"/dev/vda"])));
+        assert!(!path(&[b"/dev/vda1"]).same_text(&path(&[b"/dev/vdb1"])));
+        assert!(path(&[b""]).same_text(&path(&[])));
+        // A NUL dropped from a part, as `as_bytes` shows it.
+        assert!(path(&[b"a\0b"]).same_text(&path(&[b"ab"])));
     }
 
     #[test]

@@ -103,11 +103,13 @@ fn gpt(head: &[u8], sector_size: usize, number: u32, part: &mut Partition) -> Op
     // The entries' LBA is 64-bit; one with a high half is far beyond `head` anyway.
     let entries_lba = le32(72) as usize;
     let (count, entry_size) = (le32(80), le32(84));
+    // The entry's index; partition 0 wraps to one past any count.
+    let index = number.wrapping_sub(1);
     // The spec wants 128 * 2^n bytes per entry; the name ends at byte 128.
-    if le32(76) != 0 || number == 0 || number > count || entry_size < 128 || entry_size % 8 != 0 {
+    if le32(76) != 0 || index >= count || entry_size < 128 || entry_size % 8 != 0 {
         return None;
     }
-    let offset = (number as usize - 1)
+    let offset = (index as usize)
         .checked_mul(entry_size as usize)?
         .checked_add(entries_lba.checked_mul(sector_size)?)?;
     let entry: &[u8; 128] = head.get(offset..)?.first_chunk()?;
@@ -117,22 +119,22 @@ fn gpt(head: &[u8], sector_size: usize, number: u32, part: &mut Partition) -> Op
     let label = &mut part.label;
     // UTF-16LE up to the first 0 unit, to UTF-8; an unpaired surrogate becomes U+FFFD (as
     // `char::decode_utf16` does, written out because that iterator and `encode_utf8` are larger).
-    let unit = |at: usize| crate::le16(entry, at).map_or(0, u32::from);
-    let mut at = 56;
+    let unit = |at: u32| crate::le16(entry, at as usize).map_or(0, u32::from);
+    let mut at: u32 = 56;
     while at < 128 {
         let mut c = unit(at);
         at += 2;
         if c == 0 {
             break;
         }
-        if c & 0xF800 == 0xD800 {
-            let low = unit(at);
-            if c < 0xDC00 && low & 0xFC00 == 0xDC00 {
-                c = 0x10000 + ((c - 0xD800) << 10) + (low - 0xDC00);
-                at += 2;
-            } else {
-                c = 0xFFFD;
-            }
+        // A high surrogate and a low one after it, both tested in one word; any other surrogate is
+        // unpaired.
+        let low = unit(at);
+        if (c << 16 | low) & 0xFC00_FC00 == 0xD800_DC00 {
+            c = 0x10000 + ((c - 0xD800) << 10) + (low - 0xDC00);
+            at += 2;
+        } else if c & 0xF800 == 0xD800 {
+            c = 0xFFFD;
         }
         // The character's bytes queued in one word, first byte lowest (none of them is 0: `c` is not
         // 0 and the others are 10xxxxxx): one append site, as in `IdText::push_hex`. The 10xxxxxx

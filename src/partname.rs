@@ -19,8 +19,8 @@ pub fn split(name: &[u8]) -> Option<(&[u8], u32)> {
         .map_or(0, |i| i + 1);
     let (disk, number) = name.split_at_checked(start)?;
     let number = u32::try_from(parse_dec(number)?).ok()?;
-    let disk = match disk.split_last() {
-        Some((b'p', rest)) if rest.last().is_some_and(u8::is_ascii_digit) => rest,
+    let disk = match disk {
+        [.., b'0'..=b'9', b'p'] => disk.split_last().map_or(disk, |(_, rest)| rest),
         _ => disk,
     };
     Some((disk, number))

@@ -53,7 +53,6 @@ pub fn parse(sector: &[u8]) -> Option<BootSector<'_>> {
         // 512 to 4096, for a power of two: one of bits 9 to 12.
         && bytes_per_sector & 0x1E00 != 0
         && reserved_sectors >= 1
-        && fats >= 1
         && (media == 0xF0 || media >= 0xF8);
     if !sane {
         return None;
@@ -73,13 +72,15 @@ pub fn parse(sector: &[u8]) -> Option<BootSector<'_>> {
     let ebpb: &[u8; 21] = sector.get(ext..)?.first_chunk()?;
     // The type field starts with `FAT`: its three bytes as the top of one word, one load.
     let fat_type = crate::le32(ebpb, 17)? >> 8;
-    if fat_size == 0 || fat_type != u32::from_le_bytes(*b"FAT\0") {
-        return None;
-    }
     // In sectors first, then one multiplication into bytes; every product is u32 x u32, a single
     // widening multiply on 32-bit targets. No overflow: at most 2^16 + 2^8 * 2^32 + 2^32 * 2^7 < 2^42
     // sectors, times at most 2^12 bytes < 2^54.
-    let fats_end = u64::from(reserved_sectors) + u64::from(fats) * u64::from(fat_size);
+    let fat_sectors = u64::from(fats) * u64::from(fat_size);
+    // 0 unless there is at least one FAT and it has a size: one test for both.
+    if fat_type != u32::from_le_bytes(*b"FAT\0") || fat_sectors == 0 {
+        return None;
+    }
+    let fats_end = u64::from(reserved_sectors) + fat_sectors;
     let (root_sector, len) = if fat32 {
         let first_cluster = le32(44)?.checked_sub(2)?;
         (
