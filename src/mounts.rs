@@ -4,7 +4,7 @@
 use crate::devices::{Found, Partition};
 use crate::entry::Start;
 use crate::files;
-use crate::logger::{Failed, Logger, cannot, msg};
+use crate::logger::{Failed, Logger, Msg, cannot, msg};
 use crate::paths;
 use crate::sys;
 use crate::sys::{Fd, open, open_read};
@@ -223,6 +223,17 @@ pub fn mount_partition(
         c"",
     )
     .map_err(|_| Failed)
+}
+
+/// Unmounts the scratch folder (the boot or newimg partition, see `paths::SCRATCH`) after its one
+/// use: leaving it mounted would keep the device busy, but a failed unmount is worth a warning only,
+/// `what`. One copy of the call and its check for both partitions.
+#[optimize(size)]
+#[inline(never)]
+pub fn unmount_scratch(log: &mut Logger, what: Msg) {
+    if rustix::mount::unmount(paths::SCRATCH, UnmountFlags::empty()).is_err() {
+        log.warn_bare(what);
+    }
 }
 
 /// The `img` partition: read-only, unless an update waits and must be promoted onto it.

@@ -11,7 +11,7 @@ use initramfs_overlay::cmdline::Config;
 use initramfs_overlay::update::{self, Hooks, Outcome, Status};
 use rustix::fd::AsFd;
 use rustix::fs::{CWD, Mode, OFlags};
-use rustix::mount::{MountFlags, UnmountFlags};
+use rustix::mount::MountFlags;
 
 /// The boot's clock for the update's MiB/s figures; the other hooks keep their defaults.
 struct BootHooks;
@@ -38,9 +38,7 @@ pub fn run(
     if let Some(newimg) = found.newimg() {
         mounts::mount_partition(log, newimg, paths::SCRATCH, MountFlags::NOATIME)?;
         let promoted = promote(log, config, &mut outcome);
-        if rustix::mount::unmount(paths::SCRATCH, UnmountFlags::empty()).is_err() {
-            log.warn_bare(cannot!("unmount newimg"));
-        }
+        mounts::unmount_scratch(log, cannot!("unmount newimg"));
         // The image partition was mounted writeable only for the promotion.
         if let Err(e) = rustix::mount::mount_remount(paths::IMAGE, MountFlags::RDONLY, c"") {
             log.fail_bare(cannot!("remount the image partition read-only"), Some(e));
