@@ -197,7 +197,16 @@ pub fn handover_tmpfs(log: &mut Logger) -> Result<(), Failed> {
         MountFlags::NOSUID | MountFlags::NODEV,
         c"mode=0755",
     )?;
-    for &dir in &HANDOVER_DIRS {
+    create_dirs(log, &HANDOVER_DIRS)
+}
+
+/// Creates the folders `dirs` (relative to the current folder, or absolute) where they do not exist
+/// yet, reporting `cannot create directory <dir> (ERRNO)`: the hand-over folders and the overlay
+/// partition's, one loop for both.
+#[optimize(size)]
+#[inline(never)]
+fn create_dirs(log: &mut Logger, dirs: &[CText<'static>]) -> Result<(), Failed> {
+    for &dir in dirs {
         files::ensure_dir(CWD, dir)
             .map_err(|e| log.fail_path(cannot!("create directory "), dir, Some(e)))?;
     }
@@ -380,8 +389,14 @@ fn numbered(prefix: &[u8], n: u64) -> CPath {
 }
 
 /// The folders of the overlay partition: `trash` (see `clear_upper_and_work`), the overlay's `upper`
-/// and `work`, and `persistent`. One table, sliced where fewer are meant.
-const OVERLAY_FOLDERS: [&CStr; 4] = [c"trash", c"upper", c"work", c"persistent"];
+/// and `work`, and `persistent`. One table, sliced where fewer are meant; one pointer each, as
+/// `HANDOVER_DIRS`, so that `create_dirs` takes either.
+const OVERLAY_FOLDERS: [CText<'static>; 4] = [
+    CText::new(c"trash"),
+    CText::new(c"upper"),
+    CText::new(c"work"),
+    CText::new(c"persistent"),
+];
 
 /// The `overlay` partition, read-write, with `upper/`, `work/` and `persistent/`. `upper` and `work`
 /// start empty on every boot: `work` too, because a stale index breaks the mount after an update.
@@ -398,11 +413,7 @@ pub fn overlay_partition(log: &mut Logger, found: &Found, config: &Config) -> Re
     if !config.keep_upper {
         clear_upper_and_work(log, CWD)?;
     }
-    for &name in &OVERLAY_FOLDERS[1..] {
-        files::ensure_dir(CWD, CText::new(name))
-            .map_err(|e| log.fail_path(cannot!("create directory "), name, Some(e)))?;
-    }
-    Ok(())
+    create_dirs(log, &OVERLAY_FOLDERS[1..])
 }
 
 /// Clearing must not cost time per file left in `upper`: both folders are renamed into `trash/`
@@ -433,12 +444,13 @@ const TRASH_PREFIX: &[u8] = b"trash/";
 fn move_to_trash(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<bool, Failed> {
     // One literal for the call and the message: a C string, whose bytes are the message's too.
     let trash_dir = OVERLAY_FOLDERS[0];
-    match files::ensure_dir(overlay, CText::new(trash_dir)) {
+    match files::ensure_dir(overlay, trash_dir) {
         Ok(()) => {}
         Err(Errno::NOSPC) => return Ok(false),
         Err(e) => return Err(log.fail_path(cannot!("create directory "), trash_dir, Some(e))),
     }
     for &name in &OVERLAY_FOLDERS[1..3] {
+        let name = name.as_c_str();
         // The inode number is unique on this filesystem while the folder exists: a free trash name.
         let moved =
             initramfs_overlay::stat(overlay, name, AtFlags::SYMLINK_NOFOLLOW).and_then(|stat| {
@@ -463,7 +475,7 @@ fn clear_in_place(log: &mut Logger, overlay: BorrowedFd<'_>, device: u32) -> Res
     log.warn_bare(msg!("full; deleting the old upper and work now"));
     // `trash` first: whatever was already moved there frees room for a new `upper` or `work`.
     for &name in &OVERLAY_FOLDERS[..3] {
-        match files::empty_dir_at(overlay, name, device) {
+        match files::empty_dir_at(overlay, name.as_c_str(), device) {
             // No such folder: nothing to delete.
             Ok(()) | Err(Errno::NOENT) => {}
             Err(e) => return Err(log.fail_path(cannot!("empty "), name, Some(e))),
@@ -479,7 +491,8 @@ fn empty_trash_in_background(log: &mut Logger, overlay: BorrowedFd<'_>, device: 
     match sys::fork() {
         // The child.
         Ok(0) => {
-            let code = files::empty_dir_at(overlay, OVERLAY_FOLDERS[0], device).is_err() as i32;
+            let code =
+                files::empty_dir_at(overlay, OVERLAY_FOLDERS[0].as_c_str(), device).is_err() as i32;
             rustix::runtime_448b8ad740e2a26f::exit_group(code)
         }
         // The parent: the child's pid.
