@@ -23,6 +23,7 @@ use initramfs_overlay::cpath::CPath;
 use initramfs_overlay::log::{Level, Log};
 use initramfs_overlay::update::Status;
 use logger::{Failed, Logger, Step, cannot, msg};
+use rustix::fd::AsFd;
 
 /// Where the initramfs mounts everything. `/run` is a tmpfs that moves into the new root, so the OS
 /// finds the partitions under `/run/initramfs-overlay/` (see README).
@@ -77,17 +78,17 @@ fn boot(start: Start) -> ! {
             modules::load_from_boot_partition(log, boot_part, kver)
         });
     }
-    attempt(&mut log, &config, Step::ImagePartition, |log| {
+    let image_dir = attempt(&mut log, &config, Step::ImagePartition, |log| {
         mounts::image_partition(log, &found)
     });
     // A waiting update is promoted before any image is opened, so the new one boots right away.
     let mut status = Status::new();
     attempt(&mut log, &config, Step::Update, |log| {
-        update_step::run(log, &found, &config, &mut status)
+        update_step::run(log, &found, &config, image_dir.as_fd(), &mut status)
     });
     // The current image, or `-old` when the current one is damaged.
     attempt(&mut log, &config, Step::Image, |log| {
-        mounts::squashfs_image(log, &config, &mut status)
+        mounts::squashfs_image(log, &config, image_dir.as_fd(), &mut status)
     });
     // overlay.ko ships inside the image, matching the kernel it was built for.
     attempt(&mut log, &config, Step::OverlayModule, |log| {

@@ -15,7 +15,7 @@ use initramfs_overlay::numfmt;
 use rustix::fd::{AsFd, BorrowedFd};
 use rustix::fs::CWD;
 use rustix::io::Errno;
-use rustix::mount::{MountFlags, UnmountFlags};
+use rustix::mount::MountFlags;
 
 /// The modules folder under a root (`/` or the image), before the kernel release.
 pub const LIB_MODULES: CText = CText::new(c"/lib/modules/");
@@ -136,10 +136,7 @@ pub fn load_from_boot_partition(
         CText::new(modlist::BOOT_PARTITION_MODULES),
         kver,
     );
-    // Leaving it mounted would keep the device busy; a failed unmount is worth a warning only.
-    if rustix::mount::unmount(paths::SCRATCH, UnmountFlags::empty()).is_err() {
-        log.warn_bare(cannot!("unmount the boot partition"));
-    }
+    mounts::unmount_scratch(log, cannot!("unmount the boot partition"));
     result
 }
 

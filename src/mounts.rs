@@ -4,7 +4,7 @@
 use crate::devices::{Found, Partition};
 use crate::entry::Start;
 use crate::files;
-use crate::logger::{Failed, Logger, cannot, msg};
+use crate::logger::{Failed, Logger, Msg, cannot, msg};
 use crate::paths;
 use crate::sys;
 use crate::sys::{Fd, open, open_read};
@@ -197,7 +197,16 @@ pub fn handover_tmpfs(log: &mut Logger) -> Result<(), Failed> {
         MountFlags::NOSUID | MountFlags::NODEV,
         c"mode=0755",
     )?;
-    for &dir in &HANDOVER_DIRS {
+    create_dirs(log, &HANDOVER_DIRS)
+}
+
+/// Creates the folders `dirs` (relative to the current folder, or absolute) where they do not exist
+/// yet, reporting `cannot create directory <dir> (ERRNO)`: the hand-over folders and the overlay
+/// partition's, one loop for both.
+#[optimize(size)]
+#[inline(never)]
+fn create_dirs(log: &mut Logger, dirs: &[CText<'static>]) -> Result<(), Failed> {
+    for &dir in dirs {
         files::ensure_dir(CWD, dir)
             .map_err(|e| log.fail_path(cannot!("create directory "), dir, Some(e)))?;
     }
@@ -225,9 +234,22 @@ pub fn mount_partition(
     .map_err(|_| Failed)
 }
 
-/// The `img` partition: read-only, unless an update waits and must be promoted onto it.
+/// Unmounts the scratch folder (the boot or newimg partition, see `paths::SCRATCH`) after its one
+/// use: leaving it mounted would keep the device busy, but a failed unmount is worth a warning only,
+/// `what`. One copy of the call and its check for both partitions.
 #[optimize(size)]
-pub fn image_partition(log: &mut Logger, found: &Found) -> Result<(), Failed> {
+#[inline(never)]
+pub fn unmount_scratch(log: &mut Logger, what: Msg) {
+    if rustix::mount::unmount(paths::SCRATCH, UnmountFlags::empty()).is_err() {
+        log.warn_bare(what);
+    }
+}
+
+/// The `img` partition: read-only, unless an update waits and must be promoted onto it. Returns its
+/// folder, open: the update and the image steps both work in it, so it is opened once, here (-32 /
+/// -20 / -40 B against an open in each of them), and stays open until the real init is executed.
+#[optimize(size)]
+pub fn image_partition(log: &mut Logger, found: &Found) -> Result<Fd, Failed> {
     // `find` ends only once img is found; the `else` cannot happen but must not panic.
     let Some(img) = found.img() else {
         return Err(log.fail_bare(msg!("img partition vanished"), None));
@@ -237,27 +259,27 @@ pub fn image_partition(log: &mut Logger, found: &Found) -> Result<(), Failed> {
     } else {
         MountFlags::RDONLY
     };
-    mount_partition(log, img, paths::IMAGE, flags)
+    mount_partition(log, img, paths::IMAGE, flags)?;
+    open_dir(log, paths::IMAGE)
 }
 
-/// Loop-mounts the first good image: the current one, else `-old` (the automatic fallback). Images
-/// are checked before use, so a bad one is a clear message, never a mount attempt.
+/// Loop-mounts the first good image of `image_dir` (see `image_partition`): the current one, else
+/// `-old` (the automatic fallback). Images are checked before use, so a bad one is a clear message,
+/// never a mount attempt.
 #[optimize(size)]
 // Out of line (measured smaller): inlined, it adds to `boot`'s large frame and register pressure.
 #[inline(never)]
 pub fn squashfs_image(
     log: &mut Logger,
     config: &Config,
+    image_dir: BorrowedFd<'_>,
     status: &mut Status,
 ) -> Result<(), Failed> {
-    let image_dir = open_dir(log, paths::IMAGE)?;
     // Filled in place: the choice holds two paths, too big to move around.
     let mut choice = Choice::empty();
     // Logs why each image that cannot boot cannot; with neither good there is no candidate, and the
     // boot fails below.
-    update::choose_image(image_dir.as_fd(), config.image, log, &mut choice);
-    // The candidates are open: the folder is not needed any more (one close, not one per return).
-    drop(image_dir);
+    update::choose_image(image_dir, config.image, log, &mut choice);
     // Why the current image could not boot, if it could not: its check failed, or its mount (it is
     // the first candidate whenever its check passed). The image skipped is always the current one.
     let mut skipped_error = choice.current_error;
@@ -367,8 +389,14 @@ fn numbered(prefix: &[u8], n: u64) -> CPath {
 }
 
 /// The folders of the overlay partition: `trash` (see `clear_upper_and_work`), the overlay's `upper`
-/// and `work`, and `persistent`. One table, sliced where fewer are meant.
-const OVERLAY_FOLDERS: [&CStr; 4] = [c"trash", c"upper", c"work", c"persistent"];
+/// and `work`, and `persistent`. One table, sliced where fewer are meant; one pointer each, as
+/// `HANDOVER_DIRS`, so that `create_dirs` takes either.
+const OVERLAY_FOLDERS: [CText<'static>; 4] = [
+    CText::new(c"trash"),
+    CText::new(c"upper"),
+    CText::new(c"work"),
+    CText::new(c"persistent"),
+];
 
 /// The `overlay` partition, read-write, with `upper/`, `work/` and `persistent/`. `upper` and `work`
 /// start empty on every boot: `work` too, because a stale index breaks the mount after an update.
@@ -385,11 +413,7 @@ pub fn overlay_partition(log: &mut Logger, found: &Found, config: &Config) -> Re
     if !config.keep_upper {
         clear_upper_and_work(log, CWD)?;
     }
-    for &name in &OVERLAY_FOLDERS[1..] {
-        files::ensure_dir(CWD, CText::new(name))
-            .map_err(|e| log.fail_path(cannot!("create directory "), name, Some(e)))?;
-    }
-    Ok(())
+    create_dirs(log, &OVERLAY_FOLDERS[1..])
 }
 
 /// Clearing must not cost time per file left in `upper`: both folders are renamed into `trash/`
@@ -420,12 +444,13 @@ const TRASH_PREFIX: &[u8] = b"trash/";
 fn move_to_trash(log: &mut Logger, overlay: BorrowedFd<'_>) -> Result<bool, Failed> {
     // One literal for the call and the message: a C string, whose bytes are the message's too.
     let trash_dir = OVERLAY_FOLDERS[0];
-    match files::ensure_dir(overlay, CText::new(trash_dir)) {
+    match files::ensure_dir(overlay, trash_dir) {
         Ok(()) => {}
         Err(Errno::NOSPC) => return Ok(false),
         Err(e) => return Err(log.fail_path(cannot!("create directory "), trash_dir, Some(e))),
     }
     for &name in &OVERLAY_FOLDERS[1..3] {
+        let name = name.as_c_str();
         // The inode number is unique on this filesystem while the folder exists: a free trash name.
         let moved =
             initramfs_overlay::stat(overlay, name, AtFlags::SYMLINK_NOFOLLOW).and_then(|stat| {
@@ -450,7 +475,7 @@ fn clear_in_place(log: &mut Logger, overlay: BorrowedFd<'_>, device: u32) -> Res
     log.warn_bare(msg!("full; deleting the old upper and work now"));
     // `trash` first: whatever was already moved there frees room for a new `upper` or `work`.
     for &name in &OVERLAY_FOLDERS[..3] {
-        match files::empty_dir_at(overlay, name, device) {
+        match files::empty_dir_at(overlay, name.as_c_str(), device) {
             // No such folder: nothing to delete.
             Ok(()) | Err(Errno::NOENT) => {}
             Err(e) => return Err(log.fail_path(cannot!("empty "), name, Some(e))),
@@ -466,7 +491,8 @@ fn empty_trash_in_background(log: &mut Logger, overlay: BorrowedFd<'_>, device: 
     match sys::fork() {
         // The child.
         Ok(0) => {
-            let code = files::empty_dir_at(overlay, OVERLAY_FOLDERS[0], device).is_err() as i32;
+            let code =
+                files::empty_dir_at(overlay, OVERLAY_FOLDERS[0].as_c_str(), device).is_err() as i32;
             rustix::runtime_448b8ad740e2a26f::exit_group(code)
         }
         // The parent: the child's pid.

@@ -9,9 +9,9 @@ use crate::paths;
 use crate::sys;
 use initramfs_overlay::cmdline::Config;
 use initramfs_overlay::update::{self, Hooks, Outcome, Status};
-use rustix::fd::AsFd;
+use rustix::fd::{AsFd, BorrowedFd};
 use rustix::fs::{CWD, Mode, OFlags};
-use rustix::mount::{MountFlags, UnmountFlags};
+use rustix::mount::MountFlags;
 
 /// The boot's clock for the update's MiB/s figures; the other hooks keep their defaults.
 struct BootHooks;
@@ -24,23 +24,22 @@ impl Hooks for BootHooks {
     }
 }
 
-/// Promotes a waiting update (if any) and adds its `update=` line to `status` (filled in place: a
-/// `Status` is 1 KiB, and returning one copies it).
+/// Promotes a waiting update (if any) into `img`, the image partition's folder, and adds its
+/// `update=` line to `status` (filled in place: a `Status` is 1 KiB, and returning one copies it).
 #[optimize(size)]
 pub fn run(
     log: &mut Logger,
     found: &Found,
     config: &Config,
+    img: BorrowedFd<'_>,
     status: &mut Status,
 ) -> Result<(), Failed> {
     // Filled in place by `promote`: one slot for every outcome, never copied.
     let mut outcome = Outcome::NoUpdate;
     if let Some(newimg) = found.newimg() {
         mounts::mount_partition(log, newimg, paths::SCRATCH, MountFlags::NOATIME)?;
-        let promoted = promote(log, config, &mut outcome);
-        if rustix::mount::unmount(paths::SCRATCH, UnmountFlags::empty()).is_err() {
-            log.warn_bare(cannot!("unmount newimg"));
-        }
+        let promoted = promote(log, config, img, &mut outcome);
+        mounts::unmount_scratch(log, cannot!("unmount newimg"));
         // The image partition was mounted writeable only for the promotion.
         if let Err(e) = rustix::mount::mount_remount(paths::IMAGE, MountFlags::RDONLY, c"") {
             log.fail_bare(cannot!("remount the image partition read-only"), Some(e));
@@ -51,15 +50,19 @@ pub fn run(
     Ok(())
 }
 
-/// Opens both folders and promotes, writing what happened into `outcome` (untouched when a folder
-/// cannot be opened). In place: a returned outcome was copied into `run`'s slot (-80 B on x86_64).
+/// Opens the newimg folder and promotes into `img`, writing what happened into `outcome` (untouched
+/// when the folder cannot be opened). In place: a returned outcome was copied into `run`'s slot (-80 B on x86_64).
 #[optimize(size)]
-fn promote(log: &mut Logger, config: &Config, outcome: &mut Outcome) -> Result<(), Failed> {
-    let img = mounts::open_dir(log, paths::IMAGE)?;
+fn promote(
+    log: &mut Logger,
+    config: &Config,
+    img: BorrowedFd<'_>,
+    outcome: &mut Outcome,
+) -> Result<(), Failed> {
     let new = mounts::open_dir(log, paths::SCRATCH)?;
     // Every outcome is logged by `promote` itself; even a failed update leaves the current image
     // bootable, so it never stops the boot.
-    *outcome = update::promote(img.as_fd(), new.as_fd(), config.image, log, &mut BootHooks);
+    *outcome = update::promote(img, new.as_fd(), config.image, log, &mut BootHooks);
     Ok(())
 }
 
