@@ -326,14 +326,12 @@ pub trait Hooks {
     }
 }
 
-/// Refuses names that are not a plain file name, or too long for the suffixes we add.
+/// Refuses names that are not a plain file name, or too long for the suffixes we add. Inlined but on
+/// i686, where it measured 32 B smaller out of line (x86_64 -16 B, ARM -16 B inlined).
+#[cfg_attr(not(target_arch = "x86"), inline(always))]
 #[optimize(size)]
 fn check_name(image: &[u8]) -> Res<()> {
-    // "", "." and "..": at most two bytes, all dots.
-    if image.len() <= 2 && image.iter().all(|&c| c == b'.')
-        || image.len() > 255 - LONGEST_SUFFIX
-        || image.iter().any(|&c| c == 0 || c == b'/')
-    {
+    if crate::bad_file_name(image, 255 - LONGEST_SUFFIX) {
         return Err(Msg::BadName.bad());
     }
     Ok(())
