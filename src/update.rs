@@ -710,9 +710,14 @@ fn verify(
     let got = got.ctx(Msg::ReadSha)?;
     let line = line.get(..got).unwrap_or_default();
     // Parsed where it is looked at, not copied out of an `Option`. Its start value never shows (the
-    // 64 digits shift every bit in): the words start as the length read, stored from the register
-    // that holds it (eight zero immediates are longer on i686).
-    let mut expected = [got as u32; 8];
+    // 64 digits shift every bit in): on 32-bit targets the words start as the length read, stored
+    // from the register that holds it (eight zero immediates are longer on i686; zeros +8 B on
+    // ARM); x86_64 zeroes them with two 16-byte stores, shorter than that loop (-8 B).
+    let mut expected = if cfg!(target_arch = "x86_64") {
+        [0; 8]
+    } else {
+        [got as u32; 8]
+    };
     sha256::parse_sidecar_into(line, &mut expected).ok_or(Msg::ShaFormat.bad())?;
     let start = hooks.now_ms();
     let mut hash = sha256::Sha256::new();
