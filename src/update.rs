@@ -342,11 +342,12 @@ fn check_name(image: &[u8]) -> Res<()> {
 /// made sure it fits and holds no NUL, so the lossy join loses nothing.
 #[optimize(size)]
 fn name(image: &[u8], part: &[u8]) -> CPath {
-    // Only a marker splits at a dot: for a suffix none is found.
+    // Only a marker splits at a dot, so only for one is the dot looked for (the search in the
+    // same expression as the marker test measured larger: -16 / -20 / -24 B).
     let marker = part.first() == Some(&b'-');
-    let dot = image
-        .iter()
-        .rposition(|&c| c == b'.' && marker)
+    let dot = marker
+        .then(|| image.iter().rposition(|&c| c == b'.'))
+        .flatten()
         .filter(|&i| i > 0)
         .unwrap_or(image.len());
     let (stem, ext) = image.split_at_checked(dot).unwrap_or((image, b""));
