@@ -323,8 +323,8 @@ fn seconds_ms(value: &[u8]) -> Result<u64, Problem> {
 
 #[optimize(size)]
 fn file_name(value: &[u8]) -> Result<&[u8], Problem> {
-    // "", "." and "..": the names of at most two bytes that are all dots.
-    if value.len() <= 2 && value.iter().all(|&b| b == b'.') || crate::has(value, b'/') {
+    // No limit: the update checks its own (a NUL ends the command line, so none is found here).
+    if crate::bad_file_name(value, usize::MAX) {
         Err(Problem::NotFileName)
     } else {
         Ok(value)

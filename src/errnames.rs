@@ -49,7 +49,6 @@ const fn marked() -> [u8; NAMES.len() - NUMBERS.len()] {
 #[optimize(size)]
 pub fn text(number: i32, buf: &mut crate::numfmt::Digits) -> &[u8] {
     let number = number.unsigned_abs();
-    let mut digits = crate::numfmt::digits();
     // Made here, then copied out as the bytes returned (`buf` comes uninitialised, see `digits`).
     let mut line = [0; crate::numfmt::DEC_LEN];
     // The name from its number's byte on, after ` (E`; or else the digits, after ` (`.
@@ -58,7 +57,8 @@ pub fn text(number: i32, buf: &mut crate::numfmt::Digits) -> &[u8] {
         .position(|&b| u32::from(b) == number + u32::from(MARK))
     {
         Some(at) => (TABLE.get(at + 1..).unwrap_or_default(), 3),
-        None => (crate::numfmt::dec(u64::from(number), &mut digits), 2),
+        // The digits in `buf` for now: they are copied into `line` before it is written there.
+        None => (crate::numfmt::dec(u64::from(number), buf), 2),
     };
     if let Some(head) = line.first_chunk_mut() {
         *head = *b" (E";

@@ -53,6 +53,17 @@ pub(crate) fn le32(bytes: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_le_bytes(*bytes.get(at..)?.first_chunk()?))
 }
 
+/// Whether `name` is no plain file name of at most `max` bytes: "", "." or "..", longer, or holding a
+/// '/' or a NUL. One scan shared by the command line's `iovl.image=` (which can hold no NUL, and has
+/// no limit of its own) and the update's stricter check.
+#[inline(never)]
+pub(crate) fn bad_file_name(name: &[u8], max: usize) -> bool {
+    // "", "." and "..": at most two bytes, all dots.
+    name.len() <= 2 && name.iter().all(|&c| c == b'.')
+        || name.len() > max
+        || name.iter().any(|&c| c == 0 || c == b'/')
+}
+
 /// Whether `bytes` holds `byte`: a plain loop, shared, instead of `<[u8]>::contains` (which inlines a
 /// word-at-a-time memchr at each use).
 #[inline(never)]

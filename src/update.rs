@@ -326,14 +326,12 @@ pub trait Hooks {
     }
 }
 
-/// Refuses names that are not a plain file name, or too long for the suffixes we add.
+/// Refuses names that are not a plain file name, or too long for the suffixes we add. Inlined but on
+/// i686, where it measured 32 B smaller out of line (x86_64 -16 B, ARM -16 B inlined).
+#[cfg_attr(not(target_arch = "x86"), inline(always))]
 #[optimize(size)]
 fn check_name(image: &[u8]) -> Res<()> {
-    // "", "." and "..": at most two bytes, all dots.
-    if image.len() <= 2 && image.iter().all(|&c| c == b'.')
-        || image.len() > 255 - LONGEST_SUFFIX
-        || image.iter().any(|&c| c == 0 || c == b'/')
-    {
+    if crate::bad_file_name(image, 255 - LONGEST_SUFFIX) {
         return Err(Msg::BadName.bad());
     }
     Ok(())
@@ -344,11 +342,12 @@ fn check_name(image: &[u8]) -> Res<()> {
 /// made sure it fits and holds no NUL, so the lossy join loses nothing.
 #[optimize(size)]
 fn name(image: &[u8], part: &[u8]) -> CPath {
-    // Only a marker splits at a dot: for a suffix none is found.
+    // Only a marker splits at a dot, so only for one is the dot looked for (the search in the
+    // same expression as the marker test measured larger: -16 / -20 / -24 B).
     let marker = part.first() == Some(&b'-');
-    let dot = image
-        .iter()
-        .rposition(|&c| c == b'.' && marker)
+    let dot = marker
+        .then(|| image.iter().rposition(|&c| c == b'.'))
+        .flatten()
         .filter(|&i| i > 0)
         .unwrap_or(image.len());
     let (stem, ext) = image.split_at_checked(dot).unwrap_or((image, b""));
@@ -712,9 +711,14 @@ fn verify(
     let got = got.ctx(Msg::ReadSha)?;
     let line = line.get(..got).unwrap_or_default();
     // Parsed where it is looked at, not copied out of an `Option`. Its start value never shows (the
-    // 64 digits shift every bit in): the words start as the length read, stored from the register
-    // that holds it (eight zero immediates are longer on i686).
-    let mut expected = [got as u32; 8];
+    // 64 digits shift every bit in): on 32-bit targets the words start as the length read, stored
+    // from the register that holds it (eight zero immediates are longer on i686; zeros +8 B on
+    // ARM); x86_64 zeroes them with two 16-byte stores, shorter than that loop (-8 B).
+    let mut expected = if cfg!(target_arch = "x86_64") {
+        [0; 8]
+    } else {
+        [got as u32; 8]
+    };
     sha256::parse_sidecar_into(line, &mut expected).ok_or(Msg::ShaFormat.bad())?;
     let start = hooks.now_ms();
     let mut hash = sha256::Sha256::new();
