@@ -248,6 +248,9 @@ pub fn unmount_scratch(log: &mut Logger, what: Msg) {
 /// The `img` partition: read-only, unless an update waits and must be promoted onto it. Returns its
 /// folder, open: the update and the image steps both work in it, so it is opened once, here (-32 /
 /// -20 / -40 B against an open in each of them), and stays open until the real init is executed.
+/// In the debug shell the partition is therefore busy: `umount` fails until the boot goes on, and a
+/// mount put in its place is not seen by the steps after it. A retry of this step after a failed
+/// open mounts the partition again on top, as a retried overlay step does.
 #[optimize(size)]
 pub fn image_partition(log: &mut Logger, found: &Found) -> Result<Fd, Failed> {
     // `find` ends only once img is found; the `else` cannot happen but must not panic.

@@ -179,11 +179,12 @@ core::arch::global_asm!(
     nr = const linux_raw_sys::general::__NR_openat,
 );
 
-/// `syscall(NR, args[0], args[1], args[2])` or with a fourth argument `args[3]`: the kernel's return
-/// value, `-errno` on failure (`syscall_int` checks it). A call of up to three arguments passes three:
-/// no register is set for a fourth the kernel does not read (on i686 no swap of esi either). A call
-/// of none (`fork`) sets no argument register at all: three zeroed registers measured 16 / 4 / 8 B
-/// more; one of two (`clock_gettime`, `nanosleep`) sets no third: 0 / -4 / -8 B. The number is a constant: ARM stores it in the code after a call.
+/// `syscall(NR, args...)` with none, two, three or four arguments: the kernel's return value,
+/// `-errno` on failure (`syscall_int` checks it). Each arm sets only the registers of the arguments
+/// passed, so a syscall gets no register set for an argument it does not read: `fork` none (three
+/// zeroed registers measured 16 / 4 / 8 B more), `clock_gettime` and `nanosleep` two (a zero third:
+/// 0 / 4 / 8 B more), and on i686 a call of three no swap of esi. The number is a constant: ARM
+/// stores it in the code after a call.
 ///
 /// # Safety
 /// `NR` with these arguments must be a syscall that touches only the memory its pointer arguments
@@ -193,7 +194,12 @@ pub unsafe fn syscall<const NR: u32, const N: usize>(args: [usize; N]) -> isize 
         assert!(
             N == 0 || N == 2 || N == 3 || N == 4,
             "a raw syscall takes none, two, three or four arguments"
-        )
+        );
+        // The shared openat routines (i686, ARM) read the flags from the third argument's register.
+        assert!(
+            NR != linux_raw_sys::general::__NR_openat || N >= 3,
+            "openat takes three or four arguments"
+        );
     };
     // The array's length is a constant: one arm is left.
     match *args.as_slice() {

@@ -51,7 +51,8 @@ pub fn run(
 }
 
 /// Opens the newimg folder and promotes into `img`, writing what happened into `outcome` (untouched
-/// when the folder cannot be opened). In place: a returned outcome was copied into `run`'s slot (-80 B on x86_64).
+/// when the folder cannot be opened). In place: a returned outcome was copied into `run`'s slot
+/// (-80 B on x86_64).
 #[optimize(size)]
 fn promote(
     log: &mut Logger,
