@@ -167,6 +167,17 @@ pub fn nth(list: &'static str, mut index: usize) -> &'static [u8] {
 #[cfg(test)]
 mod tests {
     #[test]
+    fn bad_file_names() {
+        for good in [&b"a"[..], b"...", b"a.b", b".x", b"abc"] {
+            assert!(!super::bad_file_name(good, 3), "{good:?}");
+        }
+        for bad in [&b""[..], b".", b"..", b"abcd", b"a/b", b"/", b"a\0b", b"\0"] {
+            assert!(super::bad_file_name(bad, 3), "{bad:?}");
+        }
+        assert!(!super::bad_file_name(&[b'x'; 5000], usize::MAX));
+    }
+
+    #[test]
     fn packed_tables() {
         assert!(super::has(b"a/b", b'/') && !super::has(b"ab", b'/') && !super::has(b"", 0));
         let words = b"ro\nrw\nrootwait\n";
