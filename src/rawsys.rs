@@ -11,22 +11,13 @@
 // x86_64: arguments in rdi, rsi, rdx, r10; the syscall instruction overwrites rcx and r11.
 #[cfg(target_arch = "x86_64")]
 macro_rules! arch_syscall {
-    ($nr:expr;) => {{
+    ($nr:expr; $($a0:expr, $a1:expr $(, $a2:expr $(, $a3:expr)?)?)?) => {{
         let ret: isize;
         core::arch::asm!(
             "syscall",
-            inlateout("rax") $nr as isize => ret, lateout("rcx") _, lateout("r11") _,
-            options(nostack),
-        );
-        ret
-    }};
-    ($nr:expr; $a0:expr, $a1:expr $(, $a2:expr $(, $a3:expr)?)?) => {{
-        let ret: isize;
-        core::arch::asm!(
-            "syscall",
-            inlateout("rax") $nr as isize => ret, in("rdi") $a0, in("rsi") $a1,
-            $(in("rdx") $a2, $(in("r10") $a3,)?)? lateout("rcx") _, lateout("r11") _,
-            options(nostack),
+            inlateout("rax") $nr as isize => ret,
+            $(in("rdi") $a0, in("rsi") $a1, $(in("rdx") $a2, $(in("r10") $a3,)?)?)?
+            lateout("rcx") _, lateout("r11") _, options(nostack),
         );
         ret
     }};
