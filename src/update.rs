@@ -1355,7 +1355,7 @@ mod tests {
             b"root-squashfs.img.rejected.reason"
         );
         assert_eq!(name(b"os", b"-old").as_bytes(), b"os-old");
-        // A suffix never splits at a dot; a marker does not split at a dot that ends the name's stem.
+        // A suffix never splits at a dot; a marker goes before the last dot, even a final one.
         assert_eq!(name(b"os", b".sha256").as_bytes(), b"os.sha256");
         assert_eq!(name(b".img", b".rejected").as_bytes(), b".img.rejected");
         assert_eq!(name(b"a.", b"-old").as_bytes(), b"a-old.");

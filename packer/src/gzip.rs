@@ -35,8 +35,7 @@ pub fn gzip(data: &[u8]) -> Vec<u8> {
 /// end is miniz's partial flush, an empty fixed block of 10 bits; the window carries over, so matches
 /// still reach back across it. The search is greedy, as zopfli's block splitting: add the one block
 /// end that makes the whole stream smallest, and again, until none helps; then move each end to where
-/// the stream is smallest near it. It is deterministic, so the
-/// images stay reproducible.
+/// the stream is smallest near it. It is deterministic, so the images stay reproducible.
 pub fn deflate(data: &[u8]) -> Vec<u8> {
     let mut ends: Vec<usize> = Vec::new();
     let mut best = deflate_blocks(data, &ends);
